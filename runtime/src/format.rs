@@ -1,0 +1,669 @@
+//! The blob format: the one definition of what a `.mote` file holds.
+//!
+//! A blob is a fixed 16-byte [`Header`] followed by a postcard-encoded [`Graph`]. Constant data
+//! (weights, biases, per-channel multipliers) is borrowed from the blob bytes, never copied.
+//! `FORMAT.md` next to this crate documents the bytes; the host tools write blobs with
+//! [`encode`] (feature `std`) and everything reads them through `Model::parse`.
+
+use heapless::Vec as HVec;
+use serde::{Deserialize, Serialize};
+
+/// First four bytes of every blob.
+pub const MAGIC: [u8; 4] = *b"MOTE";
+/// Version of the layout below; bumped on any incompatible change.
+pub const FORMAT_VERSION: u16 = 1;
+/// Bytes in the fixed header that precedes the postcard payload.
+pub const HEADER_LEN: usize = 16;
+/// Most dimensions a tensor may have.
+pub const MAX_RANK: usize = 4;
+/// Most graph inputs, graph outputs or CONCATENATION inputs.
+pub const MAX_IO: usize = 8;
+/// Each [`TensorDef`] sits in a slot of this many bytes in [`Graph::tensors`] (postcard bytes,
+/// zero padded), so that tensor `i` is found without decoding tensors `0..i`. It is the largest
+/// encoding a `TensorDef` can have; a unit test proves it.
+pub const TENSOR_SLOT_LEN: usize = 34;
+
+/// Index of a tensor in [`Graph::tensors`].
+pub type TensorId = u16;
+
+/// The fixed header: everything needed to check a blob before decoding it.
+///
+/// Bytes (all little-endian): `0..4` [`MAGIC`], `4..6` format version, `6..8` zero,
+/// `8..12` payload length, `12..16` CRC-32 (IEEE) of bytes `0..12` followed by the payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Format version the blob was written with.
+    pub version: u16,
+    /// Length in bytes of the postcard payload after the header.
+    pub payload_len: u32,
+    /// CRC-32 over header bytes `0..12` and the payload.
+    pub checksum: u32,
+}
+
+impl Header {
+    /// The header's 16 bytes.
+    pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
+        let mut b = [0u8; HEADER_LEN];
+        b[0..4].copy_from_slice(&MAGIC);
+        b[4..6].copy_from_slice(&self.version.to_le_bytes());
+        b[8..12].copy_from_slice(&self.payload_len.to_le_bytes());
+        b[12..16].copy_from_slice(&self.checksum.to_le_bytes());
+        b
+    }
+}
+
+/// The model: activation tensors, operators in execution order, and the memory plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Graph<'a> {
+    /// Bytes of arena the memory plan needs: every activation tensor lies below this.
+    pub arena_size: u32,
+    /// Tensors the caller fills before `invoke`.
+    pub inputs: HVec<TensorId, MAX_IO>,
+    /// Tensors the caller reads after `invoke`.
+    pub outputs: HVec<TensorId, MAX_IO>,
+    /// Activation tensors: [`TensorDef`]s, each in a [`TENSOR_SLOT_LEN`]-byte slot.
+    /// Constants are not tensors here: operators carry them (see [`Op`]).
+    pub tensors: &'a [u8],
+    /// Number of operators in [`Graph::ops`].
+    pub op_count: u16,
+    /// Postcard-encoded [`Op`]s back to back, in execution order.
+    pub ops: &'a [u8],
+}
+
+/// Element type of an activation tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum DType {
+    /// Signed 8-bit, affine quantized: `real = scale * (q - zero_point)`.
+    I8,
+    /// IEEE-754 single, little-endian: only at the float boundary (QUANTIZE/DEQUANTIZE).
+    F32,
+}
+
+impl DType {
+    /// Bytes per element.
+    pub const fn size(self) -> usize {
+        match self {
+            DType::I8 => 1,
+            DType::F32 => 4,
+        }
+    }
+}
+
+/// An activation tensor: its type, shape, quantization and place in the memory plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TensorDef {
+    /// Element type.
+    pub dtype: DType,
+    /// Dimensions, outermost first (NHWC for images).
+    pub shape: HVec<u16, MAX_RANK>,
+    /// Quantization scale (1.0 for float tensors).
+    pub scale: f32,
+    /// Quantization zero point (0 for float tensors).
+    pub zero_point: i32,
+    /// Byte offset of the tensor in the arena.
+    pub offset: u32,
+    /// Index of the operator that writes the tensor (0 for graph inputs).
+    pub first_op: u16,
+    /// Index of the last operator that reads it (the last operator for graph outputs).
+    pub last_op: u16,
+}
+
+impl TensorDef {
+    /// Number of elements, or `None` if it overflows `usize`.
+    pub fn elements(&self) -> Option<usize> {
+        self.shape
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(usize::from(d)))
+    }
+
+    /// Bytes the tensor occupies in the arena, or `None` on overflow.
+    pub fn byte_len(&self) -> Option<usize> {
+        self.elements()?.checked_mul(self.dtype.size())
+    }
+}
+
+/// A fixed-point multiplier: `real ≈ multiplier * 2^(shift - 31)`, `multiplier` in `[2^30, 2^31)`
+/// (or 0). Positive `shift` multiplies, negative divides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Multiplier {
+    /// Q31 mantissa.
+    pub multiplier: i32,
+    /// Power-of-two exponent.
+    pub shift: i8,
+}
+
+/// How an accumulator is scaled to the output: one multiplier, or one per output channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Requant<'a> {
+    /// The same multiplier for every output channel.
+    PerTensor(Multiplier),
+    /// Per output channel: `multipliers` holds i32 little-endian, `shifts` holds i8.
+    PerChannel {
+        /// One little-endian i32 per output channel.
+        multipliers: &'a [u8],
+        /// One i8 per output channel.
+        shifts: &'a [u8],
+    },
+}
+
+/// Clamp of a fused activation, in output quantized units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Clamp {
+    /// Lowest output value.
+    pub min: i8,
+    /// Highest output value.
+    pub max: i8,
+}
+
+impl Clamp {
+    /// No activation: the full int8 range.
+    pub const NONE: Clamp = Clamp { min: i8::MIN, max: i8::MAX };
+}
+
+/// Spatial parameters shared by convolutions and pools (TFLite semantics; padding already
+/// resolved by the host from SAME/VALID into the top/left offsets TFLM computes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Window {
+    /// Filter height.
+    pub filter_h: u16,
+    /// Filter width.
+    pub filter_w: u16,
+    /// Vertical stride.
+    pub stride_h: u16,
+    /// Horizontal stride.
+    pub stride_w: u16,
+    /// Vertical dilation (1 for pools).
+    pub dilation_h: u16,
+    /// Horizontal dilation (1 for pools).
+    pub dilation_w: u16,
+    /// Rows of implicit padding above the input.
+    pub pad_top: u16,
+    /// Columns of implicit padding left of the input.
+    pub pad_left: u16,
+}
+
+/// FULLY_CONNECTED: `out = requant(in · Wᵀ + bias)`, weights `[units][depth]` int8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FullyConnected<'a> {
+    /// Input tensor (`batches * depth` elements).
+    pub input: TensorId,
+    /// Output tensor (`batches * units` elements).
+    pub output: TensorId,
+    /// Number of output units (rows of `weights`).
+    pub units: u16,
+    /// int8 weights, row-major `[units][depth]`, symmetric (zero point 0).
+    pub weights: &'a [u8],
+    /// Optional int32 little-endian bias, one per unit.
+    pub bias: Option<&'a [u8]>,
+    /// Accumulator to output scaling.
+    pub requant: Requant<'a>,
+    /// Fused activation.
+    pub clamp: Clamp,
+}
+
+/// CONV_2D over NHWC input, filter `[out_c][filter_h][filter_w][in_c]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conv2d<'a> {
+    /// Input tensor, NHWC.
+    pub input: TensorId,
+    /// Output tensor, NHWC.
+    pub output: TensorId,
+    /// Filter geometry, strides, dilation and padding.
+    pub window: Window,
+    /// int8 filter, `[out_c][filter_h][filter_w][in_c]`, symmetric per channel.
+    pub filter: &'a [u8],
+    /// Optional int32 little-endian bias, one per output channel.
+    pub bias: Option<&'a [u8]>,
+    /// Accumulator to output scaling.
+    pub requant: Requant<'a>,
+    /// Fused activation.
+    pub clamp: Clamp,
+}
+
+/// DEPTHWISE_CONV_2D over NHWC input, filter `[1][filter_h][filter_w][in_c * depth_multiplier]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DepthwiseConv2d<'a> {
+    /// Input tensor, NHWC.
+    pub input: TensorId,
+    /// Output tensor, NHWC with `in_c * depth_multiplier` channels.
+    pub output: TensorId,
+    /// Filter geometry, strides, dilation and padding.
+    pub window: Window,
+    /// Output channels per input channel.
+    pub depth_multiplier: u16,
+    /// int8 filter, `[filter_h][filter_w][out_c]`, symmetric per channel.
+    pub filter: &'a [u8],
+    /// Optional int32 little-endian bias, one per output channel.
+    pub bias: Option<&'a [u8]>,
+    /// Accumulator to output scaling.
+    pub requant: Requant<'a>,
+    /// Fused activation.
+    pub clamp: Clamp,
+}
+
+/// AVERAGE_POOL_2D / MAX_POOL_2D (input and output share quantization).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pool2d {
+    /// Input tensor, NHWC.
+    pub input: TensorId,
+    /// Output tensor, NHWC.
+    pub output: TensorId,
+    /// Pool geometry, strides and padding (dilation 1).
+    pub window: Window,
+    /// Fused activation.
+    pub clamp: Clamp,
+}
+
+/// ADD with rescaling of both inputs to a common scale (TFLite's int8 scheme) and broadcasting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Add {
+    /// First input.
+    pub input1: TensorId,
+    /// Second input.
+    pub input2: TensorId,
+    /// Output.
+    pub output: TensorId,
+    /// Left shift applied to both offset inputs before rescaling (20 for int8).
+    pub left_shift: u8,
+    /// Rescales input 1 to the common scale.
+    pub input1_multiplier: Multiplier,
+    /// Rescales input 2 to the common scale.
+    pub input2_multiplier: Multiplier,
+    /// Rescales the sum to the output scale.
+    pub output_multiplier: Multiplier,
+    /// Fused activation.
+    pub clamp: Clamp,
+}
+
+/// MUL with one output rescaling and broadcasting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mul {
+    /// First input.
+    pub input1: TensorId,
+    /// Second input.
+    pub input2: TensorId,
+    /// Output.
+    pub output: TensorId,
+    /// `scale1 * scale2 / scale_out`.
+    pub output_multiplier: Multiplier,
+    /// Fused activation.
+    pub clamp: Clamp,
+}
+
+/// An operator with one input and one output and no parameters (RESHAPE, QUANTIZE from float,
+/// DEQUANTIZE to float).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Unary {
+    /// Input tensor.
+    pub input: TensorId,
+    /// Output tensor.
+    pub output: TensorId,
+}
+
+/// An elementwise int8 to int8 rescale followed by a clamp: RELU, RELU6, RELU_N1_TO_1, and
+/// QUANTIZE between two int8 scales.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Rescale {
+    /// Input tensor.
+    pub input: TensorId,
+    /// Output tensor.
+    pub output: TensorId,
+    /// `scale_in / scale_out`.
+    pub multiplier: Multiplier,
+    /// Clamp in output units (the activation's range).
+    pub clamp: Clamp,
+}
+
+/// SOFTMAX, int8 in, int8 out (scale 1/256, zero point -128), TFLM's fixed-point algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Softmax {
+    /// Input tensor; softmax runs over its last dimension.
+    pub input: TensorId,
+    /// Output tensor.
+    pub output: TensorId,
+    /// `beta * input_scale` as a Q31 multiplier (TFLite's `input_multiplier`).
+    pub input_multiplier: i32,
+    /// Its left shift (TFLite's `input_left_shift`).
+    pub input_left_shift: i32,
+    /// Smallest `input - max` that still contributes (TFLite's `diff_min`).
+    pub diff_min: i32,
+}
+
+/// LOGISTIC and TANH: int8, TFLM's fixed-point algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Sigmoidal {
+    /// Input tensor.
+    pub input: TensorId,
+    /// Output tensor.
+    pub output: TensorId,
+    /// Inputs farther than this from the zero point saturate.
+    pub input_range_radius: i32,
+    /// Input rescale multiplier.
+    pub input_multiplier: i32,
+    /// Input rescale left shift.
+    pub input_left_shift: i32,
+}
+
+/// LEAKY_RELU: two rescales, one for `x >= 0` and one (alpha folded in) for `x < 0`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct LeakyRelu {
+    /// Input tensor.
+    pub input: TensorId,
+    /// Output tensor.
+    pub output: TensorId,
+    /// `scale_in / scale_out`.
+    pub identity: Multiplier,
+    /// `alpha * scale_in / scale_out`.
+    pub alpha: Multiplier,
+}
+
+/// HARD_SWISH: TFLite's int8 fixed-point parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct HardSwish {
+    /// Input tensor.
+    pub input: TensorId,
+    /// Output tensor.
+    pub output: TensorId,
+    /// Q15 multiplier of the "relu-ish" branch.
+    pub reluish_multiplier: i16,
+    /// Its exponent.
+    pub reluish_exponent: i8,
+    /// Q15 output multiplier.
+    pub output_multiplier: i16,
+    /// Its exponent.
+    pub output_exponent: i8,
+}
+
+/// CONCATENATION along one axis; inputs and output share quantization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Concatenation {
+    /// Inputs, in order.
+    pub inputs: HVec<TensorId, MAX_IO>,
+    /// Output tensor.
+    pub output: TensorId,
+    /// Axis (non-negative, `< rank`).
+    pub axis: u8,
+}
+
+/// PAD with the output zero point; `before[d]`/`after[d]` elements around dimension `d`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Pad {
+    /// Input tensor.
+    pub input: TensorId,
+    /// Output tensor.
+    pub output: TensorId,
+    /// Padding before each dimension.
+    pub before: [u16; MAX_RANK],
+    /// Padding after each dimension.
+    pub after: [u16; MAX_RANK],
+}
+
+/// MEAN over the spatial axes (1 and 2) of an NHWC tensor, with rescaling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Mean {
+    /// Input tensor, NHWC.
+    pub input: TensorId,
+    /// Output tensor, N11C or NC.
+    pub output: TensorId,
+    /// `scale_in / scale_out`.
+    pub multiplier: Multiplier,
+}
+
+/// One operator, in execution order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Op<'a> {
+    /// FULLY_CONNECTED.
+    #[serde(borrow)]
+    FullyConnected(FullyConnected<'a>),
+    /// CONV_2D.
+    #[serde(borrow)]
+    Conv2d(Conv2d<'a>),
+    /// DEPTHWISE_CONV_2D.
+    #[serde(borrow)]
+    DepthwiseConv2d(DepthwiseConv2d<'a>),
+    /// AVERAGE_POOL_2D.
+    AveragePool2d(Pool2d),
+    /// MAX_POOL_2D.
+    MaxPool2d(Pool2d),
+    /// ADD.
+    Add(Add),
+    /// MUL.
+    Mul(Mul),
+    /// RESHAPE: a copy, element count preserved.
+    Reshape(Unary),
+    /// SOFTMAX.
+    Softmax(Softmax),
+    /// LOGISTIC.
+    Logistic(Sigmoidal),
+    /// TANH.
+    Tanh(Sigmoidal),
+    /// RELU, RELU6, RELU_N1_TO_1 and int8-to-int8 QUANTIZE.
+    Rescale(Rescale),
+    /// LEAKY_RELU.
+    LeakyRelu(LeakyRelu),
+    /// HARD_SWISH.
+    HardSwish(HardSwish),
+    /// CONCATENATION.
+    Concatenation(Concatenation),
+    /// PAD.
+    Pad(Pad),
+    /// MEAN.
+    Mean(Mean),
+    /// QUANTIZE: float32 to int8 with the output tensor's scale and zero point.
+    Quantize(Unary),
+    /// DEQUANTIZE: int8 to float32 with the input tensor's scale and zero point.
+    Dequantize(Unary),
+}
+
+impl Op<'_> {
+    /// The operator's name as TFLite spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::FullyConnected(_) => "FULLY_CONNECTED",
+            Op::Conv2d(_) => "CONV_2D",
+            Op::DepthwiseConv2d(_) => "DEPTHWISE_CONV_2D",
+            Op::AveragePool2d(_) => "AVERAGE_POOL_2D",
+            Op::MaxPool2d(_) => "MAX_POOL_2D",
+            Op::Add(_) => "ADD",
+            Op::Mul(_) => "MUL",
+            Op::Reshape(_) => "RESHAPE",
+            Op::Softmax(_) => "SOFTMAX",
+            Op::Logistic(_) => "LOGISTIC",
+            Op::Tanh(_) => "TANH",
+            Op::Rescale(_) => "RESCALE",
+            Op::LeakyRelu(_) => "LEAKY_RELU",
+            Op::HardSwish(_) => "HARD_SWISH",
+            Op::Concatenation(_) => "CONCATENATION",
+            Op::Pad(_) => "PAD",
+            Op::Mean(_) => "MEAN",
+            Op::Quantize(_) => "QUANTIZE",
+            Op::Dequantize(_) => "DEQUANTIZE",
+        }
+    }
+
+    /// Calls `f` with every tensor the operator reads.
+    pub fn for_each_input(&self, mut f: impl FnMut(TensorId)) {
+        match self {
+            Op::FullyConnected(o) => f(o.input),
+            Op::Conv2d(o) => f(o.input),
+            Op::DepthwiseConv2d(o) => f(o.input),
+            Op::AveragePool2d(o) | Op::MaxPool2d(o) => f(o.input),
+            Op::Add(o) => {
+                f(o.input1);
+                f(o.input2)
+            }
+            Op::Mul(o) => {
+                f(o.input1);
+                f(o.input2)
+            }
+            Op::Reshape(o) | Op::Quantize(o) | Op::Dequantize(o) => f(o.input),
+            Op::Softmax(o) => f(o.input),
+            Op::Logistic(o) | Op::Tanh(o) => f(o.input),
+            Op::Rescale(o) => f(o.input),
+            Op::LeakyRelu(o) => f(o.input),
+            Op::HardSwish(o) => f(o.input),
+            Op::Concatenation(o) => o.inputs.iter().for_each(|&t| f(t)),
+            Op::Pad(o) => f(o.input),
+            Op::Mean(o) => f(o.input),
+        }
+    }
+
+    /// The tensor the operator writes (every operator has exactly one output).
+    pub fn output(&self) -> TensorId {
+        match self {
+            Op::FullyConnected(o) => o.output,
+            Op::Conv2d(o) => o.output,
+            Op::DepthwiseConv2d(o) => o.output,
+            Op::AveragePool2d(o) | Op::MaxPool2d(o) => o.output,
+            Op::Add(o) => o.output,
+            Op::Mul(o) => o.output,
+            Op::Reshape(o) | Op::Quantize(o) | Op::Dequantize(o) => o.output,
+            Op::Softmax(o) => o.output,
+            Op::Logistic(o) | Op::Tanh(o) => o.output,
+            Op::Rescale(o) => o.output,
+            Op::LeakyRelu(o) => o.output,
+            Op::HardSwish(o) => o.output,
+            Op::Concatenation(o) => o.output,
+            Op::Pad(o) => o.output,
+            Op::Mean(o) => o.output,
+        }
+    }
+}
+
+/// CRC-32 (IEEE 802.3, reflected, as zlib's `crc32`) of `parts` taken as one byte string.
+pub fn crc32(parts: &[&[u8]]) -> u32 {
+    const TABLE: [u32; 256] = {
+        let mut table = [0u32; 256];
+        let mut i = 0;
+        while i < 256 {
+            let mut c = i as u32;
+            let mut k = 0;
+            while k < 8 {
+                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+                k += 1;
+            }
+            table[i] = c;
+            i += 1;
+        }
+        table
+    };
+    let mut crc = !0u32;
+    for part in parts {
+        for &b in *part {
+            // The index is masked to 0..=255, so it is always in range.
+            crc = TABLE[usize::from((crc as u8) ^ b)] ^ (crc >> 8);
+        }
+    }
+    !crc
+}
+
+/// Host side: builds a blob from a graph whose sections are already encoded.
+#[cfg(feature = "std")]
+mod encode_impl {
+    extern crate std;
+    use super::*;
+    use std::vec::Vec;
+
+    /// Encodes tensor definitions into the slotted [`Graph::tensors`] section.
+    ///
+    /// # Errors
+    /// If a definition does not fit its slot (a shape of more than [`MAX_RANK`] dimensions
+    /// cannot be built, so this only guards against future changes of `TensorDef`).
+    pub fn encode_tensors(tensors: &[TensorDef]) -> Result<Vec<u8>, postcard::Error> {
+        let mut out = Vec::with_capacity(tensors.len() * TENSOR_SLOT_LEN);
+        for t in tensors {
+            let mut slot = [0u8; TENSOR_SLOT_LEN];
+            postcard::to_slice(t, &mut slot)?;
+            out.extend_from_slice(&slot);
+        }
+        Ok(out)
+    }
+
+    /// Encodes operators back to back into the [`Graph::ops`] section.
+    ///
+    /// # Errors
+    /// Only if postcard cannot serialise (it always can into a `Vec`).
+    pub fn encode_ops(ops: &[Op<'_>]) -> Result<Vec<u8>, postcard::Error> {
+        let mut out = Vec::new();
+        for op in ops {
+            out.extend(postcard::to_stdvec(op)?);
+        }
+        Ok(out)
+    }
+
+    /// Serialises `graph` behind a [`Header`] with its checksum.
+    ///
+    /// # Errors
+    /// Only if postcard cannot serialise, or the payload exceeds 4 GiB.
+    pub fn encode(graph: &Graph<'_>) -> Result<Vec<u8>, postcard::Error> {
+        let payload = postcard::to_stdvec(graph)?;
+        let payload_len =
+            u32::try_from(payload.len()).map_err(|_| postcard::Error::SerializeBufferFull)?;
+        let mut header = Header { version: FORMAT_VERSION, payload_len, checksum: 0 }.to_bytes();
+        let checksum = crc32(&[&header[..12], &payload]);
+        header[12..16].copy_from_slice(&checksum.to_le_bytes());
+        let mut blob = Vec::with_capacity(HEADER_LEN + payload.len());
+        blob.extend_from_slice(&header);
+        blob.extend(payload);
+        Ok(blob)
+    }
+}
+#[cfg(feature = "std")]
+pub use encode_impl::{encode, encode_ops, encode_tensors};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32_matches_the_standard_check_value() {
+        assert_eq!(crc32(&[b"123456789"]), 0xCBF4_3926);
+        assert_eq!(crc32(&[b"1234", b"56789"]), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn largest_tensor_def_fills_its_slot_exactly() {
+        let big = TensorDef {
+            dtype: DType::F32,
+            shape: HVec::from_slice(&[u16::MAX; MAX_RANK]).unwrap(),
+            scale: f32::MAX,
+            zero_point: i32::MIN,
+            offset: u32::MAX,
+            first_op: u16::MAX,
+            last_op: u16::MAX,
+        };
+        let mut buf = [0u8; 64];
+        let used = postcard::to_slice(&big, &mut buf).unwrap().len();
+        assert_eq!(used, TENSOR_SLOT_LEN);
+    }
+
+    #[test]
+    fn byte_slices_round_trip_borrowed() {
+        let fc = FullyConnected {
+            input: 0,
+            output: 1,
+            units: 2,
+            weights: &[1, 2, 3, 4],
+            bias: Some(&[0; 8]),
+            requant: Requant::PerTensor(Multiplier { multiplier: 1 << 30, shift: -3 }),
+            clamp: Clamp::NONE,
+        };
+        let op = Op::FullyConnected(fc);
+        let mut buf = [0u8; 64];
+        let bytes = postcard::to_slice(&op, &mut buf).unwrap();
+        let back: Op<'_> = postcard::from_bytes(bytes).unwrap();
+        assert_eq!(back, op);
+    }
+}

@@ -1,0 +1,5 @@
+//! mote: an int8 inference runtime for microcontrollers.
+#![no_std]
+#![warn(missing_docs)]
+
+pub mod format;
