@@ -148,6 +148,34 @@ pub enum Requant<'a> {
     },
 }
 
+impl Requant<'_> {
+    /// Multiplier of output channel `c` (the single one for every channel when per tensor;
+    /// zero past the end, which validation rules out).
+    #[inline(always)]
+    pub fn channel(&self, c: usize) -> Multiplier {
+        match *self {
+            Requant::PerTensor(m) => m,
+            Requant::PerChannel {
+                multipliers,
+                shifts,
+            } => Multiplier {
+                multiplier: multipliers
+                    .get(c * 4..c * 4 + 4)
+                    .map_or(0, |w| i32::from_le_bytes([w[0], w[1], w[2], w[3]])),
+                shift: shifts.get(c).map_or(0, |&s| s as i8),
+            },
+        }
+    }
+
+    /// Number of channels the parameters cover (`None` when one multiplier serves all).
+    pub fn channels(&self) -> Option<usize> {
+        match self {
+            Requant::PerTensor(_) => None,
+            Requant::PerChannel { shifts, .. } => Some(shifts.len()),
+        }
+    }
+}
+
 /// Clamp of a fused activation, in output quantized units.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -160,7 +188,10 @@ pub struct Clamp {
 
 impl Clamp {
     /// No activation: the full int8 range.
-    pub const NONE: Clamp = Clamp { min: i8::MIN, max: i8::MAX };
+    pub const NONE: Clamp = Clamp {
+        min: i8::MIN,
+        max: i8::MAX,
+    };
 }
 
 /// Spatial parameters shared by convolutions and pools (TFLite semantics; padding already
@@ -551,7 +582,11 @@ pub fn crc32(parts: &[&[u8]]) -> u32 {
             let mut c = i as u32;
             let mut k = 0;
             while k < 8 {
-                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
                 k += 1;
             }
             table[i] = c;
@@ -611,7 +646,12 @@ mod encode_impl {
         let payload = postcard::to_stdvec(graph)?;
         let payload_len =
             u32::try_from(payload.len()).map_err(|_| postcard::Error::SerializeBufferFull)?;
-        let mut header = Header { version: FORMAT_VERSION, payload_len, checksum: 0 }.to_bytes();
+        let mut header = Header {
+            version: FORMAT_VERSION,
+            payload_len,
+            checksum: 0,
+        }
+        .to_bytes();
         let checksum = crc32(&[&header[..12], &payload]);
         header[12..16].copy_from_slice(&checksum.to_le_bytes());
         let mut blob = Vec::with_capacity(HEADER_LEN + payload.len());
@@ -657,7 +697,10 @@ mod tests {
             units: 2,
             weights: &[1, 2, 3, 4],
             bias: Some(&[0; 8]),
-            requant: Requant::PerTensor(Multiplier { multiplier: 1 << 30, shift: -3 }),
+            requant: Requant::PerTensor(Multiplier {
+                multiplier: 1 << 30,
+                shift: -3,
+            }),
             clamp: Clamp::NONE,
         };
         let op = Op::FullyConnected(fc);

@@ -1,5 +1,28 @@
 //! mote: an int8 inference runtime for microcontrollers.
+//!
+//! `no_std`, no allocation, no panics on any input: a blob (see `FORMAT.md`) is validated once
+//! by [`Model::parse`]; an [`Interpreter`] then runs it in an arena the caller owns.
+//!
+//! ```no_run
+//! # fn run(blob: &[u8], sample: &[u8]) -> Result<(), mote::Error> {
+//! let model = mote::Model::parse(blob)?;
+//! let mut arena = [0u8; 4096];
+//! let mut interpreter = mote::Interpreter::new(&model, &mut arena)?;
+//! interpreter.set_input(0, sample)?;
+//! interpreter.invoke()?;
+//! let scores = interpreter.output(0)?;
+//! # let _ = scores; Ok(()) }
+//! ```
 #![no_std]
 #![warn(missing_docs)]
 
+mod error;
 pub mod format;
+mod interpreter;
+pub mod kernels;
+mod model;
+mod ops;
+
+pub use error::Error;
+pub use interpreter::{Interpreter, Observer};
+pub use model::{Model, OpIter};

@@ -1,0 +1,128 @@
+//! Running a validated model over a caller-provided arena.
+
+use crate::error::Error;
+use crate::format::{Op, TensorDef, TensorId};
+use crate::model::Model;
+use crate::ops;
+
+/// Watches an inference operator by operator: per-layer dumps and profiles hook in here.
+/// Both methods do nothing by default, and `()` observes nothing, so `invoke` pays nothing.
+pub trait Observer {
+    /// Called before operator `index` runs.
+    fn before(&mut self, index: u16, op: &Op<'_>) {
+        let _ = (index, op);
+    }
+    /// Called after operator `index` wrote `output` (the bytes of tensor `def`).
+    fn after(&mut self, index: u16, op: &Op<'_>, def: &TensorDef, output: &[u8]) {
+        let _ = (index, op, def, output);
+    }
+}
+
+impl Observer for () {}
+
+/// Runs a [`Model`] in an arena the caller owns: no heap, no state beyond two references.
+#[derive(Debug)]
+pub struct Interpreter<'m, 'a> {
+    model: &'m Model<'a>,
+    arena: &'m mut [u8],
+}
+
+impl<'m, 'a> Interpreter<'m, 'a> {
+    /// Binds `model` to `arena`, which must hold at least [`Model::arena_size`] bytes.
+    ///
+    /// # Errors
+    /// [`Error::ArenaTooSmall`] with the size the model needs.
+    pub fn new(model: &'m Model<'a>, arena: &'m mut [u8]) -> Result<Self, Error> {
+        if arena.len() < model.arena_size() {
+            return Err(Error::ArenaTooSmall {
+                needed: model.arena_size() as u32,
+                available: u32::try_from(arena.len()).unwrap_or(u32::MAX),
+            });
+        }
+        Ok(Interpreter { model, arena })
+    }
+
+    /// The model being run.
+    pub fn model(&self) -> &'m Model<'a> {
+        self.model
+    }
+
+    /// The bytes of graph input `index`, to fill before [`Interpreter::invoke`] (int8 values,
+    /// or little-endian f32 for a float input).
+    ///
+    /// # Errors
+    /// [`Error::NoSuchIo`] if the graph has no such input.
+    pub fn input(&mut self, index: usize) -> Result<&mut [u8], Error> {
+        let def = self.io_def(self.model.inputs(), index)?;
+        let range = byte_range(&def)?;
+        self.arena
+            .get_mut(range)
+            .ok_or(Error::BadPlan { tensor: 0 })
+    }
+
+    /// Copies `data` into graph input `index`.
+    ///
+    /// # Errors
+    /// [`Error::NoSuchIo`], or [`Error::WrongLength`] if `data` is not the input's byte length.
+    pub fn set_input(&mut self, index: usize, data: &[u8]) -> Result<(), Error> {
+        let dst = self.input(index)?;
+        if dst.len() != data.len() {
+            return Err(Error::WrongLength {
+                expected: dst.len() as u32,
+                got: data.len() as u32,
+            });
+        }
+        dst.copy_from_slice(data);
+        Ok(())
+    }
+
+    /// The bytes of graph output `index`, valid after [`Interpreter::invoke`].
+    ///
+    /// # Errors
+    /// [`Error::NoSuchIo`] if the graph has no such output.
+    pub fn output(&self, index: usize) -> Result<&[u8], Error> {
+        let def = self.io_def(self.model.outputs(), index)?;
+        self.arena
+            .get(byte_range(&def)?)
+            .ok_or(Error::BadPlan { tensor: 0 })
+    }
+
+    /// Runs every operator once.
+    ///
+    /// # Errors
+    /// Only what validation already ruled out; kept as a `Result` so that a runtime built
+    /// without an operator reports [`Error::UnsupportedOp`] instead of stopping.
+    pub fn invoke(&mut self) -> Result<(), Error> {
+        self.invoke_observed(&mut ())
+    }
+
+    /// [`Interpreter::invoke`], telling `observer` about each operator.
+    ///
+    /// # Errors
+    /// As [`Interpreter::invoke`].
+    pub fn invoke_observed(&mut self, observer: &mut impl Observer) -> Result<(), Error> {
+        for (index, op) in (0u16..).zip(self.model.ops()) {
+            let op = op?;
+            observer.before(index, &op);
+            ops::eval(self.model, index, &op, self.arena)?;
+            let def = self.model.tensor(op.output())?;
+            let out = self
+                .arena
+                .get(byte_range(&def)?)
+                .ok_or(Error::BadPlan { tensor: 0 })?;
+            observer.after(index, &op, &def, out);
+        }
+        Ok(())
+    }
+
+    fn io_def(&self, ids: &[TensorId], index: usize) -> Result<TensorDef, Error> {
+        let id = ids.get(index).ok_or(Error::NoSuchIo(index as u8))?;
+        self.model.tensor(*id)
+    }
+}
+
+fn byte_range(def: &TensorDef) -> Result<core::ops::Range<usize>, Error> {
+    let start = def.offset as usize;
+    let len = def.byte_len().ok_or(Error::BadPlan { tensor: 0 })?;
+    Ok(start..start.saturating_add(len))
+}

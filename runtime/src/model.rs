@@ -1,0 +1,231 @@
+//! Parsing and validation of untrusted blob bytes.
+
+use crate::error::Error;
+use crate::format::{
+    FORMAT_VERSION, Graph, HEADER_LEN, MAGIC, Op, TENSOR_SLOT_LEN, TensorDef, TensorId, crc32,
+};
+use crate::ops;
+
+/// A validated model, borrowing its blob. Everything the interpreter later reads from it
+/// (tensor records, operator records, constant slices) was checked by [`Model::parse`].
+#[derive(Debug, Clone)]
+pub struct Model<'a> {
+    graph: Graph<'a>,
+    tensor_count: u16,
+}
+
+impl<'a> Model<'a> {
+    /// Checks the header and checksum, decodes the graph and validates every tensor, operator
+    /// and the memory plan. Bytes after the payload are ignored (a flash region is usually
+    /// larger than the blob in it).
+    ///
+    /// # Errors
+    /// [`Error::Truncated`], [`Error::BadMagic`], [`Error::UnsupportedVersion`] and
+    /// [`Error::BadChecksum`] for a damaged container; [`Error::Malformed`], [`Error::BadTensor`],
+    /// [`Error::BadOp`], [`Error::TensorOutOfRange`], [`Error::ShapeMismatch`],
+    /// [`Error::BadParameter`] and [`Error::BadPlan`] for a graph that does not hold together.
+    pub fn parse(blob: &'a [u8]) -> Result<Self, Error> {
+        let header = blob.get(..HEADER_LEN).ok_or(Error::Truncated)?;
+        if header[0..4] != MAGIC {
+            return Err(Error::BadMagic);
+        }
+        let version = u16::from_le_bytes([header[4], header[5]]);
+        if version != FORMAT_VERSION {
+            return Err(Error::UnsupportedVersion(version));
+        }
+        let payload_len = u32::from_le_bytes([header[8], header[9], header[10], header[11]]);
+        let checksum = u32::from_le_bytes([header[12], header[13], header[14], header[15]]);
+        let end = usize::try_from(payload_len)
+            .ok()
+            .and_then(|n| n.checked_add(HEADER_LEN))
+            .ok_or(Error::Truncated)?;
+        let payload = blob.get(HEADER_LEN..end).ok_or(Error::Truncated)?;
+        if crc32(&[&header[..12], payload]) != checksum || header[6..8] != [0, 0] {
+            return Err(Error::BadChecksum);
+        }
+        let (graph, rest): (Graph<'a>, _) =
+            postcard::take_from_bytes(payload).map_err(|_| Error::Malformed)?;
+        if !rest.is_empty() || graph.tensors.len() % TENSOR_SLOT_LEN != 0 {
+            return Err(Error::Malformed);
+        }
+        let tensor_count =
+            u16::try_from(graph.tensors.len() / TENSOR_SLOT_LEN).map_err(|_| Error::Malformed)?;
+        let model = Model {
+            graph,
+            tensor_count,
+        };
+        model.validate()?;
+        Ok(model)
+    }
+
+    /// Bytes of arena the model needs.
+    pub fn arena_size(&self) -> usize {
+        self.graph.arena_size as usize
+    }
+
+    /// Number of activation tensors.
+    pub fn tensor_count(&self) -> u16 {
+        self.tensor_count
+    }
+
+    /// Number of operators.
+    pub fn op_count(&self) -> u16 {
+        self.graph.op_count
+    }
+
+    /// Ids of the graph's inputs.
+    pub fn inputs(&self) -> &[TensorId] {
+        &self.graph.inputs
+    }
+
+    /// Ids of the graph's outputs.
+    pub fn outputs(&self) -> &[TensorId] {
+        &self.graph.outputs
+    }
+
+    /// The definition of tensor `id`.
+    ///
+    /// # Errors
+    /// [`Error::TensorOutOfRange`] for an id past the table; [`Error::BadTensor`] if its
+    /// record does not decode (impossible after `parse`).
+    pub fn tensor(&self, id: TensorId) -> Result<TensorDef, Error> {
+        let start = usize::from(id) * TENSOR_SLOT_LEN;
+        let slot = self
+            .graph
+            .tensors
+            .get(start..start + TENSOR_SLOT_LEN)
+            .ok_or(Error::TensorOutOfRange(id))?;
+        postcard::take_from_bytes(slot)
+            .map(|(t, _)| t)
+            .map_err(|_| Error::BadTensor(id))
+    }
+
+    /// The operators in execution order.
+    pub fn ops(&self) -> OpIter<'a> {
+        OpIter {
+            bytes: self.graph.ops,
+            index: 0,
+            count: self.graph.op_count,
+        }
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        let arena = u64::from(self.graph.arena_size);
+        let last_op = self.graph.op_count.checked_sub(1).ok_or(Error::Malformed)?;
+        for id in 0..self.tensor_count {
+            let t = self.tensor(id)?;
+            let len = t.byte_len().ok_or(Error::BadTensor(id))? as u64;
+            if !t.scale.is_finite() || t.shape.is_empty() {
+                return Err(Error::BadTensor(id));
+            }
+            if u64::from(t.offset) + len > arena || t.first_op > t.last_op || t.last_op > last_op {
+                return Err(Error::BadPlan { tensor: id });
+            }
+        }
+        if self.graph.inputs.is_empty() || self.graph.outputs.is_empty() {
+            return Err(Error::Malformed);
+        }
+        for (i, &id) in self.graph.inputs.iter().enumerate() {
+            if self.tensor(id)?.first_op != 0 || self.graph.inputs[..i].contains(&id) {
+                return Err(Error::BadPlan { tensor: id });
+            }
+        }
+        for &id in self.graph.outputs.iter() {
+            if self.tensor(id)?.last_op != last_op {
+                return Err(Error::BadPlan { tensor: id });
+            }
+        }
+        // Every tensor that is not a graph input is written by exactly one operator (the one
+        // its `first_op` names), so there must be as many of them as operators.
+        let produced = usize::from(self.tensor_count) - self.graph.inputs.len();
+        if produced != usize::from(self.graph.op_count) {
+            return Err(Error::Malformed);
+        }
+        let mut ops = self.ops();
+        for index in 0..self.graph.op_count {
+            let op = ops.next().ok_or(Error::BadOp(index))??;
+            self.validate_lifetimes(index, &op)?;
+            ops::validate(self, index, &op)?;
+        }
+        if !ops.bytes.is_empty() {
+            return Err(Error::Malformed);
+        }
+        self.validate_no_overlap()
+    }
+
+    /// Each operand must be live while the operator runs; its output is born there.
+    fn validate_lifetimes(&self, index: u16, op: &Op<'_>) -> Result<(), Error> {
+        let mut result = Ok(());
+        op.for_each_input(|id| {
+            let live = match self.tensor(id) {
+                Ok(t) => {
+                    let is_input = self.graph.inputs.contains(&id);
+                    t.first_op <= index && index <= t.last_op && (is_input || t.first_op < index)
+                }
+                Err(_) => false,
+            };
+            if !live && result.is_ok() {
+                result = Err(Error::BadPlan { tensor: id });
+            }
+        });
+        result?;
+        let out = op.output();
+        if self.tensor(out)?.first_op != index || self.graph.inputs.contains(&out) {
+            return Err(Error::BadPlan { tensor: out });
+        }
+        Ok(())
+    }
+
+    /// No two tensors that are live at the same time share a byte of the arena.
+    fn validate_no_overlap(&self) -> Result<(), Error> {
+        for a in 0..self.tensor_count {
+            let ta = self.tensor(a)?;
+            let (a0, a1) = span(&ta);
+            for b in a + 1..self.tensor_count {
+                let tb = self.tensor(b)?;
+                let (b0, b1) = span(&tb);
+                let live_together = ta.first_op <= tb.last_op && tb.first_op <= ta.last_op;
+                if live_together && a0 < b1 && b0 < a1 {
+                    return Err(Error::BadPlan { tensor: b });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Arena byte range of a validated tensor.
+fn span(t: &TensorDef) -> (u64, u64) {
+    let start = u64::from(t.offset);
+    (start, start + t.byte_len().unwrap_or(0) as u64)
+}
+
+/// Decodes operator records one after another.
+#[derive(Debug, Clone)]
+pub struct OpIter<'a> {
+    bytes: &'a [u8],
+    index: u16,
+    count: u16,
+}
+
+impl<'a> Iterator for OpIter<'a> {
+    type Item = Result<Op<'a>, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.index >= self.count {
+            return None;
+        }
+        let index = self.index;
+        self.index += 1;
+        match postcard::take_from_bytes::<Op<'a>>(self.bytes) {
+            Ok((op, rest)) => {
+                self.bytes = rest;
+                Some(Ok(op))
+            }
+            Err(_) => {
+                self.count = index; // stop after the first bad record
+                Some(Err(Error::BadOp(index)))
+            }
+        }
+    }
+}

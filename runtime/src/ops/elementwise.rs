@@ -1,0 +1,111 @@
+//! Operators that map each element (or each row, for SOFTMAX) of one input to the output.
+
+use super::{Cx, operands};
+use crate::error::Error;
+use crate::format::{DType, Rescale, Softmax, TensorDef, Unary};
+use crate::kernels::{as_i8, as_i8_mut, reference};
+
+/// Input and output of a one-to-one operator: the given types and the same element count.
+fn same_size(
+    cx: &Cx<'_, '_>,
+    o: &Unary,
+    input: DType,
+    output: DType,
+) -> Result<(TensorDef, TensorDef), Error> {
+    let i = cx.typed(o.input, input)?;
+    let out = cx.typed(o.output, output)?;
+    cx.check_shape(i.elements().is_some() && i.elements() == out.elements())?;
+    Ok((i, out))
+}
+
+pub(super) fn validate_rescale(cx: &Cx<'_, '_>, o: &Rescale) -> Result<(), Error> {
+    same_size(
+        cx,
+        &Unary {
+            input: o.input,
+            output: o.output,
+        },
+        DType::I8,
+        DType::I8,
+    )?;
+    cx.check_multiplier(o.multiplier)?;
+    cx.check_clamp(o.clamp)
+}
+
+pub(super) fn eval_rescale(cx: &Cx<'_, '_>, o: &Rescale, arena: &mut [u8]) -> Result<(), Error> {
+    let (i, out_t) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
+    let (out, [x]) = operands(arena, &out_t, [&i])?;
+    reference::rescale(
+        as_i8(x),
+        i.zero_point,
+        o.multiplier,
+        out_t.zero_point,
+        o.clamp,
+        as_i8_mut(out),
+    );
+    Ok(())
+}
+
+pub(super) fn validate_softmax(cx: &Cx<'_, '_>, o: &Softmax) -> Result<(), Error> {
+    let (i, out) = same_size(
+        cx,
+        &Unary {
+            input: o.input,
+            output: o.output,
+        },
+        DType::I8,
+        DType::I8,
+    )?;
+    cx.check_shape(i.shape == out.shape)?;
+    cx.check_param((0..=31).contains(&o.input_left_shift) && o.diff_min <= 0)
+}
+
+pub(super) fn eval_softmax(cx: &Cx<'_, '_>, o: &Softmax, arena: &mut [u8]) -> Result<(), Error> {
+    let (i, out_t) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
+    let depth = i.shape.last().map_or(1, |&d| usize::from(d));
+    let (out, [x]) = operands(arena, &out_t, [&i])?;
+    reference::softmax(
+        as_i8(x),
+        o.input_multiplier,
+        o.input_left_shift,
+        o.diff_min,
+        depth,
+        as_i8_mut(out),
+    );
+    Ok(())
+}
+
+pub(super) fn validate_reshape(cx: &Cx<'_, '_>, o: &Unary) -> Result<(), Error> {
+    let i = cx.tensor(o.input)?;
+    same_size(cx, o, i.dtype, i.dtype).map(|_| ())
+}
+
+pub(super) fn eval_reshape(cx: &Cx<'_, '_>, o: &Unary, arena: &mut [u8]) -> Result<(), Error> {
+    let (i, out_t) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
+    let (out, [x]) = operands(arena, &out_t, [&i])?;
+    out.copy_from_slice(x);
+    Ok(())
+}
+
+pub(super) fn validate_quantize(cx: &Cx<'_, '_>, o: &Unary) -> Result<(), Error> {
+    let (_, out) = same_size(cx, o, DType::F32, DType::I8)?;
+    cx.check_param(out.scale > 0.0)
+}
+
+pub(super) fn eval_quantize(cx: &Cx<'_, '_>, o: &Unary, arena: &mut [u8]) -> Result<(), Error> {
+    let (i, out_t) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
+    let (out, [x]) = operands(arena, &out_t, [&i])?;
+    reference::quantize(x, out_t.scale, out_t.zero_point, as_i8_mut(out));
+    Ok(())
+}
+
+pub(super) fn validate_dequantize(cx: &Cx<'_, '_>, o: &Unary) -> Result<(), Error> {
+    same_size(cx, o, DType::I8, DType::F32).map(|_| ())
+}
+
+pub(super) fn eval_dequantize(cx: &Cx<'_, '_>, o: &Unary, arena: &mut [u8]) -> Result<(), Error> {
+    let (i, out_t) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
+    let (out, [x]) = operands(arena, &out_t, [&i])?;
+    reference::dequantize(as_i8(x), i.scale, i.zero_point, out);
+    Ok(())
+}
