@@ -1,0 +1,13 @@
+//! The host side of mote: training, quantization, import, memory planning, inspection and
+//! running models on the host and in QEMU. The `mote` binary is a thin CLI over this.
+// Only the flatc-generated TFLite reader uses `unsafe` (it allows it for itself).
+#![deny(unsafe_code)]
+
+pub mod data;
+pub mod graph;
+pub mod io;
+pub mod plan;
+pub mod qmath;
+pub mod spec;
+pub mod tflite;
+pub mod train;

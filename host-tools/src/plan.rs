@@ -1,0 +1,237 @@
+//! The offline memory planner: tensor lifetimes from the graph, then offsets packed into one
+//! arena. Several placement strategies run and the smallest arena wins; TFLM's own (greedy by
+//! size) is one of them, so the plan is never larger than TFLM's.
+
+use anyhow::{Result, bail};
+use mote::format::TensorId;
+
+use crate::graph::HostGraph;
+
+/// Offsets are multiples of this (word access to int8 rows and f32 values).
+const ALIGN: u32 = 4;
+
+/// One tensor's needs: its size and the operators during which it must stay intact.
+#[derive(Debug, Clone, Copy)]
+struct Need {
+    size: u32,
+    first: u16,
+    last: u16,
+}
+
+impl Need {
+    fn live_with(&self, other: &Need) -> bool {
+        self.first <= other.last && other.first <= self.last
+    }
+}
+
+/// Fills in every tensor's lifetime and offset; returns the arena size in bytes.
+pub fn plan(graph: &mut HostGraph<'_>) -> Result<u32> {
+    let needs = lifetimes(graph)?;
+    let offsets = best_placement(&needs, &producers(graph));
+    let mut arena = 0;
+    for ((t, need), offset) in graph.tensors.iter_mut().zip(&needs).zip(&offsets) {
+        t.first_op = need.first;
+        t.last_op = need.last;
+        t.offset = *offset;
+        arena = arena.max(offset + need.size);
+    }
+    Ok(arena)
+}
+
+/// The largest total size of tensors live at one operator: no plan can do better.
+pub fn lower_bound(graph: &HostGraph<'_>) -> Result<u32> {
+    let needs = lifetimes(graph)?;
+    Ok((0..graph.ops.len() as u16)
+        .map(|i| {
+            needs
+                .iter()
+                .filter(|n| n.first <= i && i <= n.last)
+                .map(|n| n.size)
+                .sum()
+        })
+        .max()
+        .unwrap_or(0))
+}
+
+fn lifetimes(graph: &HostGraph<'_>) -> Result<Vec<Need>> {
+    let Some(last_op) = graph.ops.len().checked_sub(1) else {
+        bail!("the graph has no operators")
+    };
+    let last_op = u16::try_from(last_op)?;
+    let mut needs = Vec::with_capacity(graph.tensors.len());
+    for t in &graph.tensors {
+        let Some(bytes) = t.byte_len() else {
+            bail!("a tensor is larger than memory")
+        };
+        let size = u32::try_from(bytes)?.next_multiple_of(ALIGN);
+        needs.push(Need {
+            size,
+            first: u16::MAX,
+            last: 0,
+        });
+    }
+    for &i in &graph.inputs {
+        needs[usize::from(i)].first = 0;
+    }
+    for (index, op) in graph.ops.iter().enumerate() {
+        let index = index as u16;
+        let out = &mut needs[usize::from(op.output())];
+        out.first = out.first.min(index);
+        out.last = out.last.max(index);
+        op.for_each_input(|t| needs[usize::from(t)].last = needs[usize::from(t)].last.max(index));
+    }
+    for &o in &graph.outputs {
+        needs[usize::from(o)].last = last_op;
+    }
+    if let Some(t) = needs.iter().position(|n| n.first == u16::MAX) {
+        bail!(
+            "tensor {t} ({}) is neither a graph input nor written by an operator",
+            graph.names[t]
+        );
+    }
+    Ok(needs)
+}
+
+/// For each tensor, the inputs of the operator that writes it.
+fn producers(graph: &HostGraph<'_>) -> Vec<Vec<TensorId>> {
+    let mut inputs = vec![Vec::new(); graph.tensors.len()];
+    for op in &graph.ops {
+        op.for_each_input(|t| inputs[usize::from(op.output())].push(t));
+    }
+    inputs
+}
+
+fn arena_of(needs: &[Need], offsets: &[u32]) -> u32 {
+    needs
+        .iter()
+        .zip(offsets)
+        .map(|(n, o)| o + n.size)
+        .max()
+        .unwrap_or(0)
+}
+
+fn best_placement(needs: &[Need], producers: &[Vec<TensorId>]) -> Vec<u32> {
+    let mut by_size: Vec<usize> = (0..needs.len()).collect();
+    by_size.sort_by_key(|&i| (std::cmp::Reverse(needs[i].size), needs[i].first));
+    let mut by_birth: Vec<usize> = (0..needs.len()).collect();
+    by_birth.sort_by_key(|&i| (needs[i].first, std::cmp::Reverse(needs[i].size)));
+
+    let mut best = first_fit(needs, &by_size); // TFLM's greedy planner
+    for candidate in [first_fit(needs, &by_birth)] {
+        if arena_of(needs, &candidate) < arena_of(needs, &best) {
+            best = candidate;
+        }
+    }
+    // Two-ended placement inside a fixed budget: each output goes to the end of the arena
+    // away from its operator's inputs, so a chain ping-pongs between the two ends. Try the
+    // budgets from the lower bound up to the best found so far.
+    let floor = (0..=needs.iter().map(|n| n.last).max().unwrap_or(0))
+        .map(|i| {
+            needs
+                .iter()
+                .filter(|n| n.first <= i && i <= n.last)
+                .map(|n| n.size)
+                .sum::<u32>()
+        })
+        .max()
+        .unwrap_or(0);
+    let mut budget = floor;
+    while budget < arena_of(needs, &best) {
+        if let Some(p) = two_ended(needs, &by_birth, producers, budget) {
+            best = p;
+            break;
+        }
+        budget += (floor / 64).max(ALIGN).next_multiple_of(ALIGN);
+    }
+    best
+}
+
+/// Places tensors in `order`, each at the lowest offset where it overlaps no placed tensor
+/// that is live at the same time.
+fn first_fit(needs: &[Need], order: &[usize]) -> Vec<u32> {
+    let mut offsets = vec![0u32; needs.len()];
+    let mut placed: Vec<usize> = Vec::with_capacity(needs.len());
+    for &t in order {
+        offsets[t] = lowest_free(needs, &offsets, &placed, t, u32::MAX).unwrap_or(0);
+        placed.push(t);
+    }
+    offsets
+}
+
+/// Busy intervals, sorted, of placed tensors live together with `t`.
+fn busy(needs: &[Need], offsets: &[u32], placed: &[usize], t: usize) -> Vec<(u32, u32)> {
+    let mut spans: Vec<(u32, u32)> = placed
+        .iter()
+        .filter(|&&p| needs[p].live_with(&needs[t]) && needs[p].size > 0)
+        .map(|&p| (offsets[p], offsets[p] + needs[p].size))
+        .collect();
+    spans.sort_unstable();
+    spans
+}
+
+fn lowest_free(
+    needs: &[Need],
+    offsets: &[u32],
+    placed: &[usize],
+    t: usize,
+    budget: u32,
+) -> Option<u32> {
+    let mut candidate = 0u32;
+    for (start, end) in busy(needs, offsets, placed, t) {
+        if candidate + needs[t].size <= start {
+            break;
+        }
+        candidate = candidate.max(end);
+    }
+    (candidate + needs[t].size <= budget).then_some(candidate)
+}
+
+fn highest_free(
+    needs: &[Need],
+    offsets: &[u32],
+    placed: &[usize],
+    t: usize,
+    budget: u32,
+) -> Option<u32> {
+    let size = needs[t].size;
+    let mut candidate = budget.checked_sub(size)? / ALIGN * ALIGN;
+    let mut spans = busy(needs, offsets, placed, t);
+    spans.sort_unstable_by_key(|&(_, end)| std::cmp::Reverse(end));
+    for (start, end) in spans {
+        if end <= candidate {
+            break; // every remaining span ends lower still
+        }
+        if start < candidate + size {
+            candidate = start.checked_sub(size)? / ALIGN * ALIGN;
+        }
+    }
+    Some(candidate)
+}
+
+fn two_ended(
+    needs: &[Need],
+    order: &[usize],
+    producers: &[Vec<TensorId>],
+    budget: u32,
+) -> Option<Vec<u32>> {
+    let mut offsets = vec![0u32; needs.len()];
+    let mut placed: Vec<usize> = Vec::with_capacity(needs.len());
+    for &t in order {
+        // Where do this tensor's sources sit? Go to the other end.
+        let sources_low = producers[t]
+            .iter()
+            .map(|&s| usize::from(s))
+            .filter(|s| placed.contains(s))
+            .max_by_key(|&s| needs[s].size)
+            .is_none_or(|s| offsets[s] * 2 + needs[s].size < budget);
+        let low = || lowest_free(needs, &offsets, &placed, t, budget);
+        let high = || highest_free(needs, &offsets, &placed, t, budget);
+        offsets[t] = if sources_low {
+            high().or_else(low)?
+        } else {
+            low().or_else(high)?
+        };
+        placed.push(t);
+    }
+    Some(offsets)
+}
