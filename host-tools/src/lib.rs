@@ -4,10 +4,14 @@
 #![deny(unsafe_code)]
 
 pub mod data;
+pub mod eval;
 pub mod graph;
+pub mod inspect;
 pub mod io;
 pub mod plan;
 pub mod qmath;
+pub mod quantize;
+pub mod run;
 pub mod spec;
 pub mod tflite;
 pub mod train;

@@ -1,1 +1,238 @@
-fn main() {}
+//! `mote`: train, quantize, import, inspect and run int8 models for microcontrollers.
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use mote_tools::spec::{FloatModel, Spec};
+use mote_tools::{data, eval, inspect, io, quantize, run, train};
+
+/// int8 inference for microcontrollers: from a trained (or imported) model to a blob that the
+/// same runtime runs on the host and on the device.
+#[derive(Parser)]
+#[command(name = "mote", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a float model from a spec file (models/<name>/spec.toml).
+    Train {
+        /// The model's spec.
+        spec: PathBuf,
+        /// Where to write the float model [default: <name>.float.json next to the spec].
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Quantize a trained float model to an int8 blob (post-training, per-channel weights,
+    /// activation ranges calibrated on training samples).
+    Quantize {
+        /// The model's spec.
+        spec: PathBuf,
+        /// The float model [default: <name>.float.json next to the spec].
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Where to write the blob [default: <name>.mote next to the spec].
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Compare the float model and the int8 blob on the held-out test split.
+    Eval {
+        /// The model's spec.
+        spec: PathBuf,
+        /// The float model [default: <name>.float.json next to the spec].
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// The blob [default: <name>.mote next to the spec].
+        #[arg(long)]
+        blob: Option<PathBuf>,
+    },
+    /// Run a blob on the host over a batch of samples.
+    Run {
+        /// The blob.
+        blob: PathBuf,
+        /// Samples: raw bytes in the input's type back to back, or .csv/.npy numbers
+        /// (quantized at the boundary).
+        #[arg(short, long)]
+        input: PathBuf,
+        /// Where to write the outputs: raw bytes back to back, or real values for a .csv name.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Also write each operator's output for the first sample into this folder.
+        #[arg(long)]
+        dump_layers: Option<PathBuf>,
+    },
+    /// Show a blob's layers, quantization, memory plan and sizes.
+    Inspect {
+        /// The blob.
+        blob: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command.run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+impl Command {
+    fn run(self) -> Result<()> {
+        match self {
+            Command::Train { spec, output } => cmd_train(&spec, output),
+            Command::Quantize {
+                spec,
+                model,
+                output,
+            } => cmd_quantize(&spec, model, output),
+            Command::Eval { spec, model, blob } => cmd_eval(&spec, model, blob),
+            Command::Run {
+                blob,
+                input,
+                output,
+                dump_layers,
+            } => cmd_run(&blob, &input, &output, dump_layers.as_deref()),
+            Command::Inspect { blob } => {
+                print!("{}", inspect::report(&read_blob(&blob)?)?);
+                Ok(())
+            }
+        }
+    }
+}
+
+fn read_blob(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read blob {}", path.display()))
+}
+
+fn progress(len: usize, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(what.to_string());
+    bar
+}
+
+fn cmd_train(spec_path: &Path, output: Option<PathBuf>) -> Result<()> {
+    let spec = Spec::load(spec_path)?;
+    let (train_set, _) = data::split(
+        &data::load(&spec)?,
+        spec.data.test_fraction,
+        spec.data.split_seed,
+    );
+    let bar = progress(spec.training.epochs, "training");
+    let model = train::train(&spec, &train_set, &mut |_, loss| {
+        bar.set_message(format!("loss {loss:.5}"));
+        bar.inc(1);
+    })?;
+    bar.finish();
+    let path = output.unwrap_or_else(|| spec.float_model_path());
+    io::write_atomic(&path, serde_json::to_string_pretty(&model)?.as_bytes())?;
+    println!(
+        "wrote {} ({} train samples)",
+        path.display(),
+        train_set.len()
+    );
+    Ok(())
+}
+
+fn cmd_quantize(spec_path: &Path, model: Option<PathBuf>, output: Option<PathBuf>) -> Result<()> {
+    let spec = Spec::load(spec_path)?;
+    let float = FloatModel::load(&model.unwrap_or_else(|| spec.float_model_path()))?;
+    let (train_set, _) = data::split(
+        &data::load(&spec)?,
+        spec.data.test_fraction,
+        spec.data.split_seed,
+    );
+    let n = spec.quantization.calibration_samples.min(train_set.len());
+    if n == 0 {
+        bail!("no calibration samples: the training split is empty");
+    }
+    let ranges = quantize::calibrate(&float, (0..n).map(|i| train_set.sample(i).0));
+    let consts = bumpalo::Bump::new();
+    let blob =
+        quantize::quantize(&float, &ranges, spec.quantization.float_io, &consts)?.to_blob()?;
+    let path = output.unwrap_or_else(|| spec.blob_path());
+    io::write_atomic(&path, &blob)?;
+    let model = mote::Model::parse(&blob)?;
+    println!(
+        "wrote {} ({} bytes, arena {} bytes, calibrated on {n} samples)",
+        path.display(),
+        blob.len(),
+        model.arena_size()
+    );
+    Ok(())
+}
+
+fn cmd_eval(spec_path: &Path, model: Option<PathBuf>, blob: Option<PathBuf>) -> Result<()> {
+    let spec = Spec::load(spec_path)?;
+    let float = FloatModel::load(&model.unwrap_or_else(|| spec.float_model_path()))?;
+    let blob = read_blob(&blob.unwrap_or_else(|| spec.blob_path()))?;
+    let (_, test) = data::split(
+        &data::load(&spec)?,
+        spec.data.test_fraction,
+        spec.data.split_seed,
+    );
+    let c = eval::compare(&float, &blob, &test)?;
+    println!("{} on {} test samples", spec.name, c.samples);
+    if c.metric == "accuracy" {
+        println!("  float accuracy  {:.2}%", 100.0 * c.float);
+        println!("  int8  accuracy  {:.2}%", 100.0 * c.int8);
+    } else {
+        println!("  float {}  {:.6}", c.metric, c.float);
+        println!("  int8  {}  {:.6}", c.metric, c.int8);
+    }
+    Ok(())
+}
+
+fn cmd_run(blob_path: &Path, input: &Path, output: &Path, dump: Option<&Path>) -> Result<()> {
+    let blob = read_blob(blob_path)?;
+    let model = mote::Model::parse(&blob)
+        .with_context(|| format!("invalid blob {}", blob_path.display()))?;
+    let (in_def, out_def) = run::io_defs(&model)?;
+    let inputs = run::read_inputs(input, &in_def)?;
+    let outputs = run::run_samples(&blob, &inputs, &mut ())?;
+    if let Some(dir) = dump {
+        dump_layers(&blob, &inputs[..run::sample_len(&in_def)], dir)?;
+    }
+    run::write_outputs(output, &out_def, &outputs)?;
+    println!(
+        "ran {} samples; wrote {}",
+        inputs.len() / run::sample_len(&in_def),
+        output.display()
+    );
+    Ok(())
+}
+
+/// Writes `NNN_<OP>.bin` with operator NNN's output for one sample.
+fn dump_layers(blob: &[u8], sample: &[u8], dir: &Path) -> Result<()> {
+    struct Dump(Vec<(u16, &'static str, Vec<u8>)>);
+    impl mote::Observer for Dump {
+        fn after(
+            &mut self,
+            i: u16,
+            op: &mote::format::Op<'_>,
+            _: &mote::format::TensorDef,
+            out: &[u8],
+        ) {
+            self.0.push((i, op.name(), out.to_vec()));
+        }
+    }
+    let mut dump = Dump(Vec::new());
+    run::run_samples(blob, sample, &mut dump)?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for (i, name, bytes) in dump.0 {
+        io::write_atomic(&dir.join(format!("{i:03}_{name}.bin")), &bytes)?;
+    }
+    Ok(())
+}

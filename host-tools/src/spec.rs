@@ -101,12 +101,24 @@ pub struct TrainingSpec {
 #[serde(deny_unknown_fields)]
 pub struct QuantizationSpec {
     /// How many training samples calibrate the activation ranges.
+    #[serde(default = "default_calibration_samples")]
     pub calibration_samples: usize,
+    /// Give the int8 graph a float input and output (QUANTIZE and DEQUANTIZE at its edges)
+    /// instead of int8 ones.
+    #[serde(default)]
+    pub float_io: bool,
+}
+
+fn default_calibration_samples() -> usize {
+    500
 }
 
 impl Default for QuantizationSpec {
     fn default() -> Self {
-        QuantizationSpec { calibration_samples: 500 }
+        QuantizationSpec {
+            calibration_samples: default_calibration_samples(),
+            float_io: false,
+        }
     }
 }
 
@@ -118,7 +130,8 @@ impl Spec {
         let mut spec: Spec =
             toml::from_str(&text).with_context(|| format!("invalid spec {}", path.display()))?;
         spec.dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        spec.check().with_context(|| format!("invalid spec {}", path.display()))?;
+        spec.check()
+            .with_context(|| format!("invalid spec {}", path.display()))?;
         Ok(spec)
     }
 
@@ -126,7 +139,11 @@ impl Spec {
         if self.layers.is_empty() {
             bail!("`layers` is empty: give at least the output layer");
         }
-        if let Some(l) = self.layers.iter().find(|l| l.units == 0 || l.units > usize::from(u16::MAX)) {
+        if let Some(l) = self
+            .layers
+            .iter()
+            .find(|l| l.units == 0 || l.units > usize::from(u16::MAX))
+        {
             bail!("a layer has {} units; it must have 1 to 65535", l.units);
         }
         if !(0.0..1.0).contains(&self.data.test_fraction) {
@@ -221,14 +238,20 @@ impl FloatModel {
     /// Reads a float model written by `mote train`.
     pub fn load(path: &Path) -> Result<FloatModel> {
         let text = std::fs::read_to_string(path).with_context(|| {
-            format!("cannot read float model {} (run `mote train` first)", path.display())
+            format!(
+                "cannot read float model {} (run `mote train` first)",
+                path.display()
+            )
         })?;
         let model: FloatModel = serde_json::from_str(&text)
             .with_context(|| format!("invalid float model {}", path.display()))?;
         let mut width = model.inputs;
         for (i, l) in model.layers.iter().enumerate() {
             if l.weights.len() != l.units * width || l.bias.len() != l.units {
-                bail!("invalid float model {}: layer {i} has wrong sizes", path.display());
+                bail!(
+                    "invalid float model {}: layer {i} has wrong sizes",
+                    path.display()
+                );
             }
             width = l.units;
         }

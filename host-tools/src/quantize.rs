@@ -1,0 +1,267 @@
+//! Post-training full-integer quantization of a trained float model (TFLite's int8 scheme):
+//! per-channel symmetric int8 weights, int32 bias, asymmetric int8 activations whose ranges
+//! come from a calibration set, and every requantization multiplier precomputed.
+
+use anyhow::{Context, Result, bail};
+use bumpalo::Bump;
+use mote::format::{
+    Clamp, DType, FullyConnected, Multiplier, Op, Requant, Softmax, TensorId, Unary,
+};
+
+use crate::graph::HostGraph;
+use crate::qmath::quantize_multiplier;
+use crate::spec::{Activation, FloatModel, Task};
+
+/// Integer bits of SOFTMAX's scaled input differences (TFLite's `kScaledDiffIntegerBits`).
+const SOFTMAX_DIFF_INTEGER_BITS: i32 = 5;
+
+/// An affine int8 quantization: `real = scale * (q - zero_point)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QParams {
+    /// Step between two int8 values.
+    pub scale: f32,
+    /// The int8 value that stands for 0.0.
+    pub zero_point: i32,
+}
+
+impl QParams {
+    /// TFLite's asymmetric int8 parameters for a range, widened to contain 0 so that zero
+    /// (padding, ReLU's floor) is exact.
+    pub fn from_range(min: f32, max: f32) -> QParams {
+        let (min, max) = (min.min(0.0), max.max(0.0));
+        if max - min < f32::EPSILON {
+            return QParams {
+                scale: 1.0,
+                zero_point: 0,
+            };
+        }
+        let scale = (max - min) / 255.0;
+        let zero_point = (-128.0 - f64::from(min) / f64::from(scale))
+            .round()
+            .clamp(-128.0, 127.0);
+        QParams {
+            scale,
+            zero_point: zero_point as i32,
+        }
+    }
+}
+
+/// Observed min/max of each layer's output (and of the input) over calibration samples.
+#[derive(Debug, Clone)]
+pub struct Ranges {
+    input: (f32, f32),
+    layers: Vec<(f32, f32)>,
+}
+
+/// Runs the float model on `samples` and records the ranges every activation takes.
+pub fn calibrate<'s>(model: &FloatModel, samples: impl Iterator<Item = &'s [f32]>) -> Ranges {
+    let widen = |r: &mut (f32, f32), v: &[f32]| {
+        for &x in v {
+            r.0 = r.0.min(x);
+            r.1 = r.1.max(x);
+        }
+    };
+    let mut ranges = Ranges {
+        input: (0.0, 0.0),
+        layers: vec![(0.0, 0.0); model.layers.len()],
+    };
+    for x in samples {
+        widen(&mut ranges.input, x);
+        model.forward(x, |i, out| widen(&mut ranges.layers[i], out));
+    }
+    ranges
+}
+
+/// Builds the int8 graph of `model`: one FULLY_CONNECTED per layer (activation fused), then
+/// SOFTMAX for classification. With `float_io` the graph takes and returns f32 through
+/// QUANTIZE/DEQUANTIZE; otherwise its input and output are int8.
+pub fn quantize<'a>(
+    model: &FloatModel,
+    ranges: &Ranges,
+    float_io: bool,
+    consts: &'a Bump,
+) -> Result<HostGraph<'a>> {
+    if ranges.layers.len() != model.layers.len() {
+        bail!("calibration ranges do not match the model");
+    }
+    let mut g = HostGraph::default();
+    let input_q = QParams::from_range(ranges.input.0, ranges.input.1);
+    let mut x = g.add_tensor(
+        "input",
+        DType::I8,
+        &[1, model.inputs],
+        input_q.scale,
+        input_q.zero_point,
+    )?;
+    if float_io {
+        let f = g.add_tensor("input_f32", DType::F32, &[1, model.inputs], 1.0, 0)?;
+        g.inputs.push(f);
+        g.ops.push(Op::Quantize(Unary {
+            input: f,
+            output: x,
+        }));
+    } else {
+        g.inputs.push(x);
+    }
+    let mut x_q = input_q;
+    for (i, (layer, &(lo, hi))) in model.layers.iter().zip(&ranges.layers).enumerate() {
+        let out_q = QParams::from_range(lo, hi);
+        let y = g.add_tensor(
+            format!("dense_{i}"),
+            DType::I8,
+            &[1, layer.units],
+            out_q.scale,
+            out_q.zero_point,
+        )?;
+        let op = dense(layer, x, y, x_q, out_q, consts).with_context(|| format!("layer {i}"))?;
+        g.ops.push(op);
+        (x, x_q) = (y, out_q);
+    }
+    match model.task {
+        Task::Classification => {
+            let units = model.layers.last().map_or(0, |l| l.units);
+            let y = g.add_tensor("softmax", DType::I8, &[1, units], 1.0 / 256.0, -128)?;
+            g.ops
+                .push(Op::Softmax(softmax_params(x, y, x_q.scale, 1.0)?));
+            x = y;
+        }
+        Task::Regression => {}
+    }
+    if float_io {
+        let shape: Vec<usize> = g.tensors[usize::from(x)]
+            .shape
+            .iter()
+            .map(|&d| usize::from(d))
+            .collect();
+        let f = g.add_tensor("output_f32", DType::F32, &shape, 1.0, 0)?;
+        g.ops.push(Op::Dequantize(Unary {
+            input: x,
+            output: f,
+        }));
+        x = f;
+    }
+    g.outputs.push(x);
+    Ok(g)
+}
+
+/// One dense layer as FULLY_CONNECTED with per-channel weights.
+fn dense<'a>(
+    layer: &crate::spec::DenseLayer,
+    input: TensorId,
+    output: TensorId,
+    in_q: QParams,
+    out_q: QParams,
+    consts: &'a Bump,
+) -> Result<Op<'a>> {
+    let depth = layer.weights.len() / layer.units.max(1);
+    let mut weights = Vec::with_capacity(layer.weights.len());
+    let mut bias = Vec::with_capacity(4 * layer.units);
+    let mut multipliers = Vec::with_capacity(4 * layer.units);
+    let mut shifts = Vec::with_capacity(layer.units);
+    for (row, &b) in layer.weights.chunks_exact(depth).zip(&layer.bias) {
+        let max_abs = row.iter().fold(0f32, |m, w| m.max(w.abs()));
+        let w_scale = if max_abs > 0.0 { max_abs / 127.0 } else { 1.0 };
+        weights.extend(
+            row.iter()
+                .map(|w| (w / w_scale).round().clamp(-127.0, 127.0) as i8 as u8),
+        );
+        let bias_scale = f64::from(in_q.scale) * f64::from(w_scale);
+        let q_bias = (f64::from(b) / bias_scale).round();
+        if q_bias.abs() > f64::from(i32::MAX) {
+            bail!("a bias does not fit int32 at scale {bias_scale}");
+        }
+        bias.extend((q_bias as i32).to_le_bytes());
+        let m = quantize_multiplier(bias_scale / f64::from(out_q.scale))
+            .context("requantization multiplier out of range")?;
+        multipliers.extend(m.multiplier.to_le_bytes());
+        shifts.push(m.shift as u8);
+    }
+    Ok(Op::FullyConnected(FullyConnected {
+        input,
+        output,
+        units: u16::try_from(layer.units)?,
+        weights: consts.alloc_slice_copy(&weights),
+        bias: Some(consts.alloc_slice_copy(&bias)),
+        requant: Requant::PerChannel {
+            multipliers: consts.alloc_slice_copy(&multipliers),
+            shifts: consts.alloc_slice_copy(&shifts),
+        },
+        clamp: activation_clamp(layer.activation, out_q),
+    }))
+}
+
+/// TFLite's `CalculateActivationRangeQuantized`: the activation's real range in output units.
+pub fn activation_clamp(activation: Activation, q: QParams) -> Clamp {
+    let quant = |x: f32| q.zero_point + (x / q.scale).round() as i32;
+    let (lo, hi) = match activation {
+        Activation::None => (i32::from(i8::MIN), i32::from(i8::MAX)),
+        Activation::Relu => (quant(0.0), i32::from(i8::MAX)),
+        Activation::Relu6 => (quant(0.0), quant(6.0)),
+    };
+    Clamp {
+        min: lo.clamp(-128, 127) as i8,
+        max: hi.clamp(-128, 127) as i8,
+    }
+}
+
+/// SOFTMAX parameters as TFLite's `PreprocessSoftmaxScaling` and `CalculateInputRadius`.
+pub fn softmax_params(
+    input: TensorId,
+    output: TensorId,
+    input_scale: f32,
+    beta: f64,
+) -> Result<Softmax> {
+    let max_real = f64::from(i32::MAX);
+    let real =
+        (beta * f64::from(input_scale) * f64::from(1u32 << (31 - SOFTMAX_DIFF_INTEGER_BITS)))
+            .min(max_real);
+    let m: Multiplier = quantize_multiplier(real).context("softmax input scale out of range")?;
+    if m.shift < 0 {
+        bail!("softmax input scale {input_scale} is too small");
+    }
+    let shift = i32::from(m.shift);
+    let radius = f64::from((1 << SOFTMAX_DIFF_INTEGER_BITS) - 1)
+        * (1u64 << (31 - SOFTMAX_DIFF_INTEGER_BITS)) as f64
+        / (1u64 << shift) as f64;
+    Ok(Softmax {
+        input,
+        output,
+        input_multiplier: m.multiplier,
+        input_left_shift: shift,
+        diff_min: -(radius.floor() as i32),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_include_zero_and_map_ends() {
+        let q = QParams::from_range(0.0, 2.55);
+        assert_eq!(q.zero_point, -128);
+        assert!((q.scale - 0.01).abs() < 1e-7);
+        let q = QParams::from_range(-1.0, 1.0);
+        // -128 + 1 / (2 / 255) = -0.5, rounded half away from zero.
+        assert_eq!(q.zero_point, -1);
+    }
+
+    #[test]
+    fn relu6_clamp() {
+        let q = QParams {
+            scale: 0.05,
+            zero_point: -128,
+        };
+        assert_eq!(
+            activation_clamp(Activation::Relu6, q),
+            Clamp { min: -128, max: -8 }
+        );
+        assert_eq!(
+            activation_clamp(Activation::Relu, q),
+            Clamp {
+                min: -128,
+                max: 127
+            }
+        );
+    }
+}
