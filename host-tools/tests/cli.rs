@@ -1,0 +1,163 @@
+//! The `mote` CLI end to end on the bundled models: train -> quantize -> eval -> run, in a
+//! scratch copy of each model folder, asserting accuracy and byte-for-byte reproducibility.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn mote(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mote")).args(args).output().expect("cannot start mote")
+}
+
+/// Runs `mote` and returns its stdout, failing the test with its stderr on a non-zero exit.
+fn mote_ok(args: &[&str]) -> String {
+    let out = mote(args);
+    assert!(
+        out.status.success(),
+        "mote {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs `mote`, expects failure, and returns its stderr.
+fn mote_err(args: &[&str]) -> String {
+    let out = mote(args);
+    assert!(!out.status.success(), "mote {args:?} should have failed");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+/// A scratch copy of `models/<name>` with only its spec and data.
+fn scratch_model(name: &str, files: &[&str]) -> (tempfile::TempDir, PathBuf) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models").join(name);
+    let dir = tempfile::tempdir().unwrap();
+    for f in files {
+        std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+    }
+    let spec = dir.path().join("spec.toml");
+    (dir, spec)
+}
+
+/// The number after `label` in `text` (e.g. "int8  accuracy  98.61%").
+fn figure(text: &str, label: &str) -> f64 {
+    let line = text.lines().find(|l| l.contains(label)).unwrap_or_else(|| panic!("no {label} in {text}"));
+    line.rsplit(' ').next().unwrap().trim_end_matches('%').parse().unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn digits_train_quantize_eval_run() {
+    let (dir, spec) = scratch_model("digits", &["spec.toml", "digits.csv"]);
+    let spec = s(&spec);
+    mote_ok(&["train", spec]);
+    mote_ok(&["quantize", spec]);
+    let report = mote_ok(&["eval", spec]);
+    let (float, int8) = (figure(&report, "float accuracy"), figure(&report, "int8  accuracy"));
+    assert!(int8 >= 95.0, "int8 accuracy {int8}% < 95%\n{report}");
+    assert!(float - int8 <= 1.5, "int8 {int8}% is more than 1.5 points below float {float}%");
+
+    // The same spec and seed give the same blob, byte for byte.
+    let blob = dir.path().join("digits.mote");
+    let again = dir.path().join("again.mote");
+    let float_again = dir.path().join("again.float.json");
+    mote_ok(&["train", spec, "-o", s(&float_again)]);
+    mote_ok(&["quantize", spec, "--model", s(&float_again), "-o", s(&again)]);
+    assert_eq!(std::fs::read(&blob).unwrap(), std::fs::read(&again).unwrap());
+
+    // Float CSV input is quantized at the boundary; the raw int8 run of the same samples,
+    // quantized the same way, gives the same bytes; and runs repeat exactly.
+    let csv = dir.path().join("in.csv");
+    let rows: Vec<String> = std::fs::read_to_string(dir.path().join("digits.csv"))
+        .unwrap()
+        .lines()
+        .take(20)
+        .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+        .collect();
+    std::fs::write(&csv, rows.join("\n")).unwrap();
+    let (out1, out2) = (dir.path().join("o1.bin"), dir.path().join("o2.bin"));
+    mote_ok(&["run", s(&blob), "--input", s(&csv), "--output", s(&out1)]);
+    mote_ok(&["run", s(&blob), "--input", s(&csv), "--output", s(&out2)]);
+    let outputs = std::fs::read(&out1).unwrap();
+    assert_eq!(outputs.len(), 20 * 10);
+    assert_eq!(outputs, std::fs::read(&out2).unwrap());
+    // Softmax outputs of each sample sum to about 1 (256 in units of 1/256, zero point -128).
+    for row in outputs.chunks(10) {
+        let sum: i32 = row.iter().map(|&q| i32::from(q as i8) + 128).sum();
+        assert!((240..=270).contains(&sum), "softmax row sums to {sum}/256");
+    }
+
+    // Per-layer dumps: one file per operator, the last equal to the first sample's output.
+    let dump = dir.path().join("layers");
+    mote_ok(&["run", s(&blob), "--input", s(&csv), "--output", s(&out2), "--dump-layers", s(&dump)]);
+    let mut files: Vec<_> = std::fs::read_dir(&dump).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert_eq!(files.len(), 3);
+    assert_eq!(std::fs::read(&files[2]).unwrap(), outputs[..10]);
+
+    let inspect = mote_ok(&["inspect", s(&blob)]);
+    assert!(inspect.contains("FULLY_CONNECTED") && inspect.contains("SOFTMAX"), "{inspect}");
+    assert!(inspect.contains("arena bytes"), "{inspect}");
+}
+
+#[test]
+fn sine_regression_with_float_io() {
+    let (dir, spec) = scratch_model("sine", &["spec.toml", "sine.csv"]);
+    let spec = s(&spec);
+    mote_ok(&["train", spec]);
+    mote_ok(&["quantize", spec]);
+    let report = mote_ok(&["eval", spec]);
+    let (float, int8) = (figure(&report, "float mse"), figure(&report, "int8  mse"));
+    assert!(float < 0.01, "float mse {float}\n{report}");
+    assert!(int8 < 0.01, "int8 mse {int8}\n{report}");
+
+    // Float in, float out: x = pi/2 should give about 1.
+    let csv = dir.path().join("x.csv");
+    std::fs::write(&csv, "1.5707964\n4.712389\n").unwrap();
+    let out = dir.path().join("y.csv");
+    mote_ok(&["run", s(&dir.path().join("sine.mote")), "--input", s(&csv), "--output", s(&out)]);
+    let ys: Vec<f32> = std::fs::read_to_string(&out).unwrap().lines().map(|l| l.parse().unwrap()).collect();
+    assert!((ys[0] - 1.0).abs() < 0.15 && (ys[1] + 1.0).abs() < 0.15, "sin -> {ys:?}");
+}
+
+#[test]
+fn bad_input_is_a_clear_error_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let blob = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/digits/digits.mote");
+    let out = dir.path().join("out.bin");
+
+    // A truncated blob.
+    let bad = dir.path().join("bad.mote");
+    let bytes = std::fs::read(&blob).unwrap();
+    std::fs::write(&bad, &bytes[..bytes.len() / 2]).unwrap();
+    let input = dir.path().join("in.bin");
+    std::fs::write(&input, [0u8; 64]).unwrap();
+    let err = mote_err(&["run", s(&bad), "--input", s(&input), "--output", s(&out)]);
+    assert!(err.contains("truncated"), "{err}");
+
+    // Input that is not a whole number of samples.
+    std::fs::write(&input, [0u8; 65]).unwrap();
+    let err = mote_err(&["run", s(&blob), "--input", s(&input), "--output", s(&out)]);
+    assert!(err.contains("whole number of samples"), "{err}");
+
+    // A CSV with a ragged row.
+    let csv = dir.path().join("in.csv");
+    std::fs::write(&csv, "1,2,3\n1,2\n").unwrap();
+    let err = mote_err(&["run", s(&blob), "--input", s(&csv), "--output", s(&out)]);
+    assert!(err.contains("line 2"), "{err}");
+
+    // An output folder that does not exist.
+    std::fs::write(&input, [0u8; 64]).unwrap();
+    let nowhere = dir.path().join("missing/out.bin");
+    let err = mote_err(&["run", s(&blob), "--input", s(&input), "--output", s(&nowhere)]);
+    assert!(err.contains("cannot write"), "{err}");
+
+    assert!(!out.exists(), "a failed run left an output file");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| !["bad.mote", "in.bin", "in.csv"].contains(&n.as_str()))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left behind: {leftovers:?}");
+}
