@@ -1,0 +1,616 @@
+//! Loading a model's data set (CSV or NPY) and splitting it deterministically into train and test.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use npyz::{DType, NpyFile, Order, TypeChar};
+
+use crate::spec::{Spec, Task};
+
+/// A table of samples: each row is `features` inputs followed by `targets` outputs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataset {
+    /// Inputs per sample.
+    pub features: usize,
+    /// Outputs per sample (1 class label for classification).
+    pub targets: usize,
+    /// Row-major `[samples][features]`.
+    pub x: Vec<f32>,
+    /// Row-major `[samples][targets]`.
+    pub y: Vec<f32>,
+}
+
+impl Dataset {
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.x.len().checked_div(self.features).unwrap_or(0)
+    }
+
+    /// True when there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The inputs and targets of sample `i`.
+    pub fn sample(&self, i: usize) -> (&[f32], &[f32]) {
+        (
+            &self.x[i * self.features..(i + 1) * self.features],
+            &self.y[i * self.targets..(i + 1) * self.targets],
+        )
+    }
+
+    /// A new data set holding the given samples, in that order.
+    fn select(&self, indices: &[usize]) -> Dataset {
+        let mut out = Dataset {
+            features: self.features,
+            targets: self.targets,
+            x: Vec::with_capacity(indices.len() * self.features),
+            y: Vec::with_capacity(indices.len() * self.targets),
+        };
+        for &i in indices {
+            let (x, y) = self.sample(i);
+            out.x.extend_from_slice(x);
+            out.y.extend_from_slice(y);
+        }
+        out
+    }
+}
+
+/// Reads the spec's data file (`.npy` by extension, CSV otherwise) and checks it against the spec.
+pub fn load(spec: &Spec) -> Result<Dataset> {
+    let path = spec.resolve(&spec.data.file);
+    let is_npy = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+    let table = if is_npy {
+        read_npy(&path)?
+    } else {
+        read_csv(&path)?
+    };
+    to_dataset(spec, &path, table)
+}
+
+/// A parsed 2-D table before it is split into features and targets.
+struct Table {
+    rows: usize,
+    cols: usize,
+    cells: Vec<f32>,
+    /// "line" for CSV (1-based text lines), "row" for NPY (0-based array rows).
+    row_word: &'static str,
+    /// File position of each row, as reported in errors.
+    row_names: Vec<u64>,
+}
+
+fn read_csv(path: &Path) -> Result<Table> {
+    let file =
+        File::open(path).with_context(|| format!("cannot read data file {}", path.display()))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(BufReader::new(file));
+    let mut table = Table {
+        rows: 0,
+        cols: 0,
+        cells: Vec::new(),
+        row_word: "line",
+        row_names: Vec::new(),
+    };
+    let mut record = csv::StringRecord::new();
+    loop {
+        let more = reader
+            .read_record(&mut record)
+            .with_context(|| format!("cannot parse CSV file {}", path.display()))?;
+        if !more {
+            break;
+        }
+        let line = record.position().map_or(0, csv::Position::line);
+        if table.rows == 0 {
+            table.cols = record.len();
+        } else if record.len() != table.cols {
+            bail!(
+                "{} line {line}: {} columns, but the first line has {}; every row needs the same \
+                 number of columns (features, then targets)",
+                path.display(),
+                record.len(),
+                table.cols
+            );
+        }
+        for (col, cell) in record.iter().enumerate() {
+            let value: f32 = cell
+                .parse()
+                .ok()
+                .filter(|v: &f32| v.is_finite())
+                .with_context(|| {
+                    format!(
+                        "{} line {line}, column {}: `{cell}` is not a finite number (the file must \
+                     have no header and only numeric cells)",
+                        path.display(),
+                        col + 1
+                    )
+                })?;
+            table.cells.push(value);
+        }
+        table.rows += 1;
+        table.row_names.push(line);
+    }
+    if table.rows == 0 {
+        bail!("{} is empty: it needs one sample per line", path.display());
+    }
+    Ok(table)
+}
+
+fn read_npy(path: &Path) -> Result<Table> {
+    let file =
+        File::open(path).with_context(|| format!("cannot read data file {}", path.display()))?;
+    let npy = NpyFile::new(BufReader::new(file))
+        .with_context(|| format!("{} is not a valid NPY file", path.display()))?;
+    let shape = npy.shape().to_vec();
+    let [rows, cols] = shape[..] else {
+        bail!(
+            "{}: the array has shape {shape:?}; it must be 2-D (samples x columns)",
+            path.display()
+        );
+    };
+    let (rows, cols) = (usize::try_from(rows)?, usize::try_from(cols)?);
+    if rows == 0 || cols == 0 {
+        bail!(
+            "{} is empty (shape {shape:?}): it needs one sample per row",
+            path.display()
+        );
+    }
+    let order = npy.order();
+    let dtype = npy.dtype();
+    let unsupported = || {
+        format!(
+            "{}: unsupported dtype {}; use a float (f4, f8) or integer (i1..i8, u1..u8) array",
+            path.display(),
+            dtype_name(&dtype)
+        )
+    };
+    let DType::Plain(ty) = &dtype else {
+        bail!(unsupported());
+    };
+    let read_error = || format!("cannot read the data of {}", path.display());
+    // Values are converted to f32 like the CSV path does; the `as` casts are the intended rounding.
+    let cells: Vec<f32> = match (ty.type_char(), ty.size_field()) {
+        (TypeChar::Float, 4) => npy.into_vec::<f32>().with_context(read_error)?,
+        (TypeChar::Float, 8) => {
+            convert(npy.into_vec::<f64>(), |v| v as f32).with_context(read_error)?
+        }
+        (TypeChar::Int, 1) => convert(npy.into_vec::<i8>(), f32::from).with_context(read_error)?,
+        (TypeChar::Int, 2) => convert(npy.into_vec::<i16>(), f32::from).with_context(read_error)?,
+        (TypeChar::Int, 4) => {
+            convert(npy.into_vec::<i32>(), |v| v as f32).with_context(read_error)?
+        }
+        (TypeChar::Int, 8) => {
+            convert(npy.into_vec::<i64>(), |v| v as f32).with_context(read_error)?
+        }
+        (TypeChar::Uint, 1) => convert(npy.into_vec::<u8>(), f32::from).with_context(read_error)?,
+        (TypeChar::Uint, 2) => {
+            convert(npy.into_vec::<u16>(), f32::from).with_context(read_error)?
+        }
+        (TypeChar::Uint, 4) => {
+            convert(npy.into_vec::<u32>(), |v| v as f32).with_context(read_error)?
+        }
+        (TypeChar::Uint, 8) => {
+            convert(npy.into_vec::<u64>(), |v| v as f32).with_context(read_error)?
+        }
+        _ => bail!(unsupported()),
+    };
+    if cells.len() != rows * cols {
+        bail!(
+            "{}: the file is truncated ({} of {} values)",
+            path.display(),
+            cells.len(),
+            rows * cols
+        );
+    }
+    let cells = match order {
+        Order::C => cells,
+        // Fortran order stores columns contiguously: transpose to the row-major layout.
+        Order::Fortran => (0..rows * cols)
+            .map(|i| cells[(i % cols) * rows + i / cols])
+            .collect(),
+    };
+    if let Some(i) = cells.iter().position(|v| !v.is_finite()) {
+        bail!(
+            "{} row {}, column {}: the value is not a finite number",
+            path.display(),
+            i / cols,
+            i % cols + 1
+        );
+    }
+    Ok(Table {
+        rows,
+        cols,
+        cells,
+        row_word: "row",
+        row_names: (0..rows as u64).collect(),
+    })
+}
+
+fn convert<T>(values: std::io::Result<Vec<T>>, f: impl Fn(T) -> f32) -> std::io::Result<Vec<f32>> {
+    values.map(|v| v.into_iter().map(f).collect())
+}
+
+fn dtype_name(dtype: &DType) -> String {
+    match dtype {
+        DType::Plain(ty) => ty.to_string(),
+        DType::Array(..) => "(sub-array)".into(),
+        DType::Record(_) => "(structured record)".into(),
+    }
+}
+
+/// Splits the table's columns into features and targets and checks class labels.
+fn to_dataset(spec: &Spec, path: &Path, table: Table) -> Result<Dataset> {
+    let targets = spec.data.target_columns;
+    if table.cols <= targets {
+        bail!(
+            "{}: {} columns, but `data.target_columns` = {targets} leaves no feature column; \
+             each row needs the features followed by {targets} target column(s)",
+            path.display(),
+            table.cols
+        );
+    }
+    let features = table.cols - targets;
+    let mut ds = Dataset {
+        features,
+        targets,
+        x: Vec::with_capacity(table.rows * features),
+        y: Vec::with_capacity(table.rows * targets),
+    };
+    for (row, name) in table.cells.chunks_exact(table.cols).zip(&table.row_names) {
+        ds.x.extend_from_slice(&row[..features]);
+        ds.y.extend_from_slice(&row[features..]);
+        if spec.task == Task::Classification {
+            let classes = spec.data.classes.unwrap_or(0);
+            let label = row[features];
+            if label.fract() != 0.0 || label < 0.0 || label >= classes as f32 {
+                bail!(
+                    "{} {} {name}: class label {label} (last column) is not an integer in 0..{classes}",
+                    path.display(),
+                    table.row_word
+                );
+            }
+        }
+    }
+    Ok(ds)
+}
+
+/// Shuffles the samples with a seeded PRNG and holds out `test_fraction` of them: returns
+/// `(train, test)`. The same data and seed always give the same split. The test part is rounded
+/// to the nearest sample but never takes the last training sample.
+pub fn split(ds: &Dataset, test_fraction: f64, seed: u64) -> (Dataset, Dataset) {
+    let n = ds.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    SplitMix64::new(seed).shuffle(&mut order);
+    // Rounding a fraction of a sample count: the cast cannot lose anything that matters.
+    let n_test =
+        ((n as f64 * test_fraction.clamp(0.0, 1.0)).round() as usize).min(n.saturating_sub(1));
+    let (test, train) = order.split_at(n_test);
+    (ds.select(train), ds.select(test))
+}
+
+/// A tiny, well-mixed PRNG (SplitMix64): reproducible everywhere without a `rand` dependency.
+#[derive(Debug, Clone)]
+pub struct SplitMix64 {
+    state: u64,
+}
+
+impl SplitMix64 {
+    /// A generator whose whole sequence is fixed by `seed`.
+    pub fn new(seed: u64) -> Self {
+        SplitMix64 { state: seed }
+    }
+
+    /// Next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[0, n)` (`n > 0`); the modulo bias is negligible for data-set sizes.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    /// Uniform in `[0, 1)` with 24 random bits, exactly representable as f32.
+    pub fn unit_f32(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+    }
+
+    /// Fisher-Yates shuffle.
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            items.swap(i, self.below(i + 1));
+        }
+    }
+}
+
+/// A 2-D table of numbers read from a CSV or NPY file, for inputs to `mote run`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Matrix {
+    /// Rows in the file.
+    pub rows: usize,
+    /// Columns per row.
+    pub cols: usize,
+    /// Row-major values.
+    pub cells: Vec<f32>,
+    /// The values themselves when the file is an int8 NPY array: already quantized.
+    pub int8: Option<Vec<i8>>,
+}
+
+/// Reads a CSV (no header) or NPY (by extension) table of numbers.
+pub fn read_matrix(path: &Path) -> Result<Matrix> {
+    let is_npy = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+    let table = if is_npy {
+        read_npy(path)?
+    } else {
+        read_csv(path)?
+    };
+    let int8 = if is_npy && npy_is_int8(path)? {
+        Some(table.cells.iter().map(|&v| v as i8).collect())
+    } else {
+        None
+    };
+    Ok(Matrix {
+        rows: table.rows,
+        cols: table.cols,
+        cells: table.cells,
+        int8,
+    })
+}
+
+fn npy_is_int8(path: &Path) -> Result<bool> {
+    let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let npy = NpyFile::new(BufReader::new(file))
+        .with_context(|| format!("{} is not a valid NPY file", path.display()))?;
+    Ok(
+        matches!(npy.dtype(), DType::Plain(ty) if ty.type_char() == TypeChar::Int && ty.size_field() == 1),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn spec_for(file: &Path, task: &str, classes: Option<usize>, target_columns: usize) -> Spec {
+        let (task_line, classes_line, units) = match (task, classes) {
+            ("classification", Some(c)) => ("classification", format!("classes = {c}"), c),
+            _ => ("regression", String::new(), target_columns),
+        };
+        let text = format!(
+            r#"
+name = "t"
+task = "{task_line}"
+layers = [{{ units = {units} }}]
+[data]
+file = "{}"
+target_columns = {target_columns}
+{classes_line}
+test_fraction = 0.2
+split_seed = 1
+[training]
+epochs = 1
+batch_size = 1
+learning_rate = 0.01
+seed = 1
+"#,
+            file.file_name()
+                .and_then(|f| f.to_str())
+                .unwrap_or_default()
+        );
+        let dir = file.parent().unwrap_or(Path::new("."));
+        let spec_path = dir.join("spec.toml");
+        std::fs::write(&spec_path, text).expect("write spec");
+        Spec::load(&spec_path).expect("valid test spec")
+    }
+
+    fn write(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = dir.path().join(name);
+        let mut f = File::create(&path).expect("create");
+        f.write_all(bytes).expect("write");
+        path
+    }
+
+    /// A minimal NPY v1.0 file: `descr` like `<f4`, data as little-endian bytes.
+    fn npy_bytes(descr: &str, fortran: bool, shape: &str, data: &[u8]) -> Vec<u8> {
+        let mut header = format!(
+            "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}",
+            if fortran { "True" } else { "False" }
+        );
+        while (10 + header.len() + 1) % 64 != 0 {
+            header.push(' ');
+        }
+        header.push('\n');
+        let mut out = b"\x93NUMPY\x01\x00".to_vec();
+        out.extend_from_slice(
+            &u16::try_from(header.len())
+                .expect("short header")
+                .to_le_bytes(),
+        );
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(data);
+        out
+    }
+
+    fn load_err(spec: &Spec) -> String {
+        format!("{:#}", load(spec).expect_err("load should fail"))
+    }
+
+    #[test]
+    fn csv_regression_loads() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write(&dir, "d.csv", b"1, 2, 0.5\n3,4,-1.5\n");
+        let ds = load(&spec_for(&path, "regression", None, 1)).expect("load");
+        assert_eq!((ds.features, ds.targets, ds.len()), (2, 1, 2));
+        assert_eq!(ds.sample(1), (&[3.0, 4.0][..], &[-1.5][..]));
+    }
+
+    #[test]
+    fn csv_errors_name_the_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write(&dir, "d.csv", b"1,2,0\n3,4\n");
+        let err = load_err(&spec_for(&path, "regression", None, 1));
+        assert!(
+            err.contains("d.csv line 2: 2 columns, but the first line has 3"),
+            "{err}"
+        );
+
+        let path = write(&dir, "d.csv", b"1,2,0\n3,x,1\n");
+        let err = load_err(&spec_for(&path, "regression", None, 1));
+        assert!(
+            err.contains("line 2, column 2: `x` is not a finite number"),
+            "{err}"
+        );
+
+        let path = write(&dir, "d.csv", b"");
+        let err = load_err(&spec_for(&path, "regression", None, 1));
+        assert!(err.contains("is empty"), "{err}");
+
+        let path = write(&dir, "d.csv", b"1,2\n");
+        let err = load_err(&spec_for(&path, "regression", None, 2));
+        assert!(err.contains("leaves no feature column"), "{err}");
+
+        let path = write(&dir, "d.csv", b"1,2,0\n3,4,3\n");
+        let err = load_err(&spec_for(&path, "classification", Some(3), 1));
+        assert!(
+            err.contains("d.csv line 2: class label 3 (last column) is not an integer in 0..3"),
+            "{err}"
+        );
+
+        let path = write(&dir, "d.csv", b"1,2,0.5\n");
+        let err = load_err(&spec_for(&path, "classification", Some(3), 1));
+        assert!(err.contains("line 1: class label 0.5"), "{err}");
+
+        let err = load_err(&spec_for(
+            &dir.path().join("missing.csv"),
+            "regression",
+            None,
+            1,
+        ));
+        assert!(err.contains("cannot read data file"), "{err}");
+    }
+
+    #[test]
+    fn npy_dtypes_and_orders_load() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f4: Vec<u8> = [1.0f32, 2.0, 0.0, 3.0, 4.0, 1.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let path = write(&dir, "d.npy", &npy_bytes("<f4", false, "(2, 3)", &f4));
+        let ds = load(&spec_for(&path, "classification", Some(2), 1)).expect("f4");
+        assert_eq!(ds.x, [1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(ds.y, [0.0, 1.0]);
+
+        let f8: Vec<u8> = [1.0f64, 2.0, 0.0, 3.0, 4.0, 1.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let path = write(&dir, "d.npy", &npy_bytes("<f8", false, "(2, 3)", &f8));
+        assert_eq!(
+            load(&spec_for(&path, "classification", Some(2), 1)).expect("f8"),
+            ds
+        );
+
+        let u1 = [1u8, 2, 0, 3, 4, 1];
+        let path = write(&dir, "d.npy", &npy_bytes("|u1", false, "(2, 3)", &u1));
+        assert_eq!(
+            load(&spec_for(&path, "classification", Some(2), 1)).expect("u1"),
+            ds
+        );
+
+        let i8s: Vec<u8> = [1i64, 3, 2, 4, 0, 1]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let path = write(&dir, "d.npy", &npy_bytes("<i8", true, "(2, 3)", &i8s));
+        assert_eq!(
+            load(&spec_for(&path, "classification", Some(2), 1)).expect("fortran i8"),
+            ds
+        );
+    }
+
+    #[test]
+    fn npy_errors_are_clear() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f4: Vec<u8> = [1.0f32, 2.0, 3.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let path = write(&dir, "d.npy", &npy_bytes("<f4", false, "(3,)", &f4));
+        let err = load_err(&spec_for(&path, "regression", None, 1));
+        assert!(err.contains("shape [3]; it must be 2-D"), "{err}");
+
+        let path = write(&dir, "d.npy", &npy_bytes("<c8", false, "(1, 1)", &[0; 8]));
+        let err = load_err(&spec_for(&path, "regression", None, 1));
+        assert!(err.contains("unsupported dtype <c8"), "{err}");
+
+        let path = write(&dir, "d.npy", &npy_bytes("<f4", false, "(1, 1)", &f4[..4]));
+        let err = load_err(&spec_for(&path, "regression", None, 1));
+        assert!(err.contains("leaves no feature column"), "{err}");
+
+        let path = write(&dir, "d.npy", b"not numpy");
+        let err = load_err(&spec_for(&path, "regression", None, 1));
+        assert!(err.contains("is not a valid NPY file"), "{err}");
+
+        let path = write(&dir, "d.npy", &npy_bytes("<f4", false, "(2, 2)", &f4[..8]));
+        let err = load_err(&spec_for(&path, "regression", None, 1));
+        assert!(
+            err.contains("cannot read the data") || err.contains("truncated"),
+            "{err}"
+        );
+
+        let i4: Vec<u8> = [1i32, 7].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let path = write(&dir, "d.npy", &npy_bytes("<i4", false, "(1, 2)", &i4));
+        let err = load_err(&spec_for(&path, "classification", Some(3), 1));
+        assert!(err.contains("d.npy row 0: class label 7"), "{err}");
+    }
+
+    fn numbered(n: usize) -> Dataset {
+        Dataset {
+            features: 2,
+            targets: 1,
+            x: (0..n * 2).map(|v| v as f32).collect(),
+            y: (0..n).map(|v| v as f32).collect(),
+        }
+    }
+
+    #[test]
+    fn split_is_deterministic_and_complete() {
+        let ds = numbered(100);
+        let (train, test) = split(&ds, 0.2, 7);
+        assert_eq!((train.len(), test.len()), (80, 20));
+        assert_eq!(split(&ds, 0.2, 7), (train.clone(), test.clone()));
+        assert_ne!(
+            split(&ds, 0.2, 8).1,
+            test,
+            "another seed gives another split"
+        );
+
+        let mut seen: Vec<f32> = train.y.iter().chain(&test.y).copied().collect();
+        seen.sort_by(f32::total_cmp);
+        assert_eq!(seen, ds.y, "every sample lands in exactly one part");
+        for i in 0..test.len() {
+            let (x, y) = test.sample(i);
+            assert_eq!(x, [y[0] * 2.0, y[0] * 2.0 + 1.0], "rows stay intact");
+        }
+        assert_eq!(
+            split(&numbered(1), 0.5, 1).0.len(),
+            1,
+            "train keeps at least one sample"
+        );
+    }
+}
