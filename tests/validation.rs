@@ -1,0 +1,177 @@
+//! `Model::parse` on untrusted bytes: every kind of damage gives its own typed error, and no
+//! corruption of a real blob crashes the runtime.
+
+use mote::format::{
+    self, Clamp, DType, FullyConnected, Graph, Multiplier, Op, Requant, TensorDef, TensorId,
+};
+use mote::{Error, Interpreter, Model};
+
+const DIGITS: &[u8] = include_bytes!("../models/digits/digits.mote");
+
+fn tensor(shape: &[u16], offset: u32, first_op: u16, last_op: u16) -> TensorDef {
+    TensorDef {
+        dtype: DType::I8,
+        shape: heapless::Vec::from_slice(shape).unwrap(),
+        scale: 0.5,
+        zero_point: -3,
+        offset,
+        first_op,
+        last_op,
+    }
+}
+
+/// A one-layer graph: 4 inputs -> FULLY_CONNECTED -> 2 outputs, arena 8 bytes.
+fn blob_with(tensors: &[TensorDef], weights: &[u8], arena_size: u32) -> Vec<u8> {
+    let op = Op::FullyConnected(FullyConnected {
+        input: 0,
+        output: 1,
+        units: 2,
+        weights,
+        bias: None,
+        requant: Requant::PerTensor(Multiplier {
+            multiplier: 1 << 30,
+            shift: -2,
+        }),
+        clamp: Clamp::NONE,
+    });
+    let tensors = format::encode_tensors(tensors).unwrap();
+    let ops = format::encode_ops(&[op]).unwrap();
+    let graph = Graph {
+        arena_size,
+        inputs: heapless::Vec::from_slice(&[0 as TensorId]).unwrap(),
+        outputs: heapless::Vec::from_slice(&[1 as TensorId]).unwrap(),
+        tensors: &tensors,
+        op_count: 1,
+        ops: &ops,
+    };
+    format::encode(&graph).unwrap()
+}
+
+fn good_tensors() -> Vec<TensorDef> {
+    vec![tensor(&[1, 4], 0, 0, 0), tensor(&[1, 2], 4, 0, 0)]
+}
+
+#[test]
+fn a_good_blob_runs() {
+    let blob = blob_with(&good_tensors(), &[1, 2, 3, 4, 4, 3, 2, 1], 8);
+    let model = Model::parse(&blob).unwrap();
+    let mut arena = [0u8; 8];
+    let mut interp = Interpreter::new(&model, &mut arena).unwrap();
+    interp.set_input(0, &[5, 5, 5, 5]).unwrap(); // x - zp = 8 each
+    interp.invoke().unwrap();
+    // (1+2+3+4)*8 = 80 -> * 0.5 * 2^-2 = 10 -> + (-3) = 7
+    assert_eq!(interp.output(0).unwrap(), &[7, 7]);
+}
+
+#[test]
+fn each_container_fault_has_its_own_error() {
+    let blob = blob_with(&good_tensors(), &[0; 8], 8);
+    assert_eq!(Model::parse(&blob[..10]).unwrap_err(), Error::Truncated);
+    assert_eq!(
+        Model::parse(&blob[..blob.len() - 1]).unwrap_err(),
+        Error::Truncated
+    );
+    let mut bad = blob.clone();
+    bad[0] = b'N';
+    assert_eq!(Model::parse(&bad).unwrap_err(), Error::BadMagic);
+    let mut bad = blob.clone();
+    bad[4] = 2;
+    assert_eq!(
+        Model::parse(&bad).unwrap_err(),
+        Error::UnsupportedVersion(2)
+    );
+    let mut bad = blob.clone();
+    *bad.last_mut().unwrap() ^= 0x10;
+    assert_eq!(Model::parse(&bad).unwrap_err(), Error::BadChecksum);
+    // Trailing bytes (the rest of a flash region) are fine.
+    let mut padded = blob.clone();
+    padded.extend([0xFF; 100]);
+    assert!(Model::parse(&padded).is_ok());
+}
+
+#[test]
+fn graph_faults_are_typed() {
+    // Weights that are not a whole number of rows of the input depth.
+    let err = Model::parse(&blob_with(&good_tensors(), &[0; 6], 8)).unwrap_err();
+    assert_eq!(err, Error::ShapeMismatch { op: 0 });
+    // A tensor beyond the arena.
+    let err = Model::parse(&blob_with(&good_tensors(), &[0; 8], 5)).unwrap_err();
+    assert_eq!(err, Error::BadPlan { tensor: 1 });
+    // Input and output overlapping while both are live.
+    let overlapping = vec![tensor(&[1, 4], 0, 0, 0), tensor(&[1, 2], 2, 0, 0)];
+    let err = Model::parse(&blob_with(&overlapping, &[0; 8], 8)).unwrap_err();
+    assert_eq!(err, Error::BadPlan { tensor: 1 });
+    // An output claimed to be born after the operator that writes it.
+    let late = vec![tensor(&[1, 4], 0, 0, 0), tensor(&[1, 2], 4, 1, 1)];
+    assert!(matches!(
+        Model::parse(&blob_with(&late, &[0; 8], 8)).unwrap_err(),
+        Error::BadPlan { .. }
+    ));
+}
+
+#[test]
+fn arena_too_small_says_what_it_needs() {
+    let model = Model::parse(DIGITS).unwrap();
+    let mut arena = vec![0u8; model.arena_size() - 1];
+    let err = Interpreter::new(&model, &mut arena).unwrap_err();
+    assert_eq!(
+        err,
+        Error::ArenaTooSmall {
+            needed: model.arena_size() as u32,
+            available: arena.len() as u32
+        }
+    );
+}
+
+/// Every single-bit flip of a real blob is either rejected with a typed error or (where it
+/// would land outside what the checksum covers, which is nowhere in this format) runs to
+/// completion. The header CRC covers everything, so every flip must be rejected.
+#[test]
+fn every_bit_flip_of_a_real_blob_is_rejected() {
+    let mut blob = DIGITS.to_vec();
+    for pos in 0..blob.len() {
+        for bit in 0..8 {
+            blob[pos] ^= 1 << bit;
+            assert!(
+                Model::parse(&blob).is_err(),
+                "flip at byte {pos} bit {bit} was accepted"
+            );
+            blob[pos] ^= 1 << bit;
+        }
+    }
+}
+
+/// With the checksum recomputed (a hostile or buggy writer), corrupt graphs must still never
+/// crash: each is rejected or runs to completion in a right-sized arena.
+#[test]
+fn corrupted_payloads_with_valid_checksums_never_crash() {
+    let mut rng = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let (mut rejected, mut ran) = (0, 0);
+    for _ in 0..20_000 {
+        let mut blob = DIGITS.to_vec();
+        for _ in 0..1 + next() % 3 {
+            let pos = format::HEADER_LEN + (next() as usize) % (blob.len() - format::HEADER_LEN);
+            blob[pos] ^= 1 << (next() % 8);
+        }
+        let crc = format::crc32(&[&blob[..12], &blob[format::HEADER_LEN..]]);
+        blob[12..16].copy_from_slice(&crc.to_le_bytes());
+        match Model::parse(&blob) {
+            Err(_) => rejected += 1,
+            Ok(model) => {
+                let mut arena = vec![0u8; model.arena_size()];
+                let mut interp = Interpreter::new(&model, &mut arena).unwrap();
+                let input = interp.input(0).unwrap();
+                input.fill(7);
+                interp.invoke().unwrap();
+                ran += 1;
+            }
+        }
+    }
+    assert!(rejected > 0 && ran > 0, "rejected {rejected}, ran {ran}");
+}
