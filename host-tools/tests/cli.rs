@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn mote(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mote")).args(args).output().expect("cannot start mote")
+    Command::new(env!("CARGO_BIN_EXE_mote"))
+        .args(args)
+        .output()
+        .expect("cannot start mote")
 }
 
 /// Runs `mote` and returns its stdout, failing the test with its stderr on a non-zero exit.
@@ -28,7 +31,9 @@ fn mote_err(args: &[&str]) -> String {
 
 /// A scratch copy of `models/<name>` with only its spec and data.
 fn scratch_model(name: &str, files: &[&str]) -> (tempfile::TempDir, PathBuf) {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models").join(name);
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../models")
+        .join(name);
     let dir = tempfile::tempdir().unwrap();
     for f in files {
         std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
@@ -39,8 +44,16 @@ fn scratch_model(name: &str, files: &[&str]) -> (tempfile::TempDir, PathBuf) {
 
 /// The number after `label` in `text` (e.g. "int8  accuracy  98.61%").
 fn figure(text: &str, label: &str) -> f64 {
-    let line = text.lines().find(|l| l.contains(label)).unwrap_or_else(|| panic!("no {label} in {text}"));
-    line.rsplit(' ').next().unwrap().trim_end_matches('%').parse().unwrap()
+    let line = text
+        .lines()
+        .find(|l| l.contains(label))
+        .unwrap_or_else(|| panic!("no {label} in {text}"));
+    line.rsplit(' ')
+        .next()
+        .unwrap()
+        .trim_end_matches('%')
+        .parse()
+        .unwrap()
 }
 
 fn s(p: &Path) -> &str {
@@ -54,17 +67,33 @@ fn digits_train_quantize_eval_run() {
     mote_ok(&["train", spec]);
     mote_ok(&["quantize", spec]);
     let report = mote_ok(&["eval", spec]);
-    let (float, int8) = (figure(&report, "float accuracy"), figure(&report, "int8  accuracy"));
+    let (float, int8) = (
+        figure(&report, "float accuracy"),
+        figure(&report, "int8  accuracy"),
+    );
     assert!(int8 >= 95.0, "int8 accuracy {int8}% < 95%\n{report}");
-    assert!(float - int8 <= 1.5, "int8 {int8}% is more than 1.5 points below float {float}%");
+    assert!(
+        float - int8 <= 1.5,
+        "int8 {int8}% is more than 1.5 points below float {float}%"
+    );
 
     // The same spec and seed give the same blob, byte for byte.
     let blob = dir.path().join("digits.mote");
     let again = dir.path().join("again.mote");
     let float_again = dir.path().join("again.float.json");
     mote_ok(&["train", spec, "-o", s(&float_again)]);
-    mote_ok(&["quantize", spec, "--model", s(&float_again), "-o", s(&again)]);
-    assert_eq!(std::fs::read(&blob).unwrap(), std::fs::read(&again).unwrap());
+    mote_ok(&[
+        "quantize",
+        spec,
+        "--model",
+        s(&float_again),
+        "-o",
+        s(&again),
+    ]);
+    assert_eq!(
+        std::fs::read(&blob).unwrap(),
+        std::fs::read(&again).unwrap()
+    );
 
     // Float CSV input is quantized at the boundary; the raw int8 run of the same samples,
     // quantized the same way, gives the same bytes; and runs repeat exactly.
@@ -90,14 +119,29 @@ fn digits_train_quantize_eval_run() {
 
     // Per-layer dumps: one file per operator, the last equal to the first sample's output.
     let dump = dir.path().join("layers");
-    mote_ok(&["run", s(&blob), "--input", s(&csv), "--output", s(&out2), "--dump-layers", s(&dump)]);
-    let mut files: Vec<_> = std::fs::read_dir(&dump).unwrap().map(|e| e.unwrap().path()).collect();
+    mote_ok(&[
+        "run",
+        s(&blob),
+        "--input",
+        s(&csv),
+        "--output",
+        s(&out2),
+        "--dump-layers",
+        s(&dump),
+    ]);
+    let mut files: Vec<_> = std::fs::read_dir(&dump)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     assert_eq!(files.len(), 3);
     assert_eq!(std::fs::read(&files[2]).unwrap(), outputs[..10]);
 
     let inspect = mote_ok(&["inspect", s(&blob)]);
-    assert!(inspect.contains("FULLY_CONNECTED") && inspect.contains("SOFTMAX"), "{inspect}");
+    assert!(
+        inspect.contains("FULLY_CONNECTED") && inspect.contains("SOFTMAX"),
+        "{inspect}"
+    );
     assert!(inspect.contains("arena bytes"), "{inspect}");
 }
 
@@ -116,9 +160,23 @@ fn sine_regression_with_float_io() {
     let csv = dir.path().join("x.csv");
     std::fs::write(&csv, "1.5707964\n4.712389\n").unwrap();
     let out = dir.path().join("y.csv");
-    mote_ok(&["run", s(&dir.path().join("sine.mote")), "--input", s(&csv), "--output", s(&out)]);
-    let ys: Vec<f32> = std::fs::read_to_string(&out).unwrap().lines().map(|l| l.parse().unwrap()).collect();
-    assert!((ys[0] - 1.0).abs() < 0.15 && (ys[1] + 1.0).abs() < 0.15, "sin -> {ys:?}");
+    mote_ok(&[
+        "run",
+        s(&dir.path().join("sine.mote")),
+        "--input",
+        s(&csv),
+        "--output",
+        s(&out),
+    ]);
+    let ys: Vec<f32> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert!(
+        (ys[0] - 1.0).abs() < 0.15 && (ys[1] + 1.0).abs() < 0.15,
+        "sin -> {ys:?}"
+    );
 }
 
 #[test]
@@ -150,7 +208,14 @@ fn bad_input_is_a_clear_error_and_writes_nothing() {
     // An output folder that does not exist.
     std::fs::write(&input, [0u8; 64]).unwrap();
     let nowhere = dir.path().join("missing/out.bin");
-    let err = mote_err(&["run", s(&blob), "--input", s(&input), "--output", s(&nowhere)]);
+    let err = mote_err(&[
+        "run",
+        s(&blob),
+        "--input",
+        s(&input),
+        "--output",
+        s(&nowhere),
+    ]);
     assert!(err.contains("cannot write"), "{err}");
 
     assert!(!out.exists(), "a failed run left an output file");
@@ -159,5 +224,8 @@ fn bad_input_is_a_clear_error_and_writes_nothing() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .filter(|n| !["bad.mote", "in.bin", "in.csv"].contains(&n.as_str()))
         .collect();
-    assert!(leftovers.is_empty(), "temporary files left behind: {leftovers:?}");
+    assert!(
+        leftovers.is_empty(),
+        "temporary files left behind: {leftovers:?}"
+    );
 }

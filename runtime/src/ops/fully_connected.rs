@@ -7,7 +7,7 @@ pub(super) fn validate(cx: &Cx<'_, '_>, o: &FullyConnected<'_>) -> Result<(), Er
     let input = cx.typed(o.input, DType::I8)?;
     let output = cx.typed(o.output, DType::I8)?;
     let units = usize::from(o.units);
-    cx.check_param(units > 0 && o.weights.len() % units == 0 && !o.weights.is_empty())?;
+    cx.check_param(units > 0 && o.weights.len().is_multiple_of(units) && !o.weights.is_empty())?;
     let depth = o.weights.len() / units;
     let n_in = input.elements().ok_or(cx.shape_err())?;
     cx.check_shape(n_in % depth == 0)?;

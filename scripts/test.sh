@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Everything CI runs, in one place: setup, formatting, lints, host tests (runtime unit and
+# property tests, CLI end to end, golden MLPerf Tiny data), the runtime for every embedded
+# target, and the firmware on the QEMU boards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "setup (Rust targets, QEMU)"
+bash .ci/install-deps.sh
+
+step "format"
+cargo fmt --all -- --check
+
+step "lints"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "runtime for the embedded targets"
+cargo check-embedded --quiet
+
+step "host tests"
+cargo test --workspace
