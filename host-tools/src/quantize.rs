@@ -29,7 +29,7 @@ impl QParams {
     /// (padding, ReLU's floor) is exact.
     pub fn from_range(min: f32, max: f32) -> QParams {
         let (min, max) = (min.min(0.0), max.max(0.0));
-        if max - min < f32::EPSILON {
+        if max - min <= f32::MIN_POSITIVE {
             return QParams {
                 scale: 1.0,
                 zero_point: 0,

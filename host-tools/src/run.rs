@@ -27,7 +27,7 @@ pub fn run_samples(blob: &[u8], inputs: &[u8], observer: &mut impl Observer) -> 
     let model = Model::parse(blob).context("invalid blob")?;
     let (input, output) = io_defs(&model)?;
     let (in_len, out_len) = (sample_len(&input), sample_len(&output));
-    if in_len == 0 || inputs.is_empty() || inputs.len() % in_len != 0 {
+    if in_len == 0 || inputs.is_empty() || !inputs.len().is_multiple_of(in_len) {
         bail!(
             "the input data is {} bytes, not a whole number of samples of {in_len} bytes \
              (input shape {:?}, {:?})",
@@ -79,7 +79,7 @@ pub fn read_inputs(path: &Path, def: &TensorDef) -> Result<Vec<u8>> {
         }
     };
     let len = sample_len(def);
-    if bytes.is_empty() || len == 0 || bytes.len() % len != 0 {
+    if bytes.is_empty() || len == 0 || !bytes.len().is_multiple_of(len) {
         bail!(
             "{}: {} bytes of input is not a whole number of samples of {len} bytes \
              (shape {:?}, {:?}); check the file against the model's input",
