@@ -4,14 +4,18 @@
 #![deny(unsafe_code)]
 
 pub mod data;
+pub mod dump;
 pub mod eval;
 pub mod graph;
+pub mod import;
 pub mod inspect;
 pub mod io;
 pub mod plan;
+pub mod qemu;
 pub mod qmath;
 pub mod quantize;
 pub mod run;
 pub mod spec;
 pub mod tflite;
+#[cfg(feature = "train")]
 pub mod train;
