@@ -2,8 +2,11 @@
 //! parameter the kernel relies on) and `eval` (run by the interpreter: fetch the operands
 //! from the arena and call the kernel). Kernels never see unvalidated data.
 
+mod binary;
+mod conv;
 mod elementwise;
 mod fully_connected;
+mod pool;
 
 use crate::error::Error;
 use crate::format::{Clamp, DType, Multiplier, Op, Requant, TensorDef, TensorId};
@@ -77,6 +80,11 @@ pub(crate) fn validate(model: &Model<'_>, index: u16, op: &Op<'_>) -> Result<(),
     let cx = Cx { model, index };
     match op {
         Op::FullyConnected(o) => fully_connected::validate(&cx, o),
+        Op::Conv2d(o) => conv::validate_conv(&cx, o),
+        Op::DepthwiseConv2d(o) => conv::validate_depthwise(&cx, o),
+        Op::AveragePool2d(o) | Op::MaxPool2d(o) => pool::validate(&cx, o),
+        Op::Add(o) => binary::validate_add(&cx, o),
+        Op::Mul(o) => binary::validate_mul(&cx, o),
         Op::Rescale(o) => elementwise::validate_rescale(&cx, o),
         Op::Softmax(o) => elementwise::validate_softmax(&cx, o),
         Op::Reshape(o) => elementwise::validate_reshape(&cx, o),
@@ -95,6 +103,12 @@ pub(crate) fn eval(
     let cx = Cx { model, index };
     match op {
         Op::FullyConnected(o) => fully_connected::eval(&cx, o, arena),
+        Op::Conv2d(o) => conv::eval_conv(&cx, o, arena),
+        Op::DepthwiseConv2d(o) => conv::eval_depthwise(&cx, o, arena),
+        Op::AveragePool2d(o) => pool::eval_average(&cx, o, arena),
+        Op::MaxPool2d(o) => pool::eval_max(&cx, o, arena),
+        Op::Add(o) => binary::eval_add(&cx, o, arena),
+        Op::Mul(o) => binary::eval_mul(&cx, o, arena),
         Op::Rescale(o) => elementwise::eval_rescale(&cx, o, arena),
         Op::Softmax(o) => elementwise::eval_softmax(&cx, o, arena),
         Op::Reshape(o) => elementwise::eval_reshape(&cx, o, arena),

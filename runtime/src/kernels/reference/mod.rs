@@ -2,10 +2,18 @@
 //! semantics. Each takes validated shapes and parameters (the operator's `validate` proved
 //! every length) and never fails.
 
+mod binary;
+mod conv;
+mod depthwise_conv;
 mod elementwise;
 mod fully_connected;
+mod pool;
 mod softmax;
 
+pub use binary::{AddParams, Broadcast, MulParams, add, mul};
+pub use conv::{Geometry, conv_2d};
+pub use depthwise_conv::depthwise_conv_2d;
 pub use elementwise::{dequantize, quantize, rescale};
 pub use fully_connected::fully_connected;
+pub use pool::{average_pool_2d, max_pool_2d};
 pub use softmax::softmax;

@@ -1,0 +1,160 @@
+//! ADD and MUL with broadcasting.
+
+use super::conv::int8;
+use super::{Cx, operands};
+use crate::error::Error;
+use crate::format::{Add, Mul, Multiplier, TensorDef, TensorId};
+use crate::kernels::reference::{self, AddParams, Broadcast, MulParams};
+use crate::kernels::{as_i8, as_i8_mut};
+
+/// Largest ADD `left_shift`: with it, `(x - zp) << left_shift` and the sum of two such
+/// values (scaled down by multipliers below 1) stay inside i32, as TFLite's 20 does.
+const MAX_LEFT_SHIFT: u8 = 22;
+
+/// The three int8 tensors and their broadcast: shapes compatible by NumPy rules, the output's
+/// shape (padded with leading 1s) the broadcast shape.
+fn check_operands(
+    cx: &Cx<'_, '_>,
+    input1: TensorId,
+    input2: TensorId,
+    output: TensorId,
+) -> Result<(), Error> {
+    let a = int8(cx, input1)?;
+    let b = int8(cx, input2)?;
+    let out = int8(cx, output)?;
+    let bc = Broadcast::new(&a.shape, &b.shape).ok_or(cx.shape_err())?;
+    let want = Broadcast::new(&out.shape, &[1]).map(|o| o.dims());
+    cx.check_shape(Some(bc.dims()) == want && bc.len() == out.elements())
+}
+
+/// The broadcast of two validated inputs.
+fn broadcast(cx: &Cx<'_, '_>, a: &TensorDef, b: &TensorDef) -> Result<Broadcast, Error> {
+    Broadcast::new(&a.shape, &b.shape).ok_or(cx.shape_err())
+}
+
+/// A `MultiplyByQuantizedMultiplierSmallerThanOneExp` multiplier: shift in `-31..=0`.
+fn check_smaller_than_one(cx: &Cx<'_, '_>, m: Multiplier) -> Result<(), Error> {
+    cx.check_multiplier(m)?;
+    cx.check_param(m.shift <= 0)
+}
+
+pub(super) fn validate_add(cx: &Cx<'_, '_>, o: &Add) -> Result<(), Error> {
+    check_operands(cx, o.input1, o.input2, o.output)?;
+    cx.check_param(o.left_shift <= MAX_LEFT_SHIFT)?;
+    check_smaller_than_one(cx, o.input1_multiplier)?;
+    check_smaller_than_one(cx, o.input2_multiplier)?;
+    check_smaller_than_one(cx, o.output_multiplier)?;
+    cx.check_clamp(o.clamp)
+}
+
+pub(super) fn eval_add(cx: &Cx<'_, '_>, o: &Add, arena: &mut [u8]) -> Result<(), Error> {
+    let (a, b) = (cx.tensor(o.input1)?, cx.tensor(o.input2)?);
+    let output = cx.tensor(o.output)?;
+    let bc = broadcast(cx, &a, &b)?;
+    let (out, [x, y]) = operands(arena, &output, [&a, &b])?;
+    let p = AddParams {
+        input1_zp: a.zero_point,
+        input2_zp: b.zero_point,
+        output_zp: output.zero_point,
+        left_shift: o.left_shift,
+        input1_multiplier: o.input1_multiplier,
+        input2_multiplier: o.input2_multiplier,
+        output_multiplier: o.output_multiplier,
+        clamp: o.clamp,
+    };
+    reference::add(&bc, as_i8(x), as_i8(y), &p, as_i8_mut(out));
+    Ok(())
+}
+
+pub(super) fn validate_mul(cx: &Cx<'_, '_>, o: &Mul) -> Result<(), Error> {
+    check_operands(cx, o.input1, o.input2, o.output)?;
+    cx.check_multiplier(o.output_multiplier)?;
+    cx.check_clamp(o.clamp)
+}
+
+pub(super) fn eval_mul(cx: &Cx<'_, '_>, o: &Mul, arena: &mut [u8]) -> Result<(), Error> {
+    let (a, b) = (cx.tensor(o.input1)?, cx.tensor(o.input2)?);
+    let output = cx.tensor(o.output)?;
+    let bc = broadcast(cx, &a, &b)?;
+    let (out, [x, y]) = operands(arena, &output, [&a, &b])?;
+    let p = MulParams {
+        input1_zp: a.zero_point,
+        input2_zp: b.zero_point,
+        output_zp: output.zero_point,
+        output_multiplier: o.output_multiplier,
+        clamp: o.clamp,
+    };
+    reference::mul(&bc, as_i8(x), as_i8(y), &p, as_i8_mut(out));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::super::conv::harness::{T, run};
+    use crate::error::Error;
+    use crate::format::{Add, Clamp, Mul, Multiplier, Op};
+    use std::vec::Vec;
+
+    fn m(multiplier: i32, shift: i8) -> Multiplier {
+        Multiplier { multiplier, shift }
+    }
+
+    /// Equal scales: the output is `(x1 - zp1) + (x2 - zp2) + zp_out`.
+    fn add(left_shift: u8, output_shift: i8) -> Op<'static> {
+        Op::Add(Add {
+            input1: 0,
+            input2: 1,
+            output: 2,
+            left_shift,
+            input1_multiplier: m(1 << 30, 0),
+            input2_multiplier: m(1 << 30, 0),
+            output_multiplier: m(1 << 30, output_shift),
+            clamp: Clamp::NONE,
+        })
+    }
+
+    fn mul() -> Op<'static> {
+        Op::Mul(Mul {
+            input1: 0,
+            input2: 1,
+            output: 2,
+            output_multiplier: m(1 << 30, 1),
+            clamp: Clamp::NONE,
+        })
+    }
+
+    #[test]
+    fn add_and_mul_broadcast() {
+        let x: Vec<i8> = (0..12).collect();
+        let io: [T<'_>; 3] = [(&[1, 2, 2, 3], 0), (&[3], 1), (&[1, 2, 2, 3], -1)];
+        let out = run(&io, add(20, -18), &[&x, &[101, 1, -99]]);
+        assert_eq!(
+            out,
+            Ok(std::vec![99, 0, -99, 102, 3, -96, 105, 6, -93, 108, 9, -90])
+        );
+        let io: [T<'_>; 3] = [(&[1], 2), (&[2, 3], 0), (&[2, 3], 0)];
+        let out = run(&io, mul(), &[&[5], &[0, 1, 2, -3, 50, -50]]);
+        assert_eq!(out, Ok(std::vec![0, 3, 6, -9, 127, -128]));
+    }
+
+    #[test]
+    fn add_and_mul_reject() {
+        let shape = Err(Error::ShapeMismatch { op: 0 });
+        let param = Err(Error::BadParameter { op: 0 });
+        let (a, b) = ([0i8; 6], [0i8; 6]);
+        // incompatible shapes; output not the broadcast shape
+        let io: [T<'_>; 3] = [(&[2, 3], 0), (&[3, 2], 0), (&[2, 3], 0)];
+        assert_eq!(run(&io, add(20, -18), &[&a, &b]), shape);
+        let io: [T<'_>; 3] = [(&[2, 3], 0), (&[1, 3], 0), (&[6], 0)];
+        assert_eq!(run(&io, mul(), &[&a, &b[..3]]), shape);
+        let io: [T<'_>; 3] = [(&[2, 3], 0), (&[1, 3], 0), (&[2, 3], 0)];
+        assert!(run(&io, add(20, -18), &[&a, &b[..3]]).is_ok());
+        // left shift too large; a multiplier above one
+        assert_eq!(run(&io, add(23, -18), &[&a, &b[..3]]), param);
+        assert_eq!(run(&io, add(20, 1), &[&a, &b[..3]]), param);
+        // zero point outside int8
+        let io: [T<'_>; 3] = [(&[2, 3], 0), (&[1, 3], -129), (&[2, 3], 0)];
+        assert_eq!(run(&io, mul(), &[&a, &b[..3]]), param);
+    }
+}

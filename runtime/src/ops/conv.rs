@@ -1,0 +1,445 @@
+//! CONV_2D and DEPTHWISE_CONV_2D, and the window geometry checks the pools share.
+
+use super::{Cx, operands};
+use crate::error::Error;
+use crate::format::{Conv2d, DType, DepthwiseConv2d, TensorDef, Window};
+use crate::kernels::reference::{self, Geometry};
+use crate::kernels::{as_i8, as_i8_mut};
+
+/// NHWC dimensions of a rank-4 tensor.
+fn nhwc(t: &TensorDef) -> Option<[usize; 4]> {
+    match t.shape[..] {
+        [n, h, w, c] => Some([n, h, w, c].map(usize::from)),
+        _ => None,
+    }
+}
+
+/// The geometry of `input` and `output` (zeros for a tensor that is not rank 4, which
+/// validation rules out).
+pub(super) fn geometry(input: &TensorDef, output: &TensorDef, window: Window) -> Geometry {
+    let [batches, in_h, in_w, in_c] = nhwc(input).unwrap_or_default();
+    let [_, out_h, out_w, out_c] = nhwc(output).unwrap_or_default();
+    Geometry {
+        batches,
+        in_h,
+        in_w,
+        in_c,
+        out_h,
+        out_w,
+        out_c,
+        window,
+    }
+}
+
+/// An int8 tensor whose zero point is an int8 value (TFLite's int8 scheme; it also keeps
+/// `x - zero_point` within ±255).
+pub(super) fn int8(cx: &Cx<'_, '_>, id: u16) -> Result<TensorDef, Error> {
+    let t = cx.typed(id, DType::I8)?;
+    cx.check_param((-128..=127).contains(&t.zero_point))?;
+    Ok(t)
+}
+
+/// Checks a window over NHWC `input` giving NHWC `output`: both rank 4 with no zero
+/// dimension and the same batches; filter, strides and dilations at least 1; and along each
+/// spatial axis the output size and leading padding are those TFLite derives for SAME or for
+/// VALID padding. So every output window overlaps the input (SAME pads less than the filter
+/// extent), which the average pool needs, and the kernels' coordinates stay small.
+pub(super) fn check_geometry(
+    cx: &Cx<'_, '_>,
+    input: &TensorDef,
+    output: &TensorDef,
+    w: Window,
+) -> Result<Geometry, Error> {
+    let i = nhwc(input).ok_or(cx.shape_err())?;
+    let o = nhwc(output).ok_or(cx.shape_err())?;
+    cx.check_shape(i.iter().chain(&o).all(|&d| d > 0) && i[0] == o[0])?;
+    cx.check_param(
+        [
+            w.filter_h,
+            w.filter_w,
+            w.stride_h,
+            w.stride_w,
+            w.dilation_h,
+            w.dilation_w,
+        ]
+        .iter()
+        .all(|&v| v > 0),
+    )?;
+    for (size, out, filter, stride, dilation, pad) in [
+        (i[1], o[1], w.filter_h, w.stride_h, w.dilation_h, w.pad_top),
+        (i[2], o[2], w.filter_w, w.stride_w, w.dilation_w, w.pad_left),
+    ] {
+        let axis = Axis::new(size, filter, stride, dilation);
+        cx.check_shape(out == axis.same_out || out == axis.valid_out)?;
+        let same = out == axis.same_out && u64::from(pad) == axis.same_pad;
+        let valid = out == axis.valid_out && pad == 0;
+        cx.check_param(same || valid)?;
+    }
+    Ok(geometry(input, output, w))
+}
+
+/// TFLite's output size and padding along one axis (`ComputeOutSize`, `ComputePadding`).
+struct Axis {
+    same_out: usize,
+    same_pad: u64,
+    /// 0 when the filter extent exceeds the input (TFLite has no output then).
+    valid_out: usize,
+}
+
+impl Axis {
+    /// `size` is a u16 dimension and the rest are at least 1: nothing here overflows u64.
+    fn new(size: usize, filter: u16, stride: u16, dilation: u16) -> Axis {
+        let (n, s) = (size as u64, u64::from(stride.max(1)));
+        let extent = (u64::from(filter.max(1)) - 1) * u64::from(dilation.max(1)) + 1;
+        let same_out = n.div_ceil(s);
+        let same_pad = ((same_out.saturating_sub(1)) * s + extent).saturating_sub(n) / 2;
+        let valid_out = if n >= extent { (n - extent) / s + 1 } else { 0 };
+        Axis {
+            same_out: same_out as usize,
+            same_pad,
+            valid_out: valid_out as usize,
+        }
+    }
+}
+
+pub(super) fn validate_conv(cx: &Cx<'_, '_>, o: &Conv2d<'_>) -> Result<(), Error> {
+    let input = int8(cx, o.input)?;
+    let output = int8(cx, o.output)?;
+    let g = check_geometry(cx, &input, &output, o.window)?;
+    let taps = usize::from(o.window.filter_h) * usize::from(o.window.filter_w);
+    let per_channel = g.out_c.checked_mul(taps).ok_or(cx.param_err())?;
+    cx.check_param(!o.filter.is_empty() && o.filter.len().is_multiple_of(per_channel))?;
+    // Filter depth: the input depth, or a divisor of it for a grouped convolution whose
+    // groups each produce the same number of output channels.
+    let filter_c = o.filter.len() / per_channel;
+    cx.check_shape(g.in_c.is_multiple_of(filter_c) && g.out_c.is_multiple_of(g.in_c / filter_c))?;
+    cx.check_bias(o.bias, g.out_c)?;
+    cx.check_requant(&o.requant, g.out_c)?;
+    cx.check_clamp(o.clamp)
+}
+
+pub(super) fn eval_conv(cx: &Cx<'_, '_>, o: &Conv2d<'_>, arena: &mut [u8]) -> Result<(), Error> {
+    let input = cx.tensor(o.input)?;
+    let output = cx.tensor(o.output)?;
+    let (out, [x]) = operands(arena, &output, [&input])?;
+    reference::conv_2d(
+        &geometry(&input, &output, o.window),
+        as_i8(x),
+        input.zero_point,
+        as_i8(o.filter),
+        o.bias,
+        &o.requant,
+        output.zero_point,
+        o.clamp,
+        as_i8_mut(out),
+    );
+    Ok(())
+}
+
+pub(super) fn validate_depthwise(cx: &Cx<'_, '_>, o: &DepthwiseConv2d<'_>) -> Result<(), Error> {
+    let input = int8(cx, o.input)?;
+    let output = int8(cx, o.output)?;
+    let g = check_geometry(cx, &input, &output, o.window)?;
+    cx.check_param(o.depth_multiplier > 0)?;
+    cx.check_shape(g.in_c.checked_mul(usize::from(o.depth_multiplier)) == Some(g.out_c))?;
+    let taps = usize::from(o.window.filter_h) * usize::from(o.window.filter_w);
+    cx.check_param(g.out_c.checked_mul(taps) == Some(o.filter.len()))?;
+    cx.check_bias(o.bias, g.out_c)?;
+    cx.check_requant(&o.requant, g.out_c)?;
+    cx.check_clamp(o.clamp)
+}
+
+pub(super) fn eval_depthwise(
+    cx: &Cx<'_, '_>,
+    o: &DepthwiseConv2d<'_>,
+    arena: &mut [u8],
+) -> Result<(), Error> {
+    let input = cx.tensor(o.input)?;
+    let output = cx.tensor(o.output)?;
+    let (out, [x]) = operands(arena, &output, [&input])?;
+    reference::depthwise_conv_2d(
+        &geometry(&input, &output, o.window),
+        as_i8(x),
+        input.zero_point,
+        as_i8(o.filter),
+        o.bias,
+        &o.requant,
+        output.zero_point,
+        o.clamp,
+        as_i8_mut(out),
+    );
+    Ok(())
+}
+
+/// Builds, validates and runs one-operator graphs: what `Model::parse` and `invoke` do with an
+/// operator, end to end.
+#[cfg(test)]
+pub(super) mod harness {
+    extern crate std;
+    use crate::error::Error;
+    use crate::format::{
+        DType, FORMAT_VERSION, Graph, Header, Op, TENSOR_SLOT_LEN, TensorDef, crc32,
+    };
+    use crate::{Interpreter, Model};
+    use heapless::Vec as HVec;
+    use std::vec;
+    use std::vec::Vec;
+
+    /// An int8 tensor: shape and zero point (scale 0.5).
+    pub type T<'s> = (&'s [u16], i32);
+
+    /// Tensors `0..n-1` are the graph inputs (filled from `inputs`), tensor `n-1` the output
+    /// of `op`, the only operator.
+    pub fn run(tensors: &[T<'_>], op: Op<'_>, inputs: &[&[i8]]) -> Result<Vec<i8>, Error> {
+        let mut offset = 0u32;
+        let mut table = Vec::new();
+        for &(shape, zero_point) in tensors {
+            let def = TensorDef {
+                dtype: DType::I8,
+                shape: HVec::from_slice(shape).unwrap(),
+                scale: 0.5,
+                zero_point,
+                offset,
+                first_op: 0,
+                last_op: 0,
+            };
+            offset += def.byte_len().unwrap() as u32;
+            let mut slot = [0u8; TENSOR_SLOT_LEN];
+            postcard::to_slice(&def, &mut slot).unwrap();
+            table.extend_from_slice(&slot);
+        }
+        let mut buf = vec![0u8; 1 << 16];
+        let ops = postcard::to_slice(&op, &mut buf).unwrap().to_vec();
+        let last = tensors.len() as u16 - 1;
+        let graph = Graph {
+            arena_size: offset,
+            inputs: (0..last).collect(),
+            outputs: HVec::from_slice(&[last]).unwrap(),
+            tensors: &table,
+            op_count: 1,
+            ops: &ops,
+        };
+        let payload = postcard::to_slice(&graph, &mut buf).unwrap().to_vec();
+        let mut blob = Header {
+            version: FORMAT_VERSION,
+            payload_len: payload.len() as u32,
+            checksum: 0,
+        }
+        .to_bytes()
+        .to_vec();
+        let checksum = crc32(&[&blob[..12], &payload]);
+        blob[12..16].copy_from_slice(&checksum.to_le_bytes());
+        blob.extend(payload);
+        let model = Model::parse(&blob)?;
+        let mut arena = vec![0u8; model.arena_size()];
+        let mut it = Interpreter::new(&model, &mut arena)?;
+        for (i, data) in inputs.iter().enumerate() {
+            let bytes: Vec<u8> = data.iter().map(|&v| v as u8).collect();
+            it.set_input(i, &bytes)?;
+        }
+        it.invoke()?;
+        Ok(it.output(0)?.iter().map(|&b| b as i8).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::harness::run;
+    use crate::error::Error;
+    use crate::format::{Clamp, Conv2d, DepthwiseConv2d, Multiplier, Op, Requant, Window};
+    use std::vec::Vec;
+
+    const HALF: Requant<'static> = Requant::PerTensor(Multiplier {
+        multiplier: 1 << 30,
+        shift: 0,
+    });
+    const SHAPE_ERR: Error = Error::ShapeMismatch { op: 0 };
+    const PARAM_ERR: Error = Error::BadParameter { op: 0 };
+
+    fn window(f: u16, s: u16, d: u16, p: u16) -> Window {
+        Window {
+            filter_h: f,
+            filter_w: f,
+            stride_h: s,
+            stride_w: s,
+            dilation_h: d,
+            dilation_w: d,
+            pad_top: p,
+            pad_left: p,
+        }
+    }
+
+    /// The kernel test's 5x5 SAME stride-2 convolution, through a blob.
+    fn conv<'a>(
+        window: Window,
+        filter: &'a [u8],
+        bias: Option<&'a [u8]>,
+        requant: Requant<'a>,
+    ) -> Op<'a> {
+        Op::Conv2d(Conv2d {
+            input: 0,
+            output: 1,
+            window,
+            filter,
+            bias,
+            requant,
+            clamp: Clamp::NONE,
+        })
+    }
+
+    #[test]
+    fn conv_runs_with_tensor_zero_points() {
+        let input: Vec<i8> = (0..25).map(|v| v - 3).collect();
+        let bias = 1i32.to_le_bytes();
+        let op = conv(window(3, 2, 1, 1), &[1; 9], Some(&bias), HALF);
+        let out = run(&[(&[1, 5, 5, 1], -3), (&[1, 3, 3, 1], -10)], op, &[&input]);
+        assert_eq!(out, Ok(std::vec![-3, 4, 3, 22, 45, 31, 27, 49, 33]));
+    }
+
+    #[test]
+    fn conv_accepts_tflite_geometries() {
+        // KWS's first layer: 49x10, 10x4 filter, stride 2, SAME -> 25x5, padding 4 and 1.
+        let w = Window {
+            filter_h: 10,
+            filter_w: 4,
+            stride_h: 2,
+            stride_w: 2,
+            dilation_h: 1,
+            dilation_w: 1,
+            pad_top: 4,
+            pad_left: 1,
+        };
+        let filter = [1u8; 2 * 10 * 4];
+        let op = conv(w, &filter, None, HALF);
+        let shapes: [super::harness::T<'_>; 2] = [(&[1, 49, 10, 1], 0), (&[1, 25, 5, 2], 0)];
+        assert!(run(&shapes, op, &[&[0; 490]]).is_ok());
+        // VALID with dilation 2: 7x7, 3x3 filter (extent 5) -> 3x3.
+        let op = conv(window(3, 1, 2, 0), &[1; 9], None, HALF);
+        assert!(run(&[(&[1, 7, 7, 1], 0), (&[1, 3, 3, 1], 0)], op, &[&[0; 49]]).is_ok());
+        // SAME with dilation 2: 7x7 -> 7x7, padding 2.
+        let op = conv(window(3, 1, 2, 2), &[1; 9], None, HALF);
+        assert!(run(&[(&[1, 7, 7, 1], 0), (&[1, 7, 7, 1], 0)], op, &[&[0; 49]]).is_ok());
+    }
+
+    #[test]
+    fn conv_rejects_what_the_kernel_cannot_run() {
+        let io: [super::harness::T<'_>; 2] = [(&[1, 5, 5, 1], 0), (&[1, 3, 3, 1], 0)];
+        let ok = window(3, 2, 1, 1);
+        let check = |tensors: &[super::harness::T<'_>], op: Op<'_>, err: Error| {
+            assert_eq!(run(tensors, op, &[&[0; 25]]), Err(err));
+        };
+        // output size neither SAME's nor VALID's; padding not SAME's for the SAME size
+        check(
+            &[(&[1, 5, 5, 1], 0), (&[1, 4, 4, 1], 0)],
+            conv(ok, &[1; 9], None, HALF),
+            SHAPE_ERR,
+        );
+        check(
+            &io,
+            conv(window(3, 2, 1, 0), &[1; 9], None, HALF),
+            PARAM_ERR,
+        );
+        check(
+            &io,
+            conv(window(3, 2, 1, 2), &[1; 9], None, HALF),
+            PARAM_ERR,
+        );
+        // zero stride, filter or dilation
+        check(
+            &io,
+            conv(window(3, 0, 1, 1), &[1; 9], None, HALF),
+            PARAM_ERR,
+        );
+        check(&io, conv(window(0, 2, 1, 1), &[], None, HALF), PARAM_ERR);
+        check(
+            &io,
+            conv(window(3, 2, 0, 1), &[1; 9], None, HALF),
+            PARAM_ERR,
+        );
+        // filter not a whole number of [out_c][3][3] filters; empty
+        check(&io, conv(ok, &[1; 10], None, HALF), PARAM_ERR);
+        check(&io, conv(ok, &[], None, HALF), PARAM_ERR);
+        // filter depth 2 does not divide input depth 3
+        let io3: [super::harness::T<'_>; 2] = [(&[1, 5, 5, 3], 0), (&[1, 3, 3, 1], 0)];
+        assert_eq!(
+            run(&io3, conv(ok, &[1; 18], None, HALF), &[&[0; 75]]),
+            Err(SHAPE_ERR)
+        );
+        // bias and per-channel requant must cover the one output channel
+        check(&io, conv(ok, &[1; 9], Some(&[0; 8]), HALF), PARAM_ERR);
+        let per_channel = Requant::PerChannel {
+            multipliers: &[0; 8],
+            shifts: &[0; 2],
+        };
+        check(&io, conv(ok, &[1; 9], None, per_channel), PARAM_ERR);
+        let bad_shift = Requant::PerTensor(Multiplier {
+            multiplier: 1 << 30,
+            shift: 31,
+        });
+        check(&io, conv(ok, &[1; 9], None, bad_shift), PARAM_ERR);
+        // zero point outside int8; rank 3; batches differ; clamp inverted
+        check(
+            &[(&[1, 5, 5, 1], 200), (&[1, 3, 3, 1], 0)],
+            conv(ok, &[1; 9], None, HALF),
+            PARAM_ERR,
+        );
+        check(
+            &[(&[5, 5, 1], 0), (&[1, 3, 3, 1], 0)],
+            conv(ok, &[1; 9], None, HALF),
+            SHAPE_ERR,
+        );
+        assert_eq!(
+            run(
+                &[(&[1, 5, 5, 1], 0), (&[2, 3, 3, 1], 0)],
+                conv(ok, &[1; 9], None, HALF),
+                &[&[0; 25]]
+            ),
+            Err(SHAPE_ERR)
+        );
+        let inverted = Op::Conv2d(Conv2d {
+            input: 0,
+            output: 1,
+            window: ok,
+            filter: &[1; 9],
+            bias: None,
+            requant: HALF,
+            clamp: Clamp { min: 1, max: 0 },
+        });
+        check(&io, inverted, PARAM_ERR);
+    }
+
+    fn depthwise(multiplier: u16, filter: &[u8]) -> Op<'_> {
+        Op::DepthwiseConv2d(DepthwiseConv2d {
+            input: 0,
+            output: 1,
+            window: window(2, 1, 1, 0),
+            depth_multiplier: multiplier,
+            filter,
+            bias: None,
+            requant: Requant::PerTensor(Multiplier {
+                multiplier: 1 << 30,
+                shift: 1,
+            }),
+            clamp: Clamp::NONE,
+        })
+    }
+
+    #[test]
+    fn depthwise_runs_and_checks_the_multiplier() {
+        // The kernel test's depth multiplier 2 example, per tensor 1.0: 10, -3, 100, 50.
+        let input = [1i8, 10, 2, 20, 3, 30, 4, 40];
+        let filter = [1u8, 1, 1, 0, 1, 0, 1, 1, 1, 0, 1, 1, 1, (-1i8) as u8, 1, 0];
+        let io: [super::harness::T<'_>; 2] = [(&[1, 2, 2, 2], 0), (&[1, 1, 1, 4], 0)];
+        assert_eq!(
+            run(&io, depthwise(2, &filter), &[&input]),
+            Ok(std::vec![10, -3, 100, 50])
+        );
+        assert_eq!(run(&io, depthwise(1, &filter), &[&input]), Err(SHAPE_ERR));
+        assert_eq!(run(&io, depthwise(0, &filter), &[&input]), Err(PARAM_ERR));
+        assert_eq!(
+            run(&io, depthwise(2, &filter[..12]), &[&input]),
+            Err(PARAM_ERR)
+        );
+    }
+}
