@@ -2,7 +2,7 @@
 
 use crate::error::Error;
 use crate::format::{
-    FORMAT_VERSION, Graph, HEADER_LEN, MAGIC, Op, TENSOR_SLOT_LEN, TensorDef, TensorId, crc32,
+    DType, FORMAT_VERSION, Graph, HEADER_LEN, MAGIC, Op, TENSOR_SLOT_LEN, TensorDef, TensorId, crc32,
 };
 use crate::ops;
 
@@ -115,7 +115,8 @@ impl<'a> Model<'a> {
         for id in 0..self.tensor_count {
             let t = self.tensor(id)?;
             let len = t.byte_len().ok_or(Error::BadTensor(id))? as u64;
-            if !t.scale.is_finite() || t.shape.is_empty() {
+            let zero_point_fits = t.dtype != DType::I8 || i8::try_from(t.zero_point).is_ok();
+            if !t.scale.is_finite() || t.shape.is_empty() || !zero_point_fits {
                 return Err(Error::BadTensor(id));
             }
             if u64::from(t.offset) + len > arena || t.first_op > t.last_op || t.last_op > last_op {

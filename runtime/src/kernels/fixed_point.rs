@@ -61,10 +61,10 @@ pub fn multiply_by_quantized_multiplier_smaller_than_one_exp(
     )
 }
 
-/// Clamps to `[min, max]` and narrows to int8.
+/// Clamps to `[min, max]` and narrows to int8 (never panics, even for `min > max`).
 #[inline(always)]
 pub fn clamp_to_i8(x: i32, min: i8, max: i8) -> i8 {
-    x.clamp(i32::from(min), i32::from(max)) as i8
+    x.max(i32::from(min)).min(i32::from(max)) as i8
 }
 
 #[cfg(test)]
