@@ -1,0 +1,339 @@
+//! The board-agnostic part of mote's firmware: it runs the model found in the board's model
+//! region over the samples found in its input region and hands the results to the host.
+//!
+//! A board package supplies a [`Board`] (where the regions are, how to count instructions,
+//! which pin shows an inference in progress) and calls [`run`]; everything else is here: model
+//! checks, the static arena, stack measurement, logging, results, panics and exit statuses.
+//!
+//! Logs are `defmt` frames on semihosting stdout (decoded on the host). Results go back as
+//! semihosting *files* in QEMU's working directory (see [`protocol`]): raw bytes that the host
+//! reads without decoding anything, on a channel separate from stdout so they can never corrupt
+//! a defmt frame, and that stay exact even if the log is lost. The other option, defmt-encoded
+//! byte slices, would tie the results to the log decoder and print every output byte as text.
+#![no_std]
+#![warn(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+/// The contract with the host: exit statuses, the input region, the result files.
+pub mod protocol;
+
+use core::ffi::CStr;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use defmt_semihosting as _; // the global defmt logger
+use embedded_hal::digital::OutputPin;
+use mote::{Interpreter, Model};
+use semihosting::io::Write as _;
+
+use protocol::*;
+
+mod arena {
+    include!(concat!(env!("OUT_DIR"), "/arena.rs"));
+}
+pub use arena::ARENA_BYTES;
+
+/// What the runner needs from a board. Keep implementations thin: regions from linker
+/// symbols, a counter, a pin.
+pub trait Board {
+    /// Name for the log.
+    const NAME: &'static str;
+    /// Pin driven high for the duration of each `invoke` (for a logic analyser or an energy
+    /// monitor on real hardware; a dummy pin where there is none).
+    type ResultPin: OutputPin;
+
+    /// The model region (a blob, possibly followed by padding).
+    fn model_region(&self) -> &'static [u8];
+    /// The input region: see [`protocol::INPUT_HEADER_LEN`].
+    fn input_region(&self) -> &'static [u8];
+    /// The stack: the range it may grow over, `bottom..top`.
+    fn stack(&self) -> core::ops::Range<usize>;
+    /// Instructions retired so far, as a monotonic 64-bit count.
+    fn instructions(&mut self) -> u64;
+    /// The result pin.
+    fn result_pin(&mut self) -> &mut Self::ResultPin;
+
+    /// Ends the program with `code` as the host's exit status (semihosting `SYS_EXIT`).
+    fn exit(&mut self, code: i32) -> ! {
+        exit(code)
+    }
+}
+
+/// Ends the program: `code` becomes QEMU's exit status.
+pub fn exit(code: i32) -> ! {
+    semihosting::process::exit(code)
+}
+
+/// Reports a CPU fault at `pc` and exits with [`protocol::EXIT_FAULT`]. For the boards'
+/// HardFault / exception handlers.
+pub fn fault(what: &str, pc: usize, detail: usize) -> ! {
+    defmt::error!(
+        "{=str} at pc {=usize:#010x} ({=usize:#x})",
+        what,
+        pc,
+        detail
+    );
+    exit(EXIT_FAULT)
+}
+
+/// A byte region the linker script reserves, e.g. `__model_start..__model_end`.
+///
+/// # Safety
+/// `start..end` must be memory that stays readable for the whole program and that nothing in
+/// the program writes (the host fills it before the program starts).
+pub unsafe fn static_region(start: usize, end: usize) -> &'static [u8] {
+    let len = end.saturating_sub(start);
+    // SAFETY: the caller guarantees the range is readable, never written, and lives forever.
+    unsafe { core::slice::from_raw_parts(core::ptr::with_exposed_provenance(start), len) }
+}
+
+#[repr(C, align(16))]
+struct Arena([u8; ARENA_BYTES]);
+
+static mut ARENA: Arena = Arena([0; ARENA_BYTES]);
+static ARENA_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// The static arena; panics if asked twice.
+fn take_arena() -> &'static mut [u8] {
+    // Load + store inside a critical section: Armv6-M has no compare-and-swap.
+    let taken = critical_section::with(|_| {
+        let taken = ARENA_TAKEN.load(Ordering::Relaxed);
+        ARENA_TAKEN.store(true, Ordering::Relaxed);
+        taken
+    });
+    assert!(!taken, "the arena is handed out once");
+    // SAFETY: the flag above hands the arena out once, so this is the only reference to it.
+    unsafe { &mut (*core::ptr::addr_of_mut!(ARENA)).0 }
+}
+
+/// Runs the model over every sample and exits: see the crate documentation.
+pub fn run<B: Board>(mut board: B) -> ! {
+    let stack = board.stack();
+    paint_stack(&stack);
+    defmt::info!(
+        "mote on {=str}: static arena {=usize} bytes, stack {=usize} bytes",
+        B::NAME,
+        ARENA_BYTES,
+        stack.len()
+    );
+    let code = match session(&mut board, &stack) {
+        Ok(()) => EXIT_OK,
+        Err(code) => code,
+    };
+    board.exit(code)
+}
+
+/// The body of [`run`], in its own frame below the one that painted the stack.
+#[inline(never)]
+fn session<B: Board>(board: &mut B, stack: &core::ops::Range<usize>) -> Result<(), i32> {
+    let model = Model::parse(board.model_region()).map_err(|e| {
+        defmt::error!("the model region holds no valid model: {}", e);
+        EXIT_MODEL_INVALID
+    })?;
+    let needed = model.arena_size();
+    if needed > ARENA_BYTES {
+        defmt::error!(
+            "the model needs {=usize} bytes of arena, this firmware has {=usize}: \
+             rebuild it with MOTE_ARENA_BYTES={=usize}",
+            needed,
+            ARENA_BYTES,
+            needed
+        );
+        return Err(EXIT_ARENA_TOO_SMALL);
+    }
+    let mut interpreter = Interpreter::new(&model, take_arena()).map_err(|e| {
+        defmt::error!("cannot bind the arena: {}", e);
+        EXIT_ARENA_TOO_SMALL
+    })?;
+    let in_len = io_len(&model, model.inputs())?;
+    let out_len = io_len(&model, model.outputs())?;
+    let data = samples(board.input_region(), in_len)?;
+    let count = data.len() / in_len;
+    defmt::info!(
+        "model: {=u16} operators, arena {=usize} bytes; {=usize} samples of {=usize} bytes, \
+         {=usize} output bytes each",
+        model.op_count(),
+        needed,
+        count,
+        in_len,
+        out_len
+    );
+
+    let mut outputs = create(OUTPUTS_FILE)?;
+    let mut counts = create(INSTRUCTIONS_FILE)?;
+    let (mut least, mut most, mut total) = (u64::MAX, 0u64, 0u64);
+    for (index, sample) in data.chunks_exact(in_len).enumerate() {
+        let mut rest = sample;
+        for (i, &id) in model.inputs().iter().enumerate() {
+            let len = tensor_len(&model, id)?;
+            let (part, tail) = rest.split_at(len);
+            interpreter.set_input(i, part).map_err(inference_failed)?;
+            rest = tail;
+        }
+        // A pin that cannot be driven must not stop the measurement: its result is ignored.
+        let _ = board.result_pin().set_high();
+        let start = board.instructions();
+        let result = interpreter.invoke();
+        let end = board.instructions();
+        let _ = board.result_pin().set_low();
+        result.map_err(inference_failed)?;
+        let spent = end.wrapping_sub(start);
+        for i in 0..model.outputs().len() {
+            let out = interpreter.output(i).map_err(inference_failed)?;
+            write(&mut outputs, OUTPUTS_FILE, out)?;
+        }
+        write(&mut counts, INSTRUCTIONS_FILE, &spent.to_le_bytes())?;
+        defmt::debug!("sample {=usize}: {=u64} instructions", index, spent);
+        least = least.min(spent);
+        most = most.max(spent);
+        total = total.saturating_add(spent);
+    }
+    defmt::info!(
+        "{=usize} inferences; instructions per inference: min {=u64}, mean {=u64}, max {=u64}",
+        count,
+        least,
+        total / count as u64,
+        most
+    );
+
+    let stack_used = stack_used(stack);
+    defmt::info!(
+        "arena: {=usize} of {=usize} bytes; stack: {=usize} of {=usize} bytes",
+        needed,
+        ARENA_BYTES,
+        stack_used,
+        stack.len()
+    );
+    if stack_used >= stack.len() {
+        defmt::warn!("the stack overflowed its region: the figures above are not trustworthy");
+    }
+    let mut summary = [0u8; SUMMARY_LEN];
+    for (slot, value) in summary
+        .chunks_exact_mut(4)
+        .zip([count, needed, ARENA_BYTES, stack_used])
+    {
+        slot.copy_from_slice(&(value as u32).to_le_bytes());
+    }
+    let mut file = create(SUMMARY_FILE)?;
+    write(&mut file, SUMMARY_FILE, &summary)
+}
+
+fn inference_failed(e: mote::Error) -> i32 {
+    defmt::error!("inference failed: {}", e);
+    EXIT_INFERENCE_FAILED
+}
+
+/// Bytes of one sample of the tensors `ids`, back to back.
+fn io_len(model: &Model<'_>, ids: &[u16]) -> Result<usize, i32> {
+    let mut total = 0usize;
+    for &id in ids {
+        total = total.saturating_add(tensor_len(model, id)?);
+    }
+    if total == 0 {
+        defmt::error!("the model's inputs or outputs are empty");
+        return Err(EXIT_MODEL_INVALID);
+    }
+    Ok(total)
+}
+
+fn tensor_len(model: &Model<'_>, id: u16) -> Result<usize, i32> {
+    model
+        .tensor(id)
+        .ok()
+        .and_then(|t| t.byte_len())
+        .ok_or_else(|| {
+            defmt::error!("tensor {=u16} has no byte length", id);
+            EXIT_MODEL_INVALID
+        })
+}
+
+/// The samples in the input region, validated against the sample size.
+fn samples(region: &'static [u8], sample_len: usize) -> Result<&'static [u8], i32> {
+    let Some((head, rest)) = region.split_first_chunk::<INPUT_HEADER_LEN>() else {
+        defmt::error!("the input region is smaller than its header");
+        return Err(EXIT_BAD_INPUT);
+    };
+    let declared = u32::from_le_bytes(*head) as usize;
+    if declared > rest.len() {
+        defmt::error!(
+            "the input region declares {=usize} bytes but holds at most {=usize}",
+            declared,
+            rest.len()
+        );
+        return Err(EXIT_BAD_INPUT);
+    }
+    if declared == 0 || declared % sample_len != 0 {
+        defmt::error!(
+            "the input region holds {=usize} bytes: not a whole, non-zero number of \
+             {=usize}-byte samples",
+            declared,
+            sample_len
+        );
+        return Err(EXIT_BAD_INPUT);
+    }
+    Ok(&rest[..declared])
+}
+
+fn create(name: &CStr) -> Result<semihosting::fs::File, i32> {
+    semihosting::fs::File::create(name).map_err(|_| {
+        defmt::error!(
+            "cannot create {=str} on the host",
+            name.to_str().unwrap_or("?")
+        );
+        EXIT_HOST_IO
+    })
+}
+
+fn write(file: &mut semihosting::fs::File, name: &CStr, bytes: &[u8]) -> Result<(), i32> {
+    file.write_all(bytes).map_err(|_| {
+        defmt::error!(
+            "cannot write {=str} on the host",
+            name.to_str().unwrap_or("?")
+        );
+        EXIT_HOST_IO
+    })
+}
+
+/// Word written over the free stack at start; the lowest word that no longer holds it at the
+/// end marks the deepest the stack went.
+const PAINT: u32 = 0x6d6f_7465; // "mote"
+/// Bytes left unpainted just below the painting frame (its own locals and spills).
+const RED_ZONE: usize = 256;
+
+/// Paints the free part of `stack`, from its bottom up to just below the current frame.
+#[inline(never)]
+fn paint_stack(stack: &core::ops::Range<usize>) {
+    let marker = 0u8;
+    let here = core::hint::black_box(&marker) as *const u8 as usize;
+    let end = here.saturating_sub(RED_ZONE).min(stack.end) & !3;
+    let mut at = (stack.start + 3) & !3;
+    while at < end {
+        // SAFETY: `at` is a word of the stack region below the live frames: no Rust object
+        // lives there yet, and nothing reads it before it is repainted by real use.
+        unsafe { core::ptr::with_exposed_provenance_mut::<u32>(at).write_volatile(PAINT) };
+        at += 4;
+    }
+}
+
+/// Bytes of `stack` used at the deepest point since [`paint_stack`].
+fn stack_used(stack: &core::ops::Range<usize>) -> usize {
+    let mut at = (stack.start + 3) & !3;
+    // SAFETY: reads words of the stack region below the live frames (see `paint_stack`).
+    while at < stack.end
+        && unsafe { core::ptr::with_exposed_provenance::<u32>(at).read_volatile() } == PAINT
+    {
+        at += 4;
+    }
+    stack.end - at
+}
+
+static PANICKING: AtomicBool = AtomicBool::new(false);
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    // A panic while logging the panic (the logger is not reentrant) exits at once.
+    if !PANICKING.load(Ordering::Relaxed) {
+        PANICKING.store(true, Ordering::Relaxed);
+        defmt::error!("panic: {}", defmt::Display2Format(info));
+    }
+    exit(EXIT_PANIC)
+}

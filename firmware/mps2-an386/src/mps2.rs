@@ -1,0 +1,143 @@
+// The MPS2 board support shared by mps2-an386 and mps2-an385 (`#[path]`-included by both):
+// linker-symbol regions, TIMER0 as the instruction counter, FPGAIO LED0 as the result pin,
+// fault handlers. The including crate defines `NAME`.
+
+use core::convert::Infallible;
+
+// Linked for its critical-section implementation (single core), which defmt needs.
+use cortex_m as _;
+
+use cortex_m_rt::{ExceptionFrame, entry, exception};
+use embedded_hal::digital::{ErrorType, OutputPin};
+
+/// CMSDK APB timer 0: CTRL +0 (bit 0 enable), VALUE +4 (counts down), RELOAD +8.
+const TIMER0: usize = 0x4000_0000;
+/// FPGA I/O block: LED0 register at +0, one bit per user LED.
+const FPGAIO_LED0: usize = 0x4002_8000;
+/// Configurable Fault Status Register (present on the M3 and M4 cores both boards emulate).
+const CFSR: usize = 0xE000_ED28;
+/// Guest instructions per TIMER0 tick when QEMU runs with `-icount shift=3`: the timer ticks
+/// at 25 MHz (40 ns) and each instruction takes 2^3 ns of virtual time. The host's runner
+/// (`mote_tools::qemu`) and `.cargo/config.toml` pass that shift.
+const INSTRUCTIONS_PER_TICK: u64 = 40 >> 3;
+
+fn read(addr: usize) -> u32 {
+    // SAFETY: callers pass the address of a memory-mapped register of this board.
+    unsafe { core::ptr::with_exposed_provenance::<u32>(addr).read_volatile() }
+}
+
+fn write(addr: usize, value: u32) {
+    // SAFETY: callers pass the address of a memory-mapped register of this board.
+    unsafe { core::ptr::with_exposed_provenance_mut::<u32>(addr).write_volatile(value) }
+}
+
+unsafe extern "C" {
+    static __model_start: u8;
+    static __model_end: u8;
+    static __input_start: u8;
+    static __input_end: u8;
+    static _stack_end: u8;
+    static _stack_start: u8;
+}
+
+/// An MPS2 board in QEMU.
+pub struct Mps2 {
+    /// TIMER0 at the last read.
+    last: u32,
+    /// Ticks counted so far, wraps of the 32-bit timer included.
+    ticks: u64,
+    pin: Led0,
+}
+
+impl Mps2 {
+    fn new() -> Self {
+        write(TIMER0 + 0x8, u32::MAX); // RELOAD: a full 2^32-tick period, so wrapping_sub works
+        write(TIMER0 + 0x4, u32::MAX); // VALUE
+        write(TIMER0, 1); // CTRL: enable, no interrupt
+        Mps2 {
+            last: read(TIMER0 + 0x4),
+            ticks: 0,
+            pin: Led0,
+        }
+    }
+}
+
+impl mote_firmware::Board for Mps2 {
+    const NAME: &'static str = crate::NAME;
+    type ResultPin = Led0;
+
+    fn model_region(&self) -> &'static [u8] {
+        // SAFETY: the linker script reserves MODEL for the host's loader; nothing writes it.
+        unsafe {
+            mote_firmware::static_region(
+                addr(&raw const __model_start),
+                addr(&raw const __model_end),
+            )
+        }
+    }
+
+    fn input_region(&self) -> &'static [u8] {
+        // SAFETY: the linker script reserves INPUT for the host's loader; nothing writes it.
+        unsafe {
+            mote_firmware::static_region(
+                addr(&raw const __input_start),
+                addr(&raw const __input_end),
+            )
+        }
+    }
+
+    fn stack(&self) -> core::ops::Range<usize> {
+        addr(&raw const _stack_end)..addr(&raw const _stack_start)
+    }
+
+    fn instructions(&mut self) -> u64 {
+        // A down-counter: elapsed ticks are `last - now` modulo 2^32, right as long as reads
+        // are less than 2^32 ticks (21e9 instructions) apart.
+        let now = read(TIMER0 + 0x4);
+        self.ticks += u64::from(self.last.wrapping_sub(now));
+        self.last = now;
+        self.ticks * INSTRUCTIONS_PER_TICK
+    }
+
+    fn result_pin(&mut self) -> &mut Led0 {
+        &mut self.pin
+    }
+}
+
+fn addr(symbol: *const u8) -> usize {
+    symbol.expose_provenance()
+}
+
+/// User LED 0 of the FPGA I/O block: the result pin.
+pub struct Led0;
+
+impl ErrorType for Led0 {
+    type Error = Infallible;
+}
+
+impl OutputPin for Led0 {
+    fn set_low(&mut self) -> Result<(), Infallible> {
+        write(FPGAIO_LED0, read(FPGAIO_LED0) & !1);
+        Ok(())
+    }
+
+    fn set_high(&mut self) -> Result<(), Infallible> {
+        write(FPGAIO_LED0, read(FPGAIO_LED0) | 1);
+        Ok(())
+    }
+}
+
+#[entry]
+fn main() -> ! {
+    mote_firmware::run(Mps2::new())
+}
+
+#[exception]
+unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
+    mote_firmware::fault("HardFault", frame.pc() as usize, read(CFSR) as usize)
+}
+
+#[exception]
+unsafe fn DefaultHandler(irqn: i16) -> ! {
+    mote_firmware::fault("unexpected exception", 0, irqn as usize)
+}

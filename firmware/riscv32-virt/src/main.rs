@@ -1,0 +1,99 @@
+//! mote's runner on QEMU's RISC-V `virt` machine (RV32IMAC, machine mode): everything but the
+//! board's addresses lives in `mote-firmware`; see `../memory/qemu.x` for the memory map.
+#![no_std]
+#![no_main]
+
+use core::convert::Infallible;
+
+use embedded_hal::digital::{ErrorType, OutputPin};
+
+unsafe extern "C" {
+    static __model_start: u8;
+    static __model_end: u8;
+    static __input_start: u8;
+    static __input_end: u8;
+    static __estack: u8;
+    static __sstack: u8;
+}
+
+/// The `virt` machine.
+struct Virt {
+    pin: NoPin,
+}
+
+impl mote_firmware::Board for Virt {
+    const NAME: &'static str = "riscv32-virt (RV32IMAC)";
+    type ResultPin = NoPin;
+
+    fn model_region(&self) -> &'static [u8] {
+        // SAFETY: the linker script reserves MODEL for the host's loader; nothing writes it.
+        unsafe {
+            mote_firmware::static_region(
+                addr(&raw const __model_start),
+                addr(&raw const __model_end),
+            )
+        }
+    }
+
+    fn input_region(&self) -> &'static [u8] {
+        // SAFETY: the linker script reserves INPUT for the host's loader; nothing writes it.
+        unsafe {
+            mote_firmware::static_region(
+                addr(&raw const __input_start),
+                addr(&raw const __input_end),
+            )
+        }
+    }
+
+    fn stack(&self) -> core::ops::Range<usize> {
+        // riscv-rt's `.stack`: from `__estack` (lowest address) up to `__sstack` (the top).
+        addr(&raw const __estack)..addr(&raw const __sstack)
+    }
+
+    /// `minstret`: exact under QEMU's `-icount` (host time without it).
+    fn instructions(&mut self) -> u64 {
+        riscv::register::minstret::read64()
+    }
+
+    fn result_pin(&mut self) -> &mut NoPin {
+        &mut self.pin
+    }
+}
+
+fn addr(symbol: *const u8) -> usize {
+    symbol.expose_provenance()
+}
+
+/// `virt` has no GPIO: the result pin does nothing.
+struct NoPin;
+
+impl ErrorType for NoPin {
+    type Error = Infallible;
+}
+
+impl OutputPin for NoPin {
+    fn set_low(&mut self) -> Result<(), Infallible> {
+        Ok(())
+    }
+
+    fn set_high(&mut self) -> Result<(), Infallible> {
+        Ok(())
+    }
+}
+
+#[riscv_rt::entry]
+fn main() -> ! {
+    mote_firmware::run(Virt { pin: NoPin })
+}
+
+#[unsafe(export_name = "ExceptionHandler")]
+fn exception_handler(_frame: &riscv_rt::TrapFrame) -> ! {
+    let cause = riscv::register::mcause::read().bits();
+    mote_firmware::fault("exception", riscv::register::mepc::read(), cause)
+}
+
+#[unsafe(export_name = "DefaultHandler")]
+fn default_handler() -> ! {
+    let cause = riscv::register::mcause::read().bits();
+    mote_firmware::fault("unexpected interrupt", riscv::register::mepc::read(), cause)
+}

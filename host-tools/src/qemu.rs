@@ -1,0 +1,509 @@
+//! Running a blob on an emulated microcontroller: builds the board's firmware (`firmware/`,
+//! its own cargo workspace), loads the blob and the samples into the regions its linker
+//! script reserves, boots it in QEMU under a timeout, decodes its defmt log and collects what
+//! it hands back.
+//!
+//! The contract with the firmware (exit statuses, the input region, the result files) is one
+//! file, `firmware/common/src/protocol.rs`, compiled into both sides: see [`protocol`].
+//! Where to load the blob and the samples is read from the ELF's symbols (`__model_start`,
+//! `__input_start` and their `_end`s, set in the board's `memory/qemu.x`), so a board's
+//! memory map is written down once.
+//!
+//! Instruction counts are exact and deterministic: QEMU runs with `-icount`, the Arm boards
+//! count with TIMER0 (5 instructions a tick at `shift=3`, so a count is a multiple of 5) and
+//! RISC-V with `minstret`. They count instructions, not cycles.
+
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail, ensure};
+use object::{Object, ObjectSection, ObjectSymbol, SectionKind};
+
+/// The firmware/host contract: exit statuses and their meanings, the input region's header, the
+/// result files. Shared verbatim with the firmware (`mote_firmware::protocol`).
+pub mod protocol {
+    include!("../../firmware/common/src/protocol.rs");
+}
+
+/// An emulated board the firmware supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum Board {
+    /// Arm MPS2 AN386: Cortex-M4F (thumbv7em-none-eabihf), `qemu-system-arm`.
+    #[value(name = "mps2-an386")]
+    Mps2An386,
+    /// QEMU's RISC-V `virt` machine, RV32IMAC (riscv32imac-unknown-none-elf).
+    #[value(name = "riscv32-virt")]
+    Riscv32Virt,
+    /// Arm MPS2 AN385: Cortex-M3, running Armv6-M code (thumbv6m-none-eabi).
+    #[value(name = "mps2-an385")]
+    Mps2An385,
+}
+
+impl Board {
+    /// Every board.
+    pub const ALL: [Board; 3] = [Board::Mps2An386, Board::Riscv32Virt, Board::Mps2An385];
+
+    /// The board's name: its folder under `firmware/` and its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Board::Mps2An386 => "mps2-an386",
+            Board::Riscv32Virt => "riscv32-virt",
+            Board::Mps2An385 => "mps2-an385",
+        }
+    }
+
+    /// The Rust target the firmware is built for (as in its `.cargo/config.toml`).
+    pub fn target(self) -> &'static str {
+        match self {
+            Board::Mps2An386 => "thumbv7em-none-eabihf",
+            Board::Riscv32Virt => "riscv32imac-unknown-none-elf",
+            Board::Mps2An385 => "thumbv6m-none-eabi",
+        }
+    }
+
+    /// QEMU and the machine options, before the image and the loaders.
+    fn qemu(self) -> Command {
+        let (program, args): (&str, &[&str]) = match self {
+            // shift=3 is what the firmware's TIMER0 conversion (5 instructions a tick) assumes.
+            Board::Mps2An386 => (
+                "qemu-system-arm",
+                &[
+                    "-machine",
+                    "mps2-an386",
+                    "-cpu",
+                    "cortex-m4",
+                    "-icount",
+                    "shift=3,sleep=off",
+                ],
+            ),
+            Board::Mps2An385 => (
+                "qemu-system-arm",
+                &[
+                    "-machine",
+                    "mps2-an385",
+                    "-cpu",
+                    "cortex-m3",
+                    "-icount",
+                    "shift=3,sleep=off",
+                ],
+            ),
+            // minstret is exact under any shift; 0 is the fastest to emulate.
+            Board::Riscv32Virt => (
+                "qemu-system-riscv32",
+                &[
+                    "-machine",
+                    "virt",
+                    "-bios",
+                    "none",
+                    "-icount",
+                    "shift=0,sleep=off",
+                ],
+            ),
+        };
+        let mut cmd = Command::new(program);
+        cmd.args(args).args([
+            "-nographic",
+            "-monitor",
+            "none",
+            "-serial",
+            "none",
+            "-semihosting-config",
+            "enable=on,target=native",
+        ]);
+        cmd
+    }
+}
+
+impl fmt::Display for Board {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Board {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Board::ALL
+            .into_iter()
+            .find(|b| b.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Board::ALL.iter().map(|b| b.name()).collect();
+                anyhow!("unknown board {s:?}; the boards are {}", names.join(", "))
+            })
+    }
+}
+
+/// The `firmware/` folder: `MOTE_FIRMWARE_DIR` if set, else the one in this source tree.
+pub fn firmware_dir() -> PathBuf {
+    std::env::var_os("MOTE_FIRMWARE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware"))
+}
+
+/// Builds the board's firmware (`cargo build --release` in `firmware/<board>/`, quietly; cargo
+/// makes it a no-op when nothing changed) and returns the ELF's path.
+///
+/// The build gets a clean environment for what would change it behind the firmware's back:
+/// `RUSTFLAGS` and friends (they would replace the target's settings) and the target dir
+/// (always `firmware/target`). `MOTE_ARENA_BYTES` passes through: it sizes the static arena.
+pub fn build_firmware(board: Board) -> Result<PathBuf> {
+    let root = firmware_dir();
+    let dir = root.join(board.name());
+    ensure!(
+        dir.join("Cargo.toml").is_file(),
+        "no firmware for {board} in {}",
+        dir.display()
+    );
+    let target_dir = root.join("target");
+    let output = Command::new("cargo")
+        .args(["build", "--release", "--quiet"])
+        .current_dir(&dir)
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .stdin(Stdio::null())
+        .output()
+        .context("cannot run cargo to build the firmware")?;
+    if !output.status.success() {
+        bail!(
+            "building the {board} firmware failed ({}):\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let elf = target_dir
+        .join(board.target())
+        .join("release")
+        .join(format!("mote-{}", board.name()));
+    ensure!(
+        elf.is_file(),
+        "the firmware build left no ELF at {}",
+        elf.display()
+    );
+    Ok(elf)
+}
+
+/// What a run on the device produced.
+#[derive(Debug, Clone)]
+pub struct DeviceRun {
+    /// Every sample's outputs back to back (each sample: every graph output in order), as
+    /// `mote run` lays them out.
+    pub outputs: Vec<u8>,
+    /// Guest instructions retired by each `invoke`, one per sample.
+    pub instructions: Vec<u64>,
+    /// Arena bytes the model uses (its memory plan).
+    pub arena_bytes: usize,
+    /// Bytes of the firmware's static arena (the most a model may use).
+    pub arena_capacity: usize,
+    /// Peak stack use over the whole run, measured by painting the stack.
+    pub stack_bytes: usize,
+    /// The firmware's decoded defmt log, one line per message (`LEVEL message`).
+    pub log: Vec<String>,
+    /// Wall-clock time of the QEMU process: boot, every inference and the result transfer.
+    pub wall_time: Duration,
+}
+
+/// Why a device run failed: the firmware's exit status (with its meaning) or a timeout, and
+/// the decoded log. Returned inside the `anyhow::Error` of [`run`]; `downcast_ref` to inspect.
+#[derive(Debug, Clone)]
+pub struct DeviceError {
+    /// The board.
+    pub board: Board,
+    /// The exit status, or `None` when QEMU was killed (timeout) or died of a signal.
+    pub exit_code: Option<i32>,
+    /// The run exceeded its timeout and was killed.
+    pub timed_out: bool,
+    /// The firmware's decoded defmt log.
+    pub log: Vec<String>,
+    /// What QEMU itself printed on stderr.
+    pub stderr: String,
+}
+
+impl fmt::Display for DeviceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.timed_out, self.exit_code) {
+            (true, _) => write!(f, "the {} run timed out", self.board)?,
+            (false, Some(code)) => write!(
+                f,
+                "the {} firmware exited with status {code}: {}",
+                self.board,
+                protocol::exit_meaning(code)
+            )?,
+            (false, None) => write!(f, "QEMU for {} was killed by a signal", self.board)?,
+        }
+        if !self.log.is_empty() {
+            write!(f, "\ndevice log:")?;
+            for line in &self.log {
+                write!(f, "\n  {line}")?;
+            }
+        }
+        let stderr = self.stderr.trim();
+        if !stderr.is_empty() {
+            write!(f, "\nQEMU stderr:\n{stderr}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for DeviceError {}
+
+/// Where the board's firmware expects the blob and the samples, from the ELF's symbols.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Regions {
+    /// Address and size of the model region.
+    pub model: (u64, u64),
+    /// Address and size of the input region (header included).
+    pub input: (u64, u64),
+}
+
+/// Reads the model and input regions from a firmware ELF.
+pub fn regions(elf: &[u8]) -> Result<Regions> {
+    let file = object::File::parse(elf).context("the firmware is not an ELF file")?;
+    let symbol = |name: &str| -> Result<u64> {
+        file.symbols()
+            .find(|s| s.name() == Ok(name))
+            .map(|s| s.address())
+            .ok_or_else(|| anyhow!("the firmware ELF has no symbol {name}: is it a mote firmware?"))
+    };
+    let region = |start: &str, end: &str| -> Result<(u64, u64)> {
+        let (a, b) = (symbol(start)?, symbol(end)?);
+        ensure!(b > a, "the firmware's {start}..{end} is empty");
+        Ok((a, b - a))
+    };
+    Ok(Regions {
+        model: region("__model_start", "__model_end")?,
+        input: region("__input_start", "__input_end")?,
+    })
+}
+
+/// Sizes of a firmware image, as `size` reports them (Berkeley format), except that the
+/// `.stack` and `.heap` pseudo-sections of riscv-rt (reserved regions, not data) are left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageSize {
+    /// Code and read-only data (flash).
+    pub text: u64,
+    /// Initialised writable data (flash and RAM).
+    pub data: u64,
+    /// Zero-initialised and uninitialised data (RAM), the static arena included.
+    pub bss: u64,
+}
+
+/// Measures a firmware ELF.
+pub fn image_size(elf: &[u8]) -> Result<ImageSize> {
+    let file = object::File::parse(elf).context("the firmware is not an ELF file")?;
+    let mut size = ImageSize {
+        text: 0,
+        data: 0,
+        bss: 0,
+    };
+    for section in file.sections() {
+        let name = section.name().unwrap_or("");
+        if matches!(name, ".stack" | ".heap") {
+            continue;
+        }
+        match section.kind() {
+            SectionKind::Text | SectionKind::ReadOnlyData | SectionKind::ReadOnlyString => {
+                size.text += section.size()
+            }
+            SectionKind::Data => size.data += section.size(),
+            SectionKind::UninitializedData => size.bss += section.size(),
+            _ => {}
+        }
+    }
+    Ok(size)
+}
+
+/// Runs `blob` over `inputs` (samples back to back, as for `mote run`) on `board`, with the
+/// firmware `elf` ([`build_firmware`]). QEMU is killed after `timeout`.
+///
+/// # Errors
+/// A [`DeviceError`] (exit status and its meaning, or timeout, with the decoded log) when the
+/// firmware does not exit 0; other errors when QEMU cannot start, the blob or the samples do
+/// not fit the firmware's regions, or the results are incomplete.
+pub fn run(
+    board: Board,
+    elf: &Path,
+    blob: &[u8],
+    inputs: &[u8],
+    timeout: Duration,
+) -> Result<DeviceRun> {
+    let image = std::fs::read(elf).with_context(|| format!("cannot read {}", elf.display()))?;
+    let regions = regions(&image)?;
+    ensure!(
+        blob.len() as u64 <= regions.model.1,
+        "the blob is {} bytes; the {board} firmware's model region holds {}",
+        blob.len(),
+        regions.model.1
+    );
+    let count = u32::try_from(inputs.len()).context("more than 4 GiB of inputs")?;
+    ensure!(
+        (protocol::INPUT_HEADER_LEN + inputs.len()) as u64 <= regions.input.1,
+        "the inputs are {} bytes; the {board} firmware's input region holds {} (header included): \
+         run fewer samples at a time",
+        inputs.len(),
+        regions.input.1
+    );
+
+    let dir = tempfile::tempdir().context("cannot create a folder for the QEMU run")?;
+    let model_file = dir.path().join("model.bin");
+    let input_file = dir.path().join("input.bin");
+    std::fs::write(&model_file, blob).context("cannot write the model region file")?;
+    let mut region = Vec::with_capacity(protocol::INPUT_HEADER_LEN + inputs.len());
+    region.extend_from_slice(&count.to_le_bytes());
+    region.extend_from_slice(inputs);
+    std::fs::write(&input_file, &region).context("cannot write the input region file")?;
+
+    let mut cmd = board.qemu();
+    cmd.arg("-kernel")
+        .arg(elf)
+        .arg("-device")
+        .arg(loader(&model_file, regions.model.0))
+        .arg("-device")
+        .arg(loader(&input_file, regions.input.0))
+        // Semihosting opens the result files relative to QEMU's working directory.
+        .current_dir(dir.path());
+    let started = Instant::now();
+    let exited = run_with_timeout(cmd, timeout).with_context(|| {
+        format!("cannot run QEMU for {board} (is it installed? .ci/install-deps.sh)")
+    })?;
+    let wall_time = started.elapsed();
+    let log = decode_log(&image, &exited.stdout);
+
+    if exited.timed_out || exited.code != Some(protocol::EXIT_OK) {
+        return Err(DeviceError {
+            board,
+            exit_code: exited.code,
+            timed_out: exited.timed_out,
+            log,
+            stderr: String::from_utf8_lossy(&exited.stderr).into_owned(),
+        }
+        .into());
+    }
+
+    let read = |name: &std::ffi::CStr| -> Result<Vec<u8>> {
+        let name = name.to_str().expect("protocol file names are ASCII");
+        std::fs::read(dir.path().join(name))
+            .with_context(|| format!("the {board} firmware exited 0 but left no {name}"))
+    };
+    let summary = read(protocol::SUMMARY_FILE)?;
+    ensure!(
+        summary.len() == protocol::SUMMARY_LEN,
+        "the summary is {} bytes, not {}",
+        summary.len(),
+        protocol::SUMMARY_LEN
+    );
+    let word =
+        |i: usize| u32::from_le_bytes(summary[i * 4..i * 4 + 4].try_into().unwrap()) as usize;
+    let (samples, arena_bytes, arena_capacity, stack_bytes) = (word(0), word(1), word(2), word(3));
+    let instructions: Vec<u64> = read(protocol::INSTRUCTIONS_FILE)?
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    let outputs = read(protocol::OUTPUTS_FILE)?;
+    ensure!(
+        instructions.len() == samples && samples > 0 && outputs.len() % samples == 0,
+        "incomplete results: {samples} samples, {} instruction counts, {} output bytes",
+        instructions.len(),
+        outputs.len()
+    );
+    Ok(DeviceRun {
+        outputs,
+        instructions,
+        arena_bytes,
+        arena_capacity,
+        stack_bytes,
+        log,
+        wall_time,
+    })
+}
+
+fn loader(file: &Path, addr: u64) -> String {
+    format!("loader,file={},addr={addr:#x},force-raw=on", file.display())
+}
+
+struct Exited {
+    code: Option<i32>,
+    timed_out: bool,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+/// Runs `cmd` to completion or until `timeout`, collecting its output.
+fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Result<Exited> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("piped")));
+    let stderr = drain(Box::new(child.stderr.take().expect("piped")));
+    let deadline = Instant::now() + timeout;
+    let (status, timed_out) = loop {
+        if let Some(status) = child.try_wait()? {
+            break (Some(status), false);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break (None, true);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    Ok(Exited {
+        code: status.and_then(|s| s.code()),
+        timed_out,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
+}
+
+/// Decodes the firmware's defmt stream with the ELF's format table, one line per frame.
+/// Never fails: what cannot be decoded becomes a line saying so.
+pub fn decode_log(elf: &[u8], stream: &[u8]) -> Vec<String> {
+    let table = match defmt_decoder::Table::parse(elf) {
+        Ok(Some(table)) => table,
+        Ok(None) => {
+            return vec![format!(
+                "<no defmt table in the ELF; {} log bytes>",
+                stream.len()
+            )];
+        }
+        Err(e) => return vec![format!("<cannot read the defmt table: {e}>")],
+    };
+    let mut lines = Vec::new();
+    let mut decoder = table.new_stream_decoder();
+    decoder.received(stream);
+    loop {
+        match decoder.decode() {
+            Ok(frame) => {
+                let level = frame
+                    .level()
+                    .map_or("", |l| l.as_str())
+                    .to_ascii_uppercase();
+                lines.push(format!("{level:<5} {}", frame.display_message()));
+            }
+            Err(defmt_decoder::DecodeError::UnexpectedEof) => break,
+            Err(defmt_decoder::DecodeError::Malformed) => {
+                lines.push("<malformed defmt frame>".to_string());
+                if !table.encoding().can_recover() {
+                    break;
+                }
+            }
+        }
+    }
+    lines
+}
