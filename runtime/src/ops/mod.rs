@@ -2,11 +2,13 @@
 //! parameter the kernel relies on) and `eval` (run by the interpreter: fetch the operands
 //! from the arena and call the kernel). Kernels never see unvalidated data.
 
+mod activations;
 mod binary;
 mod conv;
 mod elementwise;
 mod fully_connected;
 mod pool;
+mod shape;
 
 use crate::error::Error;
 use crate::format::{Clamp, DType, Multiplier, Op, Requant, TensorDef, TensorId};
@@ -90,7 +92,13 @@ pub(crate) fn validate(model: &Model<'_>, index: u16, op: &Op<'_>) -> Result<(),
         Op::Reshape(o) => elementwise::validate_reshape(&cx, o),
         Op::Quantize(o) => elementwise::validate_quantize(&cx, o),
         Op::Dequantize(o) => elementwise::validate_dequantize(&cx, o),
-        _ => Err(Error::UnsupportedOp(index)),
+        Op::Logistic(o) => activations::validate_logistic(&cx, o),
+        Op::Tanh(o) => activations::validate_tanh(&cx, o),
+        Op::LeakyRelu(o) => activations::validate_leaky_relu(&cx, o),
+        Op::HardSwish(o) => activations::validate_hard_swish(&cx, o),
+        Op::Concatenation(o) => shape::validate_concatenation(&cx, o),
+        Op::Pad(o) => shape::validate_pad(&cx, o),
+        Op::Mean(o) => shape::validate_mean(&cx, o),
     }
 }
 
@@ -114,7 +122,13 @@ pub(crate) fn eval(
         Op::Reshape(o) => elementwise::eval_reshape(&cx, o, arena),
         Op::Quantize(o) => elementwise::eval_quantize(&cx, o, arena),
         Op::Dequantize(o) => elementwise::eval_dequantize(&cx, o, arena),
-        _ => Err(Error::UnsupportedOp(index)),
+        Op::Logistic(o) => activations::eval_logistic(&cx, o, arena),
+        Op::Tanh(o) => activations::eval_tanh(&cx, o, arena),
+        Op::LeakyRelu(o) => activations::eval_leaky_relu(&cx, o, arena),
+        Op::HardSwish(o) => activations::eval_hard_swish(&cx, o, arena),
+        Op::Concatenation(o) => shape::eval_concatenation(&cx, o, arena),
+        Op::Pad(o) => shape::eval_pad(&cx, o, arena),
+        Op::Mean(o) => shape::eval_mean(&cx, o, arena),
     }
 }
 

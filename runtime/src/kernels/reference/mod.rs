@@ -2,18 +2,31 @@
 //! semantics. Each takes validated shapes and parameters (the operator's `validate` proved
 //! every length) and never fails.
 
+mod activations;
 mod binary;
 mod conv;
 mod depthwise_conv;
 mod elementwise;
 mod fully_connected;
+mod gemmlowp;
+#[cfg(test)]
+mod goldens;
+mod mean;
 mod pool;
+#[cfg(test)]
+mod prepare;
+mod shape;
+mod sigmoid;
 mod softmax;
 
+pub use activations::{HardSwishParams, hard_swish, leaky_relu};
 pub use binary::{AddParams, Broadcast, MulParams, add, mul};
 pub use conv::{Geometry, conv_2d};
 pub use depthwise_conv::depthwise_conv_2d;
 pub use elementwise::{dequantize, quantize, rescale};
 pub use fully_connected::fully_connected;
+pub use mean::mean;
 pub use pool::{average_pool_2d, max_pool_2d};
+pub use shape::{concatenation, pad};
+pub use sigmoid::{logistic, tanh};
 pub use softmax::softmax;

@@ -1,6 +1,7 @@
 //! SOFTMAX int8 -> int8 exactly as TFLite's `reference_ops::Softmax` computes it with
 //! gemmlowp fixed-point arithmetic (TFLM uses this kernel for int8 in and out).
 
+use super::gemmlowp::{exp_on_negative_values, one_over_one_plus_x_for_x_in_0_1};
 use crate::kernels::fixed_point::{
     rounding_divide_by_pot, saturating_rounding_doubling_high_mul as mul,
 };
@@ -38,7 +39,7 @@ pub fn softmax(
         for &x in row {
             let diff = i32::from(x) - max;
             if diff >= diff_min {
-                let e = exp_on_negative_values(scaled(diff));
+                let e = exp_on_negative_values(scaled(diff), SCALED_DIFF_INTEGER_BITS);
                 sum_of_exps =
                     sum_of_exps.wrapping_add(rounding_divide_by_pot(e, ACCUMULATION_INTEGER_BITS));
             }
@@ -47,7 +48,7 @@ pub fn softmax(
         for (&x, out) in row.iter().zip(out_row.iter_mut()) {
             let diff = i32::from(x) - max;
             *out = if diff >= diff_min {
-                let e = exp_on_negative_values(scaled(diff));
+                let e = exp_on_negative_values(scaled(diff), SCALED_DIFF_INTEGER_BITS);
                 let exponent = (bits_over_unit + 31 - 8).clamp(0, 31) as u32;
                 let unsat = rounding_divide_by_pot(mul(reciprocal, e), exponent);
                 unsat.saturating_add(-128).clamp(-128, 127) as i8
@@ -69,85 +70,6 @@ fn reciprocal(x: i32, integer_bits: u32) -> (i32, i32) {
         one_over_one_plus_x_for_x_in_0_1(shifted_minus_one),
         bits_over_unit,
     )
-}
-
-/// gemmlowp's `SaturatingRoundingMultiplyByPOT<exponent>` for a positive exponent.
-fn saturating_shl(x: i32, exponent: u32) -> i32 {
-    let threshold = (1i32 << (31 - exponent)) - 1;
-    if x > threshold {
-        i32::MAX
-    } else if x < -threshold {
-        i32::MIN
-    } else {
-        x << exponent
-    }
-}
-
-/// exp(a) for a in [-1/4, 0), a and result in Q0.31 (gemmlowp's
-/// `exp_on_interval_between_negative_one_quarter_and_0_excl`).
-fn exp_on_interval_between_negative_one_quarter_and_0_excl(a: i32) -> i32 {
-    const CONSTANT_TERM: i32 = 1_895_147_668; // exp(-1/8)
-    const ONE_THIRD: i32 = 715_827_883;
-    let x = a.wrapping_add(1 << 28); // a + 1/8
-    let x2 = mul(x, x);
-    let x3 = mul(x2, x);
-    let x4 = mul(x2, x2);
-    let x4_over_4 = rounding_divide_by_pot(x4, 2);
-    let poly = rounding_divide_by_pot(
-        mul(x4_over_4.wrapping_add(x3), ONE_THIRD).wrapping_add(x2),
-        1,
-    );
-    CONSTANT_TERM.wrapping_add(mul(CONSTANT_TERM, x.wrapping_add(poly)))
-}
-
-/// exp(a) for a <= 0 given in Q5.26, result in Q0.31 (gemmlowp's `exp_on_negative_values`
-/// with 5 integer bits).
-fn exp_on_negative_values(a: i32) -> i32 {
-    const FRACTIONAL_BITS: u32 = 31 - SCALED_DIFF_INTEGER_BITS;
-    const ONE_QUARTER: i32 = 1 << (FRACTIONAL_BITS - 2);
-    let mask = ONE_QUARTER - 1;
-    let a_mod_quarter_minus_one_quarter = (a & mask).wrapping_sub(ONE_QUARTER);
-    let mut result = exp_on_interval_between_negative_one_quarter_and_0_excl(saturating_shl(
-        a_mod_quarter_minus_one_quarter,
-        SCALED_DIFF_INTEGER_BITS,
-    ));
-    let remainder = a_mod_quarter_minus_one_quarter.wrapping_sub(a);
-    // exp(-2^k) for k = -2..=4 in Q0.31: the barrel shifter over the remainder's bits.
-    const MULTIPLIERS: [(i32, i32); 7] = [
-        (-2, 1_672_461_947),
-        (-1, 1_302_514_674),
-        (0, 790_015_084),
-        (1, 290_630_308),
-        (2, 39_332_535),
-        (3, 720_401),
-        (4, 242),
-    ];
-    for (exponent, multiplier) in MULTIPLIERS {
-        let bit = (FRACTIONAL_BITS as i32 + exponent) as u32;
-        if remainder & (1 << bit) != 0 {
-            result = mul(result, multiplier);
-        }
-    }
-    if a == 0 { i32::MAX } else { result }
-}
-
-/// 1 / (1 + x) for x in [0, 1) in Q0.31, by Newton-Raphson in Q2.29
-/// (gemmlowp's `one_over_one_plus_x_for_x_in_0_1`).
-fn one_over_one_plus_x_for_x_in_0_1(a: i32) -> i32 {
-    // RoundingHalfSum(a, One) with One = i32::MAX in Q0.31.
-    let sum = i64::from(a) + i64::from(i32::MAX);
-    let half_denominator = ((sum + if sum >= 0 { 1 } else { -1 }) / 2) as i32;
-    const C48_OVER_17: i32 = 1_515_870_810;
-    const CNEG32_OVER_17: i32 = -1_010_580_540;
-    const ONE_Q2: i32 = 1 << 29;
-    let mut x = C48_OVER_17.wrapping_add(mul(half_denominator, CNEG32_OVER_17));
-    for _ in 0..3 {
-        let half_denominator_times_x = mul(half_denominator, x);
-        let one_minus = ONE_Q2.wrapping_sub(half_denominator_times_x);
-        x = x.wrapping_add(saturating_shl(mul(x, one_minus), 2));
-    }
-    // ExactMulByPot<-1> keeps the raw value (Q2 -> Q1); Rescale<0> shifts left by 1.
-    saturating_shl(x, 1)
 }
 
 #[cfg(test)]
@@ -194,7 +116,10 @@ mod tests {
 
     #[test]
     fn exp_of_zero_is_one_and_reciprocal_of_one() {
-        assert_eq!(exp_on_negative_values(0), i32::MAX);
+        assert_eq!(
+            exp_on_negative_values(0, SCALED_DIFF_INTEGER_BITS),
+            i32::MAX
+        );
         let (r, bits) = reciprocal(1 << 19, 12); // 1.0 in Q12.19
         assert_eq!(bits, 0);
         assert!((r as f64 / 2f64.powi(31) - 1.0).abs() < 1e-6);

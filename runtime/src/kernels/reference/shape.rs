@@ -1,0 +1,295 @@
+//! CONCATENATION and PAD: pure data movement (TFLM's `reference_ops::Concatenation` and
+//! `reference_ops::Pad`), so they are exact for any element type; int8 here.
+
+/// Copies one CONCATENATION input into its place in the output.
+///
+/// Seen from the concatenation axis, the output is `outer` blocks of `stride` elements
+/// (`stride = output_axis_dim * inner`, `inner` the product of the dimensions after the axis).
+/// This input contributes `block = input_axis_dim * inner` elements to every block, at
+/// `offset` (the previous inputs' `block`s summed). Its `k`-th block goes to
+/// `output[k * stride + offset..][..block]`. Blocks that would not fit are skipped.
+pub fn concatenation(input: &[i8], block: usize, stride: usize, offset: usize, output: &mut [i8]) {
+    if block == 0 || stride == 0 {
+        return;
+    }
+    for (src, dst) in input
+        .chunks_exact(block)
+        .zip(output.chunks_exact_mut(stride))
+    {
+        if let Some(dst) = offset
+            .checked_add(block)
+            .and_then(|end| dst.get_mut(offset..end))
+        {
+            dst.copy_from_slice(src);
+        }
+    }
+}
+
+/// PAD of a tensor seen as 4-D (`shape`, with leading 1s for lower ranks): `before[d]` and
+/// `after[d]` elements of `value` around dimension `d`. The output, of dimensions
+/// `before[d] + shape[d] + after[d]`, is written in full (row by row of the last dimension).
+pub fn pad(
+    input: &[i8],
+    shape: [usize; 4],
+    before: [usize; 4],
+    after: [usize; 4],
+    value: i8,
+    output: &mut [i8],
+) {
+    let out: [usize; 4] =
+        core::array::from_fn(|d| before[d].saturating_add(shape[d]).saturating_add(after[d]));
+    let row = out[3];
+    if row == 0 {
+        return;
+    }
+    let (lead, depth) = (before[3], shape[3]);
+    for (r, dst) in output.chunks_exact_mut(row).enumerate() {
+        // Output row r is (i0, i1, i2) over the first three output dimensions.
+        let i2 = r % out[2].max(1);
+        let i1 = (r / out[2].max(1)) % out[1].max(1);
+        let i0 = r / out[2].max(1) / out[1].max(1);
+        // The matching input row, if the row is not padding.
+        let inside = |i: usize, d: usize| i.checked_sub(before[d]).filter(|&j| j < shape[d]);
+        let src = match (inside(i0, 0), inside(i1, 1), inside(i2, 2)) {
+            (Some(j0), Some(j1), Some(j2)) => j0
+                .checked_mul(shape[1])
+                .and_then(|x| x.checked_add(j1)?.checked_mul(shape[2]))
+                .and_then(|x| x.checked_add(j2)?.checked_mul(depth))
+                .and_then(|start| input.get(start..start.checked_add(depth)?)),
+            _ => None,
+        };
+        dst.fill(value);
+        if let (Some(src), Some(mid)) = (
+            src,
+            lead.checked_add(depth)
+                .and_then(|end| dst.get_mut(lead..end)),
+        ) {
+            mid.copy_from_slice(src);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use proptest::prelude::*;
+    use std::vec::Vec;
+
+    /// Index of `i` in a row-major tensor of dimensions `dims`.
+    fn flat(dims: &[usize], i: &[usize]) -> usize {
+        dims.iter().zip(i).fold(0, |acc, (&d, &x)| acc * d + x)
+    }
+
+    /// Every index of `dims`, in row-major order.
+    fn indices(dims: &[usize]) -> Vec<Vec<usize>> {
+        let mut all = std::vec![std::vec![]];
+        for &d in dims {
+            all = all
+                .into_iter()
+                .flat_map(|p| {
+                    (0..d).map(move |x| {
+                        let mut q = p.clone();
+                        q.push(x);
+                        q
+                    })
+                })
+                .collect();
+        }
+        all
+    }
+
+    /// Concatenation as the definition says, through `concatenation` input by input.
+    fn concat(inputs: &[(Vec<usize>, Vec<i8>)], axis: usize) -> Vec<i8> {
+        let mut out_dims = inputs[0].0.clone();
+        out_dims[axis] = inputs.iter().map(|(d, _)| d[axis]).sum();
+        let inner: usize = out_dims[axis + 1..].iter().product();
+        let stride = out_dims[axis] * inner;
+        let mut out = std::vec![0i8; out_dims.iter().product()];
+        let mut offset = 0;
+        for (dims, data) in inputs {
+            let block = dims[axis] * inner;
+            concatenation(data, block, stride, offset, &mut out);
+            offset += block;
+        }
+        out
+    }
+
+    /// The naive definition: output element at index `i` comes from the input whose range
+    /// along `axis` holds `i[axis]`.
+    fn naive_concat(inputs: &[(Vec<usize>, Vec<i8>)], axis: usize) -> Vec<i8> {
+        let mut out_dims = inputs[0].0.clone();
+        out_dims[axis] = inputs.iter().map(|(d, _)| d[axis]).sum();
+        indices(&out_dims)
+            .into_iter()
+            .map(|mut i| {
+                for (dims, data) in inputs {
+                    if i[axis] < dims[axis] {
+                        return data[flat(dims, &i)];
+                    }
+                    i[axis] -= dims[axis];
+                }
+                unreachable!()
+            })
+            .collect()
+    }
+
+    fn naive_pad(
+        input: &[i8],
+        shape: [usize; 4],
+        before: [usize; 4],
+        after: [usize; 4],
+        value: i8,
+    ) -> Vec<i8> {
+        let out: Vec<usize> = (0..4).map(|d| before[d] + shape[d] + after[d]).collect();
+        indices(&out)
+            .into_iter()
+            .map(|i| {
+                let j: Option<Vec<usize>> = (0..4)
+                    .map(|d| i[d].checked_sub(before[d]).filter(|&x| x < shape[d]))
+                    .collect();
+                j.map_or(value, |j| input[flat(&shape, &j)])
+            })
+            .collect()
+    }
+
+    fn run_pad(
+        input: &[i8],
+        shape: [usize; 4],
+        before: [usize; 4],
+        after: [usize; 4],
+        value: i8,
+    ) -> Vec<i8> {
+        let n: usize = (0..4).map(|d| before[d] + shape[d] + after[d]).product();
+        let mut out = std::vec![99i8; n];
+        pad(input, shape, before, after, value, &mut out);
+        out
+    }
+
+    #[test]
+    fn concat_along_each_axis() {
+        // Two 2x2 blocks [[1, 2], [3, 4]] and [[5, 6], [7, 8]] with the other dims 1.
+        let a = std::vec![1i8, 2, 3, 4];
+        let b = std::vec![5i8, 6, 7, 8];
+        let expect = [
+            [1, 2, 3, 4, 5, 6, 7, 8], // axis 0: a then b
+            [1, 2, 5, 6, 3, 4, 7, 8], // axis 1: rows interleave
+            [1, 2, 5, 6, 3, 4, 7, 8],
+            [1, 2, 5, 6, 3, 4, 7, 8],
+        ];
+        for axis in 0..4 {
+            // Shape [2, 2] placed at dims (axis-1, axis) or (0, 1) for axis 0, rank 4.
+            let mut dims = std::vec![1usize; 4];
+            if axis == 0 {
+                dims[0] = 2;
+                dims[1] = 2;
+            } else {
+                dims[axis - 1] = 2;
+                dims[axis] = 2;
+            }
+            let out = concat(
+                &[(dims.clone(), a.clone()), (dims.clone(), b.clone())],
+                axis,
+            );
+            assert_eq!(out, expect[axis], "axis {axis}");
+        }
+        // Axis 3 of NHWC with unequal channel counts: [1, 1, 2, 1] ++ [1, 1, 2, 2].
+        let out = concat(
+            &[
+                (std::vec![1, 1, 2, 1], std::vec![1, 2]),
+                (std::vec![1, 1, 2, 2], std::vec![3, 4, 5, 6]),
+            ],
+            3,
+        );
+        assert_eq!(out, [1, 3, 4, 2, 5, 6]);
+    }
+
+    #[test]
+    fn concat_skips_what_does_not_fit() {
+        let mut out = [0i8; 4];
+        concatenation(&[1, 2, 3], 2, 2, 1, &mut out); // offset + block > stride
+        assert_eq!(out, [0; 4]);
+        concatenation(&[1, 2, 3], 0, 2, 0, &mut out);
+        concatenation(&[1, 2, 3], 1, 0, 0, &mut out);
+        concatenation(&[1, 2, 3], 1, 2, usize::MAX, &mut out);
+        assert_eq!(out, [0; 4]);
+    }
+
+    #[test]
+    fn pad_on_every_dimension() {
+        let input: Vec<i8> = (1..=4).collect(); // [1, 1, 2, 2] or similar
+        for d in 0..4 {
+            let mut shape = [1usize; 4];
+            shape[d] = 4;
+            let mut before = [0; 4];
+            let mut after = [0; 4];
+            before[d] = 1;
+            after[d] = 2;
+            assert_eq!(
+                run_pad(&input, shape, before, after, -7),
+                [-7, 1, 2, 3, 4, -7, -7],
+                "dim {d}"
+            );
+        }
+        // 2x2 image, one pixel of padding around H and W, 1 channel.
+        let out = run_pad(&input, [1, 2, 2, 1], [0, 1, 1, 0], [0, 1, 1, 0], 0);
+        #[rustfmt::skip]
+        assert_eq!(out, [
+            0, 0, 0, 0,
+            0, 1, 2, 0,
+            0, 3, 4, 0,
+            0, 0, 0, 0,
+        ]);
+        // Channel padding of an NHWC tensor.
+        let out = run_pad(&input, [1, 1, 2, 2], [0, 0, 0, 1], [0, 0, 0, 0], 5);
+        assert_eq!(out, [5, 1, 2, 5, 3, 4]);
+        // No padding is a copy; padding around an empty tensor is all value.
+        assert_eq!(run_pad(&input, [1, 1, 2, 2], [0; 4], [0; 4], 5), input);
+        assert_eq!(run_pad(&[], [1, 0, 2, 2], [0, 1, 0, 0], [0; 4], 5), [5; 4]);
+    }
+
+    #[test]
+    fn pad_with_short_buffers_does_not_panic() {
+        let mut out = [0i8; 3];
+        pad(&[1, 2], [1, 1, 2, 2], [1; 4], [1; 4], 0, &mut out);
+        pad(&[], [usize::MAX; 4], [usize::MAX; 4], [1; 4], 0, &mut out);
+        pad(&[1, 2, 3, 4], [1, 1, 1, 4], [0; 4], [0; 4], 0, &mut out);
+    }
+
+    fn dims4() -> impl Strategy<Value = Vec<usize>> {
+        proptest::collection::vec(0usize..4, 4)
+    }
+
+    proptest! {
+        #[test]
+        fn concat_matches_naive(axis in 0usize..4, base in dims4(),
+                                sizes in proptest::collection::vec(0usize..4, 1..=8),
+                                seed: u8) {
+            let inputs: Vec<(Vec<usize>, Vec<i8>)> = sizes
+                .iter()
+                .enumerate()
+                .map(|(k, &s)| {
+                    let mut d = base.clone();
+                    d[axis] = s;
+                    let n: usize = d.iter().product();
+                    let data = (0..n).map(|x| (x as u8).wrapping_mul(31).wrapping_add(seed ^ k as u8) as i8).collect();
+                    (d, data)
+                })
+                .collect();
+            prop_assert_eq!(concat(&inputs, axis), naive_concat(&inputs, axis));
+        }
+
+        #[test]
+        fn pad_matches_naive(shape in dims4(), before in dims4(), after in dims4(), value: i8) {
+            let shape: [usize; 4] = shape.try_into().unwrap();
+            let before: [usize; 4] = before.try_into().unwrap();
+            let after: [usize; 4] = after.try_into().unwrap();
+            let n: usize = shape.iter().product();
+            let input: Vec<i8> = (0..n).map(|x| x as i8).collect();
+            prop_assert_eq!(
+                run_pad(&input, shape, before, after, value),
+                naive_pad(&input, shape, before, after, value)
+            );
+        }
+    }
+}

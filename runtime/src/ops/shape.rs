@@ -1,0 +1,290 @@
+//! CONCATENATION, PAD and MEAN: operators that move or reduce int8 data along dimensions.
+
+use super::{Cx, operands};
+use crate::error::Error;
+use crate::format::{Concatenation, DType, MAX_RANK, Mean, Pad, TensorDef};
+use crate::kernels::{as_i8, as_i8_mut, reference};
+
+/// The same scale and zero point (TFLite's int8 spec requires it of CONCATENATION and PAD
+/// inputs and outputs; TFLM then copies bytes).
+fn same_quantization(a: &TensorDef, b: &TensorDef) -> bool {
+    a.scale.to_bits() == b.scale.to_bits() && a.zero_point == b.zero_point
+}
+
+/// Product of `dims` as usize (saturating; validation proved the products that matter fit).
+fn product(dims: &[u16]) -> usize {
+    dims.iter()
+        .fold(1usize, |n, &d| n.saturating_mul(usize::from(d)))
+}
+
+/// Inputs and output int8 with the same quantization and rank, `axis < rank`, every dimension
+/// but the axis equal, and the axis dimensions adding up to the output's.
+pub(super) fn validate_concatenation(cx: &Cx<'_, '_>, o: &Concatenation) -> Result<(), Error> {
+    let out = cx.typed(o.output, DType::I8)?;
+    let axis = usize::from(o.axis);
+    cx.check_param(!o.inputs.is_empty() && axis < out.shape.len())?;
+    let mut total = 0u32;
+    for &id in o.inputs.iter() {
+        let t = cx.typed(id, DType::I8)?;
+        cx.check_param(same_quantization(&t, &out))?;
+        cx.check_shape(t.shape.len() == out.shape.len())?;
+        for (d, (&a, &b)) in t.shape.iter().zip(out.shape.iter()).enumerate() {
+            cx.check_shape(d == axis || a == b)?;
+        }
+        total += u32::from(t.shape[axis]);
+    }
+    cx.check_shape(total == u32::from(out.shape[axis]))
+}
+
+/// One input at a time: each is copied into its slots of every outer block of the output.
+pub(super) fn eval_concatenation(
+    cx: &Cx<'_, '_>,
+    o: &Concatenation,
+    arena: &mut [u8],
+) -> Result<(), Error> {
+    let out_t = cx.tensor(o.output)?;
+    let axis = usize::from(o.axis);
+    let inner = product(out_t.shape.get(axis + 1..).unwrap_or(&[]));
+    let stride = out_t
+        .shape
+        .get(axis)
+        .map_or(0, |&d| usize::from(d).saturating_mul(inner));
+    let mut offset = 0usize;
+    for &id in o.inputs.iter() {
+        let t = cx.tensor(id)?;
+        let block = t
+            .shape
+            .get(axis)
+            .map_or(0, |&d| usize::from(d).saturating_mul(inner));
+        let (out, [x]) = operands(arena, &out_t, [&t])?;
+        reference::concatenation(as_i8(x), block, stride, offset, as_i8_mut(out));
+        offset = offset.saturating_add(block);
+    }
+    Ok(())
+}
+
+/// Input and output int8 with the same quantization and rank; no padding past the rank; each
+/// output dimension is the input's plus its padding.
+pub(super) fn validate_pad(cx: &Cx<'_, '_>, o: &Pad) -> Result<(), Error> {
+    let i = cx.typed(o.input, DType::I8)?;
+    let out = cx.typed(o.output, DType::I8)?;
+    cx.check_param(same_quantization(&i, &out))?;
+    let rank = i.shape.len();
+    cx.check_shape(out.shape.len() == rank)?;
+    for d in 0..MAX_RANK {
+        let (before, after) = (u32::from(o.before[d]), u32::from(o.after[d]));
+        match (i.shape.get(d), out.shape.get(d)) {
+            (Some(&a), Some(&b)) => {
+                cx.check_shape(u32::from(a) + before + after == u32::from(b))?
+            }
+            _ => cx.check_param(before == 0 && after == 0)?,
+        }
+    }
+    Ok(())
+}
+
+/// The tensor's dimensions and paddings right-aligned into 4-D (leading 1s and 0s).
+fn extend<T: Copy>(values: &[T], fill: T) -> [T; MAX_RANK] {
+    let mut out = [fill; MAX_RANK];
+    let skip = MAX_RANK.saturating_sub(values.len());
+    for (slot, &v) in out.iter_mut().skip(skip).zip(values) {
+        *slot = v;
+    }
+    out
+}
+
+pub(super) fn eval_pad(cx: &Cx<'_, '_>, o: &Pad, arena: &mut [u8]) -> Result<(), Error> {
+    let (i, out_t) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
+    let rank = i.shape.len().min(MAX_RANK);
+    let dims: [u16; MAX_RANK] = extend(&i.shape, 1);
+    let before: [u16; MAX_RANK] = extend(&o.before[..rank], 0);
+    let after: [u16; MAX_RANK] = extend(&o.after[..rank], 0);
+    let (out, [x]) = operands(arena, &out_t, [&i])?;
+    reference::pad(
+        as_i8(x),
+        dims.map(usize::from),
+        before.map(usize::from),
+        after.map(usize::from),
+        out_t.zero_point as i8,
+        as_i8_mut(out),
+    );
+    Ok(())
+}
+
+/// MEAN over H and W of an int8 NHWC input into N11C (keep_dims) or NC, with a multiplier
+/// (`input_scale / output_scale`) whose shift leaves room for folding in `1 / (H * W)`.
+pub(super) fn validate_mean(cx: &Cx<'_, '_>, o: &Mean) -> Result<(), Error> {
+    let i = cx.typed(o.input, DType::I8)?;
+    let out = cx.typed(o.output, DType::I8)?;
+    let [n, _, _, c] = match i.shape[..] {
+        [n, h, w, c] => [n, h, w, c],
+        _ => return Err(cx.shape_err()),
+    };
+    cx.check_shape(out.shape[..] == [n, 1, 1, c] || out.shape[..] == [n, c])?;
+    cx.check_multiplier(o.multiplier)?;
+    cx.check_param(o.multiplier.multiplier >= 0)
+}
+
+pub(super) fn eval_mean(cx: &Cx<'_, '_>, o: &Mean, arena: &mut [u8]) -> Result<(), Error> {
+    let (i, out_t) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
+    let dims: [u16; MAX_RANK] = extend(&i.shape, 1);
+    let (out, [x]) = operands(arena, &out_t, [&i])?;
+    reference::mean(
+        as_i8(x),
+        dims.map(usize::from),
+        i.zero_point,
+        o.multiplier,
+        out_t.zero_point,
+        as_i8_mut(out),
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::super::conv::harness::{T, run};
+    use crate::error::Error;
+    use crate::format::{Concatenation, Mean, Multiplier, Op, Pad};
+
+    const SHAPE_ERR: Error = Error::ShapeMismatch { op: 0 };
+    const PARAM_ERR: Error = Error::BadParameter { op: 0 };
+
+    fn concat(n: u16, axis: u8) -> Op<'static> {
+        Op::Concatenation(Concatenation {
+            inputs: (0..n).collect(),
+            output: n,
+            axis,
+        })
+    }
+
+    #[test]
+    fn concatenation_runs() {
+        let io: [T<'_>; 3] = [(&[1, 2], 0), (&[1, 3], 0), (&[1, 5], 0)];
+        let out = run(&io, concat(2, 1), &[&[1, 2], &[3, 4, 5]]);
+        assert_eq!(out, Ok(std::vec![1, 2, 3, 4, 5]));
+        let io: [T<'_>; 3] = [(&[2, 2], 0), (&[2, 1], 0), (&[2, 3], 0)];
+        let out = run(&io, concat(2, 1), &[&[1, 2, 3, 4], &[5, 6]]);
+        assert_eq!(out, Ok(std::vec![1, 2, 5, 3, 4, 6]));
+        let io: [T<'_>; 3] = [(&[1, 2], 0), (&[2, 2], 0), (&[3, 2], 0)];
+        let out = run(&io, concat(2, 0), &[&[1, 2], &[3, 4, 5, 6]]);
+        assert_eq!(out, Ok(std::vec![1, 2, 3, 4, 5, 6]));
+        // Eight inputs along the channels of NHWC.
+        let mut io: std::vec::Vec<T<'_>> = std::vec![(&[1, 1, 2, 1][..], 5); 8];
+        io.push((&[1, 1, 2, 8], 5));
+        let ins: std::vec::Vec<[i8; 2]> = (0..8).map(|k| [k, 10 + k]).collect();
+        let refs: std::vec::Vec<&[i8]> = ins.iter().map(|x| &x[..]).collect();
+        let out = run(&io, concat(8, 3), &refs);
+        assert_eq!(
+            out,
+            Ok(std::vec![
+                0, 1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 14, 15, 16, 17
+            ])
+        );
+    }
+
+    #[test]
+    fn concatenation_rejects() {
+        let x: [&[i8]; 2] = [&[0; 2], &[0; 3]];
+        let ok: [T<'_>; 3] = [(&[1, 2], 0), (&[1, 3], 0), (&[1, 5], 0)];
+        assert_eq!(run(&ok, concat(2, 2), &x), Err(PARAM_ERR)); // axis past the rank
+        let zp: [T<'_>; 3] = [(&[1, 2], 0), (&[1, 3], 1), (&[1, 5], 0)];
+        assert_eq!(run(&zp, concat(2, 1), &x), Err(PARAM_ERR));
+        let sum: [T<'_>; 3] = [(&[1, 2], 0), (&[1, 3], 0), (&[1, 6], 0)];
+        assert_eq!(run(&sum, concat(2, 1), &x), Err(SHAPE_ERR));
+        let other: [T<'_>; 3] = [(&[1, 2], 0), (&[1, 3], 0), (&[2, 5], 0)];
+        assert_eq!(run(&other, concat(2, 1), &x), Err(SHAPE_ERR));
+        let rank: [T<'_>; 3] = [(&[1, 2], 0), (&[1, 3, 1], 0), (&[1, 5], 0)];
+        assert_eq!(run(&rank, concat(2, 1), &x), Err(SHAPE_ERR));
+    }
+
+    fn pad(before: [u16; 4], after: [u16; 4]) -> Op<'static> {
+        Op::Pad(Pad {
+            input: 0,
+            output: 1,
+            before,
+            after,
+        })
+    }
+
+    #[test]
+    fn pad_runs_with_the_zero_point() {
+        let io: [T<'_>; 2] = [(&[1, 2, 2, 1], 3), (&[1, 4, 3, 1], 3)];
+        let out = run(&io, pad([0, 1, 0, 0], [0, 1, 1, 0]), &[&[1, 2, 4, 5]]);
+        #[rustfmt::skip]
+        assert_eq!(out, Ok(std::vec![
+            3, 3, 3,
+            1, 2, 3,
+            4, 5, 3,
+            3, 3, 3,
+        ]));
+        // Rank 2: the paddings are the tensor's first two dimensions.
+        let io: [T<'_>; 2] = [(&[2, 2], -1), (&[3, 3], -1)];
+        let out = run(&io, pad([1, 0, 0, 0], [0, 1, 0, 0]), &[&[1, 2, 4, 5]]);
+        assert_eq!(out, Ok(std::vec![-1, -1, -1, 1, 2, -1, 4, 5, -1]));
+    }
+
+    #[test]
+    fn pad_rejects() {
+        let x: [&[i8]; 1] = [&[0; 4]];
+        let io: [T<'_>; 2] = [(&[2, 2], 0), (&[3, 3], 0)];
+        assert_eq!(
+            run(&io, pad([1, 0, 1, 0], [0, 1, 0, 0]), &x),
+            Err(PARAM_ERR)
+        );
+        assert_eq!(
+            run(&io, pad([1, 0, 0, 0], [0, 0, 0, 0]), &x),
+            Err(SHAPE_ERR)
+        );
+        let zp: [T<'_>; 2] = [(&[2, 2], 0), (&[3, 3], 1)];
+        assert_eq!(
+            run(&zp, pad([1, 0, 0, 0], [0, 1, 0, 0]), &x),
+            Err(PARAM_ERR)
+        );
+        let rank: [T<'_>; 2] = [(&[2, 2], 0), (&[3, 3, 1], 0)];
+        assert_eq!(
+            run(&rank, pad([1, 0, 0, 0], [0, 1, 0, 0]), &x),
+            Err(SHAPE_ERR)
+        );
+    }
+
+    fn mean(multiplier: i32, shift: i8) -> Op<'static> {
+        Op::Mean(Mean {
+            input: 0,
+            output: 1,
+            multiplier: Multiplier { multiplier, shift },
+        })
+    }
+
+    #[test]
+    fn mean_runs_with_keep_dims_either_way() {
+        // Same scale (multiplier 1.0 = 2^30 * 2^1); zero points 1 in, -2 out. Channel 0
+        // holds 1, 2, 3, 5 (mean of q - 1: 1.75 -> 2), channel 1 -1, -2, -3, -4 (-3.5 -> -4).
+        let x = [1, -1, 2, -2, 3, -3, 5, -4];
+        for out_shape in [&[1u16, 1, 1, 2][..], &[1, 2]] {
+            let io: [T<'_>; 2] = [(&[1, 2, 2, 2], 1), (out_shape, -2)];
+            assert_eq!(run(&io, mean(1 << 30, 1), &[&x]), Ok(std::vec![0, -6]));
+        }
+    }
+
+    #[test]
+    fn mean_rejects() {
+        let x: [&[i8]; 1] = [&[0; 8]];
+        let io: [T<'_>; 2] = [(&[1, 2, 2, 2], 0), (&[1, 2], 0)];
+        assert_eq!(run(&io, mean(-1, 1), &x), Err(PARAM_ERR));
+        assert_eq!(run(&io, mean(1 << 30, 31), &x), Err(PARAM_ERR));
+        for (i, o) in [
+            (&[1u16, 2, 2, 2][..], &[1u16, 1, 2][..]),
+            (&[1, 2, 2, 2], &[2, 2]),
+            (&[1, 2, 2, 2], &[1, 1, 2, 2]),
+            (&[2, 2, 2], &[2, 2]),
+        ] {
+            let io: [T<'_>; 2] = [(i, 0), (o, 0)];
+            assert_eq!(
+                run(&io, mean(1 << 30, 1), &x),
+                Err(SHAPE_ERR),
+                "{i:?} -> {o:?}"
+            );
+        }
+    }
+}
