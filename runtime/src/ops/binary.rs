@@ -153,8 +153,8 @@ mod tests {
         // left shift too large; a multiplier above one
         assert_eq!(run(&io, add(23, -18), &[&a, &b[..3]]), param);
         assert_eq!(run(&io, add(20, 1), &[&a, &b[..3]]), param);
-        // zero point outside int8
+        // zero point outside int8: refused with the tensor
         let io: [T<'_>; 3] = [(&[2, 3], 0), (&[1, 3], -129), (&[2, 3], 0)];
-        assert_eq!(run(&io, mul(), &[&a, &b[..3]]), param);
+        assert_eq!(run(&io, mul(), &[&a, &b[..3]]), Err(Error::BadTensor(1)));
     }
 }
