@@ -321,12 +321,16 @@ pub fn image_size(elf: &[u8]) -> Result<ImageSize> {
 }
 
 /// Runs `blob` over `inputs` (samples back to back, as for `mote run`) on `board`, with the
-/// firmware `elf` ([`build_firmware`]). QEMU is killed after `timeout`.
+/// firmware `elf` ([`build_firmware`]). Each QEMU boot is killed after `timeout`.
+///
+/// Inputs larger than the firmware's input region are split into batches of whole samples
+/// (the sample size is read from the blob), one boot each; the results are joined as if from
+/// one run (the stack figure is the largest of the boots, the wall time their sum).
 ///
 /// # Errors
 /// A [`DeviceError`] (exit status and its meaning, or timeout, with the decoded log) when the
-/// firmware does not exit 0; other errors when QEMU cannot start, the blob or the samples do
-/// not fit the firmware's regions, or the results are incomplete.
+/// firmware does not exit 0; other errors when QEMU cannot start, the blob does not fit the
+/// firmware's model region, or the results are incomplete.
 pub fn run(
     board: Board,
     elf: &Path,
@@ -336,36 +340,140 @@ pub fn run(
 ) -> Result<DeviceRun> {
     let image = std::fs::read(elf).with_context(|| format!("cannot read {}", elf.display()))?;
     let regions = regions(&image)?;
+    let room = regions
+        .input
+        .1
+        .saturating_sub(protocol::INPUT_HEADER_LEN as u64) as usize;
+    if inputs.len() <= room {
+        return boot(
+            board,
+            elf,
+            &image,
+            &regions,
+            blob,
+            &input_region(inputs)?,
+            timeout,
+        );
+    }
+    // Too many samples for one boot: batches of whole samples.
+    let sample = sample_len(blob).context(
+        "the inputs exceed the firmware's input region and the blob's sample size is unknown",
+    )?;
+    let per_boot = room / sample * sample;
+    ensure!(
+        per_boot > 0,
+        "one sample is {sample} bytes; the {board} firmware's input region holds {room}"
+    );
+    let mut all: Option<DeviceRun> = None;
+    for batch in inputs.chunks(per_boot) {
+        let run = boot(
+            board,
+            elf,
+            &image,
+            &regions,
+            blob,
+            &input_region(batch)?,
+            timeout,
+        )?;
+        match all.as_mut() {
+            None => all = Some(run),
+            Some(all) => {
+                all.outputs.extend(run.outputs);
+                all.instructions.extend(run.instructions);
+                all.stack_bytes = all.stack_bytes.max(run.stack_bytes);
+                all.log.extend(run.log);
+                all.wall_time += run.wall_time;
+            }
+        }
+    }
+    all.context("no inputs")
+}
+
+/// A deliberate failure of the firmware, to prove the handling of its worst exits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelfTest {
+    /// The firmware panics: exit status [`protocol::EXIT_PANIC`].
+    Panic,
+    /// The firmware executes an undefined instruction: [`protocol::EXIT_FAULT`].
+    Fault,
+}
+
+/// Boots the firmware with an input region that asks it to fail as `test` says (see
+/// [`protocol::SELF_TEST_PANIC`]); the result is the [`DeviceError`] that [`run`] would give.
+pub fn self_test(board: Board, elf: &Path, test: SelfTest, timeout: Duration) -> Result<DeviceRun> {
+    let image = std::fs::read(elf).with_context(|| format!("cannot read {}", elf.display()))?;
+    let regions = regions(&image)?;
+    let code = match test {
+        SelfTest::Panic => protocol::SELF_TEST_PANIC,
+        SelfTest::Fault => protocol::SELF_TEST_FAULT,
+    };
+    boot(
+        board,
+        elf,
+        &image,
+        &regions,
+        &[],
+        &code.to_le_bytes(),
+        timeout,
+    )
+}
+
+/// Bytes of one sample of the blob's inputs, if the blob parses.
+fn sample_len(blob: &[u8]) -> Result<usize> {
+    let model = mote::Model::parse(blob)?;
+    let mut total = 0;
+    for &id in model.inputs() {
+        total += model
+            .tensor(id)?
+            .byte_len()
+            .context("input size overflows")?;
+    }
+    ensure!(total > 0, "the model's inputs are empty");
+    Ok(total)
+}
+
+/// The input region's bytes: the byte count, then the samples.
+fn input_region(inputs: &[u8]) -> Result<Vec<u8>> {
+    let count = u32::try_from(inputs.len()).context("more than 4 GiB of inputs")?;
+    let mut region = Vec::with_capacity(protocol::INPUT_HEADER_LEN + inputs.len());
+    region.extend_from_slice(&count.to_le_bytes());
+    region.extend_from_slice(inputs);
+    Ok(region)
+}
+
+/// One QEMU boot with `blob` and `region` loaded.
+fn boot(
+    board: Board,
+    elf: &Path,
+    image: &[u8],
+    regions: &Regions,
+    blob: &[u8],
+    region: &[u8],
+    timeout: Duration,
+) -> Result<DeviceRun> {
     ensure!(
         blob.len() as u64 <= regions.model.1,
         "the blob is {} bytes; the {board} firmware's model region holds {}",
         blob.len(),
         regions.model.1
     );
-    let count = u32::try_from(inputs.len()).context("more than 4 GiB of inputs")?;
     ensure!(
-        (protocol::INPUT_HEADER_LEN + inputs.len()) as u64 <= regions.input.1,
-        "the inputs are {} bytes; the {board} firmware's input region holds {} (header included): \
-         run fewer samples at a time",
-        inputs.len(),
-        regions.input.1
+        region.len() as u64 <= regions.input.1,
+        "the input region overflows"
     );
-
     let dir = tempfile::tempdir().context("cannot create a folder for the QEMU run")?;
     let model_file = dir.path().join("model.bin");
     let input_file = dir.path().join("input.bin");
     std::fs::write(&model_file, blob).context("cannot write the model region file")?;
-    let mut region = Vec::with_capacity(protocol::INPUT_HEADER_LEN + inputs.len());
-    region.extend_from_slice(&count.to_le_bytes());
-    region.extend_from_slice(inputs);
-    std::fs::write(&input_file, &region).context("cannot write the input region file")?;
+    std::fs::write(&input_file, region).context("cannot write the input region file")?;
 
     let mut cmd = board.qemu();
-    cmd.arg("-kernel")
-        .arg(elf)
-        .arg("-device")
-        .arg(loader(&model_file, regions.model.0))
-        .arg("-device")
+    cmd.arg("-kernel").arg(elf);
+    // QEMU's loader refuses an empty file; an absent blob reads as zeros (a model error).
+    if !blob.is_empty() {
+        cmd.arg("-device").arg(loader(&model_file, regions.model.0));
+    }
+    cmd.arg("-device")
         .arg(loader(&input_file, regions.input.0))
         // Semihosting opens the result files relative to QEMU's working directory.
         .current_dir(dir.path());
@@ -374,7 +482,7 @@ pub fn run(
         format!("cannot run QEMU for {board} (is it installed? .ci/install-deps.sh)")
     })?;
     let wall_time = started.elapsed();
-    let log = decode_log(&image, &exited.stdout);
+    let log = decode_log(image, &exited.stdout);
 
     if exited.timed_out || exited.code != Some(protocol::EXIT_OK) {
         return Err(DeviceError {
@@ -399,12 +507,18 @@ pub fn run(
         summary.len(),
         protocol::SUMMARY_LEN
     );
-    let word =
-        |i: usize| u32::from_le_bytes(summary[i * 4..i * 4 + 4].try_into().unwrap()) as usize;
+    let word = |i: usize| {
+        u32::from_le_bytes([
+            summary[i * 4],
+            summary[i * 4 + 1],
+            summary[i * 4 + 2],
+            summary[i * 4 + 3],
+        ]) as usize
+    };
     let (samples, arena_bytes, arena_capacity, stack_bytes) = (word(0), word(1), word(2), word(3));
     let instructions: Vec<u64> = read(protocol::INSTRUCTIONS_FILE)?
         .chunks_exact(8)
-        .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+        .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
         .collect();
     let outputs = read(protocol::OUTPUTS_FILE)?;
     ensure!(

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use mote::format::{Clamp, DType, FullyConnected, Op, Requant, Softmax};
 use mote_tools::graph::HostGraph;
-use mote_tools::qemu::{self, Board, DeviceError, protocol};
+use mote_tools::qemu::{self, Board, DeviceError, SelfTest, protocol};
 use mote_tools::qmath::quantize_multiplier;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -79,13 +79,39 @@ fn blob() -> Vec<u8> {
     g.to_blob().unwrap()
 }
 
+/// A single FULLY_CONNECTED with a wide input: `batches` rows of `WIDE` int8 values to one
+/// unit each. Its samples are large (batches × 60000 bytes), and so is its arena.
+fn wide_blob(batches: usize) -> Vec<u8> {
+    let weights = Rng(3).bytes(WIDE);
+    let mut g = HostGraph::default();
+    let x = g
+        .add_tensor("x", DType::I8, &[batches, WIDE], 0.05, 0)
+        .unwrap();
+    let y = g.add_tensor("y", DType::I8, &[batches, 1], 4.0, 0).unwrap();
+    g.ops = vec![Op::FullyConnected(FullyConnected {
+        input: x,
+        output: y,
+        units: 1,
+        weights: &weights,
+        bias: None,
+        requant: Requant::PerTensor(quantize_multiplier(0.05 * 0.02 / 4.0).unwrap()),
+        clamp: Clamp::NONE,
+    })];
+    g.inputs = vec![x];
+    g.outputs = vec![y];
+    g.to_blob().unwrap()
+}
+
+const WIDE: usize = 60_000;
+
 /// The outputs of every sample, computed on the host by the same runtime.
 fn host_outputs(blob: &[u8], inputs: &[u8]) -> Vec<u8> {
     let model = mote::Model::parse(blob).unwrap();
+    let sample = model.tensor(model.inputs()[0]).unwrap().byte_len().unwrap();
     let mut arena = vec![0u8; model.arena_size()];
     let mut interpreter = mote::Interpreter::new(&model, &mut arena).unwrap();
     let mut out = Vec::new();
-    for sample in inputs.chunks_exact(DEPTH) {
+    for sample in inputs.chunks_exact(sample) {
         interpreter.set_input(0, sample).unwrap();
         interpreter.invoke().unwrap();
         out.extend_from_slice(interpreter.output(0).unwrap());
@@ -199,6 +225,69 @@ fn torn_sample_is_an_input_error_on_the_device() {
         Some(protocol::EXIT_BAD_INPUT),
         "{err:#}"
     );
+}
+
+#[test]
+fn model_larger_than_the_arena_is_refused_with_the_size_it_needs() {
+    let board = Board::Mps2An386;
+    let elf = qemu::build_firmware(board).unwrap();
+    let blob = wide_blob(5);
+    let needed = mote::Model::parse(&blob).unwrap().arena_size();
+    let err = qemu::run(board, &elf, &blob, &[0; 16], TIMEOUT).unwrap_err();
+    let dev = device_error(&err);
+    assert_eq!(
+        dev.exit_code,
+        Some(protocol::EXIT_ARENA_TOO_SMALL),
+        "{err:#}"
+    );
+    assert!(
+        dev.log
+            .iter()
+            .any(|l| l.contains(&format!("MOTE_ARENA_BYTES={needed}"))),
+        "{err:#}"
+    );
+}
+
+#[test]
+fn inputs_larger_than_the_region_run_in_batches() {
+    let board = Board::Riscv32Virt;
+    let elf = qemu::build_firmware(board).unwrap();
+    let blob = wide_blob(1);
+    let inputs = Rng(4).bytes(WIDE * 40); // 2.4 MB: more than the 2 MiB input region
+    let run = qemu::run(board, &elf, &blob, &inputs, TIMEOUT).unwrap();
+    assert_eq!(run.outputs, host_outputs(&blob, &inputs));
+    assert_eq!(run.instructions.len(), 40);
+    let boots = run.log.iter().filter(|l| l.contains("mote on")).count();
+    assert_eq!(boots, 2, "{:#?}", run.log);
+}
+
+#[test]
+fn panics_and_faults_exit_with_their_own_status() {
+    for board in Board::ALL {
+        let elf = qemu::build_firmware(board).unwrap();
+        for (test, code, says) in [
+            (SelfTest::Panic, protocol::EXIT_PANIC, "panic"),
+            (SelfTest::Fault, protocol::EXIT_FAULT, "pc"),
+        ] {
+            let err = qemu::self_test(board, &elf, test, TIMEOUT).unwrap_err();
+            let dev = device_error(&err);
+            assert_eq!(dev.exit_code, Some(code), "{board} {test:?}: {err:#}");
+            assert!(
+                dev.log.iter().any(|l| l.contains(says)),
+                "{board} {test:?}: {err:#}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_run_past_its_timeout_is_killed() {
+    let board = Board::Riscv32Virt;
+    let elf = qemu::build_firmware(board).unwrap();
+    let inputs = Rng(5).bytes(DEPTH);
+    let err = qemu::run(board, &elf, &blob(), &inputs, Duration::from_millis(1)).unwrap_err();
+    let dev = device_error(&err);
+    assert!(dev.timed_out && dev.exit_code.is_none(), "{err:#}");
 }
 
 #[test]

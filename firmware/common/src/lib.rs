@@ -64,13 +64,14 @@ pub fn exit(code: i32) -> ! {
 }
 
 /// Reports a CPU fault at `pc` and exits with [`protocol::EXIT_FAULT`]. For the boards'
-/// HardFault / exception handlers.
-pub fn fault(what: &str, pc: usize, detail: usize) -> ! {
+/// HardFault / exception handlers; `register` names the cause register whose `value` is given.
+pub fn fault(what: &str, pc: usize, register: &str, value: usize) -> ! {
     defmt::error!(
-        "{=str} at pc {=usize:#010x} ({=usize:#x})",
+        "{=str} at pc {=usize:#010x} ({=str} {=usize:#x})",
         what,
         pc,
-        detail
+        register,
+        value
     );
     exit(EXIT_FAULT)
 }
@@ -125,6 +126,7 @@ pub fn run<B: Board>(mut board: B) -> ! {
 /// The body of [`run`], in its own frame below the one that painted the stack.
 #[inline(never)]
 fn session<B: Board>(board: &mut B, stack: &core::ops::Range<usize>) -> Result<(), i32> {
+    self_test(board.input_region());
     let model = Model::parse(board.model_region()).map_err(|e| {
         defmt::error!("the model region holds no valid model: {}", e);
         EXIT_MODEL_INVALID
@@ -217,6 +219,33 @@ fn session<B: Board>(board: &mut B, stack: &core::ops::Range<usize>) -> Result<(
     write(&mut file, SUMMARY_FILE, &summary)
 }
 
+/// Fails on purpose when the input region asks for it (see [`protocol::SELF_TEST_PANIC`]).
+fn self_test(region: &[u8]) {
+    let Some(head) = region.first_chunk::<INPUT_HEADER_LEN>() else {
+        return;
+    };
+    match u32::from_le_bytes(*head) {
+        SELF_TEST_PANIC => panic!("self-test panic, as the input region asked"),
+        SELF_TEST_FAULT => {
+            defmt::info!("self-test: executing an undefined instruction");
+            undefined_instruction()
+        }
+        _ => {}
+    }
+}
+
+/// Traps to the board's fault handler. The one architecture-specific line of this crate.
+fn undefined_instruction() -> ! {
+    // SAFETY: a permanently undefined instruction: the CPU takes the fault before anything
+    // else happens, and the board's handler exits.
+    unsafe {
+        #[cfg(target_arch = "arm")]
+        core::arch::asm!("udf #0", options(noreturn));
+        #[cfg(any(target_arch = "riscv32", target_arch = "riscv64"))]
+        core::arch::asm!("unimp", options(noreturn));
+    }
+}
+
 fn inference_failed(e: mote::Error) -> i32 {
     defmt::error!("inference failed: {}", e);
     EXIT_INFERENCE_FAILED
@@ -261,7 +290,7 @@ fn samples(region: &'static [u8], sample_len: usize) -> Result<&'static [u8], i3
         );
         return Err(EXIT_BAD_INPUT);
     }
-    if declared == 0 || declared % sample_len != 0 {
+    if declared == 0 || !declared.is_multiple_of(sample_len) {
         defmt::error!(
             "the input region holds {=usize} bytes: not a whole, non-zero number of \
              {=usize}-byte samples",

@@ -46,6 +46,14 @@ pub const fn exit_meaning(code: i32) -> &'static str {
 /// to back. A sample is every graph input's bytes, in input order (one input: its tensor).
 pub const INPUT_HEADER_LEN: usize = 4;
 
+/// Input-region byte counts that make the firmware fail on purpose, before it looks at the
+/// model: a panic, and an undefined instruction (a CPU fault). They exceed every input region,
+/// so no real run can send them; the host's tests use them to prove that a panic and a fault
+/// end the run with [`EXIT_PANIC`] and [`EXIT_FAULT`].
+pub const SELF_TEST_PANIC: u32 = 0xFFFF_FF01;
+/// See [`SELF_TEST_PANIC`].
+pub const SELF_TEST_FAULT: u32 = 0xFFFF_FF02;
+
 /// File the firmware creates in QEMU's working directory: every sample's outputs back to back
 /// (a sample's outputs: every graph output's bytes in output order), as `mote run` writes them.
 pub const OUTPUTS_FILE: &core::ffi::CStr = c"mote-outputs.bin";

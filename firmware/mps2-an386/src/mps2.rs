@@ -134,10 +134,15 @@ fn main() -> ! {
 
 #[exception]
 unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
-    mote_firmware::fault("HardFault", frame.pc() as usize, read(CFSR) as usize)
+    mote_firmware::fault(
+        "HardFault",
+        frame.pc() as usize,
+        "CFSR",
+        read(CFSR) as usize,
+    )
 }
 
 #[exception]
 unsafe fn DefaultHandler(irqn: i16) -> ! {
-    mote_firmware::fault("unexpected exception", 0, irqn as usize)
+    mote_firmware::fault("unexpected exception", 0, "IRQn", irqn as usize)
 }

@@ -89,11 +89,16 @@ fn main() -> ! {
 #[unsafe(export_name = "ExceptionHandler")]
 fn exception_handler(_frame: &riscv_rt::TrapFrame) -> ! {
     let cause = riscv::register::mcause::read().bits();
-    mote_firmware::fault("exception", riscv::register::mepc::read(), cause)
+    mote_firmware::fault("exception", riscv::register::mepc::read(), "mcause", cause)
 }
 
 #[unsafe(export_name = "DefaultHandler")]
 fn default_handler() -> ! {
     let cause = riscv::register::mcause::read().bits();
-    mote_firmware::fault("unexpected interrupt", riscv::register::mepc::read(), cause)
+    mote_firmware::fault(
+        "unexpected interrupt",
+        riscv::register::mepc::read(),
+        "mcause",
+        cause,
+    )
 }
