@@ -109,13 +109,15 @@ fn take_arena() -> &'static mut [u8] {
 /// Runs the model over every sample and exits: see the crate documentation.
 pub fn run<B: Board>(mut board: B) -> ! {
     let stack = board.stack();
-    paint_stack(&stack);
+    let floor = paint_stack(&stack);
     defmt::info!(
         "mote on {=str}: static arena {=usize} bytes, stack {=usize} bytes",
         B::NAME,
         ARENA_BYTES,
         stack.len()
     );
+    // From here on, the stack is measured over `floor..top`.
+    let stack = floor..stack.end;
     let code = match session(&mut board, &stack) {
         Ok(()) => EXIT_OK,
         Err(code) => code,
@@ -199,14 +201,17 @@ fn session<B: Board>(board: &mut B, stack: &core::ops::Range<usize>) -> Result<(
 
     let stack_used = stack_used(stack);
     defmt::info!(
-        "arena: {=usize} of {=usize} bytes; stack: {=usize} of {=usize} bytes",
+        "arena: {=usize} of {=usize} bytes; stack: {=usize} bytes",
         needed,
         ARENA_BYTES,
-        stack_used,
-        stack.len()
+        stack_used
     );
     if stack_used >= stack.len() {
-        defmt::warn!("the stack overflowed its region: the figures above are not trustworthy");
+        defmt::warn!(
+            "the stack went below its {=usize} measured bytes: the figure is a lower bound, \
+             and the stack may have overwritten static data",
+            stack.len()
+        );
     }
     let mut summary = [0u8; SUMMARY_LEN];
     for (slot, value) in summary
@@ -327,20 +332,26 @@ fn write(file: &mut semihosting::fs::File, name: &CStr, bytes: &[u8]) -> Result<
 const PAINT: u32 = 0x6d6f_7465; // "mote"
 /// Bytes left unpainted just below the painting frame (its own locals and spills).
 const RED_ZONE: usize = 256;
+/// The stack is painted and measured over at most its top this many bytes: more than any
+/// microcontroller's stack, and painting all of QEMU's megabytes would cost ~10 ms a boot.
+const PAINT_WINDOW: usize = 256 * 1024;
 
-/// Paints the free part of `stack`, from its bottom up to just below the current frame.
+/// Paints the free part of `stack`, from at most [`PAINT_WINDOW`] below its top up to just
+/// below the current frame, and returns the lowest painted address.
 #[inline(never)]
-fn paint_stack(stack: &core::ops::Range<usize>) {
+fn paint_stack(stack: &core::ops::Range<usize>) -> usize {
     let marker = 0u8;
     let here = core::hint::black_box(&marker) as *const u8 as usize;
     let end = here.saturating_sub(RED_ZONE).min(stack.end) & !3;
-    let mut at = (stack.start + 3) & !3;
+    let floor = (stack.start.max(stack.end.saturating_sub(PAINT_WINDOW)) + 3) & !3;
+    let mut at = floor;
     while at < end {
         // SAFETY: `at` is a word of the stack region below the live frames: no Rust object
         // lives there yet, and nothing reads it before it is repainted by real use.
         unsafe { core::ptr::with_exposed_provenance_mut::<u32>(at).write_volatile(PAINT) };
         at += 4;
     }
+    floor
 }
 
 /// Bytes of `stack` used at the deepest point since [`paint_stack`].
