@@ -19,5 +19,11 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "runtime for the embedded targets"
 cargo check-embedded --quiet
 
+step "firmware: format, lints (its own workspace; each board from its own folder)"
+(cd firmware && cargo fmt -p mote-firmware -- --check)
+for board in mps2-an386 riscv32-virt mps2-an385; do
+  (cd "firmware/$board" && cargo fmt -- --check && cargo clippy --release --quiet -- -D warnings)
+done
+
 step "host tests"
 cargo test --workspace
