@@ -3,12 +3,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use mote_tools::spec::{FloatModel, Spec};
-use mote_tools::{data, eval, inspect, io, quantize, run, train};
+use mote_tools::{data, eval, inspect, io, qemu, quantize, run, train};
 
 /// int8 inference for microcontrollers: from a trained (or imported) model to a blob that the
 /// same runtime runs on the host and on the device.
@@ -72,6 +73,35 @@ enum Command {
         /// The blob.
         blob: PathBuf,
     },
+    /// Run a blob on a QEMU board: builds (or reuses) the board's firmware, boots it with the
+    /// blob in its model region and the samples in its input region, and writes the device's
+    /// outputs in the same layout as `mote run`.
+    Qemu {
+        /// The blob.
+        blob: PathBuf,
+        /// The emulated board.
+        #[arg(long, value_enum)]
+        board: qemu::Board,
+        /// Samples, as for `mote run`.
+        #[arg(short, long)]
+        input: PathBuf,
+        /// Where to write the device's outputs, as for `mote run`.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Seconds one boot may take before QEMU is stopped.
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+    },
+    /// The whole job on a bundled model: train, quantize, evaluate, then run the blob on the
+    /// host and on every QEMU board and check that every output byte matches.
+    Demo {
+        /// The model's spec.
+        #[arg(default_value = "models/digits/spec.toml")]
+        spec: PathBuf,
+        /// Where to put the trained model and blob [default: a temporary folder].
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -104,6 +134,14 @@ impl Command {
                 print!("{}", inspect::report(&read_blob(&blob)?)?);
                 Ok(())
             }
+            Command::Qemu {
+                blob,
+                board,
+                input,
+                output,
+                timeout,
+            } => cmd_qemu(&blob, board, &input, &output, Duration::from_secs(timeout)),
+            Command::Demo { spec, out_dir } => cmd_demo(&spec, out_dir),
         }
     }
 }
@@ -234,5 +272,95 @@ fn dump_layers(blob: &[u8], sample: &[u8], dir: &Path) -> Result<()> {
     for (i, name, bytes) in dump.0 {
         io::write_atomic(&dir.join(format!("{i:03}_{name}.bin")), &bytes)?;
     }
+    Ok(())
+}
+
+fn cmd_qemu(
+    blob_path: &Path,
+    board: qemu::Board,
+    input: &Path,
+    output: &Path,
+    timeout: Duration,
+) -> Result<()> {
+    let blob = read_blob(blob_path)?;
+    let model = mote::Model::parse(&blob)
+        .with_context(|| format!("invalid blob {}", blob_path.display()))?;
+    let (in_def, out_def) = run::io_defs(&model)?;
+    let inputs = run::read_inputs(input, &in_def)?;
+    let device = run_on_board(board, &blob, &inputs, timeout)?;
+    run::write_outputs(output, &out_def, &device.outputs)?;
+    print_device_figures(board, &device);
+    println!("wrote {}", output.display());
+    Ok(())
+}
+
+fn run_on_board(
+    board: qemu::Board,
+    blob: &[u8],
+    inputs: &[u8],
+    timeout: Duration,
+) -> Result<qemu::DeviceRun> {
+    let spinner = ProgressBar::new_spinner();
+    spinner.set_message(format!("building the {board} firmware"));
+    spinner.enable_steady_tick(Duration::from_millis(120));
+    let elf = qemu::build_firmware(board);
+    spinner.set_message(format!("running on {board}"));
+    let device = elf.and_then(|elf| qemu::run(board, &elf, blob, inputs, timeout));
+    spinner.finish_and_clear();
+    device
+}
+
+fn print_device_figures(board: qemu::Board, device: &qemu::DeviceRun) {
+    let n = device.instructions.len().max(1) as u64;
+    let total: u64 = device.instructions.iter().sum();
+    let (min, max) = (
+        device.instructions.iter().min().copied().unwrap_or(0),
+        device.instructions.iter().max().copied().unwrap_or(0),
+    );
+    println!(
+        "{board}: {} samples, {} instructions per inference (min {min}, max {max}), arena {} B, stack {} B",
+        device.instructions.len(),
+        total / n,
+        device.arena_bytes,
+        device.stack_bytes
+    );
+}
+
+fn cmd_demo(spec_path: &Path, out_dir: Option<PathBuf>) -> Result<()> {
+    let spec = Spec::load(spec_path)?;
+    let scratch = tempfile::tempdir()?;
+    let dir = out_dir.unwrap_or_else(|| scratch.path().to_path_buf());
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let float_path = dir.join(format!("{}.float.json", spec.name));
+    let blob_path = dir.join(format!("{}.mote", spec.name));
+
+    println!("== 1. train {} (float)", spec.name);
+    cmd_train(spec_path, Some(float_path.clone()))?;
+    println!("\n== 2. quantize to int8");
+    cmd_quantize(spec_path, Some(float_path.clone()), Some(blob_path.clone()))?;
+    println!("\n== 3. float vs int8 on the test split");
+    cmd_eval(spec_path, Some(float_path), Some(blob_path.clone()))?;
+
+    println!("\n== 4. the int8 blob on the host and on the QEMU boards");
+    let blob = read_blob(&blob_path)?;
+    let (_, test) = data::split(
+        &data::load(&spec)?,
+        spec.data.test_fraction,
+        spec.data.split_seed,
+    );
+    let inputs = eval::encode_inputs(&blob, &test)?;
+    let host = run::run_samples(&blob, &inputs, &mut ())?;
+    println!("host: {} samples, {} output bytes", test.len(), host.len());
+    for board in qemu::Board::ALL {
+        let device = run_on_board(board, &blob, &inputs, Duration::from_secs(120))?;
+        print_device_figures(board, &device);
+        if device.outputs != host {
+            let first = device.outputs.iter().zip(&host).position(|(a, b)| a != b);
+            bail!("{board} differs from the host (first differing output byte: {first:?})");
+        }
+        println!("{board}: all {} output bytes equal the host's", host.len());
+    }
+    println!("\n== 5. the blob");
+    print!("{}", inspect::report(&blob)?);
     Ok(())
 }
