@@ -2,7 +2,8 @@
 
 use crate::error::Error;
 use crate::format::{
-    DType, FORMAT_VERSION, Graph, HEADER_LEN, MAGIC, Op, TENSOR_SLOT_LEN, TensorDef, TensorId, crc32,
+    DType, FORMAT_VERSION, Graph, HEADER_LEN, MAGIC, Op, TENSOR_SLOT_LEN, TensorDef, TensorId,
+    crc32,
 };
 use crate::ops;
 
