@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use mote_tools::spec::{FloatModel, Spec};
-use mote_tools::{data, eval, inspect, io, qemu, quantize, run, train};
+use mote_tools::{data, eval, import, inspect, io, plan, qemu, quantize, run, tflite, train};
 
 /// int8 inference for microcontrollers: from a trained (or imported) model to a blob that the
 /// same runtime runs on the host and on the device.
@@ -41,6 +41,15 @@ enum Command {
         /// Where to write the blob [default: <name>.mote next to the spec].
         #[arg(short, long)]
         output: Option<PathBuf>,
+    },
+    /// Import an int8 TensorFlow Lite model (.tflite), keeping its quantization exactly, and
+    /// write it as a blob with a planned arena.
+    Import {
+        /// The int8 .tflite model.
+        model: PathBuf,
+        /// Where to write the blob.
+        #[arg(short, long)]
+        output: PathBuf,
     },
     /// Compare the float model and the int8 blob on the held-out test split.
     Eval {
@@ -123,6 +132,7 @@ impl Command {
                 model,
                 output,
             } => cmd_quantize(&spec, model, output),
+            Command::Import { model, output } => cmd_import(&model, &output),
             Command::Eval { spec, model, blob } => cmd_eval(&spec, model, blob),
             Command::Run {
                 blob,
@@ -362,5 +372,27 @@ fn cmd_demo(spec_path: &Path, out_dir: Option<PathBuf>) -> Result<()> {
     }
     println!("\n== 5. the blob");
     print!("{}", inspect::report(&blob)?);
+    Ok(())
+}
+
+fn cmd_import(model_path: &Path, output: &Path) -> Result<()> {
+    let bytes = std::fs::read(model_path)
+        .with_context(|| format!("cannot read {}", model_path.display()))?;
+    let model = tflite::read(&bytes)
+        .with_context(|| format!("{} is not a valid .tflite model", model_path.display()))?;
+    let consts = bumpalo::Bump::new();
+    let mut graph = import::import(&model, &consts)
+        .with_context(|| format!("cannot import {}", model_path.display()))?;
+    let bound = plan::lower_bound(&graph)?;
+    let blob = graph.to_blob()?;
+    io::write_atomic(output, &blob)?;
+    let parsed = mote::Model::parse(&blob)?;
+    println!(
+        "wrote {} ({} operators, blob {} bytes, arena {} bytes; the live tensors' peak is {bound})",
+        output.display(),
+        parsed.op_count(),
+        blob.len(),
+        parsed.arena_size(),
+    );
     Ok(())
 }

@@ -5,8 +5,7 @@
 //! byte. The planned arena must be no larger than TFLM's.
 //!
 //! On a mismatch the test compares every layer of sample 0 with TFLM's intermediates and
-//! names the first layer that differs. Run in release: `cargo test -p mote-tools --test
-//! mlperf --release -- --nocapture` (the models are large for a debug build).
+//! names the first layer that differs. Run: `cargo test -p mote-tests --test mlperf -- --nocapture`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
