@@ -229,3 +229,47 @@ fn bad_input_is_a_clear_error_and_writes_nothing() {
         "temporary files left behind: {leftovers:?}"
     );
 }
+
+#[test]
+fn kws_imports_to_the_committed_blob_and_matches_tflm() {
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/kws_dscnn");
+    let dir = tempfile::tempdir().unwrap();
+    let blob = dir.path().join("kws.mote");
+    mote_ok(&["import", s(&model.join("kws_dscnn.tflite")), "-o", s(&blob)]);
+    assert_eq!(
+        std::fs::read(&blob).unwrap(),
+        std::fs::read(model.join("kws_dscnn.mote")).unwrap()
+    );
+    let out = dir.path().join("out.bin");
+    mote_ok(&[
+        "run",
+        s(&blob),
+        "--input",
+        s(&model.join("yes_mfcc.bin")),
+        "--output",
+        s(&out),
+    ]);
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(model.join("yes_mfcc_tflm.bin")).unwrap()
+    );
+}
+
+#[test]
+fn bad_models_are_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.mote");
+    // A float model.
+    let float = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/mlperf-tiny/kws_dscnn/model_float32.tflite");
+    let err = mote_err(&["import", s(&float), "-o", s(&out)]);
+    assert!(err.contains("float model"), "{err}");
+    // A truncated .tflite.
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/kws_dscnn/kws_dscnn.tflite");
+    let bytes = std::fs::read(model).unwrap();
+    let cut = dir.path().join("cut.tflite");
+    std::fs::write(&cut, &bytes[..bytes.len() / 3]).unwrap();
+    let err = mote_err(&["import", s(&cut), "-o", s(&out)]);
+    assert!(err.contains("not a valid .tflite"), "{err}");
+    assert!(!out.exists());
+}
