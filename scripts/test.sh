@@ -27,3 +27,6 @@ done
 
 step "host tests"
 cargo test --workspace
+
+step "fuzz smoke run (each target briefly; long runs: bash scripts/fuzz.sh 600)"
+bash scripts/fuzz.sh 10
