@@ -160,8 +160,10 @@ impl Requant<'_> {
                 shifts,
             } => Multiplier {
                 multiplier: multipliers
-                    .get(c * 4..c * 4 + 4)
-                    .map_or(0, |w| i32::from_le_bytes([w[0], w[1], w[2], w[3]])),
+                    .as_chunks::<4>()
+                    .0
+                    .get(c)
+                    .map_or(0, |&w| i32::from_le_bytes(w)),
                 shift: shifts.get(c).map_or(0, |&s| s as i8),
             },
         }
@@ -589,7 +591,10 @@ pub fn crc32(parts: &[&[u8]]) -> u32 {
                 };
                 k += 1;
             }
-            table[i] = c;
+            #[allow(clippy::indexing_slicing)] // i < 256, the table's length
+            {
+                table[i] = c;
+            }
             i += 1;
         }
         table
@@ -597,8 +602,10 @@ pub fn crc32(parts: &[&[u8]]) -> u32 {
     let mut crc = !0u32;
     for part in parts {
         for &b in *part {
-            // The index is masked to 0..=255, so it is always in range.
-            crc = TABLE[usize::from((crc as u8) ^ b)] ^ (crc >> 8);
+            // A u8 index into a 256-entry table is always in range.
+            #[allow(clippy::indexing_slicing)]
+            let entry = TABLE[usize::from((crc as u8) ^ b)];
+            crc = entry ^ (crc >> 8);
         }
     }
     !crc

@@ -6,19 +6,31 @@ use crate::model::Model;
 use crate::ops;
 
 /// Watches an inference operator by operator: per-layer dumps and profiles hook in here.
-/// Both methods do nothing by default, and `()` observes nothing, so `invoke` pays nothing.
+/// Every method does nothing by default, and `()` observes nothing, so `invoke` pays nothing.
 pub trait Observer {
+    /// Whether [`Observer::after`] wants the output: when `false` the interpreter does not
+    /// look the output tensor up, so an observer that only counts (a profiler) adds nothing
+    /// to the operators it measures.
+    const WANTS_OUTPUT: bool = true;
+
     /// Called before operator `index` runs.
     fn before(&mut self, index: u16, op: &Op<'_>) {
         let _ = (index, op);
     }
-    /// Called after operator `index` wrote `output` (the bytes of tensor `def`).
+    /// Called as soon as operator `index` has run, before anything else happens.
+    fn ran(&mut self, index: u16) {
+        let _ = index;
+    }
+    /// Called after operator `index` wrote `output` (the bytes of tensor `def`); only when
+    /// [`Observer::WANTS_OUTPUT`].
     fn after(&mut self, index: u16, op: &Op<'_>, def: &TensorDef, output: &[u8]) {
         let _ = (index, op, def, output);
     }
 }
 
-impl Observer for () {}
+impl Observer for () {
+    const WANTS_OUTPUT: bool = false;
+}
 
 /// Runs a [`Model`] in an arena the caller owns: no heap, no state beyond two references.
 #[derive(Debug)]
@@ -100,17 +112,20 @@ impl<'m, 'a> Interpreter<'m, 'a> {
     ///
     /// # Errors
     /// As [`Interpreter::invoke`].
-    pub fn invoke_observed(&mut self, observer: &mut impl Observer) -> Result<(), Error> {
+    pub fn invoke_observed<O: Observer>(&mut self, observer: &mut O) -> Result<(), Error> {
         for (index, op) in (0u16..).zip(self.model.ops()) {
             let op = op?;
             observer.before(index, &op);
             ops::eval(self.model, index, &op, self.arena)?;
-            let def = self.model.tensor(op.output())?;
-            let out = self
-                .arena
-                .get(byte_range(&def)?)
-                .ok_or(Error::BadPlan { tensor: 0 })?;
-            observer.after(index, &op, &def, out);
+            observer.ran(index);
+            if O::WANTS_OUTPUT {
+                let def = self.model.tensor(op.output())?;
+                let out = self
+                    .arena
+                    .get(byte_range(&def)?)
+                    .ok_or(Error::BadPlan { tensor: 0 })?;
+                observer.after(index, &op, &def, out);
+            }
         }
         Ok(())
     }

@@ -15,6 +15,21 @@
 //! ```
 #![no_std]
 #![warn(missing_docs)]
+// No panic paths on data from a blob: every index, slice and unwrap is checked or proven by
+// validation. Tests may panic; kernels that index on validated shapes say so locally.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+#![deny(clippy::missing_errors_doc)]
 
 mod error;
 pub mod format;
@@ -22,6 +37,8 @@ mod interpreter;
 pub mod kernels;
 mod model;
 mod ops;
+#[cfg(feature = "profile")]
+pub mod profile;
 
 pub use error::Error;
 pub use interpreter::{Interpreter, Observer};

@@ -26,22 +26,41 @@ impl<'a> Model<'a> {
     /// [`Error::BadOp`], [`Error::TensorOutOfRange`], [`Error::ShapeMismatch`],
     /// [`Error::BadParameter`] and [`Error::BadPlan`] for a graph that does not hold together.
     pub fn parse(blob: &'a [u8]) -> Result<Self, Error> {
-        let header = blob.get(..HEADER_LEN).ok_or(Error::Truncated)?;
-        if header[0..4] != MAGIC {
+        let header: &[u8; HEADER_LEN] = blob.first_chunk().ok_or(Error::Truncated)?;
+        let [
+            m0,
+            m1,
+            m2,
+            m3,
+            v0,
+            v1,
+            r0,
+            r1,
+            l0,
+            l1,
+            l2,
+            l3,
+            c0,
+            c1,
+            c2,
+            c3,
+        ] = *header;
+        if [m0, m1, m2, m3] != MAGIC {
             return Err(Error::BadMagic);
         }
-        let version = u16::from_le_bytes([header[4], header[5]]);
+        let version = u16::from_le_bytes([v0, v1]);
         if version != FORMAT_VERSION {
             return Err(Error::UnsupportedVersion(version));
         }
-        let payload_len = u32::from_le_bytes([header[8], header[9], header[10], header[11]]);
-        let checksum = u32::from_le_bytes([header[12], header[13], header[14], header[15]]);
+        let payload_len = u32::from_le_bytes([l0, l1, l2, l3]);
+        let checksum = u32::from_le_bytes([c0, c1, c2, c3]);
         let end = usize::try_from(payload_len)
             .ok()
             .and_then(|n| n.checked_add(HEADER_LEN))
             .ok_or(Error::Truncated)?;
         let payload = blob.get(HEADER_LEN..end).ok_or(Error::Truncated)?;
-        if crc32(&[&header[..12], payload]) != checksum || header[6..8] != [0, 0] {
+        let covered = [m0, m1, m2, m3, v0, v1, r0, r1, l0, l1, l2, l3];
+        if crc32(&[&covered, payload]) != checksum || [r0, r1] != [0, 0] {
             return Err(Error::BadChecksum);
         }
         let (graph, rest): (Graph<'a>, _) =
@@ -128,7 +147,8 @@ impl<'a> Model<'a> {
             return Err(Error::Malformed);
         }
         for (i, &id) in self.graph.inputs.iter().enumerate() {
-            if self.tensor(id)?.first_op != 0 || self.graph.inputs[..i].contains(&id) {
+            let repeated = self.graph.inputs.iter().take(i).any(|&other| other == id);
+            if self.tensor(id)?.first_op != 0 || repeated {
                 return Err(Error::BadPlan { tensor: id });
             }
         }

@@ -21,6 +21,6 @@ pub fn as_i8_mut(bytes: &mut [u8]) -> &mut [i8] {
 /// Bias of channel `c` from little-endian i32 bytes (0 without bias or out of range).
 #[inline(always)]
 pub fn bias_at(bias: Option<&[u8]>, c: usize) -> i32 {
-    bias.and_then(|b| b.get(c * 4..c * 4 + 4))
-        .map_or(0, |w| i32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+    bias.and_then(|b| b.as_chunks::<4>().0.get(c))
+        .map_or(0, |&w| i32::from_le_bytes(w))
 }

@@ -31,9 +31,9 @@ pub(super) fn validate_concatenation(cx: &Cx<'_, '_>, o: &Concatenation) -> Resu
         for (d, (&a, &b)) in t.shape.iter().zip(out.shape.iter()).enumerate() {
             cx.check_shape(d == axis || a == b)?;
         }
-        total += u32::from(t.shape[axis]);
+        total += t.shape.get(axis).map_or(0, |&d| u32::from(d));
     }
-    cx.check_shape(total == u32::from(out.shape[axis]))
+    cx.check_shape(Some(total) == out.shape.get(axis).map(|&d| u32::from(d)))
 }
 
 /// One input at a time: each is copied into its slots of every outer block of the output.
@@ -71,8 +71,8 @@ pub(super) fn validate_pad(cx: &Cx<'_, '_>, o: &Pad) -> Result<(), Error> {
     cx.check_param(same_quantization(&i, &out))?;
     let rank = i.shape.len();
     cx.check_shape(out.shape.len() == rank)?;
-    for d in 0..MAX_RANK {
-        let (before, after) = (u32::from(o.before[d]), u32::from(o.after[d]));
+    for (d, (&before, &after)) in o.before.iter().zip(&o.after).enumerate() {
+        let (before, after) = (u32::from(before), u32::from(after));
         match (i.shape.get(d), out.shape.get(d)) {
             (Some(&a), Some(&b)) => {
                 cx.check_shape(u32::from(a) + before + after == u32::from(b))?
@@ -97,8 +97,8 @@ pub(super) fn eval_pad(cx: &Cx<'_, '_>, o: &Pad, arena: &mut [u8]) -> Result<(),
     let (i, out_t) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
     let rank = i.shape.len().min(MAX_RANK);
     let dims: [u16; MAX_RANK] = extend(&i.shape, 1);
-    let before: [u16; MAX_RANK] = extend(&o.before[..rank], 0);
-    let after: [u16; MAX_RANK] = extend(&o.after[..rank], 0);
+    let before: [u16; MAX_RANK] = extend(o.before.get(..rank).unwrap_or_default(), 0);
+    let after: [u16; MAX_RANK] = extend(o.after.get(..rank).unwrap_or_default(), 0);
     let (out, [x]) = operands(arena, &out_t, [&i])?;
     reference::pad(
         as_i8(x),

@@ -109,7 +109,7 @@ impl Broadcast {
 fn extend(shape: &[u16]) -> Option<[usize; MAX_RANK]> {
     let pad = MAX_RANK.checked_sub(shape.len())?;
     let mut dims = [1; MAX_RANK];
-    for (d, &s) in dims[pad..].iter_mut().zip(shape) {
+    for (d, &s) in dims.iter_mut().skip(pad).zip(shape) {
         *d = usize::from(s);
     }
     Some(dims)

@@ -20,8 +20,8 @@ pub fn rescale(
 /// Float to int8 (TFLite's `AffineQuantize`): `clamp(round(x / scale) + zero_point)`, rounding
 /// half away from zero like C's `round`. `input` is little-endian f32 bytes.
 pub fn quantize(input: &[u8], scale: f32, zero_point: i32, output: &mut [i8]) {
-    for (x, out) in input.chunks_exact(4).zip(output.iter_mut()) {
-        let x = f32::from_le_bytes([x[0], x[1], x[2], x[3]]);
+    for (&x, out) in input.as_chunks::<4>().0.iter().zip(output.iter_mut()) {
+        let x = f32::from_le_bytes(x);
         let q = round_half_away(x / scale).saturating_add(zero_point);
         *out = clamp_to_i8(q, i8::MIN, i8::MAX);
     }

@@ -36,8 +36,10 @@ pub fn pad(
     value: i8,
     output: &mut [i8],
 ) {
-    let out: [usize; 4] =
-        core::array::from_fn(|d| before[d].saturating_add(shape[d]).saturating_add(after[d]));
+    let mut out = [0usize; 4];
+    for (o, ((b, s), a)) in out.iter_mut().zip(before.iter().zip(&shape).zip(&after)) {
+        *o = b.saturating_add(*s).saturating_add(*a);
+    }
     let row = out[3];
     if row == 0 {
         return;
@@ -49,7 +51,10 @@ pub fn pad(
         let i1 = (r / out[2].max(1)) % out[1].max(1);
         let i0 = r / out[2].max(1) / out[1].max(1);
         // The matching input row, if the row is not padding.
-        let inside = |i: usize, d: usize| i.checked_sub(before[d]).filter(|&j| j < shape[d]);
+        let inside = |i: usize, d: usize| {
+            let (b, s) = (before.get(d)?, shape.get(d)?);
+            i.checked_sub(*b).filter(|j| j < s)
+        };
         let src = match (inside(i0, 0), inside(i1, 1), inside(i2, 2)) {
             (Some(j0), Some(j1), Some(j2)) => j0
                 .checked_mul(shape[1])
