@@ -273,3 +273,87 @@ fn bad_models_are_refused_with_the_reason() {
     assert!(err.contains("not a valid .tflite"), "{err}");
     assert!(!out.exists());
 }
+
+/// An NPY file of the given dtype descriptor, shape (Python tuple syntax) and raw data.
+fn npy(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend((header.len() as u16).to_le_bytes());
+    out.extend(header.as_bytes());
+    out.extend(data);
+    out
+}
+
+#[test]
+fn npy_inputs_by_dtype() {
+    let dir = tempfile::tempdir().unwrap();
+    let blob = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/digits/digits.mote");
+    let out = dir.path().join("out.bin");
+    // int8 NPY: taken as already quantized, so it equals the raw run of the same bytes.
+    let raw: Vec<u8> = (0..128u8).map(|i| i.wrapping_mul(37)).collect();
+    let (npy_path, raw_path) = (dir.path().join("x.npy"), dir.path().join("x.bin"));
+    std::fs::write(&npy_path, npy("|i1", "(2, 64)", &raw)).unwrap();
+    std::fs::write(&raw_path, &raw).unwrap();
+    let out2 = dir.path().join("out2.bin");
+    mote_ok(&[
+        "run",
+        s(&blob),
+        "--input",
+        s(&npy_path),
+        "--output",
+        s(&out),
+    ]);
+    mote_ok(&[
+        "run",
+        s(&blob),
+        "--input",
+        s(&raw_path),
+        "--output",
+        s(&out2),
+    ]);
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&out2).unwrap());
+    std::fs::remove_file(&out).unwrap();
+
+    // A complex dtype is refused with the dtype named; nothing is written.
+    std::fs::write(&npy_path, npy("<c8", "(2, 64)", &[0; 2 * 64 * 8])).unwrap();
+    let err = mote_err(&[
+        "run",
+        s(&blob),
+        "--input",
+        s(&npy_path),
+        "--output",
+        s(&out),
+    ]);
+    assert!(err.contains("unsupported dtype"), "{err}");
+    // A 1-D array is refused with the shape named.
+    std::fs::write(&npy_path, npy("<f4", "(64,)", &[0; 256])).unwrap();
+    let err = mote_err(&[
+        "run",
+        s(&blob),
+        "--input",
+        s(&npy_path),
+        "--output",
+        s(&out),
+    ]);
+    assert!(err.contains("2-D"), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn training_data_errors_name_the_line() {
+    let (dir, spec) = scratch_model("digits", &["spec.toml", "digits.csv"]);
+    let csv = dir.path().join("digits.csv");
+    let mut text = std::fs::read_to_string(&csv).unwrap();
+    text.push_str("1,2,3\n");
+    std::fs::write(&csv, text).unwrap();
+    let err = mote_err(&["train", s(&spec)]);
+    assert!(
+        err.contains("line 1798") && err.contains("columns"),
+        "{err}"
+    );
+    assert!(!dir.path().join("digits.float.json").exists());
+}
