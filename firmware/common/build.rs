@@ -1,8 +1,14 @@
-//! Sizes the static arena: `MOTE_ARENA_BYTES` (decimal, or hex with `0x`; `_` separators
-//! allowed) if set when the firmware is built, else [`DEFAULT_ARENA_BYTES`].
+//! Sizes the static arena, in this order:
+//! 1. `MOTE_BLOB`: the path of a `.mote` blob. The arena is exactly what that model needs
+//!    (`Model::parse(blob)?.arena_size()`), so the firmware's RAM is known before it runs.
+//!    Relative paths are taken from the folder cargo was started in (`PWD`).
+//! 2. `MOTE_ARENA_BYTES`: decimal, or hex with `0x`; `_` separators allowed.
+//! 3. [`DEFAULT_ARENA_BYTES`].
 //!
-//! Example: `MOTE_ARENA_BYTES=300000 cargo build --release` in a board's folder. The linker
-//! refuses a value that does not fit the board's RAM.
+//! Setting both variables is an error. Examples, in a board's folder:
+//! `MOTE_BLOB=$PWD/../../models/digits/digits.mote cargo build --release`, or
+//! `MOTE_ARENA_BYTES=300000 cargo build --release`. The linker refuses an arena that does not
+//! fit the board's RAM.
 
 use std::{env, fs, path::PathBuf};
 
@@ -11,24 +17,70 @@ use std::{env, fs, path::PathBuf};
 const DEFAULT_ARENA_BYTES: usize = 256 * 1024;
 
 fn main() {
+    println!("cargo:rerun-if-env-changed=MOTE_BLOB");
     println!("cargo:rerun-if-env-changed=MOTE_ARENA_BYTES");
-    let bytes = match env::var("MOTE_ARENA_BYTES") {
-        Ok(text) => parse(&text).unwrap_or_else(|| {
-            panic!("MOTE_ARENA_BYTES={text:?} is not a byte count (decimal, or hex with 0x)")
-        }),
-        Err(env::VarError::NotPresent) => DEFAULT_ARENA_BYTES,
-        Err(e) => panic!("MOTE_ARENA_BYTES: {e}"),
+    let blob = var("MOTE_BLOB");
+    let bytes = var("MOTE_ARENA_BYTES");
+    let (bytes, source) = match (blob, bytes) {
+        (Some(_), Some(_)) => {
+            panic!("MOTE_BLOB and MOTE_ARENA_BYTES are both set: the arena is sized by one")
+        }
+        (Some(path), None) => {
+            let path = resolve(&path);
+            println!("cargo:rerun-if-changed={}", path.display());
+            let bytes = fs::read(&path)
+                .unwrap_or_else(|e| panic!("MOTE_BLOB: cannot read {}: {e}", path.display()));
+            let model = mote::Model::parse(&bytes).unwrap_or_else(|e| {
+                panic!("MOTE_BLOB: {} is not a valid blob: {e}", path.display())
+            });
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            (model.arena_size(), format!("what MOTE_BLOB {name} needs"))
+        }
+        (None, Some(text)) => {
+            let bytes = parse(&text).unwrap_or_else(|| {
+                panic!("MOTE_ARENA_BYTES={text:?} is not a byte count (decimal, or hex with 0x)")
+            });
+            assert!(bytes > 0, "MOTE_ARENA_BYTES must be at least 1");
+            (bytes, "MOTE_ARENA_BYTES".to_string())
+        }
+        (None, None) => (DEFAULT_ARENA_BYTES, "the default".to_string()),
     };
-    assert!(bytes > 0, "MOTE_ARENA_BYTES must be at least 1");
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     fs::write(
         out.join("arena.rs"),
         format!(
-            "/// Bytes in the static arena (build-time `MOTE_ARENA_BYTES`, default {DEFAULT_ARENA_BYTES}).\n\
+            "/// Bytes in the static arena: {source}. Set at build time by `MOTE_BLOB` (a blob's \
+             need), `MOTE_ARENA_BYTES`, or the default {DEFAULT_ARENA_BYTES}.\n\
              pub const ARENA_BYTES: usize = {bytes};\n"
         ),
     )
     .expect("cannot write arena.rs in OUT_DIR");
+}
+
+/// The variable's value; unset and empty are the same.
+fn var(name: &str) -> Option<String> {
+    match env::var(name) {
+        Ok(text) if text.trim().is_empty() => None,
+        Ok(text) => Some(text),
+        Err(env::VarError::NotPresent) => None,
+        Err(e) => panic!("{name}: {e}"),
+    }
+}
+
+/// Cargo runs build scripts in the package's folder: a relative path is taken from where
+/// cargo was started instead, as the shell's `PWD` says.
+fn resolve(path: &str) -> PathBuf {
+    let path = PathBuf::from(path);
+    if path.is_absolute() {
+        return path;
+    }
+    match env::var_os("PWD") {
+        Some(dir) => PathBuf::from(dir).join(path),
+        None => panic!(
+            "MOTE_BLOB={} is relative and PWD is unset: give an absolute path",
+            path.display()
+        ),
+    }
 }
 
 fn parse(text: &str) -> Option<usize> {

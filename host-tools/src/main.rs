@@ -100,6 +100,10 @@ enum Command {
         /// Seconds one boot may take before QEMU is stopped.
         #[arg(long, default_value_t = 120)]
         timeout: u64,
+        /// Build the firmware with a static arena of exactly what this blob needs (read at
+        /// build time, `MOTE_BLOB`), in its own target folder, instead of the default 256 KiB.
+        #[arg(long)]
+        arena_from_blob: bool,
     },
     /// The whole job on a bundled model: train, quantize, evaluate, then run the blob on the
     /// host and on every QEMU board and check that every output byte matches.
@@ -150,7 +154,22 @@ impl Command {
                 input,
                 output,
                 timeout,
-            } => cmd_qemu(&blob, board, &input, &output, Duration::from_secs(timeout)),
+                arena_from_blob,
+            } => {
+                let arena = if arena_from_blob {
+                    qemu::ArenaSize::FromBlob(blob.clone())
+                } else {
+                    qemu::ArenaSize::FromEnvironment
+                };
+                cmd_qemu(
+                    &blob,
+                    board,
+                    &arena,
+                    &input,
+                    &output,
+                    Duration::from_secs(timeout),
+                )
+            }
             Command::Demo { spec, out_dir } => cmd_demo(&spec, out_dir),
         }
     }
@@ -288,6 +307,7 @@ fn dump_layers(blob: &[u8], sample: &[u8], dir: &Path) -> Result<()> {
 fn cmd_qemu(
     blob_path: &Path,
     board: qemu::Board,
+    arena: &qemu::ArenaSize,
     input: &Path,
     output: &Path,
     timeout: Duration,
@@ -297,7 +317,7 @@ fn cmd_qemu(
         .with_context(|| format!("invalid blob {}", blob_path.display()))?;
     let (in_def, out_def) = run::io_defs(&model)?;
     let inputs = run::read_inputs(input, &in_def)?;
-    let device = run_on_board(board, &blob, &inputs, timeout)?;
+    let device = run_on_board(board, arena, &blob, &inputs, timeout)?;
     run::write_outputs(output, &out_def, &device.outputs)?;
     print_device_figures(board, &device);
     println!("wrote {}", output.display());
@@ -306,6 +326,7 @@ fn cmd_qemu(
 
 fn run_on_board(
     board: qemu::Board,
+    arena: &qemu::ArenaSize,
     blob: &[u8],
     inputs: &[u8],
     timeout: Duration,
@@ -313,7 +334,7 @@ fn run_on_board(
     let spinner = ProgressBar::new_spinner();
     spinner.set_message(format!("building the {board} firmware"));
     spinner.enable_steady_tick(Duration::from_millis(120));
-    let elf = qemu::build_firmware(board);
+    let elf = qemu::build_firmware_with(board, arena);
     spinner.set_message(format!("running on {board}"));
     let device = elf.and_then(|elf| qemu::run(board, &elf, blob, inputs, timeout));
     spinner.finish_and_clear();
@@ -362,7 +383,13 @@ fn cmd_demo(spec_path: &Path, out_dir: Option<PathBuf>) -> Result<()> {
     let host = run::run_samples(&blob, &inputs, &mut ())?;
     println!("host: {} samples, {} output bytes", test.len(), host.len());
     for board in qemu::Board::ALL {
-        let device = run_on_board(board, &blob, &inputs, Duration::from_secs(120))?;
+        let device = run_on_board(
+            board,
+            &qemu::ArenaSize::FromEnvironment,
+            &blob,
+            &inputs,
+            Duration::from_secs(120),
+        )?;
         print_device_figures(board, &device);
         if device.outputs != host {
             let first = device.outputs.iter().zip(&host).position(|(a, b)| a != b);

@@ -6,8 +6,12 @@
 //! The contract with the firmware (exit statuses, the input region, the result files) is one
 //! file, `firmware/common/src/protocol.rs`, compiled into both sides: see [`protocol`].
 //! Where to load the blob and the samples is read from the ELF's symbols (`__model_start`,
-//! `__input_start` and their `_end`s, set in the board's `memory/qemu.x`), so a board's
-//! memory map is written down once.
+//! `__update_start`, `__input_start` and their `_end`s, set in the board's `memory/qemu.x`),
+//! so a board's memory map is written down once.
+//!
+//! The firmware has two model slots: A, the last good model ([`run`] places the blob there),
+//! and B, an update ([`run_with_update`]). The update runs only if it validates; otherwise the
+//! firmware logs why and runs slot A. [`DeviceRun::slot`] says which one ran.
 //!
 //! Instruction counts are exact and deterministic: QEMU runs with `-icount`, the Arm boards
 //! count with TIMER0 (5 instructions a tick at `shift=3`, so a count is a multiple of 5) and
@@ -145,27 +149,78 @@ pub fn firmware_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware"))
 }
 
+/// How the firmware's static arena is sized when it is built (see `firmware/common/build.rs`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ArenaSize {
+    /// As the environment says: `MOTE_BLOB` or `MOTE_ARENA_BYTES` if set, else the firmware's
+    /// default (256 KiB). Built in `firmware/target`.
+    #[default]
+    FromEnvironment,
+    /// Exactly this many bytes (`MOTE_ARENA_BYTES`).
+    Bytes(usize),
+    /// Exactly what this blob needs, read by the firmware's build script (`MOTE_BLOB`): the
+    /// arena is known before the firmware is built, and a larger model is refused at boot.
+    FromBlob(PathBuf),
+}
+
 /// Builds the board's firmware (`cargo build --release` in `firmware/<board>/`, quietly; cargo
-/// makes it a no-op when nothing changed) and returns the ELF's path.
+/// makes it a no-op when nothing changed) and returns the ELF's path. The arena is sized as the
+/// environment says: [`ArenaSize::FromEnvironment`].
+pub fn build_firmware(board: Board) -> Result<PathBuf> {
+    build_firmware_with(board, &ArenaSize::FromEnvironment)
+}
+
+/// Builds the board's firmware with its static arena sized as `arena` says, and returns the
+/// ELF's path.
 ///
 /// The build gets a clean environment for what would change it behind the firmware's back:
-/// `RUSTFLAGS` and friends (they would replace the target's settings) and the target dir
-/// (always `firmware/target`). `MOTE_ARENA_BYTES` passes through: it sizes the static arena.
-pub fn build_firmware(board: Board) -> Result<PathBuf> {
-    let root = firmware_dir();
+/// `RUSTFLAGS` and friends (they would replace the target's settings) and the target dir.
+/// [`ArenaSize::FromEnvironment`] builds in `firmware/target` and passes `MOTE_BLOB` and
+/// `MOTE_ARENA_BYTES` through; a fixed size builds in `firmware/target/arena-<bytes>`, so that
+/// switching between sizes rebuilds nothing and leaves the default build alone.
+///
+/// Source paths are remapped (`--remap-path-prefix`: the checkout to `mote`, `CARGO_HOME` to
+/// `cargo`), so the panic locations in the image, and with them its size, do not depend on
+/// where the repository or the registry lives: `firmware/sizes.txt` holds on any clone.
+pub fn build_firmware_with(board: Board, arena: &ArenaSize) -> Result<PathBuf> {
+    build_firmware_in(&firmware_dir(), board, arena)
+}
+
+/// [`build_firmware_with`] from the `firmware/` folder `root` of some checkout (its own
+/// `target/`), e.g. a copy of the repository elsewhere.
+pub fn build_firmware_in(root: &Path, board: Board, arena: &ArenaSize) -> Result<PathBuf> {
     let dir = root.join(board.name());
     ensure!(
         dir.join("Cargo.toml").is_file(),
         "no firmware for {board} in {}",
         dir.display()
     );
-    let target_dir = root.join("target");
-    let output = Command::new("cargo")
+    let mut cmd = Command::new("cargo");
+    let target_dir = match arena {
+        ArenaSize::FromEnvironment => root.join("target"),
+        ArenaSize::Bytes(bytes) => {
+            cmd.env("MOTE_ARENA_BYTES", bytes.to_string())
+                .env_remove("MOTE_BLOB");
+            root.join("target").join(format!("arena-{bytes}"))
+        }
+        ArenaSize::FromBlob(path) => {
+            let path = std::fs::canonicalize(path)
+                .with_context(|| format!("cannot find the blob {}", path.display()))?;
+            let blob = std::fs::read(&path)
+                .with_context(|| format!("cannot read the blob {}", path.display()))?;
+            let model = mote::Model::parse(&blob)
+                .with_context(|| format!("{} is not a valid blob", path.display()))?;
+            cmd.env("MOTE_BLOB", &path).env_remove("MOTE_ARENA_BYTES");
+            root.join("target")
+                .join(format!("arena-{}", model.arena_size()))
+        }
+    };
+    let output = cmd
         .args(["build", "--release", "--quiet"])
         .current_dir(&dir)
         .env("CARGO_TARGET_DIR", &target_dir)
         .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env("CARGO_ENCODED_RUSTFLAGS", remap_path_flags(root)?)
         .env_remove("CARGO_BUILD_RUSTFLAGS")
         .env_remove("CARGO_BUILD_TARGET")
         .stdin(Stdio::null())
@@ -190,6 +245,29 @@ pub fn build_firmware(board: Board) -> Result<PathBuf> {
     Ok(elf)
 }
 
+/// `CARGO_ENCODED_RUSTFLAGS` that take the checkout's and cargo's home folders out of the
+/// image: `--remap-path-prefix` for the folder holding `firmware/` (the runtime is a path
+/// dependency outside the firmware workspace, so rustc sees its absolute path) and for
+/// `CARGO_HOME` (the registry sources). The boards set no rustflags of their own: their link
+/// arguments come from their `build.rs`.
+fn remap_path_flags(firmware: &Path) -> Result<String> {
+    let checkout = std::fs::canonicalize(firmware.join(".."))
+        .with_context(|| format!("cannot resolve {}/..", firmware.display()))?;
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")));
+    let mut flags = vec![format!("--remap-path-prefix={}=mote", checkout.display())];
+    if let Some(home) = cargo_home {
+        let home = std::fs::canonicalize(&home).unwrap_or(home);
+        flags.push(format!("--remap-path-prefix={}=cargo", home.display()));
+    }
+    ensure!(
+        flags.iter().all(|f| !f.contains('\x1f')),
+        "a path contains the 0x1f separator of CARGO_ENCODED_RUSTFLAGS"
+    );
+    Ok(flags.join("\x1f"))
+}
+
 /// What a run on the device produced.
 #[derive(Debug, Clone)]
 pub struct DeviceRun {
@@ -204,10 +282,21 @@ pub struct DeviceRun {
     pub arena_capacity: usize,
     /// Peak stack use over the whole run, measured by painting the stack.
     pub stack_bytes: usize,
+    /// The model slot that ran: the update if it validated, else the last good model.
+    pub slot: Slot,
     /// The firmware's decoded defmt log, one line per message (`LEVEL message`).
     pub log: Vec<String>,
     /// Wall-clock time of the QEMU process: boot, every inference and the result transfer.
     pub wall_time: Duration,
+}
+
+/// One of the firmware's two model slots (see `protocol::SLOT_UPDATE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// Slot A, the model region: the last good model.
+    LastGood,
+    /// Slot B, the update region: a new model that validated.
+    Update,
 }
 
 /// Why a device run failed: the firmware's exit status (with its meaning) or a timeout, and
@@ -257,8 +346,10 @@ impl std::error::Error for DeviceError {}
 /// Where the board's firmware expects the blob and the samples, from the ELF's symbols.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Regions {
-    /// Address and size of the model region.
+    /// Address and size of the model region (slot A, the last good model).
     pub model: (u64, u64),
+    /// Address and size of the update region (slot B).
+    pub update: (u64, u64),
     /// Address and size of the input region (header included).
     pub input: (u64, u64),
 }
@@ -279,6 +370,7 @@ pub fn regions(elf: &[u8]) -> Result<Regions> {
     };
     Ok(Regions {
         model: region("__model_start", "__model_end")?,
+        update: region("__update_start", "__update_end")?,
         input: region("__input_start", "__input_end")?,
     })
 }
@@ -338,6 +430,22 @@ pub fn run(
     inputs: &[u8],
     timeout: Duration,
 ) -> Result<DeviceRun> {
+    run_with_update(board, elf, blob, &[], inputs, timeout)
+}
+
+/// [`run`] with `last_good` in slot A and `update` in slot B (empty: no update). The firmware
+/// runs the update if it validates (parses and fits the arena), else it logs why not and runs
+/// the last good model; [`DeviceRun::slot`] says which ran. The sample size for batching is
+/// read from the update if it parses, else from the last good model.
+pub fn run_with_update(
+    board: Board,
+    elf: &Path,
+    last_good: &[u8],
+    update: &[u8],
+    inputs: &[u8],
+    timeout: Duration,
+) -> Result<DeviceRun> {
+    let slots = [last_good, update];
     let image = std::fs::read(elf).with_context(|| format!("cannot read {}", elf.display()))?;
     let regions = regions(&image)?;
     let room = regions
@@ -350,15 +458,17 @@ pub fn run(
             elf,
             &image,
             &regions,
-            blob,
+            slots,
             &input_region(inputs)?,
             timeout,
         );
     }
     // Too many samples for one boot: batches of whole samples.
-    let sample = sample_len(blob).context(
-        "the inputs exceed the firmware's input region and the blob's sample size is unknown",
-    )?;
+    let sample = sample_len(update)
+        .or_else(|_| sample_len(last_good))
+        .context(
+            "the inputs exceed the firmware's input region and the blob's sample size is unknown",
+        )?;
     let per_boot = room / sample * sample;
     ensure!(
         per_boot > 0,
@@ -371,7 +481,7 @@ pub fn run(
             elf,
             &image,
             &regions,
-            blob,
+            slots,
             &input_region(batch)?,
             timeout,
         )?;
@@ -412,7 +522,7 @@ pub fn self_test(board: Board, elf: &Path, test: SelfTest, timeout: Duration) ->
         elf,
         &image,
         &regions,
-        &[],
+        [&[], &[]],
         &code.to_le_bytes(),
         timeout,
     )
@@ -441,37 +551,45 @@ fn input_region(inputs: &[u8]) -> Result<Vec<u8>> {
     Ok(region)
 }
 
-/// One QEMU boot with `blob` and `region` loaded.
+/// One QEMU boot with `slots` (the last good model, the update) and `region` loaded.
 fn boot(
     board: Board,
     elf: &Path,
     image: &[u8],
     regions: &Regions,
-    blob: &[u8],
+    slots: [&[u8]; 2],
     region: &[u8],
     timeout: Duration,
 ) -> Result<DeviceRun> {
-    ensure!(
-        blob.len() as u64 <= regions.model.1,
-        "the blob is {} bytes; the {board} firmware's model region holds {}",
-        blob.len(),
-        regions.model.1
-    );
+    let places = [
+        ("model region (slot A)", regions.model, "model.bin"),
+        ("update region (slot B)", regions.update, "update.bin"),
+    ];
+    for (blob, (what, (_, size), _)) in slots.iter().zip(places) {
+        ensure!(
+            blob.len() as u64 <= size,
+            "the blob is {} bytes; the {board} firmware's {what} holds {size}",
+            blob.len(),
+        );
+    }
     ensure!(
         region.len() as u64 <= regions.input.1,
         "the input region overflows"
     );
     let dir = tempfile::tempdir().context("cannot create a folder for the QEMU run")?;
-    let model_file = dir.path().join("model.bin");
     let input_file = dir.path().join("input.bin");
-    std::fs::write(&model_file, blob).context("cannot write the model region file")?;
     std::fs::write(&input_file, region).context("cannot write the input region file")?;
 
     let mut cmd = board.qemu();
     cmd.arg("-kernel").arg(elf);
-    // QEMU's loader refuses an empty file; an absent blob reads as zeros (a model error).
-    if !blob.is_empty() {
-        cmd.arg("-device").arg(loader(&model_file, regions.model.0));
+    for (blob, (what, (addr, _), name)) in slots.iter().zip(places) {
+        // QEMU's loader refuses an empty file; an empty slot reads as zeros: no model in slot
+        // A (a model error), no update in slot B.
+        if !blob.is_empty() {
+            let file = dir.path().join(name);
+            std::fs::write(&file, blob).with_context(|| format!("cannot write the {what} file"))?;
+            cmd.arg("-device").arg(loader(&file, addr));
+        }
     }
     cmd.arg("-device")
         .arg(loader(&input_file, regions.input.0))
@@ -516,6 +634,11 @@ fn boot(
         ]) as usize
     };
     let (samples, arena_bytes, arena_capacity, stack_bytes) = (word(0), word(1), word(2), word(3));
+    let slot = match word(4) as u32 {
+        protocol::SLOT_LAST_GOOD => Slot::LastGood,
+        protocol::SLOT_UPDATE => Slot::Update,
+        other => bail!("the summary names model slot {other}, which does not exist"),
+    };
     let instructions: Vec<u64> = read(protocol::INSTRUCTIONS_FILE)?
         .chunks_exact(8)
         .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
@@ -533,6 +656,7 @@ fn boot(
         arena_bytes,
         arena_capacity,
         stack_bytes,
+        slot,
         log,
         wall_time,
     })

@@ -41,8 +41,13 @@ pub trait Board {
     /// monitor on real hardware; a dummy pin where there is none).
     type ResultPin: OutputPin;
 
-    /// The model region (a blob, possibly followed by padding).
+    /// The model region, slot A: the last good model (a blob, possibly followed by padding).
     fn model_region(&self) -> &'static [u8];
+    /// The update region, slot B: a new model, run instead of slot A once it validates (see
+    /// [`protocol::SLOT_UPDATE`]). Empty (the default) on a board without one.
+    fn update_region(&self) -> &'static [u8] {
+        &[]
+    }
     /// The input region: see [`protocol::INPUT_HEADER_LEN`].
     fn input_region(&self) -> &'static [u8];
     /// The stack: the range it may grow over, `bottom..top`.
@@ -129,10 +134,7 @@ pub fn run<B: Board>(mut board: B) -> ! {
 #[inline(never)]
 fn session<B: Board>(board: &mut B, stack: &core::ops::Range<usize>) -> Result<(), i32> {
     self_test(board.input_region());
-    let model = Model::parse(board.model_region()).map_err(|e| {
-        defmt::error!("the model region holds no valid model: {}", e);
-        EXIT_MODEL_INVALID
-    })?;
+    let (model, slot) = choose_model(board)?;
     let needed = model.arena_size();
     if needed > ARENA_BYTES {
         defmt::error!(
@@ -214,14 +216,58 @@ fn session<B: Board>(board: &mut B, stack: &core::ops::Range<usize>) -> Result<(
         );
     }
     let mut summary = [0u8; SUMMARY_LEN];
-    for (slot, value) in summary
-        .chunks_exact_mut(4)
-        .zip([count, needed, ARENA_BYTES, stack_used])
-    {
-        slot.copy_from_slice(&(value as u32).to_le_bytes());
+    for (word, value) in summary.chunks_exact_mut(4).zip([
+        count as u32,
+        needed as u32,
+        ARENA_BYTES as u32,
+        stack_used as u32,
+        slot,
+    ]) {
+        word.copy_from_slice(&value.to_le_bytes());
     }
     let mut file = create(SUMMARY_FILE)?;
     write(&mut file, SUMMARY_FILE, &summary)
+}
+
+/// The model to run and its slot: the update (slot B) if there is one that validates and fits
+/// the static arena, else the last good model (slot A). Validate before switching: a rejected
+/// update is logged with the reason and never runs. A board with flash would now copy an
+/// accepted update over slot A and erase slot B; in QEMU the summary reports the slot instead.
+fn choose_model<B: Board>(board: &B) -> Result<(Model<'static>, u32), i32> {
+    let update = board.update_region();
+    if !is_blank(update) {
+        match Model::parse(update) {
+            Ok(model) if model.arena_size() <= ARENA_BYTES => {
+                defmt::info!(
+                    "slot B: the update validated ({=u16} operators): running it",
+                    model.op_count()
+                );
+                return Ok((model, SLOT_UPDATE));
+            }
+            Ok(model) => defmt::warn!(
+                "slot B: update rejected: it needs {=usize} bytes of arena, this firmware has \
+                 {=usize}; running the last good model in slot A",
+                model.arena_size(),
+                ARENA_BYTES
+            ),
+            Err(e) => defmt::warn!(
+                "slot B: update rejected: {}; running the last good model in slot A",
+                e
+            ),
+        }
+    }
+    let model = Model::parse(board.model_region()).map_err(|e| {
+        defmt::error!("slot A holds no valid model: {}", e);
+        EXIT_MODEL_INVALID
+    })?;
+    Ok((model, SLOT_LAST_GOOD))
+}
+
+/// Whether a slot holds nothing: no bytes, or a header of all `0x00` (memory nobody wrote) or
+/// all `0xFF` (erased flash).
+fn is_blank(slot: &[u8]) -> bool {
+    let head = &slot[..slot.len().min(mote::format::HEADER_LEN)];
+    head.iter().all(|&b| b == 0) || head.iter().all(|&b| b == 0xFF)
 }
 
 /// Fails on purpose when the input region asks for it (see [`protocol::SELF_TEST_PANIC`]).

@@ -61,7 +61,16 @@ pub const OUTPUTS_FILE: &core::ffi::CStr = c"mote-outputs.bin";
 pub const INSTRUCTIONS_FILE: &core::ffi::CStr = c"mote-instructions.bin";
 /// File written last, so its presence means the run completed: [`SUMMARY_LEN`] bytes,
 /// little-endian `u32`s: samples run, arena bytes the model uses, static arena bytes the
-/// firmware has, peak stack bytes.
+/// firmware has, peak stack bytes, the slot whose model ran ([`SLOT_LAST_GOOD`] or
+/// [`SLOT_UPDATE`]).
 pub const SUMMARY_FILE: &core::ffi::CStr = c"mote-summary.bin";
 /// Bytes in [`SUMMARY_FILE`].
-pub const SUMMARY_LEN: usize = 16;
+pub const SUMMARY_LEN: usize = 20;
+
+/// Model slot A, the model region (`__model_start..__model_end`): the last good model.
+pub const SLOT_LAST_GOOD: u32 = 0;
+/// Model slot B, the update region (`__update_start..__update_end`): a new model. It runs
+/// instead of slot A only if it passes `Model::parse` and fits the static arena; otherwise the
+/// firmware logs why it was rejected and runs slot A. A slot B whose first 16 bytes are all
+/// `0x00` (QEMU memory the host did not fill) or all `0xFF` (erased flash) holds no update.
+pub const SLOT_UPDATE: u32 = 1;

@@ -34,6 +34,8 @@ fn write(addr: usize, value: u32) {
 unsafe extern "C" {
     static __model_start: u8;
     static __model_end: u8;
+    static __update_start: u8;
+    static __update_end: u8;
     static __input_start: u8;
     static __input_end: u8;
     static _stack_end: u8;
@@ -72,6 +74,16 @@ impl mote_firmware::Board for Mps2 {
             mote_firmware::static_region(
                 addr(&raw const __model_start),
                 addr(&raw const __model_end),
+            )
+        }
+    }
+
+    fn update_region(&self) -> &'static [u8] {
+        // SAFETY: the linker script reserves UPDATE for the host's loader; nothing writes it.
+        unsafe {
+            mote_firmware::static_region(
+                addr(&raw const __update_start),
+                addr(&raw const __update_end),
             )
         }
     }

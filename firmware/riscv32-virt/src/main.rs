@@ -10,6 +10,8 @@ use embedded_hal::digital::{ErrorType, OutputPin};
 unsafe extern "C" {
     static __model_start: u8;
     static __model_end: u8;
+    static __update_start: u8;
+    static __update_end: u8;
     static __input_start: u8;
     static __input_end: u8;
     static __estack: u8;
@@ -31,6 +33,16 @@ impl mote_firmware::Board for Virt {
             mote_firmware::static_region(
                 addr(&raw const __model_start),
                 addr(&raw const __model_end),
+            )
+        }
+    }
+
+    fn update_region(&self) -> &'static [u8] {
+        // SAFETY: the linker script reserves UPDATE for the host's loader; nothing writes it.
+        unsafe {
+            mote_firmware::static_region(
+                addr(&raw const __update_start),
+                addr(&raw const __update_end),
             )
         }
     }
