@@ -1,0 +1,218 @@
+//! The firmware's image sizes are a committed file, `firmware/sizes.txt`, that a diff can show:
+//! this test builds every board's firmware (default arena, as `mote_tools::qemu::build_firmware`
+//! builds it) and fails with the differences and the command that updates the file after an
+//! intended change:
+//!
+//! ```sh
+//! MOTE_BLESS=1 cargo test -p mote-tests --test firmware_size
+//! ```
+//!
+//! The sizes do not depend on where the repository is checked out (CI clones elsewhere): the
+//! build remaps the source paths that panic locations would otherwise embed. One test checks
+//! that no image holds the checkout's path; an ignored one copies the repository to a temporary
+//! folder and builds there (a few minutes from scratch):
+//! `cargo test -p mote-tests --test firmware_size -- --ignored`.
+#![forbid(unsafe_code)]
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use mote_tests::repo;
+use mote_tools::qemu::{self, ArenaSize, Board};
+
+const BLESS: &str = "MOTE_BLESS=1 cargo test -p mote-tests --test firmware_size";
+
+fn sizes_file() -> PathBuf {
+    repo().join("firmware/sizes.txt")
+}
+
+/// The sizes file's text for the firmware built from the `firmware/` folder `root`.
+fn measure(root: &Path) -> String {
+    for var in ["MOTE_ARENA_BYTES", "MOTE_BLOB"] {
+        assert!(
+            std::env::var_os(var).is_none(),
+            "{var} is set: it changes the arena and so the sizes; unset it for this test"
+        );
+    }
+    let mut text = String::from(
+        "# Firmware image sizes in bytes: text = code and read-only data (flash), data =\n\
+         # initialised data (flash and RAM), bss = zeroed RAM, the 256 KiB static arena included.\n\
+         # Release builds as mote_tools::qemu::build_firmware makes them (default arena).\n\
+         # Checked by `cargo test -p mote-tests --test firmware_size`; after an intended change:\n",
+    );
+    let _ = writeln!(text, "#   {BLESS}");
+    let _ = writeln!(
+        text,
+        "{:<14}{:>9}{:>9}{:>9}",
+        "board", "text", "data", "bss"
+    );
+    for board in Board::ALL {
+        let elf = qemu::build_firmware_in(root, board, &ArenaSize::FromEnvironment)
+            .unwrap_or_else(|e| panic!("{board}: {e:#}"));
+        let image = std::fs::read(&elf).unwrap();
+        let size = qemu::image_size(&image).unwrap();
+        let _ = writeln!(
+            text,
+            "{:<14}{:>9}{:>9}{:>9}",
+            board.name(),
+            size.text,
+            size.data,
+            size.bss
+        );
+    }
+    text
+}
+
+/// The data lines (`board text data bss`) of a sizes file, without comments.
+fn rows(text: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect()
+}
+
+/// A readable account of how `actual` differs from `expected`: one line per board that
+/// changed, with the change per column.
+fn differences(expected: &str, actual: &str) -> Option<String> {
+    let (want, got) = (rows(expected), rows(actual));
+    if want == got {
+        return None;
+    }
+    let mut report = String::new();
+    let header = got.first().cloned().unwrap_or_default();
+    let find = |table: &[Vec<String>], board: &str| table.iter().find(|r| r[0] == board).cloned();
+    let mut boards: Vec<String> = want.iter().skip(1).map(|r| r[0].clone()).collect();
+    for row in got.iter().skip(1) {
+        if !boards.contains(&row[0]) {
+            boards.push(row[0].clone());
+        }
+    }
+    for board in boards {
+        match (find(&want, &board), find(&got, &board)) {
+            (Some(w), Some(g)) if w == g => {}
+            (Some(w), Some(g)) => {
+                let _ = writeln!(report, "- {}", w.join(" "));
+                let _ = writeln!(report, "+ {}", g.join(" "));
+                let changes: Vec<String> = header
+                    .iter()
+                    .zip(w.iter().zip(&g))
+                    .skip(1)
+                    .filter(|(_, (a, b))| a != b)
+                    .map(|(column, (a, b))| {
+                        let delta = b.parse::<i64>().unwrap_or(0) - a.parse::<i64>().unwrap_or(0);
+                        format!("{column} {delta:+}")
+                    })
+                    .collect();
+                let _ = writeln!(report, "  {board}: {}", changes.join(", "));
+            }
+            (Some(w), None) => {
+                let _ = writeln!(report, "- {} (no longer built)", w.join(" "));
+            }
+            (None, Some(g)) => {
+                let _ = writeln!(report, "+ {} (not in the file)", g.join(" "));
+            }
+            (None, None) => {}
+        }
+    }
+    if want.first() != got.first() {
+        let _ = writeln!(report, "columns: {:?} now {:?}", want.first(), got.first());
+    }
+    Some(report)
+}
+
+#[test]
+fn firmware_sizes_match_the_committed_file() {
+    let actual = measure(&repo().join("firmware"));
+    print!("{actual}");
+    let path = sizes_file();
+    if std::env::var_os("MOTE_BLESS").is_some_and(|v| v == "1") {
+        std::fs::write(&path, &actual).unwrap();
+        println!("wrote {}", path.display());
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    if let Some(report) = differences(&expected, &actual) {
+        panic!(
+            "the firmware sizes differ from {}:\n{report}\nIf the change is intended, update \
+             the file and commit it:\n    {BLESS}",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn differences_name_the_board_and_the_columns() {
+    let file = "# c\nboard text data bss\nmps2-an386 100 0 64\nriscv32-virt 90 4 64\n";
+    assert_eq!(differences(file, file), None);
+    let changed = "board text data bss\nmps2-an386 108 0 64\nriscv32-virt 90 4 64\n";
+    let report = differences(file, changed).unwrap();
+    assert!(report.contains("- mps2-an386 100 0 64"), "{report}");
+    assert!(report.contains("+ mps2-an386 108 0 64"), "{report}");
+    assert!(report.contains("mps2-an386: text +8"), "{report}");
+    assert!(!report.contains("riscv32-virt"), "{report}");
+    assert!(differences(file, "board text data bss\n").is_some());
+}
+
+/// Panic locations name source files; built as the host tools build it, an image holds no
+/// path of this checkout or of cargo's home, so its size is the same wherever it is built.
+#[test]
+fn firmware_images_hold_no_checkout_path() {
+    let checkout = std::fs::canonicalize(repo()).unwrap();
+    let mut needles = vec![checkout.display().to_string()];
+    if let Some(home) = std::env::var_os("CARGO_HOME") {
+        needles.push(PathBuf::from(home).display().to_string());
+    }
+    for board in Board::ALL {
+        let elf = qemu::build_firmware(board).unwrap();
+        let image = std::fs::read(&elf).unwrap();
+        for needle in &needles {
+            assert!(
+                !image.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "{board}: {} holds the path {needle}",
+                elf.display()
+            );
+        }
+        // The remapped form is there: the check above looks at the right bytes.
+        assert!(
+            image.windows(9).any(|w| w == b"mote/runt"),
+            "{board}: no remapped runtime path in the image"
+        );
+    }
+}
+
+/// Copies the repository's tracked files (as they are in the working tree) to a temporary
+/// folder, builds every board there from scratch and compares the sizes with this checkout's.
+#[test]
+#[ignore = "builds every board from scratch in a copy of the repository: minutes"]
+fn sizes_are_the_same_when_built_in_another_folder() {
+    let here = std::fs::canonicalize(repo()).unwrap();
+    let copy = tempfile::Builder::new()
+        .prefix("mote-elsewhere-")
+        .tempdir()
+        .unwrap();
+    let listed = Command::new("git")
+        .args(["ls-files", "-z"])
+        .current_dir(&here)
+        .output()
+        .unwrap();
+    assert!(listed.status.success(), "git ls-files failed");
+    for name in listed.stdout.split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        let name = std::str::from_utf8(name).unwrap();
+        let (from, to) = (here.join(name), copy.path().join(name));
+        if !from.is_file() {
+            continue; // deleted in the working tree
+        }
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&from, &to).unwrap();
+    }
+    let started = std::time::Instant::now();
+    let elsewhere = measure(&copy.path().join("firmware"));
+    println!(
+        "built in {} in {:.0?}:\n{elsewhere}",
+        copy.path().display(),
+        started.elapsed()
+    );
+    let here_sizes = measure(&here.join("firmware"));
+    assert_eq!(differences(&here_sizes, &elsewhere), None, "{elsewhere}");
+}
