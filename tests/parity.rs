@@ -33,8 +33,9 @@ fn device_run(board: Board, name: &str, blob: &[u8], inputs: &[u8]) -> DeviceRun
         .unwrap_or_else(|e| panic!("{name} on {board}: {e:#}"));
     let (mean, min, max) = instruction_figures(&run.instructions);
     println!(
-        "{name:<20} {board:<13} {:>4} samples  instructions/inference {mean:>11} \
+        "{name:<20} {:<13} {:>4} samples  instructions/inference {mean:>11} \
          (min {min}, max {max})  arena {} B  stack {} B  QEMU {:.2} s",
+        board.name(),
         run.instructions.len(),
         run.arena_bytes,
         run.stack_bytes,
