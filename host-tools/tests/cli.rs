@@ -357,3 +357,46 @@ fn training_data_errors_name_the_line() {
     );
     assert!(!dir.path().join("digits.float.json").exists());
 }
+
+/// `mote qemu --arena-from-blob` builds the firmware with a static arena of exactly what the
+/// blob needs (read at build time, in a target folder of its own) and runs the blob on it,
+/// computing what `mote run` computes on the host.
+#[test]
+fn qemu_with_the_arena_sized_from_the_blob() {
+    let dir = tempfile::tempdir().unwrap();
+    let blob = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/sine/sine.mote");
+    let csv = dir.path().join("x.csv");
+    std::fs::write(&csv, "1.5707964\n4.712389\n0.5\n").unwrap();
+    let (device, host) = (dir.path().join("device.bin"), dir.path().join("host.bin"));
+    mote_ok(&[
+        "qemu",
+        s(&blob),
+        "--board",
+        "riscv32-virt",
+        "--arena-from-blob",
+        "--input",
+        s(&csv),
+        "--output",
+        s(&device),
+    ]);
+    mote_ok(&["run", s(&blob), "--input", s(&csv), "--output", s(&host)]);
+    assert_eq!(
+        std::fs::read(&device).unwrap(),
+        std::fs::read(&host).unwrap()
+    );
+
+    let arena = mote::Model::parse(&std::fs::read(&blob).unwrap())
+        .unwrap()
+        .arena_size();
+    let elf = mote_tools::qemu::firmware_dir().join(format!(
+        "target/arena-{arena}/riscv32imac-unknown-none-elf/release/mote-riscv32-virt"
+    ));
+    let image = std::fs::read(&elf).unwrap_or_else(|e| panic!("{}: {e}", elf.display()));
+    let size = mote_tools::qemu::image_size(&image).unwrap();
+    // The default arena alone is 256 KiB of bss; this one is the blob's few bytes.
+    assert!(
+        size.bss < 1024,
+        "bss {} with a {arena}-byte arena",
+        size.bss
+    );
+}
