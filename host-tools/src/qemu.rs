@@ -282,6 +282,9 @@ pub struct DeviceRun {
     pub arena_capacity: usize,
     /// Peak stack use over the whole run, measured by painting the stack.
     pub stack_bytes: usize,
+    /// Instructions each operator took on the first sample (of the first boot), in execution
+    /// order, from a second, profiled run of it (see `protocol::PROFILE_FILE`).
+    pub profile: Vec<u64>,
     /// The model slot that ran: the update if it validated, else the last good model.
     pub slot: Slot,
     /// The firmware's decoded defmt log, one line per message (`LEVEL message`).
@@ -644,6 +647,10 @@ fn boot(
         .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
         .collect();
     let outputs = read(protocol::OUTPUTS_FILE)?;
+    let profile: Vec<u64> = read(protocol::PROFILE_FILE)?
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+        .collect();
     ensure!(
         instructions.len() == samples && samples > 0 && outputs.len() % samples == 0,
         "incomplete results: {samples} samples, {} instruction counts, {} output bytes",
@@ -656,6 +663,7 @@ fn boot(
         arena_bytes,
         arena_capacity,
         stack_bytes,
+        profile,
         slot,
         log,
         wall_time,

@@ -200,6 +200,9 @@ fn session<B: Board>(board: &mut B, stack: &core::ops::Range<usize>) -> Result<(
         total / count as u64,
         most
     );
+    if let Some(first) = data.chunks_exact(in_len).next() {
+        profile(board, &mut interpreter, &model, first)?;
+    }
 
     let stack_used = stack_used(stack);
     defmt::info!(
@@ -227,6 +230,40 @@ fn session<B: Board>(board: &mut B, stack: &core::ops::Range<usize>) -> Result<(
     }
     let mut file = create(SUMMARY_FILE)?;
     write(&mut file, SUMMARY_FILE, &summary)
+}
+
+/// Runs `sample` once more with a per-operator profiler and writes the instructions each
+/// operator took to [`PROFILE_FILE`] (see `mote bench`). The counter is read just before and
+/// just after each operator, so the figures include no interpreter bookkeeping.
+fn profile<B: Board>(
+    board: &mut B,
+    interpreter: &mut Interpreter<'_, '_>,
+    model: &Model<'_>,
+    sample: &[u8],
+) -> Result<(), i32> {
+    let mut rest = sample;
+    for (i, &id) in model.inputs().iter().enumerate() {
+        let len = tensor_len(model, id)?;
+        let (part, tail) = rest.split_at(len);
+        interpreter.set_input(i, part).map_err(inference_failed)?;
+        rest = tail;
+    }
+    let mut profiler = mote::profile::Profiler::<_, PROFILE_CAPACITY>::new(|| board.instructions());
+    interpreter
+        .invoke_observed(&mut profiler)
+        .map_err(inference_failed)?;
+    if profiler.dropped() > 0 {
+        defmt::warn!(
+            "profile: {=u16} operators past the first {=usize} are not profiled",
+            profiler.dropped(),
+            PROFILE_CAPACITY
+        );
+    }
+    let mut file = create(PROFILE_FILE)?;
+    for spent in profiler.counts() {
+        write(&mut file, PROFILE_FILE, &spent.to_le_bytes())?;
+    }
+    Ok(())
 }
 
 /// The model to run and its slot: the update (slot B) if there is one that validates and fits

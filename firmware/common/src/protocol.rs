@@ -59,6 +59,12 @@ pub const SELF_TEST_FAULT: u32 = 0xFFFF_FF02;
 pub const OUTPUTS_FILE: &core::ffi::CStr = c"mote-outputs.bin";
 /// File of one little-endian `u64` per sample: guest instructions retired by `invoke`.
 pub const INSTRUCTIONS_FILE: &core::ffi::CStr = c"mote-instructions.bin";
+/// File of one little-endian `u64` per operator, in execution order: the instructions each
+/// operator of the first sample took, from a second, profiled run of that sample
+/// (`mote::profile::Profiler`). At most [`PROFILE_CAPACITY`] operators.
+pub const PROFILE_FILE: &core::ffi::CStr = c"mote-profile.bin";
+/// Most operators [`PROFILE_FILE`] covers.
+pub const PROFILE_CAPACITY: usize = 256;
 /// File written last, so its presence means the run completed: [`SUMMARY_LEN`] bytes,
 /// little-endian `u32`s: samples run, arena bytes the model uses, static arena bytes the
 /// firmware has, peak stack bytes, the slot whose model ran ([`SLOT_LAST_GOOD`] or
