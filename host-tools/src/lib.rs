@@ -3,6 +3,7 @@
 // Only the flatc-generated TFLite reader uses `unsafe` (it allows it for itself).
 #![deny(unsafe_code)]
 
+pub mod bench;
 pub mod data;
 pub mod dump;
 pub mod eval;

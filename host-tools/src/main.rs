@@ -9,7 +9,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use mote_tools::spec::{FloatModel, Spec};
-use mote_tools::{data, eval, import, inspect, io, plan, qemu, quantize, run, tflite, train};
+use mote_tools::{
+    bench, data, eval, import, inspect, io, plan, qemu, quantize, run, tflite, train,
+};
 
 /// int8 inference for microcontrollers: from a trained (or imported) model to a blob that the
 /// same runtime runs on the host and on the device.
@@ -105,6 +107,24 @@ enum Command {
         #[arg(long)]
         arena_from_blob: bool,
     },
+    /// Measure a blob on a QEMU board, deterministically: instructions per inference (QEMU's
+    /// -icount), a per-layer profile, arena, peak stack and flash.
+    Bench {
+        /// The blob.
+        blob: PathBuf,
+        /// The emulated board.
+        #[arg(long, value_enum)]
+        board: qemu::Board,
+        /// One sample, as for `mote run` [default: deterministic pseudo-random values].
+        #[arg(short, long)]
+        input: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Seconds the QEMU run may take.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
     /// The whole job on a bundled model: train, quantize, evaluate, then run the blob on the
     /// host and on every QEMU board and check that every output byte matches.
     Demo {
@@ -170,6 +190,13 @@ impl Command {
                     Duration::from_secs(timeout),
                 )
             }
+            Command::Bench {
+                blob,
+                board,
+                input,
+                json,
+                timeout,
+            } => cmd_bench(&blob, board, input.as_deref(), json, timeout),
             Command::Demo { spec, out_dir } => cmd_demo(&spec, out_dir),
         }
     }
@@ -355,6 +382,44 @@ fn print_device_figures(board: qemu::Board, device: &qemu::DeviceRun) {
         device.arena_bytes,
         device.stack_bytes
     );
+}
+
+fn cmd_bench(
+    blob_path: &Path,
+    board: qemu::Board,
+    input: Option<&Path>,
+    json: bool,
+    timeout: u64,
+) -> Result<()> {
+    let blob = read_blob(blob_path)?;
+    let model = mote::Model::parse(&blob)
+        .with_context(|| format!("invalid blob {}", blob_path.display()))?;
+    let sample = match input {
+        Some(path) => {
+            let (in_def, _) = run::io_defs(&model)?;
+            let inputs = run::read_inputs(path, &in_def)?;
+            Some(inputs[..run::sample_len(&in_def).min(inputs.len())].to_vec())
+        }
+        None => None,
+    };
+    let spinner = ProgressBar::new_spinner();
+    spinner.set_message(format!("building and running on {board}"));
+    spinner.enable_steady_tick(Duration::from_millis(120));
+    let report = bench::bench(
+        &bench::model_name(blob_path),
+        &blob,
+        board,
+        sample.as_deref(),
+        Duration::from_secs(timeout),
+    );
+    spinner.finish_and_clear();
+    let report = report?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.text());
+    }
+    Ok(())
 }
 
 fn cmd_demo(spec_path: &Path, out_dir: Option<PathBuf>) -> Result<()> {
