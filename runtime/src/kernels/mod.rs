@@ -1,8 +1,34 @@
 //! Kernels: the layer math. `reference/` is the specification (portable, plain loops, TFLM's
-//! rounding); architecture-specific kernels must equal it bit for bit.
+//! rounding); `optimized/` computes the same bits with less work, through the micro-kernels of
+//! the target's architecture (`cortex_m/` with the DSP extension, otherwise `portable/`). The
+//! operators call the functions below, which take the optimized kernels unless the crate is
+//! built with the `reference-kernels` feature.
 
 pub mod fixed_point;
+pub mod optimized;
 pub mod reference;
+
+// The one place that picks an architecture: `build.rs` sets `mote_arm_dsp` for Arm targets
+// with the DSP extension (thumbv7em, thumbv8m.main with `dsp`).
+#[cfg(mote_arm_dsp)]
+#[path = "cortex_m/mod.rs"]
+pub(crate) mod arch;
+#[cfg(not(mote_arm_dsp))]
+#[path = "portable/mod.rs"]
+pub(crate) mod arch;
+/// The portable micro-kernels, also on targets that have their own (their fallbacks).
+#[cfg(mote_arm_dsp)]
+#[allow(dead_code)] // the architecture module uses only some of them
+pub(crate) mod portable;
+
+#[cfg(not(feature = "reference-kernels"))]
+pub use optimized::{
+    add, average_pool_2d, conv_2d, depthwise_conv_2d, fully_connected, max_pool_2d,
+};
+#[cfg(feature = "reference-kernels")]
+pub use reference::{
+    add, average_pool_2d, conv_2d, depthwise_conv_2d, fully_connected, max_pool_2d,
+};
 
 /// Views bytes as int8 values.
 #[inline(always)]

@@ -5,7 +5,7 @@ use super::{Cx, operands};
 use crate::error::Error;
 use crate::format::{Add, Mul, Multiplier, TensorDef, TensorId};
 use crate::kernels::reference::{self, AddParams, Broadcast, MulParams};
-use crate::kernels::{as_i8, as_i8_mut};
+use crate::kernels::{self, as_i8, as_i8_mut};
 
 /// Largest ADD `left_shift`: with it, `(x - zp) << left_shift` and the sum of two such
 /// values (scaled down by multipliers below 1) stay inside i32, as TFLite's 20 does.
@@ -62,7 +62,7 @@ pub(super) fn eval_add(cx: &Cx<'_, '_>, o: &Add, arena: &mut [u8]) -> Result<(),
         output_multiplier: o.output_multiplier,
         clamp: o.clamp,
     };
-    reference::add(&bc, as_i8(x), as_i8(y), &p, as_i8_mut(out));
+    kernels::add(&bc, as_i8(x), as_i8(y), &p, as_i8_mut(out));
     Ok(())
 }
 

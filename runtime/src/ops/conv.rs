@@ -3,7 +3,8 @@
 use super::{Cx, operands};
 use crate::error::Error;
 use crate::format::{Conv2d, DType, DepthwiseConv2d, TensorDef, Window};
-use crate::kernels::reference::{self, Geometry};
+use crate::kernels;
+use crate::kernels::reference::Geometry;
 use crate::kernels::{as_i8, as_i8_mut};
 
 /// NHWC dimensions of a rank-4 tensor.
@@ -120,7 +121,7 @@ pub(super) fn eval_conv(cx: &Cx<'_, '_>, o: &Conv2d<'_>, arena: &mut [u8]) -> Re
     let input = cx.tensor(o.input)?;
     let output = cx.tensor(o.output)?;
     let (out, [x]) = operands(arena, &output, [&input])?;
-    reference::conv_2d(
+    kernels::conv_2d(
         &geometry(&input, &output, o.window),
         as_i8(x),
         input.zero_point,
@@ -155,7 +156,7 @@ pub(super) fn eval_depthwise(
     let input = cx.tensor(o.input)?;
     let output = cx.tensor(o.output)?;
     let (out, [x]) = operands(arena, &output, [&input])?;
-    reference::depthwise_conv_2d(
+    kernels::depthwise_conv_2d(
         &geometry(&input, &output, o.window),
         as_i8(x),
         input.zero_point,

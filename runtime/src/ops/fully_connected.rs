@@ -1,7 +1,7 @@
 use super::{Cx, operands};
 use crate::error::Error;
 use crate::format::{DType, FullyConnected};
-use crate::kernels::{as_i8, as_i8_mut, reference};
+use crate::kernels::{self, as_i8, as_i8_mut};
 
 pub(super) fn validate(cx: &Cx<'_, '_>, o: &FullyConnected<'_>) -> Result<(), Error> {
     let input = cx.typed(o.input, DType::I8)?;
@@ -22,7 +22,7 @@ pub(super) fn eval(cx: &Cx<'_, '_>, o: &FullyConnected<'_>, arena: &mut [u8]) ->
     let output = cx.tensor(o.output)?;
     let (out, [x]) = operands(arena, &output, [&input])?;
     let depth = o.weights.len() / usize::from(o.units).max(1);
-    reference::fully_connected(
+    kernels::fully_connected(
         as_i8(x),
         input.zero_point,
         as_i8(o.weights),

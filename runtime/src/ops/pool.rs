@@ -4,7 +4,7 @@ use super::conv::{check_geometry, geometry, int8};
 use super::{Cx, operands};
 use crate::error::Error;
 use crate::format::Pool2d;
-use crate::kernels::{as_i8, as_i8_mut, reference};
+use crate::kernels::{self, as_i8, as_i8_mut};
 
 /// Both pools: int8 NHWC input and output with the same quantization (TFLite requires it; the
 /// kernels do not rescale) and the same channels, a SAME or VALID window of dilation 1.
@@ -27,7 +27,7 @@ pub(super) fn eval_average(cx: &Cx<'_, '_>, o: &Pool2d, arena: &mut [u8]) -> Res
     let output = cx.tensor(o.output)?;
     let (out, [x]) = operands(arena, &output, [&input])?;
     let g = geometry(&input, &output, o.window);
-    reference::average_pool_2d(&g, as_i8(x), o.clamp, as_i8_mut(out));
+    kernels::average_pool_2d(&g, as_i8(x), o.clamp, as_i8_mut(out));
     Ok(())
 }
 
@@ -36,7 +36,7 @@ pub(super) fn eval_max(cx: &Cx<'_, '_>, o: &Pool2d, arena: &mut [u8]) -> Result<
     let output = cx.tensor(o.output)?;
     let (out, [x]) = operands(arena, &output, [&input])?;
     let g = geometry(&input, &output, o.window);
-    reference::max_pool_2d(&g, as_i8(x), o.clamp, as_i8_mut(out));
+    kernels::max_pool_2d(&g, as_i8(x), o.clamp, as_i8_mut(out));
     Ok(())
 }
 

@@ -1,0 +1,139 @@
+//! CONV_2D as a blocked matrix product: the receptive fields of two output pixels are packed
+//! into a block of two columns (im2col: values minus the input zero point as i16, zeros in the
+//! padding, which is exactly TFLM's skipping of padded taps), then every filter runs over the
+//! block through the architecture's dot kernel.
+//!
+//! Grouped convolutions, and receptive fields too large for the column scratch, take the
+//! reference kernel.
+
+use super::gemm::{
+    self, CHANNEL_CHUNK, ChannelParams, OutputStage, PACK_CAPACITY, PackBuffer, block_len,
+    pack_values, pack_zeros,
+};
+use crate::format::{Clamp, Requant};
+use crate::kernels::arch::{PAIR_CHANNELS, SINGLE_CHANNELS};
+use crate::kernels::reference::{self, Geometry};
+
+/// CONV_2D with the reference kernel's signature and results.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+pub fn conv_2d(
+    geometry: &Geometry,
+    input: &[i8],
+    input_zp: i32,
+    filter: &[i8],
+    bias: Option<&[u8]>,
+    requant: &Requant<'_>,
+    output_zp: i32,
+    clamp: Clamp,
+    output: &mut [i8],
+) {
+    let g = geometry;
+    let taps = usize::from(g.window.filter_h) * usize::from(g.window.filter_w);
+    let depth = taps.saturating_mul(g.in_c);
+    let fits = g.fits(input.len(), output.len())
+        && Some(filter.len()) == depth.checked_mul(g.out_c)
+        && depth > 0
+        && block_len(depth, 1) <= PACK_CAPACITY;
+    if !fits {
+        reference::conv_2d(
+            g, input, input_zp, filter, bias, requant, output_zp, clamp, output,
+        );
+        return;
+    }
+    let stage = OutputStage {
+        zero_point: output_zp,
+        clamp,
+    };
+    let pairs = block_len(depth, 2) <= PACK_CAPACITY;
+    let image = g.in_h * g.in_w * g.in_c;
+    let out_image = g.out_h * g.out_w * g.out_c;
+    let pixels = g.out_h * g.out_w;
+    let mut scratch = PackBuffer::new();
+    let mut params = [ChannelParams::new(None, requant, 0); CHANNEL_CHUNK];
+    for (x, y) in input
+        .chunks_exact(image)
+        .zip(output.chunks_exact_mut(out_image))
+    {
+        let mut c0 = 0;
+        while c0 < g.out_c {
+            let chunk = (g.out_c - c0).min(CHANNEL_CHUNK);
+            gemm::prepare(&mut params, bias, requant, c0, chunk);
+            let params = params.get(..chunk).unwrap_or(&[]);
+            let filter = filter.get(c0 * depth..(c0 + chunk) * depth).unwrap_or(&[]);
+            let mut p = 0;
+            while p < pixels {
+                let cols = if pairs && p + 2 <= pixels { 2 } else { 1 };
+                let block = scratch
+                    .0
+                    .get_mut(..block_len(depth, cols))
+                    .unwrap_or(&mut []);
+                for c in 0..cols {
+                    pack_pixel(g, x, input_zp, p + c, block, cols, c);
+                }
+                let y = y.get_mut(p * g.out_c..).unwrap_or(&mut []);
+                if cols == 2 {
+                    gemm::channels::<PAIR_CHANNELS, 2>(
+                        filter, params, block, depth, stage, y, g.out_c, c0,
+                    );
+                } else {
+                    gemm::channels::<SINGLE_CHANNELS, 1>(
+                        filter, params, block, depth, stage, y, g.out_c, c0,
+                    );
+                }
+                p += cols;
+            }
+            c0 += chunk;
+        }
+    }
+}
+
+/// Packs the receptive field of output pixel `p` (raster order) into column `c` of `block`.
+#[inline(always)]
+fn pack_pixel(
+    g: &Geometry,
+    x: &[i8],
+    input_zp: i32,
+    p: usize,
+    block: &mut [i16],
+    cols: usize,
+    c: usize,
+) {
+    let (oy, ox) = (p / g.out_w, p % g.out_w);
+    let w = g.window;
+    let (kh, kw) = (usize::from(w.filter_h), usize::from(w.filter_w));
+    let row_len = kw * g.in_c;
+    let y0 = (oy * usize::from(w.stride_h)) as isize - w.pad_top as isize;
+    let x0 = (ox * usize::from(w.stride_w)) as isize - w.pad_left as isize;
+    let (dh, dw) = (usize::from(w.dilation_h), usize::from(w.dilation_w));
+    for ky in 0..kh {
+        let iy = y0 + (ky * dh) as isize;
+        let k = ky * row_len;
+        if iy < 0 || iy >= g.in_h as isize {
+            pack_zeros(block, cols, c, k, row_len);
+            continue;
+        }
+        let row = iy as usize * g.in_w;
+        // The whole filter row inside the input with no dilation: one contiguous run.
+        let last = x0 + ((kw - 1) * dw) as isize;
+        if dw == 1 && x0 >= 0 && last < g.in_w as isize {
+            let start = (row + x0 as usize) * g.in_c;
+            if let Some(v) = x.get(start..start + row_len) {
+                pack_values(block, cols, c, k, v, input_zp);
+            }
+            continue;
+        }
+        for kx in 0..kw {
+            let ix = x0 + (kx * dw) as isize;
+            let k = k + kx * g.in_c;
+            if ix < 0 || ix >= g.in_w as isize {
+                pack_zeros(block, cols, c, k, g.in_c);
+            } else {
+                let start = (row + ix as usize) * g.in_c;
+                if let Some(v) = x.get(start..start + g.in_c) {
+                    pack_values(block, cols, c, k, v, input_zp);
+                }
+            }
+        }
+    }
+}

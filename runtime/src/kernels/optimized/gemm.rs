@@ -1,0 +1,223 @@
+//! What CONV_2D and FULLY_CONNECTED share: blocks of packed columns, per-channel output
+//! parameters, and the product of weight rows by a block of columns with its output stage.
+//!
+//! A block holds `C` columns (output pixels, or batches) of `depth` values each, interleaved
+//! group by group: group `g` (four values, the last one possibly partial) of column `c` is the
+//! four i16 at `(g·C + c)·4`, in the architecture's packed order. One load instruction can then
+//! fetch a group of every column of the block.
+
+use super::requant::ChannelQuant;
+use crate::format::{Clamp, Requant};
+use crate::kernels::arch;
+use crate::kernels::bias_at;
+
+/// Packed values the column scratch holds (i16): 2.5 KiB of stack.
+pub const PACK_CAPACITY: usize = 1280;
+/// Output channels whose parameters are prepared at once.
+pub const CHANNEL_CHUNK: usize = 32;
+
+/// Scratch for packed columns: i16 values in 8-byte aligned storage, so that every group
+/// (8 bytes) is aligned for word and double-word loads.
+#[repr(C, align(8))]
+pub struct PackBuffer(pub [i16; PACK_CAPACITY]);
+
+impl PackBuffer {
+    /// A zeroed buffer.
+    #[inline(always)]
+    pub fn new() -> Self {
+        PackBuffer([0; PACK_CAPACITY])
+    }
+}
+
+/// i16 values a block of `cols` columns of `depth` values takes.
+#[inline(always)]
+pub fn block_len(depth: usize, cols: usize) -> usize {
+    depth.div_ceil(4) * 4 * cols
+}
+
+/// Position of logical element `k` of column `c` in a block of `cols` columns.
+#[inline(always)]
+pub fn packed_index(k: usize, c: usize, cols: usize) -> usize {
+    #[allow(clippy::indexing_slicing)] // k & 3 < 4
+    let j = arch::PACKED_ORDER[k & 3];
+    ((k >> 2) * cols + c) * 4 + j
+}
+
+/// Writes `values - zero_point` into column `c` of the block `data` (of `cols` columns) from
+/// logical position `k` on. Whole aligned groups go through the architecture's packer.
+#[inline(always)]
+pub fn pack_values(data: &mut [i16], cols: usize, c: usize, k: usize, values: &[i8], zp: i32) {
+    let mut rest = values;
+    let mut k = k;
+    if k.is_multiple_of(4) {
+        let (groups, tail) = values.as_chunks::<4>();
+        for (i, v) in groups.iter().enumerate() {
+            let at = ((k >> 2) + i) * cols + c;
+            if let Some(out) = data.as_chunks_mut::<4>().0.get_mut(at) {
+                arch::pack4(*v, zp, out);
+            }
+        }
+        k += 4 * groups.len();
+        rest = tail;
+    }
+    for (i, &v) in rest.iter().enumerate() {
+        if let Some(slot) = data.get_mut(packed_index(k + i, c, cols)) {
+            *slot = (i32::from(v) - zp) as i16;
+        }
+    }
+}
+
+/// Zeros logical positions `k..k + len` of column `c` (padding: the zero point).
+#[inline(always)]
+pub fn pack_zeros(data: &mut [i16], cols: usize, c: usize, k: usize, len: usize) {
+    for k in k..k + len {
+        if let Some(slot) = data.get_mut(packed_index(k, c, cols)) {
+            *slot = 0;
+        }
+    }
+}
+
+/// One output channel's bias and requantization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelParams {
+    /// Initial accumulator: the bias.
+    pub bias: i32,
+    /// Accumulator to output scaling.
+    pub quant: ChannelQuant,
+}
+
+impl ChannelParams {
+    /// Channel `c`'s parameters.
+    #[inline(always)]
+    pub fn new(bias: Option<&[u8]>, requant: &Requant<'_>, c: usize) -> Self {
+        ChannelParams {
+            bias: bias_at(bias, c),
+            quant: ChannelQuant::new(requant.channel(c)),
+        }
+    }
+
+    /// Requantizes `acc`, adds the output zero point and clamps: the reference's output stage.
+    #[inline(always)]
+    pub fn output(&self, acc: i32, output_zp: i32, clamp: Clamp) -> i8 {
+        let v = self.quant.apply(acc).saturating_add(output_zp);
+        v.clamp(i32::from(clamp.min), i32::from(clamp.max)) as i8
+    }
+}
+
+/// Fills `params[..chunk]` with the parameters of channels `c0..c0 + chunk` (one
+/// requantization shared by all when it is per tensor).
+#[inline(always)]
+pub fn prepare(
+    params: &mut [ChannelParams],
+    bias: Option<&[u8]>,
+    requant: &Requant<'_>,
+    c0: usize,
+    chunk: usize,
+) {
+    match *requant {
+        Requant::PerTensor(m) => {
+            let quant = ChannelQuant::new(m);
+            for (i, p) in params.iter_mut().take(chunk).enumerate() {
+                *p = ChannelParams {
+                    bias: bias_at(bias, c0 + i),
+                    quant,
+                };
+            }
+        }
+        Requant::PerChannel { .. } => {
+            for (i, p) in params.iter_mut().take(chunk).enumerate() {
+                *p = ChannelParams::new(bias, requant, c0 + i);
+            }
+        }
+    }
+}
+
+/// The output stage of a layer.
+#[derive(Debug, Clone, Copy)]
+pub struct OutputStage {
+    /// Output zero point.
+    pub zero_point: i32,
+    /// Fused activation.
+    pub clamp: Clamp,
+}
+
+/// Every channel of a chunk (`filter` rows of `depth` weights, `params`) times a block of `C`
+/// columns (`block`): `R` channels at a time through the architecture's dot kernel, then one
+/// at a time. Output `(c, channel i of the chunk)` goes to `y[c·out_c + first + i]`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn channels<const R: usize, const C: usize>(
+    filter: &[i8],
+    params: &[ChannelParams],
+    block: &[i16],
+    depth: usize,
+    stage: OutputStage,
+    y: &mut [i8],
+    out_c: usize,
+    first: usize,
+) {
+    let (blocks, rest) = params.as_chunks::<R>();
+    let mut rows = filter.chunks_exact(depth);
+    let mut c = first;
+    for p in blocks {
+        let w: [&[i8]; R] = core::array::from_fn(|_| rows.next().unwrap_or(&[]));
+        let acc = product::<R, C>(w, p.each_ref(), block, depth);
+        store::<R, C>(&acc, p.each_ref(), stage, y, out_c, c);
+        c += R;
+    }
+    for p in rest {
+        let w = rows.next().unwrap_or(&[]);
+        let acc = product::<1, C>([w], [p], block, depth);
+        store::<1, C>(&acc, [p], stage, y, out_c, c);
+        c += 1;
+    }
+}
+
+/// Bias plus `R` weight rows times the `C` columns of `block`.
+#[inline(always)]
+fn product<const R: usize, const C: usize>(
+    w: [&[i8]; R],
+    params: [&ChannelParams; R],
+    block: &[i16],
+    depth: usize,
+) -> [[i32; C]; R] {
+    let mut acc = [[0i32; C]; R];
+    for (row, p) in acc.iter_mut().zip(params) {
+        *row = [p.bias; C];
+    }
+    let groups = depth / 4;
+    arch::dot::<R, C>(&mut acc, w, block, groups);
+    let tail = depth % 4;
+    if tail != 0 {
+        let k0 = 4 * groups;
+        for (row, w) in acc.iter_mut().zip(w) {
+            for (c, a) in row.iter_mut().enumerate() {
+                for k in k0..k0 + tail {
+                    if let (Some(&w), Some(&x)) = (w.get(k), block.get(packed_index(k, c, C))) {
+                        *a = a.wrapping_add(i32::from(w) * i32::from(x));
+                    }
+                }
+            }
+        }
+    }
+    acc
+}
+
+/// Requantizes and writes `acc[r][c]` to `y[c·out_c + first + r]`.
+#[inline(always)]
+fn store<const R: usize, const C: usize>(
+    acc: &[[i32; C]; R],
+    params: [&ChannelParams; R],
+    stage: OutputStage,
+    y: &mut [i8],
+    out_c: usize,
+    first: usize,
+) {
+    for (r, (row, p)) in acc.iter().zip(params).enumerate() {
+        for (c, &a) in row.iter().enumerate() {
+            if let Some(slot) = y.get_mut(c * out_c + first + r) {
+                *slot = p.output(a, stage.zero_point, stage.clamp);
+            }
+        }
+    }
+}

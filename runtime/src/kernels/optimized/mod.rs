@@ -1,0 +1,22 @@
+//! Optimized kernels: the same results as `reference/`, bit for bit, with less work per MAC.
+//! Portable drivers (blocking, packing, border handling, per-channel parameters prepared once)
+//! around the architecture's micro-kernels (`kernels::arch`: `cortex_m/`, or `portable/`).
+//! Shapes a fast path does not cover take the reference kernel.
+//!
+//! The shared property suite (`suite.rs`) runs every kernel here against the reference.
+
+mod add;
+mod conv;
+mod depthwise;
+mod fully_connected;
+pub(crate) mod gemm;
+mod pool;
+pub(crate) mod requant;
+#[cfg(test)]
+mod suite;
+
+pub use add::add;
+pub use conv::conv_2d;
+pub use depthwise::depthwise_conv_2d;
+pub use fully_connected::fully_connected;
+pub use pool::{average_pool_2d, max_pool_2d};

@@ -1,0 +1,176 @@
+//! Requantization with TFLM's two-step rounding, exactly, in one 64-bit multiply-add and
+//! two shifts.
+//!
+//! TFLM computes `RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x << l, m), e)`. For
+//! every `x` and every multiplier except `i32::MIN` (which the fast path refuses):
+//!
+//! * the high multiply is `floor((a·m + 2^30) / 2^31)` with `a = x << l` (wrapping): its
+//!   nudge `1 - 2^30` for negative products, with C's truncating division, is the same floor;
+//! * the rounding divide of `y` by `2^e` (ties away from zero) is
+//!   `floor((y + 2^(e-1) - [y < 0]) / 2^e)` for `e >= 1`;
+//! * `floor(floor(p / 2^31) + c) / 2^e) = floor((p + c·2^31) / 2^(31+e))` for integer `c`,
+//!   so both roundings fold into one: `r = (a·m + 2^30 + 2^(30+e) - [y < 0]·2^31) >> (31+e)`,
+//!   that is the high word of the 64-bit sum shifted right by `e - 1`.
+//!
+//! `[y < 0]` may be replaced by `[a < 0]` when `m >= 0`: they differ only when
+//! `-2^30 <= a·m < 0` (or `m = 0`), where `y = 0` and both forms give 0. So with the rounding
+//! constant and the sign term in the accumulator's initial value, the whole requantization is
+//! one signed multiply-accumulate long (`SMLAL` on Arm) and a shift. Negative multipliers
+//! (which TFLite never produces: scales are positive) take the reference function. The unit
+//! tests check all of this against the reference.
+
+use crate::format::Multiplier;
+use crate::kernels::fixed_point::multiply_by_quantized_multiplier;
+
+/// One output channel's requantization, prepared for [`ChannelQuant::apply`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelQuant {
+    /// The Q31 multiplier.
+    pub multiplier: i32,
+    /// Left shift applied to the accumulator first (the positive part of the shift).
+    pub left: u32,
+    /// The rounding constant `2^30 + 2^(30+e)` (or `2^30` when `e = 0`).
+    pub round: i64,
+    /// `e - 1` for a right shift `e >= 1`; `-1` when `e = 0`.
+    pub right_minus_one: i32,
+    /// Whether the reference function must be used (a negative multiplier).
+    pub slow: bool,
+}
+
+impl ChannelQuant {
+    /// Prepares `m` (a multiplier with a shift in `-31..=30`, as validation guarantees; other
+    /// shifts are clamped as the reference clamps them).
+    #[inline(always)]
+    pub fn new(m: Multiplier) -> ChannelQuant {
+        let shift = i32::from(m.shift);
+        let left = if shift > 0 { shift.min(31) as u32 } else { 0 };
+        let right = if shift > 0 {
+            0
+        } else {
+            shift.unsigned_abs().min(31)
+        };
+        let round = if right == 0 {
+            1i64 << 30
+        } else {
+            (1i64 << 30) + (1i64 << (30 + right))
+        };
+        ChannelQuant {
+            multiplier: m.multiplier,
+            left,
+            round,
+            right_minus_one: right as i32 - 1,
+            slow: m.multiplier < 0,
+        }
+    }
+
+    /// `multiply_by_quantized_multiplier(acc, multiplier, shift)`, bit for bit.
+    #[inline(always)]
+    pub fn apply(&self, acc: i32) -> i32 {
+        if self.slow {
+            return self.reference(acc);
+        }
+        let a = acc.wrapping_shl(self.left);
+        let product = i64::from(a) * i64::from(self.multiplier);
+        if self.right_minus_one < 0 {
+            return ((product + self.round) >> 31) as i32;
+        }
+        // [y < 0] as [a < 0]: the multiplier is not negative here.
+        let sum = product + self.round + (i64::from(a >> 31) << 31);
+        ((sum >> 32) as i32) >> self.right_minus_one
+    }
+
+    #[cold]
+    fn reference(&self, acc: i32) -> i32 {
+        let shift = if self.right_minus_one < 0 {
+            self.left as i32
+        } else {
+            -(self.right_minus_one + 1)
+        };
+        multiply_by_quantized_multiplier(acc, self.multiplier, shift)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn check(acc: i32, multiplier: i32, shift: i8) {
+        let q = ChannelQuant::new(Multiplier { multiplier, shift });
+        assert_eq!(
+            q.apply(acc),
+            multiply_by_quantized_multiplier(acc, multiplier, i32::from(shift)),
+            "acc {acc} multiplier {multiplier} shift {shift}"
+        );
+    }
+
+    #[test]
+    fn named_edge_cases() {
+        let accs = [
+            0,
+            1,
+            -1,
+            2,
+            -2,
+            3,
+            -3,
+            i32::MAX,
+            i32::MIN,
+            i32::MIN + 1,
+            1 << 30,
+            -(1 << 30),
+            (1 << 30) - 1,
+            12345,
+            -12345,
+        ];
+        let mults = [
+            0,
+            1,
+            -1,
+            1 << 30,
+            (1 << 30) + 1,
+            i32::MAX,
+            i32::MIN,
+            i32::MIN + 1,
+            -(1 << 30),
+            1_552_512_742,
+        ];
+        for &acc in &accs {
+            for &m in &mults {
+                for shift in -31..=30 {
+                    check(acc, m, shift);
+                }
+            }
+        }
+    }
+
+    /// Ties at every rounding step: products of exactly `k·2^30` and remainders of exactly
+    /// half the divisor.
+    #[test]
+    fn rounding_ties() {
+        for shift in -31i8..=0 {
+            for acc in -40..=40 {
+                check(acc, 1 << 30, shift);
+                check(acc << 8, 1 << 30, shift);
+                check(acc, (1 << 30) + 1, shift);
+                check(acc, (1 << 30) - 1, shift);
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn matches_the_reference(acc: i32, multiplier: i32, shift in -31i8..=30) {
+            check(acc, multiplier, shift);
+        }
+
+        #[test]
+        fn matches_the_reference_on_realistic_values(
+            acc in -(1i32 << 22)..(1 << 22),
+            multiplier in (1i32 << 30)..i32::MAX,
+            shift in -20i8..=2,
+        ) {
+            check(acc, multiplier, shift);
+        }
+    }
+}
