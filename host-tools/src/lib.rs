@@ -4,6 +4,7 @@
 #![deny(unsafe_code)]
 
 pub mod bench;
+pub mod bench_suite;
 pub mod data;
 pub mod dump;
 pub mod eval;

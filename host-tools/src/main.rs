@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use mote_tools::spec::{FloatModel, Spec};
 use mote_tools::{
-    bench, data, eval, import, inspect, io, plan, qemu, quantize, run, tflite, train,
+    bench, bench_suite, data, eval, import, inspect, io, plan, qemu, quantize, run, tflite, train,
 };
 
 /// int8 inference for microcontrollers: from a trained (or imported) model to a blob that the
@@ -125,6 +125,16 @@ enum Command {
         #[arg(long, default_value_t = 300)]
         timeout: u64,
     },
+    /// Run `mote bench` over the four MLPerf Tiny models and the bundled models on both QEMU
+    /// boards and show the change against the committed results (bench/results.json).
+    BenchSuite {
+        /// Rewrite bench/results.json and the performance table in README.md.
+        #[arg(long)]
+        bless: bool,
+        /// The MLPerf Tiny folder.
+        #[arg(long, default_value = "../shared/mlperf-tiny")]
+        mlperf: PathBuf,
+    },
     /// The whole job on a bundled model: train, quantize, evaluate, then run the blob on the
     /// host and on every QEMU board and check that every output byte matches.
     Demo {
@@ -197,6 +207,7 @@ impl Command {
                 json,
                 timeout,
             } => cmd_bench(&blob, board, input.as_deref(), json, timeout),
+            Command::BenchSuite { bless, mlperf } => cmd_bench_suite(bless, &mlperf),
             Command::Demo { spec, out_dir } => cmd_demo(&spec, out_dir),
         }
     }
@@ -418,6 +429,61 @@ fn cmd_bench(
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", report.text());
+    }
+    Ok(())
+}
+
+fn cmd_bench_suite(bless: bool, mlperf: &Path) -> Result<()> {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let repo = std::fs::canonicalize(&repo).unwrap_or(repo);
+    let sources = bench_suite::Sources {
+        repo: repo.clone(),
+        mlperf: mlperf.to_path_buf(),
+    };
+    let results_path = bench_suite::results_path(&repo);
+    let committed: Vec<bench::Report> = match std::fs::read(&results_path) {
+        Ok(bytes) => {
+            serde_json::from_slice::<bench_suite::Results>(&bytes)
+                .with_context(|| format!("cannot read {}", results_path.display()))?
+                .results
+        }
+        Err(_) => Vec::new(),
+    };
+    let spinner = ProgressBar::new_spinner();
+    spinner.enable_steady_tick(Duration::from_millis(120));
+    let reports = bench_suite::run(&sources, |model, board| {
+        spinner.set_message(format!("{model} on {board}"));
+    });
+    spinner.finish_and_clear();
+    let reports = reports?;
+    print!("{}", bench_suite::compare(&committed, &reports));
+    let table = bench_suite::readme_table(&reports);
+    if bless {
+        let results = bench_suite::Results {
+            note: bench_suite::NOTE.to_string(),
+            results: reports,
+        };
+        let mut json = serde_json::to_string_pretty(&results)?;
+        json.push('\n');
+        if let Some(dir) = results_path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        io::write_atomic(&results_path, json.as_bytes())?;
+        let readme_path = repo.join("README.md");
+        let readme = std::fs::read_to_string(&readme_path)
+            .with_context(|| format!("cannot read {}", readme_path.display()))?;
+        io::write_atomic(
+            &readme_path,
+            bench_suite::update_readme(&readme, &table)?.as_bytes(),
+        )?;
+        println!(
+            "\nwrote {} and the table in {}",
+            results_path.display(),
+            readme_path.display()
+        );
+    } else {
+        println!("\n{table}");
+        println!("(--bless writes bench/results.json and this table into README.md)");
     }
     Ok(())
 }
