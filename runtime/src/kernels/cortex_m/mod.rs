@@ -10,15 +10,232 @@
 //! registers inline assembly may use on Thumb (`r6` and `r7` are reserved). Shapes not
 //! specialised here use the portable kernels.
 
-use super::optimized::gemm::{ChannelParams, OutputStage};
+use super::optimized::gemm::{self, ChannelParams, OutputStage, packed_index};
+use super::optimized::requant::ChannelQuant;
 use super::portable;
+use crate::format::Clamp;
 
 pub use portable::PACKED_ORDER;
 
-/// One output channel at a time over a block of two columns.
-pub const PAIR_CHANNELS: usize = 1;
-/// Two output channels at a time over a single column.
-pub const SINGLE_CHANNELS: usize = 2;
+/// See `portable::pair_channels`: one channel at a time over both columns ([`dot_1x2`]),
+/// requantized by [`output_fast`].
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+pub fn pair_channels(
+    filter: &[i8],
+    params: &[ChannelParams],
+    fast: bool,
+    block: &[i16],
+    depth: usize,
+    stage: OutputStage,
+    y: &mut [i8],
+    out_c: usize,
+    first: usize,
+) {
+    let n = params.len();
+    let groups = depth / 4;
+    let fits = fast
+        && groups > 0
+        && filter.len() >= n * depth
+        && block.len() >= gemm::block_len(depth, 2)
+        && block.as_ptr().cast::<u32>().is_aligned()
+        && first + n <= out_c
+        && y.len() >= out_c + first + n;
+    if !fits {
+        gemm::channels::<1, 2>(filter, params, fast, block, depth, stage, y, out_c, first);
+        return;
+    }
+    // SAFETY: the bounds the loops rely on are checked above.
+    unsafe {
+        let y = y.as_mut_ptr().add(first);
+        if stage.clamp == Clamp::NONE {
+            pair_loop::<false>(
+                filter.as_ptr(),
+                params,
+                block.as_ptr(),
+                depth,
+                stage,
+                y,
+                out_c,
+            );
+        } else {
+            pair_loop::<true>(
+                filter.as_ptr(),
+                params,
+                block.as_ptr(),
+                depth,
+                stage,
+                y,
+                out_c,
+            );
+        }
+    }
+}
+
+/// # Safety
+/// `w` points to `params.len()` rows of `depth` bytes, `x` to an aligned block of two columns
+/// of `depth` values, `y` to `params.len()` writable bytes and as many from `y + out_c` on;
+/// every channel is fast; `depth >= 4`.
+#[inline(always)]
+unsafe fn pair_loop<const CLAMP: bool>(
+    w: *const i8,
+    params: &[ChannelParams],
+    x: *const i16,
+    depth: usize,
+    stage: OutputStage,
+    y: *mut i8,
+    out_c: usize,
+) {
+    let groups = depth / 4;
+    let tail = depth % 4;
+    let (mut w, mut y) = (w, y);
+    for p in params {
+        let mut acc = [p.bias; 2];
+        // SAFETY: row `w` and the block are in bounds (the caller's contract).
+        unsafe {
+            dot_1x2(&mut acc, w, x, groups);
+            for j in 0..tail {
+                let k = 4 * groups + j;
+                let wk = i32::from(*w.add(k));
+                acc[0] = acc[0].wrapping_add(wk * i32::from(*x.add(packed_index(k, 0, 2))));
+                acc[1] = acc[1].wrapping_add(wk * i32::from(*x.add(packed_index(k, 1, 2))));
+            }
+            *y = output_fast::<CLAMP>(acc[0], &p.quant, stage);
+            *y.add(out_c) = output_fast::<CLAMP>(acc[1], &p.quant, stage);
+            w = w.add(depth);
+            y = y.add(1);
+        }
+    }
+}
+
+/// See `portable::single_channels`: two channels at a time over the column ([`dot_2x1`]).
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+pub fn single_channels(
+    filter: &[i8],
+    params: &[ChannelParams],
+    fast: bool,
+    block: &[i16],
+    depth: usize,
+    stage: OutputStage,
+    y: &mut [i8],
+    out_c: usize,
+    first: usize,
+) {
+    let n = params.len();
+    let groups = depth / 4;
+    let fits = fast
+        && groups > 0
+        && filter.len() >= n * depth
+        && block.len() >= gemm::block_len(depth, 1)
+        && block.as_ptr().cast::<u32>().is_aligned()
+        && first + n <= out_c
+        && y.len() >= first + n;
+    if !fits {
+        gemm::channels::<2, 1>(filter, params, fast, block, depth, stage, y, out_c, first);
+        return;
+    }
+    // SAFETY: the bounds the loops rely on are checked above.
+    unsafe {
+        let y = y.as_mut_ptr().add(first);
+        if stage.clamp == Clamp::NONE {
+            single_loop::<false>(filter.as_ptr(), params, block.as_ptr(), depth, stage, y);
+        } else {
+            single_loop::<true>(filter.as_ptr(), params, block.as_ptr(), depth, stage, y);
+        }
+    }
+}
+
+/// # Safety
+/// `w` points to `params.len()` rows of `depth` bytes, `x` to an aligned column of `depth`
+/// values, `y` to `params.len()` writable bytes; every channel is fast; `depth >= 4`.
+#[inline(always)]
+unsafe fn single_loop<const CLAMP: bool>(
+    w: *const i8,
+    params: &[ChannelParams],
+    x: *const i16,
+    depth: usize,
+    stage: OutputStage,
+    y: *mut i8,
+) {
+    let groups = depth / 4;
+    let tail = depth % 4;
+    let (mut w, mut y) = (w, y);
+    let (pairs, rest) = params.as_chunks::<2>();
+    for [p0, p1] in pairs {
+        let mut acc = [p0.bias, p1.bias];
+        // SAFETY: rows `w`, `w + depth` and the column are in bounds (the caller's contract).
+        unsafe {
+            dot_2x1(&mut acc, w, w.add(depth), x, groups);
+            for j in 0..tail {
+                let k = 4 * groups + j;
+                let xk = i32::from(*x.add(packed_index(k, 0, 1)));
+                acc[0] = acc[0].wrapping_add(i32::from(*w.add(k)) * xk);
+                acc[1] = acc[1].wrapping_add(i32::from(*w.add(depth + k)) * xk);
+            }
+            *y = output_fast::<CLAMP>(acc[0], &p0.quant, stage);
+            *y.add(1) = output_fast::<CLAMP>(acc[1], &p1.quant, stage);
+            w = w.add(2 * depth);
+            y = y.add(2);
+        }
+    }
+    for p in rest {
+        let mut acc = [p.bias];
+        // SAFETY: as above, one row.
+        unsafe {
+            dot_1x1(&mut acc, w, x, groups);
+            for j in 0..tail {
+                let k = 4 * groups + j;
+                let xk = i32::from(*x.add(packed_index(k, 0, 1)));
+                acc[0] = acc[0].wrapping_add(i32::from(*w.add(k)) * xk);
+            }
+            *y = output_fast::<CLAMP>(acc[0], &p.quant, stage);
+        }
+    }
+}
+
+/// The output stage for a fast channel ([`ChannelQuant::apply_fast`]): the 64-bit sum starts
+/// at the rounding constant plus the sign term (`ADDS`/`ADC`), takes the product (`SMLAL`),
+/// and its high word shifted is the requantized value; then the zero point, saturation to
+/// int8 (`SSAT`) and, when `CLAMP`, the activation's bounds.
+#[inline(always)]
+fn output_fast<const CLAMP: bool>(acc: i32, q: &ChannelQuant, stage: OutputStage) -> i8 {
+    if q.right_minus_one < 0 {
+        // No right shift: the rounded high multiply alone.
+        let v = q.apply_fast(acc).saturating_add(stage.zero_point);
+        return v
+            .max(i32::from(stage.clamp.min))
+            .min(i32::from(stage.clamp.max)) as i8;
+    }
+    let (lo, hi) = (q.round as u32, (q.round >> 32) as i32);
+    let v: i32;
+    // SAFETY: register-only arithmetic.
+    unsafe {
+        core::arch::asm!(
+            "asr {t}, {a}, #31",
+            "adds {lo}, {lo}, {t}, lsl #31",
+            "adc {hi}, {hi}, {t}",
+            "smlal {lo}, {hi}, {a}, {m}",
+            "asr {hi}, {hi}, {e}",
+            "add {hi}, {hi}, {zp}",
+            "ssat {hi}, #8, {hi}",
+            a = in(reg) acc,
+            m = in(reg) q.multiplier,
+            e = in(reg) q.right_minus_one,
+            zp = in(reg) stage.zero_point,
+            t = out(reg) _,
+            lo = inout(reg) lo => _,
+            hi = inout(reg) hi => v,
+            options(pure, nomem, nostack),
+        );
+    }
+    if CLAMP {
+        v.max(i32::from(stage.clamp.min))
+            .min(i32::from(stage.clamp.max)) as i8
+    } else {
+        v as i8
+    }
+}
 
 /// See `portable::dot`.
 #[inline(always)]
@@ -263,42 +480,204 @@ unsafe fn dot_1x1(acc: &mut [i32; 1], w: *const i8, x: *const i16, groups: usize
     *acc = [a0];
 }
 
-/// See `portable::pack4`: `SXTB16` splits the word, `SSUB16` subtracts the zero point from
-/// both halves.
+/// See `portable::pack_groups`: a word of four values at a time, widened (`SXTB16`), the zero
+/// point subtracted from both halves (`SSUB16`), stored as a double word.
 #[inline(always)]
-pub fn pack4(v: [i8; 4], zero_point: i32, out: &mut [i16; 4]) {
-    let word = u32::from_le_bytes(v.map(|b| b as u8));
+pub fn pack_groups(dst: &mut [i16], cols: usize, src: &[i8], zero_point: i32) {
+    let groups = src.len() / 4;
+    let fits = groups > 0
+        && (cols == 1 || cols == 2)
+        && dst.len() + 4 * cols >= 4 * cols * groups + 4
+        && dst.as_ptr().cast::<u64>().is_aligned();
+    if !fits {
+        portable::pack_groups(dst, cols, src, zero_point);
+        return;
+    }
     let zp = (zero_point as u32 & 0xffff) | (zero_point as u32) << 16;
-    let (lo, hi): (u32, u32);
+    macro_rules! pack {
+        ($step:literal) => {
+            // SAFETY: reads 4·groups bytes of `src` and writes `groups` aligned double words
+            // `$step` bytes apart from the start of `dst` (lengths checked above).
+            unsafe {
+                core::arch::asm!(
+                    "2:",
+                    "ldr {lo}, [{s}], #4",
+                    "sxtb16 {hi}, {lo}, ror #8",
+                    "sxtb16 {lo}, {lo}",
+                    "ssub16 {lo}, {lo}, {zp}",
+                    "ssub16 {hi}, {hi}, {zp}",
+                    concat!("strd {lo}, {hi}, [{d}], #", $step),
+                    "subs {n}, {n}, #1",
+                    "bne 2b",
+                    s = inout(reg) src.as_ptr() => _,
+                    d = inout(reg) dst.as_mut_ptr() => _,
+                    n = inout(reg) groups => _,
+                    zp = in(reg) zp,
+                    lo = out(reg) _,
+                    hi = out(reg) _,
+                    options(nostack),
+                );
+            }
+        };
+    }
+    if cols == 1 {
+        pack!("8");
+    } else {
+        pack!("16");
+    }
+}
+
+/// Taps of the depthwise kernels in assembly (a 3x3 filter).
+const DW_TAPS: usize = 9;
+/// Groups of four channels in a chunk.
+const DW_GROUPS: usize = super::optimized::gemm::CHANNEL_CHUNK / 4;
+
+/// The filter of a chunk of channels for [`depthwise_pixel`]: for each group of four channels
+/// and each tap, the weights widened in `SXTB16` order, `(w0, w2)` and `(w1, w3)`, so that a
+/// tap costs one `LDRD` for the weights.
+pub struct DepthwiseChunk<'f> {
+    portable: portable::DepthwiseChunk<'f>,
+    widened: [[[u32; 2]; DW_TAPS]; DW_GROUPS],
+    /// Whether `widened` holds the filter (3x3 filters only).
+    ready: bool,
+}
+
+impl<'f> DepthwiseChunk<'f> {
+    /// See `portable::DepthwiseChunk::new`.
+    #[inline(always)]
+    pub fn new(filter: &'f [i8], stride: usize, c0: usize, chunk: usize, taps: usize) -> Self {
+        let mut widened = [[[0u32; 2]; DW_TAPS]; DW_GROUPS];
+        let ready = taps == DW_TAPS;
+        if ready {
+            for (q, group) in widened.iter_mut().enumerate().take(chunk / 4) {
+                for (t, slot) in group.iter_mut().enumerate() {
+                    let at = t * stride + c0 + 4 * q;
+                    if let Some(&w) = filter.get(at..at + 4).and_then(|w| w.first_chunk::<4>()) {
+                        let word = u32::from_le_bytes(w.map(|b| b as u8));
+                        *slot = [sxtb16(word), sxtb16(word.rotate_right(8))];
+                    }
+                }
+            }
+        }
+        DepthwiseChunk {
+            portable: portable::DepthwiseChunk::new(filter, stride, c0, chunk, taps),
+            widened,
+            ready,
+        }
+    }
+}
+
+#[inline(always)]
+fn sxtb16(word: u32) -> u32 {
+    let out: u32;
     // SAFETY: register-only arithmetic.
     unsafe {
         core::arch::asm!(
-            "sxtb16 {hi}, {w}, ror #8",
-            "sxtb16 {lo}, {w}",
-            "ssub16 {lo}, {lo}, {zp}",
-            "ssub16 {hi}, {hi}, {zp}",
+            "sxtb16 {o}, {w}",
             w = in(reg) word,
-            zp = in(reg) zp,
-            lo = out(reg) lo,
-            hi = out(reg) hi,
+            o = out(reg) out,
             options(pure, nomem, nostack),
         );
     }
-    *out = [lo as i16, (lo >> 16) as i16, hi as i16, (hi >> 16) as i16];
+    out
 }
 
-/// See `portable::depthwise_pixel`.
+/// See `portable::depthwise_pixel`: groups of four channels, one tap at a time: the input word
+/// widened (`SXTB16`), the widened weights (`LDRD`), four 16x16 multiply-accumulates
+/// (`SMLABB`, `SMLATT`).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub fn depthwise_pixel(
-    x: &[i8],
-    offsets: &[usize],
-    filter: &[i8],
-    stride: usize,
+    chunk: &DepthwiseChunk<'_>,
+    x: &[&[i8]],
     folded: &[i32],
     params: &[ChannelParams],
+    fast: bool,
     stage: OutputStage,
     out: &mut [i8],
 ) {
-    portable::depthwise_pixel(x, offsets, filter, stride, folded, params, stage, out);
+    let n = out.len();
+    let fits = chunk.ready
+        && fast
+        && x.len() == DW_TAPS
+        && x.iter().all(|x| x.len() >= n)
+        && folded.len() >= n
+        && params.len() >= n
+        && n <= 4 * DW_GROUPS;
+    if !fits {
+        portable::depthwise_pixel(&chunk.portable, x, folded, params, fast, stage, out);
+        return;
+    }
+    let mut taps = [core::ptr::null::<i8>(); DW_TAPS];
+    for (slot, x) in taps.iter_mut().zip(x) {
+        *slot = x.as_ptr();
+    }
+    let groups = n / 4;
+    let clamp = stage.clamp != Clamp::NONE;
+    for (q, weights) in chunk.widened.iter().enumerate().take(groups) {
+        let at = 4 * q;
+        let [mut a0, mut a1, mut a2, mut a3] = match folded.get(at..at + 4) {
+            Some(&[a, b, c, d]) => [a, b, c, d],
+            _ => return,
+        };
+        // SAFETY: every tap pointer addresses at least `n >= at + 4` bytes (checked above);
+        // `weights` holds the nine widened taps of this group.
+        unsafe {
+            core::arch::asm!(
+                ".irp t, 0, 4, 8, 12, 16, 20, 24, 28, 32",
+                "ldr {x}, [{taps}, #\\t]",
+                "ldr {x}, [{x}, {at}]",
+                "sxtb16 {xb}, {x}, ror #8",
+                "sxtb16 {x}, {x}",
+                "ldrd {wa}, {wb}, [{w}], #8",
+                "smlabb {a0}, {x}, {wa}, {a0}",
+                "smlatt {a2}, {x}, {wa}, {a2}",
+                "smlabb {a1}, {xb}, {wb}, {a1}",
+                "smlatt {a3}, {xb}, {wb}, {a3}",
+                ".endr",
+                taps = in(reg) taps.as_ptr(),
+                at = in(reg) at,
+                w = inout(reg) weights.as_ptr() => _,
+                a0 = inout(reg) a0,
+                a1 = inout(reg) a1,
+                a2 = inout(reg) a2,
+                a3 = inout(reg) a3,
+                x = out(reg) _,
+                xb = out(reg) _,
+                wa = out(reg) _,
+                wb = out(reg) _,
+                options(nostack, readonly),
+            );
+        }
+        for (j, a) in [a0, a1, a2, a3].into_iter().enumerate() {
+            if let (Some(o), Some(p)) = (out.get_mut(at + j), params.get(at + j)) {
+                *o = if clamp {
+                    output_fast::<true>(a, &p.quant, stage)
+                } else {
+                    output_fast::<false>(a, &p.quant, stage)
+                };
+            }
+        }
+    }
+    if !n.is_multiple_of(4) {
+        let at = 4 * groups;
+        let rest: [&[i8]; DW_TAPS] =
+            core::array::from_fn(|t| x.get(t).and_then(|x| x.get(at..n)).unwrap_or(&[]));
+        let tail = portable::DepthwiseChunk::new(
+            chunk.portable.filter_from(at),
+            chunk.portable.stride(),
+            0,
+            n - at,
+            DW_TAPS,
+        );
+        portable::depthwise_pixel(
+            &tail,
+            &rest,
+            folded.get(at..).unwrap_or(&[]),
+            params.get(at..).unwrap_or(&[]),
+            fast,
+            stage,
+            out.get_mut(at..).unwrap_or(&mut []),
+        );
+    }
 }

@@ -11,7 +11,7 @@ use super::gemm::{
     pack_values, pack_zeros,
 };
 use crate::format::{Clamp, Requant};
-use crate::kernels::arch::{PAIR_CHANNELS, SINGLE_CHANNELS};
+use crate::kernels::arch;
 use crate::kernels::reference::{self, Geometry};
 
 /// CONV_2D with the reference kernel's signature and results.
@@ -58,7 +58,7 @@ pub fn conv_2d(
         let mut c0 = 0;
         while c0 < g.out_c {
             let chunk = (g.out_c - c0).min(CHANNEL_CHUNK);
-            gemm::prepare(&mut params, bias, requant, c0, chunk);
+            let fast = gemm::prepare(&mut params, bias, requant, c0, chunk);
             let params = params.get(..chunk).unwrap_or(&[]);
             let filter = filter.get(c0 * depth..(c0 + chunk) * depth).unwrap_or(&[]);
             let mut p = 0;
@@ -73,12 +73,10 @@ pub fn conv_2d(
                 }
                 let y = y.get_mut(p * g.out_c..).unwrap_or(&mut []);
                 if cols == 2 {
-                    gemm::channels::<PAIR_CHANNELS, 2>(
-                        filter, params, block, depth, stage, y, g.out_c, c0,
-                    );
+                    arch::pair_channels(filter, params, fast, block, depth, stage, y, g.out_c, c0);
                 } else {
-                    gemm::channels::<SINGLE_CHANNELS, 1>(
-                        filter, params, block, depth, stage, y, g.out_c, c0,
+                    arch::single_channels(
+                        filter, params, fast, block, depth, stage, y, g.out_c, c0,
                     );
                 }
                 p += cols;

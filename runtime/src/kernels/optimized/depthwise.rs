@@ -1,9 +1,10 @@
 //! DEPTHWISE_CONV_2D with depth multiplier 1: for each output pixel, blocks of channels
 //! accumulate over the filter taps. The input zero point is folded into the bias
-//! (`bias - zp · Σ w`) for pixels whose window lies wholly inside the input; border pixels
-//! subtract it per tap, which is TFLM's skipping of padded taps.
+//! (`bias - zp · Σ w`), and taps in the padding read a row of zero points instead of the
+//! input, which contributes exactly what TFLM's skipping of padded taps leaves out: every
+//! pixel takes the same path.
 //!
-//! Other depth multipliers take the reference kernel.
+//! Other depth multipliers, and filters of more than 25 taps, take the reference kernel.
 
 use super::gemm::{CHANNEL_CHUNK, ChannelParams, OutputStage, prepare};
 use crate::format::{Clamp, Requant};
@@ -11,10 +12,11 @@ use crate::kernels::arch;
 use crate::kernels::reference::{self, Geometry};
 
 /// Most filter taps of the fast path (a 5x5 filter).
-const MAX_TAPS: usize = 25;
+pub const MAX_TAPS: usize = 25;
 
 /// DEPTHWISE_CONV_2D with the reference kernel's signature and results.
 #[allow(clippy::too_many_arguments)]
+#[inline(never)]
 pub fn depthwise_conv_2d(
     geometry: &Geometry,
     input: &[i8],
@@ -27,10 +29,8 @@ pub fn depthwise_conv_2d(
     output: &mut [i8],
 ) {
     let g = geometry;
-    let (kh, kw) = (
-        usize::from(g.window.filter_h),
-        usize::from(g.window.filter_w),
-    );
+    let w = g.window;
+    let (kh, kw) = (usize::from(w.filter_h), usize::from(w.filter_w));
     let taps = kh * kw;
     let fits = g.fits(input.len(), output.len())
         && g.in_c == g.out_c
@@ -50,9 +50,11 @@ pub fn depthwise_conv_2d(
     let image = g.in_h * g.in_w * c;
     let out_image = g.out_h * g.out_w * c;
     let mut params = [ChannelParams::new(None, requant, 0); CHANNEL_CHUNK];
-    // Bias with the zero point folded in, for interior pixels.
     let mut folded = [0i32; CHANNEL_CHUNK];
-    let mut offsets = [0usize; MAX_TAPS];
+    // What taps in the padding read: the zero point (an int8 value, validated).
+    let zero_points = [input_zp as i8; CHANNEL_CHUNK];
+    let (sh, sw) = (usize::from(w.stride_h), usize::from(w.stride_w));
+    let (dh, dw) = (usize::from(w.dilation_h), usize::from(w.dilation_w));
     for (x, y) in input
         .chunks_exact(image)
         .zip(output.chunks_exact_mut(out_image))
@@ -60,7 +62,8 @@ pub fn depthwise_conv_2d(
         let mut c0 = 0;
         while c0 < c {
             let chunk = (c - c0).min(CHANNEL_CHUNK);
-            prepare(&mut params, bias, requant, c0, chunk);
+            let fast = prepare(&mut params, bias, requant, c0, chunk);
+            // bias - zp · Σ w, wrapping as TFLM's accumulator does.
             for (i, (f, p)) in folded.iter_mut().zip(&params).take(chunk).enumerate() {
                 let sum = filter
                     .iter()
@@ -71,73 +74,46 @@ pub fn depthwise_conv_2d(
             }
             let params = params.get(..chunk).unwrap_or(&[]);
             let folded = folded.get(..chunk).unwrap_or(&[]);
+            let pad = zero_points.get(..chunk).unwrap_or(&[]);
+            let prepared = arch::DepthwiseChunk::new(filter, c, c0, chunk, taps);
+            let mut tap_inputs: [&[i8]; MAX_TAPS] = [pad; MAX_TAPS];
             for oy in 0..g.out_h {
-                let rows = g.rows(oy);
+                let y0 = (oy * sh) as isize - w.pad_top as isize;
                 for ox in 0..g.out_w {
-                    let cols = g.cols(ox);
-                    let at = (oy * g.out_w + ox) * c + c0;
-                    let Some(out) = y.get_mut(at..at + chunk) else {
-                        continue;
-                    };
-                    if rows.len() == kh && cols.len() == kw {
-                        // Interior: every tap inside the input.
-                        let mut n = 0;
-                        for (_, iy) in rows.iter() {
-                            for (_, ix) in cols.iter() {
-                                if let Some(o) = offsets.get_mut(n) {
-                                    *o = (iy * g.in_w + ix) * c + c0;
-                                }
-                                n += 1;
+                    let x0 = (ox * sw) as isize - w.pad_left as isize;
+                    let mut t = 0;
+                    for ky in 0..kh {
+                        let iy = y0 + (ky * dh) as isize;
+                        let row_inside = iy >= 0 && iy < g.in_h as isize;
+                        for kx in 0..kw {
+                            let ix = x0 + (kx * dw) as isize;
+                            let slot = if row_inside && ix >= 0 && ix < g.in_w as isize {
+                                let at = (iy as usize * g.in_w + ix as usize) * c + c0;
+                                x.get(at..at + chunk).unwrap_or(pad)
+                            } else {
+                                pad
+                            };
+                            if let Some(s) = tap_inputs.get_mut(t) {
+                                *s = slot;
                             }
+                            t += 1;
                         }
-                        let offsets = offsets.get(..taps).unwrap_or(&[]);
+                    }
+                    let at = (oy * g.out_w + ox) * c + c0;
+                    if let Some(out) = y.get_mut(at..at + chunk) {
                         arch::depthwise_pixel(
-                            x,
-                            offsets,
-                            filter.get(c0..).unwrap_or(&[]),
-                            c,
+                            &prepared,
+                            tap_inputs.get(..taps).unwrap_or(&[]),
                             folded,
                             params,
+                            fast,
                             stage,
                             out,
                         );
-                    } else {
-                        border_pixel(g, x, input_zp, filter, c0, params, stage, rows, cols, out);
                     }
                 }
             }
             c0 += chunk;
         }
-    }
-}
-
-/// A pixel whose window leaves the input: the in-bounds taps, each offset by the zero point.
-#[allow(clippy::too_many_arguments)]
-fn border_pixel(
-    g: &Geometry,
-    x: &[i8],
-    input_zp: i32,
-    filter: &[i8],
-    c0: usize,
-    params: &[ChannelParams],
-    stage: OutputStage,
-    rows: reference::Taps,
-    cols: reference::Taps,
-    out: &mut [i8],
-) {
-    let c = g.in_c;
-    let kw = usize::from(g.window.filter_w);
-    for (i, (o, p)) in out.iter_mut().zip(params).enumerate() {
-        let mut acc = p.bias;
-        for (ky, iy) in rows.iter() {
-            for (kx, ix) in cols.iter() {
-                let xi = (iy * g.in_w + ix) * c + c0 + i;
-                let wi = (ky * kw + kx) * c + c0 + i;
-                if let (Some(&xv), Some(&wv)) = (x.get(xi), filter.get(wi)) {
-                    acc = acc.wrapping_add(i32::from(wv) * (i32::from(xv) - input_zp));
-                }
-            }
-        }
-        *o = p.output(acc, stage.zero_point, stage.clamp);
     }
 }

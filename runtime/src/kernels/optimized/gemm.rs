@@ -14,7 +14,7 @@ use crate::kernels::bias_at;
 /// Packed values the column scratch holds (i16): 2.5 KiB of stack.
 pub const PACK_CAPACITY: usize = 1280;
 /// Output channels whose parameters are prepared at once.
-pub const CHANNEL_CHUNK: usize = 32;
+pub const CHANNEL_CHUNK: usize = 64;
 
 /// Scratch for packed columns: i16 values in 8-byte aligned storage, so that every group
 /// (8 bytes) is aligned for word and double-word loads.
@@ -44,35 +44,63 @@ pub fn packed_index(k: usize, c: usize, cols: usize) -> usize {
 }
 
 /// Writes `values - zero_point` into column `c` of the block `data` (of `cols` columns) from
-/// logical position `k` on. Whole aligned groups go through the architecture's packer.
+/// logical position `k` on. Whole groups go through the architecture's packer.
 #[inline(always)]
 pub fn pack_values(data: &mut [i16], cols: usize, c: usize, k: usize, values: &[i8], zp: i32) {
+    let stride = 4 * cols;
+    let mut base = (k >> 2) * stride + 4 * c;
+    let mut j = k & 3;
     let mut rest = values;
-    let mut k = k;
-    if k.is_multiple_of(4) {
-        let (groups, tail) = values.as_chunks::<4>();
-        for (i, v) in groups.iter().enumerate() {
-            let at = ((k >> 2) + i) * cols + c;
-            if let Some(out) = data.as_chunks_mut::<4>().0.get_mut(at) {
-                arch::pack4(*v, zp, out);
-            }
-        }
-        k += 4 * groups.len();
+    // A leading partial group.
+    while j != 0 {
+        let Some((&v, tail)) = rest.split_first() else {
+            return;
+        };
+        put(data, base, j, v, zp);
         rest = tail;
-    }
-    for (i, &v) in rest.iter().enumerate() {
-        if let Some(slot) = data.get_mut(packed_index(k + i, c, cols)) {
-            *slot = (i32::from(v) - zp) as i16;
+        j = (j + 1) & 3;
+        if j == 0 {
+            base += stride;
         }
+    }
+    let groups = rest.len() / 4;
+    if groups > 0 {
+        let end = base + (groups - 1) * stride + 4;
+        if let Some(dst) = data.get_mut(base..end) {
+            arch::pack_groups(dst, cols, rest, zp);
+        }
+        base += groups * stride;
+        rest = rest.get(4 * groups..).unwrap_or(&[]);
+    }
+    for (j, &v) in rest.iter().enumerate() {
+        put(data, base, j, v, zp);
+    }
+}
+
+/// Stores `v - zp` as element `j` of the group at `base`.
+#[inline(always)]
+fn put(data: &mut [i16], base: usize, j: usize, v: i8, zp: i32) {
+    #[allow(clippy::indexing_slicing)] // j < 4
+    let at = base + arch::PACKED_ORDER[j & 3];
+    if let Some(slot) = data.get_mut(at) {
+        *slot = (i32::from(v) - zp) as i16;
     }
 }
 
 /// Zeros logical positions `k..k + len` of column `c` (padding: the zero point).
 #[inline(always)]
 pub fn pack_zeros(data: &mut [i16], cols: usize, c: usize, k: usize, len: usize) {
-    for k in k..k + len {
-        if let Some(slot) = data.get_mut(packed_index(k, c, cols)) {
+    let stride = 4 * cols;
+    let (mut g, mut j) = ((k >> 2) * stride + 4 * c, k & 3);
+    for _ in 0..len {
+        #[allow(clippy::indexing_slicing)] // j < 4
+        if let Some(slot) = data.get_mut(g + arch::PACKED_ORDER[j]) {
             *slot = 0;
+        }
+        j += 1;
+        if j == 4 {
+            j = 0;
+            g += stride;
         }
     }
 }
@@ -100,14 +128,27 @@ impl ChannelParams {
     #[inline(always)]
     pub fn output(&self, acc: i32, output_zp: i32, clamp: Clamp) -> i8 {
         let v = self.quant.apply(acc).saturating_add(output_zp);
-        v.clamp(i32::from(clamp.min), i32::from(clamp.max)) as i8
+        v.max(i32::from(clamp.min)).min(i32::from(clamp.max)) as i8
     }
 }
 
 /// Fills `params[..chunk]` with the parameters of channels `c0..c0 + chunk` (one
-/// requantization shared by all when it is per tensor).
+/// requantization shared by all when it is per tensor). Returns whether every channel's
+/// requantization takes the fast form ([`ChannelQuant::is_fast`]).
 #[inline(always)]
 pub fn prepare(
+    params: &mut [ChannelParams],
+    bias: Option<&[u8]>,
+    requant: &Requant<'_>,
+    c0: usize,
+    chunk: usize,
+) -> bool {
+    fill(params, bias, requant, c0, chunk);
+    params.iter().take(chunk).all(|p| p.quant.is_fast())
+}
+
+#[inline(always)]
+fn fill(
     params: &mut [ChannelParams],
     bias: Option<&[u8]>,
     requant: &Requant<'_>,
@@ -143,12 +184,14 @@ pub struct OutputStage {
 
 /// Every channel of a chunk (`filter` rows of `depth` weights, `params`) times a block of `C`
 /// columns (`block`): `R` channels at a time through the architecture's dot kernel, then one
-/// at a time. Output `(c, channel i of the chunk)` goes to `y[c·out_c + first + i]`.
+/// at a time. Output `(c, channel i of the chunk)` goes to `y[c·out_c + first + i]`. The
+/// generic form of the architectures' `pair_channels` and `single_channels`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub fn channels<const R: usize, const C: usize>(
     filter: &[i8],
     params: &[ChannelParams],
+    fast: bool,
     block: &[i16],
     depth: usize,
     stage: OutputStage,
@@ -162,13 +205,13 @@ pub fn channels<const R: usize, const C: usize>(
     for p in blocks {
         let w: [&[i8]; R] = core::array::from_fn(|_| rows.next().unwrap_or(&[]));
         let acc = product::<R, C>(w, p.each_ref(), block, depth);
-        store::<R, C>(&acc, p.each_ref(), stage, y, out_c, c);
+        store::<R, C>(&acc, p.each_ref(), fast, stage, y, out_c, c);
         c += R;
     }
     for p in rest {
         let w = rows.next().unwrap_or(&[]);
         let acc = product::<1, C>([w], [p], block, depth);
-        store::<1, C>(&acc, [p], stage, y, out_c, c);
+        store::<1, C>(&acc, [p], fast, stage, y, out_c, c);
         c += 1;
     }
 }
@@ -208,6 +251,7 @@ fn product<const R: usize, const C: usize>(
 fn store<const R: usize, const C: usize>(
     acc: &[[i32; C]; R],
     params: [&ChannelParams; R],
+    fast: bool,
     stage: OutputStage,
     y: &mut [i8],
     out_c: usize,
@@ -216,7 +260,13 @@ fn store<const R: usize, const C: usize>(
     for (r, (row, p)) in acc.iter().zip(params).enumerate() {
         for (c, &a) in row.iter().enumerate() {
             if let Some(slot) = y.get_mut(c * out_c + first + r) {
-                *slot = p.output(a, stage.zero_point, stage.clamp);
+                *slot = if fast {
+                    let v = p.quant.apply_fast(a).saturating_add(stage.zero_point);
+                    v.max(i32::from(stage.clamp.min))
+                        .min(i32::from(stage.clamp.max)) as i8
+                } else {
+                    p.output(a, stage.zero_point, stage.clamp)
+                };
             }
         }
     }

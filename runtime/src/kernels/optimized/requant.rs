@@ -79,6 +79,27 @@ impl ChannelQuant {
         ((sum >> 32) as i32) >> self.right_minus_one
     }
 
+    /// Whether [`ChannelQuant::apply_fast`] applies: a non-negative multiplier and no left
+    /// shift (TFLite's multipliers below one).
+    #[inline(always)]
+    pub fn is_fast(&self) -> bool {
+        !self.slow && self.left == 0
+    }
+
+    /// [`ChannelQuant::apply`] for a channel that [`ChannelQuant::is_fast`]: one multiply-add
+    /// into a 64-bit sum whose initial value holds the rounding and the sign term, then a
+    /// shift of its high word (for a right shift of at least 1; without one, the rounded
+    /// high multiply alone).
+    #[inline(always)]
+    pub fn apply_fast(&self, acc: i32) -> i32 {
+        let product = i64::from(acc) * i64::from(self.multiplier);
+        if self.right_minus_one < 0 {
+            return ((product + self.round) >> 31) as i32;
+        }
+        let sum = product + self.round + (i64::from(acc >> 31) << 31);
+        ((sum >> 32) as i32) >> (self.right_minus_one & 31)
+    }
+
     #[cold]
     fn reference(&self, acc: i32) -> i32 {
         let shift = if self.right_minus_one < 0 {
@@ -162,6 +183,16 @@ mod tests {
         #[test]
         fn matches_the_reference(acc: i32, multiplier: i32, shift in -31i8..=30) {
             check(acc, multiplier, shift);
+        }
+
+        #[test]
+        fn fast_form_matches_where_it_applies(acc: i32, multiplier in 0..=i32::MAX, shift in -31i8..=0) {
+            let q = ChannelQuant::new(Multiplier { multiplier, shift });
+            prop_assert!(q.is_fast());
+            prop_assert_eq!(
+                q.apply_fast(acc),
+                multiply_by_quantized_multiplier(acc, multiplier, i32::from(shift))
+            );
         }
 
         #[test]

@@ -7,12 +7,49 @@
 //! `v0, v2, v1, v3` (the order in which Arm's `SXTB16` splits a word of four int8 weights into
 //! two pairs of halfwords, so a `SMLAD` multiplies matching elements).
 
-use super::optimized::gemm::{ChannelParams, OutputStage};
+use super::optimized::gemm::{self, ChannelParams, OutputStage};
 
 /// Output channels per call of [`dot`] with a block of two columns.
 pub const PAIR_CHANNELS: usize = 2;
 /// Output channels per call of [`dot`] with a single column.
 pub const SINGLE_CHANNELS: usize = 2;
+
+/// Every channel of a chunk times a block of two packed columns (two output pixels): see
+/// `gemm::channels`. `fast` says every channel's requantization takes the fast form.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+pub fn pair_channels(
+    filter: &[i8],
+    params: &[ChannelParams],
+    fast: bool,
+    block: &[i16],
+    depth: usize,
+    stage: OutputStage,
+    y: &mut [i8],
+    out_c: usize,
+    first: usize,
+) {
+    gemm::channels::<PAIR_CHANNELS, 2>(filter, params, fast, block, depth, stage, y, out_c, first);
+}
+
+/// Every channel of a chunk times one packed column: see [`pair_channels`].
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+pub fn single_channels(
+    filter: &[i8],
+    params: &[ChannelParams],
+    fast: bool,
+    block: &[i16],
+    depth: usize,
+    stage: OutputStage,
+    y: &mut [i8],
+    out_c: usize,
+    first: usize,
+) {
+    gemm::channels::<SINGLE_CHANNELS, 1>(
+        filter, params, fast, block, depth, stage, y, out_c, first,
+    );
+}
 
 /// Position of element `j` of a group of four in a packed group.
 pub const PACKED_ORDER: [usize; 4] = [0, 2, 1, 3];
@@ -64,6 +101,21 @@ pub fn dot_generic<const R: usize, const C: usize>(
     }
 }
 
+/// Packs `src` (whole groups of four int8 values) minus `zero_point` into consecutive groups of
+/// column 0 of `dst`, a block of `cols` columns starting at that column's first group.
+#[inline(always)]
+pub fn pack_groups(dst: &mut [i16], cols: usize, src: &[i8], zero_point: i32) {
+    let stride = 4 * cols;
+    for (g, v) in src.as_chunks::<4>().0.iter().enumerate() {
+        if let Some(out) = dst
+            .get_mut(g * stride..g * stride + 4)
+            .and_then(|o| o.first_chunk_mut::<4>())
+        {
+            pack4(*v, zero_point, out);
+        }
+    }
+}
+
 /// Packs four int8 values minus `zero_point` (an int8 value) into `out` in packed order.
 #[inline(always)]
 pub fn pack4(v: [i8; 4], zero_point: i32, out: &mut [i16; 4]) {
@@ -71,28 +123,61 @@ pub fn pack4(v: [i8; 4], zero_point: i32, out: &mut [i16; 4]) {
     *out = [d(v[0]), d(v[2]), d(v[1]), d(v[3])];
 }
 
-/// One interior pixel of a depthwise convolution with depth multiplier 1, for a block of
-/// `out.len()` channels: `out[i] = stage(folded[i] + Σ_t filter[t·stride + i] · x[offsets[t] + i])`
-/// (the input zero point is folded into `folded`). Does nothing if a slice is too short.
+/// What a depthwise pixel needs of the filter for a chunk of channels: here, the filter
+/// itself (tap `t`, channel `c0 + i` at `t·stride + c0 + i`).
+#[derive(Debug)]
+pub struct DepthwiseChunk<'f> {
+    filter: &'f [i8],
+    stride: usize,
+}
+
+#[cfg_attr(not(mote_arm_dsp), allow(dead_code))] // the Cortex-M kernels' tails use these
+impl<'f> DepthwiseChunk<'f> {
+    /// The filter from channel `i` of the chunk on.
+    #[inline(always)]
+    pub fn filter_from(&self, i: usize) -> &'f [i8] {
+        self.filter.get(i..).unwrap_or(&[])
+    }
+
+    /// Bytes from one tap to the next.
+    #[inline(always)]
+    pub fn stride(&self) -> usize {
+        self.stride
+    }
+
+    /// The chunk of channels `c0..c0 + chunk` of a `[taps][stride]` filter.
+    #[inline(always)]
+    pub fn new(filter: &'f [i8], stride: usize, c0: usize, chunk: usize, taps: usize) -> Self {
+        let _ = (chunk, taps);
+        DepthwiseChunk {
+            filter: filter.get(c0..).unwrap_or(&[]),
+            stride,
+        }
+    }
+}
+
+/// One output pixel of a depthwise convolution with depth multiplier 1, for a chunk of
+/// `out.len()` channels: `out[i] = stage(folded[i] + Σ_t w[t][i] · x[t][i])`, where `x[t]` is
+/// the input at tap `t` from the chunk's first channel on (the zero points for a tap in the
+/// padding) and `folded` is the bias with the zero point folded in. Does nothing if a slice
+/// is too short.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub fn depthwise_pixel(
-    x: &[i8],
-    offsets: &[usize],
-    filter: &[i8],
-    stride: usize,
+    chunk: &DepthwiseChunk<'_>,
+    x: &[&[i8]],
     folded: &[i32],
     params: &[ChannelParams],
+    fast: bool,
     stage: OutputStage,
     out: &mut [i8],
 ) {
     let n = out.len();
-    let taps = offsets.len();
+    let (filter, stride) = (chunk.filter, chunk.stride);
+    let taps = x.len();
     let fits = folded.len() >= n
         && params.len() >= n
-        && offsets
-            .iter()
-            .all(|&o| o.checked_add(n).is_some_and(|e| e <= x.len()))
+        && x.iter().all(|x| x.len() >= n)
         && taps
             .checked_sub(1)
             .and_then(|t| t.checked_mul(stride))
@@ -101,6 +186,15 @@ pub fn depthwise_pixel(
     if !fits || taps == 0 {
         return;
     }
+    let finish = |a: i32, p: &ChannelParams| -> i8 {
+        if fast {
+            let v = p.quant.apply_fast(a).saturating_add(stage.zero_point);
+            v.max(i32::from(stage.clamp.min))
+                .min(i32::from(stage.clamp.max)) as i8
+        } else {
+            p.output(a, stage.zero_point, stage.clamp)
+        }
+    };
     let mut i = 0;
     while i + 4 <= n {
         let mut acc = [0i32; 4];
@@ -108,13 +202,13 @@ pub fn depthwise_pixel(
             // SAFETY: i + j < n <= folded.len() (checked above).
             *a = unsafe { *folded.get_unchecked(i + j) };
         }
-        for (t, &off) in offsets.iter().enumerate() {
+        for (t, xt) in x.iter().enumerate() {
             for (j, a) in acc.iter_mut().enumerate() {
-                // SAFETY: off + i + j < off + n <= x.len() and t·stride + i + j <
-                // (taps - 1)·stride + n <= filter.len() (checked above).
+                // SAFETY: i + j < n <= xt.len() and t·stride + i + j < (taps - 1)·stride + n
+                // <= filter.len() (checked above).
                 let (xv, wv) = unsafe {
                     (
-                        *x.get_unchecked(off + i + j),
+                        *xt.get_unchecked(i + j),
                         *filter.get_unchecked(t * stride + i + j),
                     )
                 };
@@ -124,10 +218,7 @@ pub fn depthwise_pixel(
         for (j, &a) in acc.iter().enumerate() {
             // SAFETY: i + j < n <= params.len(), out.len() (checked above).
             unsafe {
-                *out.get_unchecked_mut(i + j) =
-                    params
-                        .get_unchecked(i + j)
-                        .output(a, stage.zero_point, stage.clamp);
+                *out.get_unchecked_mut(i + j) = finish(a, params.get_unchecked(i + j));
             }
         }
         i += 4;
@@ -136,15 +227,12 @@ pub fn depthwise_pixel(
         // SAFETY: as above, with j = 0.
         unsafe {
             let mut a = *folded.get_unchecked(i);
-            for (t, &off) in offsets.iter().enumerate() {
-                let xv = *x.get_unchecked(off + i);
+            for (t, xt) in x.iter().enumerate() {
+                let xv = *xt.get_unchecked(i);
                 let wv = *filter.get_unchecked(t * stride + i);
                 a = a.wrapping_add(i32::from(wv) * i32::from(xv));
             }
-            *out.get_unchecked_mut(i) =
-                params
-                    .get_unchecked(i)
-                    .output(a, stage.zero_point, stage.clamp);
+            *out.get_unchecked_mut(i) = finish(a, params.get_unchecked(i));
         }
         i += 1;
     }

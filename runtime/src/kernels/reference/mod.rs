@@ -21,7 +21,6 @@ mod softmax;
 
 pub use activations::{HardSwishParams, hard_swish, leaky_relu};
 pub use binary::{AddParams, Broadcast, MulParams, add, mul};
-pub(crate) use conv::Taps;
 pub use conv::{Geometry, conv_2d};
 pub use depthwise_conv::depthwise_conv_2d;
 pub use elementwise::{dequantize, quantize, rescale};
