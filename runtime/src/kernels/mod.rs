@@ -1,6 +1,7 @@
 //! Kernels: the layer math. `reference/` is the specification (portable, plain loops, TFLM's
 //! rounding); `optimized/` computes the same bits with less work, through the micro-kernels of
-//! the target's architecture (`cortex_m/` with the DSP extension, otherwise `portable/`). The
+//! the target's architecture (`cortex_m/` with the DSP extension, `riscv/`, otherwise
+//! `portable/`). The
 //! operators call the functions below, which take the optimized kernels unless the crate is
 //! built with the `reference-kernels` feature.
 
@@ -9,15 +10,18 @@ pub mod optimized;
 pub mod reference;
 
 // The one place that picks an architecture: `build.rs` sets `mote_arm_dsp` for Arm targets
-// with the DSP extension (thumbv7em, thumbv8m.main with `dsp`).
+// with the DSP extension (thumbv7em); RISC-V is `target_arch = "riscv32"`.
 #[cfg(mote_arm_dsp)]
 #[path = "cortex_m/mod.rs"]
 pub(crate) mod arch;
-#[cfg(not(mote_arm_dsp))]
+#[cfg(all(not(mote_arm_dsp), target_arch = "riscv32"))]
+#[path = "riscv/mod.rs"]
+pub(crate) mod arch;
+#[cfg(not(any(mote_arm_dsp, target_arch = "riscv32")))]
 #[path = "portable/mod.rs"]
 pub(crate) mod arch;
 /// The portable micro-kernels, also on targets that have their own (their fallbacks).
-#[cfg(mote_arm_dsp)]
+#[cfg(any(mote_arm_dsp, target_arch = "riscv32"))]
 #[allow(dead_code)] // the architecture module uses only some of them
 pub(crate) mod portable;
 

@@ -199,20 +199,79 @@ pub fn channels<const R: usize, const C: usize>(
     out_c: usize,
     first: usize,
 ) {
+    let n = params.len();
+    let fits = depth > 0
+        && filter.len() >= n * depth
+        && first + n <= out_c
+        && y.len() >= (C - 1) * out_c + first + n
+        && block.len() >= block_len(depth, C);
+    if !fits {
+        return;
+    }
+    if fast {
+        rows::<R, C, true>(filter, params, block, depth, stage, y, out_c, first);
+    } else {
+        rows::<R, C, false>(filter, params, block, depth, stage, y, out_c, first);
+    }
+}
+
+/// [`channels`] once the bounds are checked.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn rows<const R: usize, const C: usize, const FAST: bool>(
+    filter: &[i8],
+    params: &[ChannelParams],
+    block: &[i16],
+    depth: usize,
+    stage: OutputStage,
+    y: &mut [i8],
+    out_c: usize,
+    first: usize,
+) {
     let (blocks, rest) = params.as_chunks::<R>();
-    let mut rows = filter.chunks_exact(depth);
-    let mut c = first;
+    let y = y.as_mut_ptr();
+    let w = filter.as_ptr();
+    // SAFETY (every block below): rows `c - first .. c - first + R` of `depth` weights lie in
+    // `filter`, and outputs `k·out_c + c + r` (k < C, c + r < first + n <= out_c) in `y`
+    // (checked by `channels`).
+    let row = |i: usize| unsafe { core::slice::from_raw_parts(w.add(i * depth), depth) };
+    let mut i = 0;
     for p in blocks {
-        let w: [&[i8]; R] = core::array::from_fn(|_| rows.next().unwrap_or(&[]));
+        let w: [&[i8]; R] = core::array::from_fn(|r| row(i + r));
         let acc = product::<R, C>(w, p.each_ref(), block, depth);
-        store::<R, C>(&acc, p.each_ref(), fast, stage, y, out_c, c);
-        c += R;
+        for (r, (sums, p)) in acc.iter().zip(p).enumerate() {
+            for (k, &a) in sums.iter().enumerate() {
+                // SAFETY: see above.
+                unsafe { *y.add(k * out_c + first + i + r) = output::<FAST>(p, a, stage) };
+            }
+        }
+        i += R;
     }
     for p in rest {
-        let w = rows.next().unwrap_or(&[]);
-        let acc = product::<1, C>([w], [p], block, depth);
-        store::<1, C>(&acc, [p], fast, stage, y, out_c, c);
-        c += 1;
+        let acc = product::<1, C>([row(i)], [p], block, depth);
+        for (k, &a) in acc[0].iter().enumerate() {
+            // SAFETY: see above.
+            unsafe { *y.add(k * out_c + first + i) = output::<FAST>(p, a, stage) };
+        }
+        i += 1;
+    }
+}
+
+/// The output stage, with the fast requantization when every channel allows it.
+#[inline(always)]
+fn output<const FAST: bool>(p: &ChannelParams, acc: i32, stage: OutputStage) -> i8 {
+    if FAST {
+        let r = p.quant.apply_fast(acc);
+        // With a right shift |r| < 2^30, and the zero point is an int8 value: no overflow.
+        let v = if p.quant.right_minus_one >= 0 {
+            r + stage.zero_point
+        } else {
+            r.saturating_add(stage.zero_point)
+        };
+        v.max(i32::from(stage.clamp.min))
+            .min(i32::from(stage.clamp.max)) as i8
+    } else {
+        p.output(acc, stage.zero_point, stage.clamp)
     }
 }
 
@@ -244,30 +303,4 @@ fn product<const R: usize, const C: usize>(
         }
     }
     acc
-}
-
-/// Requantizes and writes `acc[r][c]` to `y[c·out_c + first + r]`.
-#[inline(always)]
-fn store<const R: usize, const C: usize>(
-    acc: &[[i32; C]; R],
-    params: [&ChannelParams; R],
-    fast: bool,
-    stage: OutputStage,
-    y: &mut [i8],
-    out_c: usize,
-    first: usize,
-) {
-    for (r, (row, p)) in acc.iter().zip(params).enumerate() {
-        for (c, &a) in row.iter().enumerate() {
-            if let Some(slot) = y.get_mut(c * out_c + first + r) {
-                *slot = if fast {
-                    let v = p.quant.apply_fast(a).saturating_add(stage.zero_point);
-                    v.max(i32::from(stage.clamp.min))
-                        .min(i32::from(stage.clamp.max)) as i8
-                } else {
-                    p.output(a, stage.zero_point, stage.clamp)
-                };
-            }
-        }
-    }
 }

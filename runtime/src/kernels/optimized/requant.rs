@@ -31,6 +31,8 @@ pub struct ChannelQuant {
     pub left: u32,
     /// The rounding constant `2^30 + 2^(30+e)` (or `2^30` when `e = 0`).
     pub round: i64,
+    /// `round - 2^31`: the constant for a negative accumulator (the sign term folded in).
+    pub round_negative: i64,
     /// `e - 1` for a right shift `e >= 1`; `-1` when `e = 0`.
     pub right_minus_one: i32,
     /// Whether the reference function must be used (a negative multiplier).
@@ -58,6 +60,7 @@ impl ChannelQuant {
             multiplier: m.multiplier,
             left,
             round,
+            round_negative: round - (1i64 << 31),
             right_minus_one: right as i32 - 1,
             slow: m.multiplier < 0,
         }
@@ -96,8 +99,12 @@ impl ChannelQuant {
         if self.right_minus_one < 0 {
             return ((product + self.round) >> 31) as i32;
         }
-        let sum = product + self.round + (i64::from(acc >> 31) << 31);
-        ((sum >> 32) as i32) >> (self.right_minus_one & 31)
+        let round = if acc < 0 {
+            self.round_negative
+        } else {
+            self.round
+        };
+        (((product + round) >> 32) as i32) >> (self.right_minus_one & 31)
     }
 
     #[cold]

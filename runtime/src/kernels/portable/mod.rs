@@ -9,10 +9,11 @@
 
 use super::optimized::gemm::{self, ChannelParams, OutputStage};
 
-/// Output channels per call of [`dot`] with a block of two columns.
-pub const PAIR_CHANNELS: usize = 2;
+/// Output channels per call of [`dot`] with a block of two columns (a 4x2 block of
+/// accumulators: eight registers).
+pub const PAIR_CHANNELS: usize = 4;
 /// Output channels per call of [`dot`] with a single column.
-pub const SINGLE_CHANNELS: usize = 2;
+pub const SINGLE_CHANNELS: usize = 4;
 
 /// Every channel of a chunk times a block of two packed columns (two output pixels): see
 /// `gemm::channels`. `fast` says every channel's requantization takes the fast form.
@@ -68,7 +69,8 @@ pub fn dot<const R: usize, const C: usize>(
 }
 
 /// The definition of [`dot`], also the fallback of architecture modules for block shapes they
-/// do not specialise.
+/// do not specialise. Register blocking: each group of four weights of each row is loaded
+/// once for the `C` columns, each group of each column once for the `R` rows.
 #[inline(always)]
 pub fn dot_generic<const R: usize, const C: usize>(
     acc: &mut [[i32; C]; R],
@@ -79,26 +81,37 @@ pub fn dot_generic<const R: usize, const C: usize>(
     if w.iter().any(|w| w.len() < 4 * groups) || x.len() < 4 * C * groups {
         return;
     }
-    #[allow(clippy::indexing_slicing, clippy::needless_range_loop)] // in bounds: checked above
-    for g in 0..groups {
-        let k = 4 * g;
-        for r in 0..R {
-            let (w0, w1, w2, w3) = (
-                i32::from(w[r][k]),
-                i32::from(w[r][k + 1]),
-                i32::from(w[r][k + 2]),
-                i32::from(w[r][k + 3]),
-            );
-            for c in 0..C {
-                let at = (g * C + c) * 4;
-                let s = w0 * i32::from(x[at])
-                    + w2 * i32::from(x[at + 1])
-                    + w1 * i32::from(x[at + 2])
-                    + w3 * i32::from(x[at + 3]);
-                acc[r][c] = acc[r][c].wrapping_add(s);
+    let mut rows = w.map(<[i8]>::as_ptr);
+    let mut column = x.as_ptr();
+    let mut sums = *acc;
+    for _ in 0..groups {
+        // SAFETY: `groups` groups of every row and of the block are in bounds (checked
+        // above); each iteration reads one group and advances past it.
+        unsafe {
+            let xv: [[i32; 4]; C] = core::array::from_fn(|c| {
+                core::array::from_fn(|j| i32::from(*column.add(4 * c + j)))
+            });
+            for (row, sum) in rows.iter_mut().zip(sums.iter_mut()) {
+                let p = *row;
+                let (w0, w1, w2, w3) = (
+                    i32::from(*p),
+                    i32::from(*p.add(1)),
+                    i32::from(*p.add(2)),
+                    i32::from(*p.add(3)),
+                );
+                for (s, xc) in sum.iter_mut().zip(&xv) {
+                    *s = s
+                        .wrapping_add(w0 * xc[0])
+                        .wrapping_add(w2 * xc[1])
+                        .wrapping_add(w1 * xc[2])
+                        .wrapping_add(w3 * xc[3]);
+                }
+                *row = p.add(4);
             }
+            column = column.add(4 * C);
         }
     }
+    *acc = sums;
 }
 
 /// Packs `src` (whole groups of four int8 values) minus `zero_point` into consecutive groups of
