@@ -8,9 +8,11 @@
 //! ```
 //!
 //! The sizes do not depend on where the repository is checked out (CI clones elsewhere): the
-//! build remaps the source paths that panic locations would otherwise embed. One test checks
-//! that no image holds the checkout's path; an ignored one (run by `scripts/test.sh`) copies
-//! the repository to a temporary folder and builds every board there from scratch (~30 s):
+//! build remaps the source paths that panic locations would otherwise embed, and its rustc
+//! wrapper keeps the runtime's absolute path out of the symbol hashes (see `firmware/README.md`).
+//! One test checks that no image holds the checkout's path. An ignored one copies the
+//! repository to a temporary folder and builds every board there from scratch (1-2 minutes;
+//! run it after changing the build setup):
 //! `cargo test -p mote-tests --test firmware_size -- --ignored`.
 #![forbid(unsafe_code)]
 
@@ -184,7 +186,7 @@ fn firmware_images_hold_no_checkout_path() {
 /// Copies the repository's tracked files (as they are in the working tree) to a temporary
 /// folder, builds every board there from scratch and compares the sizes with this checkout's.
 #[test]
-#[ignore = "builds every board from scratch in a copy of the repository (~30 s)"]
+#[ignore = "builds every board from scratch in a copy of the repository (1-2 minutes)"]
 fn sizes_are_the_same_when_built_in_another_folder() {
     let here = std::fs::canonicalize(repo()).unwrap();
     let copy = tempfile::Builder::new()

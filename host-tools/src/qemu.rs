@@ -179,9 +179,11 @@ pub fn build_firmware(board: Board) -> Result<PathBuf> {
 /// `MOTE_ARENA_BYTES` through; a fixed size builds in `firmware/target/arena-<bytes>`, so that
 /// switching between sizes rebuilds nothing and leaves the default build alone.
 ///
-/// Source paths are remapped (`--remap-path-prefix`: the checkout to `mote`, `CARGO_HOME` to
-/// `cargo`), so the panic locations in the image, and with them its size, do not depend on
-/// where the repository or the registry lives: `firmware/sizes.txt` holds on any clone.
+/// The image does not depend on where the repository or the registry lives, so
+/// `firmware/sizes.txt` holds on any clone. Source paths are remapped (`--remap-path-prefix`:
+/// the checkout to `mote`, `CARGO_HOME` to `cargo`) for the panic locations, and
+/// `firmware/rustc-wrapper.sh` (as `RUSTC_WRAPPER`, replacing any other) gives every crate a
+/// `-C metadata` that does not hash the runtime's absolute path into the symbol names.
 pub fn build_firmware_with(board: Board, arena: &ArenaSize) -> Result<PathBuf> {
     build_firmware_in(&firmware_dir(), board, arena)
 }
@@ -221,6 +223,8 @@ pub fn build_firmware_in(root: &Path, board: Board, arena: &ArenaSize) -> Result
         .env("CARGO_TARGET_DIR", &target_dir)
         .env_remove("RUSTFLAGS")
         .env("CARGO_ENCODED_RUSTFLAGS", remap_path_flags(root)?)
+        .env("RUSTC_WRAPPER", root.join("rustc-wrapper.sh"))
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
         .env_remove("CARGO_BUILD_RUSTFLAGS")
         .env_remove("CARGO_BUILD_TARGET")
         .stdin(Stdio::null())
