@@ -49,36 +49,28 @@ pub fn pair_channels(
     unsafe {
         let y = y.as_mut_ptr().add(first);
         if stage.clamp == Clamp::NONE {
-            pair_loop::<false>(
-                filter.as_ptr(),
-                params,
-                block.as_ptr(),
-                depth,
-                stage,
-                y,
-                out_c,
-            );
+            pair_loop::<false>(filter, params, block.as_ptr(), depth, stage, y, out_c);
         } else {
-            pair_loop::<true>(
-                filter.as_ptr(),
-                params,
-                block.as_ptr(),
-                depth,
-                stage,
-                y,
-                out_c,
-            );
+            pair_loop::<true>(filter, params, block.as_ptr(), depth, stage, y, out_c);
         }
     }
 }
 
+/// Rows of `depth` weights at the start of `filter` whose last partial group can be read as a
+/// whole group of four (the filter goes on past them).
+#[inline(always)]
+fn whole_rows(filter: &[i8], depth: usize) -> usize {
+    filter.len().saturating_sub(depth.div_ceil(4) * 4 - depth) / depth.max(1)
+}
+
 /// # Safety
-/// `w` points to `params.len()` rows of `depth` bytes, `x` to an aligned block of two columns
-/// of `depth` values, `y` to `params.len()` writable bytes and as many from `y + out_c` on;
-/// every channel is fast; `depth >= 4`.
+/// `filter` holds at least `params.len()` rows of `depth` bytes, `x` points to an aligned
+/// block of two columns of `depth` values (zero past `depth` in the last group), `y` to
+/// `params.len()` writable bytes and as many from `y + out_c` on; every channel is fast;
+/// `depth >= 4`.
 #[inline(always)]
 unsafe fn pair_loop<const CLAMP: bool>(
-    w: *const i8,
+    filter: &[i8],
     params: &[ChannelParams],
     x: *const i16,
     depth: usize,
@@ -88,11 +80,21 @@ unsafe fn pair_loop<const CLAMP: bool>(
 ) {
     let groups = depth / 4;
     let tail = depth % 4;
-    let (mut w, mut y) = (w, y);
-    for p in params {
+    let whole = whole_rows(filter, depth);
+    let (mut w, mut y) = (filter.as_ptr(), y);
+    for (i, p) in params.iter().enumerate() {
         let mut acc = [p.bias; 2];
-        // SAFETY: row `w` and the block are in bounds (the caller's contract).
+        // SAFETY: row `w` (its last group whole for the first `whole` rows) and the block are
+        // in bounds (the caller's contract).
         unsafe {
+            if tail != 0 && i < whole {
+                dot_1x2(&mut acc, w, x, groups + 1);
+                *y = output_fast::<CLAMP>(acc[0], &p.quant, stage);
+                *y.add(out_c) = output_fast::<CLAMP>(acc[1], &p.quant, stage);
+                w = w.add(depth);
+                y = y.add(1);
+                continue;
+            }
             dot_1x2(&mut acc, w, x, groups);
             for j in 0..tail {
                 let k = 4 * groups + j;
@@ -139,19 +141,20 @@ pub fn single_channels(
     unsafe {
         let y = y.as_mut_ptr().add(first);
         if stage.clamp == Clamp::NONE {
-            single_loop::<false>(filter.as_ptr(), params, block.as_ptr(), depth, stage, y);
+            single_loop::<false>(filter, params, block.as_ptr(), depth, stage, y);
         } else {
-            single_loop::<true>(filter.as_ptr(), params, block.as_ptr(), depth, stage, y);
+            single_loop::<true>(filter, params, block.as_ptr(), depth, stage, y);
         }
     }
 }
 
 /// # Safety
-/// `w` points to `params.len()` rows of `depth` bytes, `x` to an aligned column of `depth`
-/// values, `y` to `params.len()` writable bytes; every channel is fast; `depth >= 4`.
+/// `filter` holds at least `params.len()` rows of `depth` bytes, `x` points to an aligned
+/// column of `depth` values (zero past `depth` in the last group), `y` to `params.len()`
+/// writable bytes; every channel is fast; `depth >= 4`.
 #[inline(always)]
 unsafe fn single_loop<const CLAMP: bool>(
-    w: *const i8,
+    filter: &[i8],
     params: &[ChannelParams],
     x: *const i16,
     depth: usize,
@@ -160,12 +163,22 @@ unsafe fn single_loop<const CLAMP: bool>(
 ) {
     let groups = depth / 4;
     let tail = depth % 4;
-    let (mut w, mut y) = (w, y);
+    let whole = whole_rows(filter, depth);
+    let (mut w, mut y) = (filter.as_ptr(), y);
     let (pairs, rest) = params.as_chunks::<2>();
-    for [p0, p1] in pairs {
+    for (i, [p0, p1]) in pairs.iter().enumerate() {
         let mut acc = [p0.bias, p1.bias];
-        // SAFETY: rows `w`, `w + depth` and the column are in bounds (the caller's contract).
+        // SAFETY: rows `w`, `w + depth` (their last groups whole when both are among the
+        // first `whole` rows) and the column are in bounds (the caller's contract).
         unsafe {
+            if tail != 0 && 2 * i + 1 < whole {
+                dot_2x1(&mut acc, w, w.add(depth), x, groups + 1);
+                *y = output_fast::<CLAMP>(acc[0], &p0.quant, stage);
+                *y.add(1) = output_fast::<CLAMP>(acc[1], &p1.quant, stage);
+                w = w.add(2 * depth);
+                y = y.add(2);
+                continue;
+            }
             dot_2x1(&mut acc, w, w.add(depth), x, groups);
             for j in 0..tail {
                 let k = 4 * groups + j;
@@ -585,11 +598,14 @@ fn sxtb16(word: u32) -> u32 {
 /// See `portable::depthwise_pixel`: groups of four channels, one tap at a time: the input word
 /// widened (`SXTB16`), the widened weights (`LDRD`), four 16x16 multiply-accumulates
 /// (`SMLABB`, `SMLATT`).
+///
+/// # Safety
+/// As `portable::depthwise_pixel`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-pub fn depthwise_pixel(
+pub unsafe fn depthwise_pixel(
     chunk: &DepthwiseChunk<'_>,
-    x: &[&[i8]],
+    x: &[*const i8],
     folded: &[i32],
     params: &[ChannelParams],
     fast: bool,
@@ -600,17 +616,13 @@ pub fn depthwise_pixel(
     let fits = chunk.ready
         && fast
         && x.len() == DW_TAPS
-        && x.iter().all(|x| x.len() >= n)
         && folded.len() >= n
         && params.len() >= n
         && n <= 4 * DW_GROUPS;
     if !fits {
-        portable::depthwise_pixel(&chunk.portable, x, folded, params, fast, stage, out);
+        // SAFETY: the caller's contract.
+        unsafe { portable::depthwise_pixel(&chunk.portable, x, folded, params, fast, stage, out) };
         return;
-    }
-    let mut taps = [core::ptr::null::<i8>(); DW_TAPS];
-    for (slot, x) in taps.iter_mut().zip(x) {
-        *slot = x.as_ptr();
     }
     let groups = n / 4;
     let clamp = stage.clamp != Clamp::NONE;
@@ -620,8 +632,8 @@ pub fn depthwise_pixel(
             Some(&[a, b, c, d]) => [a, b, c, d],
             _ => return,
         };
-        // SAFETY: every tap pointer addresses at least `n >= at + 4` bytes (checked above);
-        // `weights` holds the nine widened taps of this group.
+        // SAFETY: every tap pointer addresses at least `n >= at + 4` bytes (the caller's
+        // contract); `weights` holds the nine widened taps of this group.
         unsafe {
             core::arch::asm!(
                 ".irp t, 0, 4, 8, 12, 16, 20, 24, 28, 32",
@@ -635,7 +647,7 @@ pub fn depthwise_pixel(
                 "smlabb {a1}, {xb}, {wb}, {a1}",
                 "smlatt {a3}, {xb}, {wb}, {a3}",
                 ".endr",
-                taps = in(reg) taps.as_ptr(),
+                taps = in(reg) x.as_ptr(),
                 at = in(reg) at,
                 w = inout(reg) weights.as_ptr() => _,
                 a0 = inout(reg) a0,
@@ -659,10 +671,12 @@ pub fn depthwise_pixel(
             }
         }
     }
-    if !n.is_multiple_of(4) {
-        let at = 4 * groups;
-        let rest: [&[i8]; DW_TAPS] =
-            core::array::from_fn(|t| x.get(t).and_then(|x| x.get(at..n)).unwrap_or(&[]));
+    let at = 4 * groups;
+    if at < n {
+        let mut rest = [core::ptr::null::<i8>(); DW_TAPS];
+        for (r, &p) in rest.iter_mut().zip(x) {
+            *r = p.wrapping_add(at);
+        }
         let tail = portable::DepthwiseChunk::new(
             chunk.portable.filter_from(at),
             chunk.portable.stride(),
@@ -670,14 +684,17 @@ pub fn depthwise_pixel(
             n - at,
             DW_TAPS,
         );
-        portable::depthwise_pixel(
-            &tail,
-            &rest,
-            folded.get(at..).unwrap_or(&[]),
-            params.get(at..).unwrap_or(&[]),
-            fast,
-            stage,
-            out.get_mut(at..).unwrap_or(&mut []),
-        );
+        // SAFETY: each tap pointer addresses `n` bytes, so from `at` on, `n - at`.
+        unsafe {
+            portable::depthwise_pixel(
+                &tail,
+                &rest,
+                folded.get(at..).unwrap_or(&[]),
+                params.get(at..).unwrap_or(&[]),
+                fast,
+                stage,
+                out.get_mut(at..).unwrap_or(&mut []),
+            );
+        }
     }
 }

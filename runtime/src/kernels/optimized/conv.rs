@@ -60,7 +60,9 @@ pub fn conv_2d(
             let chunk = (g.out_c - c0).min(CHANNEL_CHUNK);
             let fast = gemm::prepare(&mut params, bias, requant, c0, chunk);
             let params = params.get(..chunk).unwrap_or(&[]);
-            let filter = filter.get(c0 * depth..(c0 + chunk) * depth).unwrap_or(&[]);
+            // From the chunk's first row to the end of the filter: a row's last partial group
+            // may be read whole where the next row follows (its padding in the columns is 0).
+            let filter = filter.get(c0 * depth..).unwrap_or(&[]);
             let mut p = 0;
             while p < pixels {
                 let cols = if pairs && p + 2 <= pixels { 2 } else { 1 };
@@ -70,6 +72,7 @@ pub fn conv_2d(
                     .unwrap_or(&mut []);
                 for c in 0..cols {
                     pack_pixel(g, x, input_zp, p + c, block, cols, c);
+                    gemm::pad_tail(block, cols, c, depth);
                 }
                 let y = y.get_mut(p * g.out_c..).unwrap_or(&mut []);
                 if cols == 2 {

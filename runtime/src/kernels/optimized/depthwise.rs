@@ -55,6 +55,12 @@ pub fn depthwise_conv_2d(
     let zero_points = [input_zp as i8; CHANNEL_CHUNK];
     let (sh, sw) = (usize::from(w.stride_h), usize::from(w.stride_w));
     let (dh, dw) = (usize::from(w.dilation_h), usize::from(w.dilation_w));
+    // Each tap's offset from the first, in input bytes, for pixels whose window is inside.
+    let mut offsets = [0usize; MAX_TAPS];
+    for (t, o) in offsets.iter_mut().enumerate().take(taps) {
+        *o = ((t / kw) * dh * g.in_w + (t % kw) * dw) * c;
+    }
+    let last = offsets.get(taps - 1).copied().unwrap_or(0);
     for (x, y) in input
         .chunks_exact(image)
         .zip(output.chunks_exact_mut(out_image))
@@ -75,35 +81,62 @@ pub fn depthwise_conv_2d(
             let params = params.get(..chunk).unwrap_or(&[]);
             let folded = folded.get(..chunk).unwrap_or(&[]);
             let pad = zero_points.get(..chunk).unwrap_or(&[]);
+            let span = last + chunk;
             let prepared = arch::DepthwiseChunk::new(filter, c, c0, chunk, taps);
-            let mut tap_inputs: [&[i8]; MAX_TAPS] = [pad; MAX_TAPS];
+            let mut inputs = [core::ptr::null::<i8>(); MAX_TAPS];
             for oy in 0..g.out_h {
                 let y0 = (oy * sh) as isize - w.pad_top as isize;
+                let rows_inside = y0 >= 0 && y0 + (((kh - 1) * dh) as isize) < g.in_h as isize;
                 for ox in 0..g.out_w {
                     let x0 = (ox * sw) as isize - w.pad_left as isize;
-                    let mut t = 0;
-                    for ky in 0..kh {
-                        let iy = y0 + (ky * dh) as isize;
-                        let row_inside = iy >= 0 && iy < g.in_h as isize;
-                        for kx in 0..kw {
-                            let ix = x0 + (kx * dw) as isize;
-                            let slot = if row_inside && ix >= 0 && ix < g.in_w as isize {
-                                let at = (iy as usize * g.in_w + ix as usize) * c + c0;
-                                x.get(at..at + chunk).unwrap_or(pad)
-                            } else {
-                                pad
-                            };
-                            if let Some(s) = tap_inputs.get_mut(t) {
-                                *s = slot;
+                    let at = (oy * g.out_w + ox) * c + c0;
+                    let Some(out) = y.get_mut(at..at + chunk) else {
+                        continue;
+                    };
+                    let inside =
+                        rows_inside && x0 >= 0 && x0 + (((kw - 1) * dw) as isize) < g.in_w as isize;
+                    let base = if inside {
+                        let start = (y0 as usize * g.in_w + x0 as usize) * c + c0;
+                        x.get(start..).filter(|b| b.len() >= span)
+                    } else {
+                        None
+                    };
+                    match base {
+                        Some(base) => {
+                            // Interior: every tap at its fixed offset from the first.
+                            for (p, &o) in inputs.iter_mut().zip(&offsets) {
+                                *p = base.as_ptr().wrapping_add(o);
                             }
-                            t += 1;
+                        }
+                        None => {
+                            // Border: taps in the padding read the zero points.
+                            let mut t = 0;
+                            for ky in 0..kh {
+                                let iy = y0 + (ky * dh) as isize;
+                                let row_inside = iy >= 0 && iy < g.in_h as isize;
+                                for kx in 0..kw {
+                                    let ix = x0 + (kx * dw) as isize;
+                                    let slot = if row_inside && ix >= 0 && ix < g.in_w as isize {
+                                        let at = (iy as usize * g.in_w + ix as usize) * c + c0;
+                                        x.get(at..at + chunk).unwrap_or(pad)
+                                    } else {
+                                        pad
+                                    };
+                                    if let Some(p) = inputs.get_mut(t) {
+                                        *p = slot.as_ptr();
+                                    }
+                                    t += 1;
+                                }
+                            }
                         }
                     }
-                    let at = (oy * g.out_w + ox) * c + c0;
-                    if let Some(out) = y.get_mut(at..at + chunk) {
+                    // SAFETY: each of the first `taps` pointers addresses `chunk` bytes: the
+                    // interior's lie in `base` (`span` bytes from the first tap), the
+                    // border's in a slice of `chunk` bytes (the input's or `pad`).
+                    unsafe {
                         arch::depthwise_pixel(
                             &prepared,
-                            tap_inputs.get(..taps).unwrap_or(&[]),
+                            inputs.get(..taps).unwrap_or(&[]),
                             folded,
                             params,
                             fast,

@@ -87,6 +87,16 @@ fn put(data: &mut [i16], base: usize, j: usize, v: i8, zp: i32) {
     }
 }
 
+/// Zeros the positions of column `c` past `depth` in its last group, so that a whole-group
+/// product over them adds nothing whatever weights it reads there.
+#[inline(always)]
+pub fn pad_tail(data: &mut [i16], cols: usize, c: usize, depth: usize) {
+    let tail = depth % 4;
+    if tail != 0 {
+        pack_zeros(data, cols, c, depth, 4 - tail);
+    }
+}
+
 /// Zeros logical positions `k..k + len` of column `c` (padding: the zero point).
 #[inline(always)]
 pub fn pack_zeros(data: &mut [i16], cols: usize, c: usize, k: usize, len: usize) {
@@ -231,14 +241,19 @@ fn rows<const R: usize, const C: usize, const FAST: bool>(
     let (blocks, rest) = params.as_chunks::<R>();
     let y = y.as_mut_ptr();
     let w = filter.as_ptr();
-    // SAFETY (every block below): rows `c - first .. c - first + R` of `depth` weights lie in
-    // `filter`, and outputs `k·out_c + c + r` (k < C, c + r < first + n <= out_c) in `y`
-    // (checked by `channels`).
-    let row = |i: usize| unsafe { core::slice::from_raw_parts(w.add(i * depth), depth) };
+    // Rows read as whole groups (into the next row) where the filter goes on that far.
+    let whole = depth.div_ceil(4) * 4;
+    let extended = |last_row: usize| last_row * depth + whole <= filter.len();
+    // SAFETY (every block below): rows `i .. i + R` of `depth` weights lie in `filter` (and
+    // `whole` bytes from a row's start where `extended` says so), and outputs
+    // `k·out_c + first + i + r` (k < C, i + r < n, first + n <= out_c) in `y` (checked by
+    // `channels`).
+    let row = |i: usize, len: usize| unsafe { core::slice::from_raw_parts(w.add(i * depth), len) };
     let mut i = 0;
     for p in blocks {
-        let w: [&[i8]; R] = core::array::from_fn(|r| row(i + r));
-        let acc = product::<R, C>(w, p.each_ref(), block, depth);
+        let len = if extended(i + R - 1) { whole } else { depth };
+        let w: [&[i8]; R] = core::array::from_fn(|r| row(i + r, len));
+        let acc = product::<R, C>(w, p.each_ref(), block, len);
         for (r, (sums, p)) in acc.iter().zip(p).enumerate() {
             for (k, &a) in sums.iter().enumerate() {
                 // SAFETY: see above.
@@ -248,7 +263,8 @@ fn rows<const R: usize, const C: usize, const FAST: bool>(
         i += R;
     }
     for p in rest {
-        let acc = product::<1, C>([row(i)], [p], block, depth);
+        let len = if extended(i) { whole } else { depth };
+        let acc = product::<1, C>([row(i, len)], [p], block, len);
         for (k, &a) in acc[0].iter().enumerate() {
             // SAFETY: see above.
             unsafe { *y.add(k * out_c + first + i) = output::<FAST>(p, a, stage) };

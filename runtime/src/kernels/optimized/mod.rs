@@ -7,7 +7,7 @@
 
 mod add;
 mod conv;
-mod depthwise;
+pub(crate) mod depthwise;
 mod fully_connected;
 pub(crate) mod gemm;
 mod pool;

@@ -144,7 +144,7 @@ pub struct DepthwiseChunk<'f> {
     stride: usize,
 }
 
-#[cfg_attr(not(mote_arm_dsp), allow(dead_code))] // the Cortex-M kernels' tails use these
+#[cfg_attr(not(any(mote_arm_dsp, target_arch = "riscv32")), allow(dead_code))] // the architecture kernels' tails use these
 impl<'f> DepthwiseChunk<'f> {
     /// The filter from channel `i` of the chunk on.
     #[inline(always)]
@@ -170,15 +170,18 @@ impl<'f> DepthwiseChunk<'f> {
 }
 
 /// One output pixel of a depthwise convolution with depth multiplier 1, for a chunk of
-/// `out.len()` channels: `out[i] = stage(folded[i] + Σ_t w[t][i] · x[t][i])`, where `x[t]` is
-/// the input at tap `t` from the chunk's first channel on (the zero points for a tap in the
-/// padding) and `folded` is the bias with the zero point folded in. Does nothing if a slice
-/// is too short.
+/// `out.len()` channels: `out[i] = stage(folded[i] + Σ_t w[t][i] · x[t][i])`, where `x[t]`
+/// points to the input at tap `t` from the chunk's first channel on (to zero points for a
+/// tap in the padding) and `folded` is the bias with the zero point folded in. Does nothing
+/// if a slice is too short.
+///
+/// # Safety
+/// Each pointer of `x` addresses `out.len()` readable bytes.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-pub fn depthwise_pixel(
+pub unsafe fn depthwise_pixel(
     chunk: &DepthwiseChunk<'_>,
-    x: &[&[i8]],
+    x: &[*const i8],
     folded: &[i32],
     params: &[ChannelParams],
     fast: bool,
@@ -190,7 +193,6 @@ pub fn depthwise_pixel(
     let taps = x.len();
     let fits = folded.len() >= n
         && params.len() >= n
-        && x.iter().all(|x| x.len() >= n)
         && taps
             .checked_sub(1)
             .and_then(|t| t.checked_mul(stride))
@@ -208,45 +210,17 @@ pub fn depthwise_pixel(
             p.output(a, stage.zero_point, stage.clamp)
         }
     };
-    let mut i = 0;
-    while i + 4 <= n {
-        let mut acc = [0i32; 4];
-        for (j, a) in acc.iter_mut().enumerate() {
-            // SAFETY: i + j < n <= folded.len() (checked above).
-            *a = unsafe { *folded.get_unchecked(i + j) };
-        }
-        for (t, xt) in x.iter().enumerate() {
-            for (j, a) in acc.iter_mut().enumerate() {
-                // SAFETY: i + j < n <= xt.len() and t·stride + i + j < (taps - 1)·stride + n
-                // <= filter.len() (checked above).
-                let (xv, wv) = unsafe {
-                    (
-                        *xt.get_unchecked(i + j),
-                        *filter.get_unchecked(t * stride + i + j),
-                    )
-                };
-                *a = a.wrapping_add(i32::from(wv) * i32::from(xv));
-            }
-        }
-        for (j, &a) in acc.iter().enumerate() {
-            // SAFETY: i + j < n <= params.len(), out.len() (checked above).
-            unsafe {
-                *out.get_unchecked_mut(i + j) = finish(a, params.get_unchecked(i + j));
-            }
-        }
-        i += 4;
-    }
-    while i < n {
-        // SAFETY: as above, with j = 0.
+    for i in 0..n {
+        // SAFETY: i < n: within every tap's input (the caller's contract), and t·stride + i
+        // < (taps - 1)·stride + n <= filter.len(), folded, params and out (checked above).
         unsafe {
             let mut a = *folded.get_unchecked(i);
-            for (t, xt) in x.iter().enumerate() {
-                let xv = *xt.get_unchecked(i);
+            for (t, &xt) in x.iter().enumerate() {
+                let xv = *xt.add(i);
                 let wv = *filter.get_unchecked(t * stride + i);
                 a = a.wrapping_add(i32::from(wv) * i32::from(xv));
             }
             *out.get_unchecked_mut(i) = finish(a, params.get_unchecked(i));
         }
-        i += 1;
     }
 }

@@ -10,7 +10,7 @@
 use super::optimized::gemm::{self, ChannelParams, OutputStage};
 use super::portable;
 
-pub use portable::{DepthwiseChunk, PACKED_ORDER, depthwise_pixel, pack_groups};
+pub use portable::{DepthwiseChunk, PACKED_ORDER, pack_groups};
 
 /// Output channels per block with two columns.
 const PAIR_CHANNELS: usize = 4;
@@ -110,4 +110,87 @@ pub fn dot<const R: usize, const C: usize>(
         }
     }
     *acc = sums;
+}
+
+/// See `portable::depthwise_pixel`: four channels at a time, each tap's four inputs and four
+/// weights loaded once, the products kept next to their sums ([`mac`]).
+///
+/// # Safety
+/// As `portable::depthwise_pixel`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub unsafe fn depthwise_pixel(
+    chunk: &DepthwiseChunk<'_>,
+    x: &[*const i8],
+    folded: &[i32],
+    params: &[ChannelParams],
+    fast: bool,
+    stage: OutputStage,
+    out: &mut [i8],
+) {
+    let n = out.len();
+    let (filter, stride) = (chunk.filter_from(0), chunk.stride());
+    let taps = x.len();
+    let fits = fast
+        && folded.len() >= n
+        && params.len() >= n
+        && taps
+            .checked_sub(1)
+            .and_then(|t| t.checked_mul(stride))
+            .and_then(|t| t.checked_add(n))
+            .is_some_and(|e| e <= filter.len());
+    if !fits || taps == 0 {
+        // SAFETY: the caller's contract.
+        unsafe { portable::depthwise_pixel(chunk, x, folded, params, fast, stage, out) };
+        return;
+    }
+    let finish = |a: i32, p: &ChannelParams| -> i8 {
+        let r = p.quant.apply_fast(a);
+        let v = if p.quant.right_minus_one >= 0 {
+            r + stage.zero_point
+        } else {
+            r.saturating_add(stage.zero_point)
+        };
+        v.max(i32::from(stage.clamp.min))
+            .min(i32::from(stage.clamp.max)) as i8
+    };
+    let mut i = 0;
+    while i < n {
+        let lanes = (n - i).min(4);
+        // SAFETY: channels i..i + lanes <= n of every tap's input (the caller's contract), of
+        // the filter at every tap (t·stride + i + 3 < (taps - 1)·stride + n), of `folded`,
+        // `params` and `out` (checked above).
+        unsafe {
+            if lanes == 4 {
+                let mut acc = [
+                    *folded.get_unchecked(i),
+                    *folded.get_unchecked(i + 1),
+                    *folded.get_unchecked(i + 2),
+                    *folded.get_unchecked(i + 3),
+                ];
+                let mut w = filter.as_ptr().add(i);
+                for &xt in x {
+                    let xp = xt.add(i);
+                    for (j, a) in acc.iter_mut().enumerate() {
+                        mac(a, i32::from(*w.add(j)), i32::from(*xp.add(j)));
+                    }
+                    w = w.add(stride);
+                }
+                for (j, &a) in acc.iter().enumerate() {
+                    *out.get_unchecked_mut(i + j) = finish(a, params.get_unchecked(i + j));
+                }
+            } else {
+                for j in i..n {
+                    let mut a = *folded.get_unchecked(j);
+                    let mut w = filter.as_ptr().add(j);
+                    for &xt in x {
+                        mac(&mut a, i32::from(*w), i32::from(*xt.add(j)));
+                        w = w.add(stride);
+                    }
+                    *out.get_unchecked_mut(j) = finish(a, params.get_unchecked(j));
+                }
+            }
+        }
+        i += lanes;
+    }
 }
