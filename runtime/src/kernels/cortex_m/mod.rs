@@ -10,7 +10,7 @@
 //! registers inline assembly may use on Thumb (`r6` and `r7` are reserved). Shapes not
 //! specialised here use the portable kernels.
 
-use super::optimized::gemm::{self, ChannelParams, OutputStage, packed_index};
+use super::optimized::gemm::{self, ChannelParams, OutputStage, Requantization, packed_index};
 use super::optimized::requant::ChannelQuant;
 use super::portable;
 use crate::format::Clamp;
@@ -24,7 +24,7 @@ pub use portable::PACKED_ORDER;
 pub fn pair_channels(
     filter: &[i8],
     params: &[ChannelParams],
-    fast: bool,
+    quant: Requantization,
     block: &[i16],
     depth: usize,
     stage: OutputStage,
@@ -34,7 +34,7 @@ pub fn pair_channels(
 ) {
     let n = params.len();
     let groups = depth / 4;
-    let fits = fast
+    let fits = quant.is_fast()
         && groups > 0
         && filter.len() >= n * depth
         && block.len() >= gemm::block_len(depth, 2)
@@ -42,7 +42,57 @@ pub fn pair_channels(
         && first + n <= out_c
         && y.len() >= out_c + first + n;
     if !fits {
-        gemm::channels::<1, 2>(filter, params, fast, block, depth, stage, y, out_c, first);
+        gemm::channels::<1, 2>(filter, params, quant, block, depth, stage, y, out_c, first);
+        return;
+    }
+    // Channel pairs through the assembly loop: rows whose last group can be read whole (or
+    // no partial group), channels with a right shift.
+    let tail = depth % 4;
+    let mut asm_channels = n / 2 * 2;
+    if tail != 0 {
+        asm_channels = asm_channels.min(whole_rows(filter, depth) / 2 * 2);
+    }
+    if quant != Requantization::FastShifted {
+        asm_channels = 0;
+    }
+    let (params, filter, first) = if asm_channels > 0 {
+        let (head, rest) = params.split_at(asm_channels);
+        let g = depth.div_ceil(4);
+        let ctx = PairCtx {
+            params: head.as_ptr(),
+            w: filter.as_ptr(),
+            x: block.as_ptr(),
+            pairs: (g / 2) as u32,
+            odd: (g % 2) as u32,
+            // SAFETY: first + n <= out_c <= y.len() (checked above).
+            y: unsafe { y.as_mut_ptr().add(first) },
+            out_c: out_c as u32,
+            zp: stage.zero_point,
+            params_end: head.as_ptr_range().end,
+            w_step: (2 * depth) as i32 - (4 * g) as i32,
+            depth: depth as u32,
+            min: i32::from(stage.clamp.min),
+            max: i32::from(stage.clamp.max),
+        };
+        // SAFETY: `head` holds whole pairs of fast, shifted channels whose rows (read in
+        // whole groups) lie in `filter`, the block holds `g` aligned groups of two columns
+        // (zero past `depth`), and `y` the outputs (all checked above).
+        unsafe {
+            if stage.clamp == Clamp::NONE {
+                pair_block_loop::<false>(&ctx);
+            } else {
+                pair_block_loop::<true>(&ctx);
+            }
+        }
+        (
+            rest,
+            filter.get(asm_channels * depth..).unwrap_or(&[]),
+            first + asm_channels,
+        )
+    } else {
+        (params, filter, first)
+    };
+    if params.is_empty() {
         return;
     }
     // SAFETY: the bounds the loops rely on are checked above.
@@ -52,6 +102,173 @@ pub fn pair_channels(
             pair_loop::<false>(filter, params, block.as_ptr(), depth, stage, y, out_c);
         } else {
             pair_loop::<true>(filter, params, block.as_ptr(), depth, stage, y, out_c);
+        }
+    }
+}
+
+/// What [`pair_block_loop`] needs, laid out as it copies it to its stack frame.
+#[repr(C)]
+struct PairCtx {
+    params: *const ChannelParams,
+    w: *const i8,
+    x: *const i16,
+    pairs: u32,
+    odd: u32,
+    y: *mut i8,
+    out_c: u32,
+    zp: i32,
+    params_end: *const ChannelParams,
+    w_step: i32,
+    depth: u32,
+    min: i32,
+    max: i32,
+}
+
+const _: () = assert!(core::mem::size_of::<ChannelParams>() == 36);
+const _: () = assert!(core::mem::offset_of!(ChannelParams, bias) == 32);
+const _: () = assert!(core::mem::size_of::<PairCtx>() == 52);
+
+/// Two output channels times the two columns of a block at a time, the whole channel loop in
+/// assembly: per group of four depth positions one `LDM` for both columns, one `LDR` and two
+/// `SXTB16` per channel, eight `SMLAD`; then four outputs through the `SMLAL` requantization.
+/// Needs fourteen registers: `r6` and `r7`, which inline assembly may not name as operands,
+/// are saved on entry and restored on exit.
+///
+/// # Safety
+/// `ctx` describes: `params..params_end`, a non-empty whole number of pairs of fast channels
+/// with a right shift; their rows of `depth` weights from `w`, readable in `pairs·2 + odd`
+/// whole groups each; an aligned block of two columns of as many groups from `x`; for channel
+/// `i`, writable outputs at `y + i` and `y + out_c + i`. `w_step = 2·depth - 4·groups`.
+#[inline(always)]
+unsafe fn pair_block_loop<const CLAMP: bool>(ctx: &PairCtx) {
+    macro_rules! group {
+        () => {
+            concat!(
+                "ldm r7!, {{r2, r3, r4, r5}}\n",
+                "ldr lr, [r1, r6]\n",
+                "sxtb16 r0, lr, ror #8\n",
+                "sxtb16 lr, lr\n",
+                "smlad r11, lr, r2, r11\n",
+                "smlad r11, r0, r3, r11\n",
+                "smlad r12, lr, r4, r12\n",
+                "smlad r12, r0, r5, r12\n",
+                "ldr lr, [r1], #4\n",
+                "sxtb16 r0, lr, ror #8\n",
+                "sxtb16 lr, lr\n",
+                "smlad r9, lr, r2, r9\n",
+                "smlad r9, r0, r3, r9\n",
+                "smlad r10, lr, r4, r10\n",
+                "smlad r10, r0, r5, r10\n",
+            )
+        };
+    }
+    macro_rules! output {
+        ($acc:literal, $store:literal, $clamp:expr) => {
+            concat!(
+                "asr lr, ",
+                $acc,
+                ", #31\n",
+                "adds r6, r3, lr, lsl #31\n",
+                "adc lr, r4, lr\n",
+                "smlal r6, lr, ",
+                $acc,
+                ", r2\n",
+                "asr lr, lr, r5\n",
+                "add lr, lr, r8\n",
+                "ssat lr, #8, lr\n",
+                $clamp,
+                "strb lr, ",
+                $store,
+                "\n",
+            )
+        };
+    }
+    macro_rules! body {
+        ($clamp:expr) => {
+            core::arch::asm!(
+                "push {{r6, r7}}",
+                "sub sp, sp, #52",
+                "ldm r0!, {{r2, r3, r4, r5, r8, r9, r10, r11, r12, lr}}",
+                "stm sp, {{r2, r3, r4, r5, r8, r9, r10, r11, r12, lr}}",
+                "ldm r0, {{r2, r3, r4}}",
+                "add r6, sp, #40",
+                "stm r6, {{r2, r3, r4}}",
+                "ldr r0, [sp, #0]",
+                "ldr r1, [sp, #4]",
+                "1:",
+                "ldr r9, [r0, #32]",
+                "ldr r11, [r0, #68]",
+                "mov r10, r9",
+                "mov r12, r11",
+                "str r0, [sp, #0]",
+                "ldr r7, [sp, #8]",
+                "ldr r6, [sp, #40]",
+                "ldr r8, [sp, #16]",
+                "cmp r8, #0",
+                "beq 3f",
+                group!(),
+                "3:",
+                "ldr r8, [sp, #12]",
+                "cmp r8, #0",
+                "beq 5f",
+                "4:",
+                group!(),
+                group!(),
+                "subs r8, r8, #1",
+                "bne 4b",
+                "5:",
+                "ldr r0, [sp, #0]",
+                "ldr r8, [sp, #28]",
+                "ldr r7, [sp, #20]",
+                "ldm r0, {{r2, r3, r4, r5}}",
+                output!("r9", "[r7]", $clamp),
+                "ldr r9, [sp, #24]",
+                output!("r10", "[r7, r9]", $clamp),
+                "add r0, r0, #36",
+                "ldm r0, {{r2, r3, r4, r5}}",
+                "add r7, r7, #1",
+                output!("r11", "[r7]", $clamp),
+                output!("r12", "[r7, r9]", $clamp),
+                "add r7, r7, #1",
+                "str r7, [sp, #20]",
+                "add r0, r0, #36",
+                "ldr r6, [sp, #36]",
+                "add r1, r1, r6",
+                "ldr r6, [sp, #32]",
+                "cmp r0, r6",
+                "bne 1b",
+                "add sp, sp, #52",
+                "pop {{r6, r7}}",
+                inout("r0") ctx as *const PairCtx => _,
+                out("r1") _,
+                out("r2") _,
+                out("r3") _,
+                out("r4") _,
+                out("r5") _,
+                out("r8") _,
+                out("r9") _,
+                out("r10") _,
+                out("r11") _,
+                out("r12") _,
+                out("lr") _,
+            )
+        };
+    }
+    // SAFETY: the caller's contract; r6 and r7 are restored before the block ends.
+    unsafe {
+        if CLAMP {
+            body!(concat!(
+                "ldr r6, [sp, #44]\n",
+                "cmp lr, r6\n",
+                "it lt\n",
+                "movlt lr, r6\n",
+                "ldr r6, [sp, #48]\n",
+                "cmp lr, r6\n",
+                "it gt\n",
+                "movgt lr, r6\n",
+            ));
+        } else {
+            body!("");
         }
     }
 }
@@ -116,7 +333,7 @@ unsafe fn pair_loop<const CLAMP: bool>(
 pub fn single_channels(
     filter: &[i8],
     params: &[ChannelParams],
-    fast: bool,
+    quant: Requantization,
     block: &[i16],
     depth: usize,
     stage: OutputStage,
@@ -126,7 +343,7 @@ pub fn single_channels(
 ) {
     let n = params.len();
     let groups = depth / 4;
-    let fits = fast
+    let fits = quant.is_fast()
         && groups > 0
         && filter.len() >= n * depth
         && block.len() >= gemm::block_len(depth, 1)
@@ -134,7 +351,7 @@ pub fn single_channels(
         && first + n <= out_c
         && y.len() >= first + n;
     if !fits {
-        gemm::channels::<2, 1>(filter, params, fast, block, depth, stage, y, out_c, first);
+        gemm::channels::<2, 1>(filter, params, quant, block, depth, stage, y, out_c, first);
         return;
     }
     // SAFETY: the bounds the loops rely on are checked above.
@@ -220,7 +437,7 @@ fn output_fast<const CLAMP: bool>(acc: i32, q: &ChannelQuant, stage: OutputStage
             .max(i32::from(stage.clamp.min))
             .min(i32::from(stage.clamp.max)) as i8;
     }
-    let (lo, hi) = (q.round as u32, (q.round >> 32) as i32);
+    let (lo, hi) = (q.round_lo, q.round_hi);
     let v: i32;
     // SAFETY: register-only arithmetic.
     unsafe {

@@ -58,7 +58,7 @@ pub fn conv_2d(
         let mut c0 = 0;
         while c0 < g.out_c {
             let chunk = (g.out_c - c0).min(CHANNEL_CHUNK);
-            let fast = gemm::prepare(&mut params, bias, requant, c0, chunk);
+            let quant = gemm::prepare(&mut params, bias, requant, c0, chunk);
             let params = params.get(..chunk).unwrap_or(&[]);
             // From the chunk's first row to the end of the filter: a row's last partial group
             // may be read whole where the next row follows (its padding in the columns is 0).
@@ -76,10 +76,10 @@ pub fn conv_2d(
                 }
                 let y = y.get_mut(p * g.out_c..).unwrap_or(&mut []);
                 if cols == 2 {
-                    arch::pair_channels(filter, params, fast, block, depth, stage, y, g.out_c, c0);
+                    arch::pair_channels(filter, params, quant, block, depth, stage, y, g.out_c, c0);
                 } else {
                     arch::single_channels(
-                        filter, params, fast, block, depth, stage, y, g.out_c, c0,
+                        filter, params, quant, block, depth, stage, y, g.out_c, c0,
                     );
                 }
                 p += cols;

@@ -68,7 +68,7 @@ pub fn depthwise_conv_2d(
         let mut c0 = 0;
         while c0 < c {
             let chunk = (c - c0).min(CHANNEL_CHUNK);
-            let fast = prepare(&mut params, bias, requant, c0, chunk);
+            let fast = prepare(&mut params, bias, requant, c0, chunk).is_fast();
             // bias - zp · Σ w, wrapping as TFLM's accumulator does.
             for (i, (f, p)) in folded.iter_mut().zip(&params).take(chunk).enumerate() {
                 let sum = filter

@@ -115,13 +115,15 @@ pub fn pack_zeros(data: &mut [i16], cols: usize, c: usize, k: usize, len: usize)
     }
 }
 
-/// One output channel's bias and requantization.
+/// One output channel's bias and requantization. The layout is fixed (`repr(C)`): the
+/// requantization's words, then the bias at 32 (assembly kernels read it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
 pub struct ChannelParams {
-    /// Initial accumulator: the bias.
-    pub bias: i32,
     /// Accumulator to output scaling.
     pub quant: ChannelQuant,
+    /// Initial accumulator: the bias.
+    pub bias: i32,
 }
 
 impl ChannelParams {
@@ -142,9 +144,27 @@ impl ChannelParams {
     }
 }
 
+/// How every channel of a chunk requantizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requantization {
+    /// Some channel needs the reference function.
+    Reference,
+    /// Every channel takes [`ChannelQuant::apply_fast`].
+    Fast,
+    /// Every channel takes [`ChannelQuant::apply_fast`] with a right shift of at least 1.
+    FastShifted,
+}
+
+impl Requantization {
+    /// Whether every channel takes [`ChannelQuant::apply_fast`].
+    #[inline(always)]
+    pub fn is_fast(self) -> bool {
+        self != Requantization::Reference
+    }
+}
+
 /// Fills `params[..chunk]` with the parameters of channels `c0..c0 + chunk` (one
-/// requantization shared by all when it is per tensor). Returns whether every channel's
-/// requantization takes the fast form ([`ChannelQuant::is_fast`]).
+/// requantization shared by all when it is per tensor), and says how they requantize.
 #[inline(always)]
 pub fn prepare(
     params: &mut [ChannelParams],
@@ -152,9 +172,16 @@ pub fn prepare(
     requant: &Requant<'_>,
     c0: usize,
     chunk: usize,
-) -> bool {
+) -> Requantization {
     fill(params, bias, requant, c0, chunk);
-    params.iter().take(chunk).all(|p| p.quant.is_fast())
+    let chunk = params.get(..chunk).unwrap_or(&[]);
+    if !chunk.iter().all(|p| p.quant.is_fast()) {
+        Requantization::Reference
+    } else if chunk.iter().all(|p| p.quant.right_minus_one >= 0) {
+        Requantization::FastShifted
+    } else {
+        Requantization::Fast
+    }
 }
 
 #[inline(always)]
@@ -201,7 +228,7 @@ pub struct OutputStage {
 pub fn channels<const R: usize, const C: usize>(
     filter: &[i8],
     params: &[ChannelParams],
-    fast: bool,
+    quant: Requantization,
     block: &[i16],
     depth: usize,
     stage: OutputStage,
@@ -218,7 +245,7 @@ pub fn channels<const R: usize, const C: usize>(
     if !fits {
         return;
     }
-    if fast {
+    if quant.is_fast() {
         rows::<R, C, true>(filter, params, block, depth, stage, y, out_c, first);
     } else {
         rows::<R, C, false>(filter, params, block, depth, stage, y, out_c, first);

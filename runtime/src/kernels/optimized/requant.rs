@@ -22,19 +22,27 @@
 use crate::format::Multiplier;
 use crate::kernels::fixed_point::multiply_by_quantized_multiplier;
 
-/// One output channel's requantization, prepared for [`ChannelQuant::apply`].
+/// One output channel's requantization, prepared for [`ChannelQuant::apply`]. The layout is
+/// fixed (`repr(C)`, words) because assembly kernels read it: multiplier at 0, the rounding
+/// constant's low and high words at 4 and 8, `right_minus_one` at 12.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
 pub struct ChannelQuant {
     /// The Q31 multiplier.
     pub multiplier: i32,
-    /// Left shift applied to the accumulator first (the positive part of the shift).
-    pub left: u32,
-    /// The rounding constant `2^30 + 2^(30+e)` (or `2^30` when `e = 0`).
-    pub round: i64,
-    /// `round - 2^31`: the constant for a negative accumulator (the sign term folded in).
-    pub round_negative: i64,
+    /// Low word of the rounding constant `2^30 + 2^(30+e)` (or `2^30` when `e = 0`).
+    pub round_lo: u32,
+    /// High word of the rounding constant.
+    pub round_hi: i32,
     /// `e - 1` for a right shift `e >= 1`; `-1` when `e = 0`.
     pub right_minus_one: i32,
+    /// Low word of `round - 2^31`: the constant for a negative accumulator (the sign term
+    /// folded in).
+    pub negative_lo: u32,
+    /// High word of `round - 2^31`.
+    pub negative_hi: i32,
+    /// Left shift applied to the accumulator first (the positive part of the shift).
+    pub left: u32,
     /// Whether the reference function must be used (a negative multiplier).
     pub slow: bool,
 }
@@ -56,14 +64,29 @@ impl ChannelQuant {
         } else {
             (1i64 << 30) + (1i64 << (30 + right))
         };
+        let negative = round - (1i64 << 31);
         ChannelQuant {
             multiplier: m.multiplier,
-            left,
-            round,
-            round_negative: round - (1i64 << 31),
+            round_lo: round as u32,
+            round_hi: (round >> 32) as i32,
             right_minus_one: right as i32 - 1,
+            negative_lo: negative as u32,
+            negative_hi: (negative >> 32) as i32,
+            left,
             slow: m.multiplier < 0,
         }
+    }
+
+    /// The rounding constant.
+    #[inline(always)]
+    pub fn round(&self) -> i64 {
+        (i64::from(self.round_hi) << 32) | i64::from(self.round_lo)
+    }
+
+    /// The rounding constant for a negative accumulator.
+    #[inline(always)]
+    pub fn round_negative(&self) -> i64 {
+        (i64::from(self.negative_hi) << 32) | i64::from(self.negative_lo)
     }
 
     /// `multiply_by_quantized_multiplier(acc, multiplier, shift)`, bit for bit.
@@ -75,10 +98,10 @@ impl ChannelQuant {
         let a = acc.wrapping_shl(self.left);
         let product = i64::from(a) * i64::from(self.multiplier);
         if self.right_minus_one < 0 {
-            return ((product + self.round) >> 31) as i32;
+            return ((product + self.round()) >> 31) as i32;
         }
         // [y < 0] as [a < 0]: the multiplier is not negative here.
-        let sum = product + self.round + (i64::from(a >> 31) << 31);
+        let sum = product + self.round() + (i64::from(a >> 31) << 31);
         ((sum >> 32) as i32) >> self.right_minus_one
     }
 
@@ -97,12 +120,12 @@ impl ChannelQuant {
     pub fn apply_fast(&self, acc: i32) -> i32 {
         let product = i64::from(acc) * i64::from(self.multiplier);
         if self.right_minus_one < 0 {
-            return ((product + self.round) >> 31) as i32;
+            return ((product + self.round()) >> 31) as i32;
         }
         let round = if acc < 0 {
-            self.round_negative
+            self.round_negative()
         } else {
-            self.round
+            self.round()
         };
         (((product + round) >> 32) as i32) >> (self.right_minus_one & 31)
     }

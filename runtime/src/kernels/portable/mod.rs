@@ -7,7 +7,7 @@
 //! `v0, v2, v1, v3` (the order in which Arm's `SXTB16` splits a word of four int8 weights into
 //! two pairs of halfwords, so a `SMLAD` multiplies matching elements).
 
-use super::optimized::gemm::{self, ChannelParams, OutputStage};
+use super::optimized::gemm::{self, ChannelParams, OutputStage, Requantization};
 
 /// Output channels per call of [`dot`] with a block of two columns (a 4x2 block of
 /// accumulators: eight registers).
@@ -22,7 +22,7 @@ pub const SINGLE_CHANNELS: usize = 4;
 pub fn pair_channels(
     filter: &[i8],
     params: &[ChannelParams],
-    fast: bool,
+    quant: Requantization,
     block: &[i16],
     depth: usize,
     stage: OutputStage,
@@ -30,7 +30,7 @@ pub fn pair_channels(
     out_c: usize,
     first: usize,
 ) {
-    gemm::channels::<PAIR_CHANNELS, 2>(filter, params, fast, block, depth, stage, y, out_c, first);
+    gemm::channels::<PAIR_CHANNELS, 2>(filter, params, quant, block, depth, stage, y, out_c, first);
 }
 
 /// Every channel of a chunk times one packed column: see [`pair_channels`].
@@ -39,7 +39,7 @@ pub fn pair_channels(
 pub fn single_channels(
     filter: &[i8],
     params: &[ChannelParams],
-    fast: bool,
+    quant: Requantization,
     block: &[i16],
     depth: usize,
     stage: OutputStage,
@@ -48,7 +48,7 @@ pub fn single_channels(
     first: usize,
 ) {
     gemm::channels::<SINGLE_CHANNELS, 1>(
-        filter, params, fast, block, depth, stage, y, out_c, first,
+        filter, params, quant, block, depth, stage, y, out_c, first,
     );
 }
 

@@ -7,7 +7,7 @@
 //! product next to its sum: left to itself, it hoists all 32 products of a group ahead of the
 //! sums and spills them. Everything else is the portable code.
 
-use super::optimized::gemm::{self, ChannelParams, OutputStage};
+use super::optimized::gemm::{self, ChannelParams, OutputStage, Requantization};
 use super::portable;
 
 pub use portable::{DepthwiseChunk, PACKED_ORDER, pack_groups};
@@ -23,7 +23,7 @@ const SINGLE_CHANNELS: usize = 4;
 pub fn pair_channels(
     filter: &[i8],
     params: &[ChannelParams],
-    fast: bool,
+    quant: Requantization,
     block: &[i16],
     depth: usize,
     stage: OutputStage,
@@ -31,7 +31,7 @@ pub fn pair_channels(
     out_c: usize,
     first: usize,
 ) {
-    gemm::channels::<PAIR_CHANNELS, 2>(filter, params, fast, block, depth, stage, y, out_c, first);
+    gemm::channels::<PAIR_CHANNELS, 2>(filter, params, quant, block, depth, stage, y, out_c, first);
 }
 
 /// See `portable::single_channels`.
@@ -40,7 +40,7 @@ pub fn pair_channels(
 pub fn single_channels(
     filter: &[i8],
     params: &[ChannelParams],
-    fast: bool,
+    quant: Requantization,
     block: &[i16],
     depth: usize,
     stage: OutputStage,
@@ -49,7 +49,7 @@ pub fn single_channels(
     first: usize,
 ) {
     gemm::channels::<SINGLE_CHANNELS, 1>(
-        filter, params, fast, block, depth, stage, y, out_c, first,
+        filter, params, quant, block, depth, stage, y, out_c, first,
     );
 }
 
