@@ -273,6 +273,168 @@ unsafe fn pair_block_loop<const CLAMP: bool>(ctx: &PairCtx) {
     }
 }
 
+/// What [`single_block_loop`] needs, laid out as it copies it to its stack frame.
+#[repr(C)]
+struct SingleCtx {
+    params: *const ChannelParams,
+    w: *const i8,
+    x: *const i16,
+    pairs: u32,
+    odd: u32,
+    y: *mut i8,
+    zp: i32,
+    params_end: *const ChannelParams,
+    w_step: i32,
+    depth: u32,
+    min: i32,
+    max: i32,
+}
+
+const _: () = assert!(core::mem::size_of::<SingleCtx>() == 48);
+
+/// Two output channels times one column at a time (FULLY_CONNECTED), the channel loop in
+/// assembly: per two groups one `LDM` of the column, per channel and group one `LDR` and two
+/// `SXTB16` of weights and two `SMLAD`; then the `SMLAL` requantization.
+///
+/// # Safety
+/// As [`pair_block_loop`], with one column of `pairs·2 + odd` groups and outputs `y + i`.
+#[inline(always)]
+unsafe fn single_block_loop<const CLAMP: bool>(ctx: &SingleCtx) {
+    macro_rules! row {
+        ($offset:literal, $acc:literal, $a:literal, $b:literal) => {
+            concat!(
+                "ldr lr, [r1",
+                $offset,
+                "\n",
+                "sxtb16 r0, lr, ror #8\n",
+                "sxtb16 lr, lr\n",
+                "smlad ",
+                $acc,
+                ", lr, ",
+                $a,
+                ", ",
+                $acc,
+                "\n",
+                "smlad ",
+                $acc,
+                ", r0, ",
+                $b,
+                ", ",
+                $acc,
+                "\n",
+            )
+        };
+    }
+    macro_rules! output {
+        ($acc:literal, $store:literal, $clamp:expr) => {
+            concat!(
+                "asr lr, ",
+                $acc,
+                ", #31\n",
+                "adds r6, r3, lr, lsl #31\n",
+                "adc lr, r4, lr\n",
+                "smlal r6, lr, ",
+                $acc,
+                ", r2\n",
+                "asr lr, lr, r5\n",
+                "add lr, lr, r8\n",
+                "ssat lr, #8, lr\n",
+                $clamp,
+                "strb lr, ",
+                $store,
+                "\n",
+            )
+        };
+    }
+    macro_rules! body {
+        ($clamp:expr) => {
+            core::arch::asm!(
+                "push {{r6, r7}}",
+                "sub sp, sp, #48",
+                "ldm r0!, {{r2, r3, r4, r5, r8, r9, r10, r11, r12, lr}}",
+                "stm sp, {{r2, r3, r4, r5, r8, r9, r10, r11, r12, lr}}",
+                "ldm r0, {{r2, r3}}",
+                "add r6, sp, #40",
+                "stm r6, {{r2, r3}}",
+                "ldr r0, [sp, #0]",
+                "ldr r1, [sp, #4]",
+                "1:",
+                "ldr r9, [r0, #32]",
+                "ldr r10, [r0, #68]",
+                "str r0, [sp, #0]",
+                "ldr r7, [sp, #8]",
+                "ldr r6, [sp, #36]",
+                "ldr r8, [sp, #16]",
+                "cmp r8, #0",
+                "beq 3f",
+                "ldrd r2, r3, [r7], #8",
+                row!(", r6]", "r10", "r2", "r3"),
+                row!("], #4", "r9", "r2", "r3"),
+                "3:",
+                "ldr r8, [sp, #12]",
+                "cmp r8, #0",
+                "beq 5f",
+                "4:",
+                "ldm r7!, {{r2, r3, r4, r5}}",
+                row!(", r6]", "r10", "r2", "r3"),
+                row!("], #4", "r9", "r2", "r3"),
+                row!(", r6]", "r10", "r4", "r5"),
+                row!("], #4", "r9", "r4", "r5"),
+                "subs r8, r8, #1",
+                "bne 4b",
+                "5:",
+                "ldr r0, [sp, #0]",
+                "ldr r8, [sp, #24]",
+                "ldr r7, [sp, #20]",
+                "ldm r0, {{r2, r3, r4, r5}}",
+                output!("r9", "[r7]", $clamp),
+                "add r0, r0, #36",
+                "ldm r0, {{r2, r3, r4, r5}}",
+                output!("r10", "[r7, #1]", $clamp),
+                "add r7, r7, #2",
+                "str r7, [sp, #20]",
+                "add r0, r0, #36",
+                "ldr r6, [sp, #32]",
+                "add r1, r1, r6",
+                "ldr r6, [sp, #28]",
+                "cmp r0, r6",
+                "bne 1b",
+                "add sp, sp, #48",
+                "pop {{r6, r7}}",
+                inout("r0") ctx as *const SingleCtx => _,
+                out("r1") _,
+                out("r2") _,
+                out("r3") _,
+                out("r4") _,
+                out("r5") _,
+                out("r8") _,
+                out("r9") _,
+                out("r10") _,
+                out("r11") _,
+                out("r12") _,
+                out("lr") _,
+            )
+        };
+    }
+    // SAFETY: the caller's contract; r6 and r7 are restored before the block ends.
+    unsafe {
+        if CLAMP {
+            body!(concat!(
+                "ldr r6, [sp, #40]\n",
+                "cmp lr, r6\n",
+                "it lt\n",
+                "movlt lr, r6\n",
+                "ldr r6, [sp, #44]\n",
+                "cmp lr, r6\n",
+                "it gt\n",
+                "movgt lr, r6\n",
+            ));
+        } else {
+            body!("");
+        }
+    }
+}
+
 /// Rows of `depth` weights at the start of `filter` whose last partial group can be read as a
 /// whole group of four (the filter goes on past them).
 #[inline(always)]
@@ -352,6 +514,52 @@ pub fn single_channels(
         && y.len() >= first + n;
     if !fits {
         gemm::channels::<2, 1>(filter, params, quant, block, depth, stage, y, out_c, first);
+        return;
+    }
+    // Channel pairs through the assembly loop, as in `pair_channels`.
+    let tail = depth % 4;
+    let mut asm_channels = n / 2 * 2;
+    if tail != 0 {
+        asm_channels = asm_channels.min(whole_rows(filter, depth) / 2 * 2);
+    }
+    if quant != Requantization::FastShifted {
+        asm_channels = 0;
+    }
+    let (params, filter, first) = if asm_channels > 0 {
+        let (head, rest) = params.split_at(asm_channels);
+        let g = depth.div_ceil(4);
+        let ctx = SingleCtx {
+            params: head.as_ptr(),
+            w: filter.as_ptr(),
+            x: block.as_ptr(),
+            pairs: (g / 2) as u32,
+            odd: (g % 2) as u32,
+            // SAFETY: first + n <= y.len() (checked above).
+            y: unsafe { y.as_mut_ptr().add(first) },
+            zp: stage.zero_point,
+            params_end: head.as_ptr_range().end,
+            w_step: (2 * depth) as i32 - (4 * g) as i32,
+            depth: depth as u32,
+            min: i32::from(stage.clamp.min),
+            max: i32::from(stage.clamp.max),
+        };
+        // SAFETY: as for `pair_block_loop`, with one column.
+        unsafe {
+            if stage.clamp == Clamp::NONE {
+                single_block_loop::<false>(&ctx);
+            } else {
+                single_block_loop::<true>(&ctx);
+            }
+        }
+        (
+            rest,
+            filter.get(asm_channels * depth..).unwrap_or(&[]),
+            first + asm_channels,
+        )
+    } else {
+        (params, filter, first)
+    };
+    if params.is_empty() {
         return;
     }
     // SAFETY: the bounds the loops rely on are checked above.

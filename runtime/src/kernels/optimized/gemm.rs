@@ -173,39 +173,49 @@ pub fn prepare(
     c0: usize,
     chunk: usize,
 ) -> Requantization {
-    fill(params, bias, requant, c0, chunk);
-    let chunk = params.get(..chunk).unwrap_or(&[]);
-    if !chunk.iter().all(|p| p.quant.is_fast()) {
-        Requantization::Reference
-    } else if chunk.iter().all(|p| p.quant.right_minus_one >= 0) {
-        Requantization::FastShifted
-    } else {
-        Requantization::Fast
-    }
-}
-
-#[inline(always)]
-fn fill(
-    params: &mut [ChannelParams],
-    bias: Option<&[u8]>,
-    requant: &Requant<'_>,
-    c0: usize,
-    chunk: usize,
-) {
+    let params = params.iter_mut().take(chunk);
+    let biases = bias
+        .map(|b| b.as_chunks::<4>().0)
+        .and_then(|b| b.get(c0..))
+        .unwrap_or(&[]);
+    let bias_of = |i: usize| biases.get(i).map_or(0, |&w| i32::from_le_bytes(w));
+    let class = |q: &ChannelQuant| {
+        if !q.is_fast() {
+            Requantization::Reference
+        } else if q.right_minus_one >= 0 {
+            Requantization::FastShifted
+        } else {
+            Requantization::Fast
+        }
+    };
     match *requant {
         Requant::PerTensor(m) => {
             let quant = ChannelQuant::new(m);
-            for (i, p) in params.iter_mut().take(chunk).enumerate() {
+            for (i, p) in params.enumerate() {
                 *p = ChannelParams {
-                    bias: bias_at(bias, c0 + i),
                     quant,
+                    bias: bias_of(i),
                 };
             }
+            class(&quant)
         }
         Requant::PerChannel { .. } => {
-            for (i, p) in params.iter_mut().take(chunk).enumerate() {
-                *p = ChannelParams::new(bias, requant, c0 + i);
+            let mut least = Requantization::FastShifted;
+            for (i, p) in params.enumerate() {
+                let quant = ChannelQuant::new(requant.channel(c0 + i));
+                least = match (least, class(&quant)) {
+                    (Requantization::Reference, _) | (_, Requantization::Reference) => {
+                        Requantization::Reference
+                    }
+                    (Requantization::Fast, _) | (_, Requantization::Fast) => Requantization::Fast,
+                    _ => Requantization::FastShifted,
+                };
+                *p = ChannelParams {
+                    quant,
+                    bias: bias_of(i),
+                };
             }
+            least
         }
     }
 }

@@ -59,19 +59,22 @@ impl ChannelQuant {
         } else {
             shift.unsigned_abs().min(31)
         };
-        let round = if right == 0 {
-            1i64 << 30
-        } else {
-            (1i64 << 30) + (1i64 << (30 + right))
+        // round = 2^30 + 2^(30+right) (right >= 1), in words: cheap on 32-bit targets.
+        let (round_lo, round_hi) = match right {
+            0 => (1u32 << 30, 0i32),
+            1 => (3u32 << 30, 0),
+            r => (1 << 30, 1i32 << (r - 2)),
         };
-        let negative = round - (1i64 << 31);
+        // round - 2^31, borrowing from the high word when the low word is below 2^31.
+        let negative_lo = round_lo.wrapping_sub(1 << 31);
+        let negative_hi = round_hi - i32::from(round_lo < 1 << 31);
         ChannelQuant {
             multiplier: m.multiplier,
-            round_lo: round as u32,
-            round_hi: (round >> 32) as i32,
+            round_lo,
+            round_hi,
             right_minus_one: right as i32 - 1,
-            negative_lo: negative as u32,
-            negative_hi: (negative >> 32) as i32,
+            negative_lo,
+            negative_hi,
             left,
             slow: m.multiplier < 0,
         }
