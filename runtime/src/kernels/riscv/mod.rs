@@ -162,7 +162,7 @@ pub unsafe fn depthwise_pixel(
         // `params` and `out` (checked above).
         unsafe {
             if lanes == 4 {
-                let mut acc = [
+                let [mut a0, mut a1, mut a2, mut a3] = [
                     *folded.get_unchecked(i),
                     *folded.get_unchecked(i + 1),
                     *folded.get_unchecked(i + 2),
@@ -171,11 +171,13 @@ pub unsafe fn depthwise_pixel(
                 let mut w = filter.as_ptr().add(i);
                 for &xt in x {
                     let xp = xt.add(i);
-                    for (j, a) in acc.iter_mut().enumerate() {
-                        mac(a, i32::from(*w.add(j)), i32::from(*xp.add(j)));
-                    }
+                    mac(&mut a0, i32::from(*w), i32::from(*xp));
+                    mac(&mut a1, i32::from(*w.add(1)), i32::from(*xp.add(1)));
+                    mac(&mut a2, i32::from(*w.add(2)), i32::from(*xp.add(2)));
+                    mac(&mut a3, i32::from(*w.add(3)), i32::from(*xp.add(3)));
                     w = w.add(stride);
                 }
+                let acc = [a0, a1, a2, a3];
                 for (j, &a) in acc.iter().enumerate() {
                     *out.get_unchecked_mut(i + j) = finish(a, params.get_unchecked(i + j));
                 }

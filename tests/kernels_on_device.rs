@@ -1,0 +1,418 @@
+//! The architecture kernels (Cortex-M DSP assembly, RISC-V) held to the host's results on
+//! the boards: random one-operator models (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, the
+//! pools, ADD) over shapes, strides, padding, dilations, depth multipliers, zero points,
+//! per-tensor and per-channel multipliers with right, no and left shifts, biases and
+//! activation clamps, each run on QEMU and on the host, byte for byte. On the host the
+//! optimized kernels equal the reference kernels (the runtime's property suite), so this makes
+//! the device kernels equal the reference too, including the paths the MLPerf models do not
+//! take (clamps, odd groups, tails, no right shift).
+//!
+//! Needs QEMU and the embedded targets; `cargo test -p mote-tests --test kernels_on_device`.
+#![forbid(unsafe_code)]
+
+use std::time::Duration;
+
+use heapless::Vec as HVec;
+use mote::format::{
+    self, Add, Clamp, Conv2d, DType, DepthwiseConv2d, FullyConnected, Graph, Multiplier, Op,
+    Pool2d, Requant, TensorDef, Window,
+};
+use mote_tools::qemu::{self, Board};
+
+const BOARDS: [Board; 2] = [Board::Mps2An386, Board::Riscv32Virt];
+/// Random models per operator kind.
+const CASES: usize = 24;
+/// Inputs per model.
+const SAMPLES: usize = 3;
+
+/// xorshift32: deterministic, no dependencies.
+struct Rng(u32);
+
+impl Rng {
+    fn next(&mut self) -> u32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 17;
+        self.0 ^= self.0 << 5;
+        self.0
+    }
+    fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + i64::from(self.next()) % (hi - lo + 1)
+    }
+    fn usize(&mut self, lo: usize, hi: usize) -> usize {
+        self.range(lo as i64, hi as i64) as usize
+    }
+    fn chance(&mut self, percent: u32) -> bool {
+        self.next() % 100 < percent
+    }
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+    fn weights(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.range(-127, 127) as i8 as u8).collect()
+    }
+    fn zero_point(&mut self) -> i32 {
+        if self.chance(30) {
+            -128
+        } else {
+            self.range(-128, 127) as i32
+        }
+    }
+    fn multiplier(&mut self) -> Multiplier {
+        let shift = match self.next() % 10 {
+            0 => 0,
+            1 => self.range(1, 3),
+            _ => self.range(-12, -1),
+        } as i8;
+        Multiplier {
+            multiplier: self.range(1 << 30, i64::from(i32::MAX)) as i32,
+            shift,
+        }
+    }
+    fn clamp(&mut self, zp: i32) -> Clamp {
+        match self.next() % 3 {
+            0 => Clamp::NONE,
+            1 => Clamp {
+                min: zp as i8,
+                max: i8::MAX,
+            },
+            _ => {
+                let (a, b) = (self.range(-128, 127) as i8, self.range(-128, 127) as i8);
+                Clamp {
+                    min: a.min(b),
+                    max: a.max(b),
+                }
+            }
+        }
+    }
+}
+
+/// TFLite's output size and leading padding along one axis, SAME or VALID.
+fn axis(
+    size: usize,
+    filter: usize,
+    stride: usize,
+    dilation: usize,
+    same: bool,
+) -> Option<(usize, u16)> {
+    let extent = (filter - 1) * dilation + 1;
+    if same {
+        let out = size.div_ceil(stride);
+        let total = ((out - 1) * stride + extent).saturating_sub(size);
+        Some((out, (total / 2) as u16))
+    } else {
+        (size >= extent).then(|| ((size - extent) / stride + 1, 0))
+    }
+}
+
+fn tensor(shape: &[usize], zero_point: i32, offset: u32) -> TensorDef {
+    let shape: Vec<u16> = shape.iter().map(|&d| d as u16).collect();
+    TensorDef {
+        dtype: DType::I8,
+        shape: HVec::from_slice(&shape).unwrap(),
+        scale: 0.5,
+        zero_point,
+        offset,
+        first_op: 0,
+        last_op: 0,
+    }
+}
+
+/// A one-operator blob: `inputs` then the output, laid out back to back.
+fn blob(inputs: &[TensorDef], output: TensorDef, op: &Op<'_>) -> Vec<u8> {
+    let mut tensors = inputs.to_vec();
+    tensors.push(output);
+    let mut offset = 0;
+    for t in &mut tensors {
+        t.offset = offset;
+        offset += t.byte_len().unwrap() as u32;
+    }
+    let table = format::encode_tensors(&tensors).unwrap();
+    let ops = format::encode_ops(std::slice::from_ref(op)).unwrap();
+    let n = inputs.len() as u16;
+    let graph = Graph {
+        arena_size: offset,
+        inputs: (0..n).collect(),
+        outputs: HVec::from_slice(&[n]).unwrap(),
+        tensors: &table,
+        op_count: 1,
+        ops: &ops,
+    };
+    let blob = format::encode(&graph).unwrap();
+    mote::Model::parse(&blob).unwrap_or_else(|e| panic!("invalid test model {op:?}: {e}"));
+    blob
+}
+
+fn requant_bytes(rng: &mut Rng, channels: usize) -> (Vec<u8>, Vec<u8>, Multiplier) {
+    let ms: Vec<Multiplier> = (0..channels).map(|_| rng.multiplier()).collect();
+    (
+        ms.iter().flat_map(|m| m.multiplier.to_le_bytes()).collect(),
+        ms.iter().map(|m| m.shift as u8).collect(),
+        ms[0],
+    )
+}
+
+fn biases(rng: &mut Rng, channels: usize) -> Vec<u8> {
+    (0..channels)
+        .flat_map(|_| (rng.range(-40_000, 40_000) as i32).to_le_bytes())
+        .collect()
+}
+
+/// Every sample's outputs on the host (samples: every input's bytes, in input order).
+fn host(blob: &[u8], inputs: &[u8]) -> Vec<u8> {
+    let model = mote::Model::parse(blob).unwrap();
+    let lens: Vec<usize> = model
+        .inputs()
+        .iter()
+        .map(|&id| model.tensor(id).unwrap().byte_len().unwrap())
+        .collect();
+    let mut arena = vec![0u8; model.arena_size()];
+    let mut interpreter = mote::Interpreter::new(&model, &mut arena).unwrap();
+    let mut out = Vec::new();
+    for sample in inputs.chunks_exact(lens.iter().sum()) {
+        let mut rest = sample;
+        for (i, &len) in lens.iter().enumerate() {
+            let (part, tail) = rest.split_at(len);
+            interpreter.set_input(i, part).unwrap();
+            rest = tail;
+        }
+        interpreter.invoke().unwrap();
+        out.extend_from_slice(interpreter.output(0).unwrap());
+    }
+    out
+}
+
+/// Runs `blob` on every board over random inputs and compares with the host.
+fn check(name: &str, blob: &[u8], rng: &mut Rng) {
+    let model = mote::Model::parse(blob).unwrap();
+    let len: usize = model
+        .inputs()
+        .iter()
+        .map(|&id| model.tensor(id).unwrap().byte_len().unwrap())
+        .sum();
+    let inputs = rng.bytes(len * SAMPLES);
+    let want = host(blob, &inputs);
+    for board in BOARDS {
+        let elf = qemu::build_firmware(board).unwrap_or_else(|e| panic!("{board}: {e:#}"));
+        let run = qemu::run(board, &elf, blob, &inputs, Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("{name} on {board}: {e:#}"));
+        assert!(
+            run.outputs == want,
+            "{name} on {board}: the device differs from the host\n{:?}",
+            mote::Model::parse(blob).unwrap().ops().next()
+        );
+    }
+}
+
+struct Spatial {
+    n: usize,
+    h: usize,
+    w: usize,
+    window: Window,
+    out: (usize, usize),
+}
+
+fn spatial(rng: &mut Rng, max_filter: usize, dilate: bool) -> Spatial {
+    loop {
+        let (n, h, w) = (rng.usize(1, 2), rng.usize(1, 12), rng.usize(1, 12));
+        let (fh, fw) = (rng.usize(1, max_filter), rng.usize(1, max_filter));
+        let (sh, sw) = (rng.usize(1, 2), rng.usize(1, 2));
+        let (dh, dw) = if dilate && rng.chance(15) {
+            (rng.usize(1, 2), rng.usize(1, 2))
+        } else {
+            (1, 1)
+        };
+        let same = rng.chance(60);
+        if let (Some((oh, pt)), Some((ow, pl))) =
+            (axis(h, fh, sh, dh, same), axis(w, fw, sw, dw, same))
+        {
+            return Spatial {
+                n,
+                h,
+                w,
+                out: (oh, ow),
+                window: Window {
+                    filter_h: fh as u16,
+                    filter_w: fw as u16,
+                    stride_h: sh as u16,
+                    stride_w: sw as u16,
+                    dilation_h: dh as u16,
+                    dilation_w: dw as u16,
+                    pad_top: pt,
+                    pad_left: pl,
+                },
+            };
+        }
+    }
+}
+
+#[test]
+fn conv_2d() {
+    let mut rng = Rng(0x6d6f_7465);
+    for case in 0..CASES {
+        let s = spatial(&mut rng, 3, true);
+        let (cin, cout) = (rng.usize(1, 20), rng.usize(1, 12));
+        let taps = usize::from(s.window.filter_h) * usize::from(s.window.filter_w);
+        let filter = rng.weights(cout * taps * cin);
+        let bias = biases(&mut rng, cout);
+        let (m, sh, one) = requant_bytes(&mut rng, cout);
+        let requant = if rng.chance(70) {
+            Requant::PerChannel {
+                multipliers: &m,
+                shifts: &sh,
+            }
+        } else {
+            Requant::PerTensor(one)
+        };
+        let (zi, zo) = (rng.zero_point(), rng.zero_point());
+        let op = Op::Conv2d(Conv2d {
+            input: 0,
+            output: 1,
+            window: s.window,
+            filter: &filter,
+            bias: rng.chance(90).then_some(&bias[..]),
+            requant,
+            clamp: rng.clamp(zo),
+        });
+        let b = blob(
+            &[tensor(&[s.n, s.h, s.w, cin], zi, 0)],
+            tensor(&[s.n, s.out.0, s.out.1, cout], zo, 0),
+            &op,
+        );
+        check(&format!("conv case {case}"), &b, &mut rng);
+    }
+}
+
+#[test]
+fn depthwise_conv_2d() {
+    let mut rng = Rng(0x0dd5_eed5);
+    for case in 0..CASES {
+        // Mostly 3x3, the filter the Cortex-M assembly takes.
+        let s = loop {
+            let s = spatial(&mut rng, 3, true);
+            if (s.window.filter_h, s.window.filter_w) == (3, 3) || rng.chance(25) {
+                break s;
+            }
+        };
+        let c = rng.usize(1, 40);
+        let multiplier = if rng.chance(85) { 1 } else { 2 };
+        let cout = c * multiplier;
+        let taps = usize::from(s.window.filter_h) * usize::from(s.window.filter_w);
+        let filter = rng.weights(taps * cout);
+        let bias = biases(&mut rng, cout);
+        let (m, sh, one) = requant_bytes(&mut rng, cout);
+        let requant = if rng.chance(70) {
+            Requant::PerChannel {
+                multipliers: &m,
+                shifts: &sh,
+            }
+        } else {
+            Requant::PerTensor(one)
+        };
+        let (zi, zo) = (rng.zero_point(), rng.zero_point());
+        let op = Op::DepthwiseConv2d(DepthwiseConv2d {
+            input: 0,
+            output: 1,
+            window: s.window,
+            depth_multiplier: multiplier as u16,
+            filter: &filter,
+            bias: rng.chance(90).then_some(&bias[..]),
+            requant,
+            clamp: rng.clamp(zo),
+        });
+        let b = blob(
+            &[tensor(&[s.n, s.h, s.w, c], zi, 0)],
+            tensor(&[s.n, s.out.0, s.out.1, cout], zo, 0),
+            &op,
+        );
+        check(&format!("depthwise case {case}"), &b, &mut rng);
+    }
+}
+
+#[test]
+fn fully_connected() {
+    let mut rng = Rng(0x00fc_00fc);
+    for case in 0..CASES {
+        let (batches, depth, units) = (rng.usize(1, 2), rng.usize(1, 160), rng.usize(1, 20));
+        let weights = rng.weights(units * depth);
+        let bias = biases(&mut rng, units);
+        let (m, sh, one) = requant_bytes(&mut rng, units);
+        let requant = if rng.chance(50) {
+            Requant::PerChannel {
+                multipliers: &m,
+                shifts: &sh,
+            }
+        } else {
+            Requant::PerTensor(one)
+        };
+        let (zi, zo) = (rng.zero_point(), rng.zero_point());
+        let op = Op::FullyConnected(FullyConnected {
+            input: 0,
+            output: 1,
+            units: units as u16,
+            weights: &weights,
+            bias: rng.chance(90).then_some(&bias[..]),
+            requant,
+            clamp: rng.clamp(zo),
+        });
+        let b = blob(
+            &[tensor(&[batches, depth], zi, 0)],
+            tensor(&[batches, units], zo, 0),
+            &op,
+        );
+        check(&format!("fully connected case {case}"), &b, &mut rng);
+    }
+}
+
+#[test]
+fn pools_and_add() {
+    let mut rng = Rng(0x9001_add5);
+    for case in 0..CASES {
+        let s = spatial(&mut rng, 4, false);
+        let c = rng.usize(1, 70);
+        let zp = rng.zero_point();
+        let pool = Pool2d {
+            input: 0,
+            output: 1,
+            window: s.window,
+            clamp: rng.clamp(zp),
+        };
+        let op = if rng.chance(50) {
+            Op::AveragePool2d(pool)
+        } else {
+            Op::MaxPool2d(pool)
+        };
+        let b = blob(
+            &[tensor(&[s.n, s.h, s.w, c], zp, 0)],
+            tensor(&[s.n, s.out.0, s.out.1, c], zp, 0),
+            &op,
+        );
+        check(&format!("pool case {case}"), &b, &mut rng);
+
+        let len = if rng.chance(50) {
+            rng.usize(1, 64)
+        } else {
+            rng.usize(512, 2048)
+        };
+        let smaller = |rng: &mut Rng| Multiplier {
+            multiplier: rng.range(1 << 30, i64::from(i32::MAX)) as i32,
+            shift: rng.range(-20, 0) as i8,
+        };
+        let (z1, z2, zo) = (rng.zero_point(), rng.zero_point(), rng.zero_point());
+        let op = Op::Add(Add {
+            input1: 0,
+            input2: 1,
+            output: 2,
+            left_shift: 20,
+            input1_multiplier: smaller(&mut rng),
+            input2_multiplier: smaller(&mut rng),
+            output_multiplier: smaller(&mut rng),
+            clamp: rng.clamp(zo),
+        });
+        let b = blob(
+            &[tensor(&[len], z1, 0), tensor(&[len], z2, 0)],
+            tensor(&[len], zo, 0),
+            &op,
+        );
+        check(&format!("add case {case}"), &b, &mut rng);
+    }
+}
