@@ -124,8 +124,8 @@ struct PairCtx {
     max: i32,
 }
 
-const _: () = assert!(core::mem::size_of::<ChannelParams>() == 36);
-const _: () = assert!(core::mem::offset_of!(ChannelParams, bias) == 32);
+const _: () = assert!(core::mem::size_of::<ChannelParams>() == 20);
+const _: () = assert!(core::mem::offset_of!(ChannelParams, bias) == 16);
 const _: () = assert!(core::mem::size_of::<PairCtx>() == 52);
 
 /// Two output channels times the two columns of a block at a time, the whole channel loop in
@@ -196,8 +196,8 @@ unsafe fn pair_block_loop<const CLAMP: bool>(ctx: &PairCtx) {
                 "ldr r0, [sp, #0]",
                 "ldr r1, [sp, #4]",
                 "1:",
-                "ldr r9, [r0, #32]",
-                "ldr r11, [r0, #68]",
+                "ldr r9, [r0, #16]",
+                "ldr r11, [r0, #36]",
                 "mov r10, r9",
                 "mov r12, r11",
                 "str r0, [sp, #0]",
@@ -224,14 +224,14 @@ unsafe fn pair_block_loop<const CLAMP: bool>(ctx: &PairCtx) {
                 output!("r9", "[r7]", $clamp),
                 "ldr r9, [sp, #24]",
                 output!("r10", "[r7, r9]", $clamp),
-                "add r0, r0, #36",
+                "add r0, r0, #20",
                 "ldm r0, {{r2, r3, r4, r5}}",
                 "add r7, r7, #1",
                 output!("r11", "[r7]", $clamp),
                 output!("r12", "[r7, r9]", $clamp),
                 "add r7, r7, #1",
                 "str r7, [sp, #20]",
-                "add r0, r0, #36",
+                "add r0, r0, #20",
                 "ldr r6, [sp, #36]",
                 "add r1, r1, r6",
                 "ldr r6, [sp, #32]",
@@ -359,8 +359,8 @@ unsafe fn single_block_loop<const CLAMP: bool>(ctx: &SingleCtx) {
                 "ldr r0, [sp, #0]",
                 "ldr r1, [sp, #4]",
                 "1:",
-                "ldr r9, [r0, #32]",
-                "ldr r10, [r0, #68]",
+                "ldr r9, [r0, #16]",
+                "ldr r10, [r0, #36]",
                 "str r0, [sp, #0]",
                 "ldr r7, [sp, #8]",
                 "ldr r6, [sp, #36]",
@@ -388,12 +388,12 @@ unsafe fn single_block_loop<const CLAMP: bool>(ctx: &SingleCtx) {
                 "ldr r7, [sp, #20]",
                 "ldm r0, {{r2, r3, r4, r5}}",
                 output!("r9", "[r7]", $clamp),
-                "add r0, r0, #36",
+                "add r0, r0, #20",
                 "ldm r0, {{r2, r3, r4, r5}}",
                 output!("r10", "[r7, #1]", $clamp),
                 "add r7, r7, #2",
                 "str r7, [sp, #20]",
-                "add r0, r0, #36",
+                "add r0, r0, #20",
                 "ldr r6, [sp, #32]",
                 "add r1, r1, r6",
                 "ldr r6, [sp, #28]",
@@ -638,7 +638,7 @@ unsafe fn single_loop<const CLAMP: bool>(
 /// int8 (`SSAT`) and, when `CLAMP`, the activation's bounds.
 #[inline(always)]
 fn output_fast<const CLAMP: bool>(acc: i32, q: &ChannelQuant, stage: OutputStage) -> i8 {
-    if q.right_minus_one < 0 {
+    if q.right_minus_one() < 0 {
         // No right shift: the rounded high multiply alone.
         let v = q.apply_fast(acc).saturating_add(stage.zero_point);
         return v
@@ -659,7 +659,7 @@ fn output_fast<const CLAMP: bool>(acc: i32, q: &ChannelQuant, stage: OutputStage
             "ssat {hi}, #8, {hi}",
             a = in(reg) acc,
             m = in(reg) q.multiplier,
-            e = in(reg) q.right_minus_one,
+            e = in(reg) q.shift,
             zp = in(reg) stage.zero_point,
             t = out(reg) _,
             lo = inout(reg) lo => _,
@@ -1122,4 +1122,10 @@ pub unsafe fn depthwise_pixel(
             );
         }
     }
+}
+
+/// See `ChannelQuant::apply_fast`.
+#[inline(always)]
+pub fn apply_fast(q: &super::optimized::requant::ChannelQuant, acc: i32) -> i32 {
+    q.apply_fast_portable(acc)
 }

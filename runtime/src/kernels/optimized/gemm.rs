@@ -116,7 +116,7 @@ pub fn pack_zeros(data: &mut [i16], cols: usize, c: usize, k: usize, len: usize)
 }
 
 /// One output channel's bias and requantization. The layout is fixed (`repr(C)`): the
-/// requantization's words, then the bias at 32 (assembly kernels read it).
+/// requantization's four words, then the bias at 16 (assembly kernels read it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(C)]
 pub struct ChannelParams {
@@ -182,7 +182,7 @@ pub fn prepare(
     let class = |q: &ChannelQuant| {
         if !q.is_fast() {
             Requantization::Reference
-        } else if q.right_minus_one >= 0 {
+        } else if q.right_minus_one() >= 0 {
             Requantization::FastShifted
         } else {
             Requantization::Fast
@@ -316,7 +316,7 @@ fn output<const FAST: bool>(p: &ChannelParams, acc: i32, stage: OutputStage) -> 
     if FAST {
         let r = p.quant.apply_fast(acc);
         // With a right shift |r| < 2^30, and the zero point is an int8 value: no overflow.
-        let v = if p.quant.right_minus_one >= 0 {
+        let v = if p.quant.right_minus_one() >= 0 {
             r + stage.zero_point
         } else {
             r.saturating_add(stage.zero_point)

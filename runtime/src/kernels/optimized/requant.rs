@@ -22,9 +22,8 @@
 use crate::format::Multiplier;
 use crate::kernels::fixed_point::multiply_by_quantized_multiplier;
 
-/// One output channel's requantization, prepared for [`ChannelQuant::apply`]. The layout is
-/// fixed (`repr(C)`, words) because assembly kernels read it: multiplier at 0, the rounding
-/// constant's low and high words at 4 and 8, `right_minus_one` at 12.
+/// One output channel's requantization, prepared for [`ChannelQuant::apply`]: four words,
+/// whose layout is fixed (`repr(C)`) because assembly kernels read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(C)]
 pub struct ChannelQuant {
@@ -34,17 +33,10 @@ pub struct ChannelQuant {
     pub round_lo: u32,
     /// High word of the rounding constant.
     pub round_hi: i32,
-    /// `e - 1` for a right shift `e >= 1`; `-1` when `e = 0`.
-    pub right_minus_one: i32,
-    /// Low word of `round - 2^31`: the constant for a negative accumulator (the sign term
-    /// folded in).
-    pub negative_lo: u32,
-    /// High word of `round - 2^31`.
-    pub negative_hi: i32,
-    /// Left shift applied to the accumulator first (the positive part of the shift).
-    pub left: u32,
-    /// Whether the reference function must be used (a negative multiplier).
-    pub slow: bool,
+    /// Bits 0..8: `e - 1` as an i8 (`-1` when `e = 0`), so that an Arm shift by this register
+    /// (which reads its low byte) shifts by `e - 1`; bits 8..16: the left shift; bit 16: the
+    /// reference function must be used (a negative multiplier).
+    pub shift: i32,
 }
 
 impl ChannelQuant {
@@ -65,19 +57,31 @@ impl ChannelQuant {
             1 => (3u32 << 30, 0),
             r => (1 << 30, 1i32 << (r - 2)),
         };
-        // round - 2^31, borrowing from the high word when the low word is below 2^31.
-        let negative_lo = round_lo.wrapping_sub(1 << 31);
-        let negative_hi = round_hi - i32::from(round_lo < 1 << 31);
+        let right_minus_one = (right as i32 - 1) as u8 as i32;
         ChannelQuant {
             multiplier: m.multiplier,
             round_lo,
             round_hi,
-            right_minus_one: right as i32 - 1,
-            negative_lo,
-            negative_hi,
-            left,
-            slow: m.multiplier < 0,
+            shift: right_minus_one | (left << 8) as i32 | i32::from(m.multiplier < 0) << 16,
         }
+    }
+
+    /// `e - 1` for a right shift `e >= 1`; `-1` when `e = 0`.
+    #[inline(always)]
+    pub fn right_minus_one(&self) -> i32 {
+        i32::from(self.shift as i8)
+    }
+
+    /// The left shift (the positive part of the shift).
+    #[inline(always)]
+    pub fn left(&self) -> u32 {
+        (self.shift >> 8) as u32 & 0xff
+    }
+
+    /// Whether the reference function must be used (a negative multiplier).
+    #[inline(always)]
+    pub fn slow(&self) -> bool {
+        self.shift & 1 << 16 != 0
     }
 
     /// The rounding constant.
@@ -86,33 +90,27 @@ impl ChannelQuant {
         (i64::from(self.round_hi) << 32) | i64::from(self.round_lo)
     }
 
-    /// The rounding constant for a negative accumulator.
-    #[inline(always)]
-    pub fn round_negative(&self) -> i64 {
-        (i64::from(self.negative_hi) << 32) | i64::from(self.negative_lo)
-    }
-
     /// `multiply_by_quantized_multiplier(acc, multiplier, shift)`, bit for bit.
     #[inline(always)]
     pub fn apply(&self, acc: i32) -> i32 {
-        if self.slow {
+        if self.slow() {
             return self.reference(acc);
         }
-        let a = acc.wrapping_shl(self.left);
+        let a = acc.wrapping_shl(self.left());
         let product = i64::from(a) * i64::from(self.multiplier);
-        if self.right_minus_one < 0 {
+        if self.right_minus_one() < 0 {
             return ((product + self.round()) >> 31) as i32;
         }
         // [y < 0] as [a < 0]: the multiplier is not negative here.
         let sum = product + self.round() + (i64::from(a >> 31) << 31);
-        ((sum >> 32) as i32) >> self.right_minus_one
+        ((sum >> 32) as i32) >> self.right_minus_one()
     }
 
     /// Whether [`ChannelQuant::apply_fast`] applies: a non-negative multiplier and no left
     /// shift (TFLite's multipliers below one).
     #[inline(always)]
     pub fn is_fast(&self) -> bool {
-        !self.slow && self.left == 0
+        self.shift >> 8 == 0
     }
 
     /// [`ChannelQuant::apply`] for a channel that [`ChannelQuant::is_fast`]: one multiply-add
@@ -121,24 +119,27 @@ impl ChannelQuant {
     /// high multiply alone).
     #[inline(always)]
     pub fn apply_fast(&self, acc: i32) -> i32 {
+        crate::kernels::arch::apply_fast(self, acc)
+    }
+
+    /// [`ChannelQuant::apply_fast`] in plain Rust (the architectures' default).
+    #[inline(always)]
+    pub fn apply_fast_portable(&self, acc: i32) -> i32 {
         let product = i64::from(acc) * i64::from(self.multiplier);
-        if self.right_minus_one < 0 {
+        if self.right_minus_one() < 0 {
             return ((product + self.round()) >> 31) as i32;
         }
-        let round = if acc < 0 {
-            self.round_negative()
-        } else {
-            self.round()
-        };
-        (((product + round) >> 32) as i32) >> (self.right_minus_one & 31)
+        // The sign term: 2^31 less for a negative accumulator.
+        let round = self.round() - (i64::from(acc >> 31) & (1 << 31));
+        (((product + round) >> 32) as i32) >> (self.right_minus_one() & 31)
     }
 
     #[cold]
     fn reference(&self, acc: i32) -> i32 {
-        let shift = if self.right_minus_one < 0 {
-            self.left as i32
+        let shift = if self.right_minus_one() < 0 {
+            self.left() as i32
         } else {
-            -(self.right_minus_one + 1)
+            -(self.right_minus_one() + 1)
         };
         multiply_by_quantized_multiplier(acc, self.multiplier, shift)
     }

@@ -224,3 +224,9 @@ pub unsafe fn depthwise_pixel(
         }
     }
 }
+
+/// See `ChannelQuant::apply_fast`.
+#[inline(always)]
+pub fn apply_fast(q: &super::optimized::requant::ChannelQuant, acc: i32) -> i32 {
+    q.apply_fast_portable(acc)
+}

@@ -146,7 +146,7 @@ pub unsafe fn depthwise_pixel(
     }
     let finish = |a: i32, p: &ChannelParams| -> i8 {
         let r = p.quant.apply_fast(a);
-        let v = if p.quant.right_minus_one >= 0 {
+        let v = if p.quant.right_minus_one() >= 0 {
             r + stage.zero_point
         } else {
             r.saturating_add(stage.zero_point)
@@ -195,4 +195,44 @@ pub unsafe fn depthwise_pixel(
         }
         i += lanes;
     }
+}
+
+/// See `ChannelQuant::apply_fast`: the 64-bit sum of the product (`mul`, `mulh`), the rounding
+/// constant and the sign term in explicit carries, then the shift of its high word.
+#[inline(always)]
+pub fn apply_fast(q: &super::optimized::requant::ChannelQuant, acc: i32) -> i32 {
+    if q.right_minus_one() < 0 {
+        return q.apply_fast_portable(acc);
+    }
+    let r: i32;
+    // SAFETY: register-only arithmetic.
+    unsafe {
+        core::arch::asm!(
+            "mul {lo}, {a}, {m}",
+            "mulh {hi}, {a}, {m}",
+            "srai {s}, {a}, 31",
+            "slli {t}, {s}, 31",
+            "add {t}, {t}, {klo}",
+            "sltu {c}, {t}, {klo}",
+            "add {s}, {s}, {khi}",
+            "add {s}, {s}, {c}",
+            "add {lo}, {lo}, {t}",
+            "sltu {c}, {lo}, {t}",
+            "add {hi}, {hi}, {s}",
+            "add {hi}, {hi}, {c}",
+            "sra {hi}, {hi}, {e}",
+            a = in(reg) acc,
+            m = in(reg) q.multiplier,
+            klo = in(reg) q.round_lo,
+            khi = in(reg) q.round_hi,
+            e = in(reg) q.shift,
+            lo = out(reg) _,
+            hi = out(reg) r,
+            s = out(reg) _,
+            t = out(reg) _,
+            c = out(reg) _,
+            options(pure, nomem, nostack),
+        );
+    }
+    r
 }
