@@ -35,11 +35,21 @@ pub fn add(b: &Broadcast, input1: &[i8], input2: &[i8], p: &AddParams, output: &
     let t2 = table(p.input2_zp, p.input2_multiplier);
     let out_q = smaller_than_one(p.output_multiplier);
     let (lo, hi) = (i32::from(p.clamp.min), i32::from(p.clamp.max));
-    for ((o, &x), &y) in output.iter_mut().zip(input1).zip(input2) {
-        // A u8 index into a 256-entry table is always in range.
-        #[allow(clippy::indexing_slicing)]
-        let sum = t1[usize::from(x as u8 ^ 0x80)].wrapping_add(t2[usize::from(y as u8 ^ 0x80)]);
-        let v = out_q.apply(sum).saturating_add(p.output_zp);
-        *o = v.max(lo).min(hi) as i8;
+    // A u8 index into a 256-entry table is always in range.
+    #[allow(clippy::indexing_slicing)]
+    let sum = |x: i8, y: i8| {
+        t1[usize::from(x as u8 ^ 0x80)].wrapping_add(t2[usize::from(y as u8 ^ 0x80)])
+    };
+    if out_q.is_fast() && out_q.right_minus_one() >= 0 {
+        // |requantized| < 2^30: adding the int8 zero point cannot overflow.
+        for ((o, &x), &y) in output.iter_mut().zip(input1).zip(input2) {
+            let v = out_q.apply_fast(sum(x, y)) + p.output_zp;
+            *o = v.max(lo).min(hi) as i8;
+        }
+    } else {
+        for ((o, &x), &y) in output.iter_mut().zip(input1).zip(input2) {
+            let v = out_q.apply(sum(x, y)).saturating_add(p.output_zp);
+            *o = v.max(lo).min(hi) as i8;
+        }
     }
 }
