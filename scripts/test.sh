@@ -26,7 +26,12 @@ for board in mps2-an386 riscv32-virt mps2-an385; do
 done
 
 step "host tests (with tests/parity.rs, firmware.rs, firmware_size.rs: host vs QEMU, sizes)"
-cargo test --workspace
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace 2>&1 | tee "$log"
 
 step "fuzz smoke run (each target briefly; long runs: bash scripts/fuzz.sh 600)"
 bash scripts/fuzz.sh 10
+
+# One closing line for the whole run (cargo's own last lines are doc-test summaries).
+awk '/^test result:/ { p += $4; f += $6 } END { printf "\ntests: %d passed, %d failed\n", p, f }' "$log"
