@@ -7,51 +7,11 @@
 //! product next to its sum: left to itself, it hoists all 32 products of a group ahead of the
 //! sums and spills them. Everything else is the portable code.
 
-use super::optimized::gemm::{self, ChannelParams, OutputStage, Requantization};
+use super::optimized::gemm::{ChannelParams, OutputStage};
 use super::portable;
 
-pub use portable::{DepthwiseChunk, PACKED_ORDER, pack_groups};
-
-/// Output channels per block with two columns.
-const PAIR_CHANNELS: usize = 4;
-/// Output channels per block with one column.
-const SINGLE_CHANNELS: usize = 4;
-
-/// See `portable::pair_channels`.
-#[allow(clippy::too_many_arguments)]
-#[inline(never)]
-pub fn pair_channels(
-    filter: &[i8],
-    params: &[ChannelParams],
-    quant: Requantization,
-    block: &[i16],
-    depth: usize,
-    stage: OutputStage,
-    y: &mut [i8],
-    out_c: usize,
-    first: usize,
-) {
-    gemm::channels::<PAIR_CHANNELS, 2>(filter, params, quant, block, depth, stage, y, out_c, first);
-}
-
-/// See `portable::single_channels`.
-#[allow(clippy::too_many_arguments)]
-#[inline(never)]
-pub fn single_channels(
-    filter: &[i8],
-    params: &[ChannelParams],
-    quant: Requantization,
-    block: &[i16],
-    depth: usize,
-    stage: OutputStage,
-    y: &mut [i8],
-    out_c: usize,
-    first: usize,
-) {
-    gemm::channels::<SINGLE_CHANNELS, 1>(
-        filter, params, quant, block, depth, stage, y, out_c, first,
-    );
-}
+// The channel loops are portable's: they call `arch::dot`, which on RISC-V is the one below.
+pub use portable::{DepthwiseChunk, PACKED_ORDER, pack_groups, pair_channels, single_channels};
 
 /// `acc += a * b`, as one `mul` and one `add` the compiler keeps together.
 #[inline(always)]
