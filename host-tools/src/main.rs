@@ -10,7 +10,8 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use mote_tools::spec::{FloatModel, Spec};
 use mote_tools::{
-    bench, bench_suite, data, eval, import, inspect, io, plan, qemu, quantize, run, tflite, train,
+    bench, bench_suite, data, dump, eval, import, inspect, io, plan, qemu, quantize, run, tflite,
+    train,
 };
 
 /// int8 inference for microcontrollers: from a trained (or imported) model to a blob that the
@@ -321,22 +322,9 @@ fn cmd_run(blob_path: &Path, input: &Path, output: &Path, dump: Option<&Path>) -
 
 /// Writes `NNN_<OP>.bin` with operator NNN's output for one sample.
 fn dump_layers(blob: &[u8], sample: &[u8], dir: &Path) -> Result<()> {
-    struct Dump(Vec<(u16, &'static str, Vec<u8>)>);
-    impl mote::Observer for Dump {
-        fn after(
-            &mut self,
-            i: u16,
-            op: &mote::format::Op<'_>,
-            _: &mote::format::TensorDef,
-            out: &[u8],
-        ) {
-            self.0.push((i, op.name(), out.to_vec()));
-        }
-    }
-    let mut dump = Dump(Vec::new());
-    run::run_samples(blob, sample, &mut dump)?;
+    let layers = dump::run_with_dump(blob, sample)?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    for (i, name, bytes) in dump.0 {
+    for (i, name, bytes) in layers {
         io::write_atomic(&dir.join(format!("{i:03}_{name}.bin")), &bytes)?;
     }
     Ok(())
