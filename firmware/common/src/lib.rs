@@ -42,14 +42,20 @@ pub trait Board {
     type ResultPin: OutputPin;
 
     /// The model region, slot A: the last good model (a blob, possibly followed by padding).
-    fn model_region(&self) -> &'static [u8];
-    /// The update region, slot B: a new model, run instead of slot A once it validates (see
-    /// [`protocol::SLOT_UPDATE`]). Empty (the default) on a board without one.
-    fn update_region(&self) -> &'static [u8] {
-        &[]
+    /// By default `__model_start..__model_end` of the board's linker script.
+    fn model_region(&self) -> &'static [u8] {
+        linker_region(&raw const __model_start, &raw const __model_end)
     }
-    /// The input region: see [`protocol::INPUT_HEADER_LEN`].
-    fn input_region(&self) -> &'static [u8];
+    /// The update region, slot B: a new model, run instead of slot A once it validates (see
+    /// [`protocol::SLOT_UPDATE`]). By default `__update_start..__update_end`.
+    fn update_region(&self) -> &'static [u8] {
+        linker_region(&raw const __update_start, &raw const __update_end)
+    }
+    /// The input region (see [`protocol::INPUT_HEADER_LEN`]). By default
+    /// `__input_start..__input_end`.
+    fn input_region(&self) -> &'static [u8] {
+        linker_region(&raw const __input_start, &raw const __input_end)
+    }
     /// The stack: the range it may grow over, `bottom..top`.
     fn stack(&self) -> core::ops::Range<usize>;
     /// Instructions retired so far, as a monotonic 64-bit count.
@@ -79,6 +85,23 @@ pub fn fault(what: &str, pc: usize, register: &str, value: usize) -> ! {
         value
     );
     exit(EXIT_FAULT)
+}
+
+// The regions every board's linker script reserves for the host's loader (`protocol.rs`).
+unsafe extern "C" {
+    static __model_start: u8;
+    static __model_end: u8;
+    static __update_start: u8;
+    static __update_end: u8;
+    static __input_start: u8;
+    static __input_end: u8;
+}
+
+/// One of the loader regions above, between two linker symbols.
+fn linker_region(start: *const u8, end: *const u8) -> &'static [u8] {
+    // SAFETY: the linker script reserves the region for the host's loader, which fills it
+    // before the program starts; nothing in the program writes it.
+    unsafe { static_region(start.expose_provenance(), end.expose_provenance()) }
 }
 
 /// A byte region the linker script reserves, e.g. `__model_start..__model_end`.

@@ -32,12 +32,6 @@ fn write(addr: usize, value: u32) {
 }
 
 unsafe extern "C" {
-    static __model_start: u8;
-    static __model_end: u8;
-    static __update_start: u8;
-    static __update_end: u8;
-    static __input_start: u8;
-    static __input_end: u8;
     static _stack_end: u8;
     static _stack_start: u8;
 }
@@ -67,36 +61,6 @@ impl Mps2 {
 impl mote_firmware::Board for Mps2 {
     const NAME: &'static str = crate::NAME;
     type ResultPin = Led0;
-
-    fn model_region(&self) -> &'static [u8] {
-        // SAFETY: the linker script reserves MODEL for the host's loader; nothing writes it.
-        unsafe {
-            mote_firmware::static_region(
-                addr(&raw const __model_start),
-                addr(&raw const __model_end),
-            )
-        }
-    }
-
-    fn update_region(&self) -> &'static [u8] {
-        // SAFETY: the linker script reserves UPDATE for the host's loader; nothing writes it.
-        unsafe {
-            mote_firmware::static_region(
-                addr(&raw const __update_start),
-                addr(&raw const __update_end),
-            )
-        }
-    }
-
-    fn input_region(&self) -> &'static [u8] {
-        // SAFETY: the linker script reserves INPUT for the host's loader; nothing writes it.
-        unsafe {
-            mote_firmware::static_region(
-                addr(&raw const __input_start),
-                addr(&raw const __input_end),
-            )
-        }
-    }
 
     fn stack(&self) -> core::ops::Range<usize> {
         addr(&raw const _stack_end)..addr(&raw const _stack_start)

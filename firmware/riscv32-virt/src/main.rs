@@ -8,12 +8,6 @@ use core::convert::Infallible;
 use embedded_hal::digital::{ErrorType, OutputPin};
 
 unsafe extern "C" {
-    static __model_start: u8;
-    static __model_end: u8;
-    static __update_start: u8;
-    static __update_end: u8;
-    static __input_start: u8;
-    static __input_end: u8;
     static __estack: u8;
     static __sstack: u8;
 }
@@ -26,36 +20,6 @@ struct Virt {
 impl mote_firmware::Board for Virt {
     const NAME: &'static str = "riscv32-virt (RV32IMAC)";
     type ResultPin = NoPin;
-
-    fn model_region(&self) -> &'static [u8] {
-        // SAFETY: the linker script reserves MODEL for the host's loader; nothing writes it.
-        unsafe {
-            mote_firmware::static_region(
-                addr(&raw const __model_start),
-                addr(&raw const __model_end),
-            )
-        }
-    }
-
-    fn update_region(&self) -> &'static [u8] {
-        // SAFETY: the linker script reserves UPDATE for the host's loader; nothing writes it.
-        unsafe {
-            mote_firmware::static_region(
-                addr(&raw const __update_start),
-                addr(&raw const __update_end),
-            )
-        }
-    }
-
-    fn input_region(&self) -> &'static [u8] {
-        // SAFETY: the linker script reserves INPUT for the host's loader; nothing writes it.
-        unsafe {
-            mote_firmware::static_region(
-                addr(&raw const __input_start),
-                addr(&raw const __input_end),
-            )
-        }
-    }
 
     fn stack(&self) -> core::ops::Range<usize> {
         // riscv-rt's `.stack`: from `__estack` (lowest address) up to `__sstack` (the top).
