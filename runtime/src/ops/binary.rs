@@ -1,9 +1,8 @@
 //! ADD and MUL with broadcasting.
 
-use super::conv::int8;
 use super::{Cx, operands};
 use crate::error::Error;
-use crate::format::{Add, Mul, Multiplier, TensorDef, TensorId};
+use crate::format::{Add, DType, Mul, Multiplier, TensorDef, TensorId};
 use crate::kernels::reference::{self, AddParams, Broadcast, MulParams};
 use crate::kernels::{self, as_i8, as_i8_mut};
 
@@ -19,9 +18,9 @@ fn check_operands(
     input2: TensorId,
     output: TensorId,
 ) -> Result<(), Error> {
-    let a = int8(cx, input1)?;
-    let b = int8(cx, input2)?;
-    let out = int8(cx, output)?;
+    let a = cx.typed(input1, DType::I8)?;
+    let b = cx.typed(input2, DType::I8)?;
+    let out = cx.typed(output, DType::I8)?;
     let bc = Broadcast::new(&a.shape, &b.shape).ok_or(cx.shape_err())?;
     let want = Broadcast::new(&out.shape, &[1]).map(|o| o.dims());
     cx.check_shape(Some(bc.dims()) == want && bc.len() == out.elements())

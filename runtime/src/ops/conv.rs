@@ -32,12 +32,6 @@ pub(super) fn geometry(input: &TensorDef, output: &TensorDef, window: Window) ->
     }
 }
 
-/// An int8 tensor (`Model::parse` has checked that its zero point is an int8 value, which
-/// keeps `x - zero_point` within ±255).
-pub(super) fn int8(cx: &Cx<'_, '_>, id: u16) -> Result<TensorDef, Error> {
-    cx.typed(id, DType::I8)
-}
-
 /// Checks a window over NHWC `input` giving NHWC `output`: both rank 4 with no zero
 /// dimension and the same batches; filter, strides and dilations at least 1; and along each
 /// spatial axis the output size and leading padding are those TFLite derives for SAME or for
@@ -102,8 +96,8 @@ impl Axis {
 }
 
 pub(super) fn validate_conv(cx: &Cx<'_, '_>, o: &Conv2d<'_>) -> Result<(), Error> {
-    let input = int8(cx, o.input)?;
-    let output = int8(cx, o.output)?;
+    let input = cx.typed(o.input, DType::I8)?;
+    let output = cx.typed(o.output, DType::I8)?;
     let g = check_geometry(cx, &input, &output, o.window)?;
     let taps = usize::from(o.window.filter_h) * usize::from(o.window.filter_w);
     let per_channel = g.out_c.checked_mul(taps).ok_or(cx.param_err())?;
@@ -136,8 +130,8 @@ pub(super) fn eval_conv(cx: &Cx<'_, '_>, o: &Conv2d<'_>, arena: &mut [u8]) -> Re
 }
 
 pub(super) fn validate_depthwise(cx: &Cx<'_, '_>, o: &DepthwiseConv2d<'_>) -> Result<(), Error> {
-    let input = int8(cx, o.input)?;
-    let output = int8(cx, o.output)?;
+    let input = cx.typed(o.input, DType::I8)?;
+    let output = cx.typed(o.output, DType::I8)?;
     let g = check_geometry(cx, &input, &output, o.window)?;
     cx.check_param(o.depth_multiplier > 0)?;
     cx.check_shape(g.in_c.checked_mul(usize::from(o.depth_multiplier)) == Some(g.out_c))?;

@@ -1,16 +1,16 @@
 //! AVERAGE_POOL_2D and MAX_POOL_2D.
 
-use super::conv::{check_geometry, geometry, int8};
+use super::conv::{check_geometry, geometry};
 use super::{Cx, operands};
 use crate::error::Error;
-use crate::format::Pool2d;
+use crate::format::{DType, Pool2d};
 use crate::kernels::{self, as_i8, as_i8_mut};
 
 /// Both pools: int8 NHWC input and output with the same quantization (TFLite requires it; the
 /// kernels do not rescale) and the same channels, a SAME or VALID window of dilation 1.
 pub(super) fn validate(cx: &Cx<'_, '_>, o: &Pool2d) -> Result<(), Error> {
-    let input = int8(cx, o.input)?;
-    let output = int8(cx, o.output)?;
+    let input = cx.typed(o.input, DType::I8)?;
+    let output = cx.typed(o.output, DType::I8)?;
     cx.check_param(
         input.zero_point == output.zero_point
             && input.scale.to_bits() == output.scale.to_bits()
