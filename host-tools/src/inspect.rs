@@ -201,7 +201,13 @@ pub fn report(blob: &[u8]) -> Result<String> {
     writeln!(out, "  operators      {}", model.op_count())?;
     writeln!(out, "  MACs           {total_macs}")?;
     writeln!(out, "  weights bytes  {weight_bytes}")?;
-    writeln!(out, "  arena bytes    {}", model.arena_size())?;
+    writeln!(
+        out,
+        "  arena bytes    {} (tensors {} + kernel scratch {})",
+        model.arena_size(),
+        model.tensor_bytes(),
+        model.scratch_bytes()
+    )?;
     writeln!(out, "  blob bytes     {}", blob.len())?;
     Ok(out)
 }

@@ -2,6 +2,7 @@
 
 use crate::error::Error;
 use crate::format::{Op, TensorDef, TensorId};
+use crate::kernels::Scratch;
 use crate::model::Model;
 use crate::ops;
 
@@ -40,7 +41,8 @@ pub struct Interpreter<'m, 'a> {
 }
 
 impl<'m, 'a> Interpreter<'m, 'a> {
-    /// Binds `model` to `arena`, which must hold at least [`Model::arena_size`] bytes.
+    /// Binds `model` to `arena`, which must hold at least [`Model::arena_size`] bytes: the
+    /// tensors as the memory plan places them, then the kernels' scratch.
     ///
     /// # Errors
     /// [`Error::ArenaTooSmall`] with the size the model needs.
@@ -116,7 +118,11 @@ impl<'m, 'a> Interpreter<'m, 'a> {
         for (index, op) in (0u16..).zip(self.model.ops()) {
             let op = op?;
             observer.before(index, &op);
-            ops::eval(self.model, index, &op, self.arena)?;
+            let (tensors, scratch) = self
+                .arena
+                .split_at_mut_checked(self.model.tensor_bytes())
+                .ok_or(Error::BadPlan { tensor: 0 })?;
+            ops::eval(self.model, index, &op, tensors, Scratch::new(scratch))?;
             observer.ran(index);
             if O::WANTS_OUTPUT {
                 let def = self.model.tensor(op.output())?;

@@ -13,6 +13,8 @@ use crate::ops;
 pub struct Model<'a> {
     graph: Graph<'a>,
     tensor_count: u16,
+    /// Bytes of kernel scratch past the tensors: the most any operator takes.
+    scratch: u32,
 }
 
 impl<'a> Model<'a> {
@@ -70,17 +72,28 @@ impl<'a> Model<'a> {
         }
         let tensor_count =
             u16::try_from(graph.tensors.len() / TENSOR_SLOT_LEN).map_err(|_| Error::Malformed)?;
-        let model = Model {
+        let mut model = Model {
             graph,
             tensor_count,
+            scratch: 0,
         };
-        model.validate()?;
+        model.scratch = model.validate()?;
         Ok(model)
     }
 
-    /// Bytes of arena the model needs.
+    /// Bytes of arena the model needs: its tensors, then the kernels' scratch.
     pub fn arena_size(&self) -> usize {
+        self.tensor_bytes() + self.scratch_bytes()
+    }
+
+    /// Bytes at the start of the arena that the memory plan gives the tensors.
+    pub fn tensor_bytes(&self) -> usize {
         self.graph.arena_size as usize
+    }
+
+    /// Bytes past the tensors that kernels use as working memory, one operator at a time.
+    pub fn scratch_bytes(&self) -> usize {
+        self.scratch as usize
     }
 
     /// Number of activation tensors.
@@ -129,7 +142,8 @@ impl<'a> Model<'a> {
         }
     }
 
-    fn validate(&self) -> Result<(), Error> {
+    /// Validates everything; returns the bytes of scratch the operators need.
+    fn validate(&self) -> Result<u32, Error> {
         let arena = u64::from(self.graph.arena_size);
         let last_op = self.graph.op_count.checked_sub(1).ok_or(Error::Malformed)?;
         for id in 0..self.tensor_count {
@@ -164,15 +178,23 @@ impl<'a> Model<'a> {
             return Err(Error::Malformed);
         }
         let mut ops = self.ops();
+        let mut scratch = 0u32;
         for index in 0..self.graph.op_count {
             let op = ops.next().ok_or(Error::BadOp(index))??;
             self.validate_lifetimes(index, &op)?;
             ops::validate(self, index, &op)?;
+            // The whole arena's size must be a u32, as the plan's is.
+            let needs = u32::try_from(ops::scratch(self, index, &op)?)
+                .ok()
+                .filter(|&n| n.checked_add(self.graph.arena_size).is_some())
+                .ok_or(Error::BadParameter { op: index })?;
+            scratch = scratch.max(needs);
         }
         if !ops.bytes.is_empty() {
             return Err(Error::Malformed);
         }
-        self.validate_no_overlap()
+        self.validate_no_overlap()?;
+        Ok(scratch)
     }
 
     /// Each operand must be live while the operator runs; its output is born there.

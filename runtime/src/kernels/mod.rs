@@ -25,14 +25,156 @@ pub(crate) mod arch;
 #[allow(dead_code)] // the architecture module uses only some of them
 pub(crate) mod portable;
 
+pub use optimized::scratch;
 #[cfg(not(feature = "reference-kernels"))]
 pub use optimized::{
     add, average_pool_2d, conv_2d, depthwise_conv_2d, fully_connected, max_pool_2d,
 };
 #[cfg(feature = "reference-kernels")]
-pub use reference::{
-    add, average_pool_2d, conv_2d, depthwise_conv_2d, fully_connected, max_pool_2d,
-};
+pub use reference::{average_pool_2d, max_pool_2d};
+
+/// The reference kernels behind the optimized kernels' signatures: they need no scratch.
+#[cfg(feature = "reference-kernels")]
+mod with_scratch {
+    use super::{Scratch, reference};
+    use crate::format::{Clamp, Requant};
+    use reference::{AddParams, Broadcast, Geometry};
+
+    #[allow(clippy::too_many_arguments, missing_docs)]
+    pub fn conv_2d(
+        g: &Geometry,
+        input: &[i8],
+        input_zp: i32,
+        filter: &[i8],
+        bias: Option<&[u8]>,
+        requant: &Requant<'_>,
+        output_zp: i32,
+        clamp: Clamp,
+        output: &mut [i8],
+        _: Scratch<'_>,
+    ) {
+        reference::conv_2d(
+            g, input, input_zp, filter, bias, requant, output_zp, clamp, output,
+        );
+    }
+
+    #[allow(clippy::too_many_arguments, missing_docs)]
+    pub fn depthwise_conv_2d(
+        g: &Geometry,
+        input: &[i8],
+        input_zp: i32,
+        filter: &[i8],
+        bias: Option<&[u8]>,
+        requant: &Requant<'_>,
+        output_zp: i32,
+        clamp: Clamp,
+        output: &mut [i8],
+        _: Scratch<'_>,
+    ) {
+        reference::depthwise_conv_2d(
+            g, input, input_zp, filter, bias, requant, output_zp, clamp, output,
+        );
+    }
+
+    #[allow(clippy::too_many_arguments, missing_docs)]
+    pub fn fully_connected(
+        input: &[i8],
+        input_zp: i32,
+        weights: &[i8],
+        bias: Option<&[u8]>,
+        requant: &Requant<'_>,
+        output_zp: i32,
+        clamp: Clamp,
+        depth: usize,
+        output: &mut [i8],
+        _: Scratch<'_>,
+    ) {
+        reference::fully_connected(
+            input, input_zp, weights, bias, requant, output_zp, clamp, depth, output,
+        );
+    }
+
+    #[allow(missing_docs)]
+    pub fn add(
+        b: &Broadcast,
+        input1: &[i8],
+        input2: &[i8],
+        p: &AddParams,
+        output: &mut [i8],
+        _: Scratch<'_>,
+    ) {
+        reference::add(b, input1, input2, p, output);
+    }
+}
+#[cfg(feature = "reference-kernels")]
+pub use with_scratch::{add, conv_2d, depthwise_conv_2d, fully_connected};
+
+/// Working memory of one kernel call: the arena's bytes past the tensors, whose size
+/// [`scratch`] computes from the operator's shapes (so the arena's size is known before the
+/// firmware is built). Its contents are whatever the previous operator left: a kernel writes
+/// what it reads.
+#[derive(Debug)]
+pub struct Scratch<'s> {
+    bytes: &'s mut [u8],
+}
+
+/// Alignment of every piece of scratch (double-word loads).
+pub const SCRATCH_ALIGN: usize = 8;
+
+/// Values any bit pattern is a valid instance of, which scratch can hold.
+///
+/// # Safety
+/// Every bit pattern of `size_of::<Self>()` bytes is a valid `Self`, and its alignment is at
+/// most [`SCRATCH_ALIGN`].
+pub unsafe trait Plain: Copy {}
+// SAFETY: integers of at most 8 bytes.
+unsafe impl Plain for i16 {}
+// SAFETY: as above.
+unsafe impl Plain for i32 {}
+
+impl<'s> Scratch<'s> {
+    /// Scratch over `bytes`.
+    pub fn new(bytes: &'s mut [u8]) -> Self {
+        Scratch { bytes }
+    }
+
+    /// No scratch at all.
+    pub fn none() -> Scratch<'static> {
+        Scratch { bytes: &mut [] }
+    }
+
+    /// Splits off `n` values of `T` at the next multiple of [`SCRATCH_ALIGN`], or `None` (and
+    /// nothing is taken) if there is not room for them.
+    pub fn take<T: Plain>(&mut self, n: usize) -> Option<&'s mut [T]> {
+        let bytes = core::mem::take(&mut self.bytes);
+        let pad = bytes.as_ptr().align_offset(SCRATCH_ALIGN);
+        let len = n.checked_mul(size_of::<T>())?;
+        let Some(end) = pad.checked_add(len).filter(|&e| e <= bytes.len()) else {
+            self.bytes = bytes;
+            return None;
+        };
+        let (head, rest) = bytes.split_at_mut(end);
+        self.bytes = rest;
+        let head = head.get_mut(pad..)?;
+        // SAFETY: `head` holds `n·size_of::<T>()` bytes at an address aligned for `T` (a
+        // multiple of SCRATCH_ALIGN, at least T's alignment), any bit pattern is a `T`
+        // (`Plain`), and the exclusive borrow moves into the result.
+        Some(unsafe { core::slice::from_raw_parts_mut(head.as_mut_ptr().cast::<T>(), n) })
+    }
+}
+
+/// Bytes of scratch that pieces of `sizes` bytes take (each at an aligned start, whatever
+/// the alignment of the scratch itself).
+pub fn scratch_bytes(sizes: &[usize]) -> usize {
+    let total = sizes.iter().fold(0usize, |t, s| {
+        t.saturating_add(s.saturating_add(SCRATCH_ALIGN - 1) / SCRATCH_ALIGN * SCRATCH_ALIGN)
+    });
+    if total == 0 {
+        0
+    } else {
+        total.saturating_add(SCRATCH_ALIGN - 1)
+    }
+}
 
 /// Views bytes as int8 values.
 #[inline(always)]

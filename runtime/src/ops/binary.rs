@@ -4,7 +4,7 @@ use super::{Cx, operands};
 use crate::error::Error;
 use crate::format::{Add, DType, Mul, Multiplier, TensorDef, TensorId};
 use crate::kernels::reference::{self, AddParams, Broadcast, MulParams};
-use crate::kernels::{self, as_i8, as_i8_mut};
+use crate::kernels::{self, Scratch, as_i8, as_i8_mut};
 
 /// Largest ADD `left_shift`: with it, `(x - zp) << left_shift` and the sum of two such
 /// values (scaled down by multipliers below 1) stay inside i32, as TFLite's 20 does.
@@ -46,7 +46,18 @@ pub(super) fn validate_add(cx: &Cx<'_, '_>, o: &Add) -> Result<(), Error> {
     cx.check_clamp(o.clamp)
 }
 
-pub(super) fn eval_add(cx: &Cx<'_, '_>, o: &Add, arena: &mut [u8]) -> Result<(), Error> {
+pub(super) fn scratch_add(cx: &Cx<'_, '_>, o: &Add) -> Result<usize, Error> {
+    let (a, b) = (cx.tensor(o.input1)?, cx.tensor(o.input2)?);
+    let n = cx.tensor(o.output)?.elements().unwrap_or(0);
+    Ok(kernels::scratch::add(&broadcast(cx, &a, &b)?, n))
+}
+
+pub(super) fn eval_add(
+    cx: &Cx<'_, '_>,
+    o: &Add,
+    arena: &mut [u8],
+    scratch: Scratch<'_>,
+) -> Result<(), Error> {
     let (a, b) = (cx.tensor(o.input1)?, cx.tensor(o.input2)?);
     let output = cx.tensor(o.output)?;
     let bc = broadcast(cx, &a, &b)?;
@@ -61,7 +72,7 @@ pub(super) fn eval_add(cx: &Cx<'_, '_>, o: &Add, arena: &mut [u8]) -> Result<(),
         output_multiplier: o.output_multiplier,
         clamp: o.clamp,
     };
-    kernels::add(&bc, as_i8(x), as_i8(y), &p, as_i8_mut(out));
+    kernels::add(&bc, as_i8(x), as_i8(y), &p, as_i8_mut(out), scratch);
     Ok(())
 }
 

@@ -5,7 +5,7 @@ use crate::error::Error;
 use crate::format::{Conv2d, DType, DepthwiseConv2d, TensorDef, Window};
 use crate::kernels;
 use crate::kernels::reference::Geometry;
-use crate::kernels::{as_i8, as_i8_mut};
+use crate::kernels::{Scratch, as_i8, as_i8_mut};
 
 /// NHWC dimensions of a rank-4 tensor.
 fn nhwc(t: &TensorDef) -> Option<[usize; 4]> {
@@ -111,7 +111,17 @@ pub(super) fn validate_conv(cx: &Cx<'_, '_>, o: &Conv2d<'_>) -> Result<(), Error
     cx.check_clamp(o.clamp)
 }
 
-pub(super) fn eval_conv(cx: &Cx<'_, '_>, o: &Conv2d<'_>, arena: &mut [u8]) -> Result<(), Error> {
+pub(super) fn scratch_conv(cx: &Cx<'_, '_>, o: &Conv2d<'_>) -> Result<usize, Error> {
+    let g = geometry(&cx.tensor(o.input)?, &cx.tensor(o.output)?, o.window);
+    Ok(kernels::scratch::conv_2d(&g, o.filter.len()))
+}
+
+pub(super) fn eval_conv(
+    cx: &Cx<'_, '_>,
+    o: &Conv2d<'_>,
+    arena: &mut [u8],
+    scratch: Scratch<'_>,
+) -> Result<(), Error> {
     let input = cx.tensor(o.input)?;
     let output = cx.tensor(o.output)?;
     let (out, [x]) = operands(arena, &output, [&input])?;
@@ -125,6 +135,7 @@ pub(super) fn eval_conv(cx: &Cx<'_, '_>, o: &Conv2d<'_>, arena: &mut [u8]) -> Re
         output.zero_point,
         o.clamp,
         as_i8_mut(out),
+        scratch,
     );
     Ok(())
 }
@@ -142,10 +153,16 @@ pub(super) fn validate_depthwise(cx: &Cx<'_, '_>, o: &DepthwiseConv2d<'_>) -> Re
     cx.check_clamp(o.clamp)
 }
 
+pub(super) fn scratch_depthwise(cx: &Cx<'_, '_>, o: &DepthwiseConv2d<'_>) -> Result<usize, Error> {
+    let g = geometry(&cx.tensor(o.input)?, &cx.tensor(o.output)?, o.window);
+    Ok(kernels::scratch::depthwise_conv_2d(&g))
+}
+
 pub(super) fn eval_depthwise(
     cx: &Cx<'_, '_>,
     o: &DepthwiseConv2d<'_>,
     arena: &mut [u8],
+    scratch: Scratch<'_>,
 ) -> Result<(), Error> {
     let input = cx.tensor(o.input)?;
     let output = cx.tensor(o.output)?;
@@ -160,6 +177,7 @@ pub(super) fn eval_depthwise(
         output.zero_point,
         o.clamp,
         as_i8_mut(out),
+        scratch,
     );
     Ok(())
 }

@@ -1,7 +1,7 @@
 use super::{Cx, operands};
 use crate::error::Error;
 use crate::format::{DType, FullyConnected};
-use crate::kernels::{self, as_i8, as_i8_mut};
+use crate::kernels::{self, Scratch, as_i8, as_i8_mut};
 
 pub(super) fn validate(cx: &Cx<'_, '_>, o: &FullyConnected<'_>) -> Result<(), Error> {
     let input = cx.typed(o.input, DType::I8)?;
@@ -17,7 +17,19 @@ pub(super) fn validate(cx: &Cx<'_, '_>, o: &FullyConnected<'_>) -> Result<(), Er
     cx.check_clamp(o.clamp)
 }
 
-pub(super) fn eval(cx: &Cx<'_, '_>, o: &FullyConnected<'_>, arena: &mut [u8]) -> Result<(), Error> {
+pub(super) fn scratch(cx: &Cx<'_, '_>, o: &FullyConnected<'_>) -> Result<usize, Error> {
+    let units = usize::from(o.units).max(1);
+    let depth = o.weights.len() / units;
+    let batches = cx.tensor(o.input)?.elements().unwrap_or(0) / depth.max(1);
+    Ok(kernels::scratch::fully_connected(batches, depth, units))
+}
+
+pub(super) fn eval(
+    cx: &Cx<'_, '_>,
+    o: &FullyConnected<'_>,
+    arena: &mut [u8],
+    scratch: Scratch<'_>,
+) -> Result<(), Error> {
     let input = cx.tensor(o.input)?;
     let output = cx.tensor(o.output)?;
     let (out, [x]) = operands(arena, &output, [&input])?;
@@ -32,6 +44,7 @@ pub(super) fn eval(cx: &Cx<'_, '_>, o: &FullyConnected<'_>, arena: &mut [u8]) ->
         o.clamp,
         depth,
         as_i8_mut(out),
+        scratch,
     );
     Ok(())
 }

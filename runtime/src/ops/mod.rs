@@ -12,6 +12,7 @@ mod shape;
 
 use crate::error::Error;
 use crate::format::{Clamp, DType, Multiplier, Op, Requant, TensorDef, TensorId};
+use crate::kernels::Scratch;
 use crate::model::Model;
 
 /// What an operator's `validate` and `eval` can ask about the graph.
@@ -102,20 +103,34 @@ pub(crate) fn validate(model: &Model<'_>, index: u16, op: &Op<'_>) -> Result<(),
     }
 }
 
+/// Bytes of scratch the kernel of validated operator `op` takes.
+pub(crate) fn scratch(model: &Model<'_>, index: u16, op: &Op<'_>) -> Result<usize, Error> {
+    let cx = Cx { model, index };
+    match op {
+        Op::FullyConnected(o) => fully_connected::scratch(&cx, o),
+        Op::Conv2d(o) => conv::scratch_conv(&cx, o),
+        Op::DepthwiseConv2d(o) => conv::scratch_depthwise(&cx, o),
+        Op::Add(o) => binary::scratch_add(&cx, o),
+        _ => Ok(0),
+    }
+}
+
+/// Runs operator `op` over the tensors in `arena`, its kernel's working memory in `scratch`.
 pub(crate) fn eval(
     model: &Model<'_>,
     index: u16,
     op: &Op<'_>,
     arena: &mut [u8],
+    scratch: Scratch<'_>,
 ) -> Result<(), Error> {
     let cx = Cx { model, index };
     match op {
-        Op::FullyConnected(o) => fully_connected::eval(&cx, o, arena),
-        Op::Conv2d(o) => conv::eval_conv(&cx, o, arena),
-        Op::DepthwiseConv2d(o) => conv::eval_depthwise(&cx, o, arena),
+        Op::FullyConnected(o) => fully_connected::eval(&cx, o, arena, scratch),
+        Op::Conv2d(o) => conv::eval_conv(&cx, o, arena, scratch),
+        Op::DepthwiseConv2d(o) => conv::eval_depthwise(&cx, o, arena, scratch),
         Op::AveragePool2d(o) => pool::eval_average(&cx, o, arena),
         Op::MaxPool2d(o) => pool::eval_max(&cx, o, arena),
-        Op::Add(o) => binary::eval_add(&cx, o, arena),
+        Op::Add(o) => binary::eval_add(&cx, o, arena, scratch),
         Op::Mul(o) => binary::eval_mul(&cx, o, arena),
         Op::Rescale(o) => elementwise::eval_rescale(&cx, o, arena),
         Op::Softmax(o) => elementwise::eval_softmax(&cx, o, arena),

@@ -13,7 +13,7 @@
 use super::optimized::gemm::{self, ChannelParams, OutputStage, Requantization, packed_index};
 use super::optimized::requant::ChannelQuant;
 use super::portable;
-use crate::format::Clamp;
+use crate::format::{Clamp, Requant};
 
 pub use portable::PACKED_ORDER;
 
@@ -428,6 +428,255 @@ unsafe fn single_block_loop<const CLAMP: bool>(ctx: &SingleCtx) {
                 "cmp lr, r6\n",
                 "it gt\n",
                 "movgt lr, r6\n",
+            ));
+        } else {
+            body!("");
+        }
+    }
+}
+
+/// What [`quad_rows_loop`] needs, laid out as it copies it to its stack frame (offsets in
+/// the assembly).
+#[repr(C)]
+struct QuadCtx {
+    /// 0: first weight row of the next four.
+    w: *const i8,
+    /// 4: the packed column.
+    x: *const i16,
+    /// 8: pairs of groups in a row, 12: whether one more group leads them.
+    pairs: u32,
+    odd: u32,
+    /// 16: biases of the next four rows, 20: bytes to step past them (0: no bias, the
+    /// pointer reads zeros).
+    bias: *const u8,
+    bias_step: u32,
+    /// 24: output of the next row, 28: groups of four rows left.
+    y: *mut i8,
+    quads: u32,
+    /// 32: bytes from one row to the next.
+    depth: u32,
+    /// 36..52: the per-tensor requantization ([`ChannelQuant`], right shift at least 1).
+    quant: ChannelQuant,
+    /// 52: output zero point, 56 and 60: the clamp.
+    zp: i32,
+    min: i32,
+    max: i32,
+}
+
+const _: () = assert!(core::mem::size_of::<QuadCtx>() == 64);
+
+/// Biases of rows without one.
+static NO_BIAS: [i32; 4] = [0; 4];
+
+/// FULLY_CONNECTED over one column with a per-tensor requantization (TFLite's case): four
+/// rows at a time, so that each group of the column (one `LDRD`) serves four rows, and no
+/// per-row parameters: the biases are read from the blob and the requantization stays in
+/// registers. Returns how many rows from the first it computed into `y` (a multiple of four;
+/// 0 where it does not apply, and the caller computes the rest).
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+pub fn quad_rows(
+    weights: &[i8],
+    bias: Option<&[u8]>,
+    requant: &Requant<'_>,
+    block: &[i16],
+    depth: usize,
+    stage: OutputStage,
+    y: &mut [i8],
+) -> usize {
+    let Requant::PerTensor(m) = *requant else {
+        return 0;
+    };
+    let quant = ChannelQuant::new(m);
+    let groups = depth.div_ceil(4);
+    let units = weights.len().checked_div(depth).unwrap_or(0);
+    // Each row is read as whole groups: only rows whose last group lies in `weights`.
+    let rows = units.min(whole_rows(weights, depth)).min(y.len()) / 4 * 4;
+    let bias_ok = bias.is_none_or(|b| b.len() >= 4 * rows);
+    let fits = quant.is_fast()
+        && quant.right_minus_one() >= 0
+        && groups > 0
+        && rows > 0
+        && bias_ok
+        && block.len() >= 4 * groups
+        && block.as_ptr().cast::<u32>().is_aligned();
+    if !fits {
+        return 0;
+    }
+    let (bias, bias_step) = match bias {
+        Some(b) => (b.as_ptr(), 16),
+        None => (NO_BIAS.as_ptr().cast::<u8>(), 0),
+    };
+    let ctx = QuadCtx {
+        w: weights.as_ptr(),
+        x: block.as_ptr(),
+        pairs: (groups / 2) as u32,
+        odd: (groups % 2) as u32,
+        bias,
+        bias_step,
+        y: y.as_mut_ptr(),
+        quads: (rows / 4) as u32,
+        depth: depth as u32,
+        quant,
+        zp: stage.zero_point,
+        min: i32::from(stage.clamp.min),
+        max: i32::from(stage.clamp.max),
+    };
+    // SAFETY: `rows` rows of `depth` weights, each readable as `groups` whole groups, their
+    // biases (16 bytes per four rows, or the four zeros), `groups` groups of the aligned
+    // column and `rows` outputs are in bounds (checked above); the requantization is fast
+    // with a right shift, as the loop's output stage requires.
+    unsafe {
+        if stage.clamp == Clamp::NONE {
+            quad_rows_loop::<false>(&ctx);
+        } else {
+            quad_rows_loop::<true>(&ctx);
+        }
+    }
+    rows
+}
+
+/// The loop of [`quad_rows`]: per group one `LDRD` of the column, per row one `LDR`, two
+/// `SXTB16` and two `SMLAD`; rows 0 and 1 through `r1` (`[r1], [r1, depth]`), rows 2 and 3
+/// through `r7`. Then four `SMLAL` requantizations.
+///
+/// # Safety
+/// `ctx` describes weights, biases, column and outputs in bounds, as [`quad_rows`] checks.
+#[inline(always)]
+unsafe fn quad_rows_loop<const CLAMP: bool>(ctx: &QuadCtx) {
+    // One group of the column (in r2, r3) times four rows.
+    macro_rules! group {
+        () => {
+            concat!(
+                "ldrd r2, r3, [r12], #8\n",
+                "ldr lr, [r1, r6]\n",
+                "sxtb16 r0, lr, ror #8\n",
+                "sxtb16 lr, lr\n",
+                "smlad r9, lr, r2, r9\n",
+                "smlad r9, r0, r3, r9\n",
+                "ldr lr, [r1], #4\n",
+                "sxtb16 r0, lr, ror #8\n",
+                "sxtb16 lr, lr\n",
+                "smlad r8, lr, r2, r8\n",
+                "smlad r8, r0, r3, r8\n",
+                "ldr lr, [r7, r6]\n",
+                "sxtb16 r0, lr, ror #8\n",
+                "sxtb16 lr, lr\n",
+                "smlad r11, lr, r2, r11\n",
+                "smlad r11, r0, r3, r11\n",
+                "ldr lr, [r7], #4\n",
+                "sxtb16 r0, lr, ror #8\n",
+                "sxtb16 lr, lr\n",
+                "smlad r10, lr, r2, r10\n",
+                "smlad r10, r0, r3, r10\n",
+            )
+        };
+    }
+    // Requantizes accumulator `$acc` (multiplier r2, rounding r3:r4, shift r5, zero point
+    // r12, clamp r6..r1) and stores it at r7.
+    macro_rules! output {
+        ($acc:literal, $clamp:expr) => {
+            concat!(
+                "asr lr, ",
+                $acc,
+                ", #31\n",
+                "adds r0, r3, lr, lsl #31\n",
+                "adc lr, r4, lr\n",
+                "smlal r0, lr, ",
+                $acc,
+                ", r2\n",
+                "asr lr, lr, r5\n",
+                "add lr, lr, r12\n",
+                "ssat lr, #8, lr\n",
+                $clamp,
+                "strb lr, [r7], #1\n",
+            )
+        };
+    }
+    macro_rules! body {
+        ($clamp:expr) => {
+            core::arch::asm!(
+                "push {{r6, r7}}",
+                "sub sp, sp, #64",
+                "ldm r0!, {{r1, r2, r3, r4, r5, r6, r7, r8}}",
+                "stm sp, {{r1, r2, r3, r4, r5, r6, r7, r8}}",
+                "ldm r0, {{r1, r2, r3, r4, r5, r6, r7, r8}}",
+                "add r0, sp, #32",
+                "stm r0, {{r1, r2, r3, r4, r5, r6, r7, r8}}",
+                "1:",
+                "ldr r1, [sp, #0]",
+                "ldr r6, [sp, #32]",
+                "add r7, r1, r6, lsl #1",
+                "ldr r12, [sp, #4]",
+                "ldr r0, [sp, #16]",
+                "ldr r8, [r0]",
+                "ldr r9, [r0, #4]",
+                "ldr r10, [r0, #8]",
+                "ldr r11, [r0, #12]",
+                "ldr r4, [sp, #20]",
+                "add r0, r0, r4",
+                "str r0, [sp, #16]",
+                "ldr r4, [sp, #12]",
+                "cmp r4, #0",
+                "beq 3f",
+                group!(),
+                "3:",
+                "ldr r4, [sp, #8]",
+                "cmp r4, #0",
+                "beq 5f",
+                "4:",
+                group!(),
+                group!(),
+                "subs r4, r4, #1",
+                "bne 4b",
+                "5:",
+                "ldr r1, [sp, #0]",
+                "add r1, r1, r6, lsl #2",
+                "str r1, [sp, #0]",
+                "ldr r2, [sp, #36]",
+                "ldr r3, [sp, #40]",
+                "ldr r4, [sp, #44]",
+                "ldr r5, [sp, #48]",
+                "ldr r12, [sp, #52]",
+                "ldr r6, [sp, #56]",
+                "ldr r1, [sp, #60]",
+                "ldr r7, [sp, #24]",
+                output!("r8", $clamp),
+                output!("r9", $clamp),
+                output!("r10", $clamp),
+                output!("r11", $clamp),
+                "str r7, [sp, #24]",
+                "ldr r0, [sp, #28]",
+                "subs r0, r0, #1",
+                "str r0, [sp, #28]",
+                "bne 1b",
+                "add sp, sp, #64",
+                "pop {{r6, r7}}",
+                inout("r0") ctx as *const QuadCtx => _,
+                out("r1") _,
+                out("r2") _,
+                out("r3") _,
+                out("r4") _,
+                out("r5") _,
+                out("r8") _,
+                out("r9") _,
+                out("r10") _,
+                out("r11") _,
+                out("r12") _,
+                out("lr") _,
+            )
+        };
+    }
+    // SAFETY: the caller's contract; r6 and r7 are restored before the block ends.
+    unsafe {
+        if CLAMP {
+            body!(concat!(
+                "cmp lr, r6\n",
+                "it lt\n",
+                "movlt lr, r6\n",
+                "cmp lr, r1\n",
+                "it gt\n",
+                "movgt lr, r1\n",
             ));
         } else {
             body!("");

@@ -3,18 +3,33 @@
 //! padding, which is exactly TFLM's skipping of padded taps), then every filter runs over the
 //! block through the architecture's dot kernel.
 //!
-//! Grouped convolutions, and receptive fields too large for the column scratch, take the
-//! reference kernel.
+//! Grouped convolutions take the reference kernel.
 
 use super::gemm::{
-    self, CHANNEL_CHUNK, ChannelParams, OutputStage, PACK_CAPACITY, PackBuffer, block_len,
-    pack_values, pack_zeros,
+    self, CHANNEL_CHUNK, ChannelParams, OutputStage, block_len, pack_values, pack_zeros,
 };
 use crate::format::{Clamp, Requant};
-use crate::kernels::arch;
 use crate::kernels::reference::{self, Geometry};
+use crate::kernels::{Scratch, arch, scratch_bytes};
 
-/// CONV_2D with the reference kernel's signature and results.
+/// Columns of the blocks for `pixels` output pixels: pairs when there are two.
+pub(super) fn block_cols(pixels: usize) -> usize {
+    if pixels >= 2 { 2 } else { 1 }
+}
+
+/// Bytes of scratch [`conv_2d`] takes for `g` and a filter of `filter_len` weights: a block
+/// of packed columns and the parameters of a chunk of channels.
+pub fn scratch(g: &Geometry, filter_len: usize) -> usize {
+    let depth = filter_len.checked_div(g.out_c).unwrap_or(0);
+    let pixels = g.out_h.saturating_mul(g.out_w);
+    scratch_bytes(&[
+        block_len(depth, block_cols(pixels)).saturating_mul(2),
+        g.out_c.min(CHANNEL_CHUNK) * size_of::<ChannelParams>(),
+    ])
+}
+
+/// CONV_2D with the reference kernel's signature and results, its working memory in
+/// `scratch` ([`scratch`] bytes; with less it takes the reference kernel).
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 pub fn conv_2d(
@@ -27,49 +42,51 @@ pub fn conv_2d(
     output_zp: i32,
     clamp: Clamp,
     output: &mut [i8],
+    mut scratch: Scratch<'_>,
 ) {
     let g = geometry;
     let taps = usize::from(g.window.filter_h) * usize::from(g.window.filter_w);
     let depth = taps.saturating_mul(g.in_c);
+    let pixels = g.out_h * g.out_w;
+    let cols = block_cols(pixels);
     let fits = g.fits(input.len(), output.len())
         && Some(filter.len()) == depth.checked_mul(g.out_c)
-        && depth > 0
-        && block_len(depth, 1) <= PACK_CAPACITY;
-    if !fits {
+        && depth > 0;
+    let buffers = if fits {
+        scratch
+            .take::<i16>(block_len(depth, cols))
+            .zip(scratch.take::<ChannelParams>(g.out_c.min(CHANNEL_CHUNK)))
+    } else {
+        None
+    };
+    let Some((packed, params)) = buffers else {
         reference::conv_2d(
             g, input, input_zp, filter, bias, requant, output_zp, clamp, output,
         );
         return;
-    }
+    };
     let stage = OutputStage {
         zero_point: output_zp,
         clamp,
     };
-    let pairs = block_len(depth, 2) <= PACK_CAPACITY;
     let image = g.in_h * g.in_w * g.in_c;
     let out_image = g.out_h * g.out_w * g.out_c;
-    let pixels = g.out_h * g.out_w;
-    let mut scratch = PackBuffer::new();
-    let mut params = [ChannelParams::new(None, requant, 0); CHANNEL_CHUNK];
     for (x, y) in input
         .chunks_exact(image)
         .zip(output.chunks_exact_mut(out_image))
     {
         let mut c0 = 0;
         while c0 < g.out_c {
-            let chunk = (g.out_c - c0).min(CHANNEL_CHUNK);
-            let quant = gemm::prepare(&mut params, bias, requant, c0, chunk);
+            let chunk = (g.out_c - c0).min(params.len());
+            let quant = gemm::prepare(params, bias, requant, c0, chunk);
             let params = params.get(..chunk).unwrap_or(&[]);
             // From the chunk's first row to the end of the filter: a row's last partial group
             // may be read whole where the next row follows (its padding in the columns is 0).
             let filter = filter.get(c0 * depth..).unwrap_or(&[]);
             let mut p = 0;
             while p < pixels {
-                let cols = if pairs && p + 2 <= pixels { 2 } else { 1 };
-                let block = scratch
-                    .0
-                    .get_mut(..block_len(depth, cols))
-                    .unwrap_or(&mut []);
+                let cols = if p + 2 <= pixels { cols } else { 1 };
+                let block = packed.get_mut(..block_len(depth, cols)).unwrap_or(&mut []);
                 for c in 0..cols {
                     pack_pixel(g, x, input_zp, p + c, block, cols, c);
                     gemm::pad_tail(block, cols, c, depth);

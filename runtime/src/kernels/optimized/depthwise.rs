@@ -8,13 +8,21 @@
 
 use super::gemm::{CHANNEL_CHUNK, ChannelParams, OutputStage, prepare};
 use crate::format::{Clamp, Requant};
-use crate::kernels::arch;
 use crate::kernels::reference::{self, Geometry};
+use crate::kernels::{Scratch, arch, scratch_bytes};
 
 /// Most filter taps of the fast path (a 5x5 filter).
 pub const MAX_TAPS: usize = 25;
 
-/// DEPTHWISE_CONV_2D with the reference kernel's signature and results.
+/// Bytes of scratch [`depthwise_conv_2d`] takes for `g`: the parameters and the folded biases
+/// of a chunk of channels.
+pub fn scratch(g: &Geometry) -> usize {
+    let chunk = g.out_c.min(CHANNEL_CHUNK);
+    scratch_bytes(&[chunk * size_of::<ChannelParams>(), chunk * size_of::<i32>()])
+}
+
+/// DEPTHWISE_CONV_2D with the reference kernel's signature and results, its working memory
+/// in `scratch` ([`scratch`] bytes; with less it takes the reference kernel).
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 pub fn depthwise_conv_2d(
@@ -27,6 +35,7 @@ pub fn depthwise_conv_2d(
     output_zp: i32,
     clamp: Clamp,
     output: &mut [i8],
+    mut scratch: Scratch<'_>,
 ) {
     let g = geometry;
     let w = g.window;
@@ -36,12 +45,20 @@ pub fn depthwise_conv_2d(
         && g.in_c == g.out_c
         && g.out_c.checked_mul(taps) == Some(filter.len())
         && (1..=MAX_TAPS).contains(&taps);
-    if !fits {
+    let chunk_max = g.out_c.min(CHANNEL_CHUNK);
+    let buffers = if fits {
+        scratch
+            .take::<ChannelParams>(chunk_max)
+            .zip(scratch.take::<i32>(chunk_max))
+    } else {
+        None
+    };
+    let Some((params, folded)) = buffers else {
         reference::depthwise_conv_2d(
             g, input, input_zp, filter, bias, requant, output_zp, clamp, output,
         );
         return;
-    }
+    };
     let stage = OutputStage {
         zero_point: output_zp,
         clamp,
@@ -49,8 +66,6 @@ pub fn depthwise_conv_2d(
     let c = g.in_c;
     let image = g.in_h * g.in_w * c;
     let out_image = g.out_h * g.out_w * c;
-    let mut params = [ChannelParams::new(None, requant, 0); CHANNEL_CHUNK];
-    let mut folded = [0i32; CHANNEL_CHUNK];
     // What taps in the padding read: the zero point (an int8 value, validated).
     let zero_points = [input_zp as i8; CHANNEL_CHUNK];
     let (sh, sw) = (usize::from(w.stride_h), usize::from(w.stride_w));
@@ -68,9 +83,9 @@ pub fn depthwise_conv_2d(
         let mut c0 = 0;
         while c0 < c {
             let chunk = (c - c0).min(CHANNEL_CHUNK);
-            let fast = prepare(&mut params, bias, requant, c0, chunk).is_fast();
+            let fast = prepare(params, bias, requant, c0, chunk).is_fast();
             // bias - zp · Σ w, wrapping as TFLM's accumulator does.
-            for (i, (f, p)) in folded.iter_mut().zip(&params).take(chunk).enumerate() {
+            for (i, (f, p)) in folded.iter_mut().zip(params.iter()).take(chunk).enumerate() {
                 let sum = filter
                     .iter()
                     .skip(c0 + i)

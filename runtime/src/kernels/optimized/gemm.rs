@@ -8,26 +8,10 @@
 
 use super::requant::ChannelQuant;
 use crate::format::{Clamp, Requant};
-use crate::kernels::arch;
-use crate::kernels::bias_at;
+use crate::kernels::{Plain, arch};
 
-/// Packed values the column scratch holds (i16): 2.5 KiB of stack.
-pub const PACK_CAPACITY: usize = 1280;
 /// Output channels whose parameters are prepared at once.
 pub const CHANNEL_CHUNK: usize = 64;
-
-/// Scratch for packed columns: i16 values in 8-byte aligned storage, so that every group
-/// (8 bytes) is aligned for word and double-word loads.
-#[repr(C, align(8))]
-pub struct PackBuffer(pub [i16; PACK_CAPACITY]);
-
-impl PackBuffer {
-    /// A zeroed buffer.
-    #[inline(always)]
-    pub fn new() -> Self {
-        PackBuffer([0; PACK_CAPACITY])
-    }
-}
 
 /// i16 values a block of `cols` columns of `depth` values takes.
 #[inline(always)]
@@ -126,16 +110,10 @@ pub struct ChannelParams {
     pub bias: i32,
 }
 
-impl ChannelParams {
-    /// Channel `c`'s parameters.
-    #[inline(always)]
-    pub fn new(bias: Option<&[u8]>, requant: &Requant<'_>, c: usize) -> Self {
-        ChannelParams {
-            bias: bias_at(bias, c),
-            quant: ChannelQuant::new(requant.channel(c)),
-        }
-    }
+// SAFETY: five 32-bit integers (`repr(C)`, no padding): every bit pattern is valid.
+unsafe impl Plain for ChannelParams {}
 
+impl ChannelParams {
     /// Requantizes `acc`, adds the output zero point and clamps: the reference's output stage.
     #[inline(always)]
     pub fn output(&self, acc: i32, output_zp: i32, clamp: Clamp) -> i8 {

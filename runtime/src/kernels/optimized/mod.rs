@@ -20,3 +20,12 @@ pub use conv::conv_2d;
 pub use depthwise::depthwise_conv_2d;
 pub use fully_connected::fully_connected;
 pub use pool::{average_pool_2d, max_pool_2d};
+
+/// Bytes of scratch each kernel with working memory takes (see [`crate::kernels::Scratch`]);
+/// the arena holds the largest of them, whichever kernels the runtime is built with.
+pub mod scratch {
+    pub use super::add::scratch as add;
+    pub use super::conv::scratch as conv_2d;
+    pub use super::depthwise::scratch as depthwise_conv_2d;
+    pub use super::fully_connected::scratch as fully_connected;
+}

@@ -459,4 +459,146 @@ macro_rules! kernel_suite {
     };
 }
 
-kernel_suite!(optimized, crate::kernels::optimized);
+/// The optimized kernels behind the reference signatures, each given the scratch its
+/// `scratch` function asks for: at an odd address, filled with garbage, so that a kernel
+/// that reads what it did not write, or misplaces its pieces, fails.
+mod scratched {
+    extern crate std;
+    use crate::format::{Clamp, Requant};
+    use crate::kernels::Scratch;
+    use crate::kernels::optimized::{self as k, scratch};
+    use crate::kernels::reference::{AddParams, Broadcast, Geometry};
+    pub use k::{average_pool_2d, max_pool_2d};
+
+    fn with_scratch(bytes: usize, f: impl FnOnce(Scratch<'_>)) {
+        let mut buffer = std::vec![0xA5u8; bytes + 3];
+        f(Scratch::new(&mut buffer[3..]));
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn conv_2d(
+        g: &Geometry,
+        x: &[i8],
+        x_zp: i32,
+        w: &[i8],
+        bias: Option<&[u8]>,
+        r: &Requant<'_>,
+        y_zp: i32,
+        clamp: Clamp,
+        y: &mut [i8],
+    ) {
+        with_scratch(scratch::conv_2d(g, w.len()), |s| {
+            k::conv_2d(g, x, x_zp, w, bias, r, y_zp, clamp, y, s)
+        });
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn depthwise_conv_2d(
+        g: &Geometry,
+        x: &[i8],
+        x_zp: i32,
+        w: &[i8],
+        bias: Option<&[u8]>,
+        r: &Requant<'_>,
+        y_zp: i32,
+        clamp: Clamp,
+        y: &mut [i8],
+    ) {
+        with_scratch(scratch::depthwise_conv_2d(g), |s| {
+            k::depthwise_conv_2d(g, x, x_zp, w, bias, r, y_zp, clamp, y, s)
+        });
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn fully_connected(
+        x: &[i8],
+        x_zp: i32,
+        w: &[i8],
+        bias: Option<&[u8]>,
+        r: &Requant<'_>,
+        y_zp: i32,
+        clamp: Clamp,
+        depth: usize,
+        y: &mut [i8],
+    ) {
+        let units = w.len() / depth.max(1);
+        let batches = x.len() / depth.max(1);
+        with_scratch(scratch::fully_connected(batches, depth, units), |s| {
+            k::fully_connected(x, x_zp, w, bias, r, y_zp, clamp, depth, y, s)
+        });
+    }
+
+    pub fn add(b: &Broadcast, x: &[i8], y: &[i8], p: &AddParams, out: &mut [i8]) {
+        with_scratch(scratch::add(b, out.len()), |s| k::add(b, x, y, p, out, s));
+    }
+}
+
+kernel_suite!(optimized, super::scratched);
+
+/// With less scratch than they ask for, the kernels take the reference path: same results.
+#[test]
+fn too_little_scratch_takes_the_reference() {
+    use crate::format::Window;
+    use crate::kernels::Scratch;
+    use crate::kernels::optimized::{self as k, scratch};
+    let g = Geometry {
+        batches: 1,
+        in_h: 5,
+        in_w: 5,
+        in_c: 8,
+        out_h: 5,
+        out_w: 5,
+        out_c: 6,
+        window: Window {
+            filter_h: 3,
+            filter_w: 3,
+            stride_h: 1,
+            stride_w: 1,
+            dilation_h: 1,
+            dilation_w: 1,
+            pad_top: 1,
+            pad_left: 1,
+        },
+    };
+    let x: Vec<i8> = (0..200).map(|i| (i * 37 % 251) as i8).collect();
+    let w: Vec<i8> = (0..6 * 9 * 8).map(|i| (i * 53 % 255) as i8).collect();
+    let r = Requant::PerTensor(Multiplier {
+        multiplier: 1 << 30,
+        shift: -6,
+    });
+    let needed = scratch::conv_2d(&g, w.len());
+    for bytes in [0, needed - 8] {
+        let (mut got, mut want) = (std::vec![0i8; 150], std::vec![0i8; 150]);
+        let mut buffer = std::vec![0u8; bytes];
+        let s = Scratch::new(&mut buffer);
+        k::conv_2d(&g, &x, 3, &w, None, &r, -2, Clamp::NONE, &mut got, s);
+        reference::conv_2d(&g, &x, 3, &w, None, &r, -2, Clamp::NONE, &mut want);
+        assert_eq!(got, want);
+        let (mut got, mut want) = (std::vec![0i8; 6], std::vec![0i8; 6]);
+        let s = Scratch::new(&mut buffer);
+        k::fully_connected(
+            &x[..72],
+            3,
+            &w[..432],
+            None,
+            &r,
+            -2,
+            Clamp::NONE,
+            72,
+            &mut got,
+            s,
+        );
+        reference::fully_connected(
+            &x[..72],
+            3,
+            &w[..432],
+            None,
+            &r,
+            -2,
+            Clamp::NONE,
+            72,
+            &mut want,
+        );
+        assert_eq!(got, want);
+    }
+}

@@ -52,6 +52,20 @@ pub fn single_channels(
     );
 }
 
+/// Rows of a one-column FULLY_CONNECTED an architecture computes its own way before the
+/// chunks of [`single_channels`] take the rest: none here.
+pub fn quad_rows(
+    _weights: &[i8],
+    _bias: Option<&[u8]>,
+    _requant: &crate::format::Requant<'_>,
+    _block: &[i16],
+    _depth: usize,
+    _stage: OutputStage,
+    _y: &mut [i8],
+) -> usize {
+    0
+}
+
 /// Position of element `j` of a group of four in a packed group.
 pub const PACKED_ORDER: [usize; 4] = [0, 2, 1, 3];
 

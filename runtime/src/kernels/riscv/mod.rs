@@ -11,7 +11,9 @@ use super::optimized::gemm::{ChannelParams, OutputStage};
 use super::portable;
 
 // The channel loops are portable's: they call `arch::dot`, which on RISC-V is the one below.
-pub use portable::{DepthwiseChunk, PACKED_ORDER, pack_groups, pair_channels, single_channels};
+pub use portable::{
+    DepthwiseChunk, PACKED_ORDER, pack_groups, pair_channels, quad_rows, single_channels,
+};
 
 /// `acc += a * b`, as one `mul` and one `add` the compiler keeps together.
 #[inline(always)]
