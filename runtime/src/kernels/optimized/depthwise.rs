@@ -63,6 +63,31 @@ pub fn depthwise_conv_2d(
         zero_point: output_zp,
         clamp,
     };
+    run(
+        g, input, input_zp, filter, bias, requant, stage, output, params, folded,
+    );
+}
+
+/// [`depthwise_conv_2d`] once its scratch is carved: a function of its own, so that the
+/// compiler knows (from the reference arguments) that the outputs alias neither the
+/// parameters nor the folded biases, and keeps them in registers across stores.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn run(
+    g: &Geometry,
+    input: &[i8],
+    input_zp: i32,
+    filter: &[i8],
+    bias: Option<&[u8]>,
+    requant: &Requant<'_>,
+    stage: OutputStage,
+    output: &mut [i8],
+    params: &mut [ChannelParams],
+    folded: &mut [i32],
+) {
+    let w = g.window;
+    let (kh, kw) = (usize::from(w.filter_h), usize::from(w.filter_w));
+    let taps = kh * kw;
     let c = g.in_c;
     let image = g.in_h * g.in_w * c;
     let out_image = g.out_h * g.out_w * c;
