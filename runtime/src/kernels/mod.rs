@@ -111,8 +111,8 @@ pub use with_scratch::{add, conv_2d, depthwise_conv_2d, fully_connected};
 
 /// Working memory of one kernel call: the arena's bytes past the tensors, whose size
 /// [`scratch`] computes from the operator's shapes (so the arena's size is known before the
-/// firmware is built). Its contents are whatever the previous operator left: a kernel writes
-/// what it reads.
+/// firmware is built). Its contents are whatever the previous operator left: a kernel reads
+/// only what it wrote there.
 #[derive(Debug)]
 pub struct Scratch<'s> {
     bytes: &'s mut [u8],
