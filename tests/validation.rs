@@ -55,7 +55,10 @@ fn good_tensors() -> Vec<TensorDef> {
 fn a_good_blob_runs() {
     let blob = blob_with(&good_tensors(), &[1, 2, 3, 4, 4, 3, 2, 1], 8);
     let model = Model::parse(&blob).unwrap();
-    let mut arena = [0u8; 8];
+    // 8 bytes of tensors, then the FC kernel's scratch: packed input (8) and the parameters
+    // of 2 units (40), aligned (+7).
+    assert_eq!((model.tensor_bytes(), model.scratch_bytes()), (8, 55));
+    let mut arena = vec![0u8; model.arena_size()];
     let mut interp = Interpreter::new(&model, &mut arena).unwrap();
     interp.set_input(0, &[5, 5, 5, 5]).unwrap(); // x - zp = 8 each
     interp.invoke().unwrap();
