@@ -1,9 +1,8 @@
 //! Kernels: the layer math. `reference/` is the specification (portable, plain loops, TFLM's
 //! rounding); `optimized/` computes the same bits with less work, through the micro-kernels of
 //! the target's architecture (`cortex_m/` with the DSP extension, `riscv/`, otherwise
-//! `portable/`). The
-//! operators call the functions below, which take the optimized kernels unless the crate is
-//! built with the `reference-kernels` feature.
+//! `portable/`). The operators call the optimized kernels, which take the reference path
+//! throughout when the crate is built with the `reference-kernels` feature.
 
 pub mod fixed_point;
 pub mod optimized;
@@ -25,89 +24,9 @@ pub(crate) mod arch;
 #[allow(dead_code)] // the architecture module uses only some of them
 pub(crate) mod portable;
 
-pub use optimized::scratch;
-#[cfg(not(feature = "reference-kernels"))]
 pub use optimized::{
-    add, average_pool_2d, conv_2d, depthwise_conv_2d, fully_connected, max_pool_2d,
+    add, average_pool_2d, conv_2d, depthwise_conv_2d, fully_connected, max_pool_2d, scratch,
 };
-#[cfg(feature = "reference-kernels")]
-pub use reference::{average_pool_2d, max_pool_2d};
-
-/// The reference kernels behind the optimized kernels' signatures: they need no scratch.
-#[cfg(feature = "reference-kernels")]
-mod with_scratch {
-    use super::{Scratch, reference};
-    use crate::format::{Clamp, Requant};
-    use reference::{AddParams, Broadcast, Geometry};
-
-    #[allow(clippy::too_many_arguments, missing_docs)]
-    pub fn conv_2d(
-        g: &Geometry,
-        input: &[i8],
-        input_zp: i32,
-        filter: &[i8],
-        bias: Option<&[u8]>,
-        requant: &Requant<'_>,
-        output_zp: i32,
-        clamp: Clamp,
-        output: &mut [i8],
-        _: Scratch<'_>,
-    ) {
-        reference::conv_2d(
-            g, input, input_zp, filter, bias, requant, output_zp, clamp, output,
-        );
-    }
-
-    #[allow(clippy::too_many_arguments, missing_docs)]
-    pub fn depthwise_conv_2d(
-        g: &Geometry,
-        input: &[i8],
-        input_zp: i32,
-        filter: &[i8],
-        bias: Option<&[u8]>,
-        requant: &Requant<'_>,
-        output_zp: i32,
-        clamp: Clamp,
-        output: &mut [i8],
-        _: Scratch<'_>,
-    ) {
-        reference::depthwise_conv_2d(
-            g, input, input_zp, filter, bias, requant, output_zp, clamp, output,
-        );
-    }
-
-    #[allow(clippy::too_many_arguments, missing_docs)]
-    pub fn fully_connected(
-        input: &[i8],
-        input_zp: i32,
-        weights: &[i8],
-        bias: Option<&[u8]>,
-        requant: &Requant<'_>,
-        output_zp: i32,
-        clamp: Clamp,
-        depth: usize,
-        output: &mut [i8],
-        _: Scratch<'_>,
-    ) {
-        reference::fully_connected(
-            input, input_zp, weights, bias, requant, output_zp, clamp, depth, output,
-        );
-    }
-
-    #[allow(missing_docs)]
-    pub fn add(
-        b: &Broadcast,
-        input1: &[i8],
-        input2: &[i8],
-        p: &AddParams,
-        output: &mut [i8],
-        _: Scratch<'_>,
-    ) {
-        reference::add(b, input1, input2, p, output);
-    }
-}
-#[cfg(feature = "reference-kernels")]
-pub use with_scratch::{add, conv_2d, depthwise_conv_2d, fully_connected};
 
 /// Working memory of one kernel call: the arena's bytes past the tensors, whose size
 /// [`scratch`] computes from the operator's shapes (so the arena's size is known before the
@@ -136,11 +55,6 @@ impl<'s> Scratch<'s> {
     /// Scratch over `bytes`.
     pub fn new(bytes: &'s mut [u8]) -> Self {
         Scratch { bytes }
-    }
-
-    /// No scratch at all.
-    pub fn none() -> Scratch<'static> {
-        Scratch { bytes: &mut [] }
     }
 
     /// Splits off `n` values of `T` at the next multiple of [`SCRATCH_ALIGN`], or `None` (and
