@@ -17,6 +17,39 @@ use crate::format::{Clamp, Requant};
 
 pub use portable::PACKED_ORDER;
 
+/// The output stage of the assembly loops, as assembly text: requantizes accumulator `$acc`
+/// with the multiplier in r2, the rounding constant in r3:r4 and the shift in r5 (a
+/// [`ChannelQuant`] as one `LDM` loads it; see `output_fast`), with `$lo` for the low word;
+/// adds the zero point `$zp`, saturates to int8, applies `$clamp` (text working on `lr`) and
+/// stores the byte with `strb lr, $store`. Uses `lr`.
+macro_rules! requantize_store {
+    ($acc:literal, $lo:literal, $zp:literal, $store:literal, $clamp:expr) => {
+        concat!(
+            "asr lr, ",
+            $acc,
+            ", #31\n",
+            "adds ",
+            $lo,
+            ", r3, lr, lsl #31\n",
+            "adc lr, r4, lr\n",
+            "smlal ",
+            $lo,
+            ", lr, ",
+            $acc,
+            ", r2\n",
+            "asr lr, lr, r5\n",
+            "add lr, lr, ",
+            $zp,
+            "\n",
+            "ssat lr, #8, lr\n",
+            $clamp,
+            "strb lr, ",
+            $store,
+            "\n",
+        )
+    };
+}
+
 /// See `portable::pair_channels`: one channel at a time over both columns ([`dot_1x2`]),
 /// requantized by [`output_fast`].
 #[allow(clippy::too_many_arguments)]
@@ -162,27 +195,6 @@ unsafe fn pair_block_loop<const CLAMP: bool>(ctx: &PairCtx) {
             )
         };
     }
-    macro_rules! output {
-        ($acc:literal, $store:literal, $clamp:expr) => {
-            concat!(
-                "asr lr, ",
-                $acc,
-                ", #31\n",
-                "adds r6, r3, lr, lsl #31\n",
-                "adc lr, r4, lr\n",
-                "smlal r6, lr, ",
-                $acc,
-                ", r2\n",
-                "asr lr, lr, r5\n",
-                "add lr, lr, r8\n",
-                "ssat lr, #8, lr\n",
-                $clamp,
-                "strb lr, ",
-                $store,
-                "\n",
-            )
-        };
-    }
     macro_rules! body {
         ($clamp:expr) => {
             core::arch::asm!(
@@ -221,14 +233,14 @@ unsafe fn pair_block_loop<const CLAMP: bool>(ctx: &PairCtx) {
                 "ldr r8, [sp, #28]",
                 "ldr r7, [sp, #20]",
                 "ldm r0, {{r2, r3, r4, r5}}",
-                output!("r9", "[r7]", $clamp),
+                requantize_store!("r9", "r6", "r8", "[r7]", $clamp),
                 "ldr r9, [sp, #24]",
-                output!("r10", "[r7, r9]", $clamp),
+                requantize_store!("r10", "r6", "r8", "[r7, r9]", $clamp),
                 "add r0, r0, #20",
                 "ldm r0, {{r2, r3, r4, r5}}",
                 "add r7, r7, #1",
-                output!("r11", "[r7]", $clamp),
-                output!("r12", "[r7, r9]", $clamp),
+                requantize_store!("r11", "r6", "r8", "[r7]", $clamp),
+                requantize_store!("r12", "r6", "r8", "[r7, r9]", $clamp),
                 "add r7, r7, #1",
                 "str r7, [sp, #20]",
                 "add r0, r0, #20",
@@ -325,27 +337,6 @@ unsafe fn single_block_loop<const CLAMP: bool>(ctx: &SingleCtx) {
             )
         };
     }
-    macro_rules! output {
-        ($acc:literal, $store:literal, $clamp:expr) => {
-            concat!(
-                "asr lr, ",
-                $acc,
-                ", #31\n",
-                "adds r6, r3, lr, lsl #31\n",
-                "adc lr, r4, lr\n",
-                "smlal r6, lr, ",
-                $acc,
-                ", r2\n",
-                "asr lr, lr, r5\n",
-                "add lr, lr, r8\n",
-                "ssat lr, #8, lr\n",
-                $clamp,
-                "strb lr, ",
-                $store,
-                "\n",
-            )
-        };
-    }
     macro_rules! body {
         ($clamp:expr) => {
             core::arch::asm!(
@@ -387,10 +378,10 @@ unsafe fn single_block_loop<const CLAMP: bool>(ctx: &SingleCtx) {
                 "ldr r8, [sp, #24]",
                 "ldr r7, [sp, #20]",
                 "ldm r0, {{r2, r3, r4, r5}}",
-                output!("r9", "[r7]", $clamp),
+                requantize_store!("r9", "r6", "r8", "[r7]", $clamp),
                 "add r0, r0, #20",
                 "ldm r0, {{r2, r3, r4, r5}}",
-                output!("r10", "[r7, #1]", $clamp),
+                requantize_store!("r10", "r6", "r8", "[r7, #1]", $clamp),
                 "add r7, r7, #2",
                 "str r7, [sp, #20]",
                 "add r0, r0, #20",
@@ -572,27 +563,6 @@ unsafe fn quad_rows_loop<const CLAMP: bool>(ctx: &QuadCtx) {
             )
         };
     }
-    // Requantizes accumulator `$acc` (multiplier r2, rounding r3:r4, shift r5, zero point
-    // r12, clamp r6..r1) and stores it at r7.
-    macro_rules! output {
-        ($acc:literal, $clamp:expr) => {
-            concat!(
-                "asr lr, ",
-                $acc,
-                ", #31\n",
-                "adds r0, r3, lr, lsl #31\n",
-                "adc lr, r4, lr\n",
-                "smlal r0, lr, ",
-                $acc,
-                ", r2\n",
-                "asr lr, lr, r5\n",
-                "add lr, lr, r12\n",
-                "ssat lr, #8, lr\n",
-                $clamp,
-                "strb lr, [r7], #1\n",
-            )
-        };
-    }
     macro_rules! body {
         ($clamp:expr) => {
             core::arch::asm!(
@@ -641,10 +611,10 @@ unsafe fn quad_rows_loop<const CLAMP: bool>(ctx: &QuadCtx) {
                 "ldr r6, [sp, #56]",
                 "ldr r1, [sp, #60]",
                 "ldr r7, [sp, #24]",
-                output!("r8", $clamp),
-                output!("r9", $clamp),
-                output!("r10", $clamp),
-                output!("r11", $clamp),
+                requantize_store!("r8", "r0", "r12", "[r7], #1", $clamp),
+                requantize_store!("r9", "r0", "r12", "[r7], #1", $clamp),
+                requantize_store!("r10", "r0", "r12", "[r7], #1", $clamp),
+                requantize_store!("r11", "r0", "r12", "[r7], #1", $clamp),
                 "str r7, [sp, #24]",
                 "ldr r0, [sp, #28]",
                 "subs r0, r0, #1",
