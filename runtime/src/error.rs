@@ -21,8 +21,14 @@ pub enum Error {
     BadTensor(u16),
     /// An operator record does not decode; the value is its index.
     BadOp(u16),
-    /// Operator `op` is of a kind this build of the runtime does not include.
-    UnsupportedOp(u16),
+    /// Operator `op` is of a kind this build of the runtime leaves out (its cargo feature,
+    /// `op-...`, is off).
+    UnsupportedOp {
+        /// Index of the operator.
+        op: u16,
+        /// Its kind, as TFLite spells it (see [`crate::format::Op::name`]).
+        name: &'static str,
+    },
     /// A tensor id is out of range; the value is the id.
     TensorOutOfRange(u16),
     /// Operator `op` is given tensors whose shapes, types or sizes do not fit it.
@@ -73,7 +79,11 @@ impl fmt::Display for Error {
             Error::Malformed => write!(f, "blob payload is malformed"),
             Error::BadTensor(t) => write!(f, "tensor {t} is malformed"),
             Error::BadOp(i) => write!(f, "operator {i} is malformed"),
-            Error::UnsupportedOp(i) => write!(f, "operator {i} is not supported by this runtime"),
+            Error::UnsupportedOp { op, name } => write!(
+                f,
+                "operator {op} is a {name}, which this build of the runtime leaves out \
+                 (enable its `op-` cargo feature)"
+            ),
             Error::TensorOutOfRange(t) => write!(f, "tensor id {t} is out of range"),
             Error::ShapeMismatch { op } => write!(f, "operator {op}: tensor shapes do not fit"),
             Error::BadParameter { op } => write!(f, "operator {op}: parameter out of range"),

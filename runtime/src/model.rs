@@ -26,7 +26,8 @@ impl<'a> Model<'a> {
     /// [`Error::Truncated`], [`Error::BadMagic`], [`Error::UnsupportedVersion`] and
     /// [`Error::BadChecksum`] for a damaged container; [`Error::Malformed`], [`Error::BadTensor`],
     /// [`Error::BadOp`], [`Error::TensorOutOfRange`], [`Error::ShapeMismatch`],
-    /// [`Error::BadParameter`] and [`Error::BadPlan`] for a graph that does not hold together.
+    /// [`Error::BadParameter`] and [`Error::BadPlan`] for a graph that does not hold together;
+    /// [`Error::UnsupportedOp`] for an operator whose `op-` feature this build leaves out.
     pub fn parse(blob: &'a [u8]) -> Result<Self, Error> {
         let header: &[u8; HEADER_LEN] = blob.first_chunk().ok_or(Error::Truncated)?;
         let [

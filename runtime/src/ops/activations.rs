@@ -130,7 +130,7 @@ pub(super) fn eval_hard_swish(
 #[cfg(test)]
 mod tests {
     extern crate std;
-    use super::super::conv::harness::{T, run};
+    use super::super::harness::{T, run};
     use crate::error::Error;
     use crate::format::{HardSwish, LeakyRelu, Multiplier, Op, Sigmoidal};
 

@@ -101,7 +101,7 @@ pub(super) fn eval_mul(cx: &Cx<'_, '_>, o: &Mul, arena: &mut [u8]) -> Result<(),
 #[cfg(test)]
 mod tests {
     extern crate std;
-    use super::super::conv::harness::{T, run};
+    use super::super::harness::{T, run};
     use crate::error::Error;
     use crate::format::{Add, Clamp, Mul, Multiplier, Op};
     use std::vec::Vec;

@@ -182,81 +182,10 @@ pub(super) fn eval_depthwise(
     Ok(())
 }
 
-/// Builds, validates and runs one-operator graphs: what `Model::parse` and `invoke` do with an
-/// operator, end to end.
-#[cfg(test)]
-pub(super) mod harness {
-    extern crate std;
-    use crate::error::Error;
-    use crate::format::{
-        DType, FORMAT_VERSION, Graph, Header, Op, TENSOR_SLOT_LEN, TensorDef, crc32,
-    };
-    use crate::{Interpreter, Model};
-    use heapless::Vec as HVec;
-    use std::vec;
-    use std::vec::Vec;
-
-    /// An int8 tensor: shape and zero point (scale 0.5).
-    pub type T<'s> = (&'s [u16], i32);
-
-    /// Tensors `0..n-1` are the graph inputs (filled from `inputs`), tensor `n-1` the output
-    /// of `op`, the only operator.
-    pub fn run(tensors: &[T<'_>], op: Op<'_>, inputs: &[&[i8]]) -> Result<Vec<i8>, Error> {
-        let mut offset = 0u32;
-        let mut table = Vec::new();
-        for &(shape, zero_point) in tensors {
-            let def = TensorDef {
-                dtype: DType::I8,
-                shape: HVec::from_slice(shape).unwrap(),
-                scale: 0.5,
-                zero_point,
-                offset,
-                first_op: 0,
-                last_op: 0,
-            };
-            offset += def.byte_len().unwrap() as u32;
-            let mut slot = [0u8; TENSOR_SLOT_LEN];
-            postcard::to_slice(&def, &mut slot).unwrap();
-            table.extend_from_slice(&slot);
-        }
-        let mut buf = vec![0u8; 1 << 16];
-        let ops = postcard::to_slice(&op, &mut buf).unwrap().to_vec();
-        let last = tensors.len() as u16 - 1;
-        let graph = Graph {
-            arena_size: offset,
-            inputs: (0..last).collect(),
-            outputs: HVec::from_slice(&[last]).unwrap(),
-            tensors: &table,
-            op_count: 1,
-            ops: &ops,
-        };
-        let payload = postcard::to_slice(&graph, &mut buf).unwrap().to_vec();
-        let mut blob = Header {
-            version: FORMAT_VERSION,
-            payload_len: payload.len() as u32,
-            checksum: 0,
-        }
-        .to_bytes()
-        .to_vec();
-        let checksum = crc32(&[&blob[..12], &payload]);
-        blob[12..16].copy_from_slice(&checksum.to_le_bytes());
-        blob.extend(payload);
-        let model = Model::parse(&blob)?;
-        let mut arena = vec![0u8; model.arena_size()];
-        let mut it = Interpreter::new(&model, &mut arena)?;
-        for (i, data) in inputs.iter().enumerate() {
-            let bytes: Vec<u8> = data.iter().map(|&v| v as u8).collect();
-            it.set_input(i, &bytes)?;
-        }
-        it.invoke()?;
-        Ok(it.output(0)?.iter().map(|&b| b as i8).collect())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     extern crate std;
-    use super::harness::run;
+    use super::super::harness::run;
     use crate::error::Error;
     use crate::format::{Clamp, Conv2d, DepthwiseConv2d, Multiplier, Op, Requant, Window};
     use std::vec::Vec;
@@ -323,7 +252,7 @@ mod tests {
         };
         let filter = [1u8; 2 * 10 * 4];
         let op = conv(w, &filter, None, HALF);
-        let shapes: [super::harness::T<'_>; 2] = [(&[1, 49, 10, 1], 0), (&[1, 25, 5, 2], 0)];
+        let shapes: [super::super::harness::T<'_>; 2] = [(&[1, 49, 10, 1], 0), (&[1, 25, 5, 2], 0)];
         assert!(run(&shapes, op, &[&[0; 490]]).is_ok());
         // VALID with dilation 2: 7x7, 3x3 filter (extent 5) -> 3x3.
         let op = conv(window(3, 1, 2, 0), &[1; 9], None, HALF);
@@ -335,9 +264,9 @@ mod tests {
 
     #[test]
     fn conv_rejects_what_the_kernel_cannot_run() {
-        let io: [super::harness::T<'_>; 2] = [(&[1, 5, 5, 1], 0), (&[1, 3, 3, 1], 0)];
+        let io: [super::super::harness::T<'_>; 2] = [(&[1, 5, 5, 1], 0), (&[1, 3, 3, 1], 0)];
         let ok = window(3, 2, 1, 1);
-        let check = |tensors: &[super::harness::T<'_>], op: Op<'_>, err: Error| {
+        let check = |tensors: &[super::super::harness::T<'_>], op: Op<'_>, err: Error| {
             assert_eq!(run(tensors, op, &[&[0; 25]]), Err(err));
         };
         // output size neither SAME's nor VALID's; padding not SAME's for the SAME size
@@ -372,7 +301,7 @@ mod tests {
         check(&io, conv(ok, &[1; 10], None, HALF), PARAM_ERR);
         check(&io, conv(ok, &[], None, HALF), PARAM_ERR);
         // filter depth 2 does not divide input depth 3
-        let io3: [super::harness::T<'_>; 2] = [(&[1, 5, 5, 3], 0), (&[1, 3, 3, 1], 0)];
+        let io3: [super::super::harness::T<'_>; 2] = [(&[1, 5, 5, 3], 0), (&[1, 3, 3, 1], 0)];
         assert_eq!(
             run(&io3, conv(ok, &[1; 18], None, HALF), &[&[0; 75]]),
             Err(SHAPE_ERR)
@@ -441,7 +370,7 @@ mod tests {
         // The kernel test's depth multiplier 2 example, per tensor 1.0: 10, -3, 100, 50.
         let input = [1i8, 10, 2, 20, 3, 30, 4, 40];
         let filter = [1u8, 1, 1, 0, 1, 0, 1, 1, 1, 0, 1, 1, 1, (-1i8) as u8, 1, 0];
-        let io: [super::harness::T<'_>; 2] = [(&[1, 2, 2, 2], 0), (&[1, 1, 1, 4], 0)];
+        let io: [super::super::harness::T<'_>; 2] = [(&[1, 2, 2, 2], 0), (&[1, 1, 1, 4], 0)];
         assert_eq!(
             run(&io, depthwise(2, &filter), &[&input]),
             Ok(std::vec![10, -3, 100, 50])

@@ -1,13 +1,41 @@
 //! Operators: for each, `validate` (run once by `Model::parse`: every shape, length and
 //! parameter the kernel relies on) and `eval` (run by the interpreter: fetch the operands
 //! from the arena and call the kernel). Kernels never see unvalidated data.
+//!
+//! Each operator (or family) is a cargo feature (`op-conv`, ..., all of them in `all-ops`, the
+//! default): the dispatch below is the only place that names them, and a module is compiled
+//! only with one of its operators. A blob with an operator the runtime was built without is
+//! refused by `validate` ([`Error::UnsupportedOp`]).
 
+// With operators left out, the helpers (and dispatch arguments) only they use are unused.
+#![cfg_attr(not(feature = "all-ops"), allow(dead_code, unused_variables))]
+
+#[cfg(feature = "op-activations")]
 mod activations;
+#[cfg(any(feature = "op-add", feature = "op-mul"))]
 mod binary;
+// Also the window geometry of the pools.
+#[cfg(any(
+    feature = "op-conv",
+    feature = "op-depthwise",
+    feature = "op-average-pool",
+    feature = "op-max-pool"
+))]
 mod conv;
+#[cfg(any(
+    feature = "op-rescale",
+    feature = "op-softmax",
+    feature = "op-reshape",
+    feature = "op-quantize"
+))]
 mod elementwise;
+#[cfg(feature = "op-fully-connected")]
 mod fully_connected;
+#[cfg(test)]
+mod harness;
+#[cfg(any(feature = "op-average-pool", feature = "op-max-pool"))]
 mod pool;
+#[cfg(any(feature = "op-concatenation", feature = "op-pad", feature = "op-mean"))]
 mod shape;
 
 use crate::error::Error;
@@ -82,24 +110,54 @@ impl Cx<'_, '_> {
 pub(crate) fn validate(model: &Model<'_>, index: u16, op: &Op<'_>) -> Result<(), Error> {
     let cx = Cx { model, index };
     match op {
+        #[cfg(feature = "op-fully-connected")]
         Op::FullyConnected(o) => fully_connected::validate(&cx, o),
+        #[cfg(feature = "op-conv")]
         Op::Conv2d(o) => conv::validate_conv(&cx, o),
+        #[cfg(feature = "op-depthwise")]
         Op::DepthwiseConv2d(o) => conv::validate_depthwise(&cx, o),
-        Op::AveragePool2d(o) | Op::MaxPool2d(o) => pool::validate(&cx, o),
+        #[cfg(feature = "op-average-pool")]
+        Op::AveragePool2d(o) => pool::validate(&cx, o),
+        #[cfg(feature = "op-max-pool")]
+        Op::MaxPool2d(o) => pool::validate(&cx, o),
+        #[cfg(feature = "op-add")]
         Op::Add(o) => binary::validate_add(&cx, o),
+        #[cfg(feature = "op-mul")]
         Op::Mul(o) => binary::validate_mul(&cx, o),
+        #[cfg(feature = "op-rescale")]
         Op::Rescale(o) => elementwise::validate_rescale(&cx, o),
+        #[cfg(feature = "op-softmax")]
         Op::Softmax(o) => elementwise::validate_softmax(&cx, o),
+        #[cfg(feature = "op-reshape")]
         Op::Reshape(o) => elementwise::validate_reshape(&cx, o),
+        #[cfg(feature = "op-quantize")]
         Op::Quantize(o) => elementwise::validate_quantize(&cx, o),
+        #[cfg(feature = "op-quantize")]
         Op::Dequantize(o) => elementwise::validate_dequantize(&cx, o),
+        #[cfg(feature = "op-activations")]
         Op::Logistic(o) => activations::validate_logistic(&cx, o),
+        #[cfg(feature = "op-activations")]
         Op::Tanh(o) => activations::validate_tanh(&cx, o),
+        #[cfg(feature = "op-activations")]
         Op::LeakyRelu(o) => activations::validate_leaky_relu(&cx, o),
+        #[cfg(feature = "op-activations")]
         Op::HardSwish(o) => activations::validate_hard_swish(&cx, o),
+        #[cfg(feature = "op-concatenation")]
         Op::Concatenation(o) => shape::validate_concatenation(&cx, o),
+        #[cfg(feature = "op-pad")]
         Op::Pad(o) => shape::validate_pad(&cx, o),
+        #[cfg(feature = "op-mean")]
         Op::Mean(o) => shape::validate_mean(&cx, o),
+        #[allow(unreachable_patterns)] // not with every operator built in
+        _ => Err(unsupported(index, op)),
+    }
+}
+
+/// Operator `index`, `op`, is of a kind this build leaves out.
+fn unsupported(index: u16, op: &Op<'_>) -> Error {
+    Error::UnsupportedOp {
+        op: index,
+        name: op.name(),
     }
 }
 
@@ -107,9 +165,13 @@ pub(crate) fn validate(model: &Model<'_>, index: u16, op: &Op<'_>) -> Result<(),
 pub(crate) fn scratch(model: &Model<'_>, index: u16, op: &Op<'_>) -> Result<usize, Error> {
     let cx = Cx { model, index };
     match op {
+        #[cfg(feature = "op-fully-connected")]
         Op::FullyConnected(o) => fully_connected::scratch(&cx, o),
+        #[cfg(feature = "op-conv")]
         Op::Conv2d(o) => conv::scratch_conv(&cx, o),
+        #[cfg(feature = "op-depthwise")]
         Op::DepthwiseConv2d(o) => conv::scratch_depthwise(&cx, o),
+        #[cfg(feature = "op-add")]
         Op::Add(o) => binary::scratch_add(&cx, o),
         _ => Ok(0),
     }
@@ -125,25 +187,47 @@ pub(crate) fn eval(
 ) -> Result<(), Error> {
     let cx = Cx { model, index };
     match op {
+        #[cfg(feature = "op-fully-connected")]
         Op::FullyConnected(o) => fully_connected::eval(&cx, o, arena, scratch),
+        #[cfg(feature = "op-conv")]
         Op::Conv2d(o) => conv::eval_conv(&cx, o, arena, scratch),
+        #[cfg(feature = "op-depthwise")]
         Op::DepthwiseConv2d(o) => conv::eval_depthwise(&cx, o, arena, scratch),
+        #[cfg(feature = "op-average-pool")]
         Op::AveragePool2d(o) => pool::eval_average(&cx, o, arena),
+        #[cfg(feature = "op-max-pool")]
         Op::MaxPool2d(o) => pool::eval_max(&cx, o, arena),
+        #[cfg(feature = "op-add")]
         Op::Add(o) => binary::eval_add(&cx, o, arena, scratch),
+        #[cfg(feature = "op-mul")]
         Op::Mul(o) => binary::eval_mul(&cx, o, arena),
+        #[cfg(feature = "op-rescale")]
         Op::Rescale(o) => elementwise::eval_rescale(&cx, o, arena),
+        #[cfg(feature = "op-softmax")]
         Op::Softmax(o) => elementwise::eval_softmax(&cx, o, arena),
+        #[cfg(feature = "op-reshape")]
         Op::Reshape(o) => elementwise::eval_reshape(&cx, o, arena),
+        #[cfg(feature = "op-quantize")]
         Op::Quantize(o) => elementwise::eval_quantize(&cx, o, arena),
+        #[cfg(feature = "op-quantize")]
         Op::Dequantize(o) => elementwise::eval_dequantize(&cx, o, arena),
+        #[cfg(feature = "op-activations")]
         Op::Logistic(o) => activations::eval_logistic(&cx, o, arena),
+        #[cfg(feature = "op-activations")]
         Op::Tanh(o) => activations::eval_tanh(&cx, o, arena),
+        #[cfg(feature = "op-activations")]
         Op::LeakyRelu(o) => activations::eval_leaky_relu(&cx, o, arena),
+        #[cfg(feature = "op-activations")]
         Op::HardSwish(o) => activations::eval_hard_swish(&cx, o, arena),
+        #[cfg(feature = "op-concatenation")]
         Op::Concatenation(o) => shape::eval_concatenation(&cx, o, arena),
+        #[cfg(feature = "op-pad")]
         Op::Pad(o) => shape::eval_pad(&cx, o, arena),
+        #[cfg(feature = "op-mean")]
         Op::Mean(o) => shape::eval_mean(&cx, o, arena),
+        // Unreachable: `validate` refused the blob.
+        #[allow(unreachable_patterns)]
+        _ => Err(unsupported(index, op)),
     }
 }
 
@@ -182,4 +266,29 @@ pub(crate) fn operands<'b, const N: usize>(
         .ok_or(bad)?;
     }
     Ok((out, ins))
+}
+
+#[cfg(test)]
+mod tests {
+    /// Built without MUL, the runtime refuses a blob with one, naming it (run with
+    /// `cargo test -p mote --no-default-features`).
+    #[cfg(not(feature = "op-mul"))]
+    #[test]
+    fn left_out_operator_is_refused() {
+        use crate::error::Error;
+        use crate::format::{Clamp, Mul, Multiplier, Op};
+        let mul = Op::Mul(Mul {
+            input1: 0,
+            input2: 1,
+            output: 2,
+            output_multiplier: Multiplier {
+                multiplier: 1 << 30,
+                shift: 0,
+            },
+            clamp: Clamp::NONE,
+        });
+        let io: [super::harness::T<'_>; 3] = [(&[2], 0), (&[2], 0), (&[2], 0)];
+        let refused = Err(Error::UnsupportedOp { op: 0, name: "MUL" });
+        assert_eq!(super::harness::run(&io, mul, &[&[1, 2], &[3, 4]]), refused);
+    }
 }

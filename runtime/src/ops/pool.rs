@@ -43,7 +43,7 @@ pub(super) fn eval_max(cx: &Cx<'_, '_>, o: &Pool2d, arena: &mut [u8]) -> Result<
 #[cfg(test)]
 mod tests {
     extern crate std;
-    use super::super::conv::harness::{T, run};
+    use super::super::harness::{T, run};
     use crate::error::Error;
     use crate::format::{Clamp, Op, Pool2d, Window};
     use std::vec::Vec;

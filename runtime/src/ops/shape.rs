@@ -143,7 +143,7 @@ pub(super) fn eval_mean(cx: &Cx<'_, '_>, o: &Mean, arena: &mut [u8]) -> Result<(
 #[cfg(test)]
 mod tests {
     extern crate std;
-    use super::super::conv::harness::{T, run};
+    use super::super::harness::{T, run};
     use crate::error::Error;
     use crate::format::{Concatenation, Mean, Multiplier, Op, Pad};
 
