@@ -15,6 +15,9 @@ cargo fmt --all -- --check
 
 step "lints"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+# The runtime with only the MLPerf Tiny operators (per-operator cargo features).
+cargo clippy -p mote --quiet --no-default-features --features \
+  op-conv,op-depthwise,op-fully-connected,op-add,op-average-pool,op-softmax,op-reshape -- -D warnings
 
 step "runtime for the embedded targets"
 cargo check-embedded --quiet
@@ -29,6 +32,8 @@ step "host tests (with tests/parity.rs, firmware.rs, firmware_size.rs: host vs Q
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace 2>&1 | tee "$log"
+# The runtime with every operator left out: a blob is refused, naming the operator.
+cargo test -p mote --no-default-features 2>&1 | tee -a "$log"
 
 step "fuzz smoke run (each target briefly; long runs: bash scripts/fuzz.sh 600)"
 bash scripts/fuzz.sh 10
