@@ -20,7 +20,7 @@ for blob in models/*/*.mote; do
   cp -f "$blob" "$corpus/parse/"
   cp -f "$blob" "$corpus/parse_invoke/"
 done
-for tflite in models/*/*.tflite ../shared/mlperf-tiny/*/model_int8.tflite; do
+for tflite in models/*/*.tflite tests/data/mlperf-tiny/*/model_int8.tflite; do
   [ -f "$tflite" ] && cp -f "$tflite" "$corpus/import/$(basename "$(dirname "$tflite")").tflite"
 done
 

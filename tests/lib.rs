@@ -15,9 +15,9 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The MLPerf Tiny reference data (`/work/shared/mlperf-tiny`, see its README).
+/// The MLPerf Tiny reference data (`tests/data/mlperf-tiny`, see its README).
 pub fn mlperf_dir() -> PathBuf {
-    repo().join("../shared/mlperf-tiny")
+    repo().join("tests/data/mlperf-tiny")
 }
 
 /// The four MLPerf Tiny models, by folder name.

@@ -1,5 +1,5 @@
 //! Bit-exactness against TensorFlow Lite Micro on the four MLPerf Tiny reference models
-//! (`/work/shared/mlperf-tiny`, see its README): each int8 `.tflite` is imported, planned and
+//! (`tests/data/mlperf-tiny`, see its README): each int8 `.tflite` is imported, planned and
 //! run by the runtime on the host, on every sample of `random_inputs.bin` and
 //! `shipped_inputs.bin`, and the outputs must equal TFLM's (`*_outputs_tflm.bin`) byte for
 //! byte. The tensors' part of the arena must be no larger than TFLM's activation arena, and
@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use mote_tools::{dump, import, tflite};
 
-const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/mlperf-tiny");
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mlperf-tiny");
 
 fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))

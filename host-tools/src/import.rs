@@ -2048,7 +2048,7 @@ mod tests {
 
     fn mlperf(model: &str) -> Vec<Op<'static>> {
         let path = format!(
-            "{}/../../shared/mlperf-tiny/{model}/model_int8.tflite",
+            "{}/../tests/data/mlperf-tiny/{model}/model_int8.tflite",
             env!("CARGO_MANIFEST_DIR")
         );
         import_bytes(&std::fs::read(&path).unwrap()).unwrap()

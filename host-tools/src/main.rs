@@ -133,7 +133,7 @@ enum Command {
         #[arg(long)]
         bless: bool,
         /// The MLPerf Tiny folder.
-        #[arg(long, default_value = "../shared/mlperf-tiny")]
+        #[arg(long, default_value = "tests/data/mlperf-tiny")]
         mlperf: PathBuf,
     },
     /// The whole job on a bundled model: train, quantize, evaluate, then run the blob on the

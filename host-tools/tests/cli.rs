@@ -261,7 +261,7 @@ fn bad_models_are_refused_with_the_reason() {
     let out = dir.path().join("out.mote");
     // A float model.
     let float = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/mlperf-tiny/kws_dscnn/model_float32.tflite");
+        .join("../tests/data/mlperf-tiny/kws_dscnn/model_float32.tflite");
     let err = mote_err(&["import", s(&float), "-o", s(&out)]);
     assert!(err.contains("float model"), "{err}");
     // A truncated .tflite.

@@ -419,7 +419,7 @@ mod tests {
     fn kws_bytes() -> Vec<u8> {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/mlperf-tiny/kws_dscnn/model_int8.tflite"
+            "/../tests/data/mlperf-tiny/kws_dscnn/model_int8.tflite"
         );
         std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
@@ -509,7 +509,7 @@ mod tests {
     /// and quantization, and the graph inputs and outputs.
     #[test]
     fn all_mlperf_models_match_their_analysis() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/mlperf-tiny");
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/mlperf-tiny");
         for model in [
             "ic_resnet8",
             "kws_dscnn",
