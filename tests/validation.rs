@@ -178,3 +178,100 @@ fn corrupted_payloads_with_valid_checksums_never_crash() {
     }
     assert!(rejected > 0 && ran > 0, "rejected {rejected}, ran {ran}");
 }
+
+/// A graph of `ops` encoded as is, with `tensors` placed as given (no planner).
+fn raw_blob(tensors: &[TensorDef], ops: &[Op<'_>], outputs: &[TensorId], arena_size: u32) -> Vec<u8> {
+    let tensors = format::encode_tensors(tensors).unwrap();
+    let encoded = format::encode_ops(ops).unwrap();
+    let graph = Graph {
+        arena_size,
+        inputs: heapless::Vec::from_slice(&[0]).unwrap(),
+        outputs: heapless::Vec::from_slice(outputs).unwrap(),
+        tensors: &tensors,
+        op_count: ops.len() as u16,
+        ops: &encoded,
+    };
+    format::encode(&graph).unwrap()
+}
+
+fn reshape(input: TensorId, output: TensorId) -> Op<'static> {
+    Op::Reshape(format::Unary { input, output })
+}
+
+/// Validation is linear in the graph: the longest chain the format holds (65,535 operators of
+/// one-element RESHAPEs ping-ponging between two arena slots) parses, and a misplaced tensor at
+/// its far end is still found. (Before, every pair of tensors was compared: 102 s on the host.
+/// The parse time is printed: `cargo test --release -p mote-tests --test validation chain --
+/// --nocapture`.)
+#[test]
+fn the_longest_chain_validates_and_a_late_overlap_is_found() {
+    let n = u16::MAX;
+    let tensors: Vec<TensorDef> = (0..=n)
+        .map(|i| {
+            let first = i.saturating_sub(1);
+            let last = i.min(n - 1);
+            tensor(&[1], u32::from(i % 2) * 4, first, last)
+        })
+        .collect();
+    let ops: Vec<Op<'_>> = (1..=n).map(|i| reshape(i - 1, i)).collect();
+    let blob = raw_blob(&tensors, &ops, &[n], 8);
+    let started = std::time::Instant::now();
+    let model = Model::parse(&blob).unwrap();
+    println!(
+        "Model::parse of a {n}-operator chain ({} B): {:?}",
+        blob.len(),
+        started.elapsed()
+    );
+    assert_eq!(model.op_count(), n);
+    let mut clash = tensors.clone();
+    clash[usize::from(n)].offset = clash[usize::from(n) - 1].offset;
+    let blob = raw_blob(&clash, &ops, &[n], 8);
+    assert_eq!(Model::parse(&blob).unwrap_err(), Error::BadPlan { tensor: n });
+}
+
+/// More than `MAX_LIVE` tensors live at once is a typed error, not a slow check: 64 copies of
+/// the input (65 tensors live at the last copy), then a chain of ADDs that keeps each copy
+/// alive until it is summed in.
+#[test]
+fn too_many_live_tensors_are_refused() {
+    let copies = format::MAX_LIVE as u16;
+    let mut tensors = vec![tensor(&[1], 0, 0, copies - 1)];
+    let mut ops = Vec::new();
+    for i in 1..=copies {
+        ops.push(reshape(0, i));
+    }
+    let add = |a: TensorId, b: TensorId, out: TensorId| {
+        Op::Add(format::Add {
+            input1: a,
+            input2: b,
+            output: out,
+            left_shift: 20,
+            input1_multiplier: Multiplier { multiplier: 1 << 30, shift: 0 },
+            input2_multiplier: Multiplier { multiplier: 1 << 30, shift: 0 },
+            output_multiplier: Multiplier { multiplier: 1 << 30, shift: -19 },
+            clamp: Clamp::NONE,
+        })
+    };
+    let mut sum = 1;
+    for i in 2..=copies {
+        let out = copies + i - 1;
+        ops.push(add(sum, i, out));
+        sum = out;
+    }
+    let last = ops.len() as u16 - 1;
+    for i in 1..=copies {
+        let read_at = if i == 1 { copies } else { copies + i - 2 };
+        tensors.push(tensor(&[1], 4 * u32::from(i), i - 1, read_at));
+    }
+    for i in 2..=copies {
+        let out = copies + i - 1;
+        let last_op = if out == sum { last } else { out };
+        tensors.push(tensor(&[1], 4 * u32::from(out), out - 1, last_op));
+    }
+    let arena = 4 * (u32::from(sum) + 1);
+    let blob = raw_blob(&tensors, &ops, &[sum], arena);
+    assert_eq!(
+        Model::parse(&blob).unwrap_err(),
+        Error::TooManyLive { op: copies - 1 }
+    );
+}

@@ -142,11 +142,42 @@ fn read_csv(path: &Path) -> Result<Table> {
     Ok(table)
 }
 
-fn read_npy(path: &Path) -> Result<Table> {
-    let file =
+/// Opens an NPY file after checking what its preamble declares against the file's real size:
+/// the NPY reader allocates the declared header length before reading it, so a hostile
+/// length (up to 4 GiB) must be refused first.
+fn open_npy(path: &Path) -> Result<NpyFile<BufReader<File>>> {
+    let mut file =
         File::open(path).with_context(|| format!("cannot read data file {}", path.display()))?;
-    let npy = NpyFile::new(BufReader::new(file))
-        .with_context(|| format!("{} is not a valid NPY file", path.display()))?;
+    let file_len = file.metadata()?.len();
+    let mut preamble = [0u8; 12];
+    let read = std::io::Read::read(&mut file, &mut preamble)?;
+    let not_npy = || format!("{} is not a valid NPY file", path.display());
+    if read < 10 || &preamble[..6] != b"\x93NUMPY" {
+        bail!("{}: it does not start with the NPY magic", not_npy());
+    }
+    let (header_len, header_start) = match preamble[6] {
+        1 => (u64::from(u16::from_le_bytes([preamble[8], preamble[9]])), 10),
+        2 | 3 if read == 12 => {
+            let len = u32::from_le_bytes([preamble[8], preamble[9], preamble[10], preamble[11]]);
+            (u64::from(len), 12)
+        }
+        v => bail!("{}: unsupported NPY format version {v}", not_npy()),
+    };
+    if header_start + header_len > file_len {
+        bail!(
+            "{}: its header declares {header_len} bytes, but the file has only {file_len}",
+            not_npy()
+        );
+    }
+    std::io::Seek::rewind(&mut file)?;
+    NpyFile::new(BufReader::new(file)).with_context(not_npy)
+}
+
+fn read_npy(path: &Path) -> Result<Table> {
+    let file_len = std::fs::metadata(path)
+        .with_context(|| format!("cannot read data file {}", path.display()))?
+        .len();
+    let npy = open_npy(path)?;
     let shape = npy.shape().to_vec();
     let [rows, cols] = shape[..] else {
         bail!(
@@ -154,7 +185,6 @@ fn read_npy(path: &Path) -> Result<Table> {
             path.display()
         );
     };
-    let (rows, cols) = (usize::try_from(rows)?, usize::try_from(cols)?);
     if rows == 0 || cols == 0 {
         bail!(
             "{} is empty (shape {shape:?}): it needs one sample per row",
@@ -163,6 +193,20 @@ fn read_npy(path: &Path) -> Result<Table> {
     }
     let order = npy.order();
     let dtype = npy.dtype();
+    // The declared shape must fit the bytes the file really has before anything is allocated.
+    let item = dtype.num_bytes().unwrap_or(1).max(1) as u64;
+    let fits = rows
+        .checked_mul(cols)
+        .and_then(|n| n.checked_mul(item))
+        .is_some_and(|bytes| bytes <= file_len);
+    if !fits {
+        bail!(
+            "{}: the header declares shape {shape:?}, more values than the file's {file_len} \
+             bytes hold: the file is truncated or corrupt",
+            path.display()
+        );
+    }
+    let (rows, cols) = (usize::try_from(rows)?, usize::try_from(cols)?);
     let unsupported = || {
         format!(
             "{}: unsupported dtype {}; use a float (f4, f8) or integer (i1..i8, u1..u8) array",
@@ -370,9 +414,7 @@ pub fn read_matrix(path: &Path) -> Result<Matrix> {
 }
 
 fn npy_is_int8(path: &Path) -> Result<bool> {
-    let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let npy = NpyFile::new(BufReader::new(file))
-        .with_context(|| format!("{} is not a valid NPY file", path.display()))?;
+    let npy = open_npy(path)?;
     Ok(
         matches!(npy.dtype(), DType::Plain(ty) if ty.type_char() == TypeChar::Int && ty.size_field() == 1),
     )

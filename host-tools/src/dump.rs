@@ -35,7 +35,7 @@ pub fn run_with_dump(blob: &[u8], input: &[u8]) -> Result<Vec<LayerOutput>> {
         "the model has {} inputs; a dump takes a model with one",
         model.inputs().len()
     );
-    let mut arena = vec![0u8; model.arena_size()];
+    let mut arena = crate::run::host_arena(&model)?;
     let mut interpreter =
         Interpreter::new(&model, &mut arena).map_err(|e| anyhow!("interpreter: {e}"))?;
     interpreter

@@ -40,6 +40,13 @@ use crate::tflite::{self, Operator, Subgraph, Tensor};
 /// tensor type, or a model that does not hold together (shapes, quantization).
 pub fn import<'a>(model: &tflite::Model<'a>, consts: &'a Bump) -> Result<HostGraph<'a>> {
     let sg = model.main_subgraph();
+    ensure!(
+        !sg.inputs.is_empty() && !sg.outputs.is_empty(),
+        "the model's main subgraph lists {} inputs and {} outputs; a model needs at least one \
+         of each (was it exported with its signature?)",
+        sg.inputs.len(),
+        sg.outputs.len()
+    );
     check_not_float(model, sg)?;
     let mut im = Importer {
         sg,

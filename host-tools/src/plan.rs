@@ -3,7 +3,7 @@
 //! size) is one of them, so the plan is never larger than TFLM's.
 
 use anyhow::{Result, bail};
-use mote::format::TensorId;
+use mote::format::{MAX_LIVE, TensorId};
 
 use crate::graph::HostGraph;
 
@@ -27,6 +27,16 @@ impl Need {
 /// Fills in every tensor's lifetime and offset; returns the arena size in bytes.
 pub fn plan(graph: &mut HostGraph<'_>) -> Result<u32> {
     let needs = lifetimes(graph)?;
+    if let Some((op, live)) = live_counts(&needs)
+        .into_iter()
+        .enumerate()
+        .find(|&(_, n)| n > MAX_LIVE)
+    {
+        bail!(
+            "{live} tensors are live at operator {op}; the runtime checks plans of at most \
+             {MAX_LIVE} live tensors"
+        );
+    }
     let offsets = best_placement(&needs, &producers(graph));
     let mut arena = 0;
     for ((t, need), offset) in graph.tensors.iter_mut().zip(&needs).zip(&offsets) {
@@ -40,17 +50,35 @@ pub fn plan(graph: &mut HostGraph<'_>) -> Result<u32> {
 
 /// The largest total size of tensors live at one operator: no plan can do better.
 pub fn lower_bound(graph: &HostGraph<'_>) -> Result<u32> {
-    let needs = lifetimes(graph)?;
-    Ok((0..graph.ops.len() as u16)
-        .map(|i| {
-            needs
-                .iter()
-                .filter(|n| n.first <= i && i <= n.last)
-                .map(|n| n.size)
-                .sum()
+    Ok(floor(&lifetimes(graph)?))
+}
+
+/// Per operator, the sum of `value` over the tensors live there (a sweep over births and
+/// deaths: linear in tensors and operators).
+fn per_op(needs: &[Need], value: impl Fn(&Need) -> u64) -> Vec<u64> {
+    let ops = needs.iter().map(|n| usize::from(n.last) + 1).max().unwrap_or(0);
+    let mut delta = vec![0i64; ops + 1];
+    for n in needs {
+        delta[usize::from(n.first)] += value(n) as i64;
+        delta[usize::from(n.last) + 1] -= value(n) as i64;
+    }
+    let mut running = 0i64;
+    delta[..ops]
+        .iter()
+        .map(|d| {
+            running += d;
+            running as u64
         })
-        .max()
-        .unwrap_or(0))
+        .collect()
+}
+
+fn floor(needs: &[Need]) -> u32 {
+    let most = per_op(needs, |n| u64::from(n.size)).into_iter().max();
+    most.unwrap_or(0).try_into().unwrap_or(u32::MAX)
+}
+
+fn live_counts(needs: &[Need]) -> Vec<usize> {
+    per_op(needs, |_| 1).into_iter().map(|n| n as usize).collect()
 }
 
 fn lifetimes(graph: &HostGraph<'_>) -> Result<Vec<Need>> {
@@ -125,16 +153,7 @@ fn best_placement(needs: &[Need], producers: &[Vec<TensorId>]) -> Vec<u32> {
     // Two-ended placement inside a fixed budget: each output goes to the end of the arena
     // away from its operator's inputs, so a chain ping-pongs between the two ends. Try the
     // budgets from the lower bound up to the best found so far.
-    let floor = (0..=needs.iter().map(|n| n.last).max().unwrap_or(0))
-        .map(|i| {
-            needs
-                .iter()
-                .filter(|n| n.first <= i && i <= n.last)
-                .map(|n| n.size)
-                .sum::<u32>()
-        })
-        .max()
-        .unwrap_or(0);
+    let floor = floor(needs);
     let mut budget = floor;
     while budget < arena_of(needs, &best) {
         if let Some(p) = two_ended(needs, &by_birth, producers, budget) {
@@ -146,66 +165,97 @@ fn best_placement(needs: &[Need], producers: &[Vec<TensorId>]) -> Vec<u32> {
     best
 }
 
+/// Tensors placed so far, indexed by the operators they are live at, so that finding the
+/// placed tensors live together with another costs its lifetime, not the whole graph.
+struct Placement<'n> {
+    needs: &'n [Need],
+    offsets: Vec<u32>,
+    placed: Vec<bool>,
+    live_at: Vec<Vec<usize>>,
+    /// `seen[p] == stamp` marks `p` as already collected by the current `busy` call.
+    seen: Vec<u32>,
+    stamp: u32,
+}
+
+impl<'n> Placement<'n> {
+    fn new(needs: &'n [Need]) -> Self {
+        let ops = needs.iter().map(|n| usize::from(n.last) + 1).max().unwrap_or(0);
+        Placement {
+            needs,
+            offsets: vec![0; needs.len()],
+            placed: vec![false; needs.len()],
+            live_at: vec![Vec::new(); ops],
+            seen: vec![0; needs.len()],
+            stamp: 0,
+        }
+    }
+
+    fn place(&mut self, t: usize, offset: u32) {
+        self.offsets[t] = offset;
+        self.placed[t] = true;
+        let n = self.needs[t];
+        if n.size > 0 {
+            for i in n.first..=n.last {
+                self.live_at[usize::from(i)].push(t);
+            }
+        }
+    }
+
+    /// Busy intervals, sorted, of placed tensors live together with `t`.
+    fn busy(&mut self, t: usize) -> Vec<(u32, u32)> {
+        self.stamp += 1;
+        let n = self.needs[t];
+        let mut spans = Vec::new();
+        for i in n.first..=n.last {
+            for &p in &self.live_at[usize::from(i)] {
+                if self.seen[p] != self.stamp {
+                    self.seen[p] = self.stamp;
+                    spans.push((self.offsets[p], self.offsets[p] + self.needs[p].size));
+                }
+            }
+        }
+        spans.sort_unstable();
+        spans
+    }
+
+    fn lowest_free(&mut self, t: usize, budget: u32) -> Option<u32> {
+        let size = self.needs[t].size;
+        let mut candidate = 0u32;
+        for (start, end) in self.busy(t) {
+            if candidate + size <= start {
+                break;
+            }
+            candidate = candidate.max(end);
+        }
+        (candidate + size <= budget).then_some(candidate)
+    }
+
+    fn highest_free(&mut self, t: usize, budget: u32) -> Option<u32> {
+        let size = self.needs[t].size;
+        let mut candidate = budget.checked_sub(size)? / ALIGN * ALIGN;
+        let mut spans = self.busy(t);
+        spans.sort_unstable_by_key(|&(_, end)| std::cmp::Reverse(end));
+        for (start, end) in spans {
+            if end <= candidate {
+                break; // every remaining span ends lower still
+            }
+            if start < candidate + size {
+                candidate = start.checked_sub(size)? / ALIGN * ALIGN;
+            }
+        }
+        Some(candidate)
+    }
+}
+
 /// Places tensors in `order`, each at the lowest offset where it overlaps no placed tensor
 /// that is live at the same time.
 fn first_fit(needs: &[Need], order: &[usize]) -> Vec<u32> {
-    let mut offsets = vec![0u32; needs.len()];
-    let mut placed: Vec<usize> = Vec::with_capacity(needs.len());
+    let mut p = Placement::new(needs);
     for &t in order {
-        offsets[t] = lowest_free(needs, &offsets, &placed, t, u32::MAX).unwrap_or(0);
-        placed.push(t);
+        let offset = p.lowest_free(t, u32::MAX).unwrap_or(0);
+        p.place(t, offset);
     }
-    offsets
-}
-
-/// Busy intervals, sorted, of placed tensors live together with `t`.
-fn busy(needs: &[Need], offsets: &[u32], placed: &[usize], t: usize) -> Vec<(u32, u32)> {
-    let mut spans: Vec<(u32, u32)> = placed
-        .iter()
-        .filter(|&&p| needs[p].live_with(&needs[t]) && needs[p].size > 0)
-        .map(|&p| (offsets[p], offsets[p] + needs[p].size))
-        .collect();
-    spans.sort_unstable();
-    spans
-}
-
-fn lowest_free(
-    needs: &[Need],
-    offsets: &[u32],
-    placed: &[usize],
-    t: usize,
-    budget: u32,
-) -> Option<u32> {
-    let mut candidate = 0u32;
-    for (start, end) in busy(needs, offsets, placed, t) {
-        if candidate + needs[t].size <= start {
-            break;
-        }
-        candidate = candidate.max(end);
-    }
-    (candidate + needs[t].size <= budget).then_some(candidate)
-}
-
-fn highest_free(
-    needs: &[Need],
-    offsets: &[u32],
-    placed: &[usize],
-    t: usize,
-    budget: u32,
-) -> Option<u32> {
-    let size = needs[t].size;
-    let mut candidate = budget.checked_sub(size)? / ALIGN * ALIGN;
-    let mut spans = busy(needs, offsets, placed, t);
-    spans.sort_unstable_by_key(|&(_, end)| std::cmp::Reverse(end));
-    for (start, end) in spans {
-        if end <= candidate {
-            break; // every remaining span ends lower still
-        }
-        if start < candidate + size {
-            candidate = start.checked_sub(size)? / ALIGN * ALIGN;
-        }
-    }
-    Some(candidate)
+    p.offsets
 }
 
 fn two_ended(
@@ -214,26 +264,23 @@ fn two_ended(
     producers: &[Vec<TensorId>],
     budget: u32,
 ) -> Option<Vec<u32>> {
-    let mut offsets = vec![0u32; needs.len()];
-    let mut placed: Vec<usize> = Vec::with_capacity(needs.len());
+    let mut p = Placement::new(needs);
     for &t in order {
         // Where do this tensor's sources sit? Go to the other end.
         let sources_low = producers[t]
             .iter()
             .map(|&s| usize::from(s))
-            .filter(|s| placed.contains(s))
+            .filter(|&s| p.placed[s])
             .max_by_key(|&s| needs[s].size)
-            .is_none_or(|s| offsets[s] * 2 + needs[s].size < budget);
-        let low = || lowest_free(needs, &offsets, &placed, t, budget);
-        let high = || highest_free(needs, &offsets, &placed, t, budget);
-        offsets[t] = if sources_low {
-            high().or_else(low)?
+            .is_none_or(|s| p.offsets[s] * 2 + needs[s].size < budget);
+        let offset = if sources_low {
+            p.highest_free(t, budget).or_else(|| p.lowest_free(t, budget))?
         } else {
-            low().or_else(high)?
+            p.lowest_free(t, budget).or_else(|| p.highest_free(t, budget))?
         };
-        placed.push(t);
+        p.place(t, offset);
     }
-    Some(offsets)
+    Some(p.offsets)
 }
 
 #[cfg(test)]

@@ -16,6 +16,28 @@ pub fn io_defs(model: &Model<'_>) -> Result<(TensorDef, TensorDef)> {
     Ok((input, output))
 }
 
+/// The most arena the host tools allocate for a blob: far more than any microcontroller has,
+/// so a blob that asks for more is hostile or broken, not a model to run.
+pub const MAX_HOST_ARENA: usize = 1 << 30;
+
+/// A zeroed arena of the size `model` asks for, allocated fallibly: a blob may declare any
+/// size up to 4 GiB, and the process must answer with an error, not abort.
+pub fn host_arena(model: &Model<'_>) -> Result<Vec<u8>> {
+    let size = model.arena_size();
+    if size > MAX_HOST_ARENA {
+        bail!(
+            "the blob asks for an arena of {size} bytes, more than the {MAX_HOST_ARENA} bytes the \
+             host tools allocate (no microcontroller has that much RAM): the blob is broken"
+        );
+    }
+    let mut arena = Vec::new();
+    arena
+        .try_reserve_exact(size)
+        .with_context(|| format!("cannot allocate the blob's arena of {size} bytes"))?;
+    arena.resize(size, 0);
+    Ok(arena)
+}
+
 /// Bytes of one sample of `def`.
 pub fn sample_len(def: &TensorDef) -> usize {
     def.byte_len().unwrap_or(0)
@@ -36,7 +58,7 @@ pub fn run_samples(blob: &[u8], inputs: &[u8], observer: &mut impl Observer) -> 
             input.dtype
         );
     }
-    let mut arena = vec![0u8; model.arena_size()];
+    let mut arena = host_arena(&model)?;
     let mut interpreter = Interpreter::new(&model, &mut arena)?;
     let mut outputs = Vec::with_capacity(inputs.len() / in_len * out_len);
     for sample in inputs.chunks_exact(in_len) {

@@ -47,6 +47,11 @@ pub enum Error {
         /// The first tensor found at fault.
         tensor: u16,
     },
+    /// More than [`crate::format::MAX_LIVE`] tensors are live while operator `op` runs.
+    TooManyLive {
+        /// Index of the operator.
+        op: u16,
+    },
     /// The arena given is smaller than the plan needs.
     ArenaTooSmall {
         /// Bytes the plan needs.
@@ -88,6 +93,11 @@ impl fmt::Display for Error {
             Error::ShapeMismatch { op } => write!(f, "operator {op}: tensor shapes do not fit"),
             Error::BadParameter { op } => write!(f, "operator {op}: parameter out of range"),
             Error::BadPlan { tensor } => write!(f, "memory plan is invalid at tensor {tensor}"),
+            Error::TooManyLive { op } => write!(
+                f,
+                "more than {} tensors are live at operator {op}",
+                crate::format::MAX_LIVE
+            ),
             Error::ArenaTooSmall { needed, available } => {
                 write!(
                     f,

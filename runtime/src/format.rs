@@ -18,6 +18,10 @@ pub const HEADER_LEN: usize = 16;
 pub const MAX_RANK: usize = 4;
 /// Most graph inputs, graph outputs or CONCATENATION inputs.
 pub const MAX_IO: usize = 8;
+/// Most activation tensors live at one time (while one operator runs). Validation checks the
+/// memory plan in one pass over the operators against this many live tensors, so its time is
+/// linear in the size of the graph; the host's planner refuses a graph that needs more.
+pub const MAX_LIVE: usize = 64;
 /// Each [`TensorDef`] sits in a slot of this many bytes in [`Graph::tensors`] (postcard bytes,
 /// zero padded), so that tensor `i` is found without decoding tensors `0..i`. It is the largest
 /// encoding a `TensorDef` can have; a unit test proves it.

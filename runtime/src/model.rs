@@ -2,9 +2,10 @@
 
 use crate::error::Error;
 use crate::format::{
-    DType, FORMAT_VERSION, Graph, HEADER_LEN, MAGIC, Op, TENSOR_SLOT_LEN, TensorDef, TensorId,
-    crc32,
+    DType, FORMAT_VERSION, Graph, HEADER_LEN, MAGIC, MAX_LIVE, Op, TENSOR_SLOT_LEN, TensorDef,
+    TensorId, crc32,
 };
+use heapless::Vec as HVec;
 use crate::ops;
 
 /// A validated model, borrowing its blob. Everything the interpreter later reads from it
@@ -222,21 +223,44 @@ impl<'a> Model<'a> {
     }
 
     /// No two tensors that are live at the same time share a byte of the arena.
+    ///
+    /// Every tensor is born either as a graph input (before operator 0) or as the output of
+    /// the operator its `first_op` names (`validate_lifetimes` holds each operator to that).
+    /// Two tensors are live together exactly when the later-born one is born while the other
+    /// is still live, so checking each tensor at its birth against the tensors live then (at
+    /// most [`MAX_LIVE`]) checks every pair: linear in the graph's size, no allocation.
     fn validate_no_overlap(&self) -> Result<(), Error> {
-        for a in 0..self.tensor_count {
-            let ta = self.tensor(a)?;
-            let (a0, a1) = span(&ta);
-            for b in a + 1..self.tensor_count {
-                let tb = self.tensor(b)?;
-                let (b0, b1) = span(&tb);
-                let live_together = ta.first_op <= tb.last_op && tb.first_op <= ta.last_op;
-                if live_together && a0 < b1 && b0 < a1 {
-                    return Err(Error::BadPlan { tensor: b });
-                }
+        let mut live: HVec<Live, MAX_LIVE> = HVec::new();
+        let mut born = |id: TensorId, now: u16| -> Result<(), Error> {
+            let t = self.tensor(id)?;
+            let (start, end) = span(&t);
+            live.retain(|l| l.last_op >= now);
+            if live.iter().any(|l| start < l.end && l.start < end) {
+                return Err(Error::BadPlan { tensor: id });
             }
+            let entry = Live {
+                last_op: t.last_op,
+                start,
+                end,
+            };
+            live.push(entry).map_err(|_| Error::TooManyLive { op: now })
+        };
+        for &id in self.graph.inputs.iter() {
+            born(id, 0)?;
+        }
+        for (index, op) in (0..self.graph.op_count).zip(self.ops()) {
+            born(op?.output(), index)?;
         }
         Ok(())
     }
+}
+
+/// A live tensor during the overlap check: until when, and where.
+#[derive(Debug, Clone, Copy)]
+struct Live {
+    last_op: u16,
+    start: u64,
+    end: u64,
 }
 
 /// Arena byte range of a validated tensor.

@@ -9,18 +9,19 @@ pub mod optimized;
 pub mod reference;
 
 // The one place that picks an architecture: `build.rs` sets `mote_arm_dsp` for Arm targets
-// with the DSP extension (thumbv7em); RISC-V is `target_arch = "riscv32"`.
+// with the DSP extension (thumbv7em) and `mote_riscv` for RISC-V (or on request on the host,
+// for Miri).
 #[cfg(mote_arm_dsp)]
 #[path = "cortex_m/mod.rs"]
 pub(crate) mod arch;
-#[cfg(all(not(mote_arm_dsp), target_arch = "riscv32"))]
+#[cfg(all(not(mote_arm_dsp), mote_riscv))]
 #[path = "riscv/mod.rs"]
 pub(crate) mod arch;
-#[cfg(not(any(mote_arm_dsp, target_arch = "riscv32")))]
+#[cfg(not(any(mote_arm_dsp, mote_riscv)))]
 #[path = "portable/mod.rs"]
 pub(crate) mod arch;
 /// The portable micro-kernels, also on targets that have their own (their fallbacks).
-#[cfg(any(mote_arm_dsp, target_arch = "riscv32"))]
+#[cfg(any(mote_arm_dsp, mote_riscv))]
 #[allow(dead_code)] // the architecture module uses only some of them
 pub(crate) mod portable;
 

@@ -308,7 +308,7 @@ macro_rules! kernel_suite {
             }
 
             proptest! {
-                #![proptest_config(ProptestConfig::with_cases(512))]
+                #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 6 } else { 512 }))]
 
                 #[test]
                 fn conv_2d((c, d) in (conv_geometry(9, 9), data(9))) {

@@ -158,7 +158,7 @@ pub struct DepthwiseChunk<'f> {
     stride: usize,
 }
 
-#[cfg_attr(not(any(mote_arm_dsp, target_arch = "riscv32")), allow(dead_code))] // the architecture kernels' tails use these
+#[cfg_attr(not(any(mote_arm_dsp, mote_riscv)), allow(dead_code))] // the architecture kernels' tails use these
 impl<'f> DepthwiseChunk<'f> {
     /// The filter from channel `i` of the chunk on.
     #[inline(always)]

@@ -16,6 +16,7 @@ pub use portable::{
 };
 
 /// `acc += a * b`, as one `mul` and one `add` the compiler keeps together.
+#[cfg(target_arch = "riscv32")]
 #[inline(always)]
 fn mac(acc: &mut i32, a: i32, b: i32) {
     // SAFETY: register-only arithmetic.
@@ -30,6 +31,13 @@ fn mac(acc: &mut i32, a: i32, b: i32) {
             options(nomem, nostack, preserves_flags),
         );
     }
+}
+
+/// [`mac`] in Rust, for these kernels built on the host (`MOTE_RISCV_KERNELS=1`, for Miri).
+#[cfg(not(target_arch = "riscv32"))]
+#[inline(always)]
+fn mac(acc: &mut i32, a: i32, b: i32) {
+    *acc = acc.wrapping_add(a.wrapping_mul(b));
 }
 
 /// See `portable::dot`.
@@ -121,7 +129,9 @@ pub unsafe fn depthwise_pixel(
         let lanes = (n - i).min(4);
         // SAFETY: channels i..i + lanes <= n of every tap's input (the caller's contract), of
         // the filter at every tap (t·stride + i + 3 < (taps - 1)·stride + n), of `folded`,
-        // `params` and `out` (checked above).
+        // `params` and `out` (checked above). The weight pointer steps with `wrapping_add`:
+        // after the last tap it points up to `stride` bytes past the filter, where `add` would
+        // be undefined behaviour even though nothing is read there.
         unsafe {
             if lanes == 4 {
                 let [mut a0, mut a1, mut a2, mut a3] = [
@@ -137,7 +147,7 @@ pub unsafe fn depthwise_pixel(
                     mac(&mut a1, i32::from(*w.add(1)), i32::from(*xp.add(1)));
                     mac(&mut a2, i32::from(*w.add(2)), i32::from(*xp.add(2)));
                     mac(&mut a3, i32::from(*w.add(3)), i32::from(*xp.add(3)));
-                    w = w.add(stride);
+                    w = w.wrapping_add(stride);
                 }
                 let acc = [a0, a1, a2, a3];
                 for (j, &a) in acc.iter().enumerate() {
@@ -149,7 +159,7 @@ pub unsafe fn depthwise_pixel(
                     let mut w = filter.as_ptr().add(j);
                     for &xt in x {
                         mac(&mut a, i32::from(*w), i32::from(*xt.add(j)));
-                        w = w.add(stride);
+                        w = w.wrapping_add(stride);
                     }
                     *out.get_unchecked_mut(j) = finish(a, params.get_unchecked(j));
                 }
@@ -159,8 +169,16 @@ pub unsafe fn depthwise_pixel(
     }
 }
 
+/// [`apply_fast`] in Rust, for these kernels built on the host (`MOTE_RISCV_KERNELS=1`).
+#[cfg(not(target_arch = "riscv32"))]
+#[inline(always)]
+pub fn apply_fast(q: &super::optimized::requant::ChannelQuant, acc: i32) -> i32 {
+    q.apply_fast_portable(acc)
+}
+
 /// See `ChannelQuant::apply_fast`: the 64-bit sum of the product (`mul`, `mulh`), the rounding
 /// constant and the sign term in explicit carries, then the shift of its high word.
+#[cfg(target_arch = "riscv32")]
 #[inline(always)]
 pub fn apply_fast(q: &super::optimized::requant::ChannelQuant, acc: i32) -> i32 {
     if q.right_minus_one() < 0 {
