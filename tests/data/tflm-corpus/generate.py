@@ -1269,6 +1269,9 @@ For each model `<name>`:
 - `<name>.out<k>.tflm.bin`: output `k` (TFLite output order) from TFLM for the same samples,
   same layout. Missing when TFLM refused the model (see `tflm` in the manifest).
 
+`.gitattributes` marks `*.bin` and `*.tflite` binary (some small `.bin` files look like text
+to git, which could otherwise convert their line endings).
+
 `manifest.json` is a list with one object per model:
 `name`, `description`, `seed`, `ops` (builtin operator names in execution order, read from the
 flatbuffer), `inputs` / `outputs` (per tensor: `name`, `dtype`, `shape`, `scale`,
