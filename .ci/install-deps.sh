@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what mote's tests need on a fresh Debian 12 machine of this kind:
-# the embedded Rust targets and QEMU (from bookworm-backports, see ../shared/notes/qemu.md).
+# the embedded Rust targets, a pinned nightly with Miri (for the kernels' unsafe code) and
+# QEMU 10 (from bookworm-backports: Debian 12's own QEMU lacks the boards).
 # Idempotent: does nothing that is already done. Needs root for apt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,13 @@ done
 if [ -n "$missing" ] || ! rustup component list --installed --toolchain "$toolchain" 2>/dev/null | grep -q '^clippy'; then
   rustup toolchain install "$toolchain" --profile minimal --component rustfmt,clippy
   rustup target add --toolchain "$toolchain" $targets
+fi
+
+# Miri checks the kernels' pointer arithmetic; it exists only on nightly, pinned here so that
+# CI does not change under us (scripts/test.sh reads the name from this line).
+miri_toolchain=nightly-2026-10-30
+if ! rustup component list --installed --toolchain "$miri_toolchain" 2>/dev/null | grep -q '^miri'; then
+  rustup toolchain install "$miri_toolchain" --profile minimal --component miri,rust-src
 fi
 
 if ! command -v qemu-system-arm >/dev/null || ! command -v qemu-system-riscv32 >/dev/null; then
