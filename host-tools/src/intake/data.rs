@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use npyz::{DType, NpyFile, Order, TypeChar};
 
-use crate::spec::{Spec, Task};
+use crate::train::spec::{Spec, Task};
 
 /// A table of samples: each row is `features` inputs followed by `targets` outputs.
 #[derive(Debug, Clone, PartialEq)]

@@ -25,13 +25,13 @@ use mote::format::{
     Sigmoidal, Softmax, TensorId, Unary, Window,
 };
 
-use crate::graph::HostGraph;
-use crate::qmath::{frexp, quantize_multiplier};
-use crate::tflite::schema::{
+use crate::intake::tflite::schema::{
     ActivationFunctionType, BuiltinOperator as B, FullyConnectedOptionsWeightsFormat, Padding,
     TensorType,
 };
-use crate::tflite::{self, Operator, Subgraph, Tensor};
+use crate::intake::tflite::{self, Operator, Subgraph, Tensor};
+use crate::plan::graph::HostGraph;
+use crate::quantize::qmath::{frexp, quantize_multiplier};
 
 /// Imports the main subgraph of `model` (see the module documentation).
 ///
@@ -1554,7 +1554,7 @@ fn activation_name(a: ActivationFunctionType) -> &'static str {
 /// from the `tflite-micro` wheel; shared so that the importer's parameters are checked against
 /// TFLM end to end, not only the kernels.
 #[cfg(test)]
-#[path = "../../runtime/src/kernels/reference/goldens.rs"]
+#[path = "../../../runtime/src/kernels/reference/goldens.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod goldens;
 
@@ -1562,7 +1562,7 @@ mod goldens;
 mod tests {
     use super::goldens;
     use super::*;
-    use crate::tflite::schema::{self, BuiltinOptions};
+    use crate::intake::tflite::schema::{self, BuiltinOptions};
     use flatbuffers::{FlatBufferBuilder, UnionWIPOffset, WIPOffset};
 
     type Options = Box<dyn Fn(&mut FlatBufferBuilder<'static>) -> WIPOffset<UnionWIPOffset>>;

@@ -1,11 +1,15 @@
 //! The offline memory planner: tensor lifetimes from the graph, then offsets packed into one
 //! arena. Several placement strategies run and the smallest arena wins; TFLM's own (greedy by
 //! size) is one of them, so the plan is never larger than TFLM's.
+//!
+//! The graph it plans, and writes as a blob, is [`graph::HostGraph`].
+
+pub mod graph;
 
 use anyhow::{Result, bail};
 use mote::format::{MAX_LIVE, TensorId};
 
-use crate::graph::HostGraph;
+use crate::plan::graph::HostGraph;
 
 /// Offsets are multiples of this (word access to int8 rows and f32 values).
 const ALIGN: u32 = 4;
