@@ -1,6 +1,6 @@
 #!/bin/sh
 # rustc wrapper (RUSTC_WRAPPER) for the firmware builds of the host tools
-# (mote_tools::qemu::build_firmware): it makes the image the same in any checkout folder.
+# (mote_tools::device::qemu::build_firmware): it makes the image the same in any checkout folder.
 #
 # Cargo derives each crate's `-C metadata` (the disambiguator that every symbol name hashes)
 # from the package's source. For a path package outside the firmware workspace, the runtime in

@@ -18,7 +18,7 @@ use mote_tests::{
     bundled, compare, device_error, first_fc_weights, host_outputs, output_len, recompute_checksum,
     repo,
 };
-use mote_tools::qemu::{self, ArenaSize, Board, Slot, protocol};
+use mote_tools::device::qemu::{self, ArenaSize, Board, Slot, protocol};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 const BOARDS: [Board; 2] = [Board::Mps2An386, Board::Riscv32Virt];

@@ -1,7 +1,7 @@
 //! The firmware's image sizes are a committed file, `firmware/sizes.txt`, that a diff can show:
-//! this test builds every board's firmware (default arena, as `mote_tools::qemu::build_firmware`
-//! builds it) and fails with the differences and the command that updates the file after an
-//! intended change:
+//! this test builds every board's firmware (default arena, as
+//! `mote_tools::device::qemu::build_firmware` builds it) and fails with the differences and the
+//! command that updates the file after an intended change:
 //!
 //! ```sh
 //! MOTE_BLESS=1 cargo test -p mote-tests --test firmware_size
@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use mote_tests::repo;
-use mote_tools::qemu::{self, ArenaSize, Board};
+use mote_tools::device::qemu::{self, ArenaSize, Board};
 
 const BLESS: &str = "MOTE_BLESS=1 cargo test -p mote-tests --test firmware_size";
 
@@ -40,7 +40,7 @@ fn measure(root: &Path) -> String {
     let mut text = String::from(
         "# Firmware image sizes in bytes: text = code and read-only data (flash), data =\n\
          # initialised data (flash and RAM), bss = zeroed RAM, the 256 KiB static arena included.\n\
-         # Release builds as mote_tools::qemu::build_firmware makes them (default arena).\n\
+         # Release builds as mote_tools::device::qemu::build_firmware makes them (default arena).\n\
          # Checked by `cargo test -p mote-tests --test firmware_size`; after an intended change:\n",
     );
     let _ = writeln!(text, "#   {BLESS}");

@@ -17,7 +17,7 @@ use mote::format::{
     self, Add, Clamp, Conv2d, DType, DepthwiseConv2d, FullyConnected, Graph, Multiplier, Op,
     Pool2d, Requant, TensorDef, Window,
 };
-use mote_tools::qemu::{self, Board};
+use mote_tools::device::qemu::{self, Board};
 
 const BOARDS: [Board; 2] = [Board::Mps2An386, Board::Riscv32Virt];
 /// Random models per operator kind.

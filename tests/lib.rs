@@ -7,8 +7,10 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use mote::format::{self, Op};
-use mote_tools::qemu::DeviceError;
-use mote_tools::{data, eval, import, run, spec::Spec, tflite};
+use mote_tools::device::qemu::DeviceError;
+use mote_tools::intake::{data, import, tflite};
+use mote_tools::run;
+use mote_tools::train::{eval, spec::Spec};
 
 /// The repository's root.
 pub fn repo() -> PathBuf {

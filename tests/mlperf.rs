@@ -12,7 +12,8 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use mote_tools::{dump, import, tflite};
+use mote_tools::dump;
+use mote_tools::intake::{import, tflite};
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mlperf-tiny");
 

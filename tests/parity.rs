@@ -18,7 +18,7 @@ use mote_tests::{
     Mismatch, bundled, compare, first_fc_weights, host_outputs, instruction_figures, mlperf_blob,
     mlperf_set, output_len, recompute_checksum, sample_len,
 };
-use mote_tools::qemu::{self, Board, DeviceRun};
+use mote_tools::device::qemu::{self, Board, DeviceRun};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 /// The boards every model runs on.

@@ -180,7 +180,12 @@ fn corrupted_payloads_with_valid_checksums_never_crash() {
 }
 
 /// A graph of `ops` encoded as is, with `tensors` placed as given (no planner).
-fn raw_blob(tensors: &[TensorDef], ops: &[Op<'_>], outputs: &[TensorId], arena_size: u32) -> Vec<u8> {
+fn raw_blob(
+    tensors: &[TensorDef],
+    ops: &[Op<'_>],
+    outputs: &[TensorId],
+    arena_size: u32,
+) -> Vec<u8> {
     let tensors = format::encode_tensors(tensors).unwrap();
     let encoded = format::encode_ops(ops).unwrap();
     let graph = Graph {
@@ -226,7 +231,10 @@ fn the_longest_chain_validates_and_a_late_overlap_is_found() {
     let mut clash = tensors.clone();
     clash[usize::from(n)].offset = clash[usize::from(n) - 1].offset;
     let blob = raw_blob(&clash, &ops, &[n], 8);
-    assert_eq!(Model::parse(&blob).unwrap_err(), Error::BadPlan { tensor: n });
+    assert_eq!(
+        Model::parse(&blob).unwrap_err(),
+        Error::BadPlan { tensor: n }
+    );
 }
 
 /// More than `MAX_LIVE` tensors live at once is a typed error, not a slow check: 64 copies of
@@ -246,9 +254,18 @@ fn too_many_live_tensors_are_refused() {
             input2: b,
             output: out,
             left_shift: 20,
-            input1_multiplier: Multiplier { multiplier: 1 << 30, shift: 0 },
-            input2_multiplier: Multiplier { multiplier: 1 << 30, shift: 0 },
-            output_multiplier: Multiplier { multiplier: 1 << 30, shift: -19 },
+            input1_multiplier: Multiplier {
+                multiplier: 1 << 30,
+                shift: 0,
+            },
+            input2_multiplier: Multiplier {
+                multiplier: 1 << 30,
+                shift: 0,
+            },
+            output_multiplier: Multiplier {
+                multiplier: 1 << 30,
+                shift: -19,
+            },
             clamp: Clamp::NONE,
         })
     };

@@ -1,23 +1,26 @@
 //! The host side of mote: training, quantization, import, memory planning, inspection and
 //! running models on the host and in QEMU. The `mote` binary is a thin CLI over this.
+//!
+//! The pipeline, one module per stage:
+//! - [`intake`]: models and data from outside: `.tflite` files, read and imported, and CSV/NPY
+//!   data sets.
+//! - [`train`]: a model's spec, float training (feature `train`) and float versus int8
+//!   evaluation.
+//! - [`quantize`]: post-training quantization of a trained float model.
+//! - [`plan`]: the host graph both front ends produce, its memory plan, and the blob.
+//! - [`run`], [`dump`], [`inspect`]: a blob on the host: run it, dump every layer, show what it
+//!   holds.
+//! - [`device`]: a blob on an emulated board: QEMU runs and benchmarks.
+//! - [`io`]: atomic file writes, shared by all.
 // Only the flatc-generated TFLite reader uses `unsafe` (it allows it for itself).
 #![deny(unsafe_code)]
 
-pub mod bench;
-pub mod bench_suite;
-pub mod data;
+pub mod device;
 pub mod dump;
-pub mod eval;
-pub mod graph;
-pub mod import;
 pub mod inspect;
+pub mod intake;
 pub mod io;
 pub mod plan;
-pub mod qemu;
-pub mod qmath;
 pub mod quantize;
 pub mod run;
-pub mod spec;
-pub mod tflite;
-#[cfg(feature = "train")]
 pub mod train;

@@ -8,11 +8,11 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use mote_tools::spec::{FloatModel, Spec};
-use mote_tools::{
-    bench, bench_suite, data, dump, eval, import, inspect, io, plan, qemu, quantize, run, tflite,
-    train,
-};
+use mote_tools::device::{bench, bench_suite, qemu};
+use mote_tools::intake::{data, import, tflite};
+use mote_tools::train::spec::{FloatModel, Spec};
+use mote_tools::train::{eval, fit};
+use mote_tools::{dump, inspect, io, plan, quantize, run};
 
 /// int8 inference for microcontrollers: from a trained (or imported) model to a blob that the
 /// same runtime runs on the host and on the device.
@@ -237,7 +237,7 @@ fn cmd_train(spec_path: &Path, output: Option<PathBuf>) -> Result<()> {
         spec.data.split_seed,
     );
     let bar = progress(spec.training.epochs, "training");
-    let model = train::train(&spec, &train_set, &mut |_, loss| {
+    let model = fit::train(&spec, &train_set, &mut |_, loss| {
         bar.set_message(format!("loss {loss:.5}"));
         bar.inc(1);
     })?;

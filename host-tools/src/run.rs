@@ -84,7 +84,7 @@ pub fn read_inputs(path: &Path, def: &TensorDef) -> Result<Vec<u8>> {
         .to_ascii_lowercase();
     let bytes = match ext.as_str() {
         "csv" | "npy" => {
-            let m = crate::data::read_matrix(path)?;
+            let m = crate::intake::data::read_matrix(path)?;
             match (def.dtype, m.int8) {
                 (DType::I8, Some(raw)) => raw.iter().map(|&v| v as u8).collect(),
                 (DType::I8, None) => {

@@ -388,11 +388,11 @@ fn qemu_with_the_arena_sized_from_the_blob() {
     let arena = mote::Model::parse(&std::fs::read(&blob).unwrap())
         .unwrap()
         .arena_size();
-    let elf = mote_tools::qemu::firmware_dir().join(format!(
+    let elf = mote_tools::device::qemu::firmware_dir().join(format!(
         "target/arena-{arena}/riscv32imac-unknown-none-elf/release/mote-riscv32-virt"
     ));
     let image = std::fs::read(&elf).unwrap_or_else(|e| panic!("{}: {e}", elf.display()));
-    let size = mote_tools::qemu::image_size(&image).unwrap();
+    let size = mote_tools::device::qemu::image_size(&image).unwrap();
     // The default arena alone is 256 KiB of bss; this one is the blob's few bytes.
     assert!(
         size.bss < 1024,

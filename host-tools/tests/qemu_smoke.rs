@@ -9,9 +9,9 @@
 use std::time::Duration;
 
 use mote::format::{Clamp, DType, FullyConnected, Op, Requant, Softmax};
-use mote_tools::graph::HostGraph;
-use mote_tools::qemu::{self, Board, DeviceError, SelfTest, protocol};
-use mote_tools::qmath::quantize_multiplier;
+use mote_tools::device::qemu::{self, Board, DeviceError, SelfTest, protocol};
+use mote_tools::plan::graph::HostGraph;
+use mote_tools::quantize::qmath::quantize_multiplier;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 const DEPTH: usize = 64;

@@ -5,8 +5,8 @@ use crate::format::{
     DType, FORMAT_VERSION, Graph, HEADER_LEN, MAGIC, MAX_LIVE, Op, TENSOR_SLOT_LEN, TensorDef,
     TensorId, crc32,
 };
-use heapless::Vec as HVec;
 use crate::ops;
+use heapless::Vec as HVec;
 
 /// A validated model, borrowing its blob. Everything the interpreter later reads from it
 /// (tensor records, operator records, constant slices) was checked by [`Model::parse`].

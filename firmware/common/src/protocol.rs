@@ -1,8 +1,8 @@
 // The contract between the firmware and the host that runs it (`mote qemu`): exit statuses,
 // the layout of the input region and the files the firmware writes. This one file is compiled
 // into the firmware (`mote_firmware::protocol`) and, with `include!`, into the host tools
-// (`mote_tools::qemu`), so the two sides cannot disagree. It must stay plain `core` items with
-// outer doc comments only (`include!` does not accept inner attributes).
+// (`mote_tools::device::qemu`), so the two sides cannot disagree. It must stay plain `core`
+// items with outer doc comments only (`include!` does not accept inner attributes).
 
 /// Exit status: every sample ran, every result reached the host.
 pub const EXIT_OK: i32 = 0;

@@ -18,7 +18,7 @@ const FPGAIO_LED0: usize = 0x4002_8000;
 const CFSR: usize = 0xE000_ED28;
 /// Guest instructions per TIMER0 tick when QEMU runs with `-icount shift=3`: the timer ticks
 /// at 25 MHz (40 ns) and each instruction takes 2^3 ns of virtual time. The host's runner
-/// (`mote_tools::qemu`) and `.cargo/config.toml` pass that shift.
+/// (`mote_tools::device::qemu`) and `.cargo/config.toml` pass that shift.
 const INSTRUCTIONS_PER_TICK: u64 = 40 >> 3;
 
 fn read(addr: usize) -> u32 {

@@ -8,8 +8,8 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
-use crate::data::{Dataset, SplitMix64};
-use crate::spec::{Activation, DenseLayer, FloatModel, Spec, Task};
+use crate::intake::data::{Dataset, SplitMix64};
+use crate::train::spec::{Activation, DenseLayer, FloatModel, Spec, Task};
 
 /// Trains the spec's dense stack on `train` and returns the float weights.
 ///
@@ -190,7 +190,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::data;
+    use crate::intake::data;
 
     fn model_spec(name: &str) -> Spec {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -1,11 +1,15 @@
 //! The offline memory planner: tensor lifetimes from the graph, then offsets packed into one
 //! arena. Several placement strategies run and the smallest arena wins; TFLM's own (greedy by
 //! size) is one of them, so the plan is never larger than TFLM's.
+//!
+//! The graph it plans, and writes as a blob, is [`graph::HostGraph`].
+
+pub mod graph;
 
 use anyhow::{Result, bail};
 use mote::format::{MAX_LIVE, TensorId};
 
-use crate::graph::HostGraph;
+use crate::plan::graph::HostGraph;
 
 /// Offsets are multiples of this (word access to int8 rows and f32 values).
 const ALIGN: u32 = 4;
@@ -56,7 +60,11 @@ pub fn lower_bound(graph: &HostGraph<'_>) -> Result<u32> {
 /// Per operator, the sum of `value` over the tensors live there (a sweep over births and
 /// deaths: linear in tensors and operators).
 fn per_op(needs: &[Need], value: impl Fn(&Need) -> u64) -> Vec<u64> {
-    let ops = needs.iter().map(|n| usize::from(n.last) + 1).max().unwrap_or(0);
+    let ops = needs
+        .iter()
+        .map(|n| usize::from(n.last) + 1)
+        .max()
+        .unwrap_or(0);
     let mut delta = vec![0i64; ops + 1];
     for n in needs {
         delta[usize::from(n.first)] += value(n) as i64;
@@ -78,7 +86,10 @@ fn floor(needs: &[Need]) -> u32 {
 }
 
 fn live_counts(needs: &[Need]) -> Vec<usize> {
-    per_op(needs, |_| 1).into_iter().map(|n| n as usize).collect()
+    per_op(needs, |_| 1)
+        .into_iter()
+        .map(|n| n as usize)
+        .collect()
 }
 
 fn lifetimes(graph: &HostGraph<'_>) -> Result<Vec<Need>> {
@@ -179,7 +190,11 @@ struct Placement<'n> {
 
 impl<'n> Placement<'n> {
     fn new(needs: &'n [Need]) -> Self {
-        let ops = needs.iter().map(|n| usize::from(n.last) + 1).max().unwrap_or(0);
+        let ops = needs
+            .iter()
+            .map(|n| usize::from(n.last) + 1)
+            .max()
+            .unwrap_or(0);
         Placement {
             needs,
             offsets: vec![0; needs.len()],
@@ -274,9 +289,11 @@ fn two_ended(
             .max_by_key(|&s| needs[s].size)
             .is_none_or(|s| p.offsets[s] * 2 + needs[s].size < budget);
         let offset = if sources_low {
-            p.highest_free(t, budget).or_else(|| p.lowest_free(t, budget))?
+            p.highest_free(t, budget)
+                .or_else(|| p.lowest_free(t, budget))?
         } else {
-            p.lowest_free(t, budget).or_else(|| p.highest_free(t, budget))?
+            p.lowest_free(t, budget)
+                .or_else(|| p.highest_free(t, budget))?
         };
         p.place(t, offset);
     }

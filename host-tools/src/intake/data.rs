@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use npyz::{DType, NpyFile, Order, TypeChar};
 
-use crate::spec::{Spec, Task};
+use crate::train::spec::{Spec, Task};
 
 /// A table of samples: each row is `features` inputs followed by `targets` outputs.
 #[derive(Debug, Clone, PartialEq)]
@@ -156,7 +156,10 @@ fn open_npy(path: &Path) -> Result<NpyFile<BufReader<File>>> {
         bail!("{}: it does not start with the NPY magic", not_npy());
     }
     let (header_len, header_start) = match preamble[6] {
-        1 => (u64::from(u16::from_le_bytes([preamble[8], preamble[9]])), 10),
+        1 => (
+            u64::from(u16::from_le_bytes([preamble[8], preamble[9]])),
+            10,
+        ),
         2 | 3 if read == 12 => {
             let len = u32::from_le_bytes([preamble[8], preamble[9], preamble[10], preamble[11]]);
             (u64::from(len), 12)

@@ -1,6 +1,10 @@
 //! Post-training full-integer quantization of a trained float model (TFLite's int8 scheme):
 //! per-channel symmetric int8 weights, int32 bias, asymmetric int8 activations whose ranges
 //! come from a calibration set, and every requantization multiplier precomputed.
+//!
+//! [`qmath`] holds the prepare-time multiplier math, which the importer shares.
+
+pub mod qmath;
 
 use anyhow::{Context, Result, bail};
 use bumpalo::Bump;
@@ -8,9 +12,9 @@ use mote::format::{
     Clamp, DType, FullyConnected, Multiplier, Op, Requant, Softmax, TensorId, Unary,
 };
 
-use crate::graph::HostGraph;
-use crate::qmath::quantize_multiplier;
-use crate::spec::{Activation, FloatModel, Task};
+use crate::plan::graph::HostGraph;
+use crate::quantize::qmath::quantize_multiplier;
+use crate::train::spec::{Activation, FloatModel, Task};
 
 /// Integer bits of SOFTMAX's scaled input differences (TFLite's `kScaledDiffIntegerBits`).
 const SOFTMAX_DIFF_INTEGER_BITS: i32 = 5;
@@ -146,7 +150,7 @@ pub fn quantize<'a>(
 
 /// One dense layer as FULLY_CONNECTED with per-channel weights.
 fn dense<'a>(
-    layer: &crate::spec::DenseLayer,
+    layer: &crate::train::spec::DenseLayer,
     input: TensorId,
     output: TensorId,
     in_q: QParams,

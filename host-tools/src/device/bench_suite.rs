@@ -1,4 +1,4 @@
-//! `mote bench-suite`: [`bench`](crate::bench) over the four MLPerf Tiny models and the bundled
+//! `mote bench-suite`: [`bench`](super::bench) over the four MLPerf Tiny models and the bundled
 //! models on both QEMU boards, compared with the committed results (`bench/results.json`);
 //! `--bless` rewrites them and the performance table in `README.md`.
 //!
@@ -11,9 +11,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::bench::{self, Report, group};
-use crate::qemu::Board;
-use crate::{import, tflite};
+use crate::device::bench::{self, Report, group};
+use crate::device::qemu::Board;
+use crate::intake::{import, tflite};
 
 /// The boards the suite measures.
 pub const BOARDS: [Board; 2] = [Board::Mps2An386, Board::Riscv32Virt];
@@ -334,7 +334,7 @@ pub fn results_path(repo: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::{Flash, Layer};
+    use crate::device::bench::{Flash, Layer};
 
     fn report(model: &str, board: &str, instructions: u64) -> Report {
         Report {

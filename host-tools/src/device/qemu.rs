@@ -30,7 +30,7 @@ use object::{Object, ObjectSection, ObjectSymbol, SectionKind};
 /// The firmware/host contract: exit statuses and their meanings, the input region's header, the
 /// result files. Shared verbatim with the firmware (`mote_firmware::protocol`).
 pub mod protocol {
-    include!("../../firmware/common/src/protocol.rs");
+    include!("../../../firmware/common/src/protocol.rs");
 }
 
 /// An emulated board the firmware supports.

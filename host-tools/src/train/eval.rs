@@ -4,9 +4,9 @@ use anyhow::{Result, bail};
 use mote::Model;
 use mote::format::DType;
 
-use crate::data::Dataset;
+use crate::intake::data::Dataset;
 use crate::run::{io_defs, run_samples, to_real};
-use crate::spec::{FloatModel, Task};
+use crate::train::spec::{FloatModel, Task};
 
 /// One metric measured on both models.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -1,6 +1,6 @@
 //! `mote bench`: what a model costs on an emulated board, deterministically.
 //!
-//! The blob runs on the board's firmware in QEMU with `-icount` (see [`crate::qemu`]):
+//! The blob runs on the board's firmware in QEMU with `-icount` (see [`qemu`](super::qemu)):
 //! instructions per inference (exact, identical from run to run), each operator's share
 //! (the firmware profiles the first sample a second time with `mote::profile`), the arena
 //! from the memory plan, the peak stack (painted), and flash: the firmware's code, the part of
@@ -18,8 +18,8 @@ use mote::format::{DType, Op, Requant};
 use object::{Object, ObjectSymbol, SymbolKind};
 use serde::{Deserialize, Serialize};
 
+use crate::device::qemu::{self, Board};
 use crate::inspect::macs;
-use crate::qemu::{self, Board};
 
 /// One operator of a profiled inference.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

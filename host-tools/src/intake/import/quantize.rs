@@ -1,0 +1,54 @@
+//! QUANTIZE and DEQUANTIZE: float32 to int8 at the graph input, int8 to int8 (a rescale), and
+//! int8 to float32 at the graph output. TFLM prepares them in `quantize_common.cc` and
+//! `dequantize_common.cc` (`tensorflow/lite/micro/kernels/`).
+
+use anyhow::{Result, ensure};
+use mote::format::{Clamp, DType, Op, Rescale, Unary};
+
+use super::{Importer, OpCx, multiplier};
+use crate::intake::tflite::Operator;
+
+impl<'m, 'a> Importer<'m, 'a> {
+    /// QUANTIZE: float32 to int8, or int8 to int8 (`Requantize`).
+    pub(super) fn quantize(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
+        let input = self.input(cx, op, 0)?;
+        let output = self.output_i8(cx, op)?;
+        ensure!(
+            input.elements() == output.elements(),
+            "{cx}: input and output differ in size"
+        );
+        match input.dtype {
+            DType::F32 => Ok(Op::Quantize(Unary {
+                input: input.id,
+                output: output.id,
+            })),
+            DType::I8 => {
+                let real = f64::from(input.scale) / f64::from(output.scale);
+                Ok(Op::Rescale(Rescale {
+                    input: input.id,
+                    output: output.id,
+                    multiplier: multiplier(cx, real, "requantize")?,
+                    clamp: Clamp::NONE,
+                }))
+            }
+        }
+    }
+
+    /// DEQUANTIZE: int8 to float32.
+    pub(super) fn dequantize(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
+        let input = self.input_i8(cx, op, 0)?;
+        let output = self.output(cx, op)?;
+        ensure!(
+            output.dtype == DType::F32,
+            "{cx}: only dequantization to float32 is supported"
+        );
+        ensure!(
+            input.elements() == output.elements(),
+            "{cx}: input and output differ in size"
+        );
+        Ok(Op::Dequantize(Unary {
+            input: input.id,
+            output: output.id,
+        }))
+    }
+}

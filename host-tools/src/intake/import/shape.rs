@@ -1,0 +1,161 @@
+//! RESHAPE, SQUEEZE, EXPAND_DIMS, CONCATENATION, PAD and PADV2: data movement, so input and
+//! output share one quantization. TFLM prepares them in `reshape_common.cc`, `squeeze.cc`,
+//! `expand_dims.cc`, `concatenation.cc` and `pad_common.cc` (`tensorflow/lite/micro/kernels/`).
+
+use anyhow::{Result, anyhow, ensure};
+use mote::format::{Concatenation, MAX_IO, MAX_RANK, Op, Pad, Unary};
+
+use super::{Importer, OpCx, activation_name, same_quantization, to_u16, type_name};
+use crate::intake::tflite::Operator;
+use crate::intake::tflite::schema::{ActivationFunctionType, BuiltinOperator as B, TensorType};
+
+impl<'m, 'a> Importer<'m, 'a> {
+    /// RESHAPE, SQUEEZE, EXPAND_DIMS: the element order does not change, only the shape (the
+    /// output tensor's static shape; a shape input is not read).
+    pub(super) fn reshape(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
+        let input = self.input_i8(cx, op, 0)?;
+        let output = self.output_i8(cx, op)?;
+        ensure!(
+            input.elements() == output.elements(),
+            "{cx}: input shape {:?} and output shape {:?} differ in size",
+            input.shape,
+            output.shape
+        );
+        same_quantization(cx, &input, &output)?;
+        Ok(Op::Reshape(Unary {
+            input: input.id,
+            output: output.id,
+        }))
+    }
+
+    /// CONCATENATION: a byte copy in TFLM, so every input must share the output's
+    /// quantization (TFLM would ignore a difference).
+    pub(super) fn concatenation(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
+        let o = op
+            .raw
+            .builtin_options_as_concatenation_options()
+            .ok_or_else(|| anyhow!("{cx}: ConcatenationOptions are missing"))?;
+        ensure!(
+            o.fused_activation_function() == ActivationFunctionType::NONE,
+            "{cx}: fused activation {} is not supported (TFLM supports none)",
+            activation_name(o.fused_activation_function())
+        );
+        ensure!(
+            (1..=MAX_IO).contains(&op.inputs.len()),
+            "{cx}: {} inputs; at most {MAX_IO} are supported",
+            op.inputs.len()
+        );
+        let inputs = (0..op.inputs.len())
+            .map(|i| self.input_i8(cx, op, i))
+            .collect::<Result<Vec<_>>>()?;
+        let output = self.output_i8(cx, op)?;
+        let rank = self.sg.tensors[op.outputs[0]].shape.len();
+        let axis = i64::from(o.axis());
+        let axis = if axis < 0 { axis + rank as i64 } else { axis };
+        ensure!(
+            (0..rank as i64).contains(&axis),
+            "{cx}: axis {} is out of range for rank {rank}",
+            o.axis()
+        );
+        let axis = axis as usize;
+        let mut along = 0;
+        for (i, a) in inputs.iter().enumerate() {
+            same_quantization(cx, a, &output)?;
+            let r = self.sg.tensors[op.inputs[i].unwrap_or(0)].shape.len();
+            ensure!(
+                r == rank
+                    && a.shape
+                        .iter()
+                        .zip(&output.shape)
+                        .enumerate()
+                        .all(|(d, (x, y))| d == axis || x == y),
+                "{cx}: input {i} shape {:?} does not fit output shape {:?} along axis {axis}",
+                a.shape,
+                output.shape
+            );
+            along += a.shape[axis];
+        }
+        ensure!(
+            along == output.shape[axis],
+            "{cx}: the inputs add up to {along} along axis {axis}, the output has {}",
+            output.shape[axis]
+        );
+        Ok(Op::Concatenation(Concatenation {
+            inputs: inputs.iter().map(|a| a.id).collect(),
+            output: output.id,
+            axis: axis as u8,
+        }))
+    }
+
+    /// PAD and PADV2 (padding with the output zero point).
+    pub(super) fn pad(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
+        let input = self.input_i8(cx, op, 0)?;
+        let paddings = self.constant(cx, op, 1)?;
+        let value = if op.builtin == B::PADV2 {
+            self.optional_constant(cx, op, 2)?
+        } else {
+            None
+        };
+        let output = self.output_i8(cx, op)?;
+        same_quantization(cx, &input, &output)?;
+        if let Some(v) = value {
+            let data = v.data.unwrap_or_default();
+            let q = v.quantization.as_ref().and_then(|q| q.per_tensor());
+            ensure!(
+                v.dtype == TensorType::INT8
+                    && data.len() == 1
+                    && i32::from(data[0] as i8) == output.zero_point
+                    && q.is_some_and(
+                        |(s, z)| s == output.scale && z == i64::from(output.zero_point)
+                    ),
+                "{cx}: constant padding value other than the output zero point is not supported"
+            );
+        }
+        let rank = self.sg.tensors[op.outputs[0]].shape.len();
+        let in_rank = self.sg.tensors[op.inputs[0].unwrap_or(0)].shape.len();
+        ensure!(
+            rank == in_rank && (1..=MAX_RANK).contains(&rank),
+            "{cx}: input rank {in_rank} and output rank {rank}"
+        );
+        ensure!(
+            paddings.dtype == TensorType::INT32 && paddings.elements() == Some(2 * rank),
+            "{cx}: paddings must be an int32 [{rank}, 2] tensor (got {} of shape {:?})",
+            type_name(paddings.dtype),
+            paddings.shape
+        );
+        let p: Vec<i32> = paddings
+            .data
+            .unwrap_or_default()
+            .chunks_exact(4)
+            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        ensure!(
+            p.len() == 2 * rank,
+            "{cx}: paddings data has the wrong size"
+        );
+        // `before[d]`/`after[d]` pad dimension `d` of the tensor (entries past its rank are 0).
+        let mut before = [0u16; MAX_RANK];
+        let mut after = [0u16; MAX_RANK];
+        for d in 0..rank {
+            let (b, a) = (p[2 * d], p[2 * d + 1]);
+            ensure!(
+                b >= 0 && a >= 0,
+                "{cx}: negative padding ({b}, {a}) in dimension {d}"
+            );
+            ensure!(
+                input.shape[d] + b as usize + a as usize == output.shape[d],
+                "{cx}: dimension {d}: {} + {b} + {a} is not the output's {}",
+                input.shape[d],
+                output.shape[d]
+            );
+            before[d] = to_u16(cx, b as usize, "padding")?;
+            after[d] = to_u16(cx, a as usize, "padding")?;
+        }
+        Ok(Op::Pad(Pad {
+            input: input.id,
+            output: output.id,
+            before,
+            after,
+        }))
+    }
+}
