@@ -458,6 +458,19 @@ pub struct Mean {
     pub multiplier: Multiplier,
 }
 
+/// TRANSPOSE: output dimension `d` is input dimension `perm[d]` (data movement: input and
+/// output share quantization). Entries past the tensors' rank are the identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Transpose {
+    /// Input tensor.
+    pub input: TensorId,
+    /// Output tensor.
+    pub output: TensorId,
+    /// The permutation, outermost dimension first.
+    pub perm: [u8; MAX_RANK],
+}
+
 /// One operator, in execution order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Op<'a> {
@@ -502,6 +515,9 @@ pub enum Op<'a> {
     Quantize(Unary),
     /// DEQUANTIZE: int8 to float32 with the input tensor's scale and zero point.
     Dequantize(Unary),
+    // New operators go last: postcard numbers the variants, so older blobs keep decoding.
+    /// TRANSPOSE.
+    Transpose(Transpose),
 }
 
 impl Op<'_> {
@@ -527,6 +543,7 @@ impl Op<'_> {
             Op::Mean(_) => "MEAN",
             Op::Quantize(_) => "QUANTIZE",
             Op::Dequantize(_) => "DEQUANTIZE",
+            Op::Transpose(_) => "TRANSPOSE",
         }
     }
 
@@ -554,6 +571,7 @@ impl Op<'_> {
             Op::Concatenation(o) => o.inputs.iter().for_each(|&t| f(t)),
             Op::Pad(o) => f(o.input),
             Op::Mean(o) => f(o.input),
+            Op::Transpose(o) => f(o.input),
         }
     }
 
@@ -575,6 +593,7 @@ impl Op<'_> {
             Op::Concatenation(o) => o.output,
             Op::Pad(o) => o.output,
             Op::Mean(o) => o.output,
+            Op::Transpose(o) => o.output,
         }
     }
 }

@@ -22,12 +22,6 @@ struct Need {
     last: u16,
 }
 
-impl Need {
-    fn live_with(&self, other: &Need) -> bool {
-        self.first <= other.last && other.first <= self.last
-    }
-}
-
 /// Fills in every tensor's lifetime and offset; returns the arena size in bytes.
 pub fn plan(graph: &mut HostGraph<'_>) -> Result<u32> {
     let needs = lifetimes(graph)?;

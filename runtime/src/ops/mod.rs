@@ -35,7 +35,12 @@ mod fully_connected;
 mod harness;
 #[cfg(any(feature = "op-average-pool", feature = "op-max-pool"))]
 mod pool;
-#[cfg(any(feature = "op-concatenation", feature = "op-pad", feature = "op-mean"))]
+#[cfg(any(
+    feature = "op-concatenation",
+    feature = "op-pad",
+    feature = "op-mean",
+    feature = "op-transpose"
+))]
 mod shape;
 
 use crate::error::Error;
@@ -148,6 +153,8 @@ pub(crate) fn validate(model: &Model<'_>, index: u16, op: &Op<'_>) -> Result<(),
         Op::Pad(o) => shape::validate_pad(&cx, o),
         #[cfg(feature = "op-mean")]
         Op::Mean(o) => shape::validate_mean(&cx, o),
+        #[cfg(feature = "op-transpose")]
+        Op::Transpose(o) => shape::validate_transpose(&cx, o),
         #[allow(unreachable_patterns)] // not with every operator built in
         _ => Err(unsupported(index, op)),
     }
@@ -225,6 +232,8 @@ pub(crate) fn eval(
         Op::Pad(o) => shape::eval_pad(&cx, o, arena),
         #[cfg(feature = "op-mean")]
         Op::Mean(o) => shape::eval_mean(&cx, o, arena),
+        #[cfg(feature = "op-transpose")]
+        Op::Transpose(o) => shape::eval_transpose(&cx, o, arena),
         // Unreachable: `validate` refused the blob.
         #[allow(unreachable_patterns)]
         _ => Err(unsupported(index, op)),

@@ -1,8 +1,9 @@
-//! CONCATENATION, PAD and MEAN: operators that move or reduce int8 data along dimensions.
+//! CONCATENATION, PAD, TRANSPOSE and MEAN: operators that move or reduce int8 data along
+//! dimensions.
 
 use super::{Cx, operands};
 use crate::error::Error;
-use crate::format::{Concatenation, DType, MAX_RANK, Mean, Pad, TensorDef};
+use crate::format::{Concatenation, DType, MAX_RANK, Mean, Pad, TensorDef, Transpose};
 use crate::kernels::{as_i8, as_i8_mut, reference};
 
 /// The same scale and zero point (TFLite's int8 spec requires it of CONCATENATION and PAD
@@ -248,6 +249,47 @@ mod tests {
         );
     }
 
+    fn transpose(perm: [u8; 4]) -> Op<'static> {
+        Op::Transpose(crate::format::Transpose {
+            input: 0,
+            output: 1,
+            perm,
+        })
+    }
+
+    #[test]
+    fn transpose_runs_nchw_to_nhwc_and_rejects() {
+        // [1, 2, 3, 2] NCHW to NHWC [1, 3, 2, 2]: output (h, w, c) = input (c, h, w).
+        let x: std::vec::Vec<i8> = (0..12).collect();
+        let io: [T<'_>; 2] = [(&[1, 2, 3, 2], 5), (&[1, 3, 2, 2], 5)];
+        let out = run(&io, transpose([0, 2, 3, 1]), &[&x]).unwrap();
+        assert_eq!(out, [0, 6, 1, 7, 2, 8, 3, 9, 4, 10, 5, 11]);
+        // A lower rank is seen with leading dimensions: [2, 3] to [3, 2].
+        let io: [T<'_>; 2] = [(&[2, 3], 0), (&[3, 2], 0)];
+        let out = run(&io, transpose([1, 0, 2, 3]), &[&x[..6]]).unwrap();
+        assert_eq!(out, [0, 3, 1, 4, 2, 5]);
+        // not a permutation; a rank-2 permutation that moves a dimension past the rank;
+        // the wrong output shape; another quantization
+        assert_eq!(
+            run(&io, transpose([1, 1, 2, 3]), &[&x[..6]]),
+            Err(PARAM_ERR)
+        );
+        assert_eq!(
+            run(&io, transpose([2, 0, 1, 3]), &[&x[..6]]),
+            Err(PARAM_ERR)
+        );
+        let io: [T<'_>; 2] = [(&[2, 3], 0), (&[2, 3], 0)];
+        assert_eq!(
+            run(&io, transpose([1, 0, 2, 3]), &[&x[..6]]),
+            Err(SHAPE_ERR)
+        );
+        let io: [T<'_>; 2] = [(&[2, 3], 0), (&[3, 2], 1)];
+        assert_eq!(
+            run(&io, transpose([1, 0, 2, 3]), &[&x[..6]]),
+            Err(PARAM_ERR)
+        );
+    }
+
     fn mean(multiplier: i32, shift: i8) -> Op<'static> {
         Op::Mean(Mean {
             input: 0,
@@ -287,4 +329,45 @@ mod tests {
             );
         }
     }
+}
+
+/// Input and output int8 with the same quantization and rank; `perm` a permutation of the
+/// rank's dimensions (the identity past it); output dimension `d` is input dimension `perm[d]`.
+pub(super) fn validate_transpose(cx: &Cx<'_, '_>, o: &Transpose) -> Result<(), Error> {
+    let i = cx.typed(o.input, DType::I8)?;
+    let out = cx.typed(o.output, DType::I8)?;
+    cx.check_param(same_quantization(&i, &out))?;
+    let rank = i.shape.len();
+    cx.check_shape(out.shape.len() == rank)?;
+    let mut seen = [false; MAX_RANK];
+    for (d, &p) in o.perm.iter().enumerate() {
+        let p = usize::from(p);
+        let fresh = seen.get_mut(p).map(|s| !core::mem::replace(s, true));
+        cx.check_param(fresh == Some(true) && (d < rank) == (p < rank) && (d < rank || p == d))?;
+        if d < rank {
+            cx.check_shape(out.shape.get(d) == i.shape.get(p))?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn eval_transpose(
+    cx: &Cx<'_, '_>,
+    o: &Transpose,
+    arena: &mut [u8],
+) -> Result<(), Error> {
+    let (i, out_t) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
+    // Seen as 4-D: leading dimensions of 1 that stay in place.
+    let lead = MAX_RANK.saturating_sub(i.shape.len());
+    let dims: [u16; MAX_RANK] = extend(&i.shape, 1);
+    let mut perm = [0usize; MAX_RANK];
+    for (d, p) in perm.iter_mut().enumerate() {
+        *p = match d.checked_sub(lead) {
+            Some(k) => usize::from(o.perm.get(k).copied().unwrap_or(0)) + lead,
+            None => d,
+        };
+    }
+    let (out, [x]) = operands(arena, &out_t, [&i])?;
+    reference::transpose(as_i8(x), dims.map(usize::from), perm, as_i8_mut(out));
+    Ok(())
 }

@@ -163,10 +163,13 @@ fn check_not_float(model: &tflite::Model<'_>, sg: &Subgraph<'_>) -> Result<()> {
             bail!("{FLOAT_MODEL} (operator {index}, {code}, has float32 activations)");
         }
     }
-    let any_int8 = sg
-        .tensors
-        .iter()
-        .any(|t| t.data.is_none() && t.dtype == TensorType::INT8);
+    let activations = || sg.tensors.iter().filter(|t| t.data.is_none());
+    ensure!(
+        !activations().any(|t| t.dtype == TensorType::INT16),
+        "this model has int16 activations (16x8 quantization), which are not supported yet: \
+         quantize it with int8 activations"
+    );
+    let any_int8 = activations().any(|t| t.dtype == TensorType::INT8);
     ensure!(any_int8, "{FLOAT_MODEL} (it has no int8 activation tensor)");
     Ok(())
 }
@@ -386,6 +389,8 @@ impl<'m, 'a> Importer<'m, 'a> {
             | B::LEAKY_RELU
             | B::HARD_SWISH
             | B::QUANTIZE => 1,
+            // 2 int8, 4 more than four dimensions (refused by shape below), 5 int16, 6 int4.
+            B::TRANSPOSE => 4,
             B::CUSTOM => bail!("{cx}: custom operators are not supported"),
             _ => bail!("{cx}: this operator is not supported"),
         };
@@ -414,6 +419,7 @@ impl<'m, 'a> Importer<'m, 'a> {
             B::CONCATENATION => self.concatenation(cx, op),
             B::PAD | B::PADV2 => self.pad(cx, op),
             B::MEAN => self.mean(cx, op),
+            B::TRANSPOSE => self.transpose(cx, op),
             _ => bail!("{cx}: this operator is not supported"),
         }
     }

@@ -1,9 +1,10 @@
-//! RESHAPE, SQUEEZE, EXPAND_DIMS, CONCATENATION, PAD and PADV2: data movement, so input and
-//! output share one quantization. TFLM prepares them in `reshape_common.cc`, `squeeze.cc`,
-//! `expand_dims.cc`, `concatenation.cc` and `pad_common.cc` (`tensorflow/lite/micro/kernels/`).
+//! RESHAPE, SQUEEZE, EXPAND_DIMS, CONCATENATION, PAD, PADV2 and TRANSPOSE: data movement, so
+//! input and output share one quantization. TFLM prepares them in `reshape_common.cc`,
+//! `squeeze.cc`, `expand_dims.cc`, `concatenation.cc`, `pad_common.cc` and `transpose.cc`
+//! (`tensorflow/lite/micro/kernels/`).
 
 use anyhow::{Result, anyhow, ensure};
-use mote::format::{Concatenation, MAX_IO, MAX_RANK, Op, Pad, Unary};
+use mote::format::{Concatenation, MAX_IO, MAX_RANK, Op, Pad, Transpose, Unary};
 
 use super::{Importer, OpCx, activation_name, same_quantization, to_u16, type_name};
 use crate::intake::tflite::Operator;
@@ -156,6 +157,59 @@ impl<'m, 'a> Importer<'m, 'a> {
             output: output.id,
             before,
             after,
+        }))
+    }
+
+    /// TRANSPOSE (TFLM `TransposePrepare`): a constant int32 permutation; data movement, so
+    /// input and output must share quantization (TFLM copies bytes).
+    pub(super) fn transpose(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
+        let input = self.input_i8(cx, op, 0)?;
+        let perm_t = self.constant(cx, op, 1)?;
+        let output = self.output_i8(cx, op)?;
+        same_quantization(cx, &input, &output)?;
+        let rank = input.shape.len();
+        ensure!(
+            (1..=MAX_RANK).contains(&rank) && output.shape.len() == rank,
+            "{cx}: input rank {rank} and output rank {}; at most {MAX_RANK} dimensions are \
+             supported",
+            output.shape.len()
+        );
+        ensure!(
+            perm_t.dtype == TensorType::INT32 && perm_t.elements() == Some(rank),
+            "{cx}: the permutation must be an int32 vector of {rank} values (got {} of shape \
+             {:?})",
+            type_name(perm_t.dtype),
+            perm_t.shape
+        );
+        let values: Vec<i32> = perm_t
+            .data
+            .unwrap_or_default()
+            .chunks_exact(4)
+            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let mut perm = [0u8; MAX_RANK];
+        for (d, slot) in perm.iter_mut().enumerate() {
+            *slot = d as u8;
+        }
+        let mut seen = [false; MAX_RANK];
+        for (d, &p) in values.iter().enumerate() {
+            let p = usize::try_from(p)
+                .ok()
+                .filter(|&p| p < rank && !seen[p])
+                .ok_or_else(|| anyhow!("{cx}: {values:?} is not a permutation of 0..{rank}"))?;
+            seen[p] = true;
+            ensure!(
+                output.shape[d] == input.shape[p],
+                "{cx}: output shape {:?} is not input shape {:?} permuted by {values:?}",
+                output.shape,
+                input.shape
+            );
+            perm[d] = p as u8;
+        }
+        Ok(Op::Transpose(Transpose {
+            input: input.id,
+            output: output.id,
+            perm,
         }))
     }
 }

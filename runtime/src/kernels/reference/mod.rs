@@ -27,6 +27,6 @@ pub use elementwise::{dequantize, quantize, rescale};
 pub use fully_connected::fully_connected;
 pub use mean::mean;
 pub use pool::{average_pool_2d, max_pool_2d};
-pub use shape::{concatenation, pad};
+pub use shape::{concatenation, pad, transpose};
 pub use sigmoid::{logistic, tanh};
 pub use softmax::softmax;

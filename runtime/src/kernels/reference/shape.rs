@@ -1,5 +1,6 @@
-//! CONCATENATION and PAD: pure data movement (TFLM's `reference_ops::Concatenation` and
-//! `reference_ops::Pad`), so they are exact for any element type; int8 here.
+//! CONCATENATION, PAD and TRANSPOSE: pure data movement (TFLM's `reference_ops::Concatenation`,
+//! `reference_ops::Pad` and `reference_ops::Transpose`), so they are exact for any element
+//! type; int8 here.
 
 /// Copies one CONCATENATION input into its place in the output.
 ///
@@ -74,6 +75,40 @@ pub fn pad(
     }
 }
 
+/// TRANSPOSE of a tensor seen as 4-D (`shape`, leading 1s for lower ranks): output dimension
+/// `d` is input dimension `perm[d]`. The output is written in order; an input index outside
+/// `input` (impossible after validation) leaves its output element as it was.
+pub fn transpose(input: &[i8], shape: [usize; 4], perm: [usize; 4], output: &mut [i8]) {
+    // Input strides, then the input stride of each output dimension.
+    let mut strides = [1usize; 4];
+    for d in (0..3).rev() {
+        strides[d] = strides[d + 1].saturating_mul(shape[d + 1]);
+    }
+    let pick = |d: usize| {
+        perm.get(d)
+            .and_then(|&p| Some((*shape.get(p)?, *strides.get(p)?)))
+    };
+    let (Some((n0, s0)), Some((n1, s1)), Some((n2, s2)), Some((n3, s3))) =
+        (pick(0), pick(1), pick(2), pick(3))
+    else {
+        return;
+    };
+    let mut out = output.iter_mut();
+    for i0 in 0..n0 {
+        for i1 in 0..n1 {
+            for i2 in 0..n2 {
+                let row = i0 * s0 + i1 * s1 + i2 * s2;
+                for i3 in 0..n3 {
+                    let (Some(o), Some(&v)) = (out.next(), input.get(row + i3 * s3)) else {
+                        return;
+                    };
+                    *o = v;
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -102,6 +137,40 @@ mod tests {
                 .collect();
         }
         all
+    }
+
+    /// TRANSPOSE against the definition: output index `j` reads input index `i` with
+    /// `i[perm[d]] = j[d]`.
+    #[test]
+    fn transpose_moves_every_element_where_the_permutation_says() {
+        let perms = [
+            [0, 1, 2, 3],
+            [0, 3, 1, 2],
+            [0, 2, 3, 1],
+            [3, 2, 1, 0],
+            [1, 0, 3, 2],
+        ];
+        for shape in [[1, 2, 3, 4], [2, 3, 1, 5], [3, 1, 4, 2]] {
+            let input: Vec<i8> = (0..shape.iter().product::<usize>())
+                .map(|v| (v as i32 - 60) as i8)
+                .collect();
+            for perm in perms {
+                let out_dims: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
+                let mut got = std::vec![0i8; input.len()];
+                transpose(&input, shape, perm, &mut got);
+                let want: Vec<i8> = indices(&out_dims)
+                    .into_iter()
+                    .map(|j| {
+                        let mut i = [0usize; 4];
+                        for d in 0..4 {
+                            i[perm[d]] = j[d];
+                        }
+                        input[flat(&shape, &i)]
+                    })
+                    .collect();
+                assert_eq!(got, want, "shape {shape:?} perm {perm:?}");
+            }
+        }
     }
 
     /// Concatenation as the definition says, through `concatenation` input by input.

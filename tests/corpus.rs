@@ -1,0 +1,168 @@
+//! The TFLM corpus (`tests/data/tflm-corpus`, made by its `generate.py`: Keras models through
+//! the TFLite converter, full-integer quantization, TFLM's outputs as goldens). Every model
+//! that mote imports must give TFLM's outputs byte for byte on every sample; every model that
+//! TFLM refuses, mote refuses too, unless listed in `BEYOND_TFLM`. The models mote refuses
+//! although TFLM runs them are listed below with the reason: an operator that lands moves its
+//! models out of that list (the test fails until the list says so), so the list is the state
+//! of operator coverage.
+//! Run: `cargo test -p mote-tests --test corpus -- --nocapture` for the table.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use mote_tools::intake::{import, tflite};
+use serde_json::Value;
+
+/// Models TFLM runs that mote still refuses, with the operator or feature missing.
+const REFUSED: &[(&str, &str)] = &[
+    ("add_const_broadcast", "ADD with a constant operand"),
+    ("argmax_argmin", "ARG_MAX, ARG_MIN"),
+    ("batch_matmul", "BATCH_MATMUL"),
+    ("batch_space", "SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND"),
+    ("depth_space", "DEPTH_TO_SPACE, SPACE_TO_DEPTH"),
+    ("dilated_conv", "SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND"),
+    ("elementwise_unary", "ABS, RSQRT"),
+    ("gather", "GATHER"),
+    ("gather_nd", "GATHER_ND"),
+    ("io_int16x8", "int16 activations"),
+    ("io_uint8", "uint8 graph input and output"),
+    ("l2_norm", "L2_NORMALIZATION"),
+    ("log_softmax", "LOG_SOFTMAX"),
+    ("maximum_minimum", "MAXIMUM, MINIMUM"),
+    ("mul_const_broadcast", "MUL with a constant operand"),
+    ("pack_unpack", "PACK, UNPACK"),
+    (
+        "pad",
+        "PADV2 with a padding value other than the zero point",
+    ),
+    ("prelu", "PRELU"),
+    ("reduce_mean_axes", "MEAN over other axes"),
+    ("reduce_min", "REDUCE_MIN"),
+    ("reduce_sum_max", "SUM, REDUCE_MAX"),
+    ("relu_0_to_1", "MINIMUM"),
+    ("relu6_requant", "RELU6 with another output quantization"),
+    ("resize", "RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR"),
+    ("slice_split", "SLICE, SPLIT, SPLIT_V"),
+    ("squared_difference", "SQUARED_DIFFERENCE"),
+    ("strided_slice_masks", "STRIDED_SLICE"),
+    ("sub_const", "SUB"),
+    ("transpose_conv", "TRANSPOSE_CONV"),
+    ("transpose_rank5", "more than four dimensions"),
+    ("conv1d_mean", "MEAN over a 3-D tensor"),
+];
+
+/// Models TFLM cannot run for want of a kernel, where mote has one (and TFLite's semantics).
+const BEYOND_TFLM: &[&str] = &["relu_n1_to_1"];
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/tflm-corpus")
+}
+
+fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// What mote made of one corpus model.
+enum Outcome {
+    /// Imported; every output of every sample equals TFLM's.
+    Exact { samples: usize, ops: u16 },
+    /// Refused at import, with mote's message.
+    Refused(String),
+}
+
+fn run_model(entry: &Value, tflm_runs: bool) -> Outcome {
+    let name = entry["name"].as_str().unwrap();
+    let dir = dir();
+    let bytes = read(&dir.join(format!("{name}.tflite")));
+    let consts = bumpalo::Bump::new();
+    let blob = tflite::read(&bytes).and_then(|m| import::import(&m, &consts)?.to_blob());
+    let blob = match blob {
+        Ok(b) => b,
+        Err(e) => return Outcome::Refused(format!("{e:#}")),
+    };
+    let model = mote::Model::parse(&blob).unwrap();
+    if !tflm_runs {
+        return Outcome::Exact {
+            samples: 0,
+            ops: model.op_count(),
+        };
+    }
+    let samples = entry["samples"].as_u64().unwrap() as usize;
+    let skip: Vec<u64> = entry["tflm_arena_dependent_outputs"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_u64).collect())
+        .unwrap_or_default();
+    let inputs: Vec<Vec<u8>> = (0..model.inputs().len())
+        .map(|k| read(&dir.join(format!("{name}.in{k}.bin"))))
+        .collect();
+    let goldens: Vec<Vec<u8>> = (0..model.outputs().len())
+        .map(|k| read(&dir.join(format!("{name}.out{k}.tflm.bin"))))
+        .collect();
+    let mut arena = vec![0u8; model.arena_size()];
+    let mut interpreter = mote::Interpreter::new(&model, &mut arena).unwrap();
+    for s in 0..samples {
+        for (k, data) in inputs.iter().enumerate() {
+            let n = data.len() / samples;
+            interpreter.set_input(k, &data[s * n..(s + 1) * n]).unwrap();
+        }
+        interpreter.invoke().unwrap();
+        for (k, golden) in goldens.iter().enumerate() {
+            if skip.contains(&(k as u64)) {
+                continue; // TFLM's output depends on its uninitialised arena (README)
+            }
+            let n = golden.len() / samples;
+            let got = interpreter.output(k).unwrap();
+            let want = &golden[s * n..(s + 1) * n];
+            assert_eq!(
+                got, want,
+                "{name}: sample {s}, output {k} differs from TFLM"
+            );
+        }
+    }
+    Outcome::Exact {
+        samples,
+        ops: model.op_count(),
+    }
+}
+
+#[test]
+fn every_corpus_model_equals_tflm_or_is_refused_as_listed() {
+    let manifest: Value =
+        serde_json::from_slice(&read(&dir().join("manifest.json"))).expect("manifest.json");
+    let expected: BTreeMap<&str, &str> = REFUSED.iter().copied().collect();
+    let mut exact = Vec::new();
+    let mut wrongly_refused = Vec::new();
+    let mut now_imported = Vec::new();
+    for entry in manifest.as_array().unwrap() {
+        let name = entry["name"].as_str().unwrap();
+        let tflm_runs = entry["tflm"] == "ok";
+        match run_model(entry, tflm_runs) {
+            Outcome::Exact { samples, ops } => {
+                assert!(
+                    tflm_runs || BEYOND_TFLM.contains(&name),
+                    "{name}: TFLM refuses this model, mote imported it"
+                );
+                println!("{name:<24} exact: {samples} samples, {ops} operators");
+                exact.push(name);
+                if expected.contains_key(name) {
+                    now_imported.push(name);
+                }
+            }
+            Outcome::Refused(why) => {
+                println!("{name:<24} refused: {why}");
+                if tflm_runs && !expected.contains_key(name) {
+                    wrongly_refused.push(format!("{name}: {why}"));
+                }
+            }
+        }
+    }
+    println!("{} models equal TFLM byte for byte", exact.len());
+    assert!(
+        wrongly_refused.is_empty(),
+        "TFLM runs these, mote refuses them: {wrongly_refused:#?}"
+    );
+    assert!(
+        now_imported.is_empty(),
+        "these now equal TFLM: take them out of REFUSED: {now_imported:?}"
+    );
+}
