@@ -15,7 +15,6 @@ use serde_json::Value;
 
 /// Models TFLM runs that mote still refuses, with the operator or feature missing.
 const REFUSED: &[(&str, &str)] = &[
-    ("add_const_broadcast", "ADD with a constant operand"),
     ("argmax_argmin", "ARG_MAX, ARG_MIN"),
     ("batch_matmul", "BATCH_MATMUL"),
     ("batch_space", "SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND"),
@@ -29,7 +28,6 @@ const REFUSED: &[(&str, &str)] = &[
     ("l2_norm", "L2_NORMALIZATION"),
     ("log_softmax", "LOG_SOFTMAX"),
     ("maximum_minimum", "MAXIMUM, MINIMUM"),
-    ("mul_const_broadcast", "MUL with a constant operand"),
     ("pack_unpack", "PACK, UNPACK"),
     (
         "pad",
@@ -40,7 +38,6 @@ const REFUSED: &[(&str, &str)] = &[
     ("reduce_min", "REDUCE_MIN"),
     ("reduce_sum_max", "SUM, REDUCE_MAX"),
     ("relu_0_to_1", "MINIMUM"),
-    ("relu6_requant", "RELU6 with another output quantization"),
     ("resize", "RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR"),
     ("slice_split", "SLICE, SPLIT, SPLIT_V"),
     ("squared_difference", "SQUARED_DIFFERENCE"),

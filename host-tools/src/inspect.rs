@@ -60,6 +60,7 @@ pub fn constant_bytes(op: &Op<'_>) -> usize {
         Op::DepthwiseConv2d(o) => {
             o.filter.len() + o.bias.map_or(0, <[u8]>::len) + requant(&o.requant)
         }
+        Op::Constant(o) => o.data.len(),
         _ => 0,
     }
 }
@@ -133,6 +134,8 @@ fn params(op: &Op<'_>) -> String {
             clamp(&o.clamp)
         ),
         Op::Concatenation(o) => format!("axis {}", o.axis),
+        Op::Transpose(o) => format!("perm {:?}", o.perm),
+        Op::Clip(o) => format!("clamp {}..={}", o.clamp.min, o.clamp.max),
         _ => String::new(),
     }
 }

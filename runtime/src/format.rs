@@ -471,6 +471,30 @@ pub struct Transpose {
     pub perm: [u8; MAX_RANK],
 }
 
+/// Raw int8 values clamped, whatever the quantization: TFLM's RELU6 (which clamps in the
+/// input's units and ignores the output's quantization).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Clip {
+    /// Input tensor.
+    pub input: TensorId,
+    /// Output tensor, as many elements as the input.
+    pub output: TensorId,
+    /// The bounds, in the input's units.
+    pub clamp: Clamp,
+}
+
+/// A constant the following operators read as an activation: its bytes are copied into the
+/// output tensor (so that ADD, MUL and the other operators of two activations take constant
+/// operands; it costs the constant's bytes of arena while it is live).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Constant<'a> {
+    /// Output tensor.
+    pub output: TensorId,
+    /// Its bytes, exactly the tensor's byte length.
+    pub data: &'a [u8],
+}
+
 /// One operator, in execution order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Op<'a> {
@@ -518,6 +542,11 @@ pub enum Op<'a> {
     // New operators go last: postcard numbers the variants, so older blobs keep decoding.
     /// TRANSPOSE.
     Transpose(Transpose),
+    /// RELU6 as TFLM computes it: a clamp of the raw values.
+    Clip(Clip),
+    /// A constant operand materialised in the arena.
+    #[serde(borrow)]
+    Constant(Constant<'a>),
 }
 
 impl Op<'_> {
@@ -544,6 +573,8 @@ impl Op<'_> {
             Op::Quantize(_) => "QUANTIZE",
             Op::Dequantize(_) => "DEQUANTIZE",
             Op::Transpose(_) => "TRANSPOSE",
+            Op::Clip(_) => "RELU6",
+            Op::Constant(_) => "CONSTANT",
         }
     }
 
@@ -572,6 +603,8 @@ impl Op<'_> {
             Op::Pad(o) => f(o.input),
             Op::Mean(o) => f(o.input),
             Op::Transpose(o) => f(o.input),
+            Op::Clip(o) => f(o.input),
+            Op::Constant(_) => {}
         }
     }
 
@@ -594,6 +627,8 @@ impl Op<'_> {
             Op::Pad(o) => o.output,
             Op::Mean(o) => o.output,
             Op::Transpose(o) => o.output,
+            Op::Clip(o) => o.output,
+            Op::Constant(o) => o.output,
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use super::{Cx, operands};
 use crate::error::Error;
-use crate::format::{DType, Rescale, Softmax, TensorDef, Unary};
+use crate::format::{Clip, DType, Rescale, Softmax, TensorDef, Unary};
 use crate::kernels::{as_i8, as_i8_mut, reference};
 
 /// Input and output of a one-to-one operator: the given types and the same element count.
@@ -43,6 +43,23 @@ pub(super) fn eval_rescale(cx: &Cx<'_, '_>, o: &Rescale, arena: &mut [u8]) -> Re
         o.clamp,
         as_i8_mut(out),
     );
+    Ok(())
+}
+
+/// RELU6 as TFLM computes it: int8 in and out, as many elements, the bounds in order.
+pub(super) fn validate_clip(cx: &Cx<'_, '_>, o: &Clip) -> Result<(), Error> {
+    let io = Unary {
+        input: o.input,
+        output: o.output,
+    };
+    same_size(cx, &io, DType::I8, DType::I8)?;
+    cx.check_clamp(o.clamp)
+}
+
+pub(super) fn eval_clip(cx: &Cx<'_, '_>, o: &Clip, arena: &mut [u8]) -> Result<(), Error> {
+    let (i, out_t) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
+    let (out, [x]) = operands(arena, &out_t, [&i])?;
+    reference::clip(as_i8(x), o.clamp, as_i8_mut(out));
     Ok(())
 }
 

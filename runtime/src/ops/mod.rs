@@ -44,7 +44,7 @@ mod pool;
 mod shape;
 
 use crate::error::Error;
-use crate::format::{Clamp, DType, Multiplier, Op, Requant, TensorDef, TensorId};
+use crate::format::{Clamp, Constant, DType, Multiplier, Op, Requant, TensorDef, TensorId};
 use crate::kernels::Scratch;
 use crate::model::Model;
 
@@ -155,9 +155,27 @@ pub(crate) fn validate(model: &Model<'_>, index: u16, op: &Op<'_>) -> Result<(),
         Op::Mean(o) => shape::validate_mean(&cx, o),
         #[cfg(feature = "op-transpose")]
         Op::Transpose(o) => shape::validate_transpose(&cx, o),
+        #[cfg(feature = "op-rescale")]
+        Op::Clip(o) => elementwise::validate_clip(&cx, o),
+        Op::Constant(o) => validate_constant(&cx, o),
         #[allow(unreachable_patterns)] // not with every operator built in
         _ => Err(unsupported(index, op)),
     }
+}
+
+/// A constant fills its output exactly (any element type: the bytes are copied).
+fn validate_constant(cx: &Cx<'_, '_>, o: &Constant<'_>) -> Result<(), Error> {
+    let out = cx.tensor(o.output)?;
+    cx.check_param(out.byte_len() == Some(o.data.len()))
+}
+
+fn eval_constant(cx: &Cx<'_, '_>, o: &Constant<'_>, arena: &mut [u8]) -> Result<(), Error> {
+    let (out, []) = operands(arena, &cx.tensor(o.output)?, [])?;
+    let bytes = out
+        .get_mut(..o.data.len())
+        .ok_or(Error::BadPlan { tensor: o.output })?;
+    bytes.copy_from_slice(o.data);
+    Ok(())
 }
 
 /// Operator `index`, `op`, is of a kind this build leaves out.
@@ -234,6 +252,9 @@ pub(crate) fn eval(
         Op::Mean(o) => shape::eval_mean(&cx, o, arena),
         #[cfg(feature = "op-transpose")]
         Op::Transpose(o) => shape::eval_transpose(&cx, o, arena),
+        #[cfg(feature = "op-rescale")]
+        Op::Clip(o) => elementwise::eval_clip(&cx, o, arena),
+        Op::Constant(o) => eval_constant(&cx, o, arena),
         // Unreachable: `validate` refused the blob.
         #[allow(unreachable_patterns)]
         _ => Err(unsupported(index, op)),

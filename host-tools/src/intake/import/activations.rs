@@ -4,9 +4,11 @@
 //! `leaky_relu_common.cc` and `hard_swish_common.cc` (`tensorflow/lite/micro/kernels/`).
 
 use anyhow::{Result, anyhow, ensure};
-use mote::format::{Clamp, HardSwish, LeakyRelu, Multiplier, Op, Rescale, Sigmoidal, Softmax};
+use mote::format::{
+    Clamp, Clip, HardSwish, LeakyRelu, Multiplier, Op, Rescale, Sigmoidal, Softmax,
+};
 
-use super::{Importer, OpCx, clamp_i8, multiplier, round_to_i32, same_quantization};
+use super::{Importer, OpCx, clamp_i8, multiplier, round_to_i32};
 use crate::intake::tflite::Operator;
 use crate::intake::tflite::schema::BuiltinOperator as B;
 use crate::quantize::qmath::{frexp, quantize_multiplier};
@@ -72,14 +74,13 @@ impl<'m, 'a> Importer<'m, 'a> {
         );
         if op.builtin == B::RELU6 {
             // TFLM's int8 RELU6 clamps the input bytes to [zero point, quantized 6] of the
-            // *input* and ignores the output quantization (`Relu6Prepare`).
-            same_quantization(cx, &input, &output)?;
+            // *input* and ignores the output quantization (`Relu6Prepare`): the raw bytes pass
+            // through, whatever the output's scale and zero point say they mean.
             let six = float_to_int8(6.0, input.scale, input.zero_point);
             let zero = clamp_i8(i64::from(input.zero_point));
-            return Ok(Op::Rescale(Rescale {
+            return Ok(Op::Clip(Clip {
                 input: input.id,
                 output: output.id,
-                multiplier: multiplier(cx, 1.0, "identity")?,
                 clamp: Clamp {
                     min: zero,
                     max: six,

@@ -17,8 +17,8 @@ impl<'m, 'a> Importer<'m, 'a> {
             .map_or(ActivationFunctionType::NONE, |o| {
                 o.fused_activation_function()
             });
-        let a = self.input_i8(cx, op, 0)?;
-        let b = self.input_i8(cx, op, 1)?;
+        let a = self.operand_i8(cx, op, 0)?;
+        let b = self.operand_i8(cx, op, 1)?;
         let output = self.output_i8(cx, op)?;
         check_broadcast(cx, &a, &b, &output)?;
         const LEFT_SHIFT: u8 = 20;
@@ -47,8 +47,8 @@ impl<'m, 'a> Importer<'m, 'a> {
             .map_or(ActivationFunctionType::NONE, |o| {
                 o.fused_activation_function()
             });
-        let a = self.input_i8(cx, op, 0)?;
-        let b = self.input_i8(cx, op, 1)?;
+        let a = self.operand_i8(cx, op, 0)?;
+        let b = self.operand_i8(cx, op, 1)?;
         let output = self.output_i8(cx, op)?;
         check_broadcast(cx, &a, &b, &output)?;
         let real = f64::from(a.scale) * f64::from(b.scale) / f64::from(output.scale);

@@ -35,7 +35,9 @@ use std::fmt;
 
 use anyhow::{Result, anyhow, bail, ensure};
 use bumpalo::Bump;
-use mote::format::{Clamp, DType, MAX_IO, MAX_RANK, Multiplier, Op, Requant, TensorId, Window};
+use mote::format::{
+    Clamp, Constant, DType, MAX_IO, MAX_RANK, Multiplier, Op, Requant, TensorId, Window,
+};
 
 use crate::intake::tflite::schema::{
     ActivationFunctionType, BuiltinOperator as B, Padding, TensorType,
@@ -280,6 +282,43 @@ impl<'m, 'a> Importer<'m, 'a> {
                 self.tname(t)
             )
         })?;
+        Ok(self.act(id))
+    }
+
+    /// Int8 input `i`, an activation or a constant. A constant becomes a CONSTANT operator,
+    /// run just before this one, that copies its bytes into a tensor of its own: operators of
+    /// two activations take constant operands (a bias, normalisation constants) that way, at
+    /// the cost of the constant's bytes of arena while this operator runs.
+    fn operand_i8(&mut self, cx: &OpCx, op: &Operator<'_>, i: usize) -> Result<Act> {
+        let t = op
+            .input(i)
+            .map_err(|e| anyhow!("{cx}: {e} (the operator needs it)"))?;
+        let tensor = &self.sg.tensors[t];
+        let Some(data) = tensor.data else {
+            return self.input_i8(cx, op, i);
+        };
+        let what = || format!("{cx}: constant input {i} ({})", self.tname(t));
+        ensure!(
+            tensor.dtype == TensorType::INT8,
+            "{} is {}: only int8 constants are supported here",
+            what(),
+            type_name(tensor.dtype)
+        );
+        let shape = dims(tensor).map_err(|e| anyhow!("{} {e}", what()))?;
+        let (scale, zero_point) = per_tensor(tensor).map_err(|e| anyhow!("{} {e}", what()))?;
+        ensure!(
+            data.len() == shape.iter().product::<usize>(),
+            "{} holds {} bytes for shape {shape:?}",
+            what(),
+            data.len()
+        );
+        let name = format!("{} (constant)", tensor.name);
+        let id = self
+            .graph
+            .add_tensor(name, DType::I8, &shape, scale, zero_point)?;
+        self.graph
+            .ops
+            .push(Op::Constant(Constant { output: id, data }));
         Ok(self.act(id))
     }
 

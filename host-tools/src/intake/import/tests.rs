@@ -402,16 +402,6 @@ fn unsupported_operators_and_shapes() {
         e.contains("operator 0 (RESHAPE v1): output tensor 1 \"t1\" has 5 dimensions"),
         "{e}"
     );
-
-    // TFLM's RELU6 ignores the output quantization: refused unless it equals the input's.
-    let mut b = Builder::default();
-    let x = b.act(&[4], 0.05, -10);
-    let y = b.act(&[4], 0.025, -128);
-    b.op(B::RELU6, 1, &[x], &[y], None);
-    b.inputs = vec![x];
-    b.outputs = vec![y];
-    let e = import_error(&b);
-    assert!(e.contains("(RELU6 v1): input quantization"), "{e}");
 }
 
 #[test]
@@ -452,18 +442,11 @@ fn relu6_quantize_and_pad() {
     b.outputs = vec![out];
     let ops = import_bytes(&b.build()).unwrap();
     assert!(matches!(ops[0], Op::Quantize(_)), "{ops:?}");
-    let Op::Rescale(relu6) = &ops[1] else {
+    let Op::Clip(relu6) = &ops[1] else {
         panic!("{ops:?}")
     };
-    // Input zero point -10 to -10 + round(6 / 0.05) = 110, scale unchanged.
+    // Input zero point -10 to -10 + round(6 / 0.05) = 110, in the input's units.
     assert_eq!(relu6.clamp, Clamp { min: -10, max: 110 });
-    assert_eq!(
-        relu6.multiplier,
-        Multiplier {
-            multiplier: 1 << 30,
-            shift: 1
-        }
-    );
     let Op::Pad(pad) = &ops[2] else {
         panic!("{ops:?}")
     };

@@ -17,6 +17,13 @@ pub fn rescale(
     }
 }
 
+/// `out = clamp(x)` on the raw values: TFLM's `Relu6Quantized`, which ignores quantization.
+pub fn clip(input: &[i8], clamp: Clamp, output: &mut [i8]) {
+    for (&x, out) in input.iter().zip(output.iter_mut()) {
+        *out = x.max(clamp.min).min(clamp.max);
+    }
+}
+
 /// Float to int8 (TFLite's `AffineQuantize`): `clamp(round(x / scale) + zero_point)`, rounding
 /// half away from zero like C's `round`. `input` is little-endian f32 bytes.
 pub fn quantize(input: &[u8], scale: f32, zero_point: i32, output: &mut [i8]) {

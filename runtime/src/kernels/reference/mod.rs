@@ -23,7 +23,7 @@ pub use activations::{HardSwishParams, hard_swish, leaky_relu};
 pub use binary::{AddParams, Broadcast, MulParams, add, mul};
 pub use conv::{Geometry, conv_2d};
 pub use depthwise_conv::depthwise_conv_2d;
-pub use elementwise::{dequantize, quantize, rescale};
+pub use elementwise::{clip, dequantize, quantize, rescale};
 pub use fully_connected::fully_connected;
 pub use mean::mean;
 pub use pool::{average_pool_2d, max_pool_2d};
