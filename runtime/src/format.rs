@@ -316,6 +316,19 @@ pub struct Add {
     pub clamp: Clamp,
 }
 
+/// Two inputs and an output, no parameters: MAXIMUM and MINIMUM (raw int8 comparison, as
+/// TFLM's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Binary {
+    /// First input.
+    pub input1: TensorId,
+    /// Second input.
+    pub input2: TensorId,
+    /// Output.
+    pub output: TensorId,
+}
+
 /// MUL with one output rescaling and broadcasting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mul {
@@ -547,6 +560,15 @@ pub enum Op<'a> {
     /// A constant operand materialised in the arena.
     #[serde(borrow)]
     Constant(Constant<'a>),
+    /// SUB: ADD's parameters, the second input subtracted.
+    Sub(Add),
+    /// MAXIMUM.
+    Maximum(Binary),
+    /// MINIMUM.
+    Minimum(Binary),
+    /// SQUARED_DIFFERENCE: ADD's parameters (left shift 7, no clamp beyond int8), the output
+    /// multiplier may exceed one.
+    SquaredDifference(Add),
 }
 
 impl Op<'_> {
@@ -575,6 +597,10 @@ impl Op<'_> {
             Op::Transpose(_) => "TRANSPOSE",
             Op::Clip(_) => "RELU6",
             Op::Constant(_) => "CONSTANT",
+            Op::Sub(_) => "SUB",
+            Op::Maximum(_) => "MAXIMUM",
+            Op::Minimum(_) => "MINIMUM",
+            Op::SquaredDifference(_) => "SQUARED_DIFFERENCE",
         }
     }
 
@@ -605,6 +631,14 @@ impl Op<'_> {
             Op::Transpose(o) => f(o.input),
             Op::Clip(o) => f(o.input),
             Op::Constant(_) => {}
+            Op::Sub(o) | Op::SquaredDifference(o) => {
+                f(o.input1);
+                f(o.input2)
+            }
+            Op::Maximum(o) | Op::Minimum(o) => {
+                f(o.input1);
+                f(o.input2)
+            }
         }
     }
 
@@ -629,6 +663,8 @@ impl Op<'_> {
             Op::Transpose(o) => o.output,
             Op::Clip(o) => o.output,
             Op::Constant(o) => o.output,
+            Op::Sub(o) | Op::SquaredDifference(o) => o.output,
+            Op::Maximum(o) | Op::Minimum(o) => o.output,
         }
     }
 }

@@ -1,8 +1,8 @@
-//! ADD and MUL with broadcasting.
+//! ADD, SUB, MUL, MAXIMUM, MINIMUM and SQUARED_DIFFERENCE with broadcasting.
 
 use super::{Cx, operands};
 use crate::error::Error;
-use crate::format::{Add, DType, Mul, Multiplier, TensorDef, TensorId};
+use crate::format::{Add, Binary, DType, Mul, Multiplier, TensorDef, TensorId};
 use crate::kernels::reference::{self, AddParams, Broadcast, MulParams};
 use crate::kernels::{self, Scratch, as_i8, as_i8_mut};
 
@@ -76,6 +76,63 @@ pub(super) fn eval_add(
     Ok(())
 }
 
+/// SUB and SQUARED_DIFFERENCE: the reference kernel `f` over ADD's parameters.
+pub(super) fn eval_with_add_params(
+    cx: &Cx<'_, '_>,
+    o: &Add,
+    arena: &mut [u8],
+    f: fn(&Broadcast, &[i8], &[i8], &AddParams, &mut [i8]),
+) -> Result<(), Error> {
+    let (a, b) = (cx.tensor(o.input1)?, cx.tensor(o.input2)?);
+    let output = cx.tensor(o.output)?;
+    let bc = broadcast(cx, &a, &b)?;
+    let (out, [x, y]) = operands(arena, &output, [&a, &b])?;
+    let p = AddParams {
+        input1_zp: a.zero_point,
+        input2_zp: b.zero_point,
+        output_zp: output.zero_point,
+        left_shift: o.left_shift,
+        input1_multiplier: o.input1_multiplier,
+        input2_multiplier: o.input2_multiplier,
+        output_multiplier: o.output_multiplier,
+        clamp: o.clamp,
+    };
+    f(&bc, as_i8(x), as_i8(y), &p, as_i8_mut(out));
+    Ok(())
+}
+
+/// SQUARED_DIFFERENCE: as ADD's checks, but the output multiplier may scale up (the squared
+/// difference of two scaled inputs is requantized with `MultiplyByQuantizedMultiplier`) and
+/// the left shift is at most 7, which keeps the square inside i32.
+pub(super) fn validate_squared_difference(cx: &Cx<'_, '_>, o: &Add) -> Result<(), Error> {
+    check_operands(cx, o.input1, o.input2, o.output)?;
+    cx.check_param(o.left_shift <= 7)?;
+    check_smaller_than_one(cx, o.input1_multiplier)?;
+    check_smaller_than_one(cx, o.input2_multiplier)?;
+    cx.check_multiplier(o.output_multiplier)?;
+    cx.check_clamp(o.clamp)
+}
+
+/// MAXIMUM, MINIMUM: three int8 tensors that broadcast (the quantization is not looked at,
+/// as TFLM does not).
+pub(super) fn validate_min_max(cx: &Cx<'_, '_>, o: &Binary) -> Result<(), Error> {
+    check_operands(cx, o.input1, o.input2, o.output)
+}
+
+pub(super) fn eval_min_max(
+    cx: &Cx<'_, '_>,
+    o: &Binary,
+    arena: &mut [u8],
+    f: fn(&Broadcast, &[i8], &[i8], &mut [i8]),
+) -> Result<(), Error> {
+    let (a, b) = (cx.tensor(o.input1)?, cx.tensor(o.input2)?);
+    let output = cx.tensor(o.output)?;
+    let bc = broadcast(cx, &a, &b)?;
+    let (out, [x, y]) = operands(arena, &output, [&a, &b])?;
+    f(&bc, as_i8(x), as_i8(y), as_i8_mut(out));
+    Ok(())
+}
+
 pub(super) fn validate_mul(cx: &Cx<'_, '_>, o: &Mul) -> Result<(), Error> {
     check_operands(cx, o.input1, o.input2, o.output)?;
     cx.check_multiplier(o.output_multiplier)?;
@@ -103,7 +160,7 @@ mod tests {
     extern crate std;
     use super::super::harness::{T, run};
     use crate::error::Error;
-    use crate::format::{Add, Clamp, Mul, Multiplier, Op};
+    use crate::format::{Add, Binary, Clamp, Mul, Multiplier, Op};
     use std::vec::Vec;
 
     fn m(multiplier: i32, shift: i8) -> Multiplier {
@@ -146,6 +203,52 @@ mod tests {
         let io: [T<'_>; 3] = [(&[1], 2), (&[2, 3], 0), (&[2, 3], 0)];
         let out = run(&io, mul(), &[&[5], &[0, 1, 2, -3, 50, -50]]);
         assert_eq!(out, Ok(std::vec![0, 3, 6, -9, 127, -128]));
+    }
+
+    #[test]
+    fn sub_min_max_and_squared_difference_run_and_reject() {
+        let io: [T<'_>; 3] = [(&[1, 4], 0), (&[4], 0), (&[1, 4], 0)];
+        let (x, y): ([i8; 4], [i8; 4]) = ([10, -5, 127, 0], [3, 3, -128, 0]);
+        let binary = Binary {
+            input1: 0,
+            input2: 1,
+            output: 2,
+        };
+        assert_eq!(
+            run(&io, Op::Maximum(binary), &[&x, &y]),
+            Ok(std::vec![10, 3, 127, 0])
+        );
+        assert_eq!(
+            run(&io, Op::Minimum(binary), &[&x, &y]),
+            Ok(std::vec![3, -5, -128, 0])
+        );
+        let Op::Add(params) = add(20, -18) else {
+            unreachable!()
+        };
+        assert_eq!(
+            run(&io, Op::Sub(params), &[&x, &y]),
+            Ok(std::vec![7, -8, 127, 0])
+        );
+        // (x - y)² at equal scales: each side 2^7 / 2 (the common scale), the square back by
+        // 2^-12.
+        let sq = Add {
+            left_shift: 7,
+            output_multiplier: m(1 << 30, -11),
+            ..params
+        };
+        assert_eq!(
+            run(&io, Op::SquaredDifference(sq), &[&x, &y]),
+            Ok(std::vec![49, 64, 127, 0])
+        );
+        let param = Err(Error::BadParameter { op: 0 });
+        let too_far = Add {
+            left_shift: 8,
+            ..sq
+        };
+        assert_eq!(run(&io, Op::SquaredDifference(too_far), &[&x, &y]), param);
+        let io: [T<'_>; 3] = [(&[1, 4], 0), (&[3], 0), (&[1, 4], 0)];
+        let shape = Err(Error::ShapeMismatch { op: 0 });
+        assert_eq!(run(&io, Op::Maximum(binary), &[&x, &y[..3]]), shape);
     }
 
     #[test]

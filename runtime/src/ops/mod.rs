@@ -12,7 +12,13 @@
 
 #[cfg(feature = "op-activations")]
 mod activations;
-#[cfg(any(feature = "op-add", feature = "op-mul"))]
+#[cfg(any(
+    feature = "op-add",
+    feature = "op-mul",
+    feature = "op-sub",
+    feature = "op-maximum",
+    feature = "op-squared-difference"
+))]
 mod binary;
 // Also the window geometry of the pools.
 #[cfg(any(
@@ -46,6 +52,8 @@ mod shape;
 use crate::error::Error;
 use crate::format::{Clamp, Constant, DType, Multiplier, Op, Requant, TensorDef, TensorId};
 use crate::kernels::Scratch;
+#[allow(unused_imports)] // not with every operator built in
+use crate::kernels::reference;
 use crate::model::Model;
 
 /// What an operator's `validate` and `eval` can ask about the graph.
@@ -158,6 +166,12 @@ pub(crate) fn validate(model: &Model<'_>, index: u16, op: &Op<'_>) -> Result<(),
         #[cfg(feature = "op-rescale")]
         Op::Clip(o) => elementwise::validate_clip(&cx, o),
         Op::Constant(o) => validate_constant(&cx, o),
+        #[cfg(feature = "op-sub")]
+        Op::Sub(o) => binary::validate_add(&cx, o),
+        #[cfg(feature = "op-maximum")]
+        Op::Maximum(o) | Op::Minimum(o) => binary::validate_min_max(&cx, o),
+        #[cfg(feature = "op-squared-difference")]
+        Op::SquaredDifference(o) => binary::validate_squared_difference(&cx, o),
         #[allow(unreachable_patterns)] // not with every operator built in
         _ => Err(unsupported(index, op)),
     }
@@ -255,6 +269,16 @@ pub(crate) fn eval(
         #[cfg(feature = "op-rescale")]
         Op::Clip(o) => elementwise::eval_clip(&cx, o, arena),
         Op::Constant(o) => eval_constant(&cx, o, arena),
+        #[cfg(feature = "op-sub")]
+        Op::Sub(o) => binary::eval_with_add_params(&cx, o, arena, reference::sub),
+        #[cfg(feature = "op-maximum")]
+        Op::Maximum(o) => binary::eval_min_max(&cx, o, arena, reference::maximum),
+        #[cfg(feature = "op-maximum")]
+        Op::Minimum(o) => binary::eval_min_max(&cx, o, arena, reference::minimum),
+        #[cfg(feature = "op-squared-difference")]
+        Op::SquaredDifference(o) => {
+            binary::eval_with_add_params(&cx, o, arena, reference::squared_difference)
+        }
         // Unreachable: `validate` refused the blob.
         #[allow(unreachable_patterns)]
         _ => Err(unsupported(index, op)),

@@ -1,12 +1,14 @@
-//! ADD and MUL, with broadcasting: the input and output multipliers. TFLM prepares them in
-//! `add_common.cc` and `mul_common.cc` (`tensorflow/lite/micro/kernels/`).
+//! ADD, SUB, MUL, SQUARED_DIFFERENCE, MAXIMUM and MINIMUM, with broadcasting and constant
+//! operands: the input and output multipliers. TFLM prepares them in `add_common.cc`,
+//! `sub_common.cc`, `mul_common.cc`, `squared_difference.cc` and `maximum_minimum.cc`
+//! (`tensorflow/lite/micro/kernels/`).
 
 use anyhow::{Result, ensure};
-use mote::format::{Add, Mul, Multiplier, Op};
+use mote::format::{Add, Binary, Clamp, Mul, Multiplier, Op};
 
 use super::{Act, Importer, OpCx, fused_clamp, multiplier};
 use crate::intake::tflite::Operator;
-use crate::intake::tflite::schema::ActivationFunctionType;
+use crate::intake::tflite::schema::{ActivationFunctionType, BuiltinOperator as B};
 
 impl<'m, 'a> Importer<'m, 'a> {
     /// ADD (TFLM `CalculateOpDataAdd`, int8: left shift 20).
@@ -17,26 +19,86 @@ impl<'m, 'a> Importer<'m, 'a> {
             .map_or(ActivationFunctionType::NONE, |o| {
                 o.fused_activation_function()
             });
-        let a = self.operand_i8(cx, op, 0)?;
-        let b = self.operand_i8(cx, op, 1)?;
-        let output = self.output_i8(cx, op)?;
-        check_broadcast(cx, &a, &b, &output)?;
+        self.add_or_sub(cx, op, activation).map(Op::Add)
+    }
+
+    /// SUB (TFLM `CalculateOpDataSub`: ADD's arithmetic, in double as ADD's).
+    pub(super) fn sub(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
+        let activation = op
+            .raw
+            .builtin_options_as_sub_options()
+            .map_or(ActivationFunctionType::NONE, |o| {
+                o.fused_activation_function()
+            });
+        self.add_or_sub(cx, op, activation).map(Op::Sub)
+    }
+
+    fn add_or_sub(
+        &mut self,
+        cx: &OpCx,
+        op: &Operator<'_>,
+        activation: ActivationFunctionType,
+    ) -> Result<Add> {
         const LEFT_SHIFT: u8 = 20;
-        // `std::max` of the two float scales, widened, doubled.
-        let twice_max = 2.0 * f64::from(a.scale.max(b.scale));
-        let real1 = f64::from(a.scale) / twice_max;
-        let real2 = f64::from(b.scale) / twice_max;
-        let real_out = twice_max / (f64::from(1u32 << LEFT_SHIFT) * f64::from(output.scale));
-        Ok(Op::Add(Add {
+        let (a, b, output) = self.binary_operands(cx, op)?;
+        let common = CommonScale::new(cx, &a, &b)?;
+        let real_out = common.twice_max / (f64::from(1u32 << LEFT_SHIFT) * f64::from(output.scale));
+        Ok(Add {
             input1: a.id,
             input2: b.id,
             output: output.id,
             left_shift: LEFT_SHIFT,
-            input1_multiplier: smaller_than_one(cx, real1, "input 1")?,
-            input2_multiplier: smaller_than_one(cx, real2, "input 2")?,
+            input1_multiplier: common.input1,
+            input2_multiplier: common.input2,
             output_multiplier: smaller_than_one(cx, real_out, "output")?,
             clamp: fused_clamp(cx, activation, &output)?,
+        })
+    }
+
+    /// SQUARED_DIFFERENCE (TFLM `squared_difference.cc`, int8: left shift 7, the output
+    /// multiplier `twice_max² / (2^14 · output_scale)` by the general `QuantizeMultiplier`).
+    pub(super) fn squared_difference(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
+        const LEFT_SHIFT: u8 = 7;
+        let (a, b, output) = self.binary_operands(cx, op)?;
+        let common = CommonScale::new(cx, &a, &b)?;
+        let real_out = common.twice_max * common.twice_max
+            / (f64::from(1u32 << (2 * LEFT_SHIFT)) * f64::from(output.scale));
+        Ok(Op::SquaredDifference(Add {
+            input1: a.id,
+            input2: b.id,
+            output: output.id,
+            left_shift: LEFT_SHIFT,
+            input1_multiplier: common.input1,
+            input2_multiplier: common.input2,
+            output_multiplier: multiplier(cx, real_out, "output")?,
+            clamp: Clamp::NONE,
         }))
+    }
+
+    /// MAXIMUM and MINIMUM: TFLM compares the raw int8 values (it has no prepare step and
+    /// looks at no quantization), and so does mote.
+    pub(super) fn maximum_minimum(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
+        let (a, b, output) = self.binary_operands(cx, op)?;
+        let o = Binary {
+            input1: a.id,
+            input2: b.id,
+            output: output.id,
+        };
+        Ok(if op.builtin == B::MAXIMUM {
+            Op::Maximum(o)
+        } else {
+            Op::Minimum(o)
+        })
+    }
+
+    /// The two int8 operands (activations or constants) and the output of a broadcasting
+    /// binary operator.
+    fn binary_operands(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<(Act, Act, Act)> {
+        let a = self.operand_i8(cx, op, 0)?;
+        let b = self.operand_i8(cx, op, 1)?;
+        let output = self.output_i8(cx, op)?;
+        check_broadcast(cx, &a, &b, &output)?;
+        Ok((a, b, output))
     }
 
     /// MUL (TFLM `CalculateOpDataMul`: the scale product in double).
@@ -47,10 +109,7 @@ impl<'m, 'a> Importer<'m, 'a> {
             .map_or(ActivationFunctionType::NONE, |o| {
                 o.fused_activation_function()
             });
-        let a = self.operand_i8(cx, op, 0)?;
-        let b = self.operand_i8(cx, op, 1)?;
-        let output = self.output_i8(cx, op)?;
-        check_broadcast(cx, &a, &b, &output)?;
+        let (a, b, output) = self.binary_operands(cx, op)?;
         let real = f64::from(a.scale) * f64::from(b.scale) / f64::from(output.scale);
         Ok(Op::Mul(Mul {
             input1: a.id,
@@ -59,6 +118,25 @@ impl<'m, 'a> Importer<'m, 'a> {
             output_multiplier: multiplier(cx, real, "output")?,
             clamp: fused_clamp(cx, activation, &output)?,
         }))
+    }
+}
+
+/// Both inputs of ADD, SUB or SQUARED_DIFFERENCE on one scale, twice the larger input scale
+/// (`std::max` of the float scales, widened, doubled): the multipliers that take them there.
+struct CommonScale {
+    twice_max: f64,
+    input1: Multiplier,
+    input2: Multiplier,
+}
+
+impl CommonScale {
+    fn new(cx: &OpCx, a: &Act, b: &Act) -> Result<Self> {
+        let twice_max = 2.0 * f64::from(a.scale.max(b.scale));
+        Ok(CommonScale {
+            twice_max,
+            input1: smaller_than_one(cx, f64::from(a.scale) / twice_max, "input 1")?,
+            input2: smaller_than_one(cx, f64::from(b.scale) / twice_max, "input 2")?,
+        })
     }
 }
 
@@ -100,7 +178,7 @@ fn check_broadcast(cx: &OpCx, a: &Act, b: &Act, out: &Act) -> Result<()> {
 fn smaller_than_one(cx: &OpCx, real: f64, what: &str) -> Result<Multiplier> {
     ensure!(
         real > 0.0 && real < 1.0,
-        "{cx}: the {what} multiplier {real} is not in (0, 1), which TFLM's int8 ADD requires"
+        "{cx}: the {what} multiplier {real} is not in (0, 1), which TFLM's int8 kernel requires"
     );
     multiplier(cx, real, what)
 }

@@ -430,6 +430,8 @@ impl<'m, 'a> Importer<'m, 'a> {
             | B::QUANTIZE => 1,
             // 2 int8, 4 more than four dimensions (refused by shape below), 5 int16, 6 int4.
             B::TRANSPOSE => 4,
+            // 2 int8; later versions are int16 or more than four dimensions.
+            B::SUB | B::MAXIMUM | B::MINIMUM | B::SQUARED_DIFFERENCE => 2,
             B::CUSTOM => bail!("{cx}: custom operators are not supported"),
             _ => bail!("{cx}: this operator is not supported"),
         };
@@ -459,6 +461,9 @@ impl<'m, 'a> Importer<'m, 'a> {
             B::PAD | B::PADV2 => self.pad(cx, op),
             B::MEAN => self.mean(cx, op),
             B::TRANSPOSE => self.transpose(cx, op),
+            B::SUB => self.sub(cx, op),
+            B::SQUARED_DIFFERENCE => self.squared_difference(cx, op),
+            B::MAXIMUM | B::MINIMUM => self.maximum_minimum(cx, op),
             _ => bail!("{cx}: this operator is not supported"),
         }
     }

@@ -152,27 +152,73 @@ pub struct AddParams {
 /// `MultiplyByQuantizedMultiplierSmallerThanOneExp`. Sums wrap as TFLM's i32 does (a
 /// `left_shift` of at most 22 keeps them exact).
 pub fn add(b: &Broadcast, input1: &[i8], input2: &[i8], p: &AddParams, output: &mut [i8]) {
-    let scale = |x: i8, zp: i32, m: Multiplier| {
-        let shifted = i32::from(x)
-            .wrapping_sub(zp)
-            .wrapping_shl(u32::from(p.left_shift));
-        multiply_by_quantized_multiplier_smaller_than_one_exp(
-            shifted,
-            m.multiplier,
-            i32::from(m.shift),
-        )
-    };
+    combine(b, input1, input2, p, output, i32::wrapping_add);
+}
+
+/// SUB: ADD's arithmetic with the second scaled input subtracted (TFLM prepares SUB exactly as
+/// ADD; `SubElementwise`).
+pub fn sub(b: &Broadcast, input1: &[i8], input2: &[i8], p: &AddParams, output: &mut [i8]) {
+    combine(b, input1, input2, p, output, i32::wrapping_sub);
+}
+
+/// ADD or SUB: `op` joins the two inputs on the common scale.
+fn combine(
+    b: &Broadcast,
+    input1: &[i8],
+    input2: &[i8],
+    p: &AddParams,
+    output: &mut [i8],
+    op: fn(i32, i32) -> i32,
+) {
     b.map(input1, input2, output, |x, y| {
-        let sum = scale(x, p.input1_zp, p.input1_multiplier).wrapping_add(scale(
-            y,
-            p.input2_zp,
-            p.input2_multiplier,
-        ));
+        let joined = op(
+            to_common_scale(x, p.input1_zp, p.left_shift, p.input1_multiplier),
+            to_common_scale(y, p.input2_zp, p.left_shift, p.input2_multiplier),
+        );
         let out = multiply_by_quantized_multiplier_smaller_than_one_exp(
-            sum,
+            joined,
             p.output_multiplier.multiplier,
             i32::from(p.output_multiplier.shift),
         );
+        clamp_to_i8(out.saturating_add(p.output_zp), p.clamp.min, p.clamp.max)
+    });
+}
+
+/// `x - zp`, shifted left, scaled by a multiplier below one: an input of ADD, SUB or
+/// SQUARED_DIFFERENCE on the operator's common scale.
+fn to_common_scale(x: i8, zp: i32, left_shift: u8, m: Multiplier) -> i32 {
+    let shifted = i32::from(x)
+        .wrapping_sub(zp)
+        .wrapping_shl(u32::from(left_shift));
+    multiply_by_quantized_multiplier_smaller_than_one_exp(shifted, m.multiplier, i32::from(m.shift))
+}
+
+/// MAXIMUM: the larger raw value of each pair (TFLM compares the int8 values themselves,
+/// whatever the quantization).
+pub fn maximum(b: &Broadcast, input1: &[i8], input2: &[i8], output: &mut [i8]) {
+    b.map(input1, input2, output, |x, y| x.max(y));
+}
+
+/// MINIMUM: the smaller raw value of each pair.
+pub fn minimum(b: &Broadcast, input1: &[i8], input2: &[i8], output: &mut [i8]) {
+    b.map(input1, input2, output, |x, y| x.min(y));
+}
+
+/// SQUARED_DIFFERENCE (TFLM's int8 kernel): both inputs on the common scale as for ADD (left
+/// shift 7), their difference squared in i32, requantized to the output
+/// (`MultiplyByQuantizedMultiplier`, which may scale up), `+ output_zp`, saturated.
+pub fn squared_difference(
+    b: &Broadcast,
+    input1: &[i8],
+    input2: &[i8],
+    p: &AddParams,
+    output: &mut [i8],
+) {
+    b.map(input1, input2, output, |x, y| {
+        let d = to_common_scale(x, p.input1_zp, p.left_shift, p.input1_multiplier).wrapping_sub(
+            to_common_scale(y, p.input2_zp, p.left_shift, p.input2_multiplier),
+        );
+        let out = requantize(d.wrapping_mul(d), p.output_multiplier);
         clamp_to_i8(out.saturating_add(p.output_zp), p.clamp.min, p.clamp.max)
     });
 }

@@ -20,7 +20,9 @@ mod sigmoid;
 mod softmax;
 
 pub use activations::{HardSwishParams, hard_swish, leaky_relu};
-pub use binary::{AddParams, Broadcast, MulParams, add, mul};
+pub use binary::{
+    AddParams, Broadcast, MulParams, add, maximum, minimum, mul, squared_difference, sub,
+};
 pub use conv::{Geometry, conv_2d};
 pub use depthwise_conv::depthwise_conv_2d;
 pub use elementwise::{clip, dequantize, quantize, rescale};
