@@ -33,15 +33,11 @@ const REFUSED: &[(&str, &str)] = &[
         "PADV2 with a padding value other than the zero point",
     ),
     ("prelu", "PRELU"),
-    ("reduce_mean_axes", "MEAN over other axes"),
-    ("reduce_min", "REDUCE_MIN"),
-    ("reduce_sum_max", "SUM, REDUCE_MAX"),
     ("resize", "RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR"),
     ("slice_split", "SLICE, SPLIT, SPLIT_V"),
     ("strided_slice_masks", "STRIDED_SLICE"),
     ("transpose_conv", "TRANSPOSE_CONV"),
     ("transpose_rank5", "more than four dimensions"),
-    ("conv1d_mean", "MEAN over a 3-D tensor"),
 ];
 
 /// Models TFLM cannot run for want of a kernel, where mote has one (and TFLite's semantics).

@@ -39,6 +39,7 @@ pub fn macs(model: &Model<'_>, op: &Op<'_>) -> u64 {
         Op::Add(o) => elems(o.output),
         Op::Mul(o) => elems(o.output),
         Op::Mean(o) => elems(o.input),
+        Op::Reduce(o) => elems(o.input),
         _ => 0,
     }
 }

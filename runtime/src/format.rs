@@ -508,6 +508,38 @@ pub struct Constant<'a> {
     pub data: &'a [u8],
 }
 
+/// What [`Reduce`] computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ReduceKind {
+    /// MEAN.
+    Mean,
+    /// SUM.
+    Sum,
+    /// REDUCE_MAX.
+    Max,
+    /// REDUCE_MIN.
+    Min,
+}
+
+/// MEAN, SUM, REDUCE_MAX or REDUCE_MIN over any axes; the output holds the kept dimensions in
+/// order (with or without the reduced ones as 1s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Reduce {
+    /// Input tensor.
+    pub input: TensorId,
+    /// Output tensor.
+    pub output: TensorId,
+    /// What is computed.
+    pub kind: ReduceKind,
+    /// Bit `d` set: dimension `d` of the input is reduced.
+    pub axes: u8,
+    /// `scale_in / scale_out` (MEAN, SUM; the identity for MAX and MIN, whose input and output
+    /// share quantization).
+    pub multiplier: Multiplier,
+}
+
 /// One operator, in execution order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Op<'a> {
@@ -569,6 +601,8 @@ pub enum Op<'a> {
     /// SQUARED_DIFFERENCE: ADD's parameters (left shift 7, no clamp beyond int8), the output
     /// multiplier may exceed one.
     SquaredDifference(Add),
+    /// MEAN (any axes), SUM, REDUCE_MAX, REDUCE_MIN.
+    Reduce(Reduce),
 }
 
 impl Op<'_> {
@@ -601,6 +635,12 @@ impl Op<'_> {
             Op::Maximum(_) => "MAXIMUM",
             Op::Minimum(_) => "MINIMUM",
             Op::SquaredDifference(_) => "SQUARED_DIFFERENCE",
+            Op::Reduce(o) => match o.kind {
+                ReduceKind::Mean => "MEAN",
+                ReduceKind::Sum => "SUM",
+                ReduceKind::Max => "REDUCE_MAX",
+                ReduceKind::Min => "REDUCE_MIN",
+            },
         }
     }
 
@@ -639,6 +679,7 @@ impl Op<'_> {
                 f(o.input1);
                 f(o.input2)
             }
+            Op::Reduce(o) => f(o.input),
         }
     }
 
@@ -665,6 +706,7 @@ impl Op<'_> {
             Op::Constant(o) => o.output,
             Op::Sub(o) | Op::SquaredDifference(o) => o.output,
             Op::Maximum(o) | Op::Minimum(o) => o.output,
+            Op::Reduce(o) => o.output,
         }
     }
 }

@@ -45,11 +45,14 @@ mod pool;
     feature = "op-concatenation",
     feature = "op-pad",
     feature = "op-mean",
+    feature = "op-reduce",
     feature = "op-transpose"
 ))]
 mod shape;
 
 use crate::error::Error;
+#[allow(unused_imports)] // not with every operator built in
+use crate::format::ReduceKind;
 use crate::format::{Clamp, Constant, DType, Multiplier, Op, Requant, TensorDef, TensorId};
 use crate::kernels::Scratch;
 #[allow(unused_imports)] // not with every operator built in
@@ -172,6 +175,10 @@ pub(crate) fn validate(model: &Model<'_>, index: u16, op: &Op<'_>) -> Result<(),
         Op::Maximum(o) | Op::Minimum(o) => binary::validate_min_max(&cx, o),
         #[cfg(feature = "op-squared-difference")]
         Op::SquaredDifference(o) => binary::validate_squared_difference(&cx, o),
+        #[cfg(feature = "op-mean")]
+        Op::Reduce(o) if o.kind == ReduceKind::Mean => shape::validate_reduce(&cx, o),
+        #[cfg(feature = "op-reduce")]
+        Op::Reduce(o) if o.kind != ReduceKind::Mean => shape::validate_reduce(&cx, o),
         #[allow(unreachable_patterns)] // not with every operator built in
         _ => Err(unsupported(index, op)),
     }
@@ -279,6 +286,8 @@ pub(crate) fn eval(
         Op::SquaredDifference(o) => {
             binary::eval_with_add_params(&cx, o, arena, reference::squared_difference)
         }
+        #[cfg(any(feature = "op-mean", feature = "op-reduce"))]
+        Op::Reduce(o) => shape::eval_reduce(&cx, o, arena),
         // Unreachable: `validate` refused the blob.
         #[allow(unreachable_patterns)]
         _ => Err(unsupported(index, op)),

@@ -3,7 +3,9 @@
 
 use super::{Cx, operands};
 use crate::error::Error;
-use crate::format::{Concatenation, DType, MAX_RANK, Mean, Pad, TensorDef, Transpose};
+use crate::format::{
+    Concatenation, DType, MAX_RANK, Mean, Pad, Reduce, ReduceKind, TensorDef, Transpose,
+};
 use crate::kernels::{as_i8, as_i8_mut, reference};
 
 /// The same scale and zero point (TFLite's int8 spec requires it of CONCATENATION and PAD
@@ -138,6 +140,94 @@ pub(super) fn eval_mean(cx: &Cx<'_, '_>, o: &Mean, arena: &mut [u8]) -> Result<(
         out_t.zero_point,
         as_i8_mut(out),
     );
+    Ok(())
+}
+
+/// Input and output int8; the axes within the input's rank; as many outputs as the kept
+/// dimensions hold; MAX and MIN keep the quantization (TFLM refuses them otherwise), MEAN and
+/// SUM have a valid multiplier.
+pub(super) fn validate_reduce(cx: &Cx<'_, '_>, o: &Reduce) -> Result<(), Error> {
+    let i = cx.typed(o.input, DType::I8)?;
+    let out = cx.typed(o.output, DType::I8)?;
+    let rank = i.shape.len();
+    cx.check_param(u32::from(o.axes) < 1 << rank)?;
+    let kept = i
+        .shape
+        .iter()
+        .enumerate()
+        .filter(|&(d, _)| o.axes & (1 << d) == 0)
+        .try_fold(1usize, |n, (_, &d)| n.checked_mul(usize::from(d)));
+    cx.check_shape(kept.is_some() && kept == out.elements())?;
+    match o.kind {
+        ReduceKind::Max | ReduceKind::Min => cx.check_param(same_quantization(&i, &out)),
+        ReduceKind::Mean | ReduceKind::Sum => cx.check_multiplier(o.multiplier),
+    }
+}
+
+pub(super) fn eval_reduce(cx: &Cx<'_, '_>, o: &Reduce, arena: &mut [u8]) -> Result<(), Error> {
+    let (i, out_t) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
+    let lead = MAX_RANK.saturating_sub(i.shape.len());
+    let dims: [u16; MAX_RANK] = extend(&i.shape, 1);
+    let reduced: [bool; MAX_RANK] =
+        core::array::from_fn(|d| d >= lead && o.axes & (1 << (d - lead)) != 0);
+    let kind = match o.kind {
+        ReduceKind::Mean => reference::Reduction::Mean,
+        ReduceKind::Sum => reference::Reduction::Sum,
+        ReduceKind::Max => reference::Reduction::Max,
+        ReduceKind::Min => reference::Reduction::Min,
+    };
+    let (out, [x]) = operands(arena, &out_t, [&i])?;
+    reference::reduce(
+        as_i8(x),
+        dims.map(usize::from),
+        reduced,
+        kind,
+        i.zero_point,
+        o.multiplier,
+        out_t.zero_point,
+        as_i8_mut(out),
+    );
+    Ok(())
+}
+
+/// Input and output int8 with the same quantization and rank; `perm` a permutation of the
+/// rank's dimensions (the identity past it); output dimension `d` is input dimension `perm[d]`.
+pub(super) fn validate_transpose(cx: &Cx<'_, '_>, o: &Transpose) -> Result<(), Error> {
+    let i = cx.typed(o.input, DType::I8)?;
+    let out = cx.typed(o.output, DType::I8)?;
+    cx.check_param(same_quantization(&i, &out))?;
+    let rank = i.shape.len();
+    cx.check_shape(out.shape.len() == rank)?;
+    let mut seen = [false; MAX_RANK];
+    for (d, &p) in o.perm.iter().enumerate() {
+        let p = usize::from(p);
+        let fresh = seen.get_mut(p).map(|s| !core::mem::replace(s, true));
+        cx.check_param(fresh == Some(true) && (d < rank) == (p < rank) && (d < rank || p == d))?;
+        if d < rank {
+            cx.check_shape(out.shape.get(d) == i.shape.get(p))?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn eval_transpose(
+    cx: &Cx<'_, '_>,
+    o: &Transpose,
+    arena: &mut [u8],
+) -> Result<(), Error> {
+    let (i, out_t) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
+    // Seen as 4-D: leading dimensions of 1 that stay in place.
+    let lead = MAX_RANK.saturating_sub(i.shape.len());
+    let dims: [u16; MAX_RANK] = extend(&i.shape, 1);
+    let mut perm = [0usize; MAX_RANK];
+    for (d, p) in perm.iter_mut().enumerate() {
+        *p = match d.checked_sub(lead) {
+            Some(k) => usize::from(o.perm.get(k).copied().unwrap_or(0)) + lead,
+            None => d,
+        };
+    }
+    let (out, [x]) = operands(arena, &out_t, [&i])?;
+    reference::transpose(as_i8(x), dims.map(usize::from), perm, as_i8_mut(out));
     Ok(())
 }
 
@@ -290,6 +380,40 @@ mod tests {
         );
     }
 
+    fn reduce(kind: crate::format::ReduceKind, axes: u8) -> Op<'static> {
+        Op::Reduce(crate::format::Reduce {
+            input: 0,
+            output: 1,
+            kind,
+            axes,
+            multiplier: Multiplier {
+                multiplier: 1 << 30,
+                shift: 1,
+            },
+        })
+    }
+
+    #[test]
+    fn reductions_over_any_axes() {
+        use crate::format::ReduceKind::{Max, Mean, Min, Sum};
+        // [2, 3]: rows 1 2 3 / 4 5 9, zero point 1.
+        let x: [i8; 6] = [1, 2, 3, 4, 5, 9];
+        let rows: [T<'_>; 2] = [(&[2, 3], 1), (&[2], 1)];
+        let cols: [T<'_>; 2] = [(&[2, 3], 1), (&[1, 3], 1)];
+        assert_eq!(run(&rows, reduce(Max, 0b10), &[&x]), Ok(std::vec![3, 9]));
+        assert_eq!(run(&cols, reduce(Min, 0b01), &[&x]), Ok(std::vec![1, 2, 3]));
+        // Sums of x - 1 plus 1: 3 + 1, 15 + 1; means (x - 1) / n + 1 rounded: 2, 6.
+        assert_eq!(run(&rows, reduce(Sum, 0b10), &[&x]), Ok(std::vec![4, 16]));
+        assert_eq!(run(&rows, reduce(Mean, 0b10), &[&x]), Ok(std::vec![2, 6]));
+        let all: [T<'_>; 2] = [(&[2, 3], 1), (&[1], 1)];
+        assert_eq!(run(&all, reduce(Sum, 0b11), &[&x]), Ok(std::vec![19]));
+        // an axis past the rank; the wrong output size; MAX with another quantization
+        assert_eq!(run(&rows, reduce(Sum, 0b100), &[&x]), Err(PARAM_ERR));
+        assert_eq!(run(&rows, reduce(Sum, 0b01), &[&x]), Err(SHAPE_ERR));
+        let requant: [T<'_>; 2] = [(&[2, 3], 1), (&[2], 0)];
+        assert_eq!(run(&requant, reduce(Max, 0b10), &[&x]), Err(PARAM_ERR));
+    }
+
     fn mean(multiplier: i32, shift: i8) -> Op<'static> {
         Op::Mean(Mean {
             input: 0,
@@ -329,45 +453,4 @@ mod tests {
             );
         }
     }
-}
-
-/// Input and output int8 with the same quantization and rank; `perm` a permutation of the
-/// rank's dimensions (the identity past it); output dimension `d` is input dimension `perm[d]`.
-pub(super) fn validate_transpose(cx: &Cx<'_, '_>, o: &Transpose) -> Result<(), Error> {
-    let i = cx.typed(o.input, DType::I8)?;
-    let out = cx.typed(o.output, DType::I8)?;
-    cx.check_param(same_quantization(&i, &out))?;
-    let rank = i.shape.len();
-    cx.check_shape(out.shape.len() == rank)?;
-    let mut seen = [false; MAX_RANK];
-    for (d, &p) in o.perm.iter().enumerate() {
-        let p = usize::from(p);
-        let fresh = seen.get_mut(p).map(|s| !core::mem::replace(s, true));
-        cx.check_param(fresh == Some(true) && (d < rank) == (p < rank) && (d < rank || p == d))?;
-        if d < rank {
-            cx.check_shape(out.shape.get(d) == i.shape.get(p))?;
-        }
-    }
-    Ok(())
-}
-
-pub(super) fn eval_transpose(
-    cx: &Cx<'_, '_>,
-    o: &Transpose,
-    arena: &mut [u8],
-) -> Result<(), Error> {
-    let (i, out_t) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
-    // Seen as 4-D: leading dimensions of 1 that stay in place.
-    let lead = MAX_RANK.saturating_sub(i.shape.len());
-    let dims: [u16; MAX_RANK] = extend(&i.shape, 1);
-    let mut perm = [0usize; MAX_RANK];
-    for (d, p) in perm.iter_mut().enumerate() {
-        *p = match d.checked_sub(lead) {
-            Some(k) => usize::from(o.perm.get(k).copied().unwrap_or(0)) + lead,
-            None => d,
-        };
-    }
-    let (out, [x]) = operands(arena, &out_t, [&i])?;
-    reference::transpose(as_i8(x), dims.map(usize::from), perm, as_i8_mut(out));
-    Ok(())
 }

@@ -432,6 +432,7 @@ impl<'m, 'a> Importer<'m, 'a> {
             B::TRANSPOSE => 4,
             // 2 int8; later versions are int16 or more than four dimensions.
             B::SUB | B::MAXIMUM | B::MINIMUM | B::SQUARED_DIFFERENCE => 2,
+            B::SUM | B::REDUCE_MAX | B::REDUCE_MIN => 2,
             B::CUSTOM => bail!("{cx}: custom operators are not supported"),
             _ => bail!("{cx}: this operator is not supported"),
         };
@@ -459,7 +460,7 @@ impl<'m, 'a> Importer<'m, 'a> {
             B::HARD_SWISH => self.hard_swish(cx, op),
             B::CONCATENATION => self.concatenation(cx, op),
             B::PAD | B::PADV2 => self.pad(cx, op),
-            B::MEAN => self.mean(cx, op),
+            B::MEAN | B::SUM | B::REDUCE_MAX | B::REDUCE_MIN => self.reduce(cx, op),
             B::TRANSPOSE => self.transpose(cx, op),
             B::SUB => self.sub(cx, op),
             B::SQUARED_DIFFERENCE => self.squared_difference(cx, op),

@@ -1,56 +1,74 @@
-//! MEAN over the spatial axes of an NHWC tensor. TFLM prepares it in
-//! `tensorflow/lite/micro/kernels/reduce_common.cc`.
+//! MEAN, SUM, REDUCE_MAX and REDUCE_MIN over any axes of a tensor of up to four dimensions.
+//! TFLM prepares them in `tensorflow/lite/micro/kernels/reduce_common.cc`.
 
-use anyhow::{Result, ensure};
-use mote::format::{Mean, Op};
+use anyhow::{Result, anyhow, ensure};
+use mote::format::{Multiplier, Op, Reduce, ReduceKind};
 
-use super::{Importer, OpCx, multiplier, nhwc, type_name};
+use super::{Importer, OpCx, multiplier, same_quantization, type_name};
 use crate::intake::tflite::Operator;
-use crate::intake::tflite::schema::TensorType;
+use crate::intake::tflite::schema::{BuiltinOperator as B, TensorType};
 
 impl<'m, 'a> Importer<'m, 'a> {
-    /// MEAN over the spatial axes of an NHWC tensor (TFLM: `QuantizeMultiplier(input_scale /
-    /// output_scale)` in double).
-    pub(super) fn mean(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
-        let keep_dims = op
-            .raw
-            .builtin_options_as_reducer_options()
-            .is_some_and(|o| o.keep_dims());
+    /// MEAN and SUM (TFLM: `QuantizeMultiplier(input_scale / output_scale)` in double), and
+    /// REDUCE_MAX and REDUCE_MIN (input and output must share quantization: TFLM refuses them
+    /// otherwise, at its first invoke). keep_dims only shapes the output.
+    pub(super) fn reduce(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
         let input = self.input_i8(cx, op, 0)?;
         let axes = self.constant(cx, op, 1)?;
         let output = self.output_i8(cx, op)?;
-        let [n, _, _, c] = nhwc(cx, &input, "input")?;
+        let rank = input.shape.len();
         ensure!(
             axes.dtype == TensorType::INT32,
             "{cx}: axes must be int32, not {}",
             type_name(axes.dtype)
         );
-        let mut axis: Vec<i32> = axes
-            .data
-            .unwrap_or_default()
-            .chunks_exact(4)
-            .map(|b| {
-                let a = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-                if a < 0 { a + 4 } else { a }
-            })
-            .collect();
-        axis.sort_unstable();
-        axis.dedup();
+        // Negative axes count from the end; repeats count once (TFLM's `ResolveAxis`).
+        let mut mask = 0u8;
+        for b in axes.data.unwrap_or_default().chunks_exact(4) {
+            let a = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            let axis = usize::try_from(if a < 0 { a + rank as i32 } else { a })
+                .ok()
+                .filter(|&d| d < rank)
+                .ok_or_else(|| {
+                    anyhow!("{cx}: axis {a} is outside the input's {rank} dimensions")
+                })?;
+            mask |= 1 << axis;
+        }
+        let kept: usize = (0..rank)
+            .filter(|d| mask & (1 << d) == 0)
+            .map(|d| input.shape[d])
+            .product();
         ensure!(
-            axis == [1, 2],
-            "{cx}: only the mean over axes 1 and 2 (height and width) is supported"
+            output.elements() == kept,
+            "{cx}: output shape {:?} does not hold the kept dimensions of {:?}",
+            output.shape,
+            input.shape
         );
-        let want: &[usize] = if keep_dims { &[n, 1, 1, c] } else { &[n, c] };
-        ensure!(
-            output.shape == want,
-            "{cx}: output shape {:?}, expected {want:?}",
-            output.shape
-        );
-        let real = f64::from(input.scale) / f64::from(output.scale);
-        Ok(Op::Mean(Mean {
+        let kind = match op.builtin {
+            B::MEAN => ReduceKind::Mean,
+            B::SUM => ReduceKind::Sum,
+            B::REDUCE_MAX => ReduceKind::Max,
+            _ => ReduceKind::Min,
+        };
+        let multiplier = match kind {
+            ReduceKind::Mean | ReduceKind::Sum => {
+                let real = f64::from(input.scale) / f64::from(output.scale);
+                multiplier(cx, real, "output")?
+            }
+            ReduceKind::Max | ReduceKind::Min => {
+                same_quantization(cx, &input, &output)?;
+                Multiplier {
+                    multiplier: 1 << 30,
+                    shift: 1,
+                }
+            }
+        };
+        Ok(Op::Reduce(Reduce {
             input: input.id,
             output: output.id,
-            multiplier: multiplier(cx, real, "output")?,
+            kind,
+            axes: mask,
+            multiplier,
         }))
     }
 }

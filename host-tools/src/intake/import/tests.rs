@@ -382,12 +382,12 @@ fn unsupported_operators_and_shapes() {
     let x = b.act(&[1, 4], 0.5, 0);
     let y = b.act(&[1, 4], 0.5, 0);
     let z = b.act(&[1, 4], 0.5, 0);
-    b.op(B::SUB, 2, &[x, y], &[z], None);
+    b.op(B::BATCH_MATMUL, 2, &[x, y], &[z], None);
     b.inputs = vec![x, y];
     b.outputs = vec![z];
     let e = import_error(&b);
     assert!(
-        e.contains("operator 0 (SUB v2): this operator is not supported"),
+        e.contains("operator 0 (BATCH_MATMUL v2): this operator is not supported"),
         "{e}"
     );
 

@@ -308,7 +308,7 @@ macro_rules! kernel_suite {
             }
 
             proptest! {
-                #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 6 } else { 512 }))]
+                #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 2 } else { 512 }))]
 
                 #[test]
                 fn conv_2d((c, d) in (conv_geometry(9, 9), data(9))) {
@@ -406,8 +406,10 @@ macro_rules! kernel_suite {
 
             /// Saturation both ways, the largest shifts, wrapping accumulators and negative
             /// or i32::MIN multipliers, at the MLPerf shapes (3x3 SAME, 1x1, 10x4 over one
-            /// channel) and at depths with a tail.
+            /// channel) and at depths with a tail. (Too slow under Miri, which runs
+            /// `miri_small_shapes` instead.)
             #[test]
+            #[cfg_attr(miri, ignore)]
             fn named_edge_cases() {
                 let shapes = [
                     geometry([1, 5, 5, 16], [5, 5, 16], window(3, 1, 1)),
@@ -441,6 +443,34 @@ macro_rules! kernel_suite {
                 }
                 for d in &cases {
                     for (b, depth, units) in [(1, 640, 128), (1, 1, 1), (2, 3, 5), (1, 256, 2), (1, 1300, 3)] {
+                        fc_case(b, depth, units, d).unwrap();
+                    }
+                }
+            }
+
+            /// Small shapes of every kernel for Miri, which checks the pointer arithmetic of
+            /// the micro-kernels (buffers are allocated at their exact lengths): among them a
+            /// depthwise filter that ends exactly where its allocation does, with no bias and
+            /// per-tensor requantization (the weight pointer must not step past the end).
+            #[test]
+            fn miri_small_shapes() {
+                let mut per_tensor = extreme(-7, 3, 0, 1, 1 << 30, -4);
+                per_tensor.bias = None;
+                per_tensor.quant.per_channel = false;
+                per_tensor.weights = (0..40).map(|i| (i * 7 % 255 - 127) as i8).collect();
+                per_tensor.input = (0..60).map(|i| (i * 13 % 255 - 127) as i8).collect();
+                let per_channel = extreme(5, -3, 7, 2, 1 << 30, -3);
+                for d in [&per_tensor, &per_channel] {
+                    for c in [
+                        geometry([1, 3, 3, 5], [3, 3, 5], window(3, 1, 1)),
+                        geometry([1, 4, 4, 4], [2, 2, 4], window(3, 2, 1)),
+                        geometry([1, 3, 3, 9], [3, 3, 6], window(1, 1, 0)),
+                    ] {
+                        conv_case(&c, d).unwrap();
+                        depthwise_case(&c, 1, d).unwrap();
+                        pool_case(&c, &d.input, d.clamp).unwrap();
+                    }
+                    for (b, depth, units) in [(1, 9, 5), (2, 3, 5), (1, 17, 4)] {
                         fc_case(b, depth, units, d).unwrap();
                     }
                 }

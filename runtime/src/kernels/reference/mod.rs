@@ -11,10 +11,10 @@ mod fully_connected;
 mod gemmlowp;
 #[cfg(test)]
 mod goldens;
-mod mean;
 mod pool;
 #[cfg(test)]
 mod prepare;
+mod reduce;
 mod shape;
 mod sigmoid;
 mod softmax;
@@ -27,8 +27,8 @@ pub use conv::{Geometry, conv_2d};
 pub use depthwise_conv::depthwise_conv_2d;
 pub use elementwise::{clip, dequantize, quantize, rescale};
 pub use fully_connected::fully_connected;
-pub use mean::mean;
 pub use pool::{average_pool_2d, max_pool_2d};
+pub use reduce::{Reduction, mean, reduce};
 pub use shape::{concatenation, pad, transpose};
 pub use sigmoid::{logistic, tanh};
 pub use softmax::softmax;

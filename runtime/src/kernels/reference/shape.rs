@@ -75,15 +75,19 @@ pub fn pad(
     }
 }
 
+/// Row-major element strides of a 4-D tensor (saturating: validation bounds the products).
+pub(super) fn strides(dims: [usize; 4]) -> [usize; 4] {
+    let [_, d1, d2, d3] = dims;
+    let s1 = d2.saturating_mul(d3);
+    [d1.saturating_mul(s1), s1, d3, 1]
+}
+
 /// TRANSPOSE of a tensor seen as 4-D (`shape`, leading 1s for lower ranks): output dimension
 /// `d` is input dimension `perm[d]`. The output is written in order; an input index outside
 /// `input` (impossible after validation) leaves its output element as it was.
 pub fn transpose(input: &[i8], shape: [usize; 4], perm: [usize; 4], output: &mut [i8]) {
     // Input strides, then the input stride of each output dimension.
-    let mut strides = [1usize; 4];
-    for d in (0..3).rev() {
-        strides[d] = strides[d + 1].saturating_mul(shape[d + 1]);
-    }
+    let strides = strides(shape);
     let pick = |d: usize| {
         perm.get(d)
             .and_then(|&p| Some((*shape.get(p)?, *strides.get(p)?)))

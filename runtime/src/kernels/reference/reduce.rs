@@ -1,12 +1,18 @@
-//! MEAN over the spatial axes (1 and 2) of an NHWC int8 tensor, as TFLM's reference
-//! `EvalIntegerMean` computes it (`reference_ops::QuantizedMeanOrSum`): the int32 sum of
-//! `q - input_zp` over the window, scaled by `input_scale / output_scale` with `1 / count`
-//! folded into the multiplier, plus the output zero point, saturated. TFLM takes this path
-//! whatever the quantization (older releases divided the raw sum, truncating, when input and
-//! output quantization were equal; current ones do not).
+//! MEAN, SUM, REDUCE_MAX and REDUCE_MIN over any axes of an int8 tensor of up to four
+//! dimensions, as TFLM's reference kernels compute them (`reduce_common.cc`):
 //!
-//! keep_dims true or false only changes the output's shape (N11C or NC), not its bytes.
-
+//! - MEAN and SUM (`reference_ops::QuantizedMeanOrSum`): the int32 sum of the raw values over
+//!   the reduced axes (wrapping, as TFLM's accumulator), minus `input_zp * count` in 64 bits
+//!   narrowed to int32, scaled by `input_scale / output_scale` (MEAN with `1 / count` folded
+//!   into the multiplier: no float, no division of the sum), plus the output zero point,
+//!   saturated. TFLM takes this path whatever the axes and quantization (older releases had a
+//!   special case for axes 1 and 2 and divided the raw sum when the quantization was equal;
+//!   current ones do not).
+//! - REDUCE_MAX and REDUCE_MIN (`ReduceGeneric`): the largest or smallest raw value; input and
+//!   output share quantization.
+//!
+//! The outputs are the kept dimensions in row-major order: keep_dims only changes the output's
+//! shape, not its bytes.
 use crate::format::Multiplier;
 use crate::kernels::fixed_point::multiply_by_quantized_multiplier;
 
@@ -26,10 +32,116 @@ pub fn mean_multiplier(multiplier: Multiplier, count: u64) -> (i32, i32) {
     (scaled as i32, shift - extra)
 }
 
+/// What a reduction computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reduction {
+    /// The mean, requantized by `multiplier` with `1 / count` folded in.
+    Mean,
+    /// The sum, requantized by `multiplier`.
+    Sum,
+    /// The largest raw value.
+    Max,
+    /// The smallest raw value.
+    Min,
+}
+
+/// Reduces `input` (dimensions `dims`, leading 1s for lower ranks) over the dimensions marked
+/// in `reduced` into `output` (the kept dimensions' product of values). `multiplier` is
+/// `QuantizeMultiplier(input_scale / output_scale)` (unused by MAX and MIN). An empty input
+/// gives TFLM's initial values: 0 for MEAN and SUM, -128 for MAX, 127 for MIN; dimensions
+/// that do not describe `input` write nothing.
+#[allow(clippy::too_many_arguments)]
+pub fn reduce(
+    input: &[i8],
+    dims: [usize; 4],
+    reduced: [bool; 4],
+    kind: Reduction,
+    input_zp: i32,
+    multiplier: Multiplier,
+    output_zp: i32,
+    output: &mut [i8],
+) {
+    let initial = match kind {
+        Reduction::Mean | Reduction::Sum => 0,
+        Reduction::Max => i8::MIN,
+        Reduction::Min => i8::MAX,
+    };
+    let count = dims
+        .iter()
+        .zip(&reduced)
+        .filter(|&(_, &r)| r)
+        .fold(1usize, |n, (&d, _)| n.saturating_mul(d));
+    if dims.contains(&0) || count == 0 {
+        output.fill(initial);
+        return;
+    }
+    // The loops below walk `dims`: they must describe `input` (validation makes it so).
+    let elements = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    if elements != Some(input.len()) {
+        return;
+    }
+    let [s0, s1, s2, s3] = super::shape::strides(dims);
+    // Outer loops walk the kept dimensions (one output each), inner ones the reduced ones.
+    let split = |reduce_here: bool| {
+        let mut counts = [1usize; 4];
+        for ((n, &d), &r) in counts.iter_mut().zip(&dims).zip(&reduced) {
+            if r == reduce_here {
+                *n = d;
+            }
+        }
+        counts
+    };
+    let ([n0, n1, n2, n3], [r0, r1, r2, r3]) = (split(false), split(true));
+    let (m, s) = match kind {
+        Reduction::Mean => mean_multiplier(multiplier, count as u64),
+        _ => (multiplier.multiplier, i32::from(multiplier.shift)),
+    };
+    // TFLM subtracts the zero point once per output, in 64 bits, then narrows to int32.
+    let offset = i64::from(input_zp).wrapping_mul(count as i64);
+    let mut out = output.iter_mut();
+    for o0 in 0..n0 {
+        for o1 in 0..n1 {
+            for o2 in 0..n2 {
+                for o3 in 0..n3 {
+                    let base = o0 * s0 + o1 * s1 + o2 * s2 + o3 * s3;
+                    let mut sum = 0i32;
+                    let mut extreme = initial;
+                    for i0 in 0..r0 {
+                        for i1 in 0..r1 {
+                            for i2 in 0..r2 {
+                                let row = base + i0 * s0 + i1 * s1 + i2 * s2;
+                                for i3 in 0..r3 {
+                                    let x = input.get(row + i3 * s3).copied().unwrap_or(0);
+                                    sum = sum.wrapping_add(i32::from(x));
+                                    extreme = match kind {
+                                        Reduction::Max => extreme.max(x),
+                                        Reduction::Min => extreme.min(x),
+                                        _ => extreme,
+                                    };
+                                }
+                            }
+                        }
+                    }
+                    let Some(o) = out.next() else {
+                        return;
+                    };
+                    *o = match kind {
+                        Reduction::Max | Reduction::Min => extreme,
+                        Reduction::Mean | Reduction::Sum => {
+                            let shifted = i64::from(sum).wrapping_sub(offset) as i32;
+                            multiply_by_quantized_multiplier(shifted, m, s)
+                                .saturating_add(output_zp)
+                                .clamp(-128, 127) as i8
+                        }
+                    };
+                }
+            }
+        }
+    }
+}
+
 /// MEAN of `input` (NHWC, dimensions `[batches, height, width, depth]`) over height and width
-/// into `output` (`batches * depth` values); `multiplier` is
-/// `QuantizeMultiplier(input_scale / output_scale)`. An empty window (height or width 0)
-/// gives 0s, as TFLM's zero-initialised output does.
+/// into `output` (`batches * depth` values): [`reduce`] over axes 1 and 2.
 pub fn mean(
     input: &[i8],
     dims: [usize; 4],
@@ -38,36 +150,17 @@ pub fn mean(
     output_zp: i32,
     output: &mut [i8],
 ) {
-    let [_, height, width, depth] = dims;
-    if depth == 0 {
-        return;
-    }
-    let count = height.saturating_mul(width);
-    if count == 0 {
-        output.fill(0);
-        return;
-    }
-    let plane = count.saturating_mul(depth);
-    let (m, s) = mean_multiplier(multiplier, count as u64);
-    // TFLM subtracts the zero point once per output, in 64 bits, then narrows to int32.
-    let offset = i64::from(input_zp).wrapping_mul(count as i64);
-    for (image, out_row) in input
-        .chunks_exact(plane)
-        .zip(output.chunks_exact_mut(depth))
-    {
-        for (c, out) in out_row.iter_mut().enumerate() {
-            // int32 with wrap-around, as TFLM's accumulator.
-            let sum = image
-                .iter()
-                .skip(c)
-                .step_by(depth)
-                .fold(0i32, |acc, &x| acc.wrapping_add(i32::from(x)));
-            let shifted = i64::from(sum).wrapping_sub(offset) as i32;
-            *out = multiply_by_quantized_multiplier(shifted, m, s)
-                .saturating_add(output_zp)
-                .clamp(-128, 127) as i8;
-        }
-    }
+    let hw = [false, true, true, false];
+    reduce(
+        input,
+        dims,
+        hw,
+        Reduction::Mean,
+        input_zp,
+        multiplier,
+        output_zp,
+        output,
+    );
 }
 
 #[cfg(test)]
