@@ -5,11 +5,16 @@
 //! although TFLM runs them are listed below with the reason: an operator that lands moves its
 //! models out of that list (the test fails until the list says so), so the list is the state
 //! of operator coverage.
+//!
+//! One model per operator family also runs on both QEMU boards, whose outputs must equal
+//! TFLM's (and so the host's) byte for byte.
 //! Run: `cargo test -p mote-tests --test corpus -- --nocapture` for the table.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use mote_tests::compare;
+use mote_tools::device::qemu::{self, Board};
 use mote_tools::intake::{import, tflite};
 use serde_json::Value;
 
@@ -50,6 +55,22 @@ fn dir() -> PathBuf {
 fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
+
+/// Corpus models run on the boards: every operator family the corpus holds mote to TFLM on.
+const ON_DEVICE: &[&str] = &[
+    "nchw_transpose",      // TRANSPOSE
+    "add_const_broadcast", // ADD, constant operands, broadcasting
+    "mul_const_broadcast", // MUL
+    "sub_const",           // SUB
+    "maximum_minimum",     // MAXIMUM, MINIMUM, int8 QUANTIZE
+    "squared_difference",  // SQUARED_DIFFERENCE, MEAN
+    "reduce_sum_max",      // SUM, REDUCE_MAX
+    "reduce_min",          // REDUCE_MIN
+    "reduce_mean_axes",    // MEAN over other axes
+    "relu6_requant",       // RELU6 as TFLM (raw clamp), CONCATENATION
+    "conv1d_pool",         // Conv1D as CONV_2D and pools
+    "multi_io",            // two inputs, two outputs
+];
 
 /// What mote made of one corpus model.
 enum Outcome {
@@ -154,4 +175,60 @@ fn every_corpus_model_equals_tflm_or_is_refused_as_listed() {
         now_imported.is_empty(),
         "these now equal TFLM: take them out of REFUSED: {now_imported:?}"
     );
+}
+
+/// The samples of every input, and TFLM's outputs, as the firmware takes and writes them: per
+/// sample, each input (or output) after the other.
+fn interleaved(name: &str, files: &str, count: usize, samples: usize) -> Vec<u8> {
+    let streams: Vec<Vec<u8>> = (0..count)
+        .map(|k| read(&dir().join(files.replace("{k}", &k.to_string()).replace("{name}", name))))
+        .collect();
+    (0..samples)
+        .flat_map(|s| {
+            streams.iter().flat_map(move |data| {
+                let n = data.len() / samples;
+                data[s * n..(s + 1) * n].to_vec()
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn operator_families_equal_tflm_on_the_boards() {
+    let manifest: Value =
+        serde_json::from_slice(&read(&dir().join("manifest.json"))).expect("manifest.json");
+    for &name in ON_DEVICE {
+        let entry = manifest
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("{name} is not in the corpus"));
+        let samples = entry["samples"].as_u64().unwrap() as usize;
+        let (n_in, n_out) = (
+            entry["inputs"].as_array().unwrap().len(),
+            entry["outputs"].as_array().unwrap().len(),
+        );
+        let bytes = read(&dir().join(format!("{name}.tflite")));
+        let consts = bumpalo::Bump::new();
+        let tfl = tflite::read(&bytes).unwrap();
+        let blob = import::import(&tfl, &consts).unwrap().to_blob().unwrap();
+        let inputs = interleaved(name, "{name}.in{k}.bin", n_in, samples);
+        let tflm = interleaved(name, "{name}.out{k}.tflm.bin", n_out, samples);
+        for board in [Board::Mps2An386, Board::Riscv32Virt] {
+            let elf = qemu::build_firmware(board).unwrap_or_else(|e| panic!("{board}: {e:#}"));
+            let run = qemu::run(
+                board,
+                &elf,
+                &blob,
+                &inputs,
+                std::time::Duration::from_secs(120),
+            )
+            .unwrap_or_else(|e| panic!("{name} on {board}: {e:#}"));
+            if let Err(m) = compare(&run.outputs, &tflm, tflm.len() / samples) {
+                panic!("{name} on {board}: the device differs from TFLM: {m}");
+            }
+            println!("{name:<24} {board}: {samples} samples equal TFLM");
+        }
+    }
 }
