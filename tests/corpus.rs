@@ -32,15 +32,13 @@ const REFUSED: &[(&str, &str)] = &[
     ("io_uint8", "uint8 graph input and output"),
     ("l2_norm", "L2_NORMALIZATION"),
     ("log_softmax", "LOG_SOFTMAX"),
-    ("pack_unpack", "PACK, UNPACK"),
+    ("pack_unpack", "PACK"),
     (
         "pad",
         "PADV2 with a padding value other than the zero point",
     ),
     ("prelu", "PRELU"),
     ("resize", "RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR"),
-    ("slice_split", "SLICE, SPLIT, SPLIT_V"),
-    ("strided_slice_masks", "STRIDED_SLICE"),
     ("transpose_conv", "TRANSPOSE_CONV"),
     ("transpose_rank5", "more than four dimensions"),
 ];
@@ -70,6 +68,8 @@ const ON_DEVICE: &[&str] = &[
     "relu6_requant",       // RELU6 as TFLM (raw clamp), CONCATENATION
     "conv1d_pool",         // Conv1D as CONV_2D and pools
     "multi_io",            // two inputs, two outputs
+    "strided_slice_masks", // STRIDED_SLICE
+    "slice_split",         // SLICE, SPLIT, SPLIT_V
 ];
 
 /// What mote made of one corpus model.

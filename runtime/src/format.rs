@@ -508,6 +508,24 @@ pub struct Constant<'a> {
     pub data: &'a [u8],
 }
 
+/// STRIDED_SLICE, SLICE, and each output of SPLIT, SPLIT_V and UNPACK: output element
+/// `(o0, o1, o2, o3)` is input element `(begin[d] + o[d] * stride[d])` of the tensors seen as
+/// 4-D (leading dimensions: begin 0, stride 1, count 1); raw bytes are copied, as TFLM does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct StridedSlice {
+    /// Input tensor.
+    pub input: TensorId,
+    /// Output tensor: `count`'s product of elements.
+    pub output: TensorId,
+    /// First index along each dimension.
+    pub begin: [i32; MAX_RANK],
+    /// Step along each dimension (not 0; negative walks backwards).
+    pub stride: [i32; MAX_RANK],
+    /// Elements taken along each dimension.
+    pub count: [u16; MAX_RANK],
+}
+
 /// What [`Reduce`] computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -603,6 +621,8 @@ pub enum Op<'a> {
     SquaredDifference(Add),
     /// MEAN (any axes), SUM, REDUCE_MAX, REDUCE_MIN.
     Reduce(Reduce),
+    /// STRIDED_SLICE, SLICE, one output of SPLIT, SPLIT_V or UNPACK.
+    StridedSlice(StridedSlice),
 }
 
 impl Op<'_> {
@@ -641,6 +661,7 @@ impl Op<'_> {
                 ReduceKind::Max => "REDUCE_MAX",
                 ReduceKind::Min => "REDUCE_MIN",
             },
+            Op::StridedSlice(_) => "STRIDED_SLICE",
         }
     }
 
@@ -680,6 +701,7 @@ impl Op<'_> {
                 f(o.input2)
             }
             Op::Reduce(o) => f(o.input),
+            Op::StridedSlice(o) => f(o.input),
         }
     }
 
@@ -707,6 +729,7 @@ impl Op<'_> {
             Op::Sub(o) | Op::SquaredDifference(o) => o.output,
             Op::Maximum(o) | Op::Minimum(o) => o.output,
             Op::Reduce(o) => o.output,
+            Op::StridedSlice(o) => o.output,
         }
     }
 }

@@ -46,6 +46,7 @@ mod pool;
     feature = "op-pad",
     feature = "op-mean",
     feature = "op-reduce",
+    feature = "op-slice",
     feature = "op-transpose"
 ))]
 mod shape;
@@ -179,6 +180,8 @@ pub(crate) fn validate(model: &Model<'_>, index: u16, op: &Op<'_>) -> Result<(),
         Op::Reduce(o) if o.kind == ReduceKind::Mean => shape::validate_reduce(&cx, o),
         #[cfg(feature = "op-reduce")]
         Op::Reduce(o) if o.kind != ReduceKind::Mean => shape::validate_reduce(&cx, o),
+        #[cfg(feature = "op-slice")]
+        Op::StridedSlice(o) => shape::validate_strided_slice(&cx, o),
         #[allow(unreachable_patterns)] // not with every operator built in
         _ => Err(unsupported(index, op)),
     }
@@ -288,6 +291,8 @@ pub(crate) fn eval(
         }
         #[cfg(any(feature = "op-mean", feature = "op-reduce"))]
         Op::Reduce(o) => shape::eval_reduce(&cx, o, arena),
+        #[cfg(feature = "op-slice")]
+        Op::StridedSlice(o) => shape::eval_strided_slice(&cx, o, arena),
         // Unreachable: `validate` refused the blob.
         #[allow(unreachable_patterns)]
         _ => Err(unsupported(index, op)),

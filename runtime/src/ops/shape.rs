@@ -4,7 +4,8 @@
 use super::{Cx, operands};
 use crate::error::Error;
 use crate::format::{
-    Concatenation, DType, MAX_RANK, Mean, Pad, Reduce, ReduceKind, TensorDef, Transpose,
+    Concatenation, DType, MAX_RANK, Mean, Pad, Reduce, ReduceKind, StridedSlice, TensorDef,
+    Transpose,
 };
 use crate::kernels::{as_i8, as_i8_mut, reference};
 
@@ -231,6 +232,44 @@ pub(super) fn eval_transpose(
     Ok(())
 }
 
+/// Input and output int8, the input of at most four dimensions; along each (seen as 4-D) a
+/// non-zero stride and, where anything is taken, a first and a last index inside the
+/// dimension; the output holds exactly the elements taken. The quantization is not looked at:
+/// TFLM copies the raw bytes.
+pub(super) fn validate_strided_slice(cx: &Cx<'_, '_>, o: &StridedSlice) -> Result<(), Error> {
+    let i = cx.typed(o.input, DType::I8)?;
+    let out = cx.typed(o.output, DType::I8)?;
+    let dims: [u16; MAX_RANK] = extend(&i.shape, 1);
+    let mut taken = 1usize;
+    for (((&n, &begin), &stride), &count) in dims.iter().zip(&o.begin).zip(&o.stride).zip(&o.count)
+    {
+        let inside = |index: i64| (0..i64::from(n)).contains(&index);
+        let last = i64::from(begin) + (i64::from(count) - 1) * i64::from(stride);
+        cx.check_param(stride != 0 && (count == 0 || (inside(begin.into()) && inside(last))))?;
+        taken = taken.saturating_mul(usize::from(count));
+    }
+    cx.check_shape(out.elements() == Some(taken))
+}
+
+pub(super) fn eval_strided_slice(
+    cx: &Cx<'_, '_>,
+    o: &StridedSlice,
+    arena: &mut [u8],
+) -> Result<(), Error> {
+    let (i, out_t) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
+    let dims: [u16; MAX_RANK] = extend(&i.shape, 1);
+    let (out, [x]) = operands(arena, &out_t, [&i])?;
+    reference::strided_slice(
+        as_i8(x),
+        dims.map(usize::from),
+        o.begin,
+        o.stride,
+        o.count.map(usize::from),
+        as_i8_mut(out),
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -412,6 +451,37 @@ mod tests {
         assert_eq!(run(&rows, reduce(Sum, 0b01), &[&x]), Err(SHAPE_ERR));
         let requant: [T<'_>; 2] = [(&[2, 3], 1), (&[2], 0)];
         assert_eq!(run(&requant, reduce(Max, 0b10), &[&x]), Err(PARAM_ERR));
+    }
+
+    fn slice(begin: [i32; 4], stride: [i32; 4], count: [u16; 4]) -> Op<'static> {
+        Op::StridedSlice(crate::format::StridedSlice {
+            input: 0,
+            output: 1,
+            begin,
+            stride,
+            count,
+        })
+    }
+
+    #[test]
+    fn strided_slices_run_and_reject() {
+        // [3, 4]: rows 0..4, 4..8, 8..12. Every other column of rows 2 and 1, backwards.
+        let x: std::vec::Vec<i8> = (0..12).collect();
+        let io: [T<'_>; 2] = [(&[3, 4], 0), (&[2, 2], 3)];
+        let op = slice([0, 0, 2, 1], [1, 1, -1, 2], [1, 1, 2, 2]);
+        assert_eq!(run(&io, op, &[&x]), Ok(std::vec![9, 11, 5, 7]));
+        // past the dimension at either end; a zero stride; the wrong output size
+        let past = slice([0, 0, 2, 1], [1, 1, 1, 2], [1, 1, 2, 2]);
+        assert_eq!(run(&io, past, &[&x]), Err(PARAM_ERR));
+        let before = slice([0, 0, 0, 1], [1, 1, -1, 2], [1, 1, 2, 2]);
+        assert_eq!(run(&io, before, &[&x]), Err(PARAM_ERR));
+        let zero = slice([0, 0, 2, 1], [1, 1, 0, 2], [1, 1, 2, 2]);
+        assert_eq!(run(&io, zero, &[&x]), Err(PARAM_ERR));
+        let io: [T<'_>; 2] = [(&[3, 4], 0), (&[3], 3)];
+        assert_eq!(
+            run(&io, slice([0, 0, 2, 1], [1, 1, -1, 2], [1, 1, 2, 2]), &[&x]),
+            Err(SHAPE_ERR)
+        );
     }
 
     fn mean(multiplier: i32, shift: i8) -> Op<'static> {

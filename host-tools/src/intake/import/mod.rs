@@ -28,6 +28,7 @@ mod pool;
 mod quantize;
 mod reduce;
 mod shape;
+mod slice;
 #[cfg(test)]
 mod tests;
 
@@ -336,7 +337,15 @@ impl<'m, 'a> Importer<'m, 'a> {
             "{cx}: has {} outputs; only single-output operators are supported",
             op.outputs.len()
         );
-        let t = op.outputs[0];
+        self.output_at(cx, op, 0)
+    }
+
+    /// Output `k` of an operator of several (each becomes a mote operator of its own).
+    fn output_at(&mut self, cx: &OpCx, op: &Operator<'_>, k: usize) -> Result<Act> {
+        let t = *op
+            .outputs
+            .get(k)
+            .ok_or_else(|| anyhow!("{cx}: has no output {k}"))?;
         if self.ids[t].is_some() {
             bail!(
                 "{cx}: output {} is already written by an earlier operator or is a graph input",
@@ -433,6 +442,8 @@ impl<'m, 'a> Importer<'m, 'a> {
             // 2 int8; later versions are int16 or more than four dimensions.
             B::SUB | B::MAXIMUM | B::MINIMUM | B::SQUARED_DIFFERENCE => 2,
             B::SUM | B::REDUCE_MAX | B::REDUCE_MIN => 2,
+            // 2 int8; later versions are int16, more dimensions, or bool and string.
+            B::STRIDED_SLICE | B::SLICE | B::SPLIT | B::SPLIT_V | B::UNPACK => 2,
             B::CUSTOM => bail!("{cx}: custom operators are not supported"),
             _ => bail!("{cx}: this operator is not supported"),
         };
@@ -461,6 +472,9 @@ impl<'m, 'a> Importer<'m, 'a> {
             B::CONCATENATION => self.concatenation(cx, op),
             B::PAD | B::PADV2 => self.pad(cx, op),
             B::MEAN | B::SUM | B::REDUCE_MAX | B::REDUCE_MIN => self.reduce(cx, op),
+            B::STRIDED_SLICE => self.strided_slice(cx, op),
+            B::SLICE => self.slice(cx, op),
+            B::SPLIT | B::SPLIT_V | B::UNPACK => self.split(cx, op),
             B::TRANSPOSE => self.transpose(cx, op),
             B::SUB => self.sub(cx, op),
             B::SQUARED_DIFFERENCE => self.squared_difference(cx, op),

@@ -113,6 +113,44 @@ pub fn transpose(input: &[i8], shape: [usize; 4], perm: [usize; 4], output: &mut
     }
 }
 
+/// STRIDED_SLICE of a tensor seen as 4-D (`shape`): output element `(o0, o1, o2, o3)`, in
+/// row-major order, is input element `begin[d] + o[d] * stride[d]` (TFLM's
+/// `reference_ops::StridedSlice`, its begin, end and masks already resolved). An index outside
+/// `input` (impossible after validation) ends the copy.
+pub fn strided_slice(
+    input: &[i8],
+    shape: [usize; 4],
+    begin: [i32; 4],
+    stride: [i32; 4],
+    count: [usize; 4],
+    output: &mut [i8],
+) {
+    let s = strides(shape).map(|s| s as i64);
+    let at = |d: usize, k: usize| -> i64 {
+        let (b, st) = (begin.get(d).copied(), stride.get(d).copied());
+        (i64::from(b.unwrap_or(0)) + k as i64 * i64::from(st.unwrap_or(0)))
+            * s.get(d).copied().unwrap_or(0)
+    };
+    let [c0, c1, c2, c3] = count;
+    let mut out = output.iter_mut();
+    for o0 in 0..c0 {
+        for o1 in 0..c1 {
+            for o2 in 0..c2 {
+                let row = at(0, o0) + at(1, o1) + at(2, o2);
+                for o3 in 0..c3 {
+                    let value = usize::try_from(row + at(3, o3))
+                        .ok()
+                        .and_then(|k| input.get(k));
+                    let (Some(o), Some(&v)) = (out.next(), value) else {
+                        return;
+                    };
+                    *o = v;
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
