@@ -16,13 +16,16 @@ fi
 
 corpus=runtime/fuzz/corpus
 mkdir -p "$corpus/parse" "$corpus/parse_invoke" "$corpus/import"
-for blob in models/*/*.mote; do
+# runtime/fuzz/seeds: blobs of the TFLM corpus models with the later operators (made by
+# `cargo mote import tests/data/tflm-corpus/<model>.tflite -o runtime/fuzz/seeds/<model>.mote`).
+for blob in models/*/*.mote runtime/fuzz/seeds/*.mote; do
   cp -f "$blob" "$corpus/parse/"
   cp -f "$blob" "$corpus/parse_invoke/"
 done
 for tflite in models/*/*.tflite tests/data/mlperf-tiny/*/model_int8.tflite; do
   [ -f "$tflite" ] && cp -f "$tflite" "$corpus/import/$(basename "$(dirname "$tflite")").tflite"
 done
+cp -f tests/data/tflm-corpus/*.tflite "$corpus/import/"
 
 # cargo-fuzz needs unstable flags (sanitizers); the pinned stable toolchain accepts them with
 # RUSTC_BOOTSTRAP, so no second toolchain is needed.
