@@ -651,3 +651,34 @@ fn single_operator_models_match_tflm_goldens() {
         assert_eq!(run_single(&b, &g.input), g.output, "MEAN");
     }
 }
+
+/// A chain of 30,000 operators imports, plans and validates in time linear in its length (the
+/// planner and the validation once compared every pair of tensors: minutes for such a
+/// `.tflite`). The time is printed: `cargo test --release -p mote-tools long_chain --
+/// --nocapture`.
+#[test]
+fn a_long_chain_imports_plans_and_validates() {
+    const OPS: usize = 30_000;
+    let mut b = Builder::default();
+    let mut previous = b.act(&[1, 4], 0.5, 0);
+    b.inputs = vec![previous];
+    for _ in 0..OPS {
+        let next = b.act(&[1, 4], 0.5, 0);
+        b.op(B::RESHAPE, 1, &[previous], &[next], None);
+        previous = next;
+    }
+    b.outputs = vec![previous];
+    let bytes = b.build();
+    let started = std::time::Instant::now();
+    let model = tflite::read(&bytes).unwrap();
+    let consts = Bump::new();
+    let blob = import(&model, &consts).unwrap().to_blob().unwrap();
+    let parsed = mote::Model::parse(&blob).unwrap();
+    println!(
+        "{OPS}-operator chain ({} B .tflite): imported, planned and validated in {:?}",
+        bytes.len(),
+        started.elapsed()
+    );
+    assert_eq!(usize::from(parsed.op_count()), OPS);
+    assert_eq!(parsed.tensor_bytes(), 8, "two 4-byte slots, ping-pong");
+}
