@@ -62,7 +62,14 @@ pub(super) fn eval_add(
     let output = cx.tensor(o.output)?;
     let bc = broadcast(cx, &a, &b)?;
     let (out, [x, y]) = operands(arena, &output, [&a, &b])?;
-    let p = AddParams {
+    let p = add_params(o, &a, &b, &output);
+    kernels::add(&bc, as_i8(x), as_i8(y), &p, as_i8_mut(out), scratch);
+    Ok(())
+}
+
+/// The kernel parameters of ADD, SUB and SQUARED_DIFFERENCE.
+fn add_params(o: &Add, a: &TensorDef, b: &TensorDef, output: &TensorDef) -> AddParams {
+    AddParams {
         input1_zp: a.zero_point,
         input2_zp: b.zero_point,
         output_zp: output.zero_point,
@@ -71,9 +78,7 @@ pub(super) fn eval_add(
         input2_multiplier: o.input2_multiplier,
         output_multiplier: o.output_multiplier,
         clamp: o.clamp,
-    };
-    kernels::add(&bc, as_i8(x), as_i8(y), &p, as_i8_mut(out), scratch);
-    Ok(())
+    }
 }
 
 /// SUB and SQUARED_DIFFERENCE: the reference kernel `f` over ADD's parameters.
@@ -87,16 +92,7 @@ pub(super) fn eval_with_add_params(
     let output = cx.tensor(o.output)?;
     let bc = broadcast(cx, &a, &b)?;
     let (out, [x, y]) = operands(arena, &output, [&a, &b])?;
-    let p = AddParams {
-        input1_zp: a.zero_point,
-        input2_zp: b.zero_point,
-        output_zp: output.zero_point,
-        left_shift: o.left_shift,
-        input1_multiplier: o.input1_multiplier,
-        input2_multiplier: o.input2_multiplier,
-        output_multiplier: o.output_multiplier,
-        clamp: o.clamp,
-    };
+    let p = add_params(o, &a, &b, &output);
     f(&bc, as_i8(x), as_i8(y), &p, as_i8_mut(out));
     Ok(())
 }
