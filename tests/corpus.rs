@@ -32,7 +32,6 @@ const REFUSED: &[(&str, &str)] = &[
     ("io_uint8", "uint8 graph input and output"),
     ("l2_norm", "L2_NORMALIZATION"),
     ("log_softmax", "LOG_SOFTMAX"),
-    ("pack_unpack", "PACK"),
     (
         "pad",
         "PADV2 with a padding value other than the zero point",
@@ -70,6 +69,7 @@ const ON_DEVICE: &[&str] = &[
     "multi_io",            // two inputs, two outputs
     "strided_slice_masks", // STRIDED_SLICE
     "slice_split",         // SLICE, SPLIT, SPLIT_V
+    "pack_unpack",         // UNPACK, PACK
 ];
 
 /// What mote made of one corpus model.

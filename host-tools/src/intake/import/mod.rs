@@ -443,7 +443,7 @@ impl<'m, 'a> Importer<'m, 'a> {
             B::SUB | B::MAXIMUM | B::MINIMUM | B::SQUARED_DIFFERENCE => 2,
             B::SUM | B::REDUCE_MAX | B::REDUCE_MIN => 2,
             // 2 int8; later versions are int16, more dimensions, or bool and string.
-            B::STRIDED_SLICE | B::SLICE | B::SPLIT | B::SPLIT_V | B::UNPACK => 2,
+            B::STRIDED_SLICE | B::SLICE | B::SPLIT | B::SPLIT_V | B::UNPACK | B::PACK => 2,
             B::CUSTOM => bail!("{cx}: custom operators are not supported"),
             _ => bail!("{cx}: this operator is not supported"),
         };
@@ -475,6 +475,7 @@ impl<'m, 'a> Importer<'m, 'a> {
             B::STRIDED_SLICE => self.strided_slice(cx, op),
             B::SLICE => self.slice(cx, op),
             B::SPLIT | B::SPLIT_V | B::UNPACK => self.split(cx, op),
+            B::PACK => self.pack(cx, op),
             B::TRANSPOSE => self.transpose(cx, op),
             B::SUB => self.sub(cx, op),
             B::SQUARED_DIFFERENCE => self.squared_difference(cx, op),

@@ -4,7 +4,7 @@
 //! (`tensorflow/lite/micro/kernels/`).
 
 use anyhow::{Result, anyhow, ensure};
-use mote::format::{Concatenation, MAX_IO, MAX_RANK, Op, Pad, Transpose, Unary};
+use mote::format::{Concatenation, DType, MAX_IO, MAX_RANK, Op, Pad, Transpose, Unary};
 
 use super::{Importer, OpCx, activation_name, same_quantization, to_u16, type_name};
 use crate::intake::tflite::Operator;
@@ -83,6 +83,66 @@ impl<'m, 'a> Importer<'m, 'a> {
         );
         Ok(Op::Concatenation(Concatenation {
             inputs: inputs.iter().map(|a| a.id).collect(),
+            output: output.id,
+            axis: axis as u8,
+        }))
+    }
+
+    /// PACK (TFLM `pack.cc`: raw bytes, the inputs stacked along a new axis): each input is
+    /// given the new axis by a RESHAPE (a copy), then a CONCATENATION stacks them.
+    pub(super) fn pack(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
+        let axis = op
+            .raw
+            .builtin_options_as_pack_options()
+            .map_or(0, |o| o.axis());
+        ensure!(
+            (1..=MAX_IO).contains(&op.inputs.len()),
+            "{cx}: {} inputs; at most {MAX_IO} are supported",
+            op.inputs.len()
+        );
+        let inputs = (0..op.inputs.len())
+            .map(|i| self.input_i8(cx, op, i))
+            .collect::<Result<Vec<_>>>()?;
+        let output = self.output_i8(cx, op)?;
+        let rank = output.shape.len();
+        let axis = usize::try_from(if axis < 0 { axis + rank as i32 } else { axis })
+            .ok()
+            .filter(|&a| a < rank)
+            .ok_or_else(|| anyhow!("{cx}: axis {axis} is out of range for rank {rank}"))?;
+        ensure!(
+            output.shape[axis] == inputs.len(),
+            "{cx}: {} inputs stacked, but the output has {} along axis {axis}",
+            inputs.len(),
+            output.shape[axis]
+        );
+        let mut stacked = heapless::Vec::new();
+        for (i, a) in inputs.iter().enumerate() {
+            same_quantization(cx, a, &output)?;
+            let mut shape = a.shape.clone();
+            shape.insert(axis.min(shape.len()), 1);
+            ensure!(
+                shape
+                    .iter()
+                    .zip(&output.shape)
+                    .enumerate()
+                    .all(|(d, (x, y))| d == axis || x == y)
+                    && shape.len() == rank,
+                "{cx}: input {i} shape {:?} does not stack into output shape {:?}",
+                a.shape,
+                output.shape
+            );
+            let name = format!("{} (stacked)", self.graph.names[usize::from(a.id)]);
+            let id = self
+                .graph
+                .add_tensor(name, DType::I8, &shape, a.scale, a.zero_point)?;
+            self.graph.ops.push(Op::Reshape(Unary {
+                input: a.id,
+                output: id,
+            }));
+            stacked.push(id).ok();
+        }
+        Ok(Op::Concatenation(Concatenation {
+            inputs: stacked,
             output: output.id,
             axis: axis as u8,
         }))
