@@ -26,7 +26,6 @@ const REFUSED: &[(&str, &str)] = &[
     ("depth_space", "DEPTH_TO_SPACE, SPACE_TO_DEPTH"),
     ("dilated_conv", "SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND"),
     ("elementwise_unary", "ABS, RSQRT"),
-    ("gather", "GATHER"),
     ("gather_nd", "GATHER_ND"),
     ("io_int16x8", "int16 activations"),
     ("io_uint8", "uint8 graph input and output"),
@@ -70,6 +69,7 @@ const ON_DEVICE: &[&str] = &[
     "strided_slice_masks", // STRIDED_SLICE
     "slice_split",         // SLICE, SPLIT, SPLIT_V
     "pack_unpack",         // UNPACK, PACK
+    "gather",              // GATHER
 ];
 
 /// What mote made of one corpus model.

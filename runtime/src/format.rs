@@ -526,6 +526,20 @@ pub struct StridedSlice {
     pub count: [u16; MAX_RANK],
 }
 
+/// GATHER with constant indices: along `axis`, the output takes the input's slices at
+/// `indices` (u16 little-endian), in order; raw bytes, as TFLM copies them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gather<'a> {
+    /// Input tensor.
+    pub input: TensorId,
+    /// Output tensor: the input's shape with `axis` replaced by the number of indices.
+    pub output: TensorId,
+    /// The dimension gathered along.
+    pub axis: u8,
+    /// Indices into that dimension, u16 little-endian.
+    pub indices: &'a [u8],
+}
+
 /// What [`Reduce`] computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -623,6 +637,9 @@ pub enum Op<'a> {
     Reduce(Reduce),
     /// STRIDED_SLICE, SLICE, one output of SPLIT, SPLIT_V or UNPACK.
     StridedSlice(StridedSlice),
+    /// GATHER with constant indices.
+    #[serde(borrow)]
+    Gather(Gather<'a>),
 }
 
 impl Op<'_> {
@@ -662,6 +679,7 @@ impl Op<'_> {
                 ReduceKind::Min => "REDUCE_MIN",
             },
             Op::StridedSlice(_) => "STRIDED_SLICE",
+            Op::Gather(_) => "GATHER",
         }
     }
 
@@ -702,6 +720,7 @@ impl Op<'_> {
             }
             Op::Reduce(o) => f(o.input),
             Op::StridedSlice(o) => f(o.input),
+            Op::Gather(o) => f(o.input),
         }
     }
 
@@ -730,6 +749,7 @@ impl Op<'_> {
             Op::Maximum(o) | Op::Minimum(o) => o.output,
             Op::Reduce(o) => o.output,
             Op::StridedSlice(o) => o.output,
+            Op::Gather(o) => o.output,
         }
     }
 }

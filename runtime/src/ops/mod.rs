@@ -47,6 +47,7 @@ mod pool;
     feature = "op-mean",
     feature = "op-reduce",
     feature = "op-slice",
+    feature = "op-gather",
     feature = "op-transpose"
 ))]
 mod shape;
@@ -182,6 +183,8 @@ pub(crate) fn validate(model: &Model<'_>, index: u16, op: &Op<'_>) -> Result<(),
         Op::Reduce(o) if o.kind != ReduceKind::Mean => shape::validate_reduce(&cx, o),
         #[cfg(feature = "op-slice")]
         Op::StridedSlice(o) => shape::validate_strided_slice(&cx, o),
+        #[cfg(feature = "op-gather")]
+        Op::Gather(o) => shape::validate_gather(&cx, o),
         #[allow(unreachable_patterns)] // not with every operator built in
         _ => Err(unsupported(index, op)),
     }
@@ -293,6 +296,8 @@ pub(crate) fn eval(
         Op::Reduce(o) => shape::eval_reduce(&cx, o, arena),
         #[cfg(feature = "op-slice")]
         Op::StridedSlice(o) => shape::eval_strided_slice(&cx, o, arena),
+        #[cfg(feature = "op-gather")]
+        Op::Gather(o) => shape::eval_gather(&cx, o, arena),
         // Unreachable: `validate` refused the blob.
         #[allow(unreachable_patterns)]
         _ => Err(unsupported(index, op)),

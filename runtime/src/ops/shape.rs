@@ -4,7 +4,7 @@
 use super::{Cx, operands};
 use crate::error::Error;
 use crate::format::{
-    Concatenation, DType, MAX_RANK, Mean, Pad, Reduce, ReduceKind, StridedSlice, TensorDef,
+    Concatenation, DType, Gather, MAX_RANK, Mean, Pad, Reduce, ReduceKind, StridedSlice, TensorDef,
     Transpose,
 };
 use crate::kernels::{as_i8, as_i8_mut, reference};
@@ -267,6 +267,45 @@ pub(super) fn eval_strided_slice(
         o.count.map(usize::from),
         as_i8_mut(out),
     );
+    Ok(())
+}
+
+/// The input seen around the gather axis: elements before it (outer), along it, after it.
+fn around_axis(t: &TensorDef, axis: usize) -> (usize, usize, usize) {
+    let dims = &t.shape;
+    let before = product(dims.get(..axis).unwrap_or(&[]));
+    let along = dims.get(axis).map_or(0, |&d| usize::from(d));
+    (before, along, product(dims.get(axis + 1..).unwrap_or(&[])))
+}
+
+/// Input and output int8; the axis inside the input; every index inside the axis; the
+/// output holds `outer * indices * inner` elements (the quantization is not looked at: TFLM
+/// copies raw bytes).
+pub(super) fn validate_gather(cx: &Cx<'_, '_>, o: &Gather<'_>) -> Result<(), Error> {
+    let i = cx.typed(o.input, DType::I8)?;
+    let out = cx.typed(o.output, DType::I8)?;
+    let axis = usize::from(o.axis);
+    cx.check_param(
+        axis < i.shape.len() && o.indices.len().is_multiple_of(2) && !o.indices.is_empty(),
+    )?;
+    let (outer, along, inner) = around_axis(&i, axis);
+    let (indices, _) = o.indices.as_chunks::<2>();
+    cx.check_param(
+        indices
+            .iter()
+            .all(|&k| usize::from(u16::from_le_bytes(k)) < along),
+    )?;
+    let taken = outer
+        .checked_mul(indices.len())
+        .and_then(|n| n.checked_mul(inner));
+    cx.check_shape(taken.is_some() && out.elements() == taken)
+}
+
+pub(super) fn eval_gather(cx: &Cx<'_, '_>, o: &Gather<'_>, arena: &mut [u8]) -> Result<(), Error> {
+    let (i, out_t) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
+    let (_, along, inner) = around_axis(&i, usize::from(o.axis));
+    let (out, [x]) = operands(arena, &out_t, [&i])?;
+    reference::gather(as_i8(x), along, inner, o.indices, as_i8_mut(out));
     Ok(())
 }
 

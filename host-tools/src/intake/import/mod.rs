@@ -444,6 +444,7 @@ impl<'m, 'a> Importer<'m, 'a> {
             B::SUM | B::REDUCE_MAX | B::REDUCE_MIN => 2,
             // 2 int8; later versions are int16, more dimensions, or bool and string.
             B::STRIDED_SLICE | B::SLICE | B::SPLIT | B::SPLIT_V | B::UNPACK | B::PACK => 2,
+            B::GATHER => 2,
             B::CUSTOM => bail!("{cx}: custom operators are not supported"),
             _ => bail!("{cx}: this operator is not supported"),
         };
@@ -476,6 +477,7 @@ impl<'m, 'a> Importer<'m, 'a> {
             B::SLICE => self.slice(cx, op),
             B::SPLIT | B::SPLIT_V | B::UNPACK => self.split(cx, op),
             B::PACK => self.pack(cx, op),
+            B::GATHER => self.gather(cx, op),
             B::TRANSPOSE => self.transpose(cx, op),
             B::SUB => self.sub(cx, op),
             B::SQUARED_DIFFERENCE => self.squared_difference(cx, op),

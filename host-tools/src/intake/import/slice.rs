@@ -1,11 +1,11 @@
 //! STRIDED_SLICE, SLICE, SPLIT, SPLIT_V and UNPACK: each output is a strided slice of the
 //! input (one mote operator per output), with begin, end, masks and sizes resolved here as
 //! TFLM resolves them (`strided_slice_common.cc` with `strided_slice_logic.h`, `slice.cc`,
-//! `split.cc`, `split_v.cc`, `unpack.cc` in `tensorflow/lite/micro/kernels/`). Raw bytes move,
-//! as in TFLM.
+//! `split.cc`, `split_v.cc`, `unpack.cc` in `tensorflow/lite/micro/kernels/`); and GATHER by
+//! constant indices (`gather.cc`). Raw bytes move, as in TFLM.
 
 use anyhow::{Result, anyhow, bail, ensure};
-use mote::format::{MAX_RANK, Op, StridedSlice};
+use mote::format::{Gather, MAX_RANK, Op, StridedSlice};
 
 use super::{Act, Importer, OpCx, type_name};
 use crate::intake::tflite::schema::{BuiltinOperator as B, TensorType};
@@ -231,6 +231,48 @@ impl<'m, 'a> Importer<'m, 'a> {
             first += size;
         }
         last.ok_or_else(|| anyhow!("{cx}: no outputs"))
+    }
+
+    /// GATHER of an activation by constant indices (TFLM `gather.cc`, batch_dims 0: negative
+    /// or out-of-range indices are an error there, and here).
+    pub(super) fn gather(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
+        let input = self.input_i8(cx, op, 0)?;
+        let indices = int_values(cx, self.constant(cx, op, 1)?, "indices")?;
+        let output = self.output_i8(cx, op)?;
+        let opts = op.raw.builtin_options_as_gather_options();
+        ensure!(
+            opts.is_none_or(|o| o.batch_dims() == 0),
+            "{cx}: batch_dims other than 0 is not supported"
+        );
+        let rank = input.shape.len();
+        let axis = opts.map_or(0, |o| o.axis());
+        let axis = usize::try_from(if axis < 0 { axis + rank as i32 } else { axis })
+            .ok()
+            .filter(|&a| a < rank)
+            .ok_or_else(|| anyhow!("{cx}: axis {axis} outside the input's {rank} dimensions"))?;
+        let mut bytes = Vec::with_capacity(2 * indices.len());
+        for &k in &indices {
+            let k = u16::try_from(k)
+                .ok()
+                .filter(|&k| usize::from(k) < input.shape[axis])
+                .ok_or_else(|| anyhow!("{cx}: index {k} outside dimension {axis}"))?;
+            bytes.extend_from_slice(&k.to_le_bytes());
+        }
+        let outer: usize = input.shape[..axis].iter().product();
+        let inner: usize = input.shape[axis + 1..].iter().product();
+        ensure!(
+            !indices.is_empty() && output.elements() == outer * indices.len() * inner,
+            "{cx}: output shape {:?} does not hold {} indices of {:?} along axis {axis}",
+            output.shape,
+            indices.len(),
+            input.shape
+        );
+        Ok(Op::Gather(Gather {
+            input: input.id,
+            output: output.id,
+            axis: axis as u8,
+            indices: self.consts.alloc_slice_copy(&bytes),
+        }))
     }
 
     /// The slice as a mote operator, right-aligned into four dimensions.

@@ -29,6 +29,6 @@ pub use elementwise::{clip, dequantize, quantize, rescale};
 pub use fully_connected::fully_connected;
 pub use pool::{average_pool_2d, max_pool_2d};
 pub use reduce::{Reduction, mean, reduce};
-pub use shape::{concatenation, pad, strided_slice, transpose};
+pub use shape::{concatenation, gather, pad, strided_slice, transpose};
 pub use sigmoid::{logistic, tanh};
 pub use softmax::softmax;

@@ -151,6 +151,29 @@ pub fn strided_slice(
     }
 }
 
+/// GATHER along an axis of `along` elements with `inner` elements after it: for each outer
+/// block of the input, the output takes the `inner`-element slices at `indices` (u16
+/// little-endian), in order (TFLM's `Gather`, batch_dims 0). Slices out of range end the copy.
+pub fn gather(input: &[i8], along: usize, inner: usize, indices: &[u8], output: &mut [i8]) {
+    let block = along.saturating_mul(inner);
+    if inner == 0 || block == 0 {
+        return;
+    }
+    let mut out = output.chunks_exact_mut(inner);
+    for outer in input.chunks_exact(block) {
+        for &k in indices.as_chunks::<2>().0 {
+            let start = usize::from(u16::from_le_bytes(k)).saturating_mul(inner);
+            let src = start
+                .checked_add(inner)
+                .and_then(|end| outer.get(start..end));
+            let (Some(dst), Some(src)) = (out.next(), src) else {
+                return;
+            };
+            dst.copy_from_slice(src);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -213,6 +236,20 @@ mod tests {
                 assert_eq!(got, want, "shape {shape:?} perm {perm:?}");
             }
         }
+    }
+
+    #[test]
+    fn gather_takes_slices_in_index_order() {
+        // [2, 3, 2]: gather indices 2, 0, 2 along axis 1.
+        let input: Vec<i8> = (0..12).collect();
+        let indices: Vec<u8> = [2u16, 0, 2].iter().flat_map(|k| k.to_le_bytes()).collect();
+        let mut out = std::vec![0i8; 12];
+        gather(&input, 3, 2, &indices, &mut out);
+        assert_eq!(out, [4, 5, 0, 1, 4, 5, 10, 11, 6, 7, 10, 11]);
+        // An index past the axis stops the copy instead of reading past the input.
+        let mut out = std::vec![9i8; 4];
+        gather(&input[..6], 3, 2, &[3, 0, 0, 0], &mut out);
+        assert_eq!(out, [9, 9, 9, 9]);
     }
 
     /// Concatenation as the definition says, through `concatenation` input by input.
