@@ -3,22 +3,26 @@
 //! time computed here the way TFLM computes it (the same float or double arithmetic, the same
 //! rounding), so that the runtime's reference kernels give TFLM's outputs bit for bit.
 //!
-//! - One TFLite operator becomes exactly one [`Op`], in the same order: per-layer dumps line
-//!   up with TFLite's operator indices.
+//! - One TFLite operator becomes one [`Op`], in the same order, except: a constant operand of a
+//!   binary operator is a CONSTANT record just before it; SPLIT, SPLIT_V and UNPACK give one
+//!   slice per output; PACK reshapes each input before its CONCATENATION.
 //! - Activation tensors (no buffer data) become graph tensors and keep their TFLite names.
 //! - Constant tensors (weights, biases) are borrowed from the model's buffers, never copied;
 //!   computed constants (per-channel multipliers as i32 LE, shifts as i8) go into `consts`.
 //! - Anything the runtime cannot reproduce exactly (an operator, an operator version, an
 //!   option, a type) is an error naming the operator, its version and what is unsupported.
-//!   Nothing is approximated. Where TFLM itself would silently ignore something (a weight zero
-//!   point, different input and output quantization of a data-movement operator, an output
-//!   quantization its kernel assumes), the model is refused rather than imported with TFLM's
-//!   silently wrong meaning.
+//!   Nothing is approximated. Where TFLM silently ignores something in a way a converter
+//!   never relies on (a weight zero point, different input and output quantization of a
+//!   data-movement operator), the model is refused; where converters do write it (RELU6 with
+//!   another output quantization, MAXIMUM and MINIMUM of raw values), mote computes what TFLM
+//!   computes.
 //!
 //! One submodule per operator family, as in the runtime's `ops` and `kernels::reference`:
-//! `conv` (FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D), `pool`, `binary` (ADD, MUL),
-//! `activations`, `quantize`, `shape` (RESHAPE, CONCATENATION, PAD) and `reduce` (MEAN). Each
-//! maps its TFLite operators to [`Op`]s; this module holds the driver, the operator dispatch
+//! `conv` (FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D), `pool`, `binary` (ADD, SUB, MUL,
+//! MAXIMUM, MINIMUM, SQUARED_DIFFERENCE), `activations`, `quantize`, `shape` (RESHAPE,
+//! CONCATENATION, PACK, PAD, TRANSPOSE), `slice` (STRIDED_SLICE, SLICE, SPLIT, SPLIT_V,
+//! UNPACK, GATHER) and `reduce` (MEAN, SUM, REDUCE_MAX, REDUCE_MIN). Each maps its TFLite
+//! operators to [`Op`]s; this module holds the driver, the operator dispatch
 //! (`Importer::op`) and the helpers several families share.
 
 mod activations;
