@@ -691,3 +691,25 @@ fn type_name(t: TensorType) -> &'static str {
 fn activation_name(a: ActivationFunctionType) -> &'static str {
     a.variant_name().unwrap_or("UNKNOWN")
 }
+
+/// The values of a constant int32 (or int64) index tensor.
+fn int_values(cx: &OpCx, t: &Tensor<'_>, what: &str) -> Result<Vec<i32>> {
+    let data = t.data.unwrap_or_default();
+    match t.dtype {
+        TensorType::INT32 => Ok(data
+            .chunks_exact(4)
+            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()),
+        TensorType::INT64 => data
+            .chunks_exact(8)
+            .map(|c| {
+                let v = i64::from_le_bytes(c.try_into().unwrap_or_default());
+                i32::try_from(v).map_err(|_| anyhow!("{cx}: {what} value {v} out of range"))
+            })
+            .collect(),
+        other => bail!(
+            "{cx}: {what} must be int32 or int64, not {}",
+            type_name(other)
+        ),
+    }
+}

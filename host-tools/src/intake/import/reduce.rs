@@ -4,7 +4,7 @@
 use anyhow::{Result, anyhow, ensure};
 use mote::format::{Multiplier, Op, Reduce, ReduceKind};
 
-use super::{Importer, OpCx, multiplier, same_quantization, type_name};
+use super::{Importer, OpCx, int_values, multiplier, same_quantization, type_name};
 use crate::intake::tflite::Operator;
 use crate::intake::tflite::schema::{BuiltinOperator as B, TensorType};
 
@@ -24,8 +24,7 @@ impl<'m, 'a> Importer<'m, 'a> {
         );
         // Negative axes count from the end; repeats count once (TFLM's `ResolveAxis`).
         let mut mask = 0u8;
-        for b in axes.data.unwrap_or_default().chunks_exact(4) {
-            let a = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        for a in int_values(cx, axes, "axes")? {
             let axis = usize::try_from(if a < 0 { a + rank as i32 } else { a })
                 .ok()
                 .filter(|&d| d < rank)

@@ -6,7 +6,7 @@
 use anyhow::{Result, anyhow, ensure};
 use mote::format::{Concatenation, DType, MAX_IO, MAX_RANK, Op, Pad, Transpose, Unary};
 
-use super::{Importer, OpCx, activation_name, same_quantization, to_u16, type_name};
+use super::{Importer, OpCx, activation_name, int_values, same_quantization, to_u16, type_name};
 use crate::intake::tflite::Operator;
 use crate::intake::tflite::schema::{ActivationFunctionType, BuiltinOperator as B, TensorType};
 
@@ -184,12 +184,7 @@ impl<'m, 'a> Importer<'m, 'a> {
             type_name(paddings.dtype),
             paddings.shape
         );
-        let p: Vec<i32> = paddings
-            .data
-            .unwrap_or_default()
-            .chunks_exact(4)
-            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
+        let p = int_values(cx, paddings, "paddings")?;
         ensure!(
             p.len() == 2 * rank,
             "{cx}: paddings data has the wrong size"
@@ -241,12 +236,7 @@ impl<'m, 'a> Importer<'m, 'a> {
             type_name(perm_t.dtype),
             perm_t.shape
         );
-        let values: Vec<i32> = perm_t
-            .data
-            .unwrap_or_default()
-            .chunks_exact(4)
-            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
+        let values = int_values(cx, perm_t, "permutation")?;
         let mut perm = [0u8; MAX_RANK];
         for (d, slot) in perm.iter_mut().enumerate() {
             *slot = d as u8;

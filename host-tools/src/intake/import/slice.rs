@@ -4,12 +4,12 @@
 //! `split.cc`, `split_v.cc`, `unpack.cc` in `tensorflow/lite/micro/kernels/`); and GATHER by
 //! constant indices (`gather.cc`). Raw bytes move, as in TFLM.
 
-use anyhow::{Result, anyhow, bail, ensure};
+use anyhow::{Result, anyhow, ensure};
 use mote::format::{Gather, MAX_RANK, Op, StridedSlice};
 
-use super::{Act, Importer, OpCx, type_name};
-use crate::intake::tflite::schema::{BuiltinOperator as B, TensorType};
-use crate::intake::tflite::{Operator, Tensor};
+use super::{Act, Importer, OpCx, int_values};
+use crate::intake::tflite::Operator;
+use crate::intake::tflite::schema::BuiltinOperator as B;
 
 /// One dimension of a slice: first index, step, elements taken.
 #[derive(Debug, Clone, Copy)]
@@ -301,27 +301,5 @@ impl<'m, 'a> Importer<'m, 'a> {
             o.count[lead + d] = u16::try_from(a.count)?;
         }
         Ok(Op::StridedSlice(o))
-    }
-}
-
-/// The values of a constant int32 (or int64) index tensor.
-fn int_values(cx: &OpCx, t: &Tensor<'_>, what: &str) -> Result<Vec<i32>> {
-    let data = t.data.unwrap_or_default();
-    match t.dtype {
-        TensorType::INT32 => Ok(data
-            .chunks_exact(4)
-            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect()),
-        TensorType::INT64 => data
-            .chunks_exact(8)
-            .map(|c| {
-                let v = i64::from_le_bytes(c.try_into().unwrap_or_default());
-                i32::try_from(v).map_err(|_| anyhow!("{cx}: {what} value {v} out of range"))
-            })
-            .collect(),
-        other => bail!(
-            "{cx}: {what} must be int32 or int64, not {}",
-            type_name(other)
-        ),
     }
 }
