@@ -22,9 +22,6 @@ use serde_json::Value;
 const REFUSED: &[(&str, &str)] = &[
     ("argmax_argmin", "ARG_MAX, ARG_MIN"),
     ("batch_matmul", "BATCH_MATMUL"),
-    ("batch_space", "SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND"),
-    ("depth_space", "DEPTH_TO_SPACE, SPACE_TO_DEPTH"),
-    ("dilated_conv", "SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND"),
     ("elementwise_unary", "ABS, RSQRT"),
     ("gather_nd", "GATHER_ND"),
     ("io_int16x8", "int16 activations"),
@@ -70,6 +67,8 @@ const ON_DEVICE: &[&str] = &[
     "slice_split",         // SLICE, SPLIT, SPLIT_V
     "pack_unpack",         // UNPACK, PACK
     "gather",              // GATHER
+    "depth_space",         // DEPTH_TO_SPACE, SPACE_TO_DEPTH
+    "dilated_conv",        // SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND around a convolution
 ];
 
 /// What mote made of one corpus model.

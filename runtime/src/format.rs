@@ -471,17 +471,25 @@ pub struct Mean {
     pub multiplier: Multiplier,
 }
 
-/// TRANSPOSE: output dimension `d` is input dimension `perm[d]` (data movement: input and
-/// output share quantization). Entries past the tensors' rank are the identity.
+/// The most dimensions a [`Transpose`] sees its input in.
+pub const MAX_PERMUTE_RANK: usize = 6;
+
+/// TRANSPOSE, and the shuffles made of a reshape and a transpose (DEPTH_TO_SPACE,
+/// SPACE_TO_DEPTH, the block shuffle of SPACE_TO_BATCH_ND and BATCH_TO_SPACE_ND): the input,
+/// seen as the 6-D `dims`, has its dimensions permuted (output dimension `d` is `dims`
+/// dimension `perm[d]`) and is written out in row-major order. Data movement: input and
+/// output share quantization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Transpose {
     /// Input tensor.
     pub input: TensorId,
-    /// Output tensor.
+    /// Output tensor, as many elements as the input.
     pub output: TensorId,
+    /// How the input is seen, outermost dimension first; their product is its size.
+    pub dims: [u16; MAX_PERMUTE_RANK],
     /// The permutation, outermost dimension first.
-    pub perm: [u8; MAX_RANK],
+    pub perm: [u8; MAX_PERMUTE_RANK],
 }
 
 /// Raw int8 values clamped, whatever the quantization: TFLM's RELU6 (which clamps in the

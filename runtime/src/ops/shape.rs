@@ -4,8 +4,8 @@
 use super::{Cx, operands};
 use crate::error::Error;
 use crate::format::{
-    Concatenation, DType, Gather, MAX_RANK, Mean, Pad, Reduce, ReduceKind, StridedSlice, TensorDef,
-    Transpose,
+    Concatenation, DType, Gather, MAX_PERMUTE_RANK, MAX_RANK, Mean, Pad, Reduce, ReduceKind,
+    StridedSlice, TensorDef, Transpose,
 };
 use crate::kernels::{as_i8, as_i8_mut, reference};
 
@@ -191,24 +191,26 @@ pub(super) fn eval_reduce(cx: &Cx<'_, '_>, o: &Reduce, arena: &mut [u8]) -> Resu
     Ok(())
 }
 
-/// Input and output int8 with the same quantization and rank; `perm` a permutation of the
-/// rank's dimensions (the identity past it); output dimension `d` is input dimension `perm[d]`.
+/// Input and output int8 with the same quantization and as many elements as `dims` holds;
+/// `perm` a permutation of the six dimensions. For a plain TRANSPOSE the importer writes the
+/// input's shape as `dims`; the output tensor's shape is not compared with the permuted
+/// `dims`, since a folded reshape may regroup it (only its size matters to memory safety).
 pub(super) fn validate_transpose(cx: &Cx<'_, '_>, o: &Transpose) -> Result<(), Error> {
     let i = cx.typed(o.input, DType::I8)?;
     let out = cx.typed(o.output, DType::I8)?;
     cx.check_param(same_quantization(&i, &out))?;
-    let rank = i.shape.len();
-    cx.check_shape(out.shape.len() == rank)?;
-    let mut seen = [false; MAX_RANK];
-    for (d, &p) in o.perm.iter().enumerate() {
-        let p = usize::from(p);
-        let fresh = seen.get_mut(p).map(|s| !core::mem::replace(s, true));
-        cx.check_param(fresh == Some(true) && (d < rank) == (p < rank) && (d < rank || p == d))?;
-        if d < rank {
-            cx.check_shape(out.shape.get(d) == i.shape.get(p))?;
-        }
+    let mut seen = [false; MAX_PERMUTE_RANK];
+    for &p in &o.perm {
+        let fresh = seen
+            .get_mut(usize::from(p))
+            .map(|s| !core::mem::replace(s, true));
+        cx.check_param(fresh == Some(true))?;
     }
-    Ok(())
+    let size = o
+        .dims
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(usize::from(d)));
+    cx.check_shape(size.is_some() && size == i.elements() && size == out.elements())
 }
 
 pub(super) fn eval_transpose(
@@ -217,18 +219,13 @@ pub(super) fn eval_transpose(
     arena: &mut [u8],
 ) -> Result<(), Error> {
     let (i, out_t) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
-    // Seen as 4-D: leading dimensions of 1 that stay in place.
-    let lead = MAX_RANK.saturating_sub(i.shape.len());
-    let dims: [u16; MAX_RANK] = extend(&i.shape, 1);
-    let mut perm = [0usize; MAX_RANK];
-    for (d, p) in perm.iter_mut().enumerate() {
-        *p = match d.checked_sub(lead) {
-            Some(k) => usize::from(o.perm.get(k).copied().unwrap_or(0)) + lead,
-            None => d,
-        };
-    }
     let (out, [x]) = operands(arena, &out_t, [&i])?;
-    reference::transpose(as_i8(x), dims.map(usize::from), perm, as_i8_mut(out));
+    reference::transpose(
+        as_i8(x),
+        o.dims.map(usize::from),
+        o.perm.map(usize::from),
+        as_i8_mut(out),
+    );
     Ok(())
 }
 
@@ -417,10 +414,11 @@ mod tests {
         );
     }
 
-    fn transpose(perm: [u8; 4]) -> Op<'static> {
+    fn transpose(dims: [u16; 6], perm: [u8; 6]) -> Op<'static> {
         Op::Transpose(crate::format::Transpose {
             input: 0,
             output: 1,
+            dims,
             perm,
         })
     }
@@ -430,30 +428,42 @@ mod tests {
         // [1, 2, 3, 2] NCHW to NHWC [1, 3, 2, 2]: output (h, w, c) = input (c, h, w).
         let x: std::vec::Vec<i8> = (0..12).collect();
         let io: [T<'_>; 2] = [(&[1, 2, 3, 2], 5), (&[1, 3, 2, 2], 5)];
-        let out = run(&io, transpose([0, 2, 3, 1]), &[&x]).unwrap();
+        let nchw = [1, 1, 1, 2, 3, 2];
+        let out = run(&io, transpose(nchw, [0, 1, 2, 4, 5, 3]), &[&x]).unwrap();
         assert_eq!(out, [0, 6, 1, 7, 2, 8, 3, 9, 4, 10, 5, 11]);
-        // A lower rank is seen with leading dimensions: [2, 3] to [3, 2].
+        // DEPTH_TO_SPACE with block 2 of [1, 1, 1, 4] is [1, 2, 2, 1]: the same bytes, and
+        // SPACE_TO_DEPTH of [1, 2, 2, 1] likewise (the dims view is what differs).
+        let io: [T<'_>; 2] = [(&[1, 1, 1, 4], 0), (&[1, 2, 2, 1], 0)];
+        let d2s = [1, 1, 1, 2, 2, 1];
+        let out = run(&io, transpose(d2s, [0, 1, 3, 2, 4, 5]), &[&x[..4]]).unwrap();
+        assert_eq!(out, [0, 1, 2, 3]);
+        // [1, 2, 2, 2, 1, 1] with its second and third dimensions swapped.
+        let io: [T<'_>; 2] = [(&[1, 4, 2, 1], 0), (&[1, 2, 2, 2], 0)];
+        let s2d = [1, 2, 2, 2, 1, 1];
+        let out = run(&io, transpose(s2d, [0, 2, 1, 3, 4, 5]), &[&x[..8]]).unwrap();
+        assert_eq!(out, [0, 1, 4, 5, 2, 3, 6, 7]);
+        // not a permutation; dims of another size than the tensors; another quantization
         let io: [T<'_>; 2] = [(&[2, 3], 0), (&[3, 2], 0)];
-        let out = run(&io, transpose([1, 0, 2, 3]), &[&x[..6]]).unwrap();
-        assert_eq!(out, [0, 3, 1, 4, 2, 5]);
-        // not a permutation; a rank-2 permutation that moves a dimension past the rank;
-        // the wrong output shape; another quantization
+        let flat = [1, 1, 1, 1, 2, 3];
         assert_eq!(
-            run(&io, transpose([1, 1, 2, 3]), &[&x[..6]]),
+            run(&io, transpose(flat, [0, 1, 2, 3, 5, 5]), &[&x[..6]]),
             Err(PARAM_ERR)
         );
         assert_eq!(
-            run(&io, transpose([2, 0, 1, 3]), &[&x[..6]]),
+            run(&io, transpose(flat, [0, 1, 2, 3, 5, 6]), &[&x[..6]]),
             Err(PARAM_ERR)
         );
-        let io: [T<'_>; 2] = [(&[2, 3], 0), (&[2, 3], 0)];
         assert_eq!(
-            run(&io, transpose([1, 0, 2, 3]), &[&x[..6]]),
+            run(
+                &io,
+                transpose([1, 1, 1, 1, 2, 4], [0, 1, 2, 3, 5, 4]),
+                &[&x[..6]]
+            ),
             Err(SHAPE_ERR)
         );
         let io: [T<'_>; 2] = [(&[2, 3], 0), (&[3, 2], 1)];
         assert_eq!(
-            run(&io, transpose([1, 0, 2, 3]), &[&x[..6]]),
+            run(&io, transpose(flat, [0, 1, 2, 3, 5, 4]), &[&x[..6]]),
             Err(PARAM_ERR)
         );
     }

@@ -33,6 +33,7 @@ mod quantize;
 mod reduce;
 mod shape;
 mod slice;
+mod space;
 #[cfg(test)]
 mod tests;
 
@@ -449,6 +450,10 @@ impl<'m, 'a> Importer<'m, 'a> {
             // 2 int8; later versions are int16, more dimensions, or bool and string.
             B::STRIDED_SLICE | B::SLICE | B::SPLIT | B::SPLIT_V | B::UNPACK | B::PACK => 2,
             B::GATHER => 2,
+            // 2 int8; later versions are int16.
+            B::DEPTH_TO_SPACE | B::SPACE_TO_DEPTH => 2,
+            // 2 int8, 3 three-dimensional input; 4 is int16.
+            B::SPACE_TO_BATCH_ND | B::BATCH_TO_SPACE_ND => 3,
             B::CUSTOM => bail!("{cx}: custom operators are not supported"),
             _ => bail!("{cx}: this operator is not supported"),
         };
@@ -483,6 +488,9 @@ impl<'m, 'a> Importer<'m, 'a> {
             B::PACK => self.pack(cx, op),
             B::GATHER => self.gather(cx, op),
             B::TRANSPOSE => self.transpose(cx, op),
+            B::DEPTH_TO_SPACE | B::SPACE_TO_DEPTH => self.depth_space(cx, op),
+            B::SPACE_TO_BATCH_ND => self.space_to_batch(cx, op),
+            B::BATCH_TO_SPACE_ND => self.batch_to_space(cx, op),
             B::SUB => self.sub(cx, op),
             B::SQUARED_DIFFERENCE => self.squared_difference(cx, op),
             B::MAXIMUM | B::MINIMUM => self.maximum_minimum(cx, op),

@@ -4,7 +4,9 @@
 //! (`tensorflow/lite/micro/kernels/`).
 
 use anyhow::{Result, anyhow, ensure};
-use mote::format::{Concatenation, DType, MAX_IO, MAX_RANK, Op, Pad, Transpose, Unary};
+use mote::format::{
+    Concatenation, DType, MAX_IO, MAX_PERMUTE_RANK, MAX_RANK, Op, Pad, TensorId, Transpose, Unary,
+};
 
 use super::{Importer, OpCx, activation_name, int_values, same_quantization, to_u16, type_name};
 use crate::intake::tflite::Operator;
@@ -237,10 +239,7 @@ impl<'m, 'a> Importer<'m, 'a> {
             perm_t.shape
         );
         let values = int_values(cx, perm_t, "permutation")?;
-        let mut perm = [0u8; MAX_RANK];
-        for (d, slot) in perm.iter_mut().enumerate() {
-            *slot = d as u8;
-        }
+        let mut perm = Vec::with_capacity(rank);
         let mut seen = [false; MAX_RANK];
         for (d, &p) in values.iter().enumerate() {
             let p = usize::try_from(p)
@@ -254,12 +253,36 @@ impl<'m, 'a> Importer<'m, 'a> {
                 output.shape,
                 input.shape
             );
-            perm[d] = p as u8;
+            perm.push(p);
         }
-        Ok(Op::Transpose(Transpose {
-            input: input.id,
-            output: output.id,
-            perm,
-        }))
+        transpose_record(cx, input.id, output.id, &input.shape, &perm)
     }
+}
+
+/// A [`Transpose`] record: the input seen as `dims` (at most six; leading 1s are added), its
+/// dimensions permuted by `perm`.
+pub(super) fn transpose_record<'a>(
+    cx: &OpCx,
+    input: TensorId,
+    output: TensorId,
+    dims: &[usize],
+    perm: &[usize],
+) -> Result<Op<'a>> {
+    let lead = MAX_PERMUTE_RANK.checked_sub(dims.len()).ok_or_else(|| {
+        anyhow!(
+            "{cx}: {} dimensions; at most {MAX_PERMUTE_RANK} are supported",
+            dims.len()
+        )
+    })?;
+    let mut record = Transpose {
+        input,
+        output,
+        dims: [1; MAX_PERMUTE_RANK],
+        perm: core::array::from_fn(|d| d as u8),
+    };
+    for (d, (&n, &p)) in dims.iter().zip(perm).enumerate() {
+        record.dims[lead + d] = to_u16(cx, n, "dimension")?;
+        record.perm[lead + d] = (lead + p) as u8;
+    }
+    Ok(Op::Transpose(record))
 }

@@ -13,10 +13,10 @@ use crate::intake::tflite::schema::BuiltinOperator as B;
 
 /// One dimension of a slice: first index, step, elements taken.
 #[derive(Debug, Clone, Copy)]
-struct Axis {
-    begin: i32,
-    stride: i32,
-    count: usize,
+pub(super) struct Axis {
+    pub(super) begin: i32,
+    pub(super) stride: i32,
+    pub(super) count: usize,
 }
 
 impl<'m, 'a> Importer<'m, 'a> {
@@ -276,7 +276,13 @@ impl<'m, 'a> Importer<'m, 'a> {
     }
 
     /// The slice as a mote operator, right-aligned into four dimensions.
-    fn slice_op(&self, cx: &OpCx, input: &Act, output: &Act, axes: &[Axis]) -> Result<Op<'a>> {
+    pub(super) fn slice_op(
+        &self,
+        cx: &OpCx,
+        input: &Act,
+        output: &Act,
+        axes: &[Axis],
+    ) -> Result<Op<'a>> {
         ensure!(
             axes.len() <= MAX_RANK,
             "{cx}: more than {MAX_RANK} dimensions"

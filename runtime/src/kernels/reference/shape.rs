@@ -82,31 +82,42 @@ pub(super) fn strides(dims: [usize; 4]) -> [usize; 4] {
     [d1.saturating_mul(s1), s1, d3, 1]
 }
 
-/// TRANSPOSE of a tensor seen as 4-D (`shape`, leading 1s for lower ranks): output dimension
-/// `d` is input dimension `perm[d]`. The output is written in order; an input index outside
-/// `input` (impossible after validation) leaves its output element as it was.
-pub fn transpose(input: &[i8], shape: [usize; 4], perm: [usize; 4], output: &mut [i8]) {
-    // Input strides, then the input stride of each output dimension.
-    let strides = strides(shape);
-    let pick = |d: usize| {
-        perm.get(d)
-            .and_then(|&p| Some((*shape.get(p)?, *strides.get(p)?)))
+/// TRANSPOSE of a tensor seen as the 6-D `dims` (leading 1s for lower ranks; DEPTH_TO_SPACE,
+/// SPACE_TO_DEPTH and the batch/space shuffles are reshapes folded into `dims`): output
+/// dimension `d` is input dimension `perm[d]`, and the output is written in row-major order.
+/// An input index outside `input` (impossible after validation) ends the copy.
+pub fn transpose(input: &[i8], dims: [usize; 6], perm: [usize; 6], output: &mut [i8]) {
+    // The input stride of each dimension, then the extent and stride of each output dimension.
+    let mut strides = [0usize; 6];
+    let mut step = 1usize;
+    for (s, &n) in strides.iter_mut().zip(&dims).rev() {
+        *s = step;
+        step = step.saturating_mul(n);
+    }
+    let pick = |d: usize| -> Option<(usize, usize)> {
+        let p = *perm.get(d)?;
+        Some((*dims.get(p)?, *strides.get(p)?))
     };
-    let (Some((n0, s0)), Some((n1, s1)), Some((n2, s2)), Some((n3, s3))) =
-        (pick(0), pick(1), pick(2), pick(3))
+    let (Some(a), Some(b), Some(c), Some(d), Some(e), Some(f)) =
+        (pick(0), pick(1), pick(2), pick(3), pick(4), pick(5))
     else {
         return;
     };
     let mut out = output.iter_mut();
-    for i0 in 0..n0 {
-        for i1 in 0..n1 {
-            for i2 in 0..n2 {
-                let row = i0 * s0 + i1 * s1 + i2 * s2;
-                for i3 in 0..n3 {
-                    let (Some(o), Some(&v)) = (out.next(), input.get(row + i3 * s3)) else {
-                        return;
-                    };
-                    *o = v;
+    for i0 in 0..a.0 {
+        for i1 in 0..b.0 {
+            for i2 in 0..c.0 {
+                for i3 in 0..d.0 {
+                    for i4 in 0..e.0 {
+                        let row = i0 * a.1 + i1 * b.1 + i2 * c.1 + i3 * d.1 + i4 * e.1;
+                        for i5 in 0..f.0 {
+                            let (Some(o), Some(&v)) = (out.next(), input.get(row + i5 * f.1))
+                            else {
+                                return;
+                            };
+                            *o = v;
+                        }
+                    }
                 }
             }
         }
@@ -209,13 +220,14 @@ mod tests {
     #[test]
     fn transpose_moves_every_element_where_the_permutation_says() {
         let perms = [
-            [0, 1, 2, 3],
-            [0, 3, 1, 2],
-            [0, 2, 3, 1],
-            [3, 2, 1, 0],
-            [1, 0, 3, 2],
+            [0, 1, 2, 3, 4, 5],
+            [0, 1, 3, 2, 4, 5],
+            [2, 4, 0, 1, 3, 5],
+            [2, 3, 0, 4, 1, 5],
+            [5, 4, 3, 2, 1, 0],
+            [1, 0, 5, 2, 4, 3],
         ];
-        for shape in [[1, 2, 3, 4], [2, 3, 1, 5], [3, 1, 4, 2]] {
+        for shape in [[1, 1, 2, 3, 4, 1], [2, 3, 1, 5, 2, 1], [3, 1, 4, 2, 2, 3]] {
             let input: Vec<i8> = (0..shape.iter().product::<usize>())
                 .map(|v| (v as i32 - 60) as i8)
                 .collect();
@@ -226,8 +238,8 @@ mod tests {
                 let want: Vec<i8> = indices(&out_dims)
                     .into_iter()
                     .map(|j| {
-                        let mut i = [0usize; 4];
-                        for d in 0..4 {
+                        let mut i = [0usize; 6];
+                        for d in 0..6 {
                             i[perm[d]] = j[d];
                         }
                         input[flat(&shape, &i)]
