@@ -66,18 +66,20 @@ pub fn mlperf_set(model: &str, set: &str) -> Option<(Vec<u8>, Vec<u8>)> {
     Some((inputs, read(&dir.join(format!("{set}_outputs_tflm.bin")))))
 }
 
-/// Bytes of one sample of the blob's (single) input.
+/// Bytes of one sample's inputs (every graph input's, in order).
 pub fn sample_len(blob: &[u8]) -> usize {
     let model = mote::Model::parse(blob).expect("a valid blob");
-    let (input, _) = run::io_defs(&model).expect("one input and one output");
-    run::sample_len(&input)
+    run::io_defs(&model)
+        .expect("tensor definitions")
+        .input_len()
 }
 
-/// Bytes of one sample's outputs.
+/// Bytes of one sample's outputs (every graph output's, in order).
 pub fn output_len(blob: &[u8]) -> usize {
     let model = mote::Model::parse(blob).expect("a valid blob");
-    let (_, output) = run::io_defs(&model).expect("one input and one output");
-    run::sample_len(&output)
+    run::io_defs(&model)
+        .expect("tensor definitions")
+        .output_len()
 }
 
 /// Every sample's outputs on the host, through the same runtime the firmware links.

@@ -69,13 +69,15 @@ enum Command {
     Run {
         /// The blob.
         blob: PathBuf,
-        /// Samples: raw bytes in the input's type back to back, or .csv/.npy numbers
+        /// Samples, one file per graph input in order (`-i a.bin b.bin` or `-i a.bin -i
+        /// b.bin`): raw bytes in the input's type back to back, or .csv/.npy numbers
         /// (quantized at the boundary).
-        #[arg(short, long)]
-        input: PathBuf,
-        /// Where to write the outputs: raw bytes back to back, or real values for a .csv name.
-        #[arg(short, long)]
-        output: PathBuf,
+        #[arg(short, long, num_args = 1.., required = true)]
+        input: Vec<PathBuf>,
+        /// Where to write the outputs, one file per graph output in order: raw bytes back to
+        /// back, or real values for a .csv name.
+        #[arg(short, long, num_args = 1.., required = true)]
+        output: Vec<PathBuf>,
         /// Also write each operator's output for the first sample into this folder.
         #[arg(long)]
         dump_layers: Option<PathBuf>,
@@ -94,12 +96,12 @@ enum Command {
         /// The emulated board.
         #[arg(long, value_enum)]
         board: qemu::Board,
-        /// Samples, as for `mote run`.
-        #[arg(short, long)]
-        input: PathBuf,
-        /// Where to write the device's outputs, as for `mote run`.
-        #[arg(short, long)]
-        output: PathBuf,
+        /// Samples, one file per graph input, as for `mote run`.
+        #[arg(short, long, num_args = 1.., required = true)]
+        input: Vec<PathBuf>,
+        /// Where to write the device's outputs, one file per graph output, as for `mote run`.
+        #[arg(short, long, num_args = 1.., required = true)]
+        output: Vec<PathBuf>,
         /// Seconds one boot may take before QEMU is stopped.
         #[arg(long, default_value_t = 120)]
         timeout: u64,
@@ -116,9 +118,10 @@ enum Command {
         /// The emulated board.
         #[arg(long, value_enum)]
         board: qemu::Board,
-        /// One sample, as for `mote run` [default: deterministic pseudo-random values].
-        #[arg(short, long)]
-        input: Option<PathBuf>,
+        /// One sample, one file per graph input, as for `mote run` [default: deterministic
+        /// pseudo-random values].
+        #[arg(short, long, num_args = 1..)]
+        input: Vec<PathBuf>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -207,7 +210,7 @@ impl Command {
                 input,
                 json,
                 timeout,
-            } => cmd_bench(&blob, board, input.as_deref(), json, timeout),
+            } => cmd_bench(&blob, board, &input, json, timeout),
             Command::BenchSuite { bless, mlperf } => cmd_bench_suite(bless, &mlperf),
             Command::Demo { spec, out_dir } => cmd_demo(&spec, out_dir),
         }
@@ -301,23 +304,34 @@ fn cmd_eval(spec_path: &Path, model: Option<PathBuf>, blob: Option<PathBuf>) -> 
     Ok(())
 }
 
-fn cmd_run(blob_path: &Path, input: &Path, output: &Path, dump: Option<&Path>) -> Result<()> {
+fn cmd_run(
+    blob_path: &Path,
+    input: &[PathBuf],
+    output: &[PathBuf],
+    dump: Option<&Path>,
+) -> Result<()> {
     let blob = read_blob(blob_path)?;
     let model = mote::Model::parse(&blob)
         .with_context(|| format!("invalid blob {}", blob_path.display()))?;
-    let (in_def, out_def) = run::io_defs(&model)?;
-    let inputs = run::read_inputs(input, &in_def)?;
+    let io = run::io_defs(&model)?;
+    let inputs = run::read_inputs(input, &io)?;
     let outputs = run::run_samples(&blob, &inputs, &mut ())?;
     if let Some(dir) = dump {
-        dump_layers(&blob, &inputs[..run::sample_len(&in_def)], dir)?;
+        dump_layers(&blob, &inputs[..io.input_len()], dir)?;
     }
-    run::write_outputs(output, &out_def, &outputs)?;
+    run::write_outputs(output, &io, &outputs)?;
     println!(
         "ran {} samples; wrote {}",
-        inputs.len() / run::sample_len(&in_def),
-        output.display()
+        inputs.len() / io.input_len(),
+        names(output)
     );
     Ok(())
+}
+
+/// Paths for a message.
+fn names(paths: &[PathBuf]) -> String {
+    let each: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    each.join(", ")
 }
 
 /// Writes `NNN_<OP>.bin` with operator NNN's output for one sample.
@@ -334,19 +348,19 @@ fn cmd_qemu(
     blob_path: &Path,
     board: qemu::Board,
     arena: &qemu::ArenaSize,
-    input: &Path,
-    output: &Path,
+    input: &[PathBuf],
+    output: &[PathBuf],
     timeout: Duration,
 ) -> Result<()> {
     let blob = read_blob(blob_path)?;
     let model = mote::Model::parse(&blob)
         .with_context(|| format!("invalid blob {}", blob_path.display()))?;
-    let (in_def, out_def) = run::io_defs(&model)?;
-    let inputs = run::read_inputs(input, &in_def)?;
+    let io = run::io_defs(&model)?;
+    let inputs = run::read_inputs(input, &io)?;
     let device = run_on_board(board, arena, &blob, &inputs, timeout)?;
-    run::write_outputs(output, &out_def, &device.outputs)?;
+    run::write_outputs(output, &io, &device.outputs)?;
     print_device_figures(board, &device);
-    println!("wrote {}", output.display());
+    println!("wrote {}", names(output));
     Ok(())
 }
 
@@ -386,20 +400,19 @@ fn print_device_figures(board: qemu::Board, device: &qemu::DeviceRun) {
 fn cmd_bench(
     blob_path: &Path,
     board: qemu::Board,
-    input: Option<&Path>,
+    input: &[PathBuf],
     json: bool,
     timeout: u64,
 ) -> Result<()> {
     let blob = read_blob(blob_path)?;
     let model = mote::Model::parse(&blob)
         .with_context(|| format!("invalid blob {}", blob_path.display()))?;
-    let sample = match input {
-        Some(path) => {
-            let (in_def, _) = run::io_defs(&model)?;
-            let inputs = run::read_inputs(path, &in_def)?;
-            Some(inputs[..run::sample_len(&in_def).min(inputs.len())].to_vec())
-        }
-        None => None,
+    let sample = if input.is_empty() {
+        None
+    } else {
+        let io = run::io_defs(&model)?;
+        let inputs = run::read_inputs(input, &io)?;
+        Some(inputs[..io.input_len().min(inputs.len())].to_vec())
     };
     let spinner = ProgressBar::new_spinner();
     spinner.set_message(format!("building and running on {board}"));

@@ -1,19 +1,58 @@
 //! Running a blob on the host, sample by sample, through the very runtime the device runs.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use mote::format::{DType, TensorDef};
 use mote::{Interpreter, Model, Observer};
 
-/// The graph's first input and output definitions.
-pub fn io_defs(model: &Model<'_>) -> Result<(TensorDef, TensorDef)> {
-    let input = model.tensor(model.inputs()[0])?;
-    let output = model.tensor(model.outputs()[0])?;
-    if model.inputs().len() != 1 || model.outputs().len() != 1 {
-        bail!("models with several inputs or outputs are not supported by this command yet");
+/// The graph's inputs and outputs, in order. A sample is every input's bytes in this order,
+/// back to back, and its result every output's: the layout of the firmware's input region
+/// and result file too.
+#[derive(Debug, Clone)]
+pub struct Io {
+    /// The graph inputs.
+    pub inputs: Vec<TensorDef>,
+    /// The graph outputs.
+    pub outputs: Vec<TensorDef>,
+}
+
+impl Io {
+    /// Bytes of one sample's inputs.
+    pub fn input_len(&self) -> usize {
+        self.inputs.iter().map(sample_len).sum()
     }
-    Ok((input, output))
+
+    /// Bytes of one sample's outputs.
+    pub fn output_len(&self) -> usize {
+        self.outputs.iter().map(sample_len).sum()
+    }
+
+    /// The only input and output, for commands made for single-input, single-output models.
+    pub fn single(&self) -> Result<(&TensorDef, &TensorDef)> {
+        match (&self.inputs[..], &self.outputs[..]) {
+            ([input], [output]) => Ok((input, output)),
+            _ => bail!(
+                "the model has {} inputs and {} outputs; this command takes models with one of                  each",
+                self.inputs.len(),
+                self.outputs.len()
+            ),
+        }
+    }
+}
+
+/// The graph's input and output definitions.
+pub fn io_defs(model: &Model<'_>) -> Result<Io> {
+    let defs = |ids: &[u16]| -> Result<Vec<TensorDef>> {
+        Ok(ids
+            .iter()
+            .map(|&id| model.tensor(id))
+            .collect::<Result<_, _>>()?)
+    };
+    Ok(Io {
+        inputs: defs(model.inputs())?,
+        outputs: defs(model.outputs())?,
+    })
 }
 
 /// The most arena the host tools allocate for a blob: far more than any microcontroller has,
@@ -43,30 +82,81 @@ pub fn sample_len(def: &TensorDef) -> usize {
     def.byte_len().unwrap_or(0)
 }
 
-/// Runs every sample in `inputs` (back to back, each the input tensor's byte length) and
-/// returns the outputs back to back. `observer` sees every operator of every sample.
+/// Runs every sample in `inputs` (back to back, each every input's bytes in order, as [`Io`]
+/// says) and returns the results back to back. `observer` sees every operator of every sample.
 pub fn run_samples(blob: &[u8], inputs: &[u8], observer: &mut impl Observer) -> Result<Vec<u8>> {
     let model = Model::parse(blob).context("invalid blob")?;
-    let (input, output) = io_defs(&model)?;
-    let (in_len, out_len) = (sample_len(&input), sample_len(&output));
+    let io = io_defs(&model)?;
+    let (in_len, out_len) = (io.input_len(), io.output_len());
     if in_len == 0 || inputs.is_empty() || !inputs.len().is_multiple_of(in_len) {
         bail!(
             "the input data is {} bytes, not a whole number of samples of {in_len} bytes \
-             (input shape {:?}, {:?})",
+             (inputs {})",
             inputs.len(),
-            input.shape,
-            input.dtype
+            describe(&io.inputs)
         );
     }
     let mut arena = host_arena(&model)?;
     let mut interpreter = Interpreter::new(&model, &mut arena)?;
     let mut outputs = Vec::with_capacity(inputs.len() / in_len * out_len);
     for sample in inputs.chunks_exact(in_len) {
-        interpreter.set_input(0, sample)?;
+        let mut rest = sample;
+        for (i, def) in io.inputs.iter().enumerate() {
+            let (part, tail) = rest.split_at(sample_len(def));
+            interpreter.set_input(i, part)?;
+            rest = tail;
+        }
         interpreter.invoke_observed(observer)?;
-        outputs.extend_from_slice(interpreter.output(0)?);
+        for k in 0..io.outputs.len() {
+            outputs.extend_from_slice(interpreter.output(k)?);
+        }
     }
     Ok(outputs)
+}
+
+/// Shapes and types, for messages.
+fn describe(defs: &[TensorDef]) -> String {
+    let each: Vec<String> = defs
+        .iter()
+        .map(|d| format!("{:?} {:?}", d.shape.as_slice(), d.dtype))
+        .collect();
+    each.join(", ")
+}
+
+/// Reads every input's samples, one file per graph input in order (see [`read_input`]), and
+/// interleaves them into samples as [`Io`] lays them out.
+pub fn read_inputs(paths: &[PathBuf], io: &Io) -> Result<Vec<u8>> {
+    if paths.len() != io.inputs.len() {
+        bail!(
+            "{} input files for a model with {} inputs ({}): give one file per input, in order",
+            paths.len(),
+            io.inputs.len(),
+            describe(&io.inputs)
+        );
+    }
+    let mut per_input = Vec::with_capacity(paths.len());
+    for (path, def) in paths.iter().zip(&io.inputs) {
+        per_input.push((read_input(path, def)?, sample_len(def)));
+    }
+    let samples = per_input[0].0.len() / per_input[0].1;
+    for ((bytes, len), path) in per_input.iter().zip(paths) {
+        if bytes.len() / len != samples {
+            bail!(
+                "{} holds {} samples, {} holds {samples}: every input file needs the same \
+                 number",
+                path.display(),
+                bytes.len() / len,
+                paths[0].display()
+            );
+        }
+    }
+    let mut interleaved = Vec::with_capacity(samples * io.input_len());
+    for s in 0..samples {
+        for (bytes, len) in &per_input {
+            interleaved.extend_from_slice(&bytes[s * len..][..*len]);
+        }
+    }
+    Ok(interleaved)
 }
 
 /// Reads input samples for tensor `def` from a file:
@@ -76,7 +166,7 @@ pub fn run_samples(blob: &[u8], inputs: &[u8], observer: &mut impl Observer) -> 
 ///   `.npy` for an int8 input is taken as already quantized.
 /// - anything else: raw bytes in the tensor's type (int8, or little-endian f32), samples back to
 ///   back (the layout of the MLPerf Tiny `*_inputs.bin` files).
-pub fn read_inputs(path: &Path, def: &TensorDef) -> Result<Vec<u8>> {
+pub fn read_input(path: &Path, def: &TensorDef) -> Result<Vec<u8>> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -128,20 +218,56 @@ pub fn to_real(def: &TensorDef, bytes: &[u8]) -> Vec<f32> {
     }
 }
 
-/// Writes outputs: `.csv` gets real values, one sample per row; anything else raw bytes.
-pub fn write_outputs(path: &Path, def: &TensorDef, bytes: &[u8]) -> Result<()> {
+/// Writes the results of `mote run` or `mote qemu` (samples back to back, as [`Io`] lays them
+/// out), one file per graph output in order: `.csv` gets real values, one sample per row;
+/// anything else raw bytes. Nothing is written unless every file can be.
+pub fn write_outputs(paths: &[PathBuf], io: &Io, results: &[u8]) -> Result<()> {
+    if paths.len() != io.outputs.len() {
+        bail!(
+            "{} output files for a model with {} outputs ({}): give one file per output, in order",
+            paths.len(),
+            io.outputs.len(),
+            describe(&io.outputs)
+        );
+    }
+    let mut per_output = vec![Vec::new(); io.outputs.len()];
+    for sample in results.chunks_exact(io.output_len().max(1)) {
+        let mut rest = sample;
+        for (bytes, def) in per_output.iter_mut().zip(&io.outputs) {
+            let (part, tail) = rest.split_at(sample_len(def));
+            bytes.extend_from_slice(part);
+            rest = tail;
+        }
+    }
+    let contents: Vec<Vec<u8>> = paths
+        .iter()
+        .zip(&io.outputs)
+        .zip(per_output)
+        .map(|((path, def), bytes)| render_output(path, def, bytes))
+        .collect();
+    let files: Vec<(&Path, &[u8])> = paths
+        .iter()
+        .map(PathBuf::as_path)
+        .zip(contents.iter().map(Vec::as_slice))
+        .collect();
+    crate::io::write_all_atomic(&files)
+}
+
+/// One output's file: real values as CSV rows (one sample each) for a `.csv` name, else the
+/// raw bytes.
+fn render_output(path: &Path, def: &TensorDef, bytes: Vec<u8>) -> Vec<u8> {
     let is_csv = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
     if !is_csv {
-        return crate::io::write_atomic(path, bytes);
+        return bytes;
     }
     let per_sample = def.elements().unwrap_or(1).max(1);
     let mut text = String::new();
-    for row in to_real(def, bytes).chunks(per_sample) {
+    for row in to_real(def, &bytes).chunks(per_sample) {
         let cells: Vec<String> = row.iter().map(|v| v.to_string()).collect();
         text.push_str(&cells.join(","));
         text.push('\n');
     }
-    crate::io::write_atomic(path, text.as_bytes())
+    text.into_bytes()
 }

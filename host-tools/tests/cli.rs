@@ -230,6 +230,86 @@ fn bad_input_is_a_clear_error_and_writes_nothing() {
     );
 }
 
+/// A model with two inputs and two outputs: `mote run` takes one file per input and writes
+/// one per output, each TFLM's to the byte; a wrong number of files is an error that writes
+/// nothing, and so is an output that cannot be written (the other is not written either).
+#[test]
+fn several_inputs_and_outputs_one_file_each() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/tflm-corpus");
+    let file = |name: &str| corpus.join(format!("multi_io.{name}"));
+    let dir = tempfile::tempdir().unwrap();
+    let blob = dir.path().join("multi.mote");
+    mote_ok(&["import", s(&file("tflite")), "-o", s(&blob)]);
+    let (in0, in1) = (file("in0.bin"), file("in1.bin"));
+    let (out0, out1) = (dir.path().join("a.bin"), dir.path().join("b.bin"));
+    let said = mote_ok(&[
+        "run",
+        s(&blob),
+        "-i",
+        s(&in0),
+        s(&in1),
+        "-o",
+        s(&out0),
+        s(&out1),
+    ]);
+    assert!(said.contains("ran 8 samples"), "{said}");
+    assert_eq!(
+        std::fs::read(&out0).unwrap(),
+        std::fs::read(file("out0.tflm.bin")).unwrap()
+    );
+    assert_eq!(
+        std::fs::read(&out1).unwrap(),
+        std::fs::read(file("out1.tflm.bin")).unwrap()
+    );
+    std::fs::remove_file(&out0).unwrap();
+    std::fs::remove_file(&out1).unwrap();
+
+    let err = mote_err(&["run", s(&blob), "-i", s(&in0), "-o", s(&out0), s(&out1)]);
+    assert!(
+        err.contains("1 input files for a model with 2 inputs"),
+        "{err}"
+    );
+    let err = mote_err(&["run", s(&blob), "-i", s(&in0), s(&in1), "-o", s(&out0)]);
+    assert!(
+        err.contains("1 output files for a model with 2 outputs"),
+        "{err}"
+    );
+    // Inputs with different numbers of samples.
+    let short = dir.path().join("short.bin");
+    let bytes = std::fs::read(&in1).unwrap();
+    std::fs::write(&short, &bytes[..bytes.len() / 2]).unwrap();
+    let err = mote_err(&[
+        "run",
+        s(&blob),
+        "-i",
+        s(&in0),
+        s(&short),
+        "-o",
+        s(&out0),
+        s(&out1),
+    ]);
+    assert!(
+        err.contains("every input file needs the same number"),
+        "{err}"
+    );
+    let nowhere = dir.path().join("missing/b.bin");
+    let err = mote_err(&[
+        "run",
+        s(&blob),
+        "-i",
+        s(&in0),
+        s(&in1),
+        "-o",
+        s(&out0),
+        s(&nowhere),
+    ]);
+    assert!(err.contains("cannot write"), "{err}");
+    assert!(
+        !out0.exists() && !out1.exists(),
+        "a failed run left an output file"
+    );
+}
+
 #[test]
 fn kws_imports_to_the_committed_blob_and_matches_tflm() {
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/kws_dscnn");

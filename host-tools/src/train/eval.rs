@@ -25,7 +25,8 @@ pub struct Comparison {
 /// boundary by the runtime's own QUANTIZE kernel for an int8 input.
 pub fn encode_inputs(blob: &[u8], test: &Dataset) -> Result<Vec<u8>> {
     let model = Model::parse(blob)?;
-    let (input, _) = io_defs(&model)?;
+    let io = io_defs(&model)?;
+    let (input, _) = io.single()?;
     if input.elements() != Some(test.features) {
         bail!(
             "the blob takes {:?} inputs but the data has {} features",
@@ -50,9 +51,10 @@ pub fn compare(float: &FloatModel, blob: &[u8], test: &Dataset) -> Result<Compar
         bail!("the test split is empty: raise `data.test_fraction`");
     }
     let model = Model::parse(blob)?;
-    let (_, output) = io_defs(&model)?;
+    let io = io_defs(&model)?;
+    let (_, output) = io.single()?;
     let outputs = run_samples(blob, &encode_inputs(blob, test)?, &mut ())?;
-    let int8_out = to_real(&output, &outputs);
+    let int8_out = to_real(output, &outputs);
     let per_sample = int8_out.len() / test.len();
     let float_out: Vec<Vec<f32>> = (0..test.len())
         .map(|i| float.forward(test.sample(i).0, |_, _| {}))
