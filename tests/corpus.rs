@@ -22,17 +22,13 @@ use serde_json::Value;
 const REFUSED: &[(&str, &str)] = &[
     ("argmax_argmin", "ARG_MAX, ARG_MIN"),
     ("batch_matmul", "BATCH_MATMUL"),
-    ("elementwise_unary", "ABS, RSQRT"),
     ("gather_nd", "GATHER_ND"),
     ("io_int16x8", "int16 activations"),
     ("io_uint8", "uint8 graph input and output"),
-    ("l2_norm", "L2_NORMALIZATION"),
-    ("log_softmax", "LOG_SOFTMAX"),
     (
         "pad",
         "PADV2 with a padding value other than the zero point",
     ),
-    ("prelu", "PRELU"),
     ("resize", "RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR"),
     ("transpose_conv", "TRANSPOSE_CONV"),
     ("transpose_rank5", "more than four dimensions"),
@@ -69,6 +65,10 @@ const ON_DEVICE: &[&str] = &[
     "gather",              // GATHER
     "depth_space",         // DEPTH_TO_SPACE, SPACE_TO_DEPTH
     "dilated_conv",        // SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND around a convolution
+    "prelu",               // PRELU
+    "elementwise_unary",   // ABS, RSQRT
+    "l2_norm",             // L2_NORMALIZATION
+    "log_softmax",         // LOG_SOFTMAX
 ];
 
 /// What mote made of one corpus model.

@@ -61,6 +61,12 @@ pub enum Error {
     },
     /// An input or output index beyond the graph's inputs or outputs.
     NoSuchIo(u8),
+    /// Operator `op` met an input outside its domain while running (RSQRT of a value below
+    /// its zero point: TFLM fails the invocation too).
+    OutOfDomain {
+        /// Index of the operator.
+        op: u16,
+    },
     /// Data handed in does not have the tensor's byte length.
     WrongLength {
         /// Bytes expected.
@@ -104,6 +110,10 @@ impl fmt::Display for Error {
                     "arena too small: the model needs {needed} bytes, {available} given"
                 )
             }
+            Error::OutOfDomain { op } => write!(
+                f,
+                "operator {op}: an input is outside the operator's domain (RSQRT of a negative value)"
+            ),
             Error::NoSuchIo(i) => write!(f, "no graph input/output number {i}"),
             Error::WrongLength { expected, got } => {
                 write!(f, "wrong data length: expected {expected} bytes, got {got}")

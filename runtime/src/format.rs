@@ -492,6 +492,57 @@ pub struct Transpose {
     pub perm: [u8; MAX_PERMUTE_RANK],
 }
 
+/// PRELU: `x` where it is at or above the zero point, `alpha * x` below it, `alpha` (an
+/// activation or a CONSTANT) broadcast against the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Prelu {
+    /// Input tensor.
+    pub input: TensorId,
+    /// The slopes, int8, broadcast against the input.
+    pub alpha: TensorId,
+    /// Output tensor, of the broadcast shape.
+    pub output: TensorId,
+    /// `scale_in / scale_out`.
+    pub positive: Multiplier,
+    /// `scale_in * scale_alpha / scale_out`.
+    pub negative: Multiplier,
+}
+
+/// A one-to-one operator with one multiplier: ABS (`scale_in / scale_out`) and RSQRT
+/// (`1 / (sqrt(scale_in) * scale_out)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Scaled {
+    /// Input tensor.
+    pub input: TensorId,
+    /// Output tensor, as many elements as the input.
+    pub output: TensorId,
+    /// The operator's multiplier.
+    pub multiplier: Multiplier,
+}
+
+/// LOG_SOFTMAX over the last dimension, int8 in, int8 out (scale 1/16, zero point 127),
+/// TFLM's fixed-point algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct LogSoftmax {
+    /// Input tensor.
+    pub input: TensorId,
+    /// Output tensor, the input's shape.
+    pub output: TensorId,
+    /// Scales input differences into Q5.26 with `input_left_shift`.
+    pub input_multiplier: i32,
+    /// 1..=31.
+    pub input_left_shift: i32,
+    /// Scales the log of the sum of exponentials back to input units.
+    pub reverse_scaling_divisor: i32,
+    /// 0..=31.
+    pub reverse_scaling_right_shift: i32,
+    /// Differences below this are left out of the sum.
+    pub diff_min: i32,
+}
+
 /// Raw int8 values clamped, whatever the quantization: TFLM's RELU6 (which clamps in the
 /// input's units and ignores the output's quantization).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -648,6 +699,16 @@ pub enum Op<'a> {
     /// GATHER with constant indices.
     #[serde(borrow)]
     Gather(Gather<'a>),
+    /// PRELU.
+    Prelu(Prelu),
+    /// ABS.
+    Abs(Scaled),
+    /// RSQRT.
+    Rsqrt(Scaled),
+    /// L2_NORMALIZATION over the last dimension (output scale 1/128, zero point 0).
+    L2Normalization(Unary),
+    /// LOG_SOFTMAX over the last dimension.
+    LogSoftmax(LogSoftmax),
 }
 
 impl Op<'_> {
@@ -688,6 +749,11 @@ impl Op<'_> {
             },
             Op::StridedSlice(_) => "STRIDED_SLICE",
             Op::Gather(_) => "GATHER",
+            Op::Prelu(_) => "PRELU",
+            Op::Abs(_) => "ABS",
+            Op::Rsqrt(_) => "RSQRT",
+            Op::L2Normalization(_) => "L2_NORMALIZATION",
+            Op::LogSoftmax(_) => "LOG_SOFTMAX",
         }
     }
 
@@ -729,6 +795,13 @@ impl Op<'_> {
             Op::Reduce(o) => f(o.input),
             Op::StridedSlice(o) => f(o.input),
             Op::Gather(o) => f(o.input),
+            Op::Prelu(o) => {
+                f(o.input);
+                f(o.alpha)
+            }
+            Op::Abs(o) | Op::Rsqrt(o) => f(o.input),
+            Op::L2Normalization(o) => f(o.input),
+            Op::LogSoftmax(o) => f(o.input),
         }
     }
 
@@ -758,6 +831,10 @@ impl Op<'_> {
             Op::Reduce(o) => o.output,
             Op::StridedSlice(o) => o.output,
             Op::Gather(o) => o.output,
+            Op::Prelu(o) => o.output,
+            Op::Abs(o) | Op::Rsqrt(o) => o.output,
+            Op::L2Normalization(o) => o.output,
+            Op::LogSoftmax(o) => o.output,
         }
     }
 }

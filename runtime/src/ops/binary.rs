@@ -2,8 +2,8 @@
 
 use super::{Cx, operands};
 use crate::error::Error;
-use crate::format::{Add, Binary, DType, Mul, Multiplier, TensorDef, TensorId};
-use crate::kernels::reference::{self, AddParams, Broadcast, MulParams};
+use crate::format::{Add, Binary, DType, Mul, Multiplier, Prelu, TensorDef, TensorId};
+use crate::kernels::reference::{self, AddParams, Broadcast, MulParams, PreluParams};
 use crate::kernels::{self, Scratch, as_i8, as_i8_mut};
 
 /// Largest ADD `left_shift`: with it, `(x - zp) << left_shift` and the sum of two such
@@ -129,6 +129,29 @@ pub(super) fn eval_min_max(
     Ok(())
 }
 
+/// PRELU: input and alpha broadcast like the operands of a binary operator.
+pub(super) fn validate_prelu(cx: &Cx<'_, '_>, o: &Prelu) -> Result<(), Error> {
+    check_operands(cx, o.input, o.alpha, o.output)?;
+    cx.check_multiplier(o.positive)?;
+    cx.check_multiplier(o.negative)
+}
+
+pub(super) fn eval_prelu(cx: &Cx<'_, '_>, o: &Prelu, arena: &mut [u8]) -> Result<(), Error> {
+    let (i, a) = (cx.tensor(o.input)?, cx.tensor(o.alpha)?);
+    let output = cx.tensor(o.output)?;
+    let bc = broadcast(cx, &i, &a)?;
+    let (out, [x, alpha]) = operands(arena, &output, [&i, &a])?;
+    let p = PreluParams {
+        input_zp: i.zero_point,
+        alpha_zp: a.zero_point,
+        output_zp: output.zero_point,
+        positive: o.positive,
+        negative: o.negative,
+    };
+    reference::prelu(&bc, as_i8(x), as_i8(alpha), &p, as_i8_mut(out));
+    Ok(())
+}
+
 pub(super) fn validate_mul(cx: &Cx<'_, '_>, o: &Mul) -> Result<(), Error> {
     check_operands(cx, o.input1, o.input2, o.output)?;
     cx.check_multiplier(o.output_multiplier)?;
@@ -156,11 +179,49 @@ mod tests {
     extern crate std;
     use super::super::harness::{T, run};
     use crate::error::Error;
-    use crate::format::{Add, Binary, Clamp, Mul, Multiplier, Op};
+    use crate::format::{Add, Binary, Clamp, Mul, Multiplier, Op, Prelu, Scaled};
     use std::vec::Vec;
 
     fn m(multiplier: i32, shift: i8) -> Multiplier {
         Multiplier { multiplier, shift }
+    }
+
+    /// PRELU with a per-channel alpha broadcast over rows (every scale 0.5: the identity for
+    /// `x >= zp`, `x * alpha / 2` below), and its shape check.
+    #[test]
+    fn prelu_broadcasts_alpha_and_rejects_bad_shapes() {
+        let op = Op::Prelu(Prelu {
+            input: 0,
+            alpha: 1,
+            output: 2,
+            positive: m(1 << 30, 1),
+            negative: m(1 << 30, 0),
+        });
+        let io: [T<'_>; 3] = [(&[1, 2, 2], 1), (&[2], 0), (&[1, 2, 2], -1)];
+        let out = run(&io, op.clone(), &[&[7, -5, 1, -9], &[2, -4]]).unwrap();
+        // (x - 1) where x >= 1, else (x - 1) * alpha / 2; then + (-1).
+        assert_eq!(out, [5, 11, -1, 19]);
+        let io: [T<'_>; 3] = [(&[1, 2, 2], 1), (&[3], 0), (&[1, 2, 2], -1)];
+        assert_eq!(
+            run(&io, op, &[&[0; 4], &[0; 3]]),
+            Err(Error::ShapeMismatch { op: 0 })
+        );
+    }
+
+    /// RSQRT below the zero point fails the invocation, as in TFLM.
+    #[test]
+    fn rsqrt_below_the_zero_point_is_an_error() {
+        let op = Op::Rsqrt(Scaled {
+            input: 0,
+            output: 1,
+            multiplier: m(1 << 30, 0),
+        });
+        let io: [T<'_>; 2] = [(&[3], 0), (&[3], 0)];
+        assert!(run(&io, op.clone(), &[&[4, 1, 0]]).is_ok());
+        assert_eq!(
+            run(&io, op, &[&[4, -1, 0]]),
+            Err(Error::OutOfDomain { op: 0 })
+        );
     }
 
     /// Equal scales: the output is `(x1 - zp1) + (x2 - zp2) + zp_out`.

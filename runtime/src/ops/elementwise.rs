@@ -2,7 +2,7 @@
 
 use super::{Cx, operands};
 use crate::error::Error;
-use crate::format::{Clip, DType, Rescale, Softmax, TensorDef, Unary};
+use crate::format::{Clip, DType, LogSoftmax, Rescale, Scaled, Softmax, TensorDef, Unary};
 use crate::kernels::{as_i8, as_i8_mut, reference};
 
 /// Input and output of a one-to-one operator: the given types and the same element count.
@@ -124,5 +124,105 @@ pub(super) fn eval_dequantize(cx: &Cx<'_, '_>, o: &Unary, arena: &mut [u8]) -> R
     let (i, out_t) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
     let (out, [x]) = operands(arena, &out_t, [&i])?;
     reference::dequantize(as_i8(x), i.scale, i.zero_point, out);
+    Ok(())
+}
+
+/// ABS and RSQRT: int8 in and out, as many elements. RSQRT's multiplier is applied with 20
+/// taken off its shift, which must stay a valid shift.
+fn validate_scaled(cx: &Cx<'_, '_>, o: &Scaled) -> Result<(), Error> {
+    let io = Unary {
+        input: o.input,
+        output: o.output,
+    };
+    same_size(cx, &io, DType::I8, DType::I8)?;
+    cx.check_multiplier(o.multiplier)
+}
+
+pub(super) fn validate_abs(cx: &Cx<'_, '_>, o: &Scaled) -> Result<(), Error> {
+    validate_scaled(cx, o)
+}
+
+pub(super) fn eval_abs(cx: &Cx<'_, '_>, o: &Scaled, arena: &mut [u8]) -> Result<(), Error> {
+    let (i, out_t) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
+    let (out, [x]) = operands(arena, &out_t, [&i])?;
+    reference::abs(
+        as_i8(x),
+        i.zero_point,
+        o.multiplier,
+        out_t.zero_point,
+        as_i8_mut(out),
+    );
+    Ok(())
+}
+
+pub(super) fn validate_rsqrt(cx: &Cx<'_, '_>, o: &Scaled) -> Result<(), Error> {
+    validate_scaled(cx, o)?;
+    cx.check_param(o.multiplier.shift >= -11)
+}
+
+/// Fails with [`Error::OutOfDomain`] on an input below the zero point, as TFLM does.
+pub(super) fn eval_rsqrt(cx: &Cx<'_, '_>, o: &Scaled, arena: &mut [u8]) -> Result<(), Error> {
+    let (i, out_t) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
+    let (out, [x]) = operands(arena, &out_t, [&i])?;
+    let m = o.multiplier;
+    if reference::rsqrt(as_i8(x), i.zero_point, m, out_t.zero_point, as_i8_mut(out)) {
+        Ok(())
+    } else {
+        Err(Error::OutOfDomain { op: cx.index })
+    }
+}
+
+/// Int8 in and out of the same shape, at least one dimension.
+pub(super) fn validate_l2_normalization(cx: &Cx<'_, '_>, o: &Unary) -> Result<(), Error> {
+    let (i, out) = same_size(cx, o, DType::I8, DType::I8)?;
+    cx.check_shape(i.shape == out.shape && !i.shape.is_empty())
+}
+
+pub(super) fn eval_l2_normalization(
+    cx: &Cx<'_, '_>,
+    o: &Unary,
+    arena: &mut [u8],
+) -> Result<(), Error> {
+    let (i, out_t) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
+    let depth = i.shape.last().map_or(1, |&d| usize::from(d));
+    let (out, [x]) = operands(arena, &out_t, [&i])?;
+    reference::l2_normalization(as_i8(x), i.zero_point, depth, as_i8_mut(out));
+    Ok(())
+}
+
+/// Int8 in and out of the same shape; the output quantized as the kernel writes it (scale
+/// 1/16, zero point 127); shifts in the kernel's ranges.
+pub(super) fn validate_log_softmax(cx: &Cx<'_, '_>, o: &LogSoftmax) -> Result<(), Error> {
+    let io = Unary {
+        input: o.input,
+        output: o.output,
+    };
+    let (i, out) = same_size(cx, &io, DType::I8, DType::I8)?;
+    cx.check_shape(i.shape == out.shape)?;
+    cx.check_param(
+        out.scale.to_bits() == 0.0625f32.to_bits()
+            && out.zero_point == 127
+            && (1..=31).contains(&o.input_left_shift)
+            && (0..=31).contains(&o.reverse_scaling_right_shift)
+            && o.diff_min <= 0,
+    )
+}
+
+pub(super) fn eval_log_softmax(
+    cx: &Cx<'_, '_>,
+    o: &LogSoftmax,
+    arena: &mut [u8],
+) -> Result<(), Error> {
+    let (i, out_t) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
+    let depth = i.shape.last().map_or(1, |&d| usize::from(d));
+    let (out, [x]) = operands(arena, &out_t, [&i])?;
+    let p = reference::LogSoftmaxParams {
+        input_multiplier: o.input_multiplier,
+        input_left_shift: o.input_left_shift,
+        reverse_scaling_divisor: o.reverse_scaling_divisor,
+        reverse_scaling_right_shift: o.reverse_scaling_right_shift,
+        diff_min: o.diff_min,
+    };
+    reference::log_softmax(as_i8(x), &p, depth, as_i8_mut(out));
     Ok(())
 }

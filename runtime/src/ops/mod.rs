@@ -17,7 +17,8 @@ mod activations;
     feature = "op-mul",
     feature = "op-sub",
     feature = "op-maximum",
-    feature = "op-squared-difference"
+    feature = "op-squared-difference",
+    feature = "op-prelu"
 ))]
 mod binary;
 // Also the window geometry of the pools.
@@ -32,7 +33,11 @@ mod conv;
     feature = "op-rescale",
     feature = "op-softmax",
     feature = "op-reshape",
-    feature = "op-quantize"
+    feature = "op-quantize",
+    feature = "op-abs",
+    feature = "op-rsqrt",
+    feature = "op-l2-normalization",
+    feature = "op-log-softmax"
 ))]
 mod elementwise;
 #[cfg(feature = "op-fully-connected")]
@@ -185,6 +190,16 @@ pub(crate) fn validate(model: &Model<'_>, index: u16, op: &Op<'_>) -> Result<(),
         Op::StridedSlice(o) => shape::validate_strided_slice(&cx, o),
         #[cfg(feature = "op-gather")]
         Op::Gather(o) => shape::validate_gather(&cx, o),
+        #[cfg(feature = "op-prelu")]
+        Op::Prelu(o) => binary::validate_prelu(&cx, o),
+        #[cfg(feature = "op-abs")]
+        Op::Abs(o) => elementwise::validate_abs(&cx, o),
+        #[cfg(feature = "op-rsqrt")]
+        Op::Rsqrt(o) => elementwise::validate_rsqrt(&cx, o),
+        #[cfg(feature = "op-l2-normalization")]
+        Op::L2Normalization(o) => elementwise::validate_l2_normalization(&cx, o),
+        #[cfg(feature = "op-log-softmax")]
+        Op::LogSoftmax(o) => elementwise::validate_log_softmax(&cx, o),
         #[allow(unreachable_patterns)] // not with every operator built in
         _ => Err(unsupported(index, op)),
     }
@@ -298,6 +313,16 @@ pub(crate) fn eval(
         Op::StridedSlice(o) => shape::eval_strided_slice(&cx, o, arena),
         #[cfg(feature = "op-gather")]
         Op::Gather(o) => shape::eval_gather(&cx, o, arena),
+        #[cfg(feature = "op-prelu")]
+        Op::Prelu(o) => binary::eval_prelu(&cx, o, arena),
+        #[cfg(feature = "op-abs")]
+        Op::Abs(o) => elementwise::eval_abs(&cx, o, arena),
+        #[cfg(feature = "op-rsqrt")]
+        Op::Rsqrt(o) => elementwise::eval_rsqrt(&cx, o, arena),
+        #[cfg(feature = "op-l2-normalization")]
+        Op::L2Normalization(o) => elementwise::eval_l2_normalization(&cx, o, arena),
+        #[cfg(feature = "op-log-softmax")]
+        Op::LogSoftmax(o) => elementwise::eval_log_softmax(&cx, o, arena),
         // Unreachable: `validate` refused the blob.
         #[allow(unreachable_patterns)]
         _ => Err(unsupported(index, op)),

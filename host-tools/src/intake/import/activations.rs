@@ -1,16 +1,19 @@
-//! SOFTMAX, RELU, RELU6, RELU_N1_TO_1, LOGISTIC, TANH, LEAKY_RELU and HARD_SWISH: elementwise
-//! activations and their fixed-point parameters. TFLM prepares them in `softmax_common.cc`,
+//! SOFTMAX, LOG_SOFTMAX, RELU, RELU6, RELU_N1_TO_1, LOGISTIC, TANH, LEAKY_RELU, HARD_SWISH,
+//! ABS, RSQRT and L2_NORMALIZATION: elementwise (or row-wise) operators and their fixed-point
+//! parameters. TFLM prepares them in `softmax_common.cc`, `log_softmax.cc`,
 //! `activations_common.cc` (RELU, RELU6), `logistic_common.cc`, `tanh.cc`,
-//! `leaky_relu_common.cc` and `hard_swish_common.cc` (`tensorflow/lite/micro/kernels/`).
+//! `leaky_relu_common.cc`, `hard_swish_common.cc`, `elementwise.cc` (ABS, RSQRT) and
+//! `l2norm.cc` (`tensorflow/lite/micro/kernels/`).
 
 use anyhow::{Result, anyhow, ensure};
 use mote::format::{
-    Clamp, Clip, HardSwish, LeakyRelu, Multiplier, Op, Rescale, Sigmoidal, Softmax,
+    Clamp, Clip, HardSwish, LeakyRelu, LogSoftmax, Multiplier, Op, Rescale, Scaled, Sigmoidal,
+    Softmax, Unary,
 };
 
-use super::{Importer, OpCx, clamp_i8, multiplier, round_to_i32};
+use super::{Act, Importer, OpCx, activation_name, clamp_i8, multiplier, round_to_i32};
 use crate::intake::tflite::Operator;
-use crate::intake::tflite::schema::BuiltinOperator as B;
+use crate::intake::tflite::schema::{ActivationFunctionType, BuiltinOperator as B};
 use crate::quantize::qmath::{frexp, quantize_multiplier};
 
 impl<'m, 'a> Importer<'m, 'a> {
@@ -61,6 +64,129 @@ impl<'m, 'a> Importer<'m, 'a> {
             input_multiplier: m.multiplier,
             input_left_shift: left_shift,
             diff_min: -(radius as i32),
+        }))
+    }
+
+    /// LOG_SOFTMAX (TFLM `LogSoftmaxPrepare`): the output must be quantized as TFLM's kernel
+    /// writes it (scale 1/16, zero point 127), and the input scale above 2^-26 (TFLM aborts).
+    pub(super) fn log_softmax(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
+        let input = self.input_i8(cx, op, 0)?;
+        let output = self.output_i8(cx, op)?;
+        ensure!(
+            input.shape == output.shape,
+            "{cx}: input shape {:?} differs from output shape {:?}",
+            input.shape,
+            output.shape
+        );
+        ensure!(
+            output.scale.to_bits() == 0.0625f32.to_bits() && output.zero_point == 127,
+            "{cx}: output quantization (scale {}, zero point {}) is not TFLM's int8 log-softmax \
+             output (scale 1/16, zero point 127)",
+            output.scale,
+            output.zero_point
+        );
+        // PreprocessLogSoftmaxScalingExp with beta 1 and kScaledDiffIntegerBits = 5.
+        let real = (f64::from(input.scale) * f64::from(1u32 << 26)).min(f64::from(i32::MAX));
+        ensure!(
+            real > 1.0,
+            "{cx}: input scale {} is too small for TFLM's int8 log-softmax (at most 2^-26 \
+             aborts TFLM)",
+            input.scale
+        );
+        let m = multiplier(cx, real, "input")?;
+        let left_shift = i32::from(m.shift);
+        ensure!(
+            left_shift >= 1,
+            "{cx}: log-softmax input shift {left_shift} below 1"
+        );
+        let divisor = f64::from(1u32 << (31 - left_shift)) / f64::from(m.multiplier);
+        let reverse = multiplier(cx, divisor, "reverse scaling")?;
+        ensure!(
+            reverse.shift <= 0,
+            "{cx}: log-softmax reverse scaling {divisor} is not below one"
+        );
+        Ok(Op::LogSoftmax(LogSoftmax {
+            input: input.id,
+            output: output.id,
+            input_multiplier: m.multiplier,
+            input_left_shift: left_shift,
+            reverse_scaling_divisor: reverse.multiplier,
+            reverse_scaling_right_shift: -i32::from(reverse.shift),
+            // -CalculateInputRadius(5, left_shift, 31)
+            diff_min: -((31i64 << 26) >> left_shift) as i32,
+        }))
+    }
+
+    /// ABS (TFLM `PrepareAbsRsqrt`): requantized only when the scales differ as float32; the
+    /// identity multiplier (2^30, shift 1) otherwise, exact for the magnitudes 0..=255.
+    pub(super) fn abs(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
+        let input = self.input_i8(cx, op, 0)?;
+        let output = self.output_i8(cx, op)?;
+        same_size(cx, &input, &output)?;
+        let m = if input.scale == output.scale {
+            Multiplier {
+                multiplier: 1 << 30,
+                shift: 1,
+            }
+        } else {
+            multiplier(
+                cx,
+                f64::from(input.scale) / f64::from(output.scale),
+                "output",
+            )?
+        };
+        Ok(Op::Abs(Scaled {
+            input: input.id,
+            output: output.id,
+            multiplier: m,
+        }))
+    }
+
+    /// RSQRT (TFLM `PrepareAbsRsqrt`): the multiplier `1 / (sqrt(scale_in) * scale_out)` in
+    /// double. An input below its zero point fails the invocation, in TFLM and in mote.
+    pub(super) fn rsqrt(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
+        let input = self.input_i8(cx, op, 0)?;
+        let output = self.output_i8(cx, op)?;
+        same_size(cx, &input, &output)?;
+        let real = 1.0 / (f64::from(input.scale).sqrt() * f64::from(output.scale));
+        let m = multiplier(cx, real, "output")?;
+        ensure!(
+            m.shift >= -11,
+            "{cx}: the RSQRT multiplier {real} is too small (TFLM would shift right by more \
+             than 31)"
+        );
+        Ok(Op::Rsqrt(Scaled {
+            input: input.id,
+            output: output.id,
+            multiplier: m,
+        }))
+    }
+
+    /// L2_NORMALIZATION (TFLM `L2NormPrepare`): no fused activation. TFLM writes the output in
+    /// scale 1/128, zero point 0 whatever the output tensor declares, and so does mote.
+    pub(super) fn l2_normalization(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
+        let activation = op
+            .raw
+            .builtin_options_as_l2_norm_options()
+            .map_or(ActivationFunctionType::NONE, |o| {
+                o.fused_activation_function()
+            });
+        ensure!(
+            activation == ActivationFunctionType::NONE,
+            "{cx}: fused activation {} is not supported (TFLM supports none)",
+            activation_name(activation)
+        );
+        let input = self.input_i8(cx, op, 0)?;
+        let output = self.output_i8(cx, op)?;
+        ensure!(
+            input.shape == output.shape && !input.shape.is_empty(),
+            "{cx}: input shape {:?} and output shape {:?} must be equal and not scalar",
+            input.shape,
+            output.shape
+        );
+        Ok(Op::L2Normalization(Unary {
+            input: input.id,
+            output: output.id,
         }))
     }
 
@@ -267,4 +393,15 @@ fn downscale_to_i16(m: i32) -> i16 {
 fn float_to_int8(value: f32, scale: f32, zero_point: i32) -> i8 {
     let q = f64::from((value / scale).round()) + f64::from(zero_point);
     clamp_i8(q.clamp(-1e6, 1e6) as i64)
+}
+
+/// Input and output of a one-to-one operator hold as many elements.
+fn same_size(cx: &OpCx, input: &Act, output: &Act) -> Result<()> {
+    ensure!(
+        input.elements() == output.elements(),
+        "{cx}: input shape {:?} and output shape {:?} differ in size",
+        input.shape,
+        output.shape
+    );
+    Ok(())
 }

@@ -1,10 +1,11 @@
-//! ADD, SUB, MUL, SQUARED_DIFFERENCE, MAXIMUM and MINIMUM, with broadcasting and constant
-//! operands: the input and output multipliers. TFLM prepares them in `add_common.cc`,
-//! `sub_common.cc`, `mul_common.cc`, `squared_difference.cc` and `maximum_minimum.cc`
+//! ADD, SUB, MUL, SQUARED_DIFFERENCE, MAXIMUM, MINIMUM and PRELU, with broadcasting and
+//! constant operands: the input and output multipliers. TFLM prepares them in `add_common.cc`,
+//! `sub_common.cc`, `mul_common.cc`, `squared_difference.cc`, `maximum_minimum.cc` and
+//! `prelu_common.cc`
 //! (`tensorflow/lite/micro/kernels/`).
 
 use anyhow::{Result, ensure};
-use mote::format::{Add, Binary, Clamp, Mul, Multiplier, Op};
+use mote::format::{Add, Binary, Clamp, Mul, Multiplier, Op, Prelu};
 
 use super::{Act, Importer, OpCx, fused_clamp, multiplier};
 use crate::intake::tflite::Operator;
@@ -89,6 +90,24 @@ impl<'m, 'a> Importer<'m, 'a> {
         } else {
             Op::Minimum(o)
         })
+    }
+
+    /// PRELU (TFLM `CalculatePreluParams`: both multipliers in double, the second as
+    /// `(scale_in * scale_alpha) / scale_out`); alpha, usually a constant, broadcasts.
+    pub(super) fn prelu(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
+        let (input, alpha, output) = self.binary_operands(cx, op)?;
+        let (s_in, s_alpha, s_out) = (
+            f64::from(input.scale),
+            f64::from(alpha.scale),
+            f64::from(output.scale),
+        );
+        Ok(Op::Prelu(Prelu {
+            input: input.id,
+            alpha: alpha.id,
+            output: output.id,
+            positive: multiplier(cx, s_in / s_out, "identity")?,
+            negative: multiplier(cx, s_in * s_alpha / s_out, "alpha")?,
+        }))
     }
 
     /// The two int8 operands (activations or constants) and the output of a broadcasting

@@ -454,6 +454,13 @@ impl<'m, 'a> Importer<'m, 'a> {
             B::DEPTH_TO_SPACE | B::SPACE_TO_DEPTH => 2,
             // 2 int8, 3 three-dimensional input; 4 is int16.
             B::SPACE_TO_BATCH_ND | B::BATCH_TO_SPACE_ND => 3,
+            // PRELU 1 (int8 included); the others 2 int8, later versions int16.
+            B::PRELU => 1,
+            B::ABS | B::RSQRT | B::LOG_SOFTMAX | B::L2_NORMALIZATION => 2,
+            B::NEG => bail!(
+                "{cx}: TFLM has no int8 NEG kernel (it fails every invocation), so mote \
+                 refuses it too"
+            ),
             B::CUSTOM => bail!("{cx}: custom operators are not supported"),
             _ => bail!("{cx}: this operator is not supported"),
         };
@@ -491,6 +498,11 @@ impl<'m, 'a> Importer<'m, 'a> {
             B::DEPTH_TO_SPACE | B::SPACE_TO_DEPTH => self.depth_space(cx, op),
             B::SPACE_TO_BATCH_ND => self.space_to_batch(cx, op),
             B::BATCH_TO_SPACE_ND => self.batch_to_space(cx, op),
+            B::PRELU => self.prelu(cx, op),
+            B::ABS => self.abs(cx, op),
+            B::RSQRT => self.rsqrt(cx, op),
+            B::L2_NORMALIZATION => self.l2_normalization(cx, op),
+            B::LOG_SOFTMAX => self.log_softmax(cx, op),
             B::SUB => self.sub(cx, op),
             B::SQUARED_DIFFERENCE => self.squared_difference(cx, op),
             B::MAXIMUM | B::MINIMUM => self.maximum_minimum(cx, op),

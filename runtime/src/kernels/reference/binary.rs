@@ -495,3 +495,33 @@ mod tests {
         }
     }
 }
+
+/// Quantization parameters of int8 PRELU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PreluParams {
+    /// Zero point of the input.
+    pub input_zp: i32,
+    /// Zero point of alpha.
+    pub alpha_zp: i32,
+    /// Zero point of the output.
+    pub output_zp: i32,
+    /// `scale_in / scale_out`, for inputs at or above the zero point.
+    pub positive: Multiplier,
+    /// `scale_in * scale_alpha / scale_out`, for the inputs below it.
+    pub negative: Multiplier,
+}
+
+/// PRELU (TFLM's `BroadcastPrelu4DSlow`): `x - zp` requantized by `positive` where it is not
+/// negative, else `(x - zp) * (alpha - alpha_zp)` requantized by `negative`; `+ output_zp`,
+/// saturated. `alpha` broadcasts against the input like a second operand.
+pub fn prelu(b: &Broadcast, input: &[i8], alpha: &[i8], p: &PreluParams, output: &mut [i8]) {
+    b.map(input, alpha, output, |x, a| {
+        let v = i32::from(x) - p.input_zp;
+        let out = if v >= 0 {
+            requantize(v, p.positive)
+        } else {
+            requantize(v.wrapping_mul(i32::from(a) - p.alpha_zp), p.negative)
+        };
+        clamp_to_i8(out.saturating_add(p.output_zp), i8::MIN, i8::MAX)
+    });
+}

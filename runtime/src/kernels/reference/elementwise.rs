@@ -1,5 +1,12 @@
+//! Operators that map each element (or each row) on its own: rescaling, clipping, the float
+//! boundary, ABS, RSQRT and L2_NORMALIZATION.
+
+use super::gemmlowp::saturating_shl;
 use crate::format::{Clamp, Multiplier};
-use crate::kernels::fixed_point::{clamp_to_i8, requantize};
+use crate::kernels::fixed_point::{
+    clamp_to_i8, multiply_by_quantized_multiplier, requantize, rounding_divide_by_pot,
+    saturating_rounding_doubling_high_mul as mul,
+};
 
 /// `out = clamp(requant(x - input_zp) + output_zp)`: TFLM's `ReluQuantized` (RELU, RELU6,
 /// RELU_N1_TO_1) and `Requantize` (int8-to-int8 QUANTIZE) are both this.
@@ -58,8 +65,146 @@ fn round_half_away(x: f32) -> i32 {
     }
 }
 
+/// ABS (TFLM `AbsEvalQuantized`): `|x - input_zp|` requantized, `+ output_zp`, saturated. With
+/// equal scales TFLM skips the requantization; the importer then gives the identity multiplier
+/// (`2^30`, shift 1), exact for the values 0..=255 this sees.
+pub fn abs(input: &[i8], input_zp: i32, m: Multiplier, output_zp: i32, output: &mut [i8]) {
+    for (&x, o) in input.iter().zip(output.iter_mut()) {
+        let v = (i32::from(x) - input_zp).abs();
+        *o = clamp_to_i8(requantize(v, m).saturating_add(output_zp), i8::MIN, i8::MAX);
+    }
+}
+
+/// RSQRT (TFLM `RsqrtEval`): `1 / sqrt(x - input_zp)` in 2^20 units, requantized by `m` with
+/// 20 taken off its shift, `+ output_zp`, saturated; an input at the zero point gives raw 127.
+/// Returns `false` at the first input below the zero point (TFLM fails the invocation there),
+/// the outputs before it written.
+pub fn rsqrt(
+    input: &[i8],
+    input_zp: i32,
+    m: Multiplier,
+    output_zp: i32,
+    output: &mut [i8],
+) -> bool {
+    for (&x, o) in input.iter().zip(output.iter_mut()) {
+        let v = i32::from(x) - input_zp;
+        if v < 0 {
+            return false;
+        }
+        *o = if v == 0 {
+            i8::MAX
+        } else {
+            let (inv, shift) = inv_sqrt_multiplier(v);
+            let data = multiply_by_quantized_multiplier(1, inv, shift + 20);
+            let out = multiply_by_quantized_multiplier(data, m.multiplier, i32::from(m.shift) - 20);
+            clamp_to_i8(out.saturating_add(output_zp), i8::MIN, i8::MAX)
+        };
+    }
+    true
+}
+
+/// L2_NORMALIZATION (TFLM `reference_integer_ops::L2Normalization`) over rows of `depth`:
+/// each `x - input_zp` times `1 / sqrt(sum of their squares)`, in units of 1/128 with zero
+/// point 0 whatever the output tensor says (TFLM never reads its quantization), saturated.
+pub fn l2_normalization(input: &[i8], input_zp: i32, depth: usize, output: &mut [i8]) {
+    if depth == 0 {
+        return;
+    }
+    for (row, out) in input
+        .chunks_exact(depth)
+        .zip(output.chunks_exact_mut(depth))
+    {
+        let centred = |x: i8| i32::from(x) - input_zp;
+        let squares = row
+            .iter()
+            .fold(0i32, |acc, &x| acc.wrapping_add(centred(x) * centred(x)));
+        let (inv, shift) = inv_sqrt_multiplier(squares);
+        for (&x, o) in row.iter().zip(out.iter_mut()) {
+            let v = multiply_by_quantized_multiplier(centred(x), inv, shift + 7);
+            *o = clamp_to_i8(v, i8::MIN, i8::MAX);
+        }
+    }
+}
+
+/// `1 / sqrt(x)` as a multiplier and a (non-positive) shift, `x` an integer: TFLM's
+/// `GetInvSqrtQuantizedMultiplierExp` with `reverse_shift = -1`, five Newton-Raphson steps in
+/// Q3.28. `x <= 1` gives `(i32::MAX, 0)`.
+pub fn inv_sqrt_multiplier(x: i32) -> (i32, i32) {
+    const HALF_THREE: i32 = (1 << 28) + (1 << 27); // 1.5 in Q3.28
+    const SQRT_HALF: i32 = 1_518_500_250; // sqrt(2) / 2 in Q0.31
+    if x <= 1 {
+        return (i32::MAX, 0);
+    }
+    let (mut x, mut shift) = (x, 11i32);
+    while x >= 1 << 29 {
+        x /= 4;
+        shift += 1;
+    }
+    // Normalise into [2^27, 2^29), two bits at a time.
+    let pairs = ((x as u32).leading_zeros() as i32 - 1) / 2 - 1;
+    shift -= pairs;
+    x = x.wrapping_shl((2 * pairs).clamp(0, 31) as u32);
+    let half_x = rounding_divide_by_pot(x >> 1, 1);
+    let mut y: i32 = 1 << 28; // one in Q3.28
+    for _ in 0..5 {
+        let y3 = saturating_shl(mul(mul(y, y), y), 6);
+        y = saturating_shl(mul(HALF_THREE, y).wrapping_sub(mul(half_x, y3)), 3);
+    }
+    let mut inv = mul(y, SQRT_HALF);
+    if shift < 0 {
+        inv = inv.wrapping_shl(shift.unsigned_abs().min(31));
+        shift = 0;
+    }
+    (inv, -shift)
+}
+
 #[cfg(test)]
 mod tests {
+
+    /// TFLM's `GetInvSqrtQuantizedMultiplierExp` values, read from the wheel's TFLM.
+    #[test]
+    fn inv_sqrt_multiplier_matches_tflm() {
+        for (x, want) in [
+            (0, (i32::MAX, 0)),
+            (1, (i32::MAX, 0)),
+            (2, (1_518_498_372, 0)),
+            (3, (1_239_850_284, 0)),
+            (100, (214_748_363, 0)),
+            (1000, (271_637_587, -2)),
+            (65025, (269_488_147, -5)),
+            (1 << 29, (379_624_593, -12)),
+        ] {
+            assert_eq!(inv_sqrt_multiplier(x), want, "x = {x}");
+        }
+    }
+
+    /// RSQRT: raw 127 at the zero point, the domain error below it (earlier outputs kept).
+    #[test]
+    fn rsqrt_edges() {
+        let m = Multiplier {
+            multiplier: 1_836_693_381,
+            shift: 11,
+        };
+        let mut out = [0i8; 3];
+        assert!(rsqrt(&[-128, -127, 127], -128, m, -128, &mut out));
+        assert_eq!(out[0], 127);
+        assert!(out[1] > out[2], "1/sqrt falls: {out:?}");
+        let mut out = [5i8; 3];
+        assert!(!rsqrt(&[-100, -129i16 as i8, -100], -99, m, -128, &mut out));
+        assert_eq!(out, [5, 5, 5]);
+    }
+
+    /// L2: a row of zero points is all 0; a lone unit is saturated (TFLM's acc <= 1 case).
+    #[test]
+    fn l2_normalization_edges() {
+        let mut out = [9i8; 6];
+        l2_normalization(&[3, 3, 3, 3, 4, 3], 3, 3, &mut out);
+        assert_eq!(out, [0, 0, 0, 0, 127, 0]);
+        l2_normalization(&[-3, 0, 4, 0, 0, 0], 0, 3, &mut out);
+        // (-3, 0, 4) / 5 in units of 1/128.
+        assert_eq!(&out[..3], &[-77, 0, 102]);
+    }
+
     use super::*;
 
     #[test]

@@ -35,7 +35,7 @@ pub fn saturating_shl(x: i32, exponent: u32) -> i32 {
 
 /// `(a + b) / 2` rounded half away from zero (`RoundingHalfSum`).
 #[inline(always)]
-fn rounding_half_sum(a: i32, b: i32) -> i32 {
+pub fn rounding_half_sum(a: i32, b: i32) -> i32 {
     let sum = i64::from(a) + i64::from(b);
     ((sum + if sum >= 0 { 1 } else { -1 }) / 2) as i32
 }

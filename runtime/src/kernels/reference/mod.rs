@@ -21,14 +21,17 @@ mod softmax;
 
 pub use activations::{HardSwishParams, hard_swish, leaky_relu};
 pub use binary::{
-    AddParams, Broadcast, MulParams, add, maximum, minimum, mul, squared_difference, sub,
+    AddParams, Broadcast, MulParams, PreluParams, add, maximum, minimum, mul, prelu,
+    squared_difference, sub,
 };
 pub use conv::{Geometry, conv_2d};
 pub use depthwise_conv::depthwise_conv_2d;
-pub use elementwise::{clip, dequantize, quantize, rescale};
+pub use elementwise::{
+    abs, clip, dequantize, inv_sqrt_multiplier, l2_normalization, quantize, rescale, rsqrt,
+};
 pub use fully_connected::fully_connected;
 pub use pool::{average_pool_2d, max_pool_2d};
 pub use reduce::{Reduction, mean, reduce};
 pub use shape::{concatenation, gather, pad, strided_slice, transpose};
 pub use sigmoid::{logistic, tanh};
-pub use softmax::softmax;
+pub use softmax::{LogSoftmaxParams, log_softmax, softmax};
