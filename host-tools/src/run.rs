@@ -184,6 +184,11 @@ pub fn read_input(path: &Path, def: &TensorDef) -> Result<Vec<u8>> {
                     q.iter().map(|&v| v as u8).collect()
                 }
                 (DType::F32, _) => m.cells.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                (DType::I32, _) => m
+                    .cells
+                    .iter()
+                    .flat_map(|&v| (v as i32).to_le_bytes())
+                    .collect(),
             }
         }
         _ => {
@@ -204,9 +209,13 @@ pub fn read_input(path: &Path, def: &TensorDef) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Real values of output bytes in the tensor's type (dequantized for int8).
+/// Real values of output bytes in the tensor's type (dequantized for int8; int32 as is).
 pub fn to_real(def: &TensorDef, bytes: &[u8]) -> Vec<f32> {
     match def.dtype {
+        DType::I32 => bytes
+            .chunks_exact(4)
+            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32)
+            .collect(),
         DType::I8 => bytes
             .iter()
             .map(|&q| def.scale * (i32::from(q as i8) - def.zero_point) as f32)

@@ -82,6 +82,8 @@ pub enum DType {
     I8,
     /// IEEE-754 single, little-endian: only at the float boundary (QUANTIZE/DEQUANTIZE).
     F32,
+    /// Signed 32-bit integers, little-endian, not quantized: indices (ARG_MAX, ARG_MIN).
+    I32,
 }
 
 impl DType {
@@ -89,7 +91,7 @@ impl DType {
     pub const fn size(self) -> usize {
         match self {
             DType::I8 => 1,
-            DType::F32 => 4,
+            DType::F32 | DType::I32 => 4,
         }
     }
 }
@@ -631,6 +633,20 @@ pub struct Reduce {
     pub multiplier: Multiplier,
 }
 
+/// ARG_MAX or ARG_MIN along one axis: int8 in, int32 indices out; the first index wins ties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ArgMinMax {
+    /// Input tensor, int8.
+    pub input: TensorId,
+    /// Output tensor, int32: the input's shape without `axis`.
+    pub output: TensorId,
+    /// The dimension searched.
+    pub axis: u8,
+    /// ARG_MAX (`true`) or ARG_MIN.
+    pub max: bool,
+}
+
 /// One operator, in execution order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Op<'a> {
@@ -709,6 +725,8 @@ pub enum Op<'a> {
     L2Normalization(Unary),
     /// LOG_SOFTMAX over the last dimension.
     LogSoftmax(LogSoftmax),
+    /// ARG_MAX, ARG_MIN.
+    ArgMinMax(ArgMinMax),
 }
 
 impl Op<'_> {
@@ -754,6 +772,8 @@ impl Op<'_> {
             Op::Rsqrt(_) => "RSQRT",
             Op::L2Normalization(_) => "L2_NORMALIZATION",
             Op::LogSoftmax(_) => "LOG_SOFTMAX",
+            Op::ArgMinMax(o) if o.max => "ARG_MAX",
+            Op::ArgMinMax(_) => "ARG_MIN",
         }
     }
 
@@ -802,6 +822,7 @@ impl Op<'_> {
             Op::Abs(o) | Op::Rsqrt(o) => f(o.input),
             Op::L2Normalization(o) => f(o.input),
             Op::LogSoftmax(o) => f(o.input),
+            Op::ArgMinMax(o) => f(o.input),
         }
     }
 
@@ -835,6 +856,7 @@ impl Op<'_> {
             Op::Abs(o) | Op::Rsqrt(o) => o.output,
             Op::L2Normalization(o) => o.output,
             Op::LogSoftmax(o) => o.output,
+            Op::ArgMinMax(o) => o.output,
         }
     }
 }

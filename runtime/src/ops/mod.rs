@@ -53,7 +53,8 @@ mod pool;
     feature = "op-reduce",
     feature = "op-slice",
     feature = "op-gather",
-    feature = "op-transpose"
+    feature = "op-transpose",
+    feature = "op-arg-min-max"
 ))]
 mod shape;
 
@@ -200,6 +201,8 @@ pub(crate) fn validate(model: &Model<'_>, index: u16, op: &Op<'_>) -> Result<(),
         Op::L2Normalization(o) => elementwise::validate_l2_normalization(&cx, o),
         #[cfg(feature = "op-log-softmax")]
         Op::LogSoftmax(o) => elementwise::validate_log_softmax(&cx, o),
+        #[cfg(feature = "op-arg-min-max")]
+        Op::ArgMinMax(o) => shape::validate_arg_min_max(&cx, o),
         #[allow(unreachable_patterns)] // not with every operator built in
         _ => Err(unsupported(index, op)),
     }
@@ -323,6 +326,8 @@ pub(crate) fn eval(
         Op::L2Normalization(o) => elementwise::eval_l2_normalization(&cx, o, arena),
         #[cfg(feature = "op-log-softmax")]
         Op::LogSoftmax(o) => elementwise::eval_log_softmax(&cx, o, arena),
+        #[cfg(feature = "op-arg-min-max")]
+        Op::ArgMinMax(o) => shape::eval_arg_min_max(&cx, o, arena),
         // Unreachable: `validate` refused the blob.
         #[allow(unreachable_patterns)]
         _ => Err(unsupported(index, op)),

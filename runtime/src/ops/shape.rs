@@ -4,8 +4,8 @@
 use super::{Cx, operands};
 use crate::error::Error;
 use crate::format::{
-    Concatenation, DType, Gather, MAX_PERMUTE_RANK, MAX_RANK, Mean, Pad, Reduce, ReduceKind,
-    StridedSlice, TensorDef, Transpose,
+    ArgMinMax, Concatenation, DType, Gather, MAX_PERMUTE_RANK, MAX_RANK, Mean, Pad, Reduce,
+    ReduceKind, StridedSlice, TensorDef, Transpose,
 };
 use crate::kernels::{as_i8, as_i8_mut, reference};
 
@@ -303,6 +303,32 @@ pub(super) fn eval_gather(cx: &Cx<'_, '_>, o: &Gather<'_>, arena: &mut [u8]) -> 
     let (_, along, inner) = around_axis(&i, usize::from(o.axis));
     let (out, [x]) = operands(arena, &out_t, [&i])?;
     reference::gather(as_i8(x), along, inner, o.indices, as_i8_mut(out));
+    Ok(())
+}
+
+/// Int8 in, int32 out with the input's elements less the searched dimension's (at least one).
+pub(super) fn validate_arg_min_max(cx: &Cx<'_, '_>, o: &ArgMinMax) -> Result<(), Error> {
+    let i = cx.typed(o.input, DType::I8)?;
+    let out = cx.typed(o.output, DType::I32)?;
+    let n = i.shape.get(usize::from(o.axis)).copied().unwrap_or(0);
+    cx.check_param(n > 0)?;
+    let kept = i.elements().map(|e| e / usize::from(n));
+    cx.check_shape(kept.is_some() && kept == out.elements())
+}
+
+pub(super) fn eval_arg_min_max(
+    cx: &Cx<'_, '_>,
+    o: &ArgMinMax,
+    arena: &mut [u8],
+) -> Result<(), Error> {
+    let (i, out_t) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
+    let axis = usize::from(o.axis);
+    let size = |dims: &[u16]| dims.iter().map(|&d| usize::from(d)).product::<usize>();
+    let outer = size(i.shape.get(..axis).unwrap_or_default());
+    let n = i.shape.get(axis).map_or(0, |&d| usize::from(d));
+    let inner = size(i.shape.get(axis + 1..).unwrap_or_default());
+    let (out, [x]) = operands(arena, &out_t, [&i])?;
+    reference::arg_min_max(as_i8(x), outer, n, inner, o.max, out);
     Ok(())
 }
 

@@ -234,6 +234,8 @@ impl<'m, 'a> Importer<'m, 'a> {
                 (DType::I8, scale, zero_point)
             }
             TensorType::FLOAT32 => (DType::F32, 1.0, 0),
+            // Indices (ARG_MAX, ARG_MIN); the operators that take int8 refuse it.
+            TensorType::INT32 => (DType::I32, 1.0, 0),
             TensorType::INT16 => {
                 bail!("is INT16: int16 activations (16x8 quantization) are not supported")
             }
@@ -457,6 +459,8 @@ impl<'m, 'a> Importer<'m, 'a> {
             // PRELU 1 (int8 included); the others 2 int8, later versions int16.
             B::PRELU => 1,
             B::ABS | B::RSQRT | B::LOG_SOFTMAX | B::L2_NORMALIZATION => 2,
+            // 2 int8; 3 is int16.
+            B::ARG_MAX | B::ARG_MIN => 2,
             B::NEG => bail!(
                 "{cx}: TFLM has no int8 NEG kernel (it fails every invocation), so mote \
                  refuses it too"
@@ -503,6 +507,7 @@ impl<'m, 'a> Importer<'m, 'a> {
             B::RSQRT => self.rsqrt(cx, op),
             B::L2_NORMALIZATION => self.l2_normalization(cx, op),
             B::LOG_SOFTMAX => self.log_softmax(cx, op),
+            B::ARG_MAX | B::ARG_MIN => self.arg_min_max(cx, op),
             B::SUB => self.sub(cx, op),
             B::SQUARED_DIFFERENCE => self.squared_difference(cx, op),
             B::MAXIMUM | B::MINIMUM => self.maximum_minimum(cx, op),
@@ -520,6 +525,7 @@ fn expect_i8(cx: &OpCx, a: &Act, role: &str) -> Result<()> {
              (float32 is supported only at the graph boundary, into QUANTIZE and out of \
              DEQUANTIZE)"
         ),
+        DType::I32 => bail!("{cx}: {role} is int32, where int8 is needed"),
     }
 }
 

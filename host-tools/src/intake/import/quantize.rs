@@ -2,7 +2,7 @@
 //! int8 to float32 at the graph output. TFLM prepares them in `quantize_common.cc` and
 //! `dequantize_common.cc` (`tensorflow/lite/micro/kernels/`).
 
-use anyhow::{Result, ensure};
+use anyhow::{Result, bail, ensure};
 use mote::format::{Clamp, DType, Op, Rescale, Unary};
 
 use super::{Importer, OpCx, multiplier};
@@ -31,6 +31,7 @@ impl<'m, 'a> Importer<'m, 'a> {
                     clamp: Clamp::NONE,
                 }))
             }
+            DType::I32 => bail!("{cx}: QUANTIZE of int32 is not supported"),
         }
     }
 

@@ -1,14 +1,61 @@
-//! MEAN, SUM, REDUCE_MAX and REDUCE_MIN over any axes of a tensor of up to four dimensions.
-//! TFLM prepares them in `tensorflow/lite/micro/kernels/reduce_common.cc`.
+//! MEAN, SUM, REDUCE_MAX and REDUCE_MIN over any axes of a tensor of up to four dimensions,
+//! and ARG_MAX, ARG_MIN along one. TFLM prepares them in
+//! `tensorflow/lite/micro/kernels/reduce_common.cc` and `arg_min_max.cc`.
 
 use anyhow::{Result, anyhow, ensure};
-use mote::format::{Multiplier, Op, Reduce, ReduceKind};
+use mote::format::{ArgMinMax, DType, Multiplier, Op, Reduce, ReduceKind};
 
 use super::{Importer, OpCx, int_values, multiplier, same_quantization, type_name};
 use crate::intake::tflite::Operator;
 use crate::intake::tflite::schema::{BuiltinOperator as B, TensorType};
 
 impl<'m, 'a> Importer<'m, 'a> {
+    /// ARG_MAX and ARG_MIN (TFLM `ArgMinMaxEval`): a constant int32 axis and an int32 output
+    /// (TFLM fails its invocations otherwise); raw values compared, the first index wins ties.
+    pub(super) fn arg_min_max(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
+        let input = self.input_i8(cx, op, 0)?;
+        let axis_t = self.constant(cx, op, 1)?;
+        let out_type = op
+            .outputs
+            .first()
+            .map(|&t| self.sg.tensors[t].dtype)
+            .ok_or_else(|| anyhow!("{cx}: no output"))?;
+        ensure!(
+            out_type == TensorType::INT32,
+            "{cx}: the output is {}; TFLM supports only int32 indices (tf.argmax writes int64 \
+             unless given output_type=tf.int32)",
+            type_name(out_type)
+        );
+        ensure!(
+            axis_t.dtype == TensorType::INT32 && axis_t.elements() == Some(1),
+            "{cx}: the axis must be one int32 value (got {} of shape {:?})",
+            type_name(axis_t.dtype),
+            axis_t.shape
+        );
+        let output = self.output(cx, op)?;
+        ensure!(output.dtype == DType::I32, "{cx}: the output must be int32");
+        let rank = input.shape.len();
+        let a = int_values(cx, axis_t, "axis")?[0];
+        let axis = usize::try_from(if a < 0 { a + rank as i32 } else { a })
+            .ok()
+            .filter(|&d| d < rank)
+            .ok_or_else(|| anyhow!("{cx}: axis {a} is out of range for rank {rank}"))?;
+        let mut kept = input.shape.clone();
+        kept.remove(axis);
+        ensure!(
+            output.shape == kept,
+            "{cx}: output shape {:?} is not input shape {:?} without axis {axis}",
+            output.shape,
+            input.shape
+        );
+        Ok(Op::ArgMinMax(ArgMinMax {
+            input: input.id,
+            output: output.id,
+            axis: axis as u8,
+            max: op.builtin == B::ARG_MAX,
+        }))
+    }
+
     /// MEAN and SUM (TFLM: `QuantizeMultiplier(input_scale / output_scale)` in double), and
     /// REDUCE_MAX and REDUCE_MIN (input and output must share quantization: TFLM refuses them
     /// otherwise, at its first invoke). keep_dims only shapes the output.

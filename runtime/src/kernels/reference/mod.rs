@@ -31,7 +31,7 @@ pub use elementwise::{
 };
 pub use fully_connected::fully_connected;
 pub use pool::{average_pool_2d, max_pool_2d};
-pub use reduce::{Reduction, mean, reduce};
+pub use reduce::{Reduction, arg_min_max, mean, reduce};
 pub use shape::{concatenation, gather, pad, strided_slice, transpose};
 pub use sigmoid::{logistic, tanh};
 pub use softmax::{LogSoftmaxParams, log_softmax, softmax};

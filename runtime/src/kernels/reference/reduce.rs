@@ -163,11 +163,60 @@ pub fn mean(
     );
 }
 
+/// ARG_MAX (`max`) or ARG_MIN of an int8 tensor seen as `[outer, n, inner]` along its middle
+/// dimension (TFLM's `ArgMinMax`): the index of the first largest (smallest) raw value, as
+/// little-endian int32. Slices of other lengths leave the output as it was.
+pub fn arg_min_max(
+    input: &[i8],
+    outer: usize,
+    n: usize,
+    inner: usize,
+    max: bool,
+    output: &mut [u8],
+) {
+    let len = outer.checked_mul(n).and_then(|m| m.checked_mul(inner));
+    if n == 0
+        || len != Some(input.len())
+        || outer.checked_mul(inner).and_then(|m| m.checked_mul(4)) != Some(output.len())
+    {
+        return;
+    }
+    let mut out = output.chunks_exact_mut(4);
+    for block in input.chunks_exact(n * inner) {
+        for i in 0..inner {
+            let mut best = (0usize, block.get(i).copied().unwrap_or(0));
+            for j in 1..n {
+                let v = block.get(j * inner + i).copied().unwrap_or(0);
+                if (max && v > best.1) || (!max && v < best.1) {
+                    best = (j, v);
+                }
+            }
+            if let Some(o) = out.next() {
+                o.copy_from_slice(&(best.0 as i32).to_le_bytes());
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
     use super::super::{goldens, prepare};
     use super::*;
+
+    /// ARG_MAX and ARG_MIN along the middle of `[2, 3, 2]`: the first index wins ties.
+    #[test]
+    fn arg_min_max_first_index_wins() {
+        let x: [i8; 12] = [1, 5, 7, 5, 7, -2, -3, 0, -3, 0, 2, 0];
+        let ints = |b: &[u8]| -> Vec<i32> {
+            b.chunks(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+        };
+        let mut out = [0u8; 16];
+        arg_min_max(&x, 2, 3, 2, true, &mut out);
+        assert_eq!(ints(&out), [1, 0, 2, 0]);
+        arg_min_max(&x, 2, 3, 2, false, &mut out);
+        assert_eq!(ints(&out), [0, 2, 0, 0]);
+    }
     use proptest::prelude::*;
     use std::vec::Vec;
 
