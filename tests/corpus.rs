@@ -29,7 +29,6 @@ const REFUSED: &[(&str, &str)] = &[
         "PADV2 with a padding value other than the zero point",
     ),
     ("resize", "RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR"),
-    ("transpose_conv", "TRANSPOSE_CONV"),
     ("transpose_rank5", "more than four dimensions"),
 ];
 
@@ -69,6 +68,7 @@ const ON_DEVICE: &[&str] = &[
     "l2_norm",             // L2_NORMALIZATION
     "log_softmax",         // LOG_SOFTMAX
     "argmax_argmin",       // ARG_MAX, ARG_MIN: int32 outputs
+    "transpose_conv",      // TRANSPOSE_CONV
 ];
 
 /// What mote made of one corpus model.

@@ -30,6 +30,10 @@ pub fn macs(model: &Model<'_>, op: &Op<'_>) -> u64 {
             let per_out = o.filter.len() as u64 / last_dim(o.output).max(1);
             elems(o.output) * per_out
         }
+        Op::TransposeConv(o) => {
+            let per_in = o.filter.len() as u64 / last_dim(o.input).max(1);
+            elems(o.input) * per_in
+        }
         Op::DepthwiseConv2d(o) => {
             elems(o.output) * u64::from(o.window.filter_h) * u64::from(o.window.filter_w)
         }
@@ -57,7 +61,9 @@ pub fn constant_bytes(op: &Op<'_>) -> usize {
         Op::FullyConnected(o) => {
             o.weights.len() + o.bias.map_or(0, <[u8]>::len) + requant(&o.requant)
         }
-        Op::Conv2d(o) => o.filter.len() + o.bias.map_or(0, <[u8]>::len) + requant(&o.requant),
+        Op::Conv2d(o) | Op::TransposeConv(o) => {
+            o.filter.len() + o.bias.map_or(0, <[u8]>::len) + requant(&o.requant)
+        }
         Op::DepthwiseConv2d(o) => {
             o.filter.len() + o.bias.map_or(0, <[u8]>::len) + requant(&o.requant)
         }
@@ -101,7 +107,7 @@ fn params(op: &Op<'_>) -> String {
     };
     match op {
         Op::FullyConnected(o) => format!("{}{}", requant(&o.requant), clamp(&o.clamp)),
-        Op::Conv2d(o) => format!(
+        Op::Conv2d(o) | Op::TransposeConv(o) => format!(
             "{} {}{}",
             window(&o.window),
             requant(&o.requant),

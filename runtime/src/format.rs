@@ -727,6 +727,11 @@ pub enum Op<'a> {
     LogSoftmax(LogSoftmax),
     /// ARG_MAX, ARG_MIN.
     ArgMinMax(ArgMinMax),
+    /// TRANSPOSE_CONV: a CONV_2D record read the other way round (the input is the small
+    /// side; filter `[out_c][filter_h][filter_w][in_c]`; the padding is derived from the
+    /// output's size; dilation 1).
+    #[serde(borrow)]
+    TransposeConv(Conv2d<'a>),
 }
 
 impl Op<'_> {
@@ -774,6 +779,7 @@ impl Op<'_> {
             Op::LogSoftmax(_) => "LOG_SOFTMAX",
             Op::ArgMinMax(o) if o.max => "ARG_MAX",
             Op::ArgMinMax(_) => "ARG_MIN",
+            Op::TransposeConv(_) => "TRANSPOSE_CONV",
         }
     }
 
@@ -823,6 +829,7 @@ impl Op<'_> {
             Op::L2Normalization(o) => f(o.input),
             Op::LogSoftmax(o) => f(o.input),
             Op::ArgMinMax(o) => f(o.input),
+            Op::TransposeConv(o) => f(o.input),
         }
     }
 
@@ -857,6 +864,7 @@ impl Op<'_> {
             Op::L2Normalization(o) => o.output,
             Op::LogSoftmax(o) => o.output,
             Op::ArgMinMax(o) => o.output,
+            Op::TransposeConv(o) => o.output,
         }
     }
 }

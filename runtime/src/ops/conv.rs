@@ -182,6 +182,55 @@ pub(super) fn eval_depthwise(
     Ok(())
 }
 
+/// TRANSPOSE_CONV: rank-4 int8 input and output with the same batches, strides and filter
+/// sizes at least 1, dilation 1, the filter `[out_c][h][w][in_c]`, padding below the filter
+/// size (what TFLite derives from the output size), bias and requantization per channel.
+pub(super) fn validate_transpose_conv(cx: &Cx<'_, '_>, o: &Conv2d<'_>) -> Result<(), Error> {
+    let input = cx.typed(o.input, DType::I8)?;
+    let output = cx.typed(o.output, DType::I8)?;
+    let i = nhwc(&input).ok_or(cx.shape_err())?;
+    let out = nhwc(&output).ok_or(cx.shape_err())?;
+    cx.check_shape(i.iter().chain(&out).all(|&d| d > 0) && i[0] == out[0])?;
+    let w = o.window;
+    cx.check_param(
+        w.filter_h > 0
+            && w.filter_w > 0
+            && w.stride_h > 0
+            && w.stride_w > 0
+            && w.dilation_h == 1
+            && w.dilation_w == 1
+            && w.pad_top < w.filter_h
+            && w.pad_left < w.filter_w,
+    )?;
+    let taps = usize::from(w.filter_h) * usize::from(w.filter_w);
+    let size = out[3].checked_mul(taps).and_then(|n| n.checked_mul(i[3]));
+    cx.check_shape(size == Some(o.filter.len()))?;
+    cx.check_bias(o.bias, out[3])?;
+    cx.check_requant(&o.requant, out[3])?;
+    cx.check_clamp(o.clamp)
+}
+
+pub(super) fn eval_transpose_conv(
+    cx: &Cx<'_, '_>,
+    o: &Conv2d<'_>,
+    arena: &mut [u8],
+) -> Result<(), Error> {
+    let input = cx.tensor(o.input)?;
+    let output = cx.tensor(o.output)?;
+    let (out, [x]) = operands(arena, &output, [&input])?;
+    kernels::reference::transpose_conv(
+        &geometry(&input, &output, o.window),
+        as_i8(x),
+        input.zero_point,
+        as_i8(o.filter),
+        o.bias,
+        &o.requant,
+        output.zero_point,
+        o.clamp,
+        as_i8_mut(out),
+    );
+    Ok(())
+}
 #[cfg(test)]
 mod tests {
     extern crate std;

@@ -24,6 +24,7 @@ mod binary;
 // Also the window geometry of the pools.
 #[cfg(any(
     feature = "op-conv",
+    feature = "op-transpose-conv",
     feature = "op-depthwise",
     feature = "op-average-pool",
     feature = "op-max-pool"
@@ -203,6 +204,8 @@ pub(crate) fn validate(model: &Model<'_>, index: u16, op: &Op<'_>) -> Result<(),
         Op::LogSoftmax(o) => elementwise::validate_log_softmax(&cx, o),
         #[cfg(feature = "op-arg-min-max")]
         Op::ArgMinMax(o) => shape::validate_arg_min_max(&cx, o),
+        #[cfg(feature = "op-transpose-conv")]
+        Op::TransposeConv(o) => conv::validate_transpose_conv(&cx, o),
         #[allow(unreachable_patterns)] // not with every operator built in
         _ => Err(unsupported(index, op)),
     }
@@ -328,6 +331,8 @@ pub(crate) fn eval(
         Op::LogSoftmax(o) => elementwise::eval_log_softmax(&cx, o, arena),
         #[cfg(feature = "op-arg-min-max")]
         Op::ArgMinMax(o) => shape::eval_arg_min_max(&cx, o, arena),
+        #[cfg(feature = "op-transpose-conv")]
+        Op::TransposeConv(o) => conv::eval_transpose_conv(&cx, o, arena),
         // Unreachable: `validate` refused the blob.
         #[allow(unreachable_patterns)]
         _ => Err(unsupported(index, op)),

@@ -158,6 +158,64 @@ impl<'m, 'a> Importer<'m, 'a> {
         }))
     }
 
+    /// TRANSPOSE_CONV (TFLM `TransposeConvPrepare`): the output-shape input is not read (the
+    /// output tensor's shape rules), the padding is what a CONV_2D from the output's size
+    /// back to the input's would have, the fused activation applies (the wheel's TFLM applies
+    /// it), per-channel multipliers as CONV_2D's.
+    pub(super) fn transpose_conv(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
+        let o = op
+            .raw
+            .builtin_options_as_transpose_conv_options()
+            .ok_or_else(|| anyhow!("{cx}: TransposeConvOptions are missing"))?;
+        let filter = self.constant(cx, op, 1)?;
+        let input = self.input_i8(cx, op, 2)?;
+        let bias = self.optional_constant(cx, op, 3)?;
+        let output = self.output_i8(cx, op)?;
+        let [n, in_h, in_w, in_c] = nhwc(cx, &input, "input")?;
+        let [on, out_h, out_w, out_c] = nhwc(cx, &output, "output")?;
+        let [f_o, f_h, f_w, f_i] = filter.shape[..] else {
+            bail!(
+                "{cx}: filter of shape {:?}; [out_c, h, w, in_c] is needed",
+                filter.shape
+            )
+        };
+        let f_o = positive(cx, f_o, "filter output channels")?;
+        let f_h = positive(cx, f_h, "filter height")?;
+        let f_w = positive(cx, f_w, "filter width")?;
+        let f_i = positive(cx, f_i, "filter input channels")?;
+        ensure!(
+            n == on && f_o == out_c && f_i == in_c,
+            "{cx}: input {:?}, filter {:?} and output {:?} do not match",
+            input.shape,
+            filter.shape,
+            output.shape
+        );
+        // The convolution this one transposes runs from the output back to the input.
+        let window = window(
+            cx,
+            o.padding(),
+            [out_h, out_w],
+            [in_h, in_w],
+            [f_h, f_w],
+            [o.stride_h(), o.stride_w()],
+            [1, 1],
+        )
+        .map_err(|e| anyhow!("{e} (seen as the convolution from the output back to the input)"))?;
+        let filter_bytes = int8_weights(cx, filter, out_c * f_h * f_w * in_c, "filter")?;
+        let wq = weight_quantization(cx, filter, out_c, 0)?;
+        let bias_bytes = bias.map(|b| bias_data(cx, b, out_c)).transpose()?;
+        let requant = self.conv_requant(cx, &input, &wq, &output)?;
+        Ok(Op::TransposeConv(Conv2d {
+            input: input.id,
+            output: output.id,
+            window,
+            filter: filter_bytes,
+            bias: bias_bytes,
+            requant,
+            clamp: fused_clamp(cx, o.fused_activation_function(), &output)?,
+        }))
+    }
+
     /// `PopulateConvolutionQuantizationParams`: per channel, `input_scale * filter_scale /
     /// output_scale` in double. A single filter scale is broadcast (one multiplier).
     fn conv_requant(

@@ -461,6 +461,9 @@ impl<'m, 'a> Importer<'m, 'a> {
             B::ABS | B::RSQRT | B::LOG_SOFTMAX | B::L2_NORMALIZATION => 2,
             // 2 int8; 3 is int16.
             B::ARG_MAX | B::ARG_MIN => 2,
+            // 2 int8, 3 per-channel int8 (and int16 activations, refused by type), 4 with a
+            // fused activation, 5 int4 filters.
+            B::TRANSPOSE_CONV => 4,
             B::NEG => bail!(
                 "{cx}: TFLM has no int8 NEG kernel (it fails every invocation), so mote \
                  refuses it too"
@@ -508,6 +511,7 @@ impl<'m, 'a> Importer<'m, 'a> {
             B::L2_NORMALIZATION => self.l2_normalization(cx, op),
             B::LOG_SOFTMAX => self.log_softmax(cx, op),
             B::ARG_MAX | B::ARG_MIN => self.arg_min_max(cx, op),
+            B::TRANSPOSE_CONV => self.transpose_conv(cx, op),
             B::SUB => self.sub(cx, op),
             B::SQUARED_DIFFERENCE => self.squared_difference(cx, op),
             B::MAXIMUM | B::MINIMUM => self.maximum_minimum(cx, op),

@@ -224,6 +224,83 @@ pub fn conv_2d(
     }
 }
 
+/// TRANSPOSE_CONV (TFLM's `reference_integer_ops::TransposeConv`) over NHWC `input` (the
+/// small side) into NHWC `output`, filter `[out_c][filter_h][filter_w][in_c]`: input pixel
+/// `(iy, ix)` spreads over output rows `iy * stride_h - pad_top + ky` and columns likewise.
+/// TFLM scatters into an int32 buffer the output's size; this gathers the same products for
+/// each output element instead (the same wrapping sum, no buffer), then adds the bias,
+/// requantizes per channel, adds `output_zp` and clamps.
+#[allow(clippy::too_many_arguments)]
+pub fn transpose_conv(
+    geometry: &Geometry,
+    input: &[i8],
+    input_zp: i32,
+    filter: &[i8],
+    bias: Option<&[u8]>,
+    requant: &Requant<'_>,
+    output_zp: i32,
+    clamp: Clamp,
+    output: &mut [i8],
+) {
+    let g = geometry;
+    let w = g.window;
+    let (kh, kw) = (usize::from(w.filter_h), usize::from(w.filter_w));
+    let (sh, sw) = (usize::from(w.stride_h), usize::from(w.stride_w));
+    let (pad_h, pad_w) = (usize::from(w.pad_top), usize::from(w.pad_left));
+    if !g.fits(input.len(), output.len())
+        || sh == 0
+        || sw == 0
+        || Some(filter.len())
+            != g.out_c
+                .checked_mul(kh * kw)
+                .and_then(|n| n.checked_mul(g.in_c))
+    {
+        return;
+    }
+    // The input index `o + pad - k` lands on, if it is a whole stride step inside the input.
+    let source = |o: usize, pad: usize, k: usize, stride: usize, size: usize| {
+        let t = (o + pad).checked_sub(k)?;
+        (t % stride == 0 && t / stride < size).then_some(t / stride)
+    };
+    let image = g.in_h * g.in_w * g.in_c;
+    let out_image = g.out_h * g.out_w * g.out_c;
+    for (x, y) in input
+        .chunks_exact(image)
+        .zip(output.chunks_exact_mut(out_image))
+    {
+        for (oy, y_row) in y.chunks_exact_mut(g.out_w * g.out_c).enumerate() {
+            for (ox, y_px) in y_row.chunks_exact_mut(g.out_c).enumerate() {
+                for (oc, (out, f)) in y_px
+                    .iter_mut()
+                    .zip(filter.chunks_exact(kh * kw * g.in_c))
+                    .enumerate()
+                {
+                    let mut acc = 0i32;
+                    for ky in 0..kh {
+                        let Some(iy) = source(oy, pad_h, ky, sh, g.in_h) else {
+                            continue;
+                        };
+                        for kx in 0..kw {
+                            let Some(ix) = source(ox, pad_w, kx, sw, g.in_w) else {
+                                continue;
+                            };
+                            let xi = (iy * g.in_w + ix) * g.in_c;
+                            let fi = (ky * kw + kx) * g.in_c;
+                            if let (Some(x), Some(w)) =
+                                (x.get(xi..xi + g.in_c), f.get(fi..fi + g.in_c))
+                            {
+                                acc = acc.wrapping_add(dot(x, w, input_zp));
+                            }
+                        }
+                    }
+                    let acc = requantize(acc.wrapping_add(bias_at(bias, oc)), requant.channel(oc));
+                    *out = clamp_to_i8(acc.saturating_add(output_zp), clamp.min, clamp.max);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     extern crate std;
@@ -232,6 +309,80 @@ pub(crate) mod tests {
     use crate::kernels::fixed_point::multiply_by_quantized_multiplier;
     use proptest::prelude::*;
     use std::vec::Vec;
+
+    /// TFLM's TRANSPOSE_CONV loop as written: scatter every input pixel into an int32
+    /// buffer the output's size, then requantize (per tensor here) and clamp.
+    fn transpose_conv_scatter(g: &Geometry, x: &[i8], zp: i32, f: &[i8], out_zp: i32) -> Vec<i8> {
+        let w = g.window;
+        let (kh, kw) = (usize::from(w.filter_h), usize::from(w.filter_w));
+        let mut acc = std::vec![0i32; g.batches * g.out_h * g.out_w * g.out_c];
+        for b in 0..g.batches {
+            for iy in 0..g.in_h {
+                for ix in 0..g.in_w {
+                    for ic in 0..g.in_c {
+                        let v = i32::from(x[((b * g.in_h + iy) * g.in_w + ix) * g.in_c + ic]) - zp;
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let oy = (iy * usize::from(w.stride_h) + ky) as i64
+                                    - i64::from(w.pad_top);
+                                let ox = (ix * usize::from(w.stride_w) + kx) as i64
+                                    - i64::from(w.pad_left);
+                                if oy < 0 || ox < 0 || oy >= g.out_h as i64 || ox >= g.out_w as i64
+                                {
+                                    continue;
+                                }
+                                for oc in 0..g.out_c {
+                                    let wv = i32::from(f[((oc * kh + ky) * kw + kx) * g.in_c + ic]);
+                                    let at = ((b * g.out_h + oy as usize) * g.out_w + ox as usize)
+                                        * g.out_c
+                                        + oc;
+                                    acc[at] = acc[at].wrapping_add(v * wv);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        acc.iter()
+            .map(|&a| clamp_to_i8(requantize(a, ONE).saturating_add(out_zp), -128, 127))
+            .collect()
+    }
+
+    proptest! {
+        /// The gathering kernel equals TFLM's scattering loop, SAME and VALID, strides 1-3.
+        #[test]
+        fn transpose_conv_equals_the_scatter_loop(
+            (in_h, in_w, in_c, out_c) in (1usize..5, 1usize..5, 1usize..4, 1usize..4),
+            (kh, kw, sh, sw) in (1u16..4, 1u16..4, 1u16..4, 1u16..4),
+            same in any::<bool>(),
+            seed in any::<u64>(),
+        ) {
+            // The forward convolution runs from the output back to the input.
+            let axis = |n: usize, k: u16, s: u16| -> (usize, u16) {
+                let (k, s) = (usize::from(k), usize::from(s));
+                let out = if same { n * s } else { (n - 1) * s + k };
+                let total = ((n - 1) * s + k).saturating_sub(out);
+                (out, (total / 2) as u16)
+            };
+            let ((out_h, pad_top), (out_w, pad_left)) = (axis(in_h, kh, sh), axis(in_w, kw, sw));
+            let g = Geometry {
+                batches: 1, in_h, in_w, in_c, out_h, out_w, out_c,
+                window: Window {
+                    filter_h: kh, filter_w: kw, stride_h: sh, stride_w: sw,
+                    dilation_h: 1, dilation_w: 1, pad_top, pad_left,
+                },
+            };
+            let mut state = seed | 1;
+            let mut next = || { state ^= state << 13; state ^= state >> 7; state ^= state << 17; state as i8 };
+            let x: Vec<i8> = (0..in_h * in_w * in_c).map(|_| next()).collect();
+            let f: Vec<i8> = (0..out_c * usize::from(kh * kw) * in_c).map(|_| next()).collect();
+            let mut got = std::vec![0i8; out_h * out_w * out_c];
+            let requant = Requant::PerTensor(ONE);
+            transpose_conv(&g, &x, -3, &f, None, &requant, 5, Clamp::NONE, &mut got);
+            prop_assert_eq!(got, transpose_conv_scatter(&g, &x, -3, &f, 5));
+        }
+    }
 
     /// `real 1.0`: `2^30 * 2^(1 - 31)`.
     pub(crate) const ONE: Multiplier = Multiplier {

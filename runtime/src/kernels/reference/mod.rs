@@ -24,7 +24,7 @@ pub use binary::{
     AddParams, Broadcast, MulParams, PreluParams, add, maximum, minimum, mul, prelu,
     squared_difference, sub,
 };
-pub use conv::{Geometry, conv_2d};
+pub use conv::{Geometry, conv_2d, transpose_conv};
 pub use depthwise_conv::depthwise_conv_2d;
 pub use elementwise::{
     abs, clip, dequantize, inv_sqrt_multiplier, l2_normalization, quantize, rescale, rsqrt,

@@ -209,7 +209,9 @@ mod tests {
     fn arg_min_max_first_index_wins() {
         let x: [i8; 12] = [1, 5, 7, 5, 7, -2, -3, 0, -3, 0, 2, 0];
         let ints = |b: &[u8]| -> Vec<i32> {
-            b.chunks(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+            b.chunks(4)
+                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect()
         };
         let mut out = [0u8; 16];
         arg_min_max(&x, 2, 3, 2, true, &mut out);
