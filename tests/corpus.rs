@@ -28,7 +28,6 @@ const REFUSED: &[(&str, &str)] = &[
         "pad",
         "PADV2 with a padding value other than the zero point",
     ),
-    ("resize", "RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR"),
     ("transpose_rank5", "more than four dimensions"),
 ];
 
@@ -69,6 +68,7 @@ const ON_DEVICE: &[&str] = &[
     "log_softmax",         // LOG_SOFTMAX
     "argmax_argmin",       // ARG_MAX, ARG_MIN: int32 outputs
     "transpose_conv",      // TRANSPOSE_CONV
+    "resize",              // RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR
 ];
 
 /// What mote made of one corpus model.

@@ -647,6 +647,39 @@ pub struct ArgMinMax {
     pub max: bool,
 }
 
+/// RESIZE_NEAREST_NEIGHBOR of an NHWC tensor: output pixel `(y, x)` is input pixel
+/// `(rows[y], cols[x])` (raw values; input and output share quantization).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResizeNearest<'a> {
+    /// Input tensor, NHWC.
+    pub input: TensorId,
+    /// Output tensor, NHWC: the input's batches and channels.
+    pub output: TensorId,
+    /// Source row of each output row, u16 little-endian (TFLM's float32 index arithmetic,
+    /// done by the host tool).
+    pub rows: &'a [u8],
+    /// Source column of each output column, u16 little-endian.
+    pub cols: &'a [u8],
+}
+
+/// RESIZE_BILINEAR of an NHWC int8 tensor in TFLM's 10-bit fixed point (raw values; input and
+/// output share quantization).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ResizeBilinear {
+    /// Input tensor, NHWC.
+    pub input: TensorId,
+    /// Output tensor, NHWC: the input's batches and channels.
+    pub output: TensorId,
+    /// Input height over output height (or over one less of each, aligning corners), in
+    /// units of 2^-10.
+    pub scale_h: i32,
+    /// The same for the width.
+    pub scale_w: i32,
+    /// Pixel centres at half-integer positions.
+    pub half_pixel_centers: bool,
+}
+
 /// One operator, in execution order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Op<'a> {
@@ -732,6 +765,11 @@ pub enum Op<'a> {
     /// output's size; dilation 1).
     #[serde(borrow)]
     TransposeConv(Conv2d<'a>),
+    /// RESIZE_NEAREST_NEIGHBOR.
+    #[serde(borrow)]
+    ResizeNearest(ResizeNearest<'a>),
+    /// RESIZE_BILINEAR.
+    ResizeBilinear(ResizeBilinear),
 }
 
 impl Op<'_> {
@@ -780,6 +818,8 @@ impl Op<'_> {
             Op::ArgMinMax(o) if o.max => "ARG_MAX",
             Op::ArgMinMax(_) => "ARG_MIN",
             Op::TransposeConv(_) => "TRANSPOSE_CONV",
+            Op::ResizeNearest(_) => "RESIZE_NEAREST_NEIGHBOR",
+            Op::ResizeBilinear(_) => "RESIZE_BILINEAR",
         }
     }
 
@@ -830,6 +870,8 @@ impl Op<'_> {
             Op::LogSoftmax(o) => f(o.input),
             Op::ArgMinMax(o) => f(o.input),
             Op::TransposeConv(o) => f(o.input),
+            Op::ResizeNearest(o) => f(o.input),
+            Op::ResizeBilinear(o) => f(o.input),
         }
     }
 
@@ -865,6 +907,8 @@ impl Op<'_> {
             Op::LogSoftmax(o) => o.output,
             Op::ArgMinMax(o) => o.output,
             Op::TransposeConv(o) => o.output,
+            Op::ResizeNearest(o) => o.output,
+            Op::ResizeBilinear(o) => o.output,
         }
     }
 }

@@ -47,6 +47,8 @@ mod fully_connected;
 mod harness;
 #[cfg(any(feature = "op-average-pool", feature = "op-max-pool"))]
 mod pool;
+#[cfg(feature = "op-resize")]
+mod resize;
 #[cfg(any(
     feature = "op-concatenation",
     feature = "op-pad",
@@ -206,6 +208,10 @@ pub(crate) fn validate(model: &Model<'_>, index: u16, op: &Op<'_>) -> Result<(),
         Op::ArgMinMax(o) => shape::validate_arg_min_max(&cx, o),
         #[cfg(feature = "op-transpose-conv")]
         Op::TransposeConv(o) => conv::validate_transpose_conv(&cx, o),
+        #[cfg(feature = "op-resize")]
+        Op::ResizeNearest(o) => resize::validate_nearest(&cx, o),
+        #[cfg(feature = "op-resize")]
+        Op::ResizeBilinear(o) => resize::validate_bilinear(&cx, o),
         #[allow(unreachable_patterns)] // not with every operator built in
         _ => Err(unsupported(index, op)),
     }
@@ -333,6 +339,10 @@ pub(crate) fn eval(
         Op::ArgMinMax(o) => shape::eval_arg_min_max(&cx, o, arena),
         #[cfg(feature = "op-transpose-conv")]
         Op::TransposeConv(o) => conv::eval_transpose_conv(&cx, o, arena),
+        #[cfg(feature = "op-resize")]
+        Op::ResizeNearest(o) => resize::eval_nearest(&cx, o, arena),
+        #[cfg(feature = "op-resize")]
+        Op::ResizeBilinear(o) => resize::eval_bilinear(&cx, o, arena),
         // Unreachable: `validate` refused the blob.
         #[allow(unreachable_patterns)]
         _ => Err(unsupported(index, op)),

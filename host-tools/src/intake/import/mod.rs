@@ -31,6 +31,7 @@ mod conv;
 mod pool;
 mod quantize;
 mod reduce;
+mod resize;
 mod shape;
 mod slice;
 mod space;
@@ -464,6 +465,8 @@ impl<'m, 'a> Importer<'m, 'a> {
             // 2 int8, 3 per-channel int8 (and int16 activations, refused by type), 4 with a
             // fused activation, 5 int4 filters.
             B::TRANSPOSE_CONV => 4,
+            // 2 int8, 3 half_pixel_centers; 4 is int16.
+            B::RESIZE_NEAREST_NEIGHBOR | B::RESIZE_BILINEAR => 3,
             B::NEG => bail!(
                 "{cx}: TFLM has no int8 NEG kernel (it fails every invocation), so mote \
                  refuses it too"
@@ -512,6 +515,7 @@ impl<'m, 'a> Importer<'m, 'a> {
             B::LOG_SOFTMAX => self.log_softmax(cx, op),
             B::ARG_MAX | B::ARG_MIN => self.arg_min_max(cx, op),
             B::TRANSPOSE_CONV => self.transpose_conv(cx, op),
+            B::RESIZE_NEAREST_NEIGHBOR | B::RESIZE_BILINEAR => self.resize(cx, op),
             B::SUB => self.sub(cx, op),
             B::SQUARED_DIFFERENCE => self.squared_difference(cx, op),
             B::MAXIMUM | B::MINIMUM => self.maximum_minimum(cx, op),

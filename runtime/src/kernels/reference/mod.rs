@@ -15,6 +15,7 @@ mod pool;
 #[cfg(test)]
 mod prepare;
 mod reduce;
+mod resize;
 mod shape;
 mod sigmoid;
 mod softmax;
@@ -32,6 +33,7 @@ pub use elementwise::{
 pub use fully_connected::fully_connected;
 pub use pool::{average_pool_2d, max_pool_2d};
 pub use reduce::{Reduction, arg_min_max, mean, reduce};
+pub use resize::{Resize, resize_bilinear, resize_nearest};
 pub use shape::{concatenation, gather, pad, strided_slice, transpose};
 pub use sigmoid::{logistic, tanh};
 pub use softmax::{LogSoftmaxParams, log_softmax, softmax};
