@@ -680,6 +680,25 @@ pub struct ResizeBilinear {
     pub half_pixel_centers: bool,
 }
 
+/// BATCH_MATMUL of two int8 tensors of at least two dimensions: the product of their last
+/// two, either read transposed, the leading (batch) dimensions broadcast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct BatchMatMul {
+    /// Left operand, `[..., rows, depth]` (`[..., depth, rows]` with `adj_x`).
+    pub lhs: TensorId,
+    /// Right operand, `[..., depth, cols]` (`[..., cols, depth]` with `adj_y`).
+    pub rhs: TensorId,
+    /// Output, `[broadcast batch..., rows, cols]`.
+    pub output: TensorId,
+    /// The left operand is transposed.
+    pub adj_x: bool,
+    /// The right operand is transposed.
+    pub adj_y: bool,
+    /// `scale_lhs * scale_rhs / scale_out`.
+    pub multiplier: Multiplier,
+}
+
 /// One operator, in execution order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Op<'a> {
@@ -770,6 +789,8 @@ pub enum Op<'a> {
     ResizeNearest(ResizeNearest<'a>),
     /// RESIZE_BILINEAR.
     ResizeBilinear(ResizeBilinear),
+    /// BATCH_MATMUL.
+    BatchMatMul(BatchMatMul),
 }
 
 impl Op<'_> {
@@ -820,6 +841,7 @@ impl Op<'_> {
             Op::TransposeConv(_) => "TRANSPOSE_CONV",
             Op::ResizeNearest(_) => "RESIZE_NEAREST_NEIGHBOR",
             Op::ResizeBilinear(_) => "RESIZE_BILINEAR",
+            Op::BatchMatMul(_) => "BATCH_MATMUL",
         }
     }
 
@@ -872,6 +894,10 @@ impl Op<'_> {
             Op::TransposeConv(o) => f(o.input),
             Op::ResizeNearest(o) => f(o.input),
             Op::ResizeBilinear(o) => f(o.input),
+            Op::BatchMatMul(o) => {
+                f(o.lhs);
+                f(o.rhs)
+            }
         }
     }
 
@@ -909,6 +935,7 @@ impl Op<'_> {
             Op::TransposeConv(o) => o.output,
             Op::ResizeNearest(o) => o.output,
             Op::ResizeBilinear(o) => o.output,
+            Op::BatchMatMul(o) => o.output,
         }
     }
 }

@@ -45,6 +45,8 @@ mod elementwise;
 mod fully_connected;
 #[cfg(test)]
 mod harness;
+#[cfg(feature = "op-batch-matmul")]
+mod matmul;
 #[cfg(any(feature = "op-average-pool", feature = "op-max-pool"))]
 mod pool;
 #[cfg(feature = "op-resize")]
@@ -212,6 +214,8 @@ pub(crate) fn validate(model: &Model<'_>, index: u16, op: &Op<'_>) -> Result<(),
         Op::ResizeNearest(o) => resize::validate_nearest(&cx, o),
         #[cfg(feature = "op-resize")]
         Op::ResizeBilinear(o) => resize::validate_bilinear(&cx, o),
+        #[cfg(feature = "op-batch-matmul")]
+        Op::BatchMatMul(o) => matmul::validate(&cx, o),
         #[allow(unreachable_patterns)] // not with every operator built in
         _ => Err(unsupported(index, op)),
     }
@@ -343,6 +347,8 @@ pub(crate) fn eval(
         Op::ResizeNearest(o) => resize::eval_nearest(&cx, o, arena),
         #[cfg(feature = "op-resize")]
         Op::ResizeBilinear(o) => resize::eval_bilinear(&cx, o, arena),
+        #[cfg(feature = "op-batch-matmul")]
+        Op::BatchMatMul(o) => matmul::eval(&cx, o, arena),
         // Unreachable: `validate` refused the blob.
         #[allow(unreachable_patterns)]
         _ => Err(unsupported(index, op)),

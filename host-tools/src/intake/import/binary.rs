@@ -1,11 +1,11 @@
-//! ADD, SUB, MUL, SQUARED_DIFFERENCE, MAXIMUM, MINIMUM and PRELU, with broadcasting and
-//! constant operands: the input and output multipliers. TFLM prepares them in `add_common.cc`,
-//! `sub_common.cc`, `mul_common.cc`, `squared_difference.cc`, `maximum_minimum.cc` and
-//! `prelu_common.cc`
+//! ADD, SUB, MUL, SQUARED_DIFFERENCE, MAXIMUM, MINIMUM, PRELU and BATCH_MATMUL, with
+//! broadcasting and constant operands: the input and output multipliers. TFLM prepares them in
+//! `add_common.cc`, `sub_common.cc`, `mul_common.cc`, `squared_difference.cc`,
+//! `maximum_minimum.cc`, `prelu_common.cc` and `batch_matmul.cc`
 //! (`tensorflow/lite/micro/kernels/`).
 
-use anyhow::{Result, ensure};
-use mote::format::{Add, Binary, Clamp, Mul, Multiplier, Op, Prelu};
+use anyhow::{Result, anyhow, ensure};
+use mote::format::{Add, BatchMatMul, Binary, Clamp, Mul, Multiplier, Op, Prelu};
 
 use super::{Act, Importer, OpCx, fused_clamp, multiplier};
 use crate::intake::tflite::Operator;
@@ -107,6 +107,71 @@ impl<'m, 'a> Importer<'m, 'a> {
             output: output.id,
             positive: multiplier(cx, s_in / s_out, "identity")?,
             negative: multiplier(cx, s_in * s_alpha / s_out, "alpha")?,
+        }))
+    }
+
+    /// BATCH_MATMUL (TFLM `BatchMatMulPrepare`: one multiplier, `(scale_lhs * scale_rhs) /
+    /// scale_out` in double); either operand may be a constant; batch dimensions broadcast.
+    pub(super) fn batch_matmul(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
+        let o = op
+            .raw
+            .builtin_options_as_batch_mat_mul_options()
+            .ok_or_else(|| anyhow!("{cx}: BatchMatMulOptions are missing"))?;
+        let lhs = self.operand_i8(cx, op, 0)?;
+        let rhs = self.operand_i8(cx, op, 1)?;
+        let output = self.output_i8(cx, op)?;
+        let (l, r) = (&lhs.shape, &rhs.shape);
+        ensure!(
+            l.len() >= 2 && r.len() >= 2,
+            "{cx}: operands of shapes {l:?} and {r:?}; both need at least two dimensions"
+        );
+        let (lm, rm) = (&l[l.len() - 2..], &r[r.len() - 2..]);
+        let (rows, depth) = if o.adj_x() {
+            (lm[1], lm[0])
+        } else {
+            (lm[0], lm[1])
+        };
+        let (rhs_depth, cols) = if o.adj_y() {
+            (rm[1], rm[0])
+        } else {
+            (rm[0], rm[1])
+        };
+        ensure!(
+            depth == rhs_depth,
+            "{cx}: the left operand {l:?} sums over {depth} values, the right {r:?} over \
+             {rhs_depth} (adj_x {}, adj_y {})",
+            o.adj_x(),
+            o.adj_y()
+        );
+        let (lb, rb) = (&l[..l.len() - 2], &r[..r.len() - 2]);
+        let rank = lb.len().max(rb.len());
+        let pad = |b: &[usize]| -> Vec<usize> {
+            let mut v = vec![1; rank - b.len()];
+            v.extend_from_slice(b);
+            v
+        };
+        let mut want = Vec::with_capacity(rank + 2);
+        for (a, b) in pad(lb).into_iter().zip(pad(rb)) {
+            ensure!(
+                a == b || a == 1 || b == 1,
+                "{cx}: batch dimensions of {l:?} and {r:?} do not broadcast"
+            );
+            want.push(a.max(b));
+        }
+        want.extend([rows, cols]);
+        ensure!(
+            output.shape == want,
+            "{cx}: output shape {:?} is not the product's {want:?}",
+            output.shape
+        );
+        let real = f64::from(lhs.scale) * f64::from(rhs.scale) / f64::from(output.scale);
+        Ok(Op::BatchMatMul(BatchMatMul {
+            lhs: lhs.id,
+            rhs: rhs.id,
+            output: output.id,
+            adj_x: o.adj_x(),
+            adj_y: o.adj_y(),
+            multiplier: multiplier(cx, real, "output")?,
         }))
     }
 

@@ -467,6 +467,8 @@ impl<'m, 'a> Importer<'m, 'a> {
             B::TRANSPOSE_CONV => 4,
             // 2 int8, 3 half_pixel_centers; 4 is int16.
             B::RESIZE_NEAREST_NEIGHBOR | B::RESIZE_BILINEAR => 3,
+            // 2 int8; later versions are int16 or hybrid.
+            B::BATCH_MATMUL => 2,
             B::NEG => bail!(
                 "{cx}: TFLM has no int8 NEG kernel (it fails every invocation), so mote \
                  refuses it too"
@@ -516,6 +518,7 @@ impl<'m, 'a> Importer<'m, 'a> {
             B::ARG_MAX | B::ARG_MIN => self.arg_min_max(cx, op),
             B::TRANSPOSE_CONV => self.transpose_conv(cx, op),
             B::RESIZE_NEAREST_NEIGHBOR | B::RESIZE_BILINEAR => self.resize(cx, op),
+            B::BATCH_MATMUL => self.batch_matmul(cx, op),
             B::SUB => self.sub(cx, op),
             B::SQUARED_DIFFERENCE => self.squared_difference(cx, op),
             B::MAXIMUM | B::MINIMUM => self.maximum_minimum(cx, op),

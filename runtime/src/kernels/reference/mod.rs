@@ -11,6 +11,7 @@ mod fully_connected;
 mod gemmlowp;
 #[cfg(test)]
 mod goldens;
+mod matmul;
 mod pool;
 #[cfg(test)]
 mod prepare;
@@ -31,6 +32,7 @@ pub use elementwise::{
     abs, clip, dequantize, inv_sqrt_multiplier, l2_normalization, quantize, rescale, rsqrt,
 };
 pub use fully_connected::fully_connected;
+pub use matmul::{MatMul, MatMulParams, batch_matmul};
 pub use pool::{average_pool_2d, max_pool_2d};
 pub use reduce::{Reduction, arg_min_max, mean, reduce};
 pub use resize::{Resize, resize_bilinear, resize_nearest};
