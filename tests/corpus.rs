@@ -20,13 +20,8 @@ use serde_json::Value;
 
 /// Models TFLM runs that mote still refuses, with the operator or feature missing.
 const REFUSED: &[(&str, &str)] = &[
-    ("gather_nd", "GATHER_ND"),
     ("io_int16x8", "int16 activations"),
     ("io_uint8", "uint8 graph input and output"),
-    (
-        "pad",
-        "PADV2 with a padding value other than the zero point",
-    ),
     ("transpose_rank5", "more than four dimensions"),
 ];
 
@@ -69,6 +64,8 @@ const ON_DEVICE: &[&str] = &[
     "transpose_conv",      // TRANSPOSE_CONV
     "resize",              // RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR
     "batch_matmul",        // BATCH_MATMUL
+    "pad",                 // PAD, PADV2 with another value
+    "gather_nd",           // GATHER_ND
 ];
 
 /// What mote made of one corpus model.

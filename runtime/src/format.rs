@@ -601,6 +601,21 @@ pub struct Gather<'a> {
     pub indices: &'a [u8],
 }
 
+/// GATHER_ND with constant indices: the input's leading `index_depth` dimensions seen as one
+/// of rows (each row the rest of the tensor), the output takes the rows at `rows` (u16
+/// little-endian), in order; raw bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatherNd<'a> {
+    /// Input tensor.
+    pub input: TensorId,
+    /// Output tensor: as many elements as the rows taken hold.
+    pub output: TensorId,
+    /// How many leading dimensions an index addresses (1 up to the input's rank).
+    pub index_depth: u8,
+    /// Row numbers, u16 little-endian.
+    pub rows: &'a [u8],
+}
+
 /// What [`Reduce`] computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -699,6 +714,16 @@ pub struct BatchMatMul {
     pub multiplier: Multiplier,
 }
 
+/// PADV2 with a constant other than the zero point: PAD's record and the raw int8 value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct PadWith {
+    /// The padding, as PAD has it.
+    pub pad: Pad,
+    /// The value written into the padding (in the output's units).
+    pub value: i8,
+}
+
 /// One operator, in execution order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Op<'a> {
@@ -791,6 +816,11 @@ pub enum Op<'a> {
     ResizeBilinear(ResizeBilinear),
     /// BATCH_MATMUL.
     BatchMatMul(BatchMatMul),
+    /// PADV2 with another value than the zero point.
+    PadWith(PadWith),
+    /// GATHER_ND with constant indices.
+    #[serde(borrow)]
+    GatherNd(GatherNd<'a>),
 }
 
 impl Op<'_> {
@@ -842,6 +872,8 @@ impl Op<'_> {
             Op::ResizeNearest(_) => "RESIZE_NEAREST_NEIGHBOR",
             Op::ResizeBilinear(_) => "RESIZE_BILINEAR",
             Op::BatchMatMul(_) => "BATCH_MATMUL",
+            Op::PadWith(_) => "PADV2",
+            Op::GatherNd(_) => "GATHER_ND",
         }
     }
 
@@ -898,6 +930,8 @@ impl Op<'_> {
                 f(o.lhs);
                 f(o.rhs)
             }
+            Op::PadWith(o) => f(o.pad.input),
+            Op::GatherNd(o) => f(o.input),
         }
     }
 
@@ -936,6 +970,8 @@ impl Op<'_> {
             Op::ResizeNearest(o) => o.output,
             Op::ResizeBilinear(o) => o.output,
             Op::BatchMatMul(o) => o.output,
+            Op::PadWith(o) => o.pad.output,
+            Op::GatherNd(o) => o.output,
         }
     }
 }

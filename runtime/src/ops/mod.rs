@@ -216,6 +216,10 @@ pub(crate) fn validate(model: &Model<'_>, index: u16, op: &Op<'_>) -> Result<(),
         Op::ResizeBilinear(o) => resize::validate_bilinear(&cx, o),
         #[cfg(feature = "op-batch-matmul")]
         Op::BatchMatMul(o) => matmul::validate(&cx, o),
+        #[cfg(feature = "op-pad")]
+        Op::PadWith(o) => shape::validate_pad(&cx, &o.pad),
+        #[cfg(feature = "op-gather")]
+        Op::GatherNd(o) => shape::validate_gather_nd(&cx, o),
         #[allow(unreachable_patterns)] // not with every operator built in
         _ => Err(unsupported(index, op)),
     }
@@ -349,6 +353,10 @@ pub(crate) fn eval(
         Op::ResizeBilinear(o) => resize::eval_bilinear(&cx, o, arena),
         #[cfg(feature = "op-batch-matmul")]
         Op::BatchMatMul(o) => matmul::eval(&cx, o, arena),
+        #[cfg(feature = "op-pad")]
+        Op::PadWith(o) => shape::eval_pad_with(&cx, &o.pad, o.value, arena),
+        #[cfg(feature = "op-gather")]
+        Op::GatherNd(o) => shape::eval_gather_nd(&cx, o, arena),
         // Unreachable: `validate` refused the blob.
         #[allow(unreachable_patterns)]
         _ => Err(unsupported(index, op)),

@@ -4,8 +4,8 @@
 use super::{Cx, operands};
 use crate::error::Error;
 use crate::format::{
-    ArgMinMax, Concatenation, DType, Gather, MAX_PERMUTE_RANK, MAX_RANK, Mean, Pad, Reduce,
-    ReduceKind, StridedSlice, TensorDef, Transpose,
+    ArgMinMax, Concatenation, DType, Gather, GatherNd, MAX_PERMUTE_RANK, MAX_RANK, Mean, Pad,
+    Reduce, ReduceKind, StridedSlice, TensorDef, Transpose,
 };
 use crate::kernels::{as_i8, as_i8_mut, reference};
 
@@ -97,7 +97,19 @@ fn extend<T: Copy>(values: &[T], fill: T) -> [T; MAX_RANK] {
     out
 }
 
+/// PAD: padding with the output zero point.
 pub(super) fn eval_pad(cx: &Cx<'_, '_>, o: &Pad, arena: &mut [u8]) -> Result<(), Error> {
+    let zero_point = cx.tensor(o.output)?.zero_point as i8;
+    eval_pad_with(cx, o, zero_point, arena)
+}
+
+/// PAD or PADV2: padding with `value`.
+pub(super) fn eval_pad_with(
+    cx: &Cx<'_, '_>,
+    o: &Pad,
+    value: i8,
+    arena: &mut [u8],
+) -> Result<(), Error> {
     let (i, out_t) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
     let rank = i.shape.len().min(MAX_RANK);
     let dims: [u16; MAX_RANK] = extend(&i.shape, 1);
@@ -109,7 +121,7 @@ pub(super) fn eval_pad(cx: &Cx<'_, '_>, o: &Pad, arena: &mut [u8]) -> Result<(),
         dims.map(usize::from),
         before.map(usize::from),
         after.map(usize::from),
-        out_t.zero_point as i8,
+        value,
         as_i8_mut(out),
     );
     Ok(())
@@ -303,6 +315,49 @@ pub(super) fn eval_gather(cx: &Cx<'_, '_>, o: &Gather<'_>, arena: &mut [u8]) -> 
     let (_, along, inner) = around_axis(&i, usize::from(o.axis));
     let (out, [x]) = operands(arena, &out_t, [&i])?;
     reference::gather(as_i8(x), along, inner, o.indices, as_i8_mut(out));
+    Ok(())
+}
+
+/// The rows of a GATHER_ND input: how many, and the elements of each.
+fn gather_nd_rows(i: &TensorDef, depth: u8) -> (usize, usize) {
+    let depth = usize::from(depth).min(i.shape.len());
+    let (lead, rest) = i.shape.split_at(depth);
+    let size = |d: &[u16]| d.iter().map(|&n| usize::from(n)).product::<usize>();
+    (size(lead), size(rest))
+}
+
+/// Int8 in and out; an index depth within the input's rank; every row inside the input; the
+/// output exactly the rows taken.
+pub(super) fn validate_gather_nd(cx: &Cx<'_, '_>, o: &GatherNd<'_>) -> Result<(), Error> {
+    let i = cx.typed(o.input, DType::I8)?;
+    let out = cx.typed(o.output, DType::I8)?;
+    let (rows, rest) = o.rows.as_chunks::<2>();
+    cx.check_param(
+        (1..=i.shape.len()).contains(&usize::from(o.index_depth))
+            && rest.is_empty()
+            && !rows.is_empty(),
+    )?;
+    let (count, row) = gather_nd_rows(&i, o.index_depth);
+    cx.check_param(
+        rows.iter()
+            .all(|&k| usize::from(u16::from_le_bytes(k)) < count),
+    )?;
+    cx.check_shape(
+        rows.len()
+            .checked_mul(row)
+            .is_some_and(|n| out.elements() == Some(n)),
+    )
+}
+
+pub(super) fn eval_gather_nd(
+    cx: &Cx<'_, '_>,
+    o: &GatherNd<'_>,
+    arena: &mut [u8],
+) -> Result<(), Error> {
+    let (i, out_t) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
+    let (count, row) = gather_nd_rows(&i, o.index_depth);
+    let (out, [x]) = operands(arena, &out_t, [&i])?;
+    reference::gather(as_i8(x), count, row, o.rows, as_i8_mut(out));
     Ok(())
 }
 

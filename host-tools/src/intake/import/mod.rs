@@ -453,6 +453,8 @@ impl<'m, 'a> Importer<'m, 'a> {
             // 2 int8; later versions are int16, more dimensions, or bool and string.
             B::STRIDED_SLICE | B::SLICE | B::SPLIT | B::SPLIT_V | B::UNPACK | B::PACK => 2,
             B::GATHER => 2,
+            // 1 float and int8; later versions add int16 and more.
+            B::GATHER_ND => 1,
             // 2 int8; later versions are int16.
             B::DEPTH_TO_SPACE | B::SPACE_TO_DEPTH => 2,
             // 2 int8, 3 three-dimensional input; 4 is int16.
@@ -506,6 +508,7 @@ impl<'m, 'a> Importer<'m, 'a> {
             B::SPLIT | B::SPLIT_V | B::UNPACK => self.split(cx, op),
             B::PACK => self.pack(cx, op),
             B::GATHER => self.gather(cx, op),
+            B::GATHER_ND => self.gather_nd(cx, op),
             B::TRANSPOSE => self.transpose(cx, op),
             B::DEPTH_TO_SPACE | B::SPACE_TO_DEPTH => self.depth_space(cx, op),
             B::SPACE_TO_BATCH_ND => self.space_to_batch(cx, op),

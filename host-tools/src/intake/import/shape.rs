@@ -5,7 +5,8 @@
 
 use anyhow::{Result, anyhow, ensure};
 use mote::format::{
-    Concatenation, DType, MAX_IO, MAX_PERMUTE_RANK, MAX_RANK, Op, Pad, TensorId, Transpose, Unary,
+    Concatenation, DType, MAX_IO, MAX_PERMUTE_RANK, MAX_RANK, Op, Pad, PadWith, TensorId,
+    Transpose, Unary,
 };
 
 use super::{Importer, OpCx, activation_name, int_values, same_quantization, to_u16, type_name};
@@ -150,7 +151,8 @@ impl<'m, 'a> Importer<'m, 'a> {
         }))
     }
 
-    /// PAD and PADV2 (padding with the output zero point).
+    /// PAD and PADV2 (TFLM `PadPrepare`): PAD pads with the output zero point, PADV2 with its
+    /// constant's raw int8 value, which must share the output's quantization.
     pub(super) fn pad(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
         let input = self.input_i8(cx, op, 0)?;
         let paddings = self.constant(cx, op, 1)?;
@@ -161,19 +163,23 @@ impl<'m, 'a> Importer<'m, 'a> {
         };
         let output = self.output_i8(cx, op)?;
         same_quantization(cx, &input, &output)?;
-        if let Some(v) = value {
-            let data = v.data.unwrap_or_default();
-            let q = v.quantization.as_ref().and_then(|q| q.per_tensor());
-            ensure!(
-                v.dtype == TensorType::INT8
-                    && data.len() == 1
-                    && i32::from(data[0] as i8) == output.zero_point
-                    && q.is_some_and(
-                        |(s, z)| s == output.scale && z == i64::from(output.zero_point)
-                    ),
-                "{cx}: constant padding value other than the output zero point is not supported"
-            );
-        }
+        let value = match value {
+            None => None,
+            Some(v) => {
+                let data = v.data.unwrap_or_default();
+                let q = v.quantization.as_ref().and_then(|q| q.per_tensor());
+                ensure!(
+                    v.dtype == TensorType::INT8
+                        && data.len() == 1
+                        && q.is_some_and(
+                            |(s, z)| s == output.scale && z == i64::from(output.zero_point)
+                        ),
+                    "{cx}: the padding value must be one int8 quantized as the output (TFLM \
+                     refuses anything else)"
+                );
+                Some(data[0] as i8).filter(|&v| i32::from(v) != output.zero_point)
+            }
+        };
         let rank = self.sg.tensors[op.outputs[0]].shape.len();
         let in_rank = self.sg.tensors[op.inputs[0].unwrap_or(0)].shape.len();
         ensure!(
@@ -209,12 +215,16 @@ impl<'m, 'a> Importer<'m, 'a> {
             before[d] = to_u16(cx, b as usize, "padding")?;
             after[d] = to_u16(cx, a as usize, "padding")?;
         }
-        Ok(Op::Pad(Pad {
+        let pad = Pad {
             input: input.id,
             output: output.id,
             before,
             after,
-        }))
+        };
+        Ok(match value {
+            Some(value) => Op::PadWith(PadWith { pad, value }),
+            None => Op::Pad(pad),
+        })
     }
 
     /// TRANSPOSE (TFLM `TransposePrepare`): a constant int32 permutation; data movement, so

@@ -1,15 +1,15 @@
 //! STRIDED_SLICE, SLICE, SPLIT, SPLIT_V and UNPACK: each output is a strided slice of the
 //! input (one mote operator per output), with begin, end, masks and sizes resolved here as
 //! TFLM resolves them (`strided_slice_common.cc` with `strided_slice_logic.h`, `slice.cc`,
-//! `split.cc`, `split_v.cc`, `unpack.cc` in `tensorflow/lite/micro/kernels/`); and GATHER by
-//! constant indices (`gather.cc`). Raw bytes move, as in TFLM.
+//! `split.cc`, `split_v.cc`, `unpack.cc` in `tensorflow/lite/micro/kernels/`); and GATHER and
+//! GATHER_ND by constant indices (`gather.cc`, `gather_nd.cc`). Raw bytes move, as in TFLM.
 
 use anyhow::{Result, anyhow, ensure};
-use mote::format::{Gather, MAX_RANK, Op, StridedSlice};
+use mote::format::{Gather, GatherNd, MAX_RANK, Op, StridedSlice};
 
-use super::{Act, Importer, OpCx, int_values};
+use super::{Act, Importer, OpCx, int_values, same_quantization, type_name};
 use crate::intake::tflite::Operator;
-use crate::intake::tflite::schema::BuiltinOperator as B;
+use crate::intake::tflite::schema::{BuiltinOperator as B, TensorType};
 
 /// One dimension of a slice: first index, step, elements taken.
 #[derive(Debug, Clone, Copy)]
@@ -272,6 +272,59 @@ impl<'m, 'a> Importer<'m, 'a> {
             output: output.id,
             axis: axis as u8,
             indices: self.consts.alloc_slice_copy(&bytes),
+        }))
+    }
+
+    /// GATHER_ND with constant int32 indices (TFLM `gather_nd.cc`): each index addresses the
+    /// input's leading dimensions; TFLM checks only that the flat offset it gives lies inside
+    /// the input, so mote accepts the same indices (and refuses the ones TFLM fails on).
+    pub(super) fn gather_nd(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
+        let input = self.input_i8(cx, op, 0)?;
+        let indices_t = self.constant(cx, op, 1)?;
+        let output = self.output_i8(cx, op)?;
+        same_quantization(cx, &input, &output)?;
+        ensure!(
+            indices_t.dtype == TensorType::INT32 && !indices_t.shape.is_empty(),
+            "{cx}: indices must be an int32 tensor of at least one dimension (TFLM refuses {})",
+            type_name(indices_t.dtype)
+        );
+        let depth = *indices_t.shape.last().unwrap_or(&0) as usize;
+        let rank = input.shape.len();
+        ensure!(
+            (1..=rank).contains(&depth),
+            "{cx}: indices of {depth} values for an input of {rank} dimensions"
+        );
+        let indices = int_values(cx, indices_t, "indices")?;
+        let row: usize = input.shape[depth..].iter().product();
+        let flat = input.elements();
+        let mut rows = Vec::with_capacity(2 * indices.len() / depth);
+        for index in indices.chunks_exact(depth) {
+            // The flat offset, as TFLM computes it: Σ index[j] * (elements after dimension j).
+            let offset: i64 = index
+                .iter()
+                .enumerate()
+                .map(|(j, &k)| i64::from(k) * input.shape[j + 1..].iter().product::<usize>() as i64)
+                .sum();
+            ensure!(
+                offset >= 0 && offset as usize + row <= flat,
+                "{cx}: index {index:?} lies outside the input {:?} (TFLM fails there)",
+                input.shape
+            );
+            let r = u16::try_from(offset as usize / row.max(1))
+                .map_err(|_| anyhow!("{cx}: row {} exceeds 65535", offset as usize / row))?;
+            rows.extend_from_slice(&r.to_le_bytes());
+        }
+        let taken = rows.len() / 2;
+        ensure!(
+            taken > 0 && output.elements() == taken * row,
+            "{cx}: output shape {:?} does not hold {taken} slices of {row} elements",
+            output.shape
+        );
+        Ok(Op::GatherNd(GatherNd {
+            input: input.id,
+            output: output.id,
+            index_depth: depth as u8,
+            rows: self.consts.alloc_slice_copy(&rows),
         }))
     }
 

@@ -149,7 +149,9 @@ mod tests {
         // Row (a, b, c) times rhs is (a + c, b + c).
         assert_eq!(out, [2, 3, 8, 9, 14, 15, 20, 21]);
         let transpose = |x: &[i8], r: usize, c: usize| -> Vec<i8> {
-            (0..c).flat_map(|j| (0..r).map(move |i| x[i * c + j])).collect()
+            (0..c)
+                .flat_map(|j| (0..r).map(move |i| x[i * c + j]))
+                .collect()
         };
         let lhs_t: Vec<i8> = lhs.chunks(6).flat_map(|b| transpose(b, 2, 3)).collect();
         let t = MatMul {
