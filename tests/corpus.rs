@@ -21,7 +21,6 @@ use serde_json::Value;
 /// Models TFLM runs that mote still refuses, with the operator or feature missing.
 const REFUSED: &[(&str, &str)] = &[
     ("io_int16x8", "int16 activations"),
-    ("io_uint8", "uint8 graph input and output"),
     ("transpose_rank5", "more than four dimensions"),
 ];
 
@@ -66,6 +65,7 @@ const ON_DEVICE: &[&str] = &[
     "batch_matmul",        // BATCH_MATMUL
     "pad",                 // PAD, PADV2 with another value
     "gather_nd",           // GATHER_ND
+    "io_uint8",            // uint8 graph input and output (QUANTIZE uint8 <-> int8)
 ];
 
 /// What mote made of one corpus model.

@@ -184,6 +184,11 @@ pub fn read_input(path: &Path, def: &TensorDef) -> Result<Vec<u8>> {
                     q.iter().map(|&v| v as u8).collect()
                 }
                 (DType::F32, _) => m.cells.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                (DType::U8, _) => m
+                    .cells
+                    .iter()
+                    .map(|&v| ((v / def.scale).round() as i32 + def.zero_point).clamp(0, 255) as u8)
+                    .collect(),
                 (DType::I32, _) => m
                     .cells
                     .iter()
@@ -215,6 +220,10 @@ pub fn to_real(def: &TensorDef, bytes: &[u8]) -> Vec<f32> {
         DType::I32 => bytes
             .chunks_exact(4)
             .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32)
+            .collect(),
+        DType::U8 => bytes
+            .iter()
+            .map(|&q| def.scale * (i32::from(q) - def.zero_point) as f32)
             .collect(),
         DType::I8 => bytes
             .iter()

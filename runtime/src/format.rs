@@ -84,13 +84,15 @@ pub enum DType {
     F32,
     /// Signed 32-bit integers, little-endian, not quantized: indices (ARG_MAX, ARG_MIN).
     I32,
+    /// Unsigned 8-bit, affine quantized: only at the graph boundary, into or out of QUANTIZE.
+    U8,
 }
 
 impl DType {
     /// Bytes per element.
     pub const fn size(self) -> usize {
         match self {
-            DType::I8 => 1,
+            DType::I8 | DType::U8 => 1,
             DType::F32 | DType::I32 => 4,
         }
     }
@@ -821,6 +823,10 @@ pub enum Op<'a> {
     /// GATHER_ND with constant indices.
     #[serde(borrow)]
     GatherNd(GatherNd<'a>),
+    /// QUANTIZE between uint8 and int8 (the converter's graph boundary for uint8 inputs and
+    /// outputs): `x - zp_in` requantized by the multiplier (`scale_in / scale_out`), `+ zp_out`,
+    /// saturated to the output's type.
+    Requantize(Scaled),
 }
 
 impl Op<'_> {
@@ -874,6 +880,7 @@ impl Op<'_> {
             Op::BatchMatMul(_) => "BATCH_MATMUL",
             Op::PadWith(_) => "PADV2",
             Op::GatherNd(_) => "GATHER_ND",
+            Op::Requantize(_) => "QUANTIZE",
         }
     }
 
@@ -932,6 +939,7 @@ impl Op<'_> {
             }
             Op::PadWith(o) => f(o.pad.input),
             Op::GatherNd(o) => f(o.input),
+            Op::Requantize(o) => f(o.input),
         }
     }
 
@@ -972,6 +980,7 @@ impl Op<'_> {
             Op::BatchMatMul(o) => o.output,
             Op::PadWith(o) => o.pad.output,
             Op::GatherNd(o) => o.output,
+            Op::Requantize(o) => o.output,
         }
     }
 }

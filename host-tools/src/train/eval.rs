@@ -37,7 +37,10 @@ pub fn encode_inputs(blob: &[u8], test: &Dataset) -> Result<Vec<u8>> {
     let floats: Vec<u8> = test.x.iter().flat_map(|v| v.to_le_bytes()).collect();
     Ok(match input.dtype {
         DType::F32 => floats,
-        DType::I32 => bail!("the blob takes int32 inputs; training data is real-valued"),
+        DType::I32 | DType::U8 => bail!(
+            "the blob takes {:?} inputs; evaluation feeds int8 or float32",
+            input.dtype
+        ),
         DType::I8 => {
             let mut q = vec![0i8; test.x.len()];
             mote::kernels::reference::quantize(&floats, input.scale, input.zero_point, &mut q);

@@ -226,3 +226,27 @@ pub(super) fn eval_log_softmax(
     reference::log_softmax(as_i8(x), &p, depth, as_i8_mut(out));
     Ok(())
 }
+
+/// QUANTIZE between uint8 and int8: one side each, as many elements, a valid multiplier.
+pub(super) fn validate_requantize(cx: &Cx<'_, '_>, o: &Scaled) -> Result<(), Error> {
+    let (i, out) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
+    let types = matches!(
+        (i.dtype, out.dtype),
+        (DType::U8, DType::I8) | (DType::I8, DType::U8)
+    );
+    cx.check_shape(types && i.elements().is_some() && i.elements() == out.elements())?;
+    cx.check_multiplier(o.multiplier)
+}
+
+pub(super) fn eval_requantize(cx: &Cx<'_, '_>, o: &Scaled, arena: &mut [u8]) -> Result<(), Error> {
+    let (i, out_t) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
+    let (out, [x]) = operands(arena, &out_t, [&i])?;
+    reference::requantize_bytes(
+        x,
+        (i.dtype == DType::I8, i.zero_point),
+        o.multiplier,
+        (out_t.dtype == DType::I8, out_t.zero_point),
+        out,
+    );
+    Ok(())
+}

@@ -220,6 +220,8 @@ pub(crate) fn validate(model: &Model<'_>, index: u16, op: &Op<'_>) -> Result<(),
         Op::PadWith(o) => shape::validate_pad(&cx, &o.pad),
         #[cfg(feature = "op-gather")]
         Op::GatherNd(o) => shape::validate_gather_nd(&cx, o),
+        #[cfg(feature = "op-quantize")]
+        Op::Requantize(o) => elementwise::validate_requantize(&cx, o),
         #[allow(unreachable_patterns)] // not with every operator built in
         _ => Err(unsupported(index, op)),
     }
@@ -357,6 +359,8 @@ pub(crate) fn eval(
         Op::PadWith(o) => shape::eval_pad_with(&cx, &o.pad, o.value, arena),
         #[cfg(feature = "op-gather")]
         Op::GatherNd(o) => shape::eval_gather_nd(&cx, o, arena),
+        #[cfg(feature = "op-quantize")]
+        Op::Requantize(o) => elementwise::eval_requantize(&cx, o, arena),
         // Unreachable: `validate` refused the blob.
         #[allow(unreachable_patterns)]
         _ => Err(unsupported(index, op)),

@@ -240,8 +240,10 @@ impl<'m, 'a> Importer<'m, 'a> {
             TensorType::INT16 => {
                 bail!("is INT16: int16 activations (16x8 quantization) are not supported")
             }
+            // At the graph boundary (QUANTIZE); the operators that take int8 refuse it.
             TensorType::UINT8 => {
-                bail!("is UINT8: legacy uint8 quantization is not supported; use int8")
+                let (scale, zero_point) = per_tensor(tensor)?;
+                (DType::U8, scale, zero_point)
             }
             other => bail!(
                 "has type {}: only int8 activations are supported (float32 only at the graph \
@@ -540,6 +542,10 @@ fn expect_i8(cx: &OpCx, a: &Act, role: &str) -> Result<()> {
              DEQUANTIZE)"
         ),
         DType::I32 => bail!("{cx}: {role} is int32, where int8 is needed"),
+        DType::U8 => bail!(
+            "{cx}: {role} is uint8: uint8 is supported only at the graph boundary, into and out \
+             of QUANTIZE"
+        ),
     }
 }
 

@@ -3,7 +3,7 @@
 //! `dequantize_common.cc` (`tensorflow/lite/micro/kernels/`).
 
 use anyhow::{Result, bail, ensure};
-use mote::format::{Clamp, DType, Op, Rescale, Unary};
+use mote::format::{Clamp, DType, Op, Rescale, Scaled, Unary};
 
 use super::{Importer, OpCx, multiplier};
 use crate::intake::tflite::Operator;
@@ -12,26 +12,39 @@ impl<'m, 'a> Importer<'m, 'a> {
     /// QUANTIZE: float32 to int8, or int8 to int8 (`Requantize`).
     pub(super) fn quantize(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
         let input = self.input(cx, op, 0)?;
-        let output = self.output_i8(cx, op)?;
+        let output = self.output(cx, op)?;
         ensure!(
             input.elements() == output.elements(),
             "{cx}: input and output differ in size"
         );
-        match input.dtype {
-            DType::F32 => Ok(Op::Quantize(Unary {
+        // TFLM `PrepareQuantizeReference`: `scale_in / scale_out` in double.
+        let requantize = || {
+            multiplier(
+                cx,
+                f64::from(input.scale) / f64::from(output.scale),
+                "requantize",
+            )
+        };
+        match (input.dtype, output.dtype) {
+            (DType::F32, DType::I8) => Ok(Op::Quantize(Unary {
                 input: input.id,
                 output: output.id,
             })),
-            DType::I8 => {
-                let real = f64::from(input.scale) / f64::from(output.scale);
-                Ok(Op::Rescale(Rescale {
-                    input: input.id,
-                    output: output.id,
-                    multiplier: multiplier(cx, real, "requantize")?,
-                    clamp: Clamp::NONE,
-                }))
-            }
-            DType::I32 => bail!("{cx}: QUANTIZE of int32 is not supported"),
+            (DType::I8, DType::I8) => Ok(Op::Rescale(Rescale {
+                input: input.id,
+                output: output.id,
+                multiplier: requantize()?,
+                clamp: Clamp::NONE,
+            })),
+            (DType::U8, DType::I8) | (DType::I8, DType::U8) => Ok(Op::Requantize(Scaled {
+                input: input.id,
+                output: output.id,
+                multiplier: requantize()?,
+            })),
+            (from, to) => bail!(
+                "{cx}: QUANTIZE from {from:?} to {to:?} is not supported (float32 or uint8 to \
+                 int8, int8 to int8 or uint8)"
+            ),
         }
     }
 

@@ -24,6 +24,28 @@ pub fn rescale(
     }
 }
 
+/// TFLM's `Requantize` between 8-bit types (QUANTIZE uint8 <-> int8): each byte read as
+/// signed or not, `x - input_zp` requantized, `+ output_zp`, saturated to the output type.
+/// (TFLM's shortcut for equal scales, flipping the top bit, gives the same bytes.)
+pub fn requantize_bytes(
+    input: &[u8],
+    (input_signed, input_zp): (bool, i32),
+    multiplier: Multiplier,
+    (output_signed, output_zp): (bool, i32),
+    output: &mut [u8],
+) {
+    let (lo, hi) = if output_signed { (-128, 127) } else { (0, 255) };
+    for (&x, out) in input.iter().zip(output.iter_mut()) {
+        let x = if input_signed {
+            i32::from(x as i8)
+        } else {
+            i32::from(x)
+        };
+        let v = requantize(x - input_zp, multiplier).saturating_add(output_zp);
+        *out = v.clamp(lo, hi) as u8;
+    }
+}
+
 /// `out = clamp(x)` on the raw values: TFLM's `Relu6Quantized`, which ignores quantization.
 pub fn clip(input: &[i8], clamp: Clamp, output: &mut [i8]) {
     for (&x, out) in input.iter().zip(output.iter_mut()) {
@@ -206,6 +228,29 @@ mod tests {
     }
 
     use super::*;
+
+    /// uint8 to int8 and back with equal scales is TFLM's top-bit flip; another scale
+    /// requantizes and saturates to the output type.
+    #[test]
+    fn requantize_between_uint8_and_int8() {
+        let one = Multiplier {
+            multiplier: 1 << 30,
+            shift: 1,
+        };
+        let bytes: [u8; 4] = [0, 127, 128, 255];
+        let mut out = [0u8; 4];
+        requantize_bytes(&bytes, (false, 128), one, (true, 0), &mut out);
+        assert_eq!(out, bytes.map(|b| b ^ 0x80));
+        let back = out;
+        requantize_bytes(&back, (true, 0), one, (false, 128), &mut out);
+        assert_eq!(out, bytes);
+        let double = Multiplier {
+            multiplier: 1 << 30,
+            shift: 2,
+        };
+        requantize_bytes(&bytes, (false, 100), double, (true, -10), &mut out);
+        assert_eq!(out.map(|b| b as i8), [-128, 44, 46, 127]);
+    }
 
     #[test]
     fn round_half_away_matches_c_round() {

@@ -29,7 +29,8 @@ pub use binary::{
 pub use conv::{Geometry, conv_2d, transpose_conv};
 pub use depthwise_conv::depthwise_conv_2d;
 pub use elementwise::{
-    abs, clip, dequantize, inv_sqrt_multiplier, l2_normalization, quantize, rescale, rsqrt,
+    abs, clip, dequantize, inv_sqrt_multiplier, l2_normalization, quantize, requantize_bytes,
+    rescale, rsqrt,
 };
 pub use fully_connected::fully_connected;
 pub use matmul::{MatMul, MatMulParams, batch_matmul};
