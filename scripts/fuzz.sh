@@ -16,8 +16,9 @@ fi
 
 corpus=runtime/fuzz/corpus
 mkdir -p "$corpus/parse" "$corpus/parse_invoke" "$corpus/import"
-# runtime/fuzz/seeds: blobs of the TFLM corpus models with the later operators (made by
-# `cargo mote import tests/data/tflm-corpus/<model>.tflite -o runtime/fuzz/seeds/<model>.mote`).
+# runtime/fuzz/seeds: blobs of the TFLM corpus models, one or more per operator family past the
+# MLPerf ones (made by `cargo mote import tests/data/tflm-corpus/<model>.tflite -o
+# runtime/fuzz/seeds/<model>.mote`; remade whenever a record's encoding changes).
 for blob in models/*/*.mote runtime/fuzz/seeds/*.mote; do
   cp -f "$blob" "$corpus/parse/"
   cp -f "$blob" "$corpus/parse_invoke/"

@@ -241,3 +241,54 @@ fn operator_families_equal_tflm_on_the_boards() {
         }
     }
 }
+
+/// Untrusted blobs with every operator record the corpus yields: random bit flips in the
+/// payload of each imported model, the checksum recomputed (a hostile or buggy writer), are
+/// each refused by `Model::parse` or run (an invocation may fail, as RSQRT below its zero
+/// point does) without a panic or an access outside the arena.
+#[test]
+fn corrupted_corpus_blobs_never_crash() {
+    let manifest: Value =
+        serde_json::from_slice(&read(&dir().join("manifest.json"))).expect("manifest.json");
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let (mut models, mut rejected, mut ran) = (0, 0, 0);
+    for entry in manifest.as_array().unwrap() {
+        let name = entry["name"].as_str().unwrap();
+        let bytes = read(&dir().join(format!("{name}.tflite")));
+        let consts = bumpalo::Bump::new();
+        let Ok(good) = tflite::read(&bytes).and_then(|m| import::import(&m, &consts)?.to_blob())
+        else {
+            continue;
+        };
+        models += 1;
+        for _ in 0..300 {
+            let mut blob = good.clone();
+            for _ in 0..1 + next() % 3 {
+                let pos = mote::format::HEADER_LEN
+                    + (next() as usize) % (blob.len() - mote::format::HEADER_LEN);
+                blob[pos] ^= 1 << (next() % 8);
+            }
+            let crc = mote::format::crc32(&[&blob[..12], &blob[mote::format::HEADER_LEN..]]);
+            blob[12..16].copy_from_slice(&crc.to_le_bytes());
+            let Ok(model) = mote::Model::parse(&blob) else {
+                rejected += 1;
+                continue;
+            };
+            let mut arena = vec![0u8; model.arena_size()];
+            let mut interpreter = mote::Interpreter::new(&model, &mut arena).unwrap();
+            for k in 0..model.inputs().len() {
+                interpreter.input(k).unwrap().fill(0x5a);
+            }
+            let _ = interpreter.invoke();
+            ran += 1;
+        }
+    }
+    println!("{models} models: {rejected} corrupted blobs refused, {ran} ran");
+    assert!(models >= 30 && rejected > 0 && ran > 0);
+}
