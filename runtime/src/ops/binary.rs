@@ -1,4 +1,4 @@
-//! ADD, SUB, MUL, MAXIMUM, MINIMUM and SQUARED_DIFFERENCE with broadcasting.
+//! ADD, SUB, MUL, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE and PRELU with broadcasting.
 
 use super::{Cx, operands};
 use crate::error::Error;

@@ -1,4 +1,5 @@
-//! CONV_2D and DEPTHWISE_CONV_2D, and the window geometry checks the pools share.
+//! CONV_2D, DEPTHWISE_CONV_2D and TRANSPOSE_CONV, and the window geometry checks the pools
+//! share.
 
 use super::{Cx, operands};
 use crate::error::Error;

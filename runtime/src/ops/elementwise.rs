@@ -1,4 +1,5 @@
-//! Operators that map each element (or each row, for SOFTMAX) of one input to the output.
+//! Operators that map each element (or each row, for SOFTMAX, LOG_SOFTMAX and
+//! L2_NORMALIZATION) of one input to the output.
 
 use super::{Cx, operands};
 use crate::error::Error;

@@ -1,5 +1,5 @@
-//! CONCATENATION, PAD, TRANSPOSE and MEAN: operators that move or reduce int8 data along
-//! dimensions.
+//! CONCATENATION, PAD, TRANSPOSE (and the block shuffles), slices, gathers, the reductions and
+//! ARG_MAX / ARG_MIN: operators that move, select or reduce int8 data along dimensions.
 
 use super::{Cx, operands};
 use crate::error::Error;

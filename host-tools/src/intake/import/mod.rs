@@ -5,10 +5,12 @@
 //!
 //! - One TFLite operator becomes one [`Op`], in the same order, except: a constant operand of a
 //!   binary operator is a CONSTANT record just before it; SPLIT, SPLIT_V and UNPACK give one
-//!   slice per output; PACK reshapes each input before its CONCATENATION.
+//!   slice per output; PACK reshapes each input before its CONCATENATION; SPACE_TO_BATCH_ND
+//!   pads before its block shuffle and BATCH_TO_SPACE_ND crops after it.
 //! - Activation tensors (no buffer data) become graph tensors and keep their TFLite names.
 //! - Constant tensors (weights, biases) are borrowed from the model's buffers, never copied;
-//!   computed constants (per-channel multipliers as i32 LE, shifts as i8) go into `consts`.
+//!   computed constants (per-channel multipliers as i32 LE, shifts as i8, index tables) go
+//!   into `consts`.
 //! - Anything the runtime cannot reproduce exactly (an operator, an operator version, an
 //!   option, a type) is an error naming the operator, its version and what is unsupported.
 //!   Nothing is approximated. Where TFLM silently ignores something in a way a converter
@@ -18,12 +20,14 @@
 //!   computes.
 //!
 //! One submodule per operator family, as in the runtime's `ops` and `kernels::reference`:
-//! `conv` (FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D), `pool`, `binary` (ADD, SUB, MUL,
-//! MAXIMUM, MINIMUM, SQUARED_DIFFERENCE), `activations`, `quantize`, `shape` (RESHAPE,
-//! CONCATENATION, PACK, PAD, TRANSPOSE), `slice` (STRIDED_SLICE, SLICE, SPLIT, SPLIT_V,
-//! UNPACK, GATHER) and `reduce` (MEAN, SUM, REDUCE_MAX, REDUCE_MIN). Each maps its TFLite
-//! operators to [`Op`]s; this module holds the driver, the operator dispatch
-//! (`Importer::op`) and the helpers several families share.
+//! `conv` (FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV), `pool`, `resize`,
+//! `binary` (ADD, SUB, MUL, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE, PRELU, BATCH_MATMUL),
+//! `activations` (also LOG_SOFTMAX, ABS, RSQRT, L2_NORMALIZATION), `quantize`, `shape`
+//! (RESHAPE, CONCATENATION, PACK, PAD, TRANSPOSE), `space` (DEPTH_TO_SPACE, SPACE_TO_DEPTH,
+//! SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND), `slice` (STRIDED_SLICE, SLICE, SPLIT, SPLIT_V,
+//! UNPACK, GATHER, GATHER_ND) and `reduce` (MEAN, SUM, REDUCE_MAX, REDUCE_MIN, ARG_MAX,
+//! ARG_MIN). Each maps its TFLite operators to [`Op`]s; this module holds the driver, the
+//! operator dispatch (`Importer::op`) and the helpers several families share.
 
 mod activations;
 mod binary;

@@ -1,4 +1,5 @@
-//! ADD and MUL, int8, with NumPy/TFLite broadcasting over up to four dimensions: TFLM's
+//! ADD, SUB, MUL, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE and PRELU, int8, with NumPy/TFLite
+//! broadcasting over up to four dimensions: TFLM's
 //! `reference_integer_ops::AddFunc` and `MulElementwise` applied through
 //! `BroadcastBinaryFunction6DSlow` / `BroadcastMul6DSlow` (the same element pairs as the
 //! plain elementwise loop when both shapes are equal).
