@@ -477,9 +477,9 @@ impl<'m, 'a> Importer<'m, 'a> {
             B::RESIZE_NEAREST_NEIGHBOR | B::RESIZE_BILINEAR => 3,
             // 2 int8; later versions are int16 or hybrid.
             B::BATCH_MATMUL => 2,
-            B::NEG => bail!(
-                "{cx}: TFLM has no int8 NEG kernel (it fails every invocation), so mote \
-                 refuses it too"
+            B::NEG | B::EXP | B::LOG | B::SQRT => bail!(
+                "{cx}: TFLM runs this operator on float32 only (an int8 model fails there), so \
+                 mote refuses it too"
             ),
             B::CUSTOM => bail!("{cx}: custom operators are not supported"),
             _ => bail!("{cx}: this operator is not supported"),
