@@ -184,6 +184,14 @@ pub fn read_input(path: &Path, def: &TensorDef) -> Result<Vec<u8>> {
                     q.iter().map(|&v| v as u8).collect()
                 }
                 (DType::F32, _) => m.cells.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                (DType::I16, _) => m
+                    .cells
+                    .iter()
+                    .flat_map(|&v| {
+                        let q = (v / def.scale).round() as i32 + def.zero_point;
+                        (q.clamp(-32768, 32767) as i16).to_le_bytes()
+                    })
+                    .collect(),
                 (DType::U8, _) => m
                     .cells
                     .iter()
@@ -220,6 +228,12 @@ pub fn to_real(def: &TensorDef, bytes: &[u8]) -> Vec<f32> {
         DType::I32 => bytes
             .chunks_exact(4)
             .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32)
+            .collect(),
+        DType::I16 => bytes
+            .chunks_exact(2)
+            .map(|c| {
+                def.scale * (i32::from(i16::from_le_bytes([c[0], c[1]])) - def.zero_point) as f32
+            })
             .collect(),
         DType::U8 => bytes
             .iter()

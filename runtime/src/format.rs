@@ -86,6 +86,9 @@ pub enum DType {
     I32,
     /// Unsigned 8-bit, affine quantized: only at the graph boundary, into or out of QUANTIZE.
     U8,
+    /// Signed 16-bit, little-endian, symmetric quantized (zero point 0): the activations of
+    /// 16x8 models (int16 activations, int8 weights) and recurrent state.
+    I16,
 }
 
 impl DType {
@@ -93,6 +96,7 @@ impl DType {
     pub const fn size(self) -> usize {
         match self {
             DType::I8 | DType::U8 => 1,
+            DType::I16 => 2,
             DType::F32 | DType::I32 => 4,
         }
     }
@@ -941,6 +945,12 @@ impl Op<'_> {
             Op::GatherNd(o) => f(o.input),
             Op::Requantize(o) => f(o.input),
         }
+    }
+
+    /// Calls `f` with every state tensor the operator keeps from one invocation to the next
+    /// (recurrent operators; TFLM's variable tensors): it reads and rewrites them in place.
+    pub fn for_each_state(&self, f: impl FnMut(TensorId)) {
+        let _ = (self, f);
     }
 
     /// The tensor the operator writes (every operator has exactly one output).

@@ -1,7 +1,7 @@
 //! Running a validated model over a caller-provided arena.
 
 use crate::error::Error;
-use crate::format::{Op, TensorDef, TensorId};
+use crate::format::{DType, Op, TensorDef, TensorId};
 use crate::kernels::Scratch;
 use crate::model::Model;
 use crate::ops;
@@ -53,7 +53,31 @@ impl<'m, 'a> Interpreter<'m, 'a> {
                 available: u32::try_from(arena.len()).unwrap_or(u32::MAX),
             });
         }
-        Ok(Interpreter { model, arena })
+        let mut interpreter = Interpreter { model, arena };
+        interpreter.reset_state();
+        Ok(interpreter)
+    }
+
+    /// Puts every state tensor back where a new interpreter starts (recurrent operators' state,
+    /// TFLM's variable tensors: int8 ones to their zero point, others to 0). State otherwise
+    /// carries from one [`Interpreter::invoke`] to the next, as in TFLM; a new interpreter, as
+    /// for a newly installed model, always starts from reset state.
+    pub fn reset_state(&mut self) {
+        for op in self.model.ops().flatten() {
+            op.for_each_state(|id| {
+                let Ok(def) = self.model.tensor(id) else {
+                    return;
+                };
+                let fill = if def.dtype == DType::I8 {
+                    def.zero_point as u8
+                } else {
+                    0
+                };
+                if let Some(bytes) = byte_range(&def).ok().and_then(|r| self.arena.get_mut(r)) {
+                    bytes.fill(fill);
+                }
+            });
+        }
     }
 
     /// The model being run.

@@ -224,6 +224,7 @@ pub fn default_sample(model: &Model<'_>) -> Result<Vec<u8>> {
         for _ in 0..n {
             match t.dtype {
                 DType::I8 | DType::U8 => sample.push(next() as u8),
+                DType::I16 => sample.extend_from_slice(&(next() as i16).to_le_bytes()),
                 DType::I32 => sample.extend_from_slice(&(next() as u8 as i32).to_le_bytes()),
                 DType::F32 => {
                     let v = (next() >> 8) as f32 / (1u32 << 23) as f32 - 1.0;

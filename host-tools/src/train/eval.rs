@@ -37,7 +37,7 @@ pub fn encode_inputs(blob: &[u8], test: &Dataset) -> Result<Vec<u8>> {
     let floats: Vec<u8> = test.x.iter().flat_map(|v| v.to_le_bytes()).collect();
     Ok(match input.dtype {
         DType::F32 => floats,
-        DType::I32 | DType::U8 => bail!(
+        DType::I32 | DType::U8 | DType::I16 => bail!(
             "the blob takes {:?} inputs; evaluation feeds int8 or float32",
             input.dtype
         ),

@@ -546,6 +546,9 @@ fn expect_i8(cx: &OpCx, a: &Act, role: &str) -> Result<()> {
              DEQUANTIZE)"
         ),
         DType::I32 => bail!("{cx}: {role} is int32, where int8 is needed"),
+        DType::I16 => {
+            bail!("{cx}: {role} is int16 (16x8 quantization), which this operator does not take")
+        }
         DType::U8 => bail!(
             "{cx}: {role} is uint8: uint8 is supported only at the graph boundary, into and out \
              of QUANTIZE"
