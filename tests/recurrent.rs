@@ -10,6 +10,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use mote_tests::compare;
+use mote_tools::device::qemu::{self, Board};
 use mote_tools::intake::{import, tflite};
 use serde_json::Value;
 
@@ -20,13 +22,6 @@ const REFUSED: &[(&str, &str)] = &[
     ("lstm_batch2", "UNIDIRECTIONAL_SEQUENCE_LSTM"),
     ("lstm_time_major", "UNIDIRECTIONAL_SEQUENCE_LSTM"),
     ("lstm_cell_clip", "UNIDIRECTIONAL_SEQUENCE_LSTM"),
-    ("svdf_small", "SVDF"),
-    ("svdf_kws_rank1", "SVDF"),
-    ("svdf_kws_rank2", "SVDF"),
-    ("svdf_relu_ignored", "SVDF"),
-    ("svdf_int8_state", "SVDF"),
-    ("svdf_int8_state_zp0", "SVDF"),
-    ("svdf_kws_stack", "SVDF"),
     ("x16_cnn", "int16 activations"),
     ("x16_io_float", "int16 activations"),
     ("x16_residual", "int16 activations"),
@@ -139,4 +134,53 @@ fn every_recurrent_and_16x8_model_equals_tflm_or_is_refused_as_listed() {
         now_imported.is_empty(),
         "these now equal TFLM: take them out of REFUSED: {now_imported:?}"
     );
+}
+
+/// Models run on both QEMU boards, every invocation in one boot (the firmware's interpreter,
+/// like TFLM's, is never reset between samples): the device must equal TFLM byte for byte.
+const ON_DEVICE: &[&str] = &[
+    "svdf_kws_stack",  // two SVDFs (int16 state), FULLY_CONNECTED, SOFTMAX
+    "svdf_int8_state", // SVDF with an int8 state and TFLM's wrapping zero point
+];
+
+#[test]
+fn recurrent_models_equal_tflm_on_the_boards() {
+    for name in ON_DEVICE {
+        let bytes = read(&dir().join(format!("{name}.tflite")));
+        let consts = bumpalo::Bump::new();
+        let blob = tflite::read(&bytes)
+            .and_then(|m| import::import(&m, &consts)?.to_blob())
+            .unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        let model = mote::Model::parse(&blob).unwrap();
+        assert_eq!(
+            (model.inputs().len(), model.outputs().len()),
+            (1, 1),
+            "{name}"
+        );
+        let inputs = read(&dir().join(format!("{name}.in0.bin")));
+        let tflm = read(&dir().join(format!("{name}.out0.tflm.bin")));
+        let per_step = model
+            .tensor(model.outputs()[0])
+            .unwrap()
+            .byte_len()
+            .unwrap();
+        for board in [Board::Mps2An386, Board::Riscv32Virt] {
+            let elf = qemu::build_firmware(board).unwrap_or_else(|e| panic!("{board}: {e:#}"));
+            let run = qemu::run(
+                board,
+                &elf,
+                &blob,
+                &inputs,
+                std::time::Duration::from_secs(120),
+            )
+            .unwrap_or_else(|e| panic!("{name} on {board}: {e:#}"));
+            if let Err(m) = compare(&run.outputs, &tflm, per_step) {
+                panic!("{name} on {board}: the device differs from TFLM: {m}");
+            }
+            println!(
+                "{name:<22} {board}: {} invocations equal TFLM",
+                tflm.len() / per_step
+            );
+        }
+    }
 }

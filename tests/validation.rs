@@ -292,3 +292,87 @@ fn too_many_live_tensors_are_refused() {
         Error::TooManyLive { op: copies - 1 }
     );
 }
+
+/// A state tensor (an SVDF's) must live through the whole graph in bytes of its own: the
+/// plan the host writes passes; a state that dies early, that overlaps another tensor, or that
+/// is also a graph output is a `BadPlan`. State starts at its reset value and
+/// carries from one invocation to the next until `reset_state`.
+#[test]
+fn state_tensors_live_through_the_graph_apart_from_the_rest() {
+    let state_def = |first: u16, last: u16, offset: u32| TensorDef {
+        dtype: DType::I16,
+        shape: heapless::Vec::from_slice(&[1, 4]).unwrap(),
+        scale: 1.0 / 64.0,
+        zero_point: 0,
+        offset,
+        first_op: first,
+        last_op: last,
+    };
+    // Input [1, 2] -> SVDF (2 filters, memory 2, rank 1) -> [1, 2], then a RESHAPE: the state
+    // must outlive the SVDF, to the last operator.
+    let svdf = Op::Svdf(format::Svdf {
+        input: 0,
+        output: 1,
+        state: 2,
+        rank: 1,
+        weights_feature: &[1, 0, 0, 1],
+        weights_time: &[1, 0, 1, 0, 1, 0, 1, 0],
+        bias: &[0; 8],
+        feature_multiplier: Multiplier {
+            multiplier: 1 << 30,
+            shift: 1,
+        },
+        output_multiplier: Multiplier {
+            multiplier: 1 << 30,
+            shift: 1,
+        },
+    });
+    let ops = [svdf, reshape(1, 3)];
+    let tensors = |state: TensorDef| {
+        vec![
+            tensor(&[1, 2], 0, 0, 0),
+            tensor(&[1, 2], 4, 0, 1),
+            state,
+            tensor(&[2], 16, 1, 1),
+        ]
+    };
+    let good = raw_blob(&tensors(state_def(0, 1, 8)), &ops, &[3], 20);
+    let model = Model::parse(&good).unwrap();
+    let mut arena = vec![0u8; model.arena_size()];
+    let mut interp = Interpreter::new(&model, &mut arena).unwrap();
+    let mut outputs = Vec::new();
+    for _ in 0..3 {
+        interp.set_input(0, &[10u8, 20]).unwrap();
+        interp.invoke().unwrap();
+        outputs.push(interp.output(0).unwrap().to_vec());
+    }
+    // The state fills over the first two invocations (memory 2), then stays.
+    assert!(
+        outputs[0] != outputs[1] && outputs[1] == outputs[2],
+        "{outputs:?}"
+    );
+    interp.reset_state();
+    interp.set_input(0, &[10u8, 20]).unwrap();
+    interp.invoke().unwrap();
+    assert_eq!(interp.output(0).unwrap(), &outputs[0][..]);
+    for (bad, why) in [
+        (
+            raw_blob(&tensors(state_def(0, 0, 8)), &ops, &[3], 20),
+            "dies early",
+        ),
+        (
+            raw_blob(&tensors(state_def(0, 1, 4)), &ops, &[3], 20),
+            "overlaps",
+        ),
+        (
+            raw_blob(&tensors(state_def(0, 1, 8)), &ops, &[2], 20),
+            "is an output",
+        ),
+    ] {
+        let err = Model::parse(&bad).unwrap_err();
+        assert!(
+            matches!(err, Error::BadPlan { .. }),
+            "a state that {why}: {err:?}"
+        );
+    }
+}

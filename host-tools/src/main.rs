@@ -81,6 +81,11 @@ enum Command {
         /// Also write each operator's output for the first sample into this folder.
         #[arg(long)]
         dump_layers: Option<PathBuf>,
+        /// Reset a recurrent model's state (LSTM, SVDF) before every N-th sample, starting
+        /// each sequence of N afresh [default: never: the state carries across all samples,
+        /// as on the device].
+        #[arg(long, value_name = "N")]
+        reset_every: Option<usize>,
     },
     /// Show a blob's layers, quantization, memory plan and sizes.
     Inspect {
@@ -177,7 +182,8 @@ impl Command {
                 input,
                 output,
                 dump_layers,
-            } => cmd_run(&blob, &input, &output, dump_layers.as_deref()),
+                reset_every,
+            } => cmd_run(&blob, &input, &output, dump_layers.as_deref(), reset_every),
             Command::Inspect { blob } => {
                 print!("{}", inspect::report(&read_blob(&blob)?)?);
                 Ok(())
@@ -309,13 +315,14 @@ fn cmd_run(
     input: &[PathBuf],
     output: &[PathBuf],
     dump: Option<&Path>,
+    reset_every: Option<usize>,
 ) -> Result<()> {
     let blob = read_blob(blob_path)?;
     let model = mote::Model::parse(&blob)
         .with_context(|| format!("invalid blob {}", blob_path.display()))?;
     let io = run::io_defs(&model)?;
     let inputs = run::read_inputs(input, &io)?;
-    let outputs = run::run_samples(&blob, &inputs, &mut ())?;
+    let outputs = run::run_samples_resetting(&blob, &inputs, reset_every, &mut ())?;
     if let Some(dir) = dump {
         dump_layers(&blob, &inputs[..io.input_len()], dir)?;
     }

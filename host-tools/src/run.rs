@@ -84,7 +84,20 @@ pub fn sample_len(def: &TensorDef) -> usize {
 
 /// Runs every sample in `inputs` (back to back, each every input's bytes in order, as [`Io`]
 /// says) and returns the results back to back. `observer` sees every operator of every sample.
+/// One interpreter runs them all, so a recurrent model's state carries from each sample to the
+/// next, as on the device.
 pub fn run_samples(blob: &[u8], inputs: &[u8], observer: &mut impl Observer) -> Result<Vec<u8>> {
+    run_samples_resetting(blob, inputs, None, observer)
+}
+
+/// [`run_samples`], with the state reset before every `reset_every`-th sample (before each
+/// sequence of that many), if given.
+pub fn run_samples_resetting(
+    blob: &[u8],
+    inputs: &[u8],
+    reset_every: Option<usize>,
+    observer: &mut impl Observer,
+) -> Result<Vec<u8>> {
     let model = Model::parse(blob).context("invalid blob")?;
     let io = io_defs(&model)?;
     let (in_len, out_len) = (io.input_len(), io.output_len());
@@ -99,7 +112,10 @@ pub fn run_samples(blob: &[u8], inputs: &[u8], observer: &mut impl Observer) -> 
     let mut arena = host_arena(&model)?;
     let mut interpreter = Interpreter::new(&model, &mut arena)?;
     let mut outputs = Vec::with_capacity(inputs.len() / in_len * out_len);
-    for sample in inputs.chunks_exact(in_len) {
+    for (index, sample) in inputs.chunks_exact(in_len).enumerate() {
+        if reset_every.is_some_and(|n| n > 0 && index % n == 0) {
+            interpreter.reset_state();
+        }
         let mut rest = sample;
         for (i, def) in io.inputs.iter().enumerate() {
             let (part, tail) = rest.split_at(sample_len(def));

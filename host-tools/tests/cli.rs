@@ -310,6 +310,39 @@ fn several_inputs_and_outputs_one_file_each() {
     );
 }
 
+/// A recurrent model (two SVDFs): `mote run` carries the state from each sample to the next,
+/// as the device does, and `--reset-every 6` starts each sequence of 6 afresh: both equal
+/// TFLM's outputs (its interpreter never reset, and reset before each sequence).
+#[test]
+fn state_carries_across_samples_unless_reset() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/tflm-recurrent");
+    let file = |name: &str| corpus.join(format!("svdf_kws_stack.{name}"));
+    let dir = tempfile::tempdir().unwrap();
+    let blob = dir.path().join("svdf.mote");
+    mote_ok(&["import", s(&file("tflite")), "-o", s(&blob)]);
+    let out = dir.path().join("out.bin");
+    let said = mote_ok(&["run", s(&blob), "-i", s(&file("in0.bin")), "-o", s(&out)]);
+    assert!(said.contains("ran 36 samples"), "{said}");
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(file("out0.tflm.bin")).unwrap()
+    );
+    mote_ok(&[
+        "run",
+        s(&blob),
+        "-i",
+        s(&file("in0.bin")),
+        "-o",
+        s(&out),
+        "--reset-every",
+        "6",
+    ]);
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(file("out0.tflm_reset.bin")).unwrap()
+    );
+}
+
 #[test]
 fn kws_imports_to_the_committed_blob_and_matches_tflm() {
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/kws_dscnn");

@@ -730,6 +730,32 @@ pub struct PadWith {
     pub value: i8,
 }
 
+/// SVDF, int8 input and output (TFLM's integer kernel): a feature stage writes each filter's
+/// newest activation into the state, a time stage weighs the last `memory` of them, and each
+/// output unit sums `rank` filters. The state (int16, or int8, and `weights_time` of the same
+/// type) persists from one invocation to the next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Svdf<'a> {
+    /// Input, int8 `[batch, input_size]`.
+    pub input: TensorId,
+    /// Output, int8 `[batch, filters / rank]`.
+    pub output: TensorId,
+    /// State, `[batch, memory * filters]` (filter-major: each filter's `memory` values).
+    pub state: TensorId,
+    /// Filters summed into each output unit.
+    pub rank: u16,
+    /// int8 `[filters][input_size]`.
+    pub weights_feature: &'a [u8],
+    /// The state's type, little-endian, `[filters][memory]`.
+    pub weights_time: &'a [u8],
+    /// int32 little-endian, one per output unit.
+    pub bias: &'a [u8],
+    /// `scale_in * scale_feature / scale_state`.
+    pub feature_multiplier: Multiplier,
+    /// `scale_state * scale_time / scale_out`.
+    pub output_multiplier: Multiplier,
+}
+
 /// One operator, in execution order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Op<'a> {
@@ -831,6 +857,9 @@ pub enum Op<'a> {
     /// outputs): `x - zp_in` requantized by the multiplier (`scale_in / scale_out`), `+ zp_out`,
     /// saturated to the output's type.
     Requantize(Scaled),
+    /// SVDF (state carried across invocations).
+    #[serde(borrow)]
+    Svdf(Svdf<'a>),
 }
 
 impl Op<'_> {
@@ -885,6 +914,7 @@ impl Op<'_> {
             Op::PadWith(_) => "PADV2",
             Op::GatherNd(_) => "GATHER_ND",
             Op::Requantize(_) => "QUANTIZE",
+            Op::Svdf(_) => "SVDF",
         }
     }
 
@@ -944,13 +974,16 @@ impl Op<'_> {
             Op::PadWith(o) => f(o.pad.input),
             Op::GatherNd(o) => f(o.input),
             Op::Requantize(o) => f(o.input),
+            Op::Svdf(o) => f(o.input),
         }
     }
 
     /// Calls `f` with every state tensor the operator keeps from one invocation to the next
     /// (recurrent operators; TFLM's variable tensors): it reads and rewrites them in place.
-    pub fn for_each_state(&self, f: impl FnMut(TensorId)) {
-        let _ = (self, f);
+    pub fn for_each_state(&self, mut f: impl FnMut(TensorId)) {
+        if let Op::Svdf(o) = self {
+            f(o.state)
+        }
     }
 
     /// The tensor the operator writes (every operator has exactly one output).
@@ -991,6 +1024,7 @@ impl Op<'_> {
             Op::PadWith(o) => o.pad.output,
             Op::GatherNd(o) => o.output,
             Op::Requantize(o) => o.output,
+            Op::Svdf(o) => o.output,
         }
     }
 }

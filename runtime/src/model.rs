@@ -173,17 +173,20 @@ impl<'a> Model<'a> {
                 return Err(Error::BadPlan { tensor: id });
             }
         }
-        // Every tensor that is not a graph input is written by exactly one operator (the one
-        // its `first_op` names), so there must be as many of them as operators.
-        let produced = usize::from(self.tensor_count) - self.graph.inputs.len();
-        if produced != usize::from(self.graph.op_count) {
-            return Err(Error::Malformed);
-        }
         let mut ops = self.ops();
         let mut scratch = 0u32;
+        let mut states = 0usize;
         for index in 0..self.graph.op_count {
             let op = ops.next().ok_or(Error::BadOp(index))??;
             self.validate_lifetimes(index, &op)?;
+            let mut state_result = Ok(());
+            op.for_each_state(|id| {
+                states += 1;
+                if state_result.is_ok() {
+                    state_result = self.validate_state(id, last_op);
+                }
+            });
+            state_result?;
             ops::validate(self, index, &op)?;
             // The whole arena's size must be a u32, as the plan's is.
             let needs = u32::try_from(ops::scratch(self, index, &op)?)
@@ -195,8 +198,25 @@ impl<'a> Model<'a> {
         if !ops.bytes.is_empty() {
             return Err(Error::Malformed);
         }
+        // Every tensor that is neither a graph input nor state is written by exactly one
+        // operator (the one its `first_op` names), so there must be as many as operators.
+        let produced = usize::from(self.tensor_count).checked_sub(self.graph.inputs.len() + states);
+        if produced != Some(usize::from(self.graph.op_count)) {
+            return Err(Error::Malformed);
+        }
         self.validate_no_overlap()?;
         Ok(scratch)
+    }
+
+    /// A state tensor lives through the whole graph (so the plan gives it bytes of its own)
+    /// and is neither a graph input nor a graph output.
+    fn validate_state(&self, id: TensorId, last_op: u16) -> Result<(), Error> {
+        let t = self.tensor(id)?;
+        let io = self.graph.inputs.contains(&id) || self.graph.outputs.contains(&id);
+        if t.first_op != 0 || t.last_op != last_op || io {
+            return Err(Error::BadPlan { tensor: id });
+        }
+        Ok(())
     }
 
     /// Each operand must be live while the operator runs; its output is born there.
@@ -247,6 +267,15 @@ impl<'a> Model<'a> {
         };
         for &id in self.graph.inputs.iter() {
             born(id, 0)?;
+        }
+        for op in self.ops() {
+            let mut result = Ok(());
+            op?.for_each_state(|id| {
+                if result.is_ok() {
+                    result = born(id, 0);
+                }
+            });
+            result?;
         }
         for (index, op) in (0..self.graph.op_count).zip(self.ops()) {
             born(op?.output(), index)?;

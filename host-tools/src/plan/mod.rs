@@ -116,6 +116,13 @@ fn lifetimes(graph: &HostGraph<'_>) -> Result<Vec<Need>> {
     for &o in &graph.outputs {
         needs[usize::from(o)].last = last_op;
     }
+    // State carries from one invocation to the next: its bytes are never shared.
+    for op in &graph.ops {
+        op.for_each_state(|t| {
+            needs[usize::from(t)].first = 0;
+            needs[usize::from(t)].last = last_op;
+        });
+    }
     if let Some(t) = needs.iter().position(|n| n.first == u16::MAX) {
         bail!(
             "tensor {t} ({}) is neither a graph input nor written by an operator",

@@ -49,6 +49,8 @@ mod harness;
 mod matmul;
 #[cfg(any(feature = "op-average-pool", feature = "op-max-pool"))]
 mod pool;
+#[cfg(feature = "op-svdf")]
+mod recurrent;
 #[cfg(feature = "op-resize")]
 mod resize;
 #[cfg(any(
@@ -71,6 +73,7 @@ use crate::kernels::Scratch;
 #[allow(unused_imports)] // not with every operator built in
 use crate::kernels::reference;
 use crate::model::Model;
+use heapless::Vec as HVec;
 
 /// What an operator's `validate` and `eval` can ask about the graph.
 pub(crate) struct Cx<'m, 'a> {
@@ -222,6 +225,8 @@ pub(crate) fn validate(model: &Model<'_>, index: u16, op: &Op<'_>) -> Result<(),
         Op::GatherNd(o) => shape::validate_gather_nd(&cx, o),
         #[cfg(feature = "op-quantize")]
         Op::Requantize(o) => elementwise::validate_requantize(&cx, o),
+        #[cfg(feature = "op-svdf")]
+        Op::Svdf(o) => recurrent::validate_svdf(&cx, o),
         #[allow(unreachable_patterns)] // not with every operator built in
         _ => Err(unsupported(index, op)),
     }
@@ -361,6 +366,8 @@ pub(crate) fn eval(
         Op::GatherNd(o) => shape::eval_gather_nd(&cx, o, arena),
         #[cfg(feature = "op-quantize")]
         Op::Requantize(o) => elementwise::eval_requantize(&cx, o, arena),
+        #[cfg(feature = "op-svdf")]
+        Op::Svdf(o) => recurrent::eval_svdf(&cx, o, arena),
         // Unreachable: `validate` refused the blob.
         #[allow(unreachable_patterns)]
         _ => Err(unsupported(index, op)),
@@ -402,6 +409,58 @@ pub(crate) fn operands<'b, const N: usize>(
         .ok_or(bad)?;
     }
     Ok((out, ins))
+}
+
+/// What [`operands_mut`] carves: the written tensors' bytes, then the inputs'.
+#[allow(dead_code)] // not with every operator built in
+type Carved<'b, const M: usize, const N: usize> = ([&'b mut [u8]; M], [&'b [u8]; N]);
+
+/// The bytes of `M` tensors an operator writes (its output and the state it rewrites in
+/// place) and of its `N` inputs, carved out of the arena: as [`operands`], every range is
+/// checked, and the written ones must not overlap each other or any input.
+#[allow(dead_code)] // not with every operator built in
+pub(crate) fn operands_mut<'b, const M: usize, const N: usize>(
+    arena: &'b mut [u8],
+    written: [&TensorDef; M],
+    inputs: [&TensorDef; N],
+) -> Result<Carved<'b, M, N>, Error> {
+    let bad = Error::BadPlan { tensor: 0 };
+    let range = |t: &TensorDef| -> Result<(usize, usize), Error> {
+        let start = t.offset as usize;
+        Ok((
+            start,
+            start.checked_add(t.byte_len().ok_or(bad)?).ok_or(bad)?,
+        ))
+    };
+    let mut spans = [(0usize, 0usize); M];
+    for (span, t) in spans.iter_mut().zip(written) {
+        *span = range(t)?;
+    }
+    let mut order: [usize; M] = core::array::from_fn(|i| i);
+    order.sort_unstable_by_key(|&i| spans.get(i).map_or(0, |s| s.0));
+    // Walk the arena from the start: each written range in turn, the gaps kept for inputs.
+    let mut outs: [&'b mut [u8]; M] = core::array::from_fn(|_| <&mut [u8]>::default());
+    let mut gaps: HVec<(usize, &'b [u8]), 8> = HVec::new();
+    let (mut rest, mut at) = (arena, 0usize);
+    for &i in &order {
+        let (start, end) = spans.get(i).copied().ok_or(bad)?;
+        let gap_len = start.checked_sub(at).ok_or(bad)?;
+        let (gap, tail) = rest.split_at_mut_checked(gap_len).ok_or(bad)?;
+        let (mine, tail) = tail.split_at_mut_checked(end - start).ok_or(bad)?;
+        gaps.push((at, gap)).map_err(|_| bad)?;
+        *outs.get_mut(i).ok_or(bad)? = mine;
+        (rest, at) = (tail, end);
+    }
+    gaps.push((at, rest)).map_err(|_| bad)?;
+    let mut ins: [&[u8]; N] = [&[]; N];
+    for (slot, t) in ins.iter_mut().zip(inputs) {
+        let (i0, i1) = range(t)?;
+        *slot = gaps
+            .iter()
+            .find_map(|&(g0, gap)| gap.get(i0.checked_sub(g0)?..i1.checked_sub(g0)?))
+            .ok_or(bad)?;
+    }
+    Ok((outs, ins))
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@ mod binary;
 mod conv;
 mod pool;
 mod quantize;
+mod recurrent;
 mod reduce;
 mod resize;
 mod shape;
@@ -176,7 +177,12 @@ fn check_not_float(model: &tflite::Model<'_>, sg: &Subgraph<'_>) -> Result<()> {
             bail!("{FLOAT_MODEL} (operator {index}, {code}, has float32 activations)");
         }
     }
-    let activations = || sg.tensors.iter().filter(|t| t.data.is_none());
+    // State (variable tensors) may be int16 in int8 models: SVDF's, the LSTM cell's.
+    let activations = || {
+        sg.tensors
+            .iter()
+            .filter(|t| t.data.is_none() && !t.is_variable)
+    };
     ensure!(
         !activations().any(|t| t.dtype == TensorType::INT16),
         "this model has int16 activations (16x8 quantization), which are not supported yet: \
@@ -477,6 +483,8 @@ impl<'m, 'a> Importer<'m, 'a> {
             B::RESIZE_NEAREST_NEIGHBOR | B::RESIZE_BILINEAR => 3,
             // 2 int8; later versions are int16 or hybrid.
             B::BATCH_MATMUL => 2,
+            // 1 float, 2 hybrid, 3 full integer (int8), 4 int8 with int8 state.
+            B::SVDF => 4,
             B::NEG | B::EXP | B::LOG | B::SQRT => bail!(
                 "{cx}: TFLM runs this operator on float32 only (an int8 model fails there), so \
                  mote refuses it too"
@@ -528,6 +536,7 @@ impl<'m, 'a> Importer<'m, 'a> {
             B::TRANSPOSE_CONV => self.transpose_conv(cx, op),
             B::RESIZE_NEAREST_NEIGHBOR | B::RESIZE_BILINEAR => self.resize(cx, op),
             B::BATCH_MATMUL => self.batch_matmul(cx, op),
+            B::SVDF => self.svdf(cx, op),
             B::SUB => self.sub(cx, op),
             B::SQUARED_DIFFERENCE => self.squared_difference(cx, op),
             B::MAXIMUM | B::MINIMUM => self.maximum_minimum(cx, op),

@@ -15,6 +15,7 @@ mod matmul;
 mod pool;
 #[cfg(test)]
 mod prepare;
+mod recurrent;
 mod reduce;
 mod resize;
 mod shape;
@@ -35,6 +36,7 @@ pub use elementwise::{
 pub use fully_connected::fully_connected;
 pub use matmul::{MatMul, MatMulParams, batch_matmul};
 pub use pool::{average_pool_2d, max_pool_2d};
+pub use recurrent::{SvdfParams, svdf};
 pub use reduce::{Reduction, arg_min_max, mean, reduce};
 pub use resize::{Resize, resize_bilinear, resize_nearest};
 pub use shape::{concatenation, gather, pad, strided_slice, transpose};
