@@ -756,6 +756,45 @@ pub struct Svdf<'a> {
     pub output_multiplier: Multiplier,
 }
 
+/// UNIDIRECTIONAL_SEQUENCE_LSTM with int8 activations and an int16 cell state (TFLM's
+/// 8x8->16 kernel: gates in Q3.12 through int16 sigmoid and tanh). The hidden state (int8,
+/// the output's quantization) and the cell state persist from one invocation to the next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lstm<'a> {
+    /// Input, int8 `[batch, steps, input_size]` (`[steps, batch, input_size]` time-major).
+    pub input: TensorId,
+    /// Output, int8: the input's first two dimensions, then `units`.
+    pub output: TensorId,
+    /// Hidden state, int8, `batch * units` values.
+    pub hidden: TensorId,
+    /// Cell state, int16, `batch * units` values, scale `2^cell_power`.
+    pub cell: TensorId,
+    /// The input's first dimension is time.
+    pub time_major: bool,
+    /// int8 `[4][units][input_size]`, gates input, forget, cell, output.
+    pub input_weights: &'a [u8],
+    /// int8 `[4][units][units]`.
+    pub recurrent_weights: &'a [u8],
+    /// int32 little-endian `[4][units]`.
+    pub bias: &'a [u8],
+    /// Per gate: `scale_in * scale_weights / 2^-12`.
+    pub input_multipliers: [Multiplier; 4],
+    /// Per gate: `scale_hidden * scale_recurrent / 2^-12`.
+    pub recurrent_multipliers: [Multiplier; 4],
+    /// `2^-15 * scale_cell / scale_cell`.
+    pub forget_cell: Multiplier,
+    /// `2^-15 * 2^-15 / scale_cell`.
+    pub input_cell: Multiplier,
+    /// `2^-15 * 2^-15 / scale_hidden`.
+    pub output_hidden: Multiplier,
+    /// The cell gate's activation is TANH (else none, as TFLM does for any other).
+    pub cell_tanh: bool,
+    /// log2 of the cell state's scale.
+    pub cell_power: i8,
+    /// The cell clip in cell units, if the model clips.
+    pub cell_clip: Option<i16>,
+}
+
 /// One operator, in execution order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Op<'a> {
@@ -860,6 +899,9 @@ pub enum Op<'a> {
     /// SVDF (state carried across invocations).
     #[serde(borrow)]
     Svdf(Svdf<'a>),
+    /// UNIDIRECTIONAL_SEQUENCE_LSTM (state carried across invocations).
+    #[serde(borrow)]
+    Lstm(Lstm<'a>),
 }
 
 impl Op<'_> {
@@ -915,6 +957,7 @@ impl Op<'_> {
             Op::GatherNd(_) => "GATHER_ND",
             Op::Requantize(_) => "QUANTIZE",
             Op::Svdf(_) => "SVDF",
+            Op::Lstm(_) => "UNIDIRECTIONAL_SEQUENCE_LSTM",
         }
     }
 
@@ -975,14 +1018,20 @@ impl Op<'_> {
             Op::GatherNd(o) => f(o.input),
             Op::Requantize(o) => f(o.input),
             Op::Svdf(o) => f(o.input),
+            Op::Lstm(o) => f(o.input),
         }
     }
 
     /// Calls `f` with every state tensor the operator keeps from one invocation to the next
     /// (recurrent operators; TFLM's variable tensors): it reads and rewrites them in place.
     pub fn for_each_state(&self, mut f: impl FnMut(TensorId)) {
-        if let Op::Svdf(o) = self {
-            f(o.state)
+        match self {
+            Op::Svdf(o) => f(o.state),
+            Op::Lstm(o) => {
+                f(o.hidden);
+                f(o.cell)
+            }
+            _ => {}
         }
     }
 
@@ -1025,6 +1074,7 @@ impl Op<'_> {
             Op::GatherNd(o) => o.output,
             Op::Requantize(o) => o.output,
             Op::Svdf(o) => o.output,
+            Op::Lstm(o) => o.output,
         }
     }
 }

@@ -49,7 +49,7 @@ mod harness;
 mod matmul;
 #[cfg(any(feature = "op-average-pool", feature = "op-max-pool"))]
 mod pool;
-#[cfg(feature = "op-svdf")]
+#[cfg(any(feature = "op-svdf", feature = "op-lstm"))]
 mod recurrent;
 #[cfg(feature = "op-resize")]
 mod resize;
@@ -227,6 +227,8 @@ pub(crate) fn validate(model: &Model<'_>, index: u16, op: &Op<'_>) -> Result<(),
         Op::Requantize(o) => elementwise::validate_requantize(&cx, o),
         #[cfg(feature = "op-svdf")]
         Op::Svdf(o) => recurrent::validate_svdf(&cx, o),
+        #[cfg(feature = "op-lstm")]
+        Op::Lstm(o) => recurrent::validate_lstm(&cx, o),
         #[allow(unreachable_patterns)] // not with every operator built in
         _ => Err(unsupported(index, op)),
     }
@@ -368,6 +370,8 @@ pub(crate) fn eval(
         Op::Requantize(o) => elementwise::eval_requantize(&cx, o, arena),
         #[cfg(feature = "op-svdf")]
         Op::Svdf(o) => recurrent::eval_svdf(&cx, o, arena),
+        #[cfg(feature = "op-lstm")]
+        Op::Lstm(o) => recurrent::eval_lstm(&cx, o, arena),
         // Unreachable: `validate` refused the blob.
         #[allow(unreachable_patterns)]
         _ => Err(unsupported(index, op)),

@@ -1,12 +1,22 @@
-//! SVDF: operators whose state carries from one invocation to the next.
+//! SVDF and UNIDIRECTIONAL_SEQUENCE_LSTM: operators whose state carries from one invocation
+//! to the next.
 
 use super::{Cx, operands_mut};
 use crate::error::Error;
-use crate::format::{DType, Svdf, TensorDef};
-use crate::kernels::reference::{self, SvdfParams};
+#[cfg(feature = "op-lstm")]
+use crate::format::Lstm;
+#[cfg(feature = "op-svdf")]
+use crate::format::Svdf;
+use crate::format::{DType, TensorDef};
+use crate::kernels::reference;
+#[cfg(feature = "op-svdf")]
+use crate::kernels::reference::SvdfParams;
+#[cfg(feature = "op-lstm")]
+use crate::kernels::reference::{LstmParams, LstmWeights};
 use crate::kernels::{as_i8, as_i8_mut};
 
 /// The sizes SVDF works with: batches, input size, filters, memory.
+#[cfg(feature = "op-svdf")]
 fn svdf_sizes(o: &Svdf<'_>, input: &TensorDef, state: &TensorDef) -> Option<[usize; 4]> {
     let [batch, input_size] = match input.shape[..] {
         [b, i] => [usize::from(b), usize::from(i)],
@@ -20,6 +30,7 @@ fn svdf_sizes(o: &Svdf<'_>, input: &TensorDef, state: &TensorDef) -> Option<[usi
 /// Int8 input `[batch, input_size]` and output `[batch, filters / rank]`; an int16 or int8
 /// state of `batch * memory * filters` values, `weights_time` of its type; every weight and
 /// bias the size the shapes give; valid multipliers.
+#[cfg(feature = "op-svdf")]
 pub(super) fn validate_svdf(cx: &Cx<'_, '_>, o: &Svdf<'_>) -> Result<(), Error> {
     let input = cx.typed(o.input, DType::I8)?;
     let output = cx.typed(o.output, DType::I8)?;
@@ -42,6 +53,7 @@ pub(super) fn validate_svdf(cx: &Cx<'_, '_>, o: &Svdf<'_>) -> Result<(), Error> 
     cx.check_multiplier(o.output_multiplier)
 }
 
+#[cfg(feature = "op-svdf")]
 pub(super) fn eval_svdf(cx: &Cx<'_, '_>, o: &Svdf<'_>, arena: &mut [u8]) -> Result<(), Error> {
     let (input, output, state) = (
         cx.tensor(o.input)?,
@@ -73,5 +85,83 @@ pub(super) fn eval_svdf(cx: &Cx<'_, '_>, o: &Svdf<'_>, arena: &mut [u8]) -> Resu
         s,
         as_i8_mut(out),
     );
+    Ok(())
+}
+
+/// `[batch, steps, input_size]` of an LSTM's input, and its units (the hidden state per batch).
+#[cfg(feature = "op-lstm")]
+fn lstm_sizes(o: &Lstm<'_>, input: &TensorDef, hidden: &TensorDef) -> Option<[usize; 4]> {
+    let [d0, d1, input_size] = match input.shape[..] {
+        [a, b, c] => [a, b, c].map(usize::from),
+        _ => return None,
+    };
+    let (batch, steps) = if o.time_major { (d1, d0) } else { (d0, d1) };
+    let units = hidden.elements()?.checked_div(batch)?;
+    Some([batch, steps, input_size, units])
+}
+
+/// Int8 input `[batch, steps, input]` (time-major: steps first) and output (the same first two
+/// dimensions, then `units`); an int8 hidden and an int16 cell state of `batch * units`
+/// values; weights and biases the sizes the shapes give; valid multipliers and cell scale.
+#[cfg(feature = "op-lstm")]
+pub(super) fn validate_lstm(cx: &Cx<'_, '_>, o: &Lstm<'_>) -> Result<(), Error> {
+    let input = cx.typed(o.input, DType::I8)?;
+    let output = cx.typed(o.output, DType::I8)?;
+    let hidden = cx.typed(o.hidden, DType::I8)?;
+    let cell = cx.typed(o.cell, DType::I16)?;
+    let [batch, steps, n, s] = lstm_sizes(o, &input, &hidden).ok_or(cx.shape_err())?;
+    let out_ok = match (&input.shape[..], &output.shape[..]) {
+        ([a, b, _], [c, d, e]) => a == c && b == d && usize::from(*e) == s,
+        _ => false,
+    };
+    cx.check_shape(
+        batch > 0
+            && steps > 0
+            && s > 0
+            && out_ok
+            && hidden.elements() == Some(batch * s)
+            && cell.elements() == Some(batch * s)
+            && o.input_weights.len() == 4 * s * n
+            && o.recurrent_weights.len() == 4 * s * s
+            && o.bias.len() == 16 * s,
+    )?;
+    for m in o.input_multipliers.iter().chain(&o.recurrent_multipliers) {
+        cx.check_multiplier(*m)?;
+    }
+    cx.check_multiplier(o.forget_cell)?;
+    cx.check_multiplier(o.input_cell)?;
+    cx.check_multiplier(o.output_hidden)?;
+    cx.check_param((-40..=16).contains(&o.cell_power))
+}
+
+#[cfg(feature = "op-lstm")]
+pub(super) fn eval_lstm(cx: &Cx<'_, '_>, o: &Lstm<'_>, arena: &mut [u8]) -> Result<(), Error> {
+    let (input, output) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
+    let (hidden, cell) = (cx.tensor(o.hidden)?, cx.tensor(o.cell)?);
+    let [batch, steps, input_size, units] = lstm_sizes(o, &input, &hidden).ok_or(cx.shape_err())?;
+    let p = LstmParams {
+        batch,
+        steps,
+        input_size,
+        units,
+        time_major: o.time_major,
+        input_zp: input.zero_point,
+        hidden_zp: hidden.zero_point,
+        input_multipliers: o.input_multipliers,
+        recurrent_multipliers: o.recurrent_multipliers,
+        forget_cell: o.forget_cell,
+        input_cell: o.input_cell,
+        output_hidden: o.output_hidden,
+        cell_tanh: o.cell_tanh,
+        cell_power: i32::from(o.cell_power),
+        cell_clip: o.cell_clip,
+    };
+    let w = LstmWeights {
+        input: as_i8(o.input_weights),
+        recurrent: as_i8(o.recurrent_weights),
+        bias: o.bias,
+    };
+    let ([out, h, c], [x]) = operands_mut(arena, [&output, &hidden, &cell], [&input])?;
+    reference::lstm(&p, &w, as_i8(x), as_i8_mut(h), c, as_i8_mut(out));
     Ok(())
 }

@@ -485,6 +485,8 @@ impl<'m, 'a> Importer<'m, 'a> {
             B::BATCH_MATMUL => 2,
             // 1 float, 2 hybrid, 3 full integer (int8), 4 int8 with int8 state.
             B::SVDF => 4,
+            // 1 float and int8; later versions are hybrid (asymmetric inputs, diagonal).
+            B::UNIDIRECTIONAL_SEQUENCE_LSTM => 1,
             B::NEG | B::EXP | B::LOG | B::SQRT => bail!(
                 "{cx}: TFLM runs this operator on float32 only (an int8 model fails there), so \
                  mote refuses it too"
@@ -537,6 +539,7 @@ impl<'m, 'a> Importer<'m, 'a> {
             B::RESIZE_NEAREST_NEIGHBOR | B::RESIZE_BILINEAR => self.resize(cx, op),
             B::BATCH_MATMUL => self.batch_matmul(cx, op),
             B::SVDF => self.svdf(cx, op),
+            B::UNIDIRECTIONAL_SEQUENCE_LSTM => self.lstm(cx, op),
             B::SUB => self.sub(cx, op),
             B::SQUARED_DIFFERENCE => self.squared_difference(cx, op),
             B::MAXIMUM | B::MINIMUM => self.maximum_minimum(cx, op),

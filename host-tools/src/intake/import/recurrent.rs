@@ -1,12 +1,13 @@
-//! SVDF: operators with state that carries from one invocation to the next (TFLM's variable
-//! tensors), prepared as TFLM's `svdf_common.cc` prepares them.
+//! SVDF and UNIDIRECTIONAL_SEQUENCE_LSTM: operators with state that carries from one
+//! invocation to the next (TFLM's variable tensors), prepared as TFLM's `svdf_common.cc` and
+//! `unidirectional_sequence_lstm.cc` prepare them.
 
 use anyhow::{Result, anyhow, bail, ensure};
-use mote::format::{DType, Op, Svdf};
+use mote::format::{DType, Lstm, Multiplier, Op, Svdf};
 
 use super::{Act, Importer, OpCx, dims, multiplier, per_tensor, type_name};
 use crate::intake::tflite::Operator;
-use crate::intake::tflite::schema::TensorType;
+use crate::intake::tflite::schema::{ActivationFunctionType, TensorType};
 
 impl<'m, 'a> Importer<'m, 'a> {
     /// SVDF with int8 input and output (TFLM `PrepareSvdf`): int8 feature weights, time
@@ -137,6 +138,149 @@ impl<'m, 'a> Importer<'m, 'a> {
                 "output",
             )?,
         }))
+    }
+
+    /// UNIDIRECTIONAL_SEQUENCE_LSTM, int8 (TFLM's 2023 kernel, `PrepareGateParametersInteger`):
+    /// the standard LSTM only (TFLM refuses CIFG, peephole, projection and layer norm), int8
+    /// per-tensor weights, int32 biases, an int8 hidden and an int16 cell state. The gate
+    /// pre-activations are in Q3.12 whatever the converter's intermediates say (TFLM ignores
+    /// them too).
+    pub(super) fn lstm(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
+        let o = op
+            .raw
+            .builtin_options_as_unidirectional_sequence_lstmoptions()
+            .ok_or_else(|| anyhow!("{cx}: UnidirectionalSequenceLSTMOptions are missing"))?;
+        ensure!(
+            op.inputs.len() == 24,
+            "{cx}: {} inputs; the LSTM has 24",
+            op.inputs.len()
+        );
+        let present = |i: usize| op.inputs.get(i).copied().flatten().is_some();
+        for (inputs, what) in [
+            (&[9, 10, 11][..], "peephole connections"),
+            (&[16, 17][..], "a projection"),
+            (&[20, 21, 22, 23][..], "layer normalization"),
+        ] {
+            ensure!(
+                !inputs.iter().any(|&i| present(i)),
+                "{cx}: an LSTM with {what} is not supported (TFLM refuses it too)"
+            );
+        }
+        ensure!(
+            present(1) && present(5),
+            "{cx}: a CIFG LSTM (no input gate) is not supported (TFLM refuses it too)"
+        );
+        let input = self.input_i8(cx, op, 0)?;
+        let hidden = self.state(cx, op, 18)?;
+        let cell = self.state(cx, op, 19)?;
+        let output = self.output_i8(cx, op)?;
+        ensure!(
+            hidden.dtype == DType::I8 && cell.dtype == DType::I16,
+            "{cx}: hidden state {:?} and cell state {:?}; int8 and int16 are needed (the 16x8 \
+             LSTM is not supported)",
+            hidden.dtype,
+            cell.dtype
+        );
+        let [d0, d1, input_size] = input.shape[..] else {
+            bail!(
+                "{cx}: input shape {:?}; three dimensions are needed",
+                input.shape
+            )
+        };
+        let batch = if o.time_major() { d1 } else { d0 };
+        let units = hidden.elements() / batch.max(1);
+        ensure!(
+            units > 0 && hidden.elements() == batch * units && cell.elements() == batch * units,
+            "{cx}: states of {} and {} values for a batch of {batch}",
+            hidden.elements(),
+            cell.elements()
+        );
+        ensure!(
+            output.shape == [d0, d1, units],
+            "{cx}: output shape {:?}; [{d0}, {d1}, {units}] is needed",
+            output.shape
+        );
+        // Gates in TFLite's order: input, forget, cell, output.
+        let nl_in = 2f64.powi(-12);
+        let mut input_weights = Vec::with_capacity(4 * units * input_size);
+        let mut recurrent_weights = Vec::with_capacity(4 * units * units);
+        let mut bias = Vec::with_capacity(16 * units);
+        let mut input_multipliers = [Multiplier {
+            multiplier: 0,
+            shift: 0,
+        }; 4];
+        let mut recurrent_multipliers = input_multipliers;
+        for g in 0..4 {
+            let (s_w, w) = self.lstm_weights(cx, op, 1 + g, units * input_size)?;
+            let (s_r, r) = self.lstm_weights(cx, op, 5 + g, units * units)?;
+            let b = self.constant(cx, op, 12 + g)?;
+            ensure!(
+                b.dtype == TensorType::INT32 && b.elements() == Some(units),
+                "{cx}: gate bias {g} of type {} and shape {:?}; int32 [{units}] is needed",
+                type_name(b.dtype),
+                b.shape
+            );
+            input_weights.extend_from_slice(w);
+            recurrent_weights.extend_from_slice(r);
+            bias.extend_from_slice(b.data.unwrap_or_default());
+            input_multipliers[g] =
+                multiplier(cx, f64::from(input.scale) * s_w / nl_in, "input gate")?;
+            recurrent_multipliers[g] =
+                multiplier(cx, f64::from(hidden.scale) * s_r / nl_in, "recurrent gate")?;
+        }
+        ensure!(
+            bias.len() == 16 * units,
+            "{cx}: the gate biases hold too few bytes"
+        );
+        let nl_out = 2f64.powi(-15);
+        let s_cell = f64::from(cell.scale);
+        // TFLM's CheckedLog2, in float, its "is it a power of two" verdict ignored.
+        let power = (cell.scale.ln() * (1.0f32 / 2f32.ln())).round() as i32;
+        let clip = f64::from(o.cell_clip());
+        let cell_clip =
+            (o.cell_clip() > 0.0).then(|| (clip / s_cell).clamp(-32768.0, 32767.0) as i16);
+        Ok(Op::Lstm(Lstm {
+            input: input.id,
+            output: output.id,
+            hidden: hidden.id,
+            cell: cell.id,
+            time_major: o.time_major(),
+            input_weights: self.consts.alloc_slice_copy(&input_weights),
+            recurrent_weights: self.consts.alloc_slice_copy(&recurrent_weights),
+            bias: self.consts.alloc_slice_copy(&bias),
+            input_multipliers,
+            recurrent_multipliers,
+            forget_cell: multiplier(cx, nl_out * s_cell / s_cell, "forget")?,
+            input_cell: multiplier(cx, nl_out * nl_out / s_cell, "input")?,
+            output_hidden: multiplier(cx, nl_out * nl_out / f64::from(hidden.scale), "output")?,
+            cell_tanh: o.fused_activation_function() == ActivationFunctionType::TANH,
+            cell_power: i8::try_from(power)
+                .map_err(|_| anyhow!("{cx}: cell state scale {} is out of range", cell.scale))?,
+            cell_clip,
+        }))
+    }
+
+    /// LSTM weights `i`: int8, per tensor, zero point 0 (TFLM's LSTM runs per-channel weights
+    /// with uninitialised multipliers), `elements` of them; their scale and bytes.
+    fn lstm_weights(
+        &self,
+        cx: &OpCx,
+        op: &Operator<'_>,
+        i: usize,
+        elements: usize,
+    ) -> Result<(f64, &'a [u8])> {
+        let t = self.constant(cx, op, i)?;
+        let (scale, zero_point) =
+            per_tensor(t).map_err(|e| anyhow!("{cx}: LSTM weights {i} {e}"))?;
+        let data = t.data.unwrap_or_default();
+        ensure!(
+            t.dtype == TensorType::INT8 && zero_point == 0 && data.len() == elements,
+            "{cx}: LSTM weights {i} of type {}, zero point {zero_point}, {} bytes; int8 with \
+             zero point 0 and {elements} values are needed",
+            type_name(t.dtype),
+            data.len()
+        );
+        Ok((f64::from(scale), data))
     }
 
     /// Input `i` of `op` as a state tensor (a TFLite variable tensor, int8 or int16), added to
