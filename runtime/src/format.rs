@@ -190,6 +190,24 @@ impl Requant<'_> {
     }
 }
 
+/// Clamp of a fused activation on int16 values, in output quantized units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Clamp16 {
+    /// Lowest output value.
+    pub min: i16,
+    /// Highest output value.
+    pub max: i16,
+}
+
+impl Clamp16 {
+    /// No activation: the whole int16 range.
+    pub const NONE: Clamp16 = Clamp16 {
+        min: i16::MIN,
+        max: i16::MAX,
+    };
+}
+
 /// Clamp of a fused activation, in output quantized units.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -795,6 +813,111 @@ pub struct Lstm<'a> {
     pub cell_clip: Option<i16>,
 }
 
+/// CONV_2D or DEPTHWISE_CONV_2D with int16 activations and int8 weights (16x8): TFLM's
+/// int64 accumulation, no zero points, an int64 bias.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conv16<'a> {
+    /// Input tensor, int16 NHWC.
+    pub input: TensorId,
+    /// Output tensor, int16 NHWC.
+    pub output: TensorId,
+    /// Filter geometry, strides, dilation and padding.
+    pub window: Window,
+    /// Output channels per input channel (DEPTHWISE_CONV_2D; 0 for CONV_2D).
+    pub depth_multiplier: u16,
+    /// int8 filter, laid out as the int8 record's (`[out_c][h][w][in_c]`, or `[h][w][out_c]`).
+    pub filter: &'a [u8],
+    /// Optional int64 little-endian bias, one per output channel.
+    pub bias: Option<&'a [u8]>,
+    /// Accumulator to output scaling (TFLM's int64 routine: shifts below 15).
+    pub requant: Requant<'a>,
+    /// Fused activation.
+    pub clamp: Clamp16,
+}
+
+/// FULLY_CONNECTED with int16 activations and int8 weights (16x8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FullyConnected16<'a> {
+    /// Input tensor, int16 (`batches * depth` elements).
+    pub input: TensorId,
+    /// Output tensor, int16 (`batches * units` elements).
+    pub output: TensorId,
+    /// Output units (rows of `weights`).
+    pub units: u16,
+    /// int8 weights `[units][depth]`, symmetric.
+    pub weights: &'a [u8],
+    /// Optional int64 little-endian bias, one per unit.
+    pub bias: Option<&'a [u8]>,
+    /// Accumulator to output scaling (TFLM's int64 routine: shifts below 15).
+    pub requant: Requant<'a>,
+    /// Fused activation.
+    pub clamp: Clamp16,
+}
+
+/// AVERAGE_POOL_2D or MAX_POOL_2D of int16 values (input and output share quantization).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Pool16 {
+    /// Input tensor, int16 NHWC.
+    pub input: TensorId,
+    /// Output tensor, int16 NHWC.
+    pub output: TensorId,
+    /// Pool geometry, strides and padding (dilation 1).
+    pub window: Window,
+    /// Fused activation.
+    pub clamp: Clamp16,
+}
+
+/// ADD or SUB of int16 tensors (TFLM's general path: left shift 15), with broadcasting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Add16 {
+    /// First input.
+    pub input1: TensorId,
+    /// Second input.
+    pub input2: TensorId,
+    /// Output, of the broadcast shape.
+    pub output: TensorId,
+    /// `scale1 / (2 max(scale1, scale2))`.
+    pub input1_multiplier: Multiplier,
+    /// `scale2 / (2 max(scale1, scale2))`.
+    pub input2_multiplier: Multiplier,
+    /// `2 max(scale1, scale2) / (2^15 scale_out)`.
+    pub output_multiplier: Multiplier,
+    /// Fused activation.
+    pub clamp: Clamp16,
+}
+
+/// MUL of int16 tensors (zero points 0), with broadcasting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Mul16 {
+    /// First input.
+    pub input1: TensorId,
+    /// Second input.
+    pub input2: TensorId,
+    /// Output, of the broadcast shape.
+    pub output: TensorId,
+    /// `scale1 * scale2 / scale_out`.
+    pub multiplier: Multiplier,
+    /// Fused activation.
+    pub clamp: Clamp16,
+}
+
+/// LOGISTIC or TANH of int16 values (TFLM's int16 kernels; output scale 2^-15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Sigmoidal16 {
+    /// Input tensor, int16.
+    pub input: TensorId,
+    /// Output tensor, int16.
+    pub output: TensorId,
+    /// Input scaling (0: the power-of-two case, `3 << shift`).
+    pub input_multiplier: i32,
+    /// Right shift of the scaled input.
+    pub input_left_shift: u8,
+}
+
 /// One operator, in execution order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Op<'a> {
@@ -902,6 +1025,32 @@ pub enum Op<'a> {
     /// UNIDIRECTIONAL_SEQUENCE_LSTM (state carried across invocations).
     #[serde(borrow)]
     Lstm(Lstm<'a>),
+    /// CONV_2D, 16x8.
+    #[serde(borrow)]
+    Conv2d16(Conv16<'a>),
+    /// DEPTHWISE_CONV_2D, 16x8.
+    #[serde(borrow)]
+    DepthwiseConv2d16(Conv16<'a>),
+    /// FULLY_CONNECTED, 16x8.
+    #[serde(borrow)]
+    FullyConnected16(FullyConnected16<'a>),
+    /// AVERAGE_POOL_2D of int16.
+    AveragePool16(Pool16),
+    /// MAX_POOL_2D of int16.
+    MaxPool16(Pool16),
+    /// ADD of int16.
+    Add16(Add16),
+    /// SUB of int16.
+    Sub16(Add16),
+    /// MUL of int16.
+    Mul16(Mul16),
+    /// SOFTMAX of int16 (output scale 2^-15): the multiplier scales `x - max` for the exp
+    /// table (`scale_in * beta / (10 / 65535)`).
+    Softmax16(Scaled),
+    /// LOGISTIC of int16.
+    Logistic16(Sigmoidal16),
+    /// TANH of int16.
+    Tanh16(Sigmoidal16),
 }
 
 impl Op<'_> {
@@ -958,6 +1107,17 @@ impl Op<'_> {
             Op::Requantize(_) => "QUANTIZE",
             Op::Svdf(_) => "SVDF",
             Op::Lstm(_) => "UNIDIRECTIONAL_SEQUENCE_LSTM",
+            Op::Conv2d16(_) => "CONV_2D",
+            Op::DepthwiseConv2d16(_) => "DEPTHWISE_CONV_2D",
+            Op::FullyConnected16(_) => "FULLY_CONNECTED",
+            Op::AveragePool16(_) => "AVERAGE_POOL_2D",
+            Op::MaxPool16(_) => "MAX_POOL_2D",
+            Op::Add16(_) => "ADD",
+            Op::Sub16(_) => "SUB",
+            Op::Mul16(_) => "MUL",
+            Op::Softmax16(_) => "SOFTMAX",
+            Op::Logistic16(_) => "LOGISTIC",
+            Op::Tanh16(_) => "TANH",
         }
     }
 
@@ -1019,6 +1179,19 @@ impl Op<'_> {
             Op::Requantize(o) => f(o.input),
             Op::Svdf(o) => f(o.input),
             Op::Lstm(o) => f(o.input),
+            Op::Conv2d16(o) | Op::DepthwiseConv2d16(o) => f(o.input),
+            Op::FullyConnected16(o) => f(o.input),
+            Op::AveragePool16(o) | Op::MaxPool16(o) => f(o.input),
+            Op::Add16(o) | Op::Sub16(o) => {
+                f(o.input1);
+                f(o.input2)
+            }
+            Op::Mul16(o) => {
+                f(o.input1);
+                f(o.input2)
+            }
+            Op::Softmax16(o) => f(o.input),
+            Op::Logistic16(o) | Op::Tanh16(o) => f(o.input),
         }
     }
 
@@ -1075,6 +1248,13 @@ impl Op<'_> {
             Op::Requantize(o) => o.output,
             Op::Svdf(o) => o.output,
             Op::Lstm(o) => o.output,
+            Op::Conv2d16(o) | Op::DepthwiseConv2d16(o) => o.output,
+            Op::FullyConnected16(o) => o.output,
+            Op::AveragePool16(o) | Op::MaxPool16(o) => o.output,
+            Op::Add16(o) | Op::Sub16(o) => o.output,
+            Op::Mul16(o) => o.output,
+            Op::Softmax16(o) => o.output,
+            Op::Logistic16(o) | Op::Tanh16(o) => o.output,
         }
     }
 }

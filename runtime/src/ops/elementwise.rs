@@ -105,25 +105,42 @@ pub(super) fn eval_reshape(cx: &Cx<'_, '_>, o: &Unary, arena: &mut [u8]) -> Resu
     Ok(())
 }
 
+/// Float32 to int8, or to int16 (16x8).
 pub(super) fn validate_quantize(cx: &Cx<'_, '_>, o: &Unary) -> Result<(), Error> {
-    let (_, out) = same_size(cx, o, DType::F32, DType::I8)?;
+    let wide = cfg!(feature = "int16") && cx.tensor(o.output)?.dtype == DType::I16;
+    let to = if wide { DType::I16 } else { DType::I8 };
+    let (_, out) = same_size(cx, o, DType::F32, to)?;
     cx.check_param(out.scale > 0.0)
 }
 
 pub(super) fn eval_quantize(cx: &Cx<'_, '_>, o: &Unary, arena: &mut [u8]) -> Result<(), Error> {
     let (i, out_t) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
     let (out, [x]) = operands(arena, &out_t, [&i])?;
+    #[cfg(feature = "int16")]
+    if out_t.dtype == DType::I16 {
+        let out = super::wide::as_i16_mut(out);
+        reference::quantize_16(x, out_t.scale, out_t.zero_point, out);
+        return Ok(());
+    }
     reference::quantize(x, out_t.scale, out_t.zero_point, as_i8_mut(out));
     Ok(())
 }
 
+/// Int8, or int16 (16x8), to float32.
 pub(super) fn validate_dequantize(cx: &Cx<'_, '_>, o: &Unary) -> Result<(), Error> {
-    same_size(cx, o, DType::I8, DType::F32).map(|_| ())
+    let wide = cfg!(feature = "int16") && cx.tensor(o.input)?.dtype == DType::I16;
+    let from = if wide { DType::I16 } else { DType::I8 };
+    same_size(cx, o, from, DType::F32).map(|_| ())
 }
 
 pub(super) fn eval_dequantize(cx: &Cx<'_, '_>, o: &Unary, arena: &mut [u8]) -> Result<(), Error> {
     let (i, out_t) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
     let (out, [x]) = operands(arena, &out_t, [&i])?;
+    #[cfg(feature = "int16")]
+    if i.dtype == DType::I16 {
+        reference::dequantize_16(super::wide::as_i16(x), i.scale, i.zero_point, out);
+        return Ok(());
+    }
     reference::dequantize(as_i8(x), i.scale, i.zero_point, out);
     Ok(())
 }
@@ -228,13 +245,18 @@ pub(super) fn eval_log_softmax(
     Ok(())
 }
 
-/// QUANTIZE between uint8 and int8: one side each, as many elements, a valid multiplier.
+/// QUANTIZE between integer types: uint8 and int8 either way, int16 to int8 or int16, int8
+/// to int16; as many elements, a valid multiplier.
 pub(super) fn validate_requantize(cx: &Cx<'_, '_>, o: &Scaled) -> Result<(), Error> {
     let (i, out) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
     let types = matches!(
         (i.dtype, out.dtype),
         (DType::U8, DType::I8) | (DType::I8, DType::U8)
-    );
+    ) || cfg!(feature = "int16")
+        && matches!(
+            (i.dtype, out.dtype),
+            (DType::I16, DType::I8 | DType::I16) | (DType::I8, DType::I16)
+        );
     cx.check_shape(types && i.elements().is_some() && i.elements() == out.elements())?;
     cx.check_multiplier(o.multiplier)
 }
@@ -244,9 +266,9 @@ pub(super) fn eval_requantize(cx: &Cx<'_, '_>, o: &Scaled, arena: &mut [u8]) -> 
     let (out, [x]) = operands(arena, &out_t, [&i])?;
     reference::requantize_bytes(
         x,
-        (i.dtype == DType::I8, i.zero_point),
+        (i.dtype, i.zero_point),
         o.multiplier,
-        (out_t.dtype == DType::I8, out_t.zero_point),
+        (out_t.dtype, out_t.zero_point),
         out,
     );
     Ok(())

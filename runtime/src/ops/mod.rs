@@ -64,6 +64,8 @@ mod resize;
     feature = "op-arg-min-max"
 ))]
 mod shape;
+#[cfg(feature = "int16")]
+mod wide;
 
 use crate::error::Error;
 #[allow(unused_imports)] // not with every operator built in
@@ -229,6 +231,26 @@ pub(crate) fn validate(model: &Model<'_>, index: u16, op: &Op<'_>) -> Result<(),
         Op::Svdf(o) => recurrent::validate_svdf(&cx, o),
         #[cfg(feature = "op-lstm")]
         Op::Lstm(o) => recurrent::validate_lstm(&cx, o),
+        #[cfg(all(feature = "int16", feature = "op-conv"))]
+        Op::Conv2d16(o) => wide::validate_conv(&cx, o, false),
+        #[cfg(all(feature = "int16", feature = "op-depthwise"))]
+        Op::DepthwiseConv2d16(o) => wide::validate_conv(&cx, o, true),
+        #[cfg(all(feature = "int16", feature = "op-fully-connected"))]
+        Op::FullyConnected16(o) => wide::validate_fully_connected(&cx, o),
+        #[cfg(all(feature = "int16", feature = "op-average-pool"))]
+        Op::AveragePool16(o) => wide::validate_pool(&cx, o),
+        #[cfg(all(feature = "int16", feature = "op-max-pool"))]
+        Op::MaxPool16(o) => wide::validate_pool(&cx, o),
+        #[cfg(all(feature = "int16", feature = "op-add"))]
+        Op::Add16(o) => wide::validate_add(&cx, o),
+        #[cfg(all(feature = "int16", feature = "op-sub"))]
+        Op::Sub16(o) => wide::validate_add(&cx, o),
+        #[cfg(all(feature = "int16", feature = "op-mul"))]
+        Op::Mul16(o) => wide::validate_mul(&cx, o),
+        #[cfg(all(feature = "int16", feature = "op-softmax"))]
+        Op::Softmax16(o) => wide::validate_softmax(&cx, o),
+        #[cfg(all(feature = "int16", feature = "op-activations"))]
+        Op::Logistic16(o) | Op::Tanh16(o) => wide::validate_sigmoidal(&cx, o),
         #[allow(unreachable_patterns)] // not with every operator built in
         _ => Err(unsupported(index, op)),
     }
@@ -372,6 +394,28 @@ pub(crate) fn eval(
         Op::Svdf(o) => recurrent::eval_svdf(&cx, o, arena),
         #[cfg(feature = "op-lstm")]
         Op::Lstm(o) => recurrent::eval_lstm(&cx, o, arena),
+        #[cfg(all(feature = "int16", feature = "op-conv"))]
+        Op::Conv2d16(o) => wide::eval_conv(&cx, o, false, arena),
+        #[cfg(all(feature = "int16", feature = "op-depthwise"))]
+        Op::DepthwiseConv2d16(o) => wide::eval_conv(&cx, o, true, arena),
+        #[cfg(all(feature = "int16", feature = "op-fully-connected"))]
+        Op::FullyConnected16(o) => wide::eval_fully_connected(&cx, o, arena),
+        #[cfg(all(feature = "int16", feature = "op-average-pool"))]
+        Op::AveragePool16(o) => wide::eval_pool(&cx, o, true, arena),
+        #[cfg(all(feature = "int16", feature = "op-max-pool"))]
+        Op::MaxPool16(o) => wide::eval_pool(&cx, o, false, arena),
+        #[cfg(all(feature = "int16", feature = "op-add"))]
+        Op::Add16(o) => wide::eval_add(&cx, o, false, arena),
+        #[cfg(all(feature = "int16", feature = "op-sub"))]
+        Op::Sub16(o) => wide::eval_add(&cx, o, true, arena),
+        #[cfg(all(feature = "int16", feature = "op-mul"))]
+        Op::Mul16(o) => wide::eval_mul(&cx, o, arena),
+        #[cfg(all(feature = "int16", feature = "op-softmax"))]
+        Op::Softmax16(o) => wide::eval_softmax(&cx, o, arena),
+        #[cfg(all(feature = "int16", feature = "op-activations"))]
+        Op::Logistic16(o) => wide::eval_sigmoidal(&cx, o, true, arena),
+        #[cfg(all(feature = "int16", feature = "op-activations"))]
+        Op::Tanh16(o) => wide::eval_sigmoidal(&cx, o, false, arena),
         // Unreachable: `validate` refused the blob.
         #[allow(unreachable_patterns)]
         _ => Err(unsupported(index, op)),

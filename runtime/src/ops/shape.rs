@@ -160,8 +160,12 @@ pub(super) fn eval_mean(cx: &Cx<'_, '_>, o: &Mean, arena: &mut [u8]) -> Result<(
 /// dimensions hold; MAX and MIN keep the quantization (TFLM refuses them otherwise), MEAN and
 /// SUM have a valid multiplier.
 pub(super) fn validate_reduce(cx: &Cx<'_, '_>, o: &Reduce) -> Result<(), Error> {
-    let i = cx.typed(o.input, DType::I8)?;
-    let out = cx.typed(o.output, DType::I8)?;
+    // int8, or int16 for MEAN (16x8).
+    let dtype = cx.tensor(o.input)?.dtype;
+    let wide = cfg!(feature = "int16") && dtype == DType::I16 && o.kind == ReduceKind::Mean;
+    let dtype = if wide { DType::I16 } else { DType::I8 };
+    let i = cx.typed(o.input, dtype)?;
+    let out = cx.typed(o.output, dtype)?;
     let rank = i.shape.len();
     cx.check_param(u32::from(o.axes) < 1 << rank)?;
     let kept = i
@@ -190,6 +194,19 @@ pub(super) fn eval_reduce(cx: &Cx<'_, '_>, o: &Reduce, arena: &mut [u8]) -> Resu
         ReduceKind::Min => reference::Reduction::Min,
     };
     let (out, [x]) = operands(arena, &out_t, [&i])?;
+    #[cfg(feature = "int16")]
+    if i.dtype == DType::I16 {
+        reference::mean_16(
+            super::wide::as_i16(x),
+            dims.map(usize::from),
+            reduced,
+            i.zero_point,
+            o.multiplier,
+            out_t.zero_point,
+            super::wide::as_i16_mut(out),
+        );
+        return Ok(());
+    }
     reference::reduce(
         as_i8(x),
         dims.map(usize::from),

@@ -7,8 +7,8 @@
 
 use anyhow::{Result, anyhow, ensure};
 use mote::format::{
-    Clamp, Clip, HardSwish, LeakyRelu, LogSoftmax, Multiplier, Op, Rescale, Scaled, Sigmoidal,
-    Softmax, Unary,
+    Clamp, Clip, DType, HardSwish, LeakyRelu, LogSoftmax, Multiplier, Op, Rescale, Scaled,
+    Sigmoidal, Sigmoidal16, Softmax, Unary,
 };
 
 use super::{Act, Importer, OpCx, activation_name, clamp_i8, multiplier, round_to_i32};
@@ -24,7 +24,10 @@ impl<'m, 'a> Importer<'m, 'a> {
             .builtin_options_as_softmax_options()
             .ok_or_else(|| anyhow!("{cx}: SoftmaxOptions are missing"))?
             .beta();
-        let input = self.input_i8(cx, op, 0)?;
+        let input = self.input_8_or_16(cx, op, 0)?;
+        if input.dtype == DType::I16 {
+            return self.softmax16(cx, op, beta, input);
+        }
         let output = self.output_i8(cx, op)?;
         ensure!(
             input.shape == output.shape,
@@ -64,6 +67,79 @@ impl<'m, 'a> Importer<'m, 'a> {
             input_multiplier: m.multiplier,
             input_left_shift: left_shift,
             diff_min: -(radius as i32),
+        }))
+    }
+
+    /// LOGISTIC and TANH of int16 (TFLM `CalculateArithmeticOpDataLogistic` and tanh.cc's
+    /// `CalculateArithmeticOpData`): zero points 0, output scale 2^-15; a power-of-two input
+    /// scale (2^-12, or 2^-11 for TANH) scales by 3 and a shift, any other by a truncated
+    /// 15-bit multiplier.
+    fn sigmoidal16(&mut self, cx: &OpCx, op: &Operator<'_>, input: Act) -> Result<Op<'a>> {
+        let output = self.output_like(cx, op, &input)?;
+        ensure!(
+            input.shape == output.shape,
+            "{cx}: input shape {:?} differs from output shape {:?}",
+            input.shape,
+            output.shape
+        );
+        let logistic = op.builtin == B::LOGISTIC;
+        ensure!(
+            input.zero_point == 0
+                && output.zero_point == 0
+                && checked_log2(output.scale) == Some(-15),
+            "{cx}: int16 LOGISTIC and TANH need zero points 0 and an output scale of 2^-15 \
+             (TFLM refuses others)"
+        );
+        let pot = checked_log2(input.scale)
+            .map(|l| 12 + l)
+            .filter(|&s| s == 0 || (!logistic && s == 1));
+        let (input_multiplier, input_left_shift) = match pot {
+            Some(shift) => (0, shift as u8),
+            None => {
+                let mut m = f64::from(input.scale) * 4096.0 * 3.0;
+                let mut shift = 0u8;
+                while m <= 32767.0 / 2.0 && shift <= 30 {
+                    shift += 1;
+                    m *= 2.0;
+                }
+                (m as i32, shift)
+            }
+        };
+        let params = Sigmoidal16 {
+            input: input.id,
+            output: output.id,
+            input_multiplier,
+            input_left_shift,
+        };
+        Ok(if logistic {
+            Op::Logistic16(params)
+        } else {
+            Op::Tanh16(params)
+        })
+    }
+
+    /// SOFTMAX of int16 (TFLM `CalculateSoftmaxParams`): the output scale 1/32768 and zero
+    /// point 0; the multiplier `scale_in * beta / (10 / 65535)` feeds TFLM's exp table.
+    fn softmax16(&mut self, cx: &OpCx, op: &Operator<'_>, beta: f32, input: Act) -> Result<Op<'a>> {
+        let output = self.output_like(cx, op, &input)?;
+        ensure!(
+            input.shape == output.shape,
+            "{cx}: input shape {:?} differs from output shape {:?}",
+            input.shape,
+            output.shape
+        );
+        ensure!(
+            output.zero_point == 0 && (output.scale - 1.0 / 32768.0).abs() <= 0.001 / 32768.0,
+            "{cx}: output quantization (scale {}, zero point {}) is not TFLM's int16 softmax \
+             output (scale 1/32768, zero point 0)",
+            output.scale,
+            output.zero_point
+        );
+        let real = f64::from(input.scale) * f64::from(beta) / (10.0 / 65535.0);
+        Ok(Op::Softmax16(Scaled {
+            input: input.id,
+            output: output.id,
+            multiplier: multiplier(cx, real, "input")?,
         }))
     }
 
@@ -244,7 +320,10 @@ impl<'m, 'a> Importer<'m, 'a> {
     /// LOGISTIC and TANH (TFLM `CalculateArithmeticOpDataLogistic` / TANH's
     /// `CalculateArithmeticOpData`, int8: `kInputIntegerBits = 4`).
     pub(super) fn sigmoidal(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
-        let input = self.input_i8(cx, op, 0)?;
+        let input = self.input_8_or_16(cx, op, 0)?;
+        if input.dtype == DType::I16 {
+            return self.sigmoidal16(cx, op, input);
+        }
         let output = self.output_i8(cx, op)?;
         ensure!(
             input.shape == output.shape,
@@ -404,4 +483,11 @@ fn same_size(cx: &OpCx, input: &Act, output: &Act) -> Result<()> {
         output.shape
     );
     Ok(())
+}
+
+/// TFLM's `CheckedLog2` in float: `log2(x)` rounded, if within 1e-3 of an integer.
+fn checked_log2(x: f32) -> Option<i32> {
+    let l = x.ln() * (1.0f32 / 2f32.ln());
+    let r = l.round();
+    ((l - r).abs() < 1e-3).then_some(r as i32)
 }

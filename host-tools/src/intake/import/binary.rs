@@ -5,9 +5,11 @@
 //! (`tensorflow/lite/micro/kernels/`).
 
 use anyhow::{Result, anyhow, ensure};
-use mote::format::{Add, BatchMatMul, Binary, Clamp, Mul, Multiplier, Op, Prelu};
+use mote::format::{
+    Add, Add16, BatchMatMul, Binary, Clamp, DType, Mul, Mul16, Multiplier, Op, Prelu,
+};
 
-use super::{Act, Importer, OpCx, fused_clamp, multiplier};
+use super::{Act, Importer, OpCx, fused_clamp, fused_clamp16, multiplier};
 use crate::intake::tflite::Operator;
 use crate::intake::tflite::schema::{ActivationFunctionType, BuiltinOperator as B};
 
@@ -20,7 +22,7 @@ impl<'m, 'a> Importer<'m, 'a> {
             .map_or(ActivationFunctionType::NONE, |o| {
                 o.fused_activation_function()
             });
-        self.add_or_sub(cx, op, activation).map(Op::Add)
+        self.add_or_sub(cx, op, activation, false)
     }
 
     /// SUB (TFLM `CalculateOpDataSub`: ADD's arithmetic, in double as ADD's).
@@ -31,20 +33,41 @@ impl<'m, 'a> Importer<'m, 'a> {
             .map_or(ActivationFunctionType::NONE, |o| {
                 o.fused_activation_function()
             });
-        self.add_or_sub(cx, op, activation).map(Op::Sub)
+        self.add_or_sub(cx, op, activation, true)
     }
 
+    /// ADD or SUB: int8 with a left shift of 20, or int16 (16x8) with 15 (TFLM's general
+    /// path, which it always takes for int16).
     fn add_or_sub(
         &mut self,
         cx: &OpCx,
         op: &Operator<'_>,
         activation: ActivationFunctionType,
-    ) -> Result<Add> {
-        const LEFT_SHIFT: u8 = 20;
+        subtract: bool,
+    ) -> Result<Op<'a>> {
         let (a, b, output) = self.binary_operands(cx, op)?;
+        let wide = output.dtype == DType::I16;
+        let left_shift: u8 = if wide { 15 } else { 20 };
         let common = CommonScale::new(cx, &a, &b)?;
-        let real_out = common.twice_max / (f64::from(1u32 << LEFT_SHIFT) * f64::from(output.scale));
-        Ok(Add {
+        let real_out = common.twice_max / (f64::from(1u32 << left_shift) * f64::from(output.scale));
+        if wide {
+            let add = Add16 {
+                input1: a.id,
+                input2: b.id,
+                output: output.id,
+                input1_multiplier: common.input1,
+                input2_multiplier: common.input2,
+                output_multiplier: smaller_than_one(cx, real_out, "output")?,
+                clamp: fused_clamp16(cx, activation, &output)?,
+            };
+            return Ok(if subtract {
+                Op::Sub16(add)
+            } else {
+                Op::Add16(add)
+            });
+        }
+        const LEFT_SHIFT: u8 = 20;
+        let add = Add {
             input1: a.id,
             input2: b.id,
             output: output.id,
@@ -53,7 +76,8 @@ impl<'m, 'a> Importer<'m, 'a> {
             input2_multiplier: common.input2,
             output_multiplier: smaller_than_one(cx, real_out, "output")?,
             clamp: fused_clamp(cx, activation, &output)?,
-        })
+        };
+        Ok(if subtract { Op::Sub(add) } else { Op::Add(add) })
     }
 
     /// SQUARED_DIFFERENCE (TFLM `squared_difference.cc`, int8: left shift 7, the output
@@ -180,7 +204,18 @@ impl<'m, 'a> Importer<'m, 'a> {
     fn binary_operands(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<(Act, Act, Act)> {
         let a = self.operand_i8(cx, op, 0)?;
         let b = self.operand_i8(cx, op, 1)?;
-        let output = self.output_i8(cx, op)?;
+        let output = self.output_like(cx, op, &a)?;
+        ensure!(
+            b.dtype == a.dtype,
+            "{cx}: inputs of types {:?} and {:?}",
+            a.dtype,
+            b.dtype
+        );
+        let int16_ok = matches!(op.builtin, B::ADD | B::SUB | B::MUL);
+        ensure!(
+            a.dtype == DType::I8 || int16_ok,
+            "{cx}: this operator with int16 activations is not supported yet"
+        );
         check_broadcast(cx, &a, &b, &output)?;
         Ok((a, b, output))
     }
@@ -195,6 +230,19 @@ impl<'m, 'a> Importer<'m, 'a> {
             });
         let (a, b, output) = self.binary_operands(cx, op)?;
         let real = f64::from(a.scale) * f64::from(b.scale) / f64::from(output.scale);
+        if output.dtype == DType::I16 {
+            ensure!(
+                a.zero_point == 0 && b.zero_point == 0 && output.zero_point == 0,
+                "{cx}: int16 MUL needs zero points 0 (TFLM refuses others)"
+            );
+            return Ok(Op::Mul16(Mul16 {
+                input1: a.id,
+                input2: b.id,
+                output: output.id,
+                multiplier: multiplier(cx, real, "output")?,
+                clamp: fused_clamp16(cx, activation, &output)?,
+            }));
+        }
         Ok(Op::Mul(Mul {
             input1: a.id,
             input2: b.id,

@@ -1,13 +1,17 @@
-//! FULLY_CONNECTED, CONV_2D and DEPTHWISE_CONV_2D: int8 weights, int32 biases and per-tensor
-//! or per-channel output multipliers. TFLM prepares them in `fully_connected_common.cc`,
+//! FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D and TRANSPOSE_CONV: int8 weights, int32 biases
+//! (int64 with int16 activations, 16x8) and per-tensor or per-channel output multipliers. TFLM prepares them in `fully_connected_common.cc`,
 //! `conv_common.cc` and `depthwise_conv_common.cc` (`tensorflow/lite/micro/kernels/`), with
 //! `PopulateConvolutionQuantizationParams` from `tensorflow/lite/kernels/kernel_util.cc`.
 
 use anyhow::{Result, anyhow, bail, ensure};
-use mote::format::{Conv2d, DepthwiseConv2d, FullyConnected, Multiplier, Op, Requant};
+use mote::format::{
+    Conv2d, Conv16, DType, DepthwiseConv2d, FullyConnected, FullyConnected16, Multiplier, Op,
+    Requant,
+};
 
 use super::{
-    Act, Importer, OpCx, fused_clamp, multiplier, nhwc, positive, to_u16, type_name, window,
+    Act, Importer, OpCx, fused_clamp, fused_clamp16, multiplier, nhwc, positive, to_u16, type_name,
+    window,
 };
 use crate::intake::tflite::schema::{
     ActivationFunctionType, FullyConnectedOptionsWeightsFormat, TensorType,
@@ -29,10 +33,11 @@ impl<'m, 'a> Importer<'m, 'a> {
             );
             check_bias_type(cx, o.quantized_bias_type())?;
         }
-        let input = self.input_i8(cx, op, 0)?;
+        let input = self.input_8_or_16(cx, op, 0)?;
         let weights = self.constant(cx, op, 1)?;
         let bias = self.optional_constant(cx, op, 2)?;
-        let output = self.output_i8(cx, op)?;
+        let output = self.output_like(cx, op, &input)?;
+        let wide = input.dtype == DType::I16;
 
         let [units, depth] = weights.shape[..] else {
             bail!(
@@ -54,7 +59,7 @@ impl<'m, 'a> Importer<'m, 'a> {
         );
         let w_bytes = int8_weights(cx, weights, units * depth, "weights")?;
         let wq = weight_quantization(cx, weights, units, 0)?;
-        let bias_bytes = bias.map(|b| bias_data(cx, b, units)).transpose()?;
+        let bias_bytes = bias.map(|b| bias_data(cx, b, units, wide)).transpose()?;
 
         let requant = if wq.len() > 1 {
             // Per-channel: `PopulateConvolutionQuantizationParams`' arithmetic, in double.
@@ -85,6 +90,17 @@ impl<'m, 'a> Importer<'m, 'a> {
             ensure!(product >= 0.0, "{cx}: negative scales");
             Requant::PerTensor(multiplier(cx, product / f64::from(output.scale), "output")?)
         };
+        if wide {
+            return Ok(Op::FullyConnected16(FullyConnected16 {
+                input: input.id,
+                output: output.id,
+                units: to_u16(cx, units, "units")?,
+                weights: w_bytes,
+                bias: bias_bytes,
+                requant: check_shift16(cx, requant)?,
+                clamp: fused_clamp16(cx, activation, &output)?,
+            }));
+        }
         Ok(Op::FullyConnected(FullyConnected {
             input: input.id,
             output: output.id,
@@ -103,10 +119,11 @@ impl<'m, 'a> Importer<'m, 'a> {
             .builtin_options_as_conv_2_doptions()
             .ok_or_else(|| anyhow!("{cx}: Conv2DOptions are missing"))?;
         check_bias_type(cx, o.quantized_bias_type())?;
-        let input = self.input_i8(cx, op, 0)?;
+        let input = self.input_8_or_16(cx, op, 0)?;
         let filter = self.constant(cx, op, 1)?;
         let bias = self.optional_constant(cx, op, 2)?;
-        let output = self.output_i8(cx, op)?;
+        let output = self.output_like(cx, op, &input)?;
+        let wide = input.dtype == DType::I16;
 
         let [n, in_h, in_w, in_c] = nhwc(cx, &input, "input")?;
         let [on, out_h, out_w, out_c] = nhwc(cx, &output, "output")?;
@@ -145,8 +162,20 @@ impl<'m, 'a> Importer<'m, 'a> {
         )?;
         let filter_bytes = int8_weights(cx, filter, f_o * f_h * f_w * f_i, "filter")?;
         let wq = weight_quantization(cx, filter, out_c, 0)?;
-        let bias_bytes = bias.map(|b| bias_data(cx, b, out_c)).transpose()?;
+        let bias_bytes = bias.map(|b| bias_data(cx, b, out_c, wide)).transpose()?;
         let requant = self.conv_requant(cx, &input, &wq, &output)?;
+        if wide {
+            return Ok(Op::Conv2d16(Conv16 {
+                input: input.id,
+                output: output.id,
+                window,
+                depth_multiplier: 0,
+                filter: filter_bytes,
+                bias: bias_bytes,
+                requant: check_shift16(cx, requant)?,
+                clamp: fused_clamp16(cx, o.fused_activation_function(), &output)?,
+            }));
+        }
         Ok(Op::Conv2d(Conv2d {
             input: input.id,
             output: output.id,
@@ -203,7 +232,7 @@ impl<'m, 'a> Importer<'m, 'a> {
         .map_err(|e| anyhow!("{e} (seen as the convolution from the output back to the input)"))?;
         let filter_bytes = int8_weights(cx, filter, out_c * f_h * f_w * in_c, "filter")?;
         let wq = weight_quantization(cx, filter, out_c, 0)?;
-        let bias_bytes = bias.map(|b| bias_data(cx, b, out_c)).transpose()?;
+        let bias_bytes = bias.map(|b| bias_data(cx, b, out_c, false)).transpose()?;
         let requant = self.conv_requant(cx, &input, &wq, &output)?;
         Ok(Op::TransposeConv(Conv2d {
             input: input.id,
@@ -241,10 +270,11 @@ impl<'m, 'a> Importer<'m, 'a> {
             .raw
             .builtin_options_as_depthwise_conv_2_doptions()
             .ok_or_else(|| anyhow!("{cx}: DepthwiseConv2DOptions are missing"))?;
-        let input = self.input_i8(cx, op, 0)?;
+        let input = self.input_8_or_16(cx, op, 0)?;
         let filter = self.constant(cx, op, 1)?;
         let bias = self.optional_constant(cx, op, 2)?;
-        let output = self.output_i8(cx, op)?;
+        let output = self.output_like(cx, op, &input)?;
+        let wide = input.dtype == DType::I16;
 
         let [n, in_h, in_w, in_c] = nhwc(cx, &input, "input")?;
         let [on, out_h, out_w, out_c] = nhwc(cx, &output, "output")?;
@@ -280,8 +310,20 @@ impl<'m, 'a> Importer<'m, 'a> {
         )?;
         let filter_bytes = int8_weights(cx, filter, f_h * f_w * f_c, "filter")?;
         let wq = weight_quantization(cx, filter, out_c, 3)?;
-        let bias_bytes = bias.map(|b| bias_data(cx, b, out_c)).transpose()?;
+        let bias_bytes = bias.map(|b| bias_data(cx, b, out_c, wide)).transpose()?;
         let requant = self.conv_requant(cx, &input, &wq, &output)?;
+        if wide {
+            return Ok(Op::DepthwiseConv2d16(Conv16 {
+                input: input.id,
+                output: output.id,
+                window,
+                depth_multiplier: to_u16(cx, dm as usize, "depth_multiplier")?,
+                filter: filter_bytes,
+                bias: bias_bytes,
+                requant: check_shift16(cx, requant)?,
+                clamp: fused_clamp16(cx, o.fused_activation_function(), &output)?,
+            }));
+        }
         Ok(Op::DepthwiseConv2d(DepthwiseConv2d {
             input: input.id,
             output: output.id,
@@ -351,26 +393,50 @@ fn int8_weights<'a>(cx: &OpCx, t: &Tensor<'a>, elements: usize, what: &str) -> R
     Ok(data)
 }
 
-/// An int32 bias with one value per channel.
-fn bias_data<'a>(cx: &OpCx, t: &Tensor<'a>, channels: usize) -> Result<&'a [u8]> {
+/// A bias with one value per channel: int32, or int64 for int16 activations (16x8; TFLM's
+/// int32-bias 16x8 paths are not taken: the converter writes int64).
+fn bias_data<'a>(cx: &OpCx, t: &Tensor<'a>, channels: usize, wide: bool) -> Result<&'a [u8]> {
+    let (want, size) = if wide {
+        (TensorType::INT64, 8)
+    } else {
+        (TensorType::INT32, 4)
+    };
     ensure!(
-        t.dtype == TensorType::INT32,
-        "{cx}: bias of type {} is not supported (int32 only)",
-        type_name(t.dtype)
+        t.dtype == want,
+        "{cx}: bias of type {} is not supported ({} only)",
+        type_name(t.dtype),
+        type_name(want)
     );
     let data = t.data.unwrap_or_default();
     ensure!(
-        data.len() == 4 * channels && t.elements() == Some(channels),
+        data.len() == size * channels && t.elements() == Some(channels),
         "{cx}: bias of shape {:?} for {channels} channels",
         t.shape
     );
     Ok(data)
 }
 
+/// 16x8 requantization goes through TFLM's int64 routine, which shifts by `15 - shift`: the
+/// shift must stay below 15 (an effective scale below 2^14).
+fn check_shift16<'a>(cx: &OpCx, r: Requant<'a>) -> Result<Requant<'a>> {
+    let ok = match r {
+        Requant::PerTensor(m) => m.shift < 15,
+        Requant::PerChannel { shifts, .. } => shifts.iter().all(|&s| (s as i8) < 15),
+    };
+    ensure!(
+        ok,
+        "{cx}: an output scale 2^14 times the input's is beyond TFLM's 16x8 kernels"
+    );
+    Ok(r)
+}
+
 fn check_bias_type(cx: &OpCx, t: TensorType) -> Result<()> {
     ensure!(
-        t == TensorType::FLOAT32 || t == TensorType::INT32,
-        "{cx}: quantized_bias_type {} is not supported (int32 biases only)",
+        matches!(
+            t,
+            TensorType::FLOAT32 | TensorType::INT32 | TensorType::INT64
+        ),
+        "{cx}: quantized_bias_type {} is not supported (int32 biases, int64 for 16x8)",
         type_name(t)
     );
     Ok(())

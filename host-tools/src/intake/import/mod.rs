@@ -183,12 +183,7 @@ fn check_not_float(model: &tflite::Model<'_>, sg: &Subgraph<'_>) -> Result<()> {
             .iter()
             .filter(|t| t.data.is_none() && !t.is_variable)
     };
-    ensure!(
-        !activations().any(|t| t.dtype == TensorType::INT16),
-        "this model has int16 activations (16x8 quantization), which are not supported yet: \
-         quantize it with int8 activations"
-    );
-    let any_int8 = activations().any(|t| t.dtype == TensorType::INT8);
+    let any_int8 = activations().any(|t| matches!(t.dtype, TensorType::INT8 | TensorType::INT16));
     ensure!(any_int8, "{FLOAT_MODEL} (it has no int8 activation tensor)");
     Ok(())
 }
@@ -248,7 +243,8 @@ impl<'m, 'a> Importer<'m, 'a> {
             // Indices (ARG_MAX, ARG_MIN); the operators that take int8 refuse it.
             TensorType::INT32 => (DType::I32, 1.0, 0),
             TensorType::INT16 => {
-                bail!("is INT16: int16 activations (16x8 quantization) are not supported")
+                let (scale, zero_point) = per_tensor(tensor)?;
+                (DType::I16, scale, zero_point)
             }
             // At the graph boundary (QUANTIZE); the operators that take int8 refuse it.
             TensorType::UINT8 => {
@@ -316,19 +312,26 @@ impl<'m, 'a> Importer<'m, 'a> {
             .map_err(|e| anyhow!("{cx}: {e} (the operator needs it)"))?;
         let tensor = &self.sg.tensors[t];
         let Some(data) = tensor.data else {
-            return self.input_i8(cx, op, i);
+            return self.input_8_or_16(cx, op, i);
         };
         let what = || format!("{cx}: constant input {i} ({})", self.tname(t));
-        ensure!(
-            tensor.dtype == TensorType::INT8,
-            "{} is {}: only int8 constants are supported here",
-            what(),
-            type_name(tensor.dtype)
-        );
-        let shape = dims(tensor).map_err(|e| anyhow!("{} {e}", what()))?;
+        let (dtype, size) = match tensor.dtype {
+            TensorType::INT8 => (DType::I8, 1),
+            TensorType::INT16 => (DType::I16, 2),
+            other => bail!(
+                "{} is {}: only int8 (or, with int16 activations, int16) constants are \
+                 supported here",
+                what(),
+                type_name(other)
+            ),
+        };
+        let mut shape = dims(tensor).map_err(|e| anyhow!("{} {e}", what()))?;
+        if shape.is_empty() {
+            shape.push(1); // a scalar (the converter may leave the shape out)
+        }
         let (scale, zero_point) = per_tensor(tensor).map_err(|e| anyhow!("{} {e}", what()))?;
         ensure!(
-            data.len() == shape.iter().product::<usize>(),
+            data.len() == size * shape.iter().product::<usize>(),
             "{} holds {} bytes for shape {shape:?}",
             what(),
             data.len()
@@ -336,7 +339,7 @@ impl<'m, 'a> Importer<'m, 'a> {
         let name = format!("{} (constant)", tensor.name);
         let id = self
             .graph
-            .add_tensor(name, DType::I8, &shape, scale, zero_point)?;
+            .add_tensor(name, dtype, &shape, scale, zero_point)?;
         self.graph
             .ops
             .push(Op::Constant(Constant { output: id, data }));
@@ -382,6 +385,27 @@ impl<'m, 'a> Importer<'m, 'a> {
         let a = self.output(cx, op)?;
         expect_i8(cx, &a, "the output")?;
         Ok(a)
+    }
+
+    /// Activation input `i` of `op`, int8 or int16 (16x8).
+    fn input_8_or_16(&self, cx: &OpCx, op: &Operator<'_>, i: usize) -> Result<Act> {
+        let a = self.input(cx, op, i)?;
+        if a.dtype != DType::I16 {
+            expect_i8(cx, &a, &format!("input {i}"))?;
+        }
+        Ok(a)
+    }
+
+    /// The output of `op`, of `input`'s type (int8, or int16 for 16x8).
+    fn output_like(&mut self, cx: &OpCx, op: &Operator<'_>, input: &Act) -> Result<Act> {
+        let out = self.output(cx, op)?;
+        ensure!(
+            out.dtype == input.dtype,
+            "{cx}: the output is {:?}, the input {:?}; they must be the same",
+            out.dtype,
+            input.dtype
+        );
+        Ok(out)
     }
 
     /// Constant input `i` (weights, bias, shape or axis data).
@@ -662,6 +686,39 @@ fn round_to_i32(x: f32) -> Option<i32> {
 
 fn clamp_i8(v: i64) -> i8 {
     v.clamp(-128, 127) as i8
+}
+
+/// [`fused_clamp`] for an int16 output (16x8).
+fn fused_clamp16(
+    cx: &OpCx,
+    activation: ActivationFunctionType,
+    output: &Act,
+) -> Result<mote::format::Clamp16> {
+    let quantize = |f: f32| -> Result<i64> {
+        let q = round_to_i32(f / output.scale).ok_or_else(|| {
+            anyhow!("{cx}: the fused activation bound {f} overflows int32 in output units")
+        })?;
+        Ok(i64::from(output.zero_point) + i64::from(q))
+    };
+    let (lo, hi) = (i64::from(i16::MIN), i64::from(i16::MAX));
+    let (min, max) = match activation {
+        ActivationFunctionType::NONE => (lo, hi),
+        ActivationFunctionType::RELU => (quantize(0.0)?.max(lo), hi),
+        ActivationFunctionType::RELU6 => (quantize(0.0)?.max(lo), quantize(6.0)?.min(hi)),
+        ActivationFunctionType::RELU_N1_TO_1 => (quantize(-1.0)?.max(lo), quantize(1.0)?.min(hi)),
+        other => bail!(
+            "{cx}: fused activation {} is not supported (TFLM would ignore it)",
+            activation_name(other)
+        ),
+    };
+    ensure!(
+        min <= max,
+        "{cx}: the fused activation's range [{min}, {max}] is empty in output units"
+    );
+    Ok(mote::format::Clamp16 {
+        min: min as i16,
+        max: max as i16,
+    })
 }
 
 /// `CalculateActivationRangeQuantized`: the fused activation's clamp in output units.

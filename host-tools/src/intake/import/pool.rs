@@ -2,9 +2,11 @@
 //! TFLM prepares them in `tensorflow/lite/micro/kernels/pooling_common.cc`.
 
 use anyhow::{Result, anyhow, ensure};
-use mote::format::{Op, Pool2d};
+use mote::format::{DType, Op, Pool2d, Pool16};
 
-use super::{Importer, OpCx, fused_clamp, nhwc, positive, same_quantization, window};
+use super::{
+    Importer, OpCx, fused_clamp, fused_clamp16, nhwc, positive, same_quantization, window,
+};
 use crate::intake::tflite::Operator;
 use crate::intake::tflite::schema::BuiltinOperator as B;
 
@@ -15,8 +17,8 @@ impl<'m, 'a> Importer<'m, 'a> {
             .raw
             .builtin_options_as_pool_2_doptions()
             .ok_or_else(|| anyhow!("{cx}: Pool2DOptions are missing"))?;
-        let input = self.input_i8(cx, op, 0)?;
-        let output = self.output_i8(cx, op)?;
+        let input = self.input_8_or_16(cx, op, 0)?;
+        let output = self.output_like(cx, op, &input)?;
         let [n, in_h, in_w, in_c] = nhwc(cx, &input, "input")?;
         let [on, out_h, out_w, out_c] = nhwc(cx, &output, "output")?;
         ensure!(
@@ -41,6 +43,19 @@ impl<'m, 'a> Importer<'m, 'a> {
             [o.stride_h(), o.stride_w()],
             [1, 1],
         )?;
+        if input.dtype == DType::I16 {
+            let pool = Pool16 {
+                input: input.id,
+                output: output.id,
+                window,
+                clamp: fused_clamp16(cx, o.fused_activation_function(), &output)?,
+            };
+            return Ok(if op.builtin == B::AVERAGE_POOL_2D {
+                Op::AveragePool16(pool)
+            } else {
+                Op::MaxPool16(pool)
+            });
+        }
         let pool = Pool2d {
             input: input.id,
             output: output.id,

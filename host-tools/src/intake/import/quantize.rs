@@ -26,7 +26,7 @@ impl<'m, 'a> Importer<'m, 'a> {
             )
         };
         match (input.dtype, output.dtype) {
-            (DType::F32, DType::I8) => Ok(Op::Quantize(Unary {
+            (DType::F32, DType::I8 | DType::I16) => Ok(Op::Quantize(Unary {
                 input: input.id,
                 output: output.id,
             })),
@@ -36,21 +36,24 @@ impl<'m, 'a> Importer<'m, 'a> {
                 multiplier: requantize()?,
                 clamp: Clamp::NONE,
             })),
-            (DType::U8, DType::I8) | (DType::I8, DType::U8) => Ok(Op::Requantize(Scaled {
+            (DType::U8, DType::I8)
+            | (DType::I8, DType::U8)
+            | (DType::I16, DType::I8 | DType::I16)
+            | (DType::I8, DType::I16) => Ok(Op::Requantize(Scaled {
                 input: input.id,
                 output: output.id,
                 multiplier: requantize()?,
             })),
             (from, to) => bail!(
-                "{cx}: QUANTIZE from {from:?} to {to:?} is not supported (float32 or uint8 to \
-                 int8, int8 to int8 or uint8)"
+                "{cx}: QUANTIZE from {from:?} to {to:?} is not supported (float32, uint8, int8 or \
+                 int16 to int8; float32, int8 or int16 to int16; int8 to uint8)"
             ),
         }
     }
 
-    /// DEQUANTIZE: int8 to float32.
+    /// DEQUANTIZE: int8 (or int16) to float32.
     pub(super) fn dequantize(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
-        let input = self.input_i8(cx, op, 0)?;
+        let input = self.input_8_or_16(cx, op, 0)?;
         let output = self.output(cx, op)?;
         ensure!(
             output.dtype == DType::F32,

@@ -60,9 +60,13 @@ impl<'m, 'a> Importer<'m, 'a> {
     /// REDUCE_MAX and REDUCE_MIN (input and output must share quantization: TFLM refuses them
     /// otherwise, at its first invoke). keep_dims only shapes the output.
     pub(super) fn reduce(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
-        let input = self.input_i8(cx, op, 0)?;
+        let input = self.input_8_or_16(cx, op, 0)?;
         let axes = self.constant(cx, op, 1)?;
-        let output = self.output_i8(cx, op)?;
+        let output = self.output_like(cx, op, &input)?;
+        ensure!(
+            input.dtype == DType::I8 || op.builtin == B::MEAN,
+            "{cx}: this reduction of int16 values is not supported yet (MEAN is)"
+        );
         let rank = input.shape.len();
         ensure!(
             axes.dtype == TensorType::INT32,

@@ -17,8 +17,8 @@ impl<'m, 'a> Importer<'m, 'a> {
     /// RESHAPE, SQUEEZE, EXPAND_DIMS: the element order does not change, only the shape (the
     /// output tensor's static shape; a shape input is not read).
     pub(super) fn reshape(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
-        let input = self.input_i8(cx, op, 0)?;
-        let output = self.output_i8(cx, op)?;
+        let input = self.input_8_or_16(cx, op, 0)?;
+        let output = self.output_like(cx, op, &input)?;
         ensure!(
             input.elements() == output.elements(),
             "{cx}: input shape {:?} and output shape {:?} differ in size",

@@ -68,7 +68,13 @@ impl Broadcast {
 
     /// Calls `f` on every pair of input values in output order and writes the results, or
     /// does nothing if the slices do not have the lengths the shapes give.
-    fn map(&self, input1: &[i8], input2: &[i8], output: &mut [i8], f: impl Fn(i8, i8) -> i8) {
+    pub(crate) fn map<T: Copy>(
+        &self,
+        input1: &[T],
+        input2: &[T],
+        output: &mut [T],
+        f: impl Fn(T, T) -> T,
+    ) {
         let n = self.len();
         if n != Some(output.len())
             || self.input_len(&self.strides1) != Some(input1.len())

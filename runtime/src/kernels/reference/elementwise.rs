@@ -2,7 +2,7 @@
 //! boundary, ABS, RSQRT and L2_NORMALIZATION.
 
 use super::gemmlowp::saturating_shl;
-use crate::format::{Clamp, Multiplier};
+use crate::format::{Clamp, DType, Multiplier};
 use crate::kernels::fixed_point::{
     clamp_to_i8, multiply_by_quantized_multiplier, requantize, rounding_divide_by_pot,
     saturating_rounding_doubling_high_mul as mul,
@@ -24,25 +24,47 @@ pub fn rescale(
     }
 }
 
-/// TFLM's `Requantize` between 8-bit types (QUANTIZE uint8 <-> int8): each byte read as
-/// signed or not, `x - input_zp` requantized, `+ output_zp`, saturated to the output type.
-/// (TFLM's shortcut for equal scales, flipping the top bit, gives the same bytes.)
+/// TFLM's `Requantize` between integer types (QUANTIZE uint8 <-> int8, and int16 <-> int8 or
+/// int16): each element read in its type (uint8, int8, or little-endian int16),
+/// `x - input_zp` requantized, `+ output_zp`, saturated to the output type. (TFLM's shortcut
+/// for uint8 <-> int8 at equal scales, flipping the top bit, gives the same bytes.) Other
+/// types leave the output as it was.
 pub fn requantize_bytes(
     input: &[u8],
-    (input_signed, input_zp): (bool, i32),
+    (from, input_zp): (DType, i32),
     multiplier: Multiplier,
-    (output_signed, output_zp): (bool, i32),
+    (to, output_zp): (DType, i32),
     output: &mut [u8],
 ) {
-    let (lo, hi) = if output_signed { (-128, 127) } else { (0, 255) };
-    for (&x, out) in input.iter().zip(output.iter_mut()) {
-        let x = if input_signed {
-            i32::from(x as i8)
-        } else {
-            i32::from(x)
+    let (Some(lo), Some(hi)) = (range(to).map(|r| r.0), range(to).map(|r| r.1)) else {
+        return;
+    };
+    let (wi, wo) = (from.size(), to.size());
+    for (x, out) in input.chunks_exact(wi).zip(output.chunks_exact_mut(wo)) {
+        let x = match (from, x) {
+            (DType::U8, &[b]) => i32::from(b),
+            (DType::I8, &[b]) => i32::from(b as i8),
+            (DType::I16, &[a, b]) => i32::from(i16::from_le_bytes([a, b])),
+            _ => return,
         };
-        let v = requantize(x - input_zp, multiplier).saturating_add(output_zp);
-        *out = v.clamp(lo, hi) as u8;
+        let v = requantize(x - input_zp, multiplier)
+            .saturating_add(output_zp)
+            .clamp(lo, hi);
+        match out {
+            [o] => *o = v as u8,
+            [a, b] => [*a, *b] = (v as i16).to_le_bytes(),
+            _ => return,
+        }
+    }
+}
+
+/// The values an integer type holds.
+fn range(t: DType) -> Option<(i32, i32)> {
+    match t {
+        DType::U8 => Some((0, 255)),
+        DType::I8 => Some((-128, 127)),
+        DType::I16 => Some((-32768, 32767)),
+        DType::F32 | DType::I32 => None,
     }
 }
 
@@ -230,7 +252,7 @@ mod tests {
     use super::*;
 
     /// uint8 to int8 and back with equal scales is TFLM's top-bit flip; another scale
-    /// requantizes and saturates to the output type.
+    /// requantizes and saturates to the output type, int16 included.
     #[test]
     fn requantize_between_uint8_and_int8() {
         let one = Multiplier {
@@ -239,17 +261,33 @@ mod tests {
         };
         let bytes: [u8; 4] = [0, 127, 128, 255];
         let mut out = [0u8; 4];
-        requantize_bytes(&bytes, (false, 128), one, (true, 0), &mut out);
+        requantize_bytes(&bytes, (DType::U8, 128), one, (DType::I8, 0), &mut out);
         assert_eq!(out, bytes.map(|b| b ^ 0x80));
         let back = out;
-        requantize_bytes(&back, (true, 0), one, (false, 128), &mut out);
+        requantize_bytes(&back, (DType::I8, 0), one, (DType::U8, 128), &mut out);
         assert_eq!(out, bytes);
         let double = Multiplier {
             multiplier: 1 << 30,
             shift: 2,
         };
-        requantize_bytes(&bytes, (false, 100), double, (true, -10), &mut out);
+        requantize_bytes(&bytes, (DType::U8, 100), double, (DType::I8, -10), &mut out);
         assert_eq!(out.map(|b| b as i8), [-128, 44, 46, 127]);
+        // int8 to int16 and back at a quarter of the scale.
+        let mut wide = [0u8; 8];
+        let quarter = Multiplier {
+            multiplier: 1 << 30,
+            shift: 3,
+        };
+        requantize_bytes(
+            &[0x80, 0xff, 0, 0x7f],
+            (DType::I8, 0),
+            quarter,
+            (DType::I16, 0),
+            &mut wide,
+        );
+        let values: [i16; 4] =
+            core::array::from_fn(|k| i16::from_le_bytes([wide[2 * k], wide[2 * k + 1]]));
+        assert_eq!(values, [-512, -4, 0, 508]);
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod resize;
 mod shape;
 mod sigmoid;
 mod softmax;
+mod wide;
 
 pub use activations::{HardSwishParams, hard_swish, leaky_relu};
 pub use binary::{
@@ -42,3 +43,7 @@ pub use resize::{Resize, resize_bilinear, resize_nearest};
 pub use shape::{concatenation, gather, pad, strided_slice, transpose};
 pub use sigmoid::{logistic, tanh};
 pub use softmax::{LogSoftmaxParams, log_softmax, softmax};
+pub use wide::{
+    Add16Params, I16, add_16, conv_2d_16, depthwise_conv_2d_16, dequantize_16, fully_connected_16,
+    mean_16, mul_16, pool_16, quantize_16, requantize64, sigmoidal_16, softmax_16,
+};
