@@ -20,7 +20,6 @@ use serde_json::Value;
 
 /// Models TFLM runs that mote still refuses, with the operator or feature missing.
 const REFUSED: &[(&str, &str)] = &[
-    ("io_int16x8", "int16 activations"),
     ("transpose_rank5", "more than four dimensions"),
 ];
 

@@ -16,13 +16,7 @@ use mote_tools::intake::{import, tflite};
 use serde_json::Value;
 
 /// Models TFLM runs that mote still refuses, with what is missing.
-const REFUSED: &[(&str, &str)] = &[
-    ("x16_pad", "PAD of int16"),
-    ("x16_concat", "RELU and CONCATENATION of int16"),
-    ("x16_transpose", "TRANSPOSE of int16"),
-    ("x16_strided_slice", "STRIDED_SLICE of int16"),
-    ("x16_leaky_relu", "LEAKY_RELU of int16"),
-];
+const REFUSED: &[(&str, &str)] = &[];
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data/tflm-recurrent")

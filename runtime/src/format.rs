@@ -918,6 +918,21 @@ pub struct Sigmoidal16 {
     pub input_left_shift: u8,
 }
 
+/// RELU or RELU6 of int16 values: `x - zp_in` requantized, `+ zp_out`, clamped (RELU6: the
+/// identity multiplier, TFLM's raw clamp).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Rescale16 {
+    /// Input tensor, int16.
+    pub input: TensorId,
+    /// Output tensor, int16, as many elements.
+    pub output: TensorId,
+    /// `scale_in / scale_out`.
+    pub multiplier: Multiplier,
+    /// The activation's range in output units.
+    pub clamp: Clamp16,
+}
+
 /// One operator, in execution order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Op<'a> {
@@ -1051,6 +1066,8 @@ pub enum Op<'a> {
     Logistic16(Sigmoidal16),
     /// TANH of int16.
     Tanh16(Sigmoidal16),
+    /// RELU, RELU6 of int16.
+    Rescale16(Rescale16),
 }
 
 impl Op<'_> {
@@ -1118,6 +1135,7 @@ impl Op<'_> {
             Op::Softmax16(_) => "SOFTMAX",
             Op::Logistic16(_) => "LOGISTIC",
             Op::Tanh16(_) => "TANH",
+            Op::Rescale16(_) => "RELU",
         }
     }
 
@@ -1192,6 +1210,7 @@ impl Op<'_> {
             }
             Op::Softmax16(o) => f(o.input),
             Op::Logistic16(o) | Op::Tanh16(o) => f(o.input),
+            Op::Rescale16(o) => f(o.input),
         }
     }
 
@@ -1255,6 +1274,7 @@ impl Op<'_> {
             Op::Mul16(o) => o.output,
             Op::Softmax16(o) => o.output,
             Op::Logistic16(o) | Op::Tanh16(o) => o.output,
+            Op::Rescale16(o) => o.output,
         }
     }
 }

@@ -71,6 +71,10 @@ pub(super) fn eval_tanh(cx: &Cx<'_, '_>, o: &Sigmoidal, arena: &mut [u8]) -> Res
 }
 
 pub(super) fn validate_leaky_relu(cx: &Cx<'_, '_>, o: &LeakyRelu) -> Result<(), Error> {
+    #[cfg(feature = "int16")]
+    if cx.tensor(o.input)?.dtype == DType::I16 {
+        return super::wide::validate_leaky_relu(cx, o);
+    }
     same_shape(cx, o.input, o.output)?;
     // A negative alpha gives a negative multiplier: allowed, as in TFLM.
     cx.check_multiplier(o.identity)?;
@@ -82,6 +86,10 @@ pub(super) fn eval_leaky_relu(
     o: &LeakyRelu,
     arena: &mut [u8],
 ) -> Result<(), Error> {
+    #[cfg(feature = "int16")]
+    if cx.tensor(o.input)?.dtype == DType::I16 {
+        return super::wide::eval_leaky_relu(cx, o, arena);
+    }
     let (i, out_t) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
     let (out, [x]) = operands(arena, &out_t, [&i])?;
     reference::leaky_relu(

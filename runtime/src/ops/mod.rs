@@ -251,6 +251,8 @@ pub(crate) fn validate(model: &Model<'_>, index: u16, op: &Op<'_>) -> Result<(),
         Op::Softmax16(o) => wide::validate_softmax(&cx, o),
         #[cfg(all(feature = "int16", feature = "op-activations"))]
         Op::Logistic16(o) | Op::Tanh16(o) => wide::validate_sigmoidal(&cx, o),
+        #[cfg(all(feature = "int16", feature = "op-rescale"))]
+        Op::Rescale16(o) => wide::validate_rescale(&cx, o),
         #[allow(unreachable_patterns)] // not with every operator built in
         _ => Err(unsupported(index, op)),
     }
@@ -385,7 +387,7 @@ pub(crate) fn eval(
         #[cfg(feature = "op-batch-matmul")]
         Op::BatchMatMul(o) => matmul::eval(&cx, o, arena),
         #[cfg(feature = "op-pad")]
-        Op::PadWith(o) => shape::eval_pad_with(&cx, &o.pad, o.value, arena),
+        Op::PadWith(o) => shape::eval_pad_with(&cx, &o.pad, i32::from(o.value), arena),
         #[cfg(feature = "op-gather")]
         Op::GatherNd(o) => shape::eval_gather_nd(&cx, o, arena),
         #[cfg(feature = "op-quantize")]
@@ -416,6 +418,8 @@ pub(crate) fn eval(
         Op::Logistic16(o) => wide::eval_sigmoidal(&cx, o, true, arena),
         #[cfg(all(feature = "int16", feature = "op-activations"))]
         Op::Tanh16(o) => wide::eval_sigmoidal(&cx, o, false, arena),
+        #[cfg(all(feature = "int16", feature = "op-rescale"))]
+        Op::Rescale16(o) => wide::eval_rescale(&cx, o, arena),
         // Unreachable: `validate` refused the blob.
         #[allow(unreachable_patterns)]
         _ => Err(unsupported(index, op)),

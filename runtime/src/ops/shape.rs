@@ -5,9 +5,31 @@ use super::{Cx, operands};
 use crate::error::Error;
 use crate::format::{
     ArgMinMax, Concatenation, DType, Gather, GatherNd, MAX_PERMUTE_RANK, MAX_RANK, Mean, Pad,
-    Reduce, ReduceKind, StridedSlice, TensorDef, Transpose,
+    Reduce, ReduceKind, StridedSlice, TensorDef, TensorId, Transpose,
 };
 use crate::kernels::{as_i8, as_i8_mut, reference};
+
+/// A tensor data-movement operators take: int8, or int16 (16x8) when built with `int16`.
+fn movable(cx: &Cx<'_, '_>, id: TensorId) -> Result<TensorDef, Error> {
+    let t = cx.tensor(id)?;
+    let wide = cfg!(feature = "int16") && t.dtype == DType::I16;
+    cx.check_shape(t.dtype == DType::I8 || wide)?;
+    Ok(t)
+}
+
+/// Runs `$body` with `$x` and `$out` as slices of int8 elements, or of int16 ones (two bytes
+/// each) when `$def` is int16: data movement is the same for both.
+macro_rules! by_width {
+    ($def:expr, $x:ident, $out:ident, $body:expr) => {
+        if $def.dtype == DType::I16 {
+            let ($x, $out) = ($x.as_chunks::<2>().0, $out.as_chunks_mut::<2>().0);
+            $body
+        } else {
+            let ($x, $out) = (as_i8($x), as_i8_mut($out));
+            $body
+        }
+    };
+}
 
 /// The same scale and zero point (TFLite's int8 spec requires it of CONCATENATION and PAD
 /// inputs and outputs; TFLM then copies bytes).
@@ -24,12 +46,12 @@ fn product(dims: &[u16]) -> usize {
 /// Inputs and output int8 with the same quantization and rank, `axis < rank`, every dimension
 /// but the axis equal, and the axis dimensions adding up to the output's.
 pub(super) fn validate_concatenation(cx: &Cx<'_, '_>, o: &Concatenation) -> Result<(), Error> {
-    let out = cx.typed(o.output, DType::I8)?;
+    let out = movable(cx, o.output)?;
     let axis = usize::from(o.axis);
     cx.check_param(!o.inputs.is_empty() && axis < out.shape.len())?;
     let mut total = 0u32;
     for &id in o.inputs.iter() {
-        let t = cx.typed(id, DType::I8)?;
+        let t = cx.typed(id, out.dtype)?;
         cx.check_param(same_quantization(&t, &out))?;
         cx.check_shape(t.shape.len() == out.shape.len())?;
         for (d, (&a, &b)) in t.shape.iter().zip(out.shape.iter()).enumerate() {
@@ -61,7 +83,12 @@ pub(super) fn eval_concatenation(
             .get(axis)
             .map_or(0, |&d| usize::from(d).saturating_mul(inner));
         let (out, [x]) = operands(arena, &out_t, [&t])?;
-        reference::concatenation(as_i8(x), block, stride, offset, as_i8_mut(out));
+        by_width!(
+            t,
+            x,
+            out,
+            reference::concatenation(x, block, stride, offset, out)
+        );
         offset = offset.saturating_add(block);
     }
     Ok(())
@@ -70,8 +97,8 @@ pub(super) fn eval_concatenation(
 /// Input and output int8 with the same quantization and rank; no padding past the rank; each
 /// output dimension is the input's plus its padding.
 pub(super) fn validate_pad(cx: &Cx<'_, '_>, o: &Pad) -> Result<(), Error> {
-    let i = cx.typed(o.input, DType::I8)?;
-    let out = cx.typed(o.output, DType::I8)?;
+    let i = movable(cx, o.input)?;
+    let out = cx.typed(o.output, i.dtype)?;
     cx.check_param(same_quantization(&i, &out))?;
     let rank = i.shape.len();
     cx.check_shape(out.shape.len() == rank)?;
@@ -99,7 +126,7 @@ fn extend<T: Copy>(values: &[T], fill: T) -> [T; MAX_RANK] {
 
 /// PAD: padding with the output zero point.
 pub(super) fn eval_pad(cx: &Cx<'_, '_>, o: &Pad, arena: &mut [u8]) -> Result<(), Error> {
-    let zero_point = cx.tensor(o.output)?.zero_point as i8;
+    let zero_point = cx.tensor(o.output)?.zero_point;
     eval_pad_with(cx, o, zero_point, arena)
 }
 
@@ -107,7 +134,7 @@ pub(super) fn eval_pad(cx: &Cx<'_, '_>, o: &Pad, arena: &mut [u8]) -> Result<(),
 pub(super) fn eval_pad_with(
     cx: &Cx<'_, '_>,
     o: &Pad,
-    value: i8,
+    value: i32,
     arena: &mut [u8],
 ) -> Result<(), Error> {
     let (i, out_t) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
@@ -116,14 +143,18 @@ pub(super) fn eval_pad_with(
     let before: [u16; MAX_RANK] = extend(o.before.get(..rank).unwrap_or_default(), 0);
     let after: [u16; MAX_RANK] = extend(o.after.get(..rank).unwrap_or_default(), 0);
     let (out, [x]) = operands(arena, &out_t, [&i])?;
-    reference::pad(
-        as_i8(x),
+    let (dims, before, after) = (
         dims.map(usize::from),
         before.map(usize::from),
         after.map(usize::from),
-        value,
-        as_i8_mut(out),
     );
+    if i.dtype == DType::I16 {
+        let (x, out) = (x.as_chunks::<2>().0, out.as_chunks_mut::<2>().0);
+        let value = (value as i16).to_le_bytes();
+        reference::pad(x, dims, before, after, value, out);
+    } else {
+        reference::pad(as_i8(x), dims, before, after, value as i8, as_i8_mut(out));
+    }
     Ok(())
 }
 
@@ -225,8 +256,8 @@ pub(super) fn eval_reduce(cx: &Cx<'_, '_>, o: &Reduce, arena: &mut [u8]) -> Resu
 /// input's shape as `dims`; the output tensor's shape is not compared with the permuted
 /// `dims`, since a folded reshape may regroup it (only its size matters to memory safety).
 pub(super) fn validate_transpose(cx: &Cx<'_, '_>, o: &Transpose) -> Result<(), Error> {
-    let i = cx.typed(o.input, DType::I8)?;
-    let out = cx.typed(o.output, DType::I8)?;
+    let i = movable(cx, o.input)?;
+    let out = cx.typed(o.output, i.dtype)?;
     cx.check_param(same_quantization(&i, &out))?;
     let mut seen = [false; MAX_PERMUTE_RANK];
     for &p in &o.perm {
@@ -249,12 +280,8 @@ pub(super) fn eval_transpose(
 ) -> Result<(), Error> {
     let (i, out_t) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
     let (out, [x]) = operands(arena, &out_t, [&i])?;
-    reference::transpose(
-        as_i8(x),
-        o.dims.map(usize::from),
-        o.perm.map(usize::from),
-        as_i8_mut(out),
-    );
+    let (dims, perm) = (o.dims.map(usize::from), o.perm.map(usize::from));
+    by_width!(i, x, out, reference::transpose(x, dims, perm, out));
     Ok(())
 }
 
@@ -263,8 +290,8 @@ pub(super) fn eval_transpose(
 /// dimension; the output holds exactly the elements taken. The quantization is not looked at:
 /// TFLM copies the raw bytes.
 pub(super) fn validate_strided_slice(cx: &Cx<'_, '_>, o: &StridedSlice) -> Result<(), Error> {
-    let i = cx.typed(o.input, DType::I8)?;
-    let out = cx.typed(o.output, DType::I8)?;
+    let i = movable(cx, o.input)?;
+    let out = cx.typed(o.output, i.dtype)?;
     let dims: [u16; MAX_RANK] = extend(&i.shape, 1);
     let mut taken = 1usize;
     for (((&n, &begin), &stride), &count) in dims.iter().zip(&o.begin).zip(&o.stride).zip(&o.count)
@@ -285,13 +312,12 @@ pub(super) fn eval_strided_slice(
     let (i, out_t) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
     let dims: [u16; MAX_RANK] = extend(&i.shape, 1);
     let (out, [x]) = operands(arena, &out_t, [&i])?;
-    reference::strided_slice(
-        as_i8(x),
-        dims.map(usize::from),
-        o.begin,
-        o.stride,
-        o.count.map(usize::from),
-        as_i8_mut(out),
+    let (dims, count) = (dims.map(usize::from), o.count.map(usize::from));
+    by_width!(
+        i,
+        x,
+        out,
+        reference::strided_slice(x, dims, o.begin, o.stride, count, out)
     );
     Ok(())
 }

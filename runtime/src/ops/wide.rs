@@ -5,8 +5,8 @@ use super::conv::{check_geometry, geometry};
 use super::{Cx, operands};
 use crate::error::Error;
 use crate::format::{
-    Add16, Clamp16, Conv16, DType, FullyConnected16, Mul16, Multiplier, Pool16, Requant, Scaled,
-    Sigmoidal16, TensorDef,
+    Add16, Clamp16, Conv16, DType, FullyConnected16, LeakyRelu, Mul16, Multiplier, Pool16, Requant,
+    Rescale16, Scaled, Sigmoidal16, TensorDef,
 };
 use crate::kernels::as_i8;
 use crate::kernels::reference::{self, Add16Params, Broadcast, I16};
@@ -273,6 +273,55 @@ pub(super) fn eval_sigmoidal(
         o.input_multiplier,
         shift,
         as_i16(x),
+        as_i16_mut(out),
+    );
+    Ok(())
+}
+
+/// RELU and RELU6 of int16: as many elements, a valid multiplier and clamp.
+pub(super) fn validate_rescale(cx: &Cx<'_, '_>, o: &Rescale16) -> Result<(), Error> {
+    same_size16(cx, o.input, o.output)?;
+    cx.check_multiplier(o.multiplier)?;
+    check_clamp16(cx, o.clamp)
+}
+
+pub(super) fn eval_rescale(cx: &Cx<'_, '_>, o: &Rescale16, arena: &mut [u8]) -> Result<(), Error> {
+    let (i, out_t) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
+    let (out, [x]) = operands(arena, &out_t, [&i])?;
+    let m = (o.multiplier, o.multiplier);
+    reference::rescale_16(
+        as_i16(x),
+        i.zero_point,
+        m,
+        out_t.zero_point,
+        o.clamp,
+        as_i16_mut(out),
+    );
+    Ok(())
+}
+
+/// LEAKY_RELU of int16 (its int8 record, int16 tensors): the same shape, valid multipliers.
+pub(super) fn validate_leaky_relu(cx: &Cx<'_, '_>, o: &LeakyRelu) -> Result<(), Error> {
+    let (i, out) = same_size16(cx, o.input, o.output)?;
+    cx.check_shape(i.shape == out.shape)?;
+    cx.check_multiplier(o.identity)?;
+    cx.check_multiplier(o.alpha)
+}
+
+pub(super) fn eval_leaky_relu(
+    cx: &Cx<'_, '_>,
+    o: &LeakyRelu,
+    arena: &mut [u8],
+) -> Result<(), Error> {
+    let (i, out_t) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
+    let (out, [x]) = operands(arena, &out_t, [&i])?;
+    let m = (o.identity, o.alpha);
+    reference::rescale_16(
+        as_i16(x),
+        i.zero_point,
+        m,
+        out_t.zero_point,
+        Clamp16::NONE,
         as_i16_mut(out),
     );
     Ok(())

@@ -5,10 +5,10 @@
 //! `leaky_relu_common.cc`, `hard_swish_common.cc`, `elementwise.cc` (ABS, RSQRT) and
 //! `l2norm.cc` (`tensorflow/lite/micro/kernels/`).
 
-use anyhow::{Result, anyhow, ensure};
+use anyhow::{Result, anyhow, bail, ensure};
 use mote::format::{
-    Clamp, Clip, DType, HardSwish, LeakyRelu, LogSoftmax, Multiplier, Op, Rescale, Scaled,
-    Sigmoidal, Sigmoidal16, Softmax, Unary,
+    Clamp, Clamp16, Clip, DType, HardSwish, LeakyRelu, LogSoftmax, Multiplier, Op, Rescale,
+    Rescale16, Scaled, Sigmoidal, Sigmoidal16, Softmax, Unary,
 };
 
 use super::{Act, Importer, OpCx, activation_name, clamp_i8, multiplier, round_to_i32};
@@ -67,6 +67,56 @@ impl<'m, 'a> Importer<'m, 'a> {
             input_multiplier: m.multiplier,
             input_left_shift: left_shift,
             diff_min: -(radius as i32),
+        }))
+    }
+
+    /// RELU and RELU6 of int16 (TFLM `CalculateReluOpData`, `Relu6Prepare`): RELU needs zero
+    /// points 0 and requantizes; RELU6 clamps the raw values to the input's quantized 0 and 6.
+    fn relu16(&mut self, cx: &OpCx, op: &Operator<'_>, input: Act) -> Result<Op<'a>> {
+        let output = self.output_like(cx, op, &input)?;
+        same_size(cx, &input, &output)?;
+        let (multiplier, clamp) = match op.builtin {
+            B::RELU => {
+                ensure!(
+                    input.zero_point == 0 && output.zero_point == 0,
+                    "{cx}: int16 RELU needs zero points 0 (TFLM refuses others)"
+                );
+                let real = f64::from(input.scale) / f64::from(output.scale);
+                let clamp = Clamp16 {
+                    min: 0,
+                    max: i16::MAX,
+                };
+                (multiplier(cx, real, "output")?, clamp)
+            }
+            B::RELU6 => {
+                ensure!(
+                    input.zero_point == output.zero_point,
+                    "{cx}: int16 RELU6 with zero points {} and {} is not supported",
+                    input.zero_point,
+                    output.zero_point
+                );
+                let six = (f64::from((6.0f32 / input.scale).round()) + f64::from(input.zero_point))
+                    .clamp(-32768.0, 32767.0) as i16;
+                let clamp = Clamp16 {
+                    min: input.zero_point as i16,
+                    max: six,
+                };
+                // The identity: the raw values pass, then the clamp.
+                (
+                    Multiplier {
+                        multiplier: 1 << 30,
+                        shift: 1,
+                    },
+                    clamp,
+                )
+            }
+            _ => bail!("{cx}: RELU_N1_TO_1 of int16 is not supported (TFLM has none)"),
+        };
+        Ok(Op::Rescale16(Rescale16 {
+            input: input.id,
+            output: output.id,
+            multiplier,
+            clamp,
         }))
     }
 
@@ -268,7 +318,10 @@ impl<'m, 'a> Importer<'m, 'a> {
 
     /// RELU, RELU6 and RELU_N1_TO_1 as a rescale and clamp.
     pub(super) fn relu(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
-        let input = self.input_i8(cx, op, 0)?;
+        let input = self.input_8_or_16(cx, op, 0)?;
+        if input.dtype == DType::I16 {
+            return self.relu16(cx, op, input);
+        }
         let output = self.output_i8(cx, op)?;
         ensure!(
             input.elements() == output.elements(),
@@ -387,8 +440,8 @@ impl<'m, 'a> Importer<'m, 'a> {
             .builtin_options_as_leaky_relu_options()
             .ok_or_else(|| anyhow!("{cx}: LeakyReluOptions are missing"))?
             .alpha();
-        let input = self.input_i8(cx, op, 0)?;
-        let output = self.output_i8(cx, op)?;
+        let input = self.input_8_or_16(cx, op, 0)?;
+        let output = self.output_like(cx, op, &input)?;
         ensure!(
             input.shape == output.shape,
             "{cx}: input and output shapes differ"

@@ -478,9 +478,11 @@ impl<'m, 'a> Importer<'m, 'a> {
             | B::SQUEEZE
             | B::EXPAND_DIMS
             | B::RELU_N1_TO_1
-            | B::LEAKY_RELU
-            | B::HARD_SWISH
-            | B::QUANTIZE => 1,
+            | B::HARD_SWISH => 1,
+            // 1 float to int8, 2 requantizing and int16; the types are checked below.
+            B::QUANTIZE => 2,
+            // 1 int8, 2 int16.
+            B::LEAKY_RELU => 2,
             // 2 int8, 4 more than four dimensions (refused by shape below), 5 int16, 6 int4.
             B::TRANSPOSE => 4,
             // 2 int8; later versions are int16 or more than four dimensions.

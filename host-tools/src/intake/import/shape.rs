@@ -50,9 +50,9 @@ impl<'m, 'a> Importer<'m, 'a> {
             op.inputs.len()
         );
         let inputs = (0..op.inputs.len())
-            .map(|i| self.input_i8(cx, op, i))
+            .map(|i| self.input_8_or_16(cx, op, i))
             .collect::<Result<Vec<_>>>()?;
-        let output = self.output_i8(cx, op)?;
+        let output = self.output_like(cx, op, &inputs[0])?;
         let rank = self.sg.tensors[op.outputs[0]].shape.len();
         let axis = i64::from(o.axis());
         let axis = if axis < 0 { axis + rank as i64 } else { axis };
@@ -104,9 +104,9 @@ impl<'m, 'a> Importer<'m, 'a> {
             op.inputs.len()
         );
         let inputs = (0..op.inputs.len())
-            .map(|i| self.input_i8(cx, op, i))
+            .map(|i| self.input_8_or_16(cx, op, i))
             .collect::<Result<Vec<_>>>()?;
-        let output = self.output_i8(cx, op)?;
+        let output = self.output_like(cx, op, &inputs[0])?;
         let rank = output.shape.len();
         let axis = usize::try_from(if axis < 0 { axis + rank as i32 } else { axis })
             .ok()
@@ -154,14 +154,14 @@ impl<'m, 'a> Importer<'m, 'a> {
     /// PAD and PADV2 (TFLM `PadPrepare`): PAD pads with the output zero point, PADV2 with its
     /// constant's raw int8 value, which must share the output's quantization.
     pub(super) fn pad(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
-        let input = self.input_i8(cx, op, 0)?;
+        let input = self.input_8_or_16(cx, op, 0)?;
         let paddings = self.constant(cx, op, 1)?;
         let value = if op.builtin == B::PADV2 {
             self.optional_constant(cx, op, 2)?
         } else {
             None
         };
-        let output = self.output_i8(cx, op)?;
+        let output = self.output_like(cx, op, &input)?;
         same_quantization(cx, &input, &output)?;
         let value = match value {
             None => None,
@@ -230,9 +230,9 @@ impl<'m, 'a> Importer<'m, 'a> {
     /// TRANSPOSE (TFLM `TransposePrepare`): a constant int32 permutation; data movement, so
     /// input and output must share quantization (TFLM copies bytes).
     pub(super) fn transpose(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
-        let input = self.input_i8(cx, op, 0)?;
+        let input = self.input_8_or_16(cx, op, 0)?;
         let perm_t = self.constant(cx, op, 1)?;
-        let output = self.output_i8(cx, op)?;
+        let output = self.output_like(cx, op, &input)?;
         same_quantization(cx, &input, &output)?;
         let rank = input.shape.len();
         ensure!(

@@ -23,7 +23,7 @@ impl<'m, 'a> Importer<'m, 'a> {
     /// STRIDED_SLICE (TFLM: at most four dimensions; the ellipsis and new-axis masks and the
     /// `offset` option are ignored, as TFLM ignores them).
     pub(super) fn strided_slice(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
-        let input = self.input_i8(cx, op, 0)?;
+        let input = self.input_8_or_16(cx, op, 0)?;
         let rank = input.shape.len();
         let begin = int_values(cx, self.constant(cx, op, 1)?, "begin")?;
         let end = int_values(cx, self.constant(cx, op, 2)?, "end")?;
@@ -41,7 +41,7 @@ impl<'m, 'a> Importer<'m, 'a> {
             mask(|o| o.end_mask()),
             mask(|o| o.shrink_axis_mask()),
         );
-        let output = self.output_i8(cx, op)?;
+        let output = self.output_like(cx, op, &input)?;
         let mut axes = Vec::with_capacity(rank);
         let mut kept = Vec::with_capacity(rank);
         for d in 0..rank {
@@ -101,10 +101,10 @@ impl<'m, 'a> Importer<'m, 'a> {
 
     /// SLICE: `begin` and `size` (-1: to the end), int32 or int64.
     pub(super) fn slice(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
-        let input = self.input_i8(cx, op, 0)?;
+        let input = self.input_8_or_16(cx, op, 0)?;
         let begin = int_values(cx, self.constant(cx, op, 1)?, "begin")?;
         let size = int_values(cx, self.constant(cx, op, 2)?, "size")?;
-        let output = self.output_i8(cx, op)?;
+        let output = self.output_like(cx, op, &input)?;
         let rank = input.shape.len();
         ensure!(
             begin.len() == rank && size.len() == rank,

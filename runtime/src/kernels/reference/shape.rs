@@ -1,6 +1,6 @@
-//! CONCATENATION, PAD and TRANSPOSE: pure data movement (TFLM's `reference_ops::Concatenation`,
-//! `reference_ops::Pad` and `reference_ops::Transpose`), so they are exact for any element
-//! type; int8 here.
+//! CONCATENATION, PAD, TRANSPOSE, STRIDED_SLICE and GATHER: pure data movement (TFLM's
+//! `reference_ops::Concatenation`, `Pad`, `Transpose`, `StridedSlice`, `Gather`), generic over
+//! the element (int8, or the two bytes of an int16).
 
 /// Copies one CONCATENATION input into its place in the output.
 ///
@@ -9,7 +9,13 @@
 /// This input contributes `block = input_axis_dim * inner` elements to every block, at
 /// `offset` (the previous inputs' `block`s summed). Its `k`-th block goes to
 /// `output[k * stride + offset..][..block]`. Blocks that would not fit are skipped.
-pub fn concatenation(input: &[i8], block: usize, stride: usize, offset: usize, output: &mut [i8]) {
+pub fn concatenation<T: Copy>(
+    input: &[T],
+    block: usize,
+    stride: usize,
+    offset: usize,
+    output: &mut [T],
+) {
     if block == 0 || stride == 0 {
         return;
     }
@@ -29,13 +35,13 @@ pub fn concatenation(input: &[i8], block: usize, stride: usize, offset: usize, o
 /// PAD of a tensor seen as 4-D (`shape`, with leading 1s for lower ranks): `before[d]` and
 /// `after[d]` elements of `value` around dimension `d`. The output, of dimensions
 /// `before[d] + shape[d] + after[d]`, is written in full (row by row of the last dimension).
-pub fn pad(
-    input: &[i8],
+pub fn pad<T: Copy>(
+    input: &[T],
     shape: [usize; 4],
     before: [usize; 4],
     after: [usize; 4],
-    value: i8,
-    output: &mut [i8],
+    value: T,
+    output: &mut [T],
 ) {
     let mut out = [0usize; 4];
     for (o, ((b, s), a)) in out.iter_mut().zip(before.iter().zip(&shape).zip(&after)) {
@@ -86,7 +92,7 @@ pub(super) fn strides(dims: [usize; 4]) -> [usize; 4] {
 /// SPACE_TO_DEPTH and the batch/space shuffles are reshapes folded into `dims`): output
 /// dimension `d` is input dimension `perm[d]`, and the output is written in row-major order.
 /// An input index outside `input` (impossible after validation) ends the copy.
-pub fn transpose(input: &[i8], dims: [usize; 6], perm: [usize; 6], output: &mut [i8]) {
+pub fn transpose<T: Copy>(input: &[T], dims: [usize; 6], perm: [usize; 6], output: &mut [T]) {
     // The input stride of each dimension, then the extent and stride of each output dimension.
     let mut strides = [0usize; 6];
     let mut step = 1usize;
@@ -128,13 +134,13 @@ pub fn transpose(input: &[i8], dims: [usize; 6], perm: [usize; 6], output: &mut 
 /// row-major order, is input element `begin[d] + o[d] * stride[d]` (TFLM's
 /// `reference_ops::StridedSlice`, its begin, end and masks already resolved). An index outside
 /// `input` (impossible after validation) ends the copy.
-pub fn strided_slice(
-    input: &[i8],
+pub fn strided_slice<T: Copy>(
+    input: &[T],
     shape: [usize; 4],
     begin: [i32; 4],
     stride: [i32; 4],
     count: [usize; 4],
-    output: &mut [i8],
+    output: &mut [T],
 ) {
     let s = strides(shape).map(|s| s as i64);
     let at = |d: usize, k: usize| -> i64 {
@@ -165,7 +171,7 @@ pub fn strided_slice(
 /// GATHER along an axis of `along` elements with `inner` elements after it: for each outer
 /// block of the input, the output takes the `inner`-element slices at `indices` (u16
 /// little-endian), in order (TFLM's `Gather`, batch_dims 0). Slices out of range end the copy.
-pub fn gather(input: &[i8], along: usize, inner: usize, indices: &[u8], output: &mut [i8]) {
+pub fn gather<T: Copy>(input: &[T], along: usize, inner: usize, indices: &[u8], output: &mut [T]) {
     let block = along.saturating_mul(inner);
     if inner == 0 || block == 0 {
         return;

@@ -274,6 +274,23 @@ pub fn sigmoidal_16(
     }
 }
 
+/// RELU / RELU6 of int16 (`x - input_zp` requantized, `+ output_zp`, clamped) and LEAKY_RELU
+/// (the `alpha` multiplier below the zero point, saturated to int16).
+pub fn rescale_16(
+    input: &[I16],
+    input_zp: i32,
+    (positive, negative): (Multiplier, Multiplier),
+    output_zp: i32,
+    clamp: Clamp16,
+    output: &mut [I16],
+) {
+    for (&x, out) in input.iter().zip(output.iter_mut()) {
+        let v = get(x) - input_zp;
+        let m = if v >= 0 { positive } else { negative };
+        *out = put(requantize(v, m).saturating_add(output_zp), clamp);
+    }
+}
+
 /// The quantization of an int16 ADD or SUB (TFLM's general path, left shift 15).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Add16Params {
