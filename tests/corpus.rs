@@ -19,9 +19,7 @@ use mote_tools::intake::{import, tflite};
 use serde_json::Value;
 
 /// Models TFLM runs that mote still refuses, with the operator or feature missing.
-const REFUSED: &[(&str, &str)] = &[
-    ("transpose_rank5", "more than four dimensions"),
-];
+const REFUSED: &[(&str, &str)] = &[("transpose_rank5", "more than four dimensions")];
 
 /// Models TFLM cannot run for want of a kernel, where mote has one (and TFLite's semantics).
 const BEYOND_TFLM: &[&str] = &["relu_n1_to_1"];

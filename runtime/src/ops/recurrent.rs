@@ -105,9 +105,13 @@ fn lstm_sizes(o: &Lstm<'_>, input: &TensorDef, hidden: &TensorDef) -> Option<[us
 /// values; weights and biases the sizes the shapes give; valid multipliers and cell scale.
 #[cfg(feature = "op-lstm")]
 pub(super) fn validate_lstm(cx: &Cx<'_, '_>, o: &Lstm<'_>) -> Result<(), Error> {
-    let input = cx.typed(o.input, DType::I8)?;
-    let output = cx.typed(o.output, DType::I8)?;
-    let hidden = cx.typed(o.hidden, DType::I8)?;
+    // int8 activations (8x8->16), or int16 ones (16x8) with int64 biases.
+    let dtype = cx.tensor(o.input)?.dtype;
+    let wide = cfg!(feature = "int16") && dtype == DType::I16;
+    let act = if wide { DType::I16 } else { DType::I8 };
+    let input = cx.typed(o.input, act)?;
+    let output = cx.typed(o.output, act)?;
+    let hidden = cx.typed(o.hidden, act)?;
     let cell = cx.typed(o.cell, DType::I16)?;
     let [batch, steps, n, s] = lstm_sizes(o, &input, &hidden).ok_or(cx.shape_err())?;
     let out_ok = match (&input.shape[..], &output.shape[..]) {
@@ -123,7 +127,7 @@ pub(super) fn validate_lstm(cx: &Cx<'_, '_>, o: &Lstm<'_>) -> Result<(), Error> 
             && cell.elements() == Some(batch * s)
             && o.input_weights.len() == 4 * s * n
             && o.recurrent_weights.len() == 4 * s * s
-            && o.bias.len() == 16 * s,
+            && o.bias.len() == 4 * s * if wide { 8 } else { 4 },
     )?;
     for m in o.input_multipliers.iter().chain(&o.recurrent_multipliers) {
         cx.check_multiplier(*m)?;
@@ -162,6 +166,11 @@ pub(super) fn eval_lstm(cx: &Cx<'_, '_>, o: &Lstm<'_>, arena: &mut [u8]) -> Resu
         bias: o.bias,
     };
     let ([out, h, c], [x]) = operands_mut(arena, [&output, &hidden, &cell], [&input])?;
-    reference::lstm(&p, &w, as_i8(x), as_i8_mut(h), c, as_i8_mut(out));
+    if input.dtype == DType::I16 {
+        let (x, h) = (x.as_chunks::<2>().0, h.as_chunks_mut::<2>().0);
+        reference::lstm(&p, &w, x, h, c, out.as_chunks_mut::<2>().0);
+    } else {
+        reference::lstm(&p, &w, as_i8(x), as_i8_mut(h), c, as_i8_mut(out));
+    }
     Ok(())
 }

@@ -474,11 +474,7 @@ impl<'m, 'a> Importer<'m, 'a> {
             | B::PADV2
             | B::MEAN
             | B::DEQUANTIZE => 2,
-            B::RESHAPE
-            | B::SQUEEZE
-            | B::EXPAND_DIMS
-            | B::RELU_N1_TO_1
-            | B::HARD_SWISH => 1,
+            B::RESHAPE | B::SQUEEZE | B::EXPAND_DIMS | B::RELU_N1_TO_1 | B::HARD_SWISH => 1,
             // 1 float to int8, 2 requantizing and int16; the types are checked below.
             B::QUANTIZE => 2,
             // 1 int8, 2 int16.

@@ -170,17 +170,24 @@ impl<'m, 'a> Importer<'m, 'a> {
             present(1) && present(5),
             "{cx}: a CIFG LSTM (no input gate) is not supported (TFLM refuses it too)"
         );
-        let input = self.input_i8(cx, op, 0)?;
+        let input = self.input_8_or_16(cx, op, 0)?;
         let hidden = self.state(cx, op, 18)?;
         let cell = self.state(cx, op, 19)?;
-        let output = self.output_i8(cx, op)?;
+        let output = self.output_like(cx, op, &input)?;
         ensure!(
-            hidden.dtype == DType::I8 && cell.dtype == DType::I16,
-            "{cx}: hidden state {:?} and cell state {:?}; int8 and int16 are needed (the 16x8 \
-             LSTM is not supported)",
+            hidden.dtype == input.dtype && cell.dtype == DType::I16,
+            "{cx}: input {:?}, hidden state {:?} and cell state {:?}; the hidden state of the \
+             input's type and an int16 cell are needed",
+            input.dtype,
             hidden.dtype,
             cell.dtype
         );
+        // 8x8->16: int32 biases; 16x8: int64.
+        let (bias_type, bias_size) = if input.dtype == DType::I16 {
+            (TensorType::INT64, 8)
+        } else {
+            (TensorType::INT32, 4)
+        };
         let [d0, d1, input_size] = input.shape[..] else {
             bail!(
                 "{cx}: input shape {:?}; three dimensions are needed",
@@ -204,7 +211,7 @@ impl<'m, 'a> Importer<'m, 'a> {
         let nl_in = 2f64.powi(-12);
         let mut input_weights = Vec::with_capacity(4 * units * input_size);
         let mut recurrent_weights = Vec::with_capacity(4 * units * units);
-        let mut bias = Vec::with_capacity(16 * units);
+        let mut bias = Vec::with_capacity(4 * bias_size * units);
         let mut input_multipliers = [Multiplier {
             multiplier: 0,
             shift: 0,
@@ -215,10 +222,11 @@ impl<'m, 'a> Importer<'m, 'a> {
             let (s_r, r) = self.lstm_weights(cx, op, 5 + g, units * units)?;
             let b = self.constant(cx, op, 12 + g)?;
             ensure!(
-                b.dtype == TensorType::INT32 && b.elements() == Some(units),
-                "{cx}: gate bias {g} of type {} and shape {:?}; int32 [{units}] is needed",
+                b.dtype == bias_type && b.elements() == Some(units),
+                "{cx}: gate bias {g} of type {} and shape {:?}; {} [{units}] is needed",
                 type_name(b.dtype),
-                b.shape
+                b.shape,
+                type_name(bias_type)
             );
             input_weights.extend_from_slice(w);
             recurrent_weights.extend_from_slice(r);
@@ -229,7 +237,7 @@ impl<'m, 'a> Importer<'m, 'a> {
                 multiplier(cx, f64::from(hidden.scale) * s_r / nl_in, "recurrent gate")?;
         }
         ensure!(
-            bias.len() == 16 * units,
+            bias.len() == 4 * bias_size * units,
             "{cx}: the gate biases hold too few bytes"
         );
         let nl_out = 2f64.powi(-15);

@@ -37,7 +37,9 @@ pub use elementwise::{
 pub use fully_connected::fully_connected;
 pub use matmul::{MatMul, MatMulParams, batch_matmul};
 pub use pool::{average_pool_2d, max_pool_2d};
-pub use recurrent::{LstmParams, LstmWeights, SvdfParams, logistic16, lstm, svdf, tanh16};
+pub use recurrent::{
+    LstmActivation, LstmParams, LstmWeights, SvdfParams, logistic16, lstm, svdf, tanh16,
+};
 pub use reduce::{Reduction, arg_min_max, mean, reduce};
 pub use resize::{Resize, resize_bilinear, resize_nearest};
 pub use shape::{concatenation, gather, pad, strided_slice, transpose};

@@ -276,24 +276,74 @@ pub struct LstmWeights<'w> {
     pub input: &'w [i8],
     /// int8 `[4][units][units]`.
     pub recurrent: &'w [i8],
-    /// int32 little-endian `[4][units]`.
+    /// Little-endian `[4][units]`: int32 (int8 activations) or int64 (int16 activations).
     pub bias: &'w [u8],
 }
 
-/// One invocation of an int8 LSTM over every time step (TFLM's `EvalLstm` with its 2023
+/// An LSTM activation: int8, its gate sums in int32 through the int32 requantization (TFLM's
+/// 8x8->16), or int16, its gate sums in int64 through the int64 one (16x8).
+pub trait LstmActivation: Copy {
+    /// Bytes of a bias value.
+    const BIAS: usize;
+    /// The value range.
+    const RANGE: (i32, i32);
+    /// The value.
+    fn get(self) -> i32;
+    /// `v`, already in range.
+    fn put(v: i32) -> Self;
+    /// One gate stage: `Σ w (v - zp) + bias`, requantized to Q3.12 and saturated to int16.
+    fn stage(weights: &[i8], v: &[Self], zp: i32, bias: i64, m: Multiplier) -> i32;
+}
+
+impl LstmActivation for i8 {
+    const BIAS: usize = 4;
+    const RANGE: (i32, i32) = (i8::MIN as i32, i8::MAX as i32);
+    fn get(self) -> i32 {
+        i32::from(self)
+    }
+    fn put(v: i32) -> Self {
+        v as i8
+    }
+    fn stage(weights: &[i8], v: &[Self], zp: i32, bias: i64, m: Multiplier) -> i32 {
+        let dot = weights.iter().zip(v).fold(0i32, |acc, (&w, &v)| {
+            acc.wrapping_add(i32::from(w).wrapping_mul(i32::from(v) - zp))
+        });
+        requantize(dot.wrapping_add(bias as i32), m).clamp(-32768, 32767)
+    }
+}
+
+impl LstmActivation for [u8; 2] {
+    const BIAS: usize = 8;
+    const RANGE: (i32, i32) = (i16::MIN as i32, i16::MAX as i32);
+    fn get(self) -> i32 {
+        i32::from(i16::from_le_bytes(self))
+    }
+    fn put(v: i32) -> Self {
+        (v as i16).to_le_bytes()
+    }
+    fn stage(weights: &[i8], v: &[Self], zp: i32, bias: i64, m: Multiplier) -> i32 {
+        let dot: i64 = weights
+            .iter()
+            .zip(v)
+            .map(|(&w, &v)| i64::from(i32::from(w) * (v.get() - zp)))
+            .sum();
+        super::wide::requantize64(dot.wrapping_add(bias), m).clamp(-32768, 32767)
+    }
+}
+
+/// One invocation of an LSTM over every time step (TFLM's `EvalLstm` with its 2023
 /// `LstmStep`): per row, the four gates from the input and the old hidden state, the cell
 /// updated in place, the new hidden state written to the output row and then into the state.
 /// Slices of other sizes than `p` gives leave everything as it was.
-pub fn lstm(
+pub fn lstm<A: LstmActivation>(
     p: &LstmParams,
     w: &LstmWeights<'_>,
-    input: &[i8],
-    hidden: &mut [i8],
+    input: &[A],
+    hidden: &mut [A],
     cell: &mut [u8],
-    output: &mut [i8],
+    output: &mut [A],
 ) {
     let (s, n) = (p.units, p.input_size);
-    let (bias, _) = w.bias.as_chunks::<4>();
     let (cells, _) = cell.as_chunks_mut::<2>();
     let rows = p.batch * p.steps;
     if s == 0
@@ -304,7 +354,7 @@ pub fn lstm(
         || cells.len() != p.batch * s
         || w.input.len() != 4 * s * n
         || w.recurrent.len() != 4 * s * s
-        || bias.len() != 4 * s
+        || w.bias.len() != 4 * s * A::BIAS
     {
         return;
     }
@@ -328,27 +378,34 @@ pub fn lstm(
         ) else {
             return;
         };
-        lstm_row(p, w, bias, x, h, c, out);
+        lstm_row(p, w, x, h, c, out);
         h.copy_from_slice(out);
+    }
+}
+
+/// Bias `row` of a little-endian int32 or int64 bias table.
+fn bias_at(bias: &[u8], row: usize, width: usize) -> i64 {
+    match bias.get(row * width..(row + 1) * width) {
+        Some(&[a, b, c, d]) => i64::from(i32::from_le_bytes([a, b, c, d])),
+        Some(&[a, b, c, d, e, f, g, h]) => i64::from_le_bytes([a, b, c, d, e, f, g, h]),
+        _ => 0,
     }
 }
 
 /// One step of one row: the new hidden state into `out` (the old one stays in `h` until the
 /// caller copies it over, since every unit's gates read it).
-fn lstm_row(
+fn lstm_row<A: LstmActivation>(
     p: &LstmParams,
     w: &LstmWeights<'_>,
-    bias: &[[u8; 4]],
-    x: &[i8],
-    h: &[i8],
+    x: &[A],
+    h: &[A],
     c: &mut [[u8; 2]],
-    out: &mut [i8],
+    out: &mut [A],
 ) {
     let (s, n) = (p.units, p.input_size);
-    let dot = |weights: &[i8], v: &[i8], zp: i32| {
-        weights.iter().zip(v).fold(0i32, |acc, (&w, &v)| {
-            acc.wrapping_add(i32::from(w).wrapping_mul(i32::from(v) - zp))
-        })
+    let none = Multiplier {
+        multiplier: 0,
+        shift: 0,
     };
     let clamp16 = |v: i32| v.clamp(i32::from(i16::MIN), i32::from(i16::MAX));
     for (unit, (o, cell)) in out.iter_mut().zip(c.iter_mut()).enumerate() {
@@ -357,21 +414,10 @@ fn lstm_row(
             let row = g * s + unit;
             let wx = w.input.get(row * n..(row + 1) * n).unwrap_or_default();
             let wh = w.recurrent.get(row * s..(row + 1) * s).unwrap_or_default();
-            let b = bias.get(row).map_or(0, |&b| i32::from_le_bytes(b));
-            let mx = p.input_multipliers.get(g).copied().unwrap_or(Multiplier {
-                multiplier: 0,
-                shift: 0,
-            });
-            let mh = p
-                .recurrent_multipliers
-                .get(g)
-                .copied()
-                .unwrap_or(Multiplier {
-                    multiplier: 0,
-                    shift: 0,
-                });
-            let a = clamp16(requantize(dot(wx, x, p.input_zp).wrapping_add(b), mx));
-            let r = clamp16(requantize(dot(wh, h, p.hidden_zp), mh));
+            let mx = p.input_multipliers.get(g).copied().unwrap_or(none);
+            let mh = p.recurrent_multipliers.get(g).copied().unwrap_or(none);
+            let a = A::stage(wx, x, p.input_zp, bias_at(w.bias, row, A::BIAS), mx);
+            let r = A::stage(wh, h, p.hidden_zp, 0, mh);
             clamp16(a + r) as i16
         };
         let forget = logistic16(gate(1), 0, 0);
@@ -404,7 +450,8 @@ fn lstm_row(
             i32::from(squashed) * i32::from(output_gate),
             p.output_hidden,
         );
-        *o = clamp_to_i8(v.saturating_add(p.hidden_zp), i8::MIN, i8::MAX);
+        let (lo, hi) = A::RANGE;
+        *o = A::put(v.saturating_add(p.hidden_zp).clamp(lo, hi));
     }
 }
 
