@@ -123,6 +123,8 @@ def case(
     mode="int8",
     io_type=None,
     isolate=False,
+    samples=None,
+    invocations=None,
 ):
     """Register a model builder.
 
@@ -132,6 +134,8 @@ def case(
     (EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8).
     io_type: inference input/output type; default int8 in int8 mode, int16 in 16x8 mode.
     isolate: convert in a child process (the converter segfaults on some models).
+    samples, invocations: samples x invocations per sample; default 8 x 1 (Keras models) or
+    6 x 6 (flatbuffer models, the SVDF sequences).
     """
 
     def register(fn):
@@ -145,6 +149,8 @@ def case(
                 mode=mode,
                 io_type=io_type or ("int16" if mode == "16x8" else "int8"),
                 isolate=isolate,
+                samples=samples,
+                invocations=invocations,
             )
         )
         return fn
@@ -349,7 +355,8 @@ class FlatModel:
         self.tensors.append(t)
         return len(self.tensors) - 1
 
-    def op(self, code, version, inputs, outputs, options_type=None, options=None):
+    def op(self, code, version, inputs, outputs, options_type=None, options=None,
+           intermediates=None):
         key = (code, version)
         if key not in self.opcodes:
             self.opcodes.append(key)
@@ -357,6 +364,8 @@ class FlatModel:
         o.opcodeIndex = self.opcodes.index(key)
         o.inputs = np.asarray(inputs, dtype=np.int32)
         o.outputs = np.asarray(outputs, dtype=np.int32)
+        if intermediates is not None:
+            o.intermediates = np.asarray(intermediates, dtype=np.int32)
         if options is not None:
             o.builtinOptionsType = options_type
             o.builtinOptions = options
@@ -658,6 +667,154 @@ for _name, _desc, _kw in SVDF_CASES:
 
 
 # ---------------------------------------------------------------------------
+# 3b: 16x8 UNIDIRECTIONAL_SEQUENCE_LSTM, built as a flatbuffer (the converter refuses it)
+# ---------------------------------------------------------------------------
+
+
+def sigmoid(v):
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+def lstm_float(x, W, R, b, cell_clip, stats=None):
+    """Float LSTM (TFLite gate order i, f, c, o; no peephole, projection or layer norm) over
+    independent sequences x [N, T, I], state zero at the start of each. W[g] [U, I],
+    R[g] [U, U], b[g] [U]. Returns h [N, T, U]; records max |x|, |h| and |c| in stats."""
+    N, T, _ = x.shape
+    U = b[0].shape[0]
+    h, c = np.zeros((N, U)), np.zeros((N, U))
+    out = np.zeros((N, T, U))
+    for t in range(T):
+        pre = [x[:, t] @ W[g].T + h @ R[g].T + b[g] for g in range(4)]
+        i, f, g_, o = sigmoid(pre[0]), sigmoid(pre[1]), np.tanh(pre[2]), sigmoid(pre[3])
+        c = np.clip(f * c + i * g_, -cell_clip, cell_clip)
+        h = o * np.tanh(c)
+        out[:, t] = h
+        if stats is not None:
+            stats["c"] = max(stats.get("c", 0.0), float(np.abs(c).max()))
+    if stats is not None:
+        stats["x"] = max(stats.get("x", 0.0), float(np.abs(x).max()))
+        stats["h"] = max(stats.get("h", 0.0), float(np.abs(out).max()))
+    return out
+
+
+def build_lstm16(seed, description, batch, steps, input_size, units, time_major, cell_clip=10.0):
+    """One 16x8 UNIDIRECTIONAL_SEQUENCE_LSTM, quantized from a float calibration the way the
+    converter quantizes the int8 LSTMs, with int16 activations: input, hidden state and output
+    int16 symmetric (zero point 0), weights int8 symmetric per tensor, biases int64 with scale
+    input_scale * weight_scale, cell state int16 with a power-of-two scale."""
+    rng = np.random.default_rng(seed)
+    a_w = np.sqrt(6.0 / (input_size + 4 * units))
+    W = [rng.uniform(-a_w, a_w, size=(units, input_size)) for _ in range(4)]
+    R = [rng.uniform(-0.5, 0.5, size=(units, units)) for _ in range(4)]
+    b = [rng.uniform(-0.2, 0.2, size=(units,)) for _ in range(4)]
+    b[1] = b[1] + 1.0  # forget gate, as Keras's unit_forget_bias
+    shape = [steps, batch, input_size] if time_major else [batch, steps, input_size]
+
+    def seqs(x):
+        """[S, *shape] -> independent sequences [S * batch, T, I]."""
+        x = np.asarray(x, dtype=np.float64).reshape([-1] + shape)
+        if time_major:
+            x = x.transpose(0, 2, 1, 3)
+        return x.reshape(-1, steps, input_size)
+
+    def unseqs(h, n):
+        h = h.reshape(n, batch, steps, units)
+        if time_major:
+            h = h.transpose(0, 2, 1, 3)
+        return h
+
+    rep = np.random.default_rng(seed + 1).uniform(-1.0, 1.0, size=[N_REP] + shape)
+    stats = {}
+    lstm_float(seqs(rep), W, R, b, cell_clip, stats)
+    in_s = np.float32(stats["x"] / 32767.0)
+    h_s = np.float32(stats["h"] / 32767.0)
+    cell_s = np.float32(2.0 ** np.ceil(np.log2(stats["c"])) / 32768.0)
+
+    fm = FlatModel()
+    x_t = fm.tensor("input", "int16", shape, scale=in_s, zero_point=0)
+    ins = [x_t]
+    w_scales = []
+    for kind, mats in (("input_to", W), ("recurrent_to", R)):
+        for gname, m in zip(("input", "forget", "cell", "output"), mats):
+            q, s = quant_sym(m, 8)
+            w_scales.append(s)
+            ins.append(fm.tensor(f"lstm/{kind}_{gname}_weights", "int8", list(m.shape), q, s, 0))
+    ins += [-1, -1, -1]  # no peephole
+    for k, gname in enumerate(("input", "forget", "cell", "output")):
+        bs = np.float32(in_s * w_scales[k])
+        bq = np.round(b[k] / bs).astype(np.int64)
+        ins.append(fm.tensor(f"lstm/{gname}_gate_bias", "int64", [units], bq, bs, 0))
+    ins += [-1, -1]  # no projection
+    h_t = fm.tensor("lstm/output_state", "int16", [batch, units], scale=h_s, zero_point=0,
+                    variable=True)
+    c_t = fm.tensor("lstm/cell_state", "int16", [batch, units], scale=cell_s, zero_point=0,
+                    variable=True)
+    ins += [h_t, c_t, -1, -1, -1, -1]  # no layer norm
+    out_shape = [steps, batch, units] if time_major else [batch, steps, units]
+    y_t = fm.tensor("lstm/output", "int16", out_shape, scale=h_s, zero_point=0)
+    # The converter's intermediates (unused by TFLM, which requires them to have zero size).
+    inter = [
+        fm.tensor(f"input_to_{g}_intermediate", "float32", [0])
+        for g in ("input", "forget", "cell", "output")
+    ]
+    inter.append(
+        fm.tensor("effective_hidden_scale_intermediate", "int16", [0], scale=h_s, zero_point=0)
+    )
+    opt = schema.UnidirectionalSequenceLSTMOptionsT()
+    opt.fusedActivationFunction = schema.ActivationFunctionType.TANH
+    opt.cellClip = float(cell_clip)
+    opt.projClip = 0.0
+    opt.timeMajor = bool(time_major)
+    opt.asymmetricQuantizeInputs = False
+    fm.op(
+        schema.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM, 5, ins, [y_t],
+        schema.BuiltinOptions.UnidirectionalSequenceLSTMOptions, opt, intermediates=inter,
+    )
+    model = fm.finish([x_t], [y_t], "mote tflm-recurrent: " + description[:60])
+
+    def float_fn(xs):
+        x = np.asarray(xs[0])
+        n = int(np.prod(x.shape[:2]))
+        h = lstm_float(seqs(x), W, R, b, cell_clip)
+        return [unseqs(h, n).reshape(x.shape[:2] + tuple(out_shape))]
+
+    return dict(model=model, float_fn=float_fn)
+
+
+LSTM16_CASES = [
+    (
+        "lstm16_small",
+        """16x8 UNIDIRECTIONAL_SEQUENCE_LSTM (int16 input, hidden state and output, int8
+        weights, int64 biases, int16 cell state), batch-major input [1, 6 timesteps,
+        5 features], 7 units, TANH cell activation, cell_clip 10, returning the whole sequence
+        [1, 6, 7]; the converter refuses 16x8 LSTMs, so it is built directly as a flatbuffer
+        (version 5, the converter's 5 zero-size intermediates).""",
+        dict(batch=1, steps=6, input_size=5, units=7, time_major=False),
+    ),
+    (
+        "lstm16_time_major",
+        """The lstm16_small recipe with time_major=true and batch 2: input [6 timesteps,
+        2 batch, 5 features], output [6, 2, 7], state tensors [2, 7].""",
+        dict(batch=2, steps=6, input_size=5, units=7, time_major=True),
+    ),
+]
+
+
+def _lstm16_builder(name, description, kw):
+    def build():
+        seed = zlib.crc32(name.encode()) & 0x7FFFFFFF
+        return build_lstm16(seed, " ".join(description.split()), **kw)
+
+    return build
+
+
+for _name, _desc, _kw in LSTM16_CASES:
+    case(
+        _name, _desc, frontend="flatbuffer", mode="16x8", samples=N_SAMPLES, invocations=1
+    )(_lstm16_builder(_name, _desc, _kw))
+
+
+# ---------------------------------------------------------------------------
 # 4: 16x8 models
 # ---------------------------------------------------------------------------
 
@@ -804,6 +961,257 @@ for _name, _desc, _f in [
         mode="16x8",
         rep_range=(-2.0, 2.0) if _name == "x16_hard_swish" else (-1.0, 1.0),
     )(_x16_op(_f))
+
+
+# More 16x8 ops (Keras 3 + the 16x8 converter). Several have more than one output: output k
+# of the files is output k of the TFLite subgraph, whose order the converter chooses (the
+# tensor names end in ":<index of the Keras output>").
+
+
+@case(
+    "x16_transpose_conv",
+    """16x8: Conv2DTranspose(4, 3, strides=2, padding="same") with a bias on [1, 6, 6, 3],
+    then Conv2DTranspose(3, (2, 3), strides=(1, 2), padding="valid", use_bias=False): two
+    TRANSPOSE_CONV ops, one with an int64 bias and one without, output [1, 13, 25, 3].""",
+    mode="16x8",
+)
+def x16_transpose_conv():
+    x = inp((6, 6, 3))
+    y = L.Conv2DTranspose(4, 3, strides=2, padding="same", bias_initializer=bias_init())(x)
+    y = L.Conv2DTranspose(3, (2, 3), strides=(1, 2), padding="valid", use_bias=False)(y)
+    return keras.Model(x, y)
+
+
+@case(
+    "x16_binary_misc",
+    """16x8: two Conv2D 3x3 (3 filters each) a and b on [1, 6, 6, 3]; outputs
+    tf.math.squared_difference(a, b) (SQUARED_DIFFERENCE of two int16 tensors with different
+    scales), Maximum()([a, b]) (MAXIMUM; the converter requantizes b to a's scale with an
+    int16 -> int16 QUANTIZE) and tf.minimum(a, [0.3, -0.2, 0.1]) (MINIMUM with a broadcast
+    int16 constant; a requantized first).""",
+    mode="16x8",
+)
+def x16_binary_misc():
+    x = inp((6, 6, 3))
+    a = conv2d(3, 3)(x)
+    b = conv2d(3, 3)(x)
+    return keras.Model(
+        x,
+        [
+            fn(lambda t: tf.math.squared_difference(t[0], t[1]))([a, b]),
+            L.Maximum()([a, b]),
+            fn(lambda t: tf.minimum(t, np.array([0.3, -0.2, 0.1], np.float32)))(a),
+        ],
+    )
+
+
+@case(
+    "x16_slicing",
+    """16x8: Conv2D 3x3 (4 filters) on [1, 6, 6, 3], tf.split(t, 2, axis=3) (SPLIT), the
+    first half tf.unstack(axis=1) (UNPACK into 6 tensors [1, 6, 2]; outputs: the 2nd and the
+    5th) and the second half tf.slice(begin [0, 1, 2, 0], size [1, 4, 3, 2]) (SLICE).""",
+    mode="16x8",
+)
+def x16_slicing():
+    x = inp((6, 6, 3))
+    halves = fn(lambda t: tf.split(t, 2, axis=3))(conv2d(4, 3)(x))
+    rows = fn(lambda t: tf.unstack(t, axis=1))(halves[0])
+    sl = fn(lambda t: tf.slice(t, [0, 1, 2, 0], [1, 4, 3, 2]))(halves[1])
+    return keras.Model(x, [rows[1], rows[4], sl])
+
+
+@case(
+    "x16_gather",
+    """16x8: Conv2D 3x3 (4 filters) on [1, 6, 6, 3], then tf.gather(t, [3, 0, 2, 2],
+    axis=3) (GATHER of an int16 tensor).""",
+    mode="16x8",
+)
+def x16_gather():
+    x = inp((6, 6, 3))
+    return keras.Model(x, fn(lambda t: tf.gather(t, [3, 0, 2, 2], axis=3))(conv2d(4, 3)(x)))
+
+
+@case(
+    "x16_resize",
+    """16x8: Conv2D 3x3 (4 filters) on [1, 6, 6, 3], then three RESIZE_NEAREST_NEIGHBOR:
+    tf.image.resize(t, [9, 7], method="nearest") (half_pixel_centers=true),
+    tf.compat.v1.image.resize_nearest_neighbor(t, [11, 4], align_corners=True) and the same
+    to [8, 13] with align_corners=False, half_pixel_centers=False.""",
+    mode="16x8",
+)
+def x16_resize():
+    x = inp((6, 6, 3))
+    y = conv2d(4, 3)(x)
+    nn = tf.compat.v1.image.resize_nearest_neighbor
+    return keras.Model(
+        x,
+        [
+            fn(lambda t: tf.image.resize(t, [9, 7], method="nearest"))(y),
+            fn(lambda t: nn(t, [11, 4], align_corners=True))(y),
+            fn(lambda t: nn(t, [8, 13], align_corners=False, half_pixel_centers=False))(y),
+        ],
+    )
+
+
+@case(
+    "x16_resize_bilinear",
+    """16x8: Conv2D 3x3 (4 filters) on [1, 6, 6, 3], then tf.image.resize(t, [9, 7],
+    method="bilinear") (RESIZE_BILINEAR, half_pixel_centers=true).""",
+    mode="16x8",
+)
+def x16_resize_bilinear():
+    x = inp((6, 6, 3))
+    y = conv2d(4, 3)(x)
+    return keras.Model(x, fn(lambda t: tf.image.resize(t, [9, 7], method="bilinear"))(y))
+
+
+@case(
+    "x16_batch_matmul",
+    """16x8: Conv2D 3x3 (4 filters) on [1, 6, 6, 3], a = channels 0-1 and b = channels 2-3
+    (STRIDED_SLICE), then BATCH_MATMUL of two int16 activations three ways:
+    tf.matmul(a, b, transpose_b=True) [1, 6, 6, 6] (adj_y), tf.matmul(a, b,
+    transpose_a=True) [1, 6, 2, 2] (adj_x) and tf.matmul(a, b[:, :1, :3, :],
+    transpose_b=True) [1, 6, 6, 3] (the right operand broadcast over dimension 1).""",
+    mode="16x8",
+)
+def x16_batch_matmul():
+    x = inp((6, 6, 3))
+    y = conv2d(4, 3)(x)
+    a = fn(lambda t: t[..., :2])(y)
+    b = fn(lambda t: t[..., 2:])(y)
+    return keras.Model(
+        x,
+        [
+            fn(lambda t: tf.matmul(t[0], t[1], transpose_b=True))([a, b]),
+            fn(lambda t: tf.matmul(t[0], t[1], transpose_a=True))([a, b]),
+            fn(lambda t: tf.matmul(t[0], t[1][:, :1, :3, :], transpose_b=True))([a, b]),
+        ],
+    )
+
+
+@case(
+    "x16_unary",
+    """16x8: Conv2D 3x3 (4 filters) on [1, 6, 6, 3], then tf.abs(t) (ABS, same input and
+    output scale) and tf.math.rsqrt(tf.abs(t) + 0.25) (ABS with a rescale, ADD of an int16
+    scalar, RSQRT).""",
+    mode="16x8",
+)
+def x16_unary():
+    x = inp((6, 6, 3))
+    y = conv2d(4, 3)(x)
+    return keras.Model(
+        x,
+        [fn(lambda t: tf.abs(t))(y), fn(lambda t: tf.math.rsqrt(tf.abs(t) + 0.25))(y)],
+    )
+
+
+# 16x8 ops the converter refuses ("Quantization to 16x8-bit not yet supported for op"):
+# single-op flatbuffers with int16 activations and the int8 weight conventions of the
+# converter's 16x8 models (symmetric, zero point 0).
+
+
+def _x16_flat(description, build_ops):
+    """A single-op 16x8 flatbuffer model: build_ops(fm, rng) adds the tensors and the op and
+    returns (input tensors, output tensors, float_fn)."""
+
+    def make(seed):
+        fm = FlatModel()
+        ins, outs, float_fn = build_ops(fm, seed)
+        model = fm.finish(ins, outs, "mote tflm-recurrent: " + description[:60])
+        return dict(model=model, float_fn=float_fn)
+
+    return make
+
+
+def _prelu_ops(fm, seed):
+    shape = [1, 6, 6, 4]
+    alpha = np.random.default_rng(seed).uniform(-0.3, 0.6, size=(1, 1, 4))
+
+    def prelu(x):
+        x = np.asarray(x, dtype=np.float64)
+        return np.where(x >= 0, x, x * alpha)
+
+    rep = np.random.default_rng(seed + 1).uniform(-1.5, 1.0, size=[N_REP] + shape)
+    in_s = np.float32(np.abs(rep).max() / 32767.0)
+    out_s = np.float32(np.abs(prelu(rep)).max() / 32767.0)
+    a_q, a_s = quant_sym(alpha, 8)
+    x = fm.tensor("input", "int16", shape, scale=in_s, zero_point=0)
+    a = fm.tensor("prelu/alpha", "int8", [1, 1, 4], a_q, a_s, 0)
+    y = fm.tensor("prelu/output", "int16", shape, scale=out_s, zero_point=0)
+    fm.op(schema.BuiltinOperator.PRELU, 1, [x, a], [y])
+    return [x], [y], lambda xs: [prelu(xs[0])]
+
+
+def _depth_space_ops(to_space):
+    def ops(fm, seed):
+        s = np.float32(1.0 / 32767.0)
+        in_shape, out_shape = ([1, 3, 3, 8], [1, 6, 6, 2]) if to_space else ([1, 6, 6, 2], [1, 3, 3, 8])
+        x = fm.tensor("input", "int16", in_shape, scale=s, zero_point=0)
+        y = fm.tensor("output", "int16", out_shape, scale=s, zero_point=0)
+        if to_space:
+            opt = schema.DepthToSpaceOptionsT()
+            code, otype = schema.BuiltinOperator.DEPTH_TO_SPACE, schema.BuiltinOptions.DepthToSpaceOptions
+            f = lambda t: tf.nn.depth_to_space(t, 2)  # noqa: E731
+        else:
+            opt = schema.SpaceToDepthOptionsT()
+            code, otype = schema.BuiltinOperator.SPACE_TO_DEPTH, schema.BuiltinOptions.SpaceToDepthOptions
+            f = lambda t: tf.nn.space_to_depth(t, 2)  # noqa: E731
+        opt.blockSize = 2
+        fm.op(code, 1, [x], [y], otype, opt)
+
+        def float_fn(xs):
+            a = np.asarray(xs[0], dtype=np.float32)
+            r = np.asarray(f(a.reshape([-1] + in_shape[1:])))
+            return [r.reshape(a.shape[:2] + tuple(out_shape))]
+
+        return [x], [y], float_fn
+
+    return ops
+
+
+def _arg_max_ops(fm, seed):
+    s = np.float32(1.0 / 32767.0)
+    x = fm.tensor("input", "int16", [1, 6, 6, 4], scale=s, zero_point=0)
+    axis = fm.tensor("arg_max/axis", "int32", [1], np.array([3]))
+    y = fm.tensor("output", "int32", [1, 6, 6])
+    opt = schema.ArgMaxOptionsT()
+    opt.outputType = schema.TensorType.INT32
+    fm.op(schema.BuiltinOperator.ARG_MAX, 2, [x, axis], [y], schema.BuiltinOptions.ArgMaxOptions, opt)
+    return [x], [y], lambda xs: [np.argmax(np.asarray(xs[0]), axis=-1)]
+
+
+for _name, _desc, _ops in [
+    (
+        "x16_prelu",
+        """16x8 PRELU (hand-built: the converter refuses PRELU in 16x8): int16 input
+        [1, 6, 6, 4] (range [-1.5, 1)), alpha int8 [1, 1, 4] symmetric per tensor (values in
+        [-0.3, 0.6), broadcast over the spatial axes), int16 output.""",
+        _prelu_ops,
+    ),
+    (
+        "x16_depth_to_space",
+        """16x8 DEPTH_TO_SPACE, block 2, int16 [1, 3, 3, 8] -> [1, 6, 6, 2] (hand-built: the
+        converter refuses it in 16x8).""",
+        _depth_space_ops(True),
+    ),
+    (
+        "x16_space_to_depth",
+        """16x8 SPACE_TO_DEPTH, block 2, int16 [1, 6, 6, 2] -> [1, 3, 3, 8] (hand-built: the
+        converter refuses it in 16x8).""",
+        _depth_space_ops(False),
+    ),
+    (
+        "x16_arg_max",
+        """16x8 ARG_MAX over the last axis of an int16 [1, 6, 6, 4] input, int32 output
+        [1, 6, 6] (hand-built: the converter refuses it in 16x8).""",
+        _arg_max_ops,
+    ),
+]:
+    case(_name, _desc, frontend="flatbuffer", mode="16x8", samples=N_SAMPLES, invocations=1)(
+        (lambda make, n: lambda: make(zlib.crc32(n.encode()) & 0x7FFFFFFF))(
+            _x16_flat(" ".join(_desc.split()), _ops), _name
+        )
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -1019,7 +1427,15 @@ def inspect(model_bytes):
     variables = [
         dict(index=i, **tensor_info(t)) for i, t in enumerate(sg.tensors) if t.isVariable
     ]
+    # Keras output index of each subgraph output, from the signature ("output_<k>" names).
+    sig_index = {}
+    for sd in m.signatureDefs or []:
+        for o in sd.outputs or []:
+            key = o.name.decode() if isinstance(o.name, bytes) else str(o.name)
+            if key.startswith("output_") and key[7:].isdigit():
+                sig_index[int(o.tensorIndex)] = int(key[7:])
     return dict(
+        output_keras_index=[sig_index.get(int(i)) for i in sg.outputs],
         ops=ops,
         subgraphs=len(m.subgraphs),
         inputs=[tensor_info(sg.tensors[i]) for i in sg.inputs],
@@ -1229,11 +1645,24 @@ def lsb_errors(info, outputs, refs):
 
 
 def keras_float_outputs(model, info, inputs):
-    """The (stateless) Keras float model on the dequantized inputs, one call per invocation."""
-    if len(info["inputs"]) != 1 or len(model.outputs) != 1:
+    """The (stateless) Keras float model on the dequantized inputs, one call per invocation.
+    Several outputs: matched to the TFLite outputs through the signature's output names."""
+    if len(info["inputs"]) != 1:
         return None
     S, I = inputs[0].shape[:2]
     x = dequant(info["inputs"][0], inputs[0]).astype(np.float32)
+    if len(model.outputs) != 1:
+        order = info["output_keras_index"]
+        if len(order) != len(model.outputs) or sorted(order) != list(range(len(order))):
+            return None
+        calls = [model(x[s, i], training=False) for s in range(S) for i in range(I)]
+        res = []
+        for t, k in zip(info["outputs"], order):
+            ys = np.stack([np.asarray(c[k]) for c in calls])
+            if list(ys.shape[1:]) != t["shape"]:
+                return None
+            res.append(ys.reshape((S, I) + ys.shape[1:]))
+        return res
     ys = np.stack(
         [np.asarray(model(x[s, i], training=False)) for s in range(S) for i in range(I)]
     )
@@ -1291,7 +1720,9 @@ def generate_case(c, out_dir):
         )
         return None, dict(name=name, description=c["description"], reason=reason)
 
-    if c["frontend"] == "flatbuffer":
+    if c["samples"] is not None:
+        n_samples, n_inv = c["samples"], c["invocations"]
+    elif c["frontend"] == "flatbuffer":
         n_samples, n_inv = SVDF_SAMPLES, SVDF_INVOCATIONS
     else:
         n_samples, n_inv = N_SAMPLES, 1
@@ -1520,6 +1951,31 @@ def fmt_tensors(ts):
     return ", ".join(f"{t['dtype']}{t['shape']}".replace(" ", "") for t in ts)
 
 
+def readme_dropped(out_dir):
+    """The "Not produced" entries of the existing README.md (for --only runs): name and
+    reason from the README, description from the case registry."""
+    path = os.path.join(out_dir, "README.md")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        text = f.read()
+    head = "\n## Not produced, and why\n\n"
+    if head not in text:
+        return []
+    section = text.split(head, 1)[1].split("\n## ", 1)[0]
+    descriptions = {c["name"]: c["description"] for c in CASES}
+    out = []
+    for line in section.splitlines():
+        if not line.startswith("- `"):
+            continue
+        name = line[3:].split("`", 1)[0]
+        if name not in descriptions or ") Reason: " not in line:
+            continue
+        reason = line.rsplit(") Reason: ", 1)[1]
+        out.append(dict(name=name, description=descriptions[name], reason=reason))
+    return out
+
+
 def write_readme(out_dir, manifest, dropped, notes):
     import platform
     from importlib.metadata import version
@@ -1738,8 +2194,12 @@ def main():
     with open(man_path, "w") as f:
         json.dump(manifest, f, indent=1)
         f.write("\n")
-    if not args.only:
-        write_readme(out_dir, manifest, dropped, NOTES)
+    if args.only:
+        # Keep the "Not produced" entries of the cases that were not regenerated.
+        done = {c["name"] for c in selected}
+        kept = [d for d in readme_dropped(out_dir) if d["name"] not in done]
+        dropped = sorted(kept + dropped, key=lambda d: order.index(d["name"]))
+    write_readme(out_dir, manifest, dropped, NOTES)
     print(f"done in {secs:.1f}s: {len(manifest)} models, {len(dropped)} not produced")
 
 
