@@ -19,7 +19,7 @@ use mote_tools::intake::{import, tflite};
 use serde_json::Value;
 
 /// Models TFLM runs that mote still refuses, with the operator or feature missing.
-const REFUSED: &[(&str, &str)] = &[("transpose_rank5", "more than four dimensions")];
+const REFUSED: &[(&str, &str)] = &[];
 
 /// Models TFLM cannot run for want of a kernel, where mote has one (and TFLite's semantics).
 const BEYOND_TFLM: &[&str] = &["relu_n1_to_1"];
@@ -63,6 +63,8 @@ const ON_DEVICE: &[&str] = &[
     "pad",                 // PAD, PADV2 with another value
     "gather_nd",           // GATHER_ND
     "io_uint8",            // uint8 graph input and output (QUANTIZE uint8 <-> int8)
+    "transpose_rank5",     // five dimensions (TRANSPOSE, FULLY_CONNECTED, RESHAPE)
+    "io_int16x8",          // int16 graph input and output, 16x8 CONV_2D, MEAN, FC
 ];
 
 /// What mote made of one corpus model.

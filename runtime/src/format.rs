@@ -14,8 +14,12 @@ pub const MAGIC: [u8; 4] = *b"MOTE";
 pub const FORMAT_VERSION: u16 = 1;
 /// Bytes in the fixed header that precedes the postcard payload.
 pub const HEADER_LEN: usize = 16;
-/// Most dimensions a tensor may have.
+/// Most dimensions an operator record describes (PAD's paddings, a slice's begin and stride,
+/// broadcasting, reductions): tensors of more dimensions go only to the operators of
+/// [`Op::takes_any_rank`].
 pub const MAX_RANK: usize = 4;
+/// Most dimensions a tensor may have (TRANSPOSE of five dimensions, reshapes around it).
+pub const MAX_TENSOR_RANK: usize = 5;
 /// Most graph inputs, graph outputs or CONCATENATION inputs.
 pub const MAX_IO: usize = 8;
 /// Most activation tensors live at one time (while one operator runs). Validation checks the
@@ -108,7 +112,7 @@ pub struct TensorDef {
     /// Element type.
     pub dtype: DType,
     /// Dimensions, outermost first (NHWC for images).
-    pub shape: HVec<u16, MAX_RANK>,
+    pub shape: HVec<u16, MAX_TENSOR_RANK>,
     /// Quantization scale (1.0 for float tensors).
     pub scale: f32,
     /// Quantization zero point (0 for float tensors).
@@ -1214,6 +1218,29 @@ impl Op<'_> {
         }
     }
 
+    /// Whether the operator takes tensors of any rank (up to [`MAX_TENSOR_RANK`]): those that
+    /// see their tensors as flat (RESHAPE, the elementwise rescales, FULLY_CONNECTED, the float
+    /// boundary) or through their own view (TRANSPOSE). Every other operator's tensors have at
+    /// most [`MAX_RANK`] dimensions.
+    pub fn takes_any_rank(&self) -> bool {
+        matches!(
+            self,
+            Op::Reshape(_)
+                | Op::Transpose(_)
+                | Op::Constant(_)
+                | Op::Quantize(_)
+                | Op::Dequantize(_)
+                | Op::Requantize(_)
+                | Op::Rescale(_)
+                | Op::Rescale16(_)
+                | Op::Clip(_)
+                | Op::Abs(_)
+                | Op::Rsqrt(_)
+                | Op::FullyConnected(_)
+                | Op::FullyConnected16(_)
+        )
+    }
+
     /// Calls `f` with every state tensor the operator keeps from one invocation to the next
     /// (recurrent operators; TFLM's variable tensors): it reads and rewrites them in place.
     pub fn for_each_state(&self, mut f: impl FnMut(TensorId)) {
@@ -1325,8 +1352,9 @@ mod encode_impl {
     /// Encodes tensor definitions into the slotted [`Graph::tensors`] section.
     ///
     /// # Errors
-    /// If a definition does not fit its slot (a shape of more than [`MAX_RANK`] dimensions
-    /// cannot be built, so this only guards against future changes of `TensorDef`).
+    /// If a definition does not fit its slot: only a five-dimensional shape can, when its
+    /// dimensions, zero point and offset are all large (every definition of at most
+    /// [`MAX_RANK`] dimensions fits).
     pub fn encode_tensors(tensors: &[TensorDef]) -> Result<Vec<u8>, postcard::Error> {
         let mut out = Vec::with_capacity(tensors.len() * TENSOR_SLOT_LEN);
         for t in tensors {
@@ -1386,6 +1414,18 @@ mod tests {
 
     #[test]
     fn largest_tensor_def_fills_its_slot_exactly() {
+        // Five dimensions fit when their sizes are below 2^14 (2 bytes each).
+        let five = TensorDef {
+            dtype: DType::F32,
+            shape: HVec::from_slice(&[16383; MAX_TENSOR_RANK]).unwrap(),
+            scale: f32::MAX,
+            zero_point: i32::MIN,
+            offset: u32::MAX,
+            first_op: u16::MAX,
+            last_op: u16::MAX,
+        };
+        let mut buf = [0u8; 64];
+        assert!(postcard::to_slice(&five, &mut buf).unwrap().len() <= TENSOR_SLOT_LEN);
         let big = TensorDef {
             dtype: DType::F32,
             shape: HVec::from_slice(&[u16::MAX; MAX_RANK]).unwrap(),

@@ -2,8 +2,8 @@
 
 use crate::error::Error;
 use crate::format::{
-    DType, FORMAT_VERSION, Graph, HEADER_LEN, MAGIC, MAX_LIVE, Op, TENSOR_SLOT_LEN, TensorDef,
-    TensorId, crc32,
+    DType, FORMAT_VERSION, Graph, HEADER_LEN, MAGIC, MAX_LIVE, MAX_RANK, Op, TENSOR_SLOT_LEN,
+    TensorDef, TensorId, crc32,
 };
 use crate::ops;
 use heapless::Vec as HVec;
@@ -179,6 +179,7 @@ impl<'a> Model<'a> {
         for index in 0..self.graph.op_count {
             let op = ops.next().ok_or(Error::BadOp(index))??;
             self.validate_lifetimes(index, &op)?;
+            self.validate_rank(index, &op)?;
             let mut state_result = Ok(());
             op.for_each_state(|id| {
                 states += 1;
@@ -206,6 +207,24 @@ impl<'a> Model<'a> {
         }
         self.validate_no_overlap()?;
         Ok(scratch)
+    }
+
+    /// Tensors of more than [`MAX_RANK`] dimensions go only to operators that take any rank.
+    fn validate_rank(&self, index: u16, op: &Op<'_>) -> Result<(), Error> {
+        if op.takes_any_rank() {
+            return Ok(());
+        }
+        let mut deep = false;
+        let mut check = |id: TensorId| {
+            deep |= self.tensor(id).is_ok_and(|t| t.shape.len() > MAX_RANK);
+        };
+        op.for_each_input(&mut check);
+        op.for_each_state(&mut check);
+        check(op.output());
+        if deep {
+            return Err(Error::ShapeMismatch { op: index });
+        }
+        Ok(())
     }
 
     /// A state tensor lives through the whole graph (so the plan gives it bytes of its own)

@@ -35,11 +35,11 @@ impl<'a> HostGraph<'a> {
     ) -> Result<TensorId> {
         let name = name.into();
         let id = TensorId::try_from(self.tensors.len()).context("more than 65535 tensors")?;
-        if shape.len() > format::MAX_RANK {
+        if shape.len() > format::MAX_TENSOR_RANK {
             bail!(
                 "tensor {name}: {} dimensions, at most {} are supported",
                 shape.len(),
-                format::MAX_RANK
+                format::MAX_TENSOR_RANK
             );
         }
         let mut dims = heapless::Vec::new();

@@ -48,7 +48,8 @@ use std::fmt;
 use anyhow::{Result, anyhow, bail, ensure};
 use bumpalo::Bump;
 use mote::format::{
-    Clamp, Constant, DType, MAX_IO, MAX_RANK, Multiplier, Op, Requant, TensorId, Window,
+    Clamp, Constant, DType, MAX_IO, MAX_RANK, MAX_TENSOR_RANK, Multiplier, Op, Requant, TensorId,
+    Window,
 };
 
 use crate::intake::tflite::schema::{
@@ -104,6 +105,7 @@ pub fn import<'a>(model: &tflite::Model<'a>, consts: &'a Bump) -> Result<HostGra
             version: op.version,
         };
         let mapped = im.op(&cx, op)?;
+        im.check_rank(&cx, &mapped)?;
         im.graph.ops.push(mapped);
     }
     ensure!(!im.graph.ops.is_empty(), "the model has no operators");
@@ -387,6 +389,33 @@ impl<'m, 'a> Importer<'m, 'a> {
         Ok(a)
     }
 
+    /// Only the operators that see their tensors as flat (or through their own view) take
+    /// tensors of five dimensions; the runtime checks the same ([`Op::takes_any_rank`]).
+    fn check_rank(&self, cx: &OpCx, op: &Op<'_>) -> Result<()> {
+        if op.takes_any_rank() {
+            return Ok(());
+        }
+        let mut deep = None;
+        let mut check = |id: TensorId| {
+            let t = &self.graph.tensors[usize::from(id)];
+            if t.shape.len() > MAX_RANK && deep.is_none() {
+                deep = Some((id, t.shape.clone()));
+            }
+        };
+        op.for_each_input(&mut check);
+        check(op.output());
+        match deep {
+            Some((id, shape)) => bail!(
+                "{cx}: tensor {} has {} dimensions {:?}; this operator takes at most {MAX_RANK} \
+                 (RESHAPE, TRANSPOSE, FULLY_CONNECTED and the elementwise rescales take five)",
+                self.graph.names[usize::from(id)],
+                shape.len(),
+                shape.as_slice()
+            ),
+            None => Ok(()),
+        }
+    }
+
     /// Activation input `i` of `op`, int8 or int16 (16x8).
     fn input_8_or_16(&self, cx: &OpCx, op: &Operator<'_>, i: usize) -> Result<Act> {
         let a = self.input(cx, op, i)?;
@@ -519,8 +548,8 @@ impl<'m, 'a> Importer<'m, 'a> {
         ensure!(
             (1..=max_version).contains(&cx.version),
             "{cx}: version {} is not supported (at most {max_version}): it marks a variant \
-             mote does not run (int16 activations, int4 or sparse weights, hybrid, grouped \
-             convolution)",
+             mote does not run (int4 or sparse weights, hybrid quantization, grouped \
+             convolution, slices of five dimensions)",
             cx.version
         );
         match op.builtin {
@@ -624,11 +653,11 @@ fn to_u16(cx: &OpCx, v: usize, what: &str) -> Result<u16> {
     u16::try_from(v).map_err(|_| anyhow!("{cx}: {what} {v} exceeds 65535"))
 }
 
-/// Static dimensions of a tensor (a scalar has none): each at least 1, at most 4 of them.
+/// Static dimensions of a tensor (a scalar has none): each at least 1, at most five of them.
 fn dims(t: &Tensor<'_>) -> Result<Vec<usize>> {
     ensure!(
-        t.shape.len() <= MAX_RANK,
-        "has {} dimensions {:?}; at most {MAX_RANK} are supported",
+        t.shape.len() <= MAX_TENSOR_RANK,
+        "has {} dimensions {:?}; at most {MAX_TENSOR_RANK} are supported",
         t.shape.len(),
         t.shape
     );

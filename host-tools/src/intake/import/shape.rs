@@ -5,8 +5,8 @@
 
 use anyhow::{Result, anyhow, ensure};
 use mote::format::{
-    Concatenation, DType, MAX_IO, MAX_PERMUTE_RANK, MAX_RANK, Op, Pad, PadWith, TensorId,
-    Transpose, Unary,
+    Concatenation, DType, MAX_IO, MAX_PERMUTE_RANK, MAX_RANK, MAX_TENSOR_RANK, Op, Pad, PadWith,
+    TensorId, Transpose, Unary,
 };
 
 use super::{Importer, OpCx, activation_name, int_values, same_quantization, to_u16, type_name};
@@ -236,9 +236,9 @@ impl<'m, 'a> Importer<'m, 'a> {
         same_quantization(cx, &input, &output)?;
         let rank = input.shape.len();
         ensure!(
-            (1..=MAX_RANK).contains(&rank) && output.shape.len() == rank,
-            "{cx}: input rank {rank} and output rank {}; at most {MAX_RANK} dimensions are \
-             supported",
+            (1..=MAX_TENSOR_RANK).contains(&rank) && output.shape.len() == rank,
+            "{cx}: input rank {rank} and output rank {}; at most {MAX_TENSOR_RANK} dimensions \
+             are supported",
             output.shape.len()
         );
         ensure!(
@@ -250,7 +250,7 @@ impl<'m, 'a> Importer<'m, 'a> {
         );
         let values = int_values(cx, perm_t, "permutation")?;
         let mut perm = Vec::with_capacity(rank);
-        let mut seen = [false; MAX_RANK];
+        let mut seen = [false; MAX_TENSOR_RANK];
         for (d, &p) in values.iter().enumerate() {
             let p = usize::try_from(p)
                 .ok()
