@@ -1220,12 +1220,23 @@ impl Op<'_> {
 
     /// Whether the operator takes tensors of any rank (up to [`MAX_TENSOR_RANK`]): those that
     /// see their tensors as flat (RESHAPE, the elementwise rescales, FULLY_CONNECTED, the float
-    /// boundary) or through their own view (TRANSPOSE). Every other operator's tensors have at
-    /// most [`MAX_RANK`] dimensions.
+    /// boundary), through their own view (TRANSPOSE, the reductions) or broadcast over five
+    /// dimensions (the binary operators). Every other operator's tensors have at most [`MAX_RANK`] dimensions.
     pub fn takes_any_rank(&self) -> bool {
         matches!(
             self,
-            Op::Reshape(_)
+            Op::Add(_)
+                | Op::Sub(_)
+                | Op::Mul(_)
+                | Op::Maximum(_)
+                | Op::Minimum(_)
+                | Op::SquaredDifference(_)
+                | Op::Prelu(_)
+                | Op::Add16(_)
+                | Op::Sub16(_)
+                | Op::Mul16(_)
+                | Op::Reduce(_)
+                | Op::Reshape(_)
                 | Op::Transpose(_)
                 | Op::Constant(_)
                 | Op::Quantize(_)

@@ -8,6 +8,7 @@ use crate::format::{
     Reduce, ReduceKind, StridedSlice, TensorDef, TensorId, Transpose,
 };
 use crate::kernels::{as_i8, as_i8_mut, reference};
+use heapless::Vec as HVec;
 
 /// A tensor data-movement operators take: int8, or int16 (16x8) when built with `int16`.
 fn movable(cx: &Cx<'_, '_>, id: TensorId) -> Result<TensorDef, Error> {
@@ -187,8 +188,30 @@ pub(super) fn eval_mean(cx: &Cx<'_, '_>, o: &Mean, arena: &mut [u8]) -> Result<(
     Ok(())
 }
 
-/// Input and output int8; the axes within the input's rank; as many outputs as the kept
-/// dimensions hold; MAX and MIN keep the quantization (TFLM refuses them otherwise), MEAN and
+/// The input of a reduction as the kernels walk it, four dimensions: neighbouring dimensions
+/// that are both reduced or both kept merge into one (the same elements in the same order),
+/// and leading 1s fill up. `None` if five dimensions alternate kept and reduced.
+fn reduction_view(shape: &[u16], axes: u8) -> Option<([usize; MAX_RANK], [bool; MAX_RANK])> {
+    let mut runs: HVec<(usize, bool), MAX_RANK> = HVec::new();
+    for (d, &n) in shape.iter().enumerate() {
+        let reduced = axes & (1 << d) != 0;
+        match runs.last_mut() {
+            Some((size, r)) if *r == reduced => *size = size.checked_mul(usize::from(n))?,
+            _ => runs.push((usize::from(n), reduced)).ok()?,
+        }
+    }
+    let lead = MAX_RANK - runs.len();
+    let mut dims = [1; MAX_RANK];
+    let mut reduced = [false; MAX_RANK];
+    for (k, &(n, r)) in runs.iter().enumerate() {
+        *dims.get_mut(lead + k)? = n;
+        *reduced.get_mut(lead + k)? = r;
+    }
+    Some((dims, reduced))
+}
+
+/// Input and output int8; the axes within the input's rank (up to five dimensions, not all
+/// five alternating kept and reduced); as many outputs as the kept dimensions hold; MAX and MIN keep the quantization (TFLM refuses them otherwise), MEAN and
 /// SUM have a valid multiplier.
 pub(super) fn validate_reduce(cx: &Cx<'_, '_>, o: &Reduce) -> Result<(), Error> {
     // int8, or int16 for MEAN (16x8).
@@ -199,6 +222,7 @@ pub(super) fn validate_reduce(cx: &Cx<'_, '_>, o: &Reduce) -> Result<(), Error> 
     let out = cx.typed(o.output, dtype)?;
     let rank = i.shape.len();
     cx.check_param(u32::from(o.axes) < 1 << rank)?;
+    cx.check_shape(reduction_view(&i.shape, o.axes).is_some())?;
     let kept = i
         .shape
         .iter()
@@ -214,10 +238,7 @@ pub(super) fn validate_reduce(cx: &Cx<'_, '_>, o: &Reduce) -> Result<(), Error> 
 
 pub(super) fn eval_reduce(cx: &Cx<'_, '_>, o: &Reduce, arena: &mut [u8]) -> Result<(), Error> {
     let (i, out_t) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
-    let lead = MAX_RANK.saturating_sub(i.shape.len());
-    let dims: [u16; MAX_RANK] = extend(&i.shape, 1);
-    let reduced: [bool; MAX_RANK] =
-        core::array::from_fn(|d| d >= lead && o.axes & (1 << (d - lead)) != 0);
+    let (dims, reduced) = reduction_view(&i.shape, o.axes).ok_or(cx.shape_err())?;
     let kind = match o.kind {
         ReduceKind::Mean => reference::Reduction::Mean,
         ReduceKind::Sum => reference::Reduction::Sum,
@@ -229,7 +250,7 @@ pub(super) fn eval_reduce(cx: &Cx<'_, '_>, o: &Reduce, arena: &mut [u8]) -> Resu
     if i.dtype == DType::I16 {
         reference::mean_16(
             super::wide::as_i16(x),
-            dims.map(usize::from),
+            dims,
             reduced,
             i.zero_point,
             o.multiplier,
@@ -240,7 +261,7 @@ pub(super) fn eval_reduce(cx: &Cx<'_, '_>, o: &Reduce, arena: &mut [u8]) -> Resu
     }
     reference::reduce(
         as_i8(x),
-        dims.map(usize::from),
+        dims,
         reduced,
         kind,
         i.zero_point,

@@ -536,8 +536,8 @@ impl<'m, 'a> Importer<'m, 'a> {
             B::BATCH_MATMUL => 2,
             // 1 float, 2 hybrid, 3 full integer (int8), 4 int8 with int8 state.
             B::SVDF => 4,
-            // 1 float and int8; later versions are hybrid (asymmetric inputs, diagonal).
-            B::UNIDIRECTIONAL_SEQUENCE_LSTM => 1,
+            // 1 float and int8, 5 int16 (16x8); 2-4 are hybrid variants, refused below.
+            B::UNIDIRECTIONAL_SEQUENCE_LSTM => 5,
             B::NEG | B::EXP | B::LOG | B::SQRT => bail!(
                 "{cx}: TFLM runs this operator on float32 only (an int8 model fails there), so \
                  mote refuses it too"

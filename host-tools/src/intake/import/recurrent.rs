@@ -171,6 +171,16 @@ impl<'m, 'a> Importer<'m, 'a> {
             "{cx}: a CIFG LSTM (no input gate) is not supported (TFLM refuses it too)"
         );
         let input = self.input_8_or_16(cx, op, 0)?;
+        let version_ok = match input.dtype {
+            DType::I16 => cx.version == 5,
+            _ => cx.version == 1,
+        };
+        ensure!(
+            version_ok,
+            "{cx}: version {} with {:?} input is a hybrid variant, which is not supported",
+            cx.version,
+            input.dtype
+        );
         let hidden = self.state(cx, op, 18)?;
         let cell = self.state(cx, op, 19)?;
         let output = self.output_like(cx, op, &input)?;

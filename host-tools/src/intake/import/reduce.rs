@@ -3,7 +3,7 @@
 //! `tensorflow/lite/micro/kernels/reduce_common.cc` and `arg_min_max.cc`.
 
 use anyhow::{Result, anyhow, ensure};
-use mote::format::{ArgMinMax, DType, Multiplier, Op, Reduce, ReduceKind};
+use mote::format::{ArgMinMax, DType, MAX_RANK, Multiplier, Op, Reduce, ReduceKind};
 
 use super::{Importer, OpCx, int_values, multiplier, same_quantization, type_name};
 use crate::intake::tflite::Operator;
@@ -84,6 +84,18 @@ impl<'m, 'a> Importer<'m, 'a> {
                 })?;
             mask |= 1 << axis;
         }
+        // The runtime merges neighbouring dimensions both kept or both reduced: at most four
+        // such runs remain (five dimensions alternating kept and reduced do not).
+        let runs = 1
+            + (1..rank)
+                .filter(|&d| (mask >> d) & 1 != (mask >> (d - 1)) & 1)
+                .count();
+        ensure!(
+            runs <= MAX_RANK,
+            "{cx}: reducing axes {mask:#b} of {:?} alternates five times; at most four \
+             alternating runs of dimensions are supported",
+            input.shape
+        );
         let kept: usize = (0..rank)
             .filter(|d| mask & (1 << d) == 0)
             .map(|d| input.shape[d])

@@ -1,30 +1,33 @@
 //! ADD, SUB, MUL, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE and PRELU, int8, with NumPy/TFLite
-//! broadcasting over up to four dimensions: TFLM's
+//! broadcasting over up to five dimensions: TFLM's
 //! `reference_integer_ops::AddFunc` and `MulElementwise` applied through
 //! `BroadcastBinaryFunction6DSlow` / `BroadcastMul6DSlow` (the same element pairs as the
 //! plain elementwise loop when both shapes are equal).
 
-use crate::format::{Clamp, MAX_RANK, Multiplier};
+use crate::format::{Clamp, MAX_TENSOR_RANK, Multiplier};
+
+/// Dimensions a broadcast walks (TFLM's loop takes up to six; mote's tensors have five).
+const RANK: usize = MAX_TENSOR_RANK;
 use crate::kernels::fixed_point::{
     clamp_to_i8, multiply_by_quantized_multiplier_smaller_than_one_exp, requantize,
 };
 
 /// How the two inputs of a broadcasting binary operator map onto its output: shapes aligned
-/// on the right, padded with leading 1s to four dimensions; along each dimension both inputs
+/// on the right, padded with leading 1s to five dimensions; along each dimension both inputs
 /// have the output's size, or one of them has size 1 and is repeated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Broadcast {
-    dims: [usize; MAX_RANK],
-    strides1: [usize; MAX_RANK],
-    strides2: [usize; MAX_RANK],
+    dims: [usize; RANK],
+    strides1: [usize; RANK],
+    strides2: [usize; RANK],
 }
 
 impl Broadcast {
     /// The broadcast of two shapes (outermost dimension first), or `None` if they have more
-    /// than four dimensions or a dimension where they differ and neither is 1.
+    /// than five dimensions or a dimension where they differ and neither is 1.
     pub fn new(shape1: &[u16], shape2: &[u16]) -> Option<Broadcast> {
         let (a, b) = (extend(shape1)?, extend(shape2)?);
-        let mut dims = [1; MAX_RANK];
+        let mut dims = [1; RANK];
         for ((d, &a), &b) in dims.iter_mut().zip(&a).zip(&b) {
             *d = match (a, b) {
                 _ if a == b => a,
@@ -40,8 +43,8 @@ impl Broadcast {
         })
     }
 
-    /// The output's dimensions, padded with leading 1s to four.
-    pub fn dims(&self) -> [usize; MAX_RANK] {
+    /// The output's dimensions, padded with leading 1s to five.
+    pub fn dims(&self) -> [usize; RANK] {
         self.dims
     }
 
@@ -57,7 +60,7 @@ impl Broadcast {
 
     /// Elements input `strides` (1 or 2) must have: the product of the dimensions it does not
     /// repeat.
-    fn input_len(&self, strides: &[usize; MAX_RANK]) -> Option<usize> {
+    fn input_len(&self, strides: &[usize; RANK]) -> Option<usize> {
         self.dims
             .iter()
             .zip(strides)
@@ -89,21 +92,23 @@ impl Broadcast {
             }
             return;
         }
-        let [d0, d1, d2, d3] = self.dims;
+        let [d0, d1, d2, d3, d4] = self.dims;
         let (s1, s2) = (self.strides1, self.strides2);
         let mut out = output.iter_mut();
         for i0 in 0..d0 {
             for i1 in 0..d1 {
                 for i2 in 0..d2 {
-                    // In bounds: each index is below its dimension, so the offsets stay below
-                    // the input lengths checked above.
-                    let base1 = i0 * s1[0] + i1 * s1[1] + i2 * s1[2];
-                    let base2 = i0 * s2[0] + i1 * s2[1] + i2 * s2[2];
                     for i3 in 0..d3 {
-                        let x = input1.get(base1 + i3 * s1[3]);
-                        let y = input2.get(base2 + i3 * s2[3]);
-                        if let (Some(o), Some(&x), Some(&y)) = (out.next(), x, y) {
-                            *o = f(x, y);
+                        // In bounds: each index is below its dimension, so the offsets stay
+                        // below the input lengths checked above.
+                        let base1 = i0 * s1[0] + i1 * s1[1] + i2 * s1[2] + i3 * s1[3];
+                        let base2 = i0 * s2[0] + i1 * s2[1] + i2 * s2[2] + i3 * s2[3];
+                        for i4 in 0..d4 {
+                            let x = input1.get(base1 + i4 * s1[4]);
+                            let y = input2.get(base2 + i4 * s2[4]);
+                            if let (Some(o), Some(&x), Some(&y)) = (out.next(), x, y) {
+                                *o = f(x, y);
+                            }
                         }
                     }
                 }
@@ -112,10 +117,10 @@ impl Broadcast {
     }
 }
 
-/// `shape` padded with leading 1s to four dimensions.
-fn extend(shape: &[u16]) -> Option<[usize; MAX_RANK]> {
-    let pad = MAX_RANK.checked_sub(shape.len())?;
-    let mut dims = [1; MAX_RANK];
+/// `shape` padded with leading 1s to five dimensions.
+fn extend(shape: &[u16]) -> Option<[usize; RANK]> {
+    let pad = RANK.checked_sub(shape.len())?;
+    let mut dims = [1; RANK];
     for (d, &s) in dims.iter_mut().skip(pad).zip(shape) {
         *d = usize::from(s);
     }
@@ -123,8 +128,8 @@ fn extend(shape: &[u16]) -> Option<[usize; MAX_RANK]> {
 }
 
 /// Row-major element strides of `dims`, 0 along dimensions of size 1 (TFLite's `NdArrayDesc`).
-fn strides(dims: &[usize; MAX_RANK]) -> Option<[usize; MAX_RANK]> {
-    let mut strides = [0; MAX_RANK];
+fn strides(dims: &[usize; RANK]) -> Option<[usize; RANK]> {
+    let mut strides = [0; RANK];
     let mut step = 1usize;
     for (s, &d) in strides.iter_mut().zip(dims).rev() {
         *s = if d == 1 { 0 } else { step };
@@ -287,12 +292,14 @@ mod tests {
     #[test]
     fn broadcast_shapes() {
         let b = Broadcast::new(&[1, 2, 2, 3], &[1, 1, 1, 3]).unwrap();
-        assert_eq!(b.dims(), [1, 2, 2, 3]);
+        assert_eq!(b.dims(), [1, 1, 2, 2, 3]);
         let b = Broadcast::new(&[3], &[2, 1]).unwrap();
-        assert_eq!(b.dims(), [1, 1, 2, 3]);
+        assert_eq!(b.dims(), [1, 1, 1, 2, 3]);
         assert_eq!(b.len(), Some(6));
         assert_eq!(Broadcast::new(&[2, 3], &[3, 2]), None);
-        assert_eq!(Broadcast::new(&[1, 1, 1, 1, 1], &[1]), None);
+        let b = Broadcast::new(&[2, 1, 1, 1, 1], &[3]).unwrap();
+        assert_eq!(b.dims(), [2, 1, 1, 1, 3]);
+        assert_eq!(Broadcast::new(&[1, 1, 1, 1, 1, 1], &[1]), None);
         assert!(Broadcast::new(&[0, 3], &[1, 3]).unwrap().is_empty());
     }
 
@@ -395,36 +402,36 @@ mod tests {
         assert_eq!(out, [9; 4]);
     }
 
-    /// A random pair of broadcastable shapes of rank up to 4.
+    /// A random pair of broadcastable shapes of rank up to 5.
     fn shapes() -> impl Strategy<Value = (Vec<u16>, Vec<u16>)> {
         (
-            proptest::collection::vec(1u16..=3, 4),
-            proptest::collection::vec(any::<(bool, bool)>(), 4),
-            0usize..=4,
-            0usize..=4,
+            proptest::collection::vec(1u16..=3, 5),
+            proptest::collection::vec(any::<(bool, bool)>(), 5),
+            0usize..=5,
+            0usize..=5,
         )
             .prop_map(|(dims, ones, r1, r2)| {
                 let pick = |keep: &dyn Fn(usize) -> bool| -> Vec<u16> {
-                    (0..4).map(|i| if keep(i) { dims[i] } else { 1 }).collect()
+                    (0..5).map(|i| if keep(i) { dims[i] } else { 1 }).collect()
                 };
                 let a = pick(&|i| !ones[i].0);
                 let b = pick(&|i| !ones[i].1);
-                (a[4 - r1..].to_vec(), b[4 - r2..].to_vec())
+                (a[5 - r1..].to_vec(), b[5 - r2..].to_vec())
             })
     }
 
     /// Element `index` of the output, read from an input of `shape` by NumPy rules.
-    fn read(input: &[i8], shape: &[u16], out_dims: [usize; 4], mut index: usize) -> i8 {
-        let mut coords = [0usize; 4];
-        for d in (0..4).rev() {
+    fn read(input: &[i8], shape: &[u16], out_dims: [usize; 5], mut index: usize) -> i8 {
+        let mut coords = [0usize; 5];
+        for d in (0..5).rev() {
             coords[d] = index % out_dims[d];
             index /= out_dims[d];
         }
-        let full: Vec<usize> = core::iter::repeat_n(1, 4 - shape.len())
+        let full: Vec<usize> = core::iter::repeat_n(1, 5 - shape.len())
             .chain(shape.iter().map(|&d| usize::from(d)))
             .collect();
         let mut offset = 0;
-        for d in 0..4 {
+        for d in 0..5 {
             let c = if full[d] == 1 { 0 } else { coords[d] };
             offset = offset * full[d] + c;
         }
