@@ -19,12 +19,6 @@ use serde_json::Value;
 /// Models TFLM runs that mote still refuses, with what is missing.
 const REFUSED: &[(&str, &str)] = &[
     ("x16_transpose_conv", "TRANSPOSE_CONV of int16"),
-    (
-        "x16_binary_misc",
-        "SQUARED_DIFFERENCE, MAXIMUM, MINIMUM of int16",
-    ),
-    ("x16_slicing", "SPLIT, UNPACK, SLICE of int16"),
-    ("x16_resize", "RESIZE_NEAREST_NEIGHBOR of int16"),
     ("x16_batch_matmul", "BATCH_MATMUL of int16"),
     ("x16_unary", "ABS, RSQRT of int16"),
     ("x16_prelu", "PRELU of int16"),

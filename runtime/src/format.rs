@@ -1072,6 +1072,9 @@ pub enum Op<'a> {
     Tanh16(Sigmoidal16),
     /// RELU, RELU6 of int16.
     Rescale16(Rescale16),
+    /// SQUARED_DIFFERENCE of int16 (zero points 0, no left shift; the output multiplier may
+    /// exceed one).
+    SquaredDifference16(Add16),
 }
 
 impl Op<'_> {
@@ -1140,6 +1143,7 @@ impl Op<'_> {
             Op::Logistic16(_) => "LOGISTIC",
             Op::Tanh16(_) => "TANH",
             Op::Rescale16(_) => "RELU",
+            Op::SquaredDifference16(_) => "SQUARED_DIFFERENCE",
         }
     }
 
@@ -1215,6 +1219,10 @@ impl Op<'_> {
             Op::Softmax16(o) => f(o.input),
             Op::Logistic16(o) | Op::Tanh16(o) => f(o.input),
             Op::Rescale16(o) => f(o.input),
+            Op::SquaredDifference16(o) => {
+                f(o.input1);
+                f(o.input2)
+            }
         }
     }
 
@@ -1235,6 +1243,7 @@ impl Op<'_> {
                 | Op::Add16(_)
                 | Op::Sub16(_)
                 | Op::Mul16(_)
+                | Op::SquaredDifference16(_)
                 | Op::Reduce(_)
                 | Op::Reshape(_)
                 | Op::Transpose(_)
@@ -1313,6 +1322,7 @@ impl Op<'_> {
             Op::Softmax16(o) => o.output,
             Op::Logistic16(o) | Op::Tanh16(o) => o.output,
             Op::Rescale16(o) => o.output,
+            Op::SquaredDifference16(o) => o.output,
         }
     }
 }

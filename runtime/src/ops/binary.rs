@@ -111,21 +111,45 @@ pub(super) fn validate_squared_difference(cx: &Cx<'_, '_>, o: &Add) -> Result<()
 
 /// MAXIMUM, MINIMUM: three int8 tensors that broadcast (the quantization is not looked at,
 /// as TFLM does not).
+/// MAXIMUM and MINIMUM compare raw values, int8 or (16x8) int16, all three of one type.
 pub(super) fn validate_min_max(cx: &Cx<'_, '_>, o: &Binary) -> Result<(), Error> {
+    #[cfg(feature = "int16")]
+    if cx.tensor(o.output)?.dtype == DType::I16 {
+        let (a, b, out) = (
+            cx.typed(o.input1, DType::I16)?,
+            cx.typed(o.input2, DType::I16)?,
+            cx.typed(o.output, DType::I16)?,
+        );
+        let bc = Broadcast::new(&a.shape, &b.shape).ok_or(cx.shape_err())?;
+        let want = Broadcast::new(&out.shape, &[1]).map(|o| o.dims());
+        return cx.check_shape(Some(bc.dims()) == want && bc.len() == out.elements());
+    }
     check_operands(cx, o.input1, o.input2, o.output)
 }
 
+/// MAXIMUM (`max`) or MINIMUM of the raw values, as TFLM compares them.
 pub(super) fn eval_min_max(
     cx: &Cx<'_, '_>,
     o: &Binary,
     arena: &mut [u8],
-    f: fn(&Broadcast, &[i8], &[i8], &mut [i8]),
+    max: bool,
 ) -> Result<(), Error> {
     let (a, b) = (cx.tensor(o.input1)?, cx.tensor(o.input2)?);
     let output = cx.tensor(o.output)?;
     let bc = broadcast(cx, &a, &b)?;
     let (out, [x, y]) = operands(arena, &output, [&a, &b])?;
-    f(&bc, as_i8(x), as_i8(y), as_i8_mut(out));
+    if output.dtype == DType::I16 {
+        let pick = |x: [u8; 2], y: [u8; 2]| {
+            let (p, q) = (i16::from_le_bytes(x), i16::from_le_bytes(y));
+            (if max { p.max(q) } else { p.min(q) }).to_le_bytes()
+        };
+        let (x, y) = (x.as_chunks::<2>().0, y.as_chunks::<2>().0);
+        bc.map(x, y, out.as_chunks_mut::<2>().0, pick);
+    } else if max {
+        reference::maximum(&bc, as_i8(x), as_i8(y), as_i8_mut(out));
+    } else {
+        reference::minimum(&bc, as_i8(x), as_i8(y), as_i8_mut(out));
+    }
     Ok(())
 }
 

@@ -253,6 +253,8 @@ pub(crate) fn validate(model: &Model<'_>, index: u16, op: &Op<'_>) -> Result<(),
         Op::Logistic16(o) | Op::Tanh16(o) => wide::validate_sigmoidal(&cx, o),
         #[cfg(all(feature = "int16", feature = "op-rescale"))]
         Op::Rescale16(o) => wide::validate_rescale(&cx, o),
+        #[cfg(all(feature = "int16", feature = "op-squared-difference"))]
+        Op::SquaredDifference16(o) => wide::validate_squared_difference(&cx, o),
         #[allow(unreachable_patterns)] // not with every operator built in
         _ => Err(unsupported(index, op)),
     }
@@ -353,9 +355,9 @@ pub(crate) fn eval(
         #[cfg(feature = "op-sub")]
         Op::Sub(o) => binary::eval_with_add_params(&cx, o, arena, reference::sub),
         #[cfg(feature = "op-maximum")]
-        Op::Maximum(o) => binary::eval_min_max(&cx, o, arena, reference::maximum),
+        Op::Maximum(o) => binary::eval_min_max(&cx, o, arena, true),
         #[cfg(feature = "op-maximum")]
-        Op::Minimum(o) => binary::eval_min_max(&cx, o, arena, reference::minimum),
+        Op::Minimum(o) => binary::eval_min_max(&cx, o, arena, false),
         #[cfg(feature = "op-squared-difference")]
         Op::SquaredDifference(o) => {
             binary::eval_with_add_params(&cx, o, arena, reference::squared_difference)
@@ -420,6 +422,8 @@ pub(crate) fn eval(
         Op::Tanh16(o) => wide::eval_sigmoidal(&cx, o, false, arena),
         #[cfg(all(feature = "int16", feature = "op-rescale"))]
         Op::Rescale16(o) => wide::eval_rescale(&cx, o, arena),
+        #[cfg(all(feature = "int16", feature = "op-squared-difference"))]
+        Op::SquaredDifference16(o) => wide::eval_squared_difference(&cx, o, arena),
         // Unreachable: `validate` refused the blob.
         #[allow(unreachable_patterns)]
         _ => Err(unsupported(index, op)),

@@ -326,3 +326,41 @@ pub(super) fn eval_leaky_relu(
     );
     Ok(())
 }
+
+/// SQUARED_DIFFERENCE of int16: zero points 0, input multipliers below one.
+pub(super) fn validate_squared_difference(cx: &Cx<'_, '_>, o: &Add16) -> Result<(), Error> {
+    broadcast16(cx, o.input1, o.input2, o.output)?;
+    let zero = |t: u16| cx.tensor(t).map(|d| d.zero_point == 0);
+    cx.check_param(zero(o.input1)? && zero(o.input2)? && zero(o.output)?)?;
+    check_below_one(cx, o.input1_multiplier)?;
+    check_below_one(cx, o.input2_multiplier)?;
+    cx.check_multiplier(o.output_multiplier)?;
+    check_clamp16(cx, o.clamp)
+}
+
+pub(super) fn eval_squared_difference(
+    cx: &Cx<'_, '_>,
+    o: &Add16,
+    arena: &mut [u8],
+) -> Result<(), Error> {
+    let bc = broadcast16(cx, o.input1, o.input2, o.output)?;
+    let (a, b, output) = (
+        cx.tensor(o.input1)?,
+        cx.tensor(o.input2)?,
+        cx.tensor(o.output)?,
+    );
+    let p = Add16Params {
+        input1_zp: 0,
+        input2_zp: 0,
+        output_zp: 0,
+        input1_multiplier: o.input1_multiplier,
+        input2_multiplier: o.input2_multiplier,
+        output_multiplier: o.output_multiplier,
+        clamp: o.clamp,
+        subtract: true,
+    };
+    let (out, [x, y]) = operands(arena, &output, [&a, &b])?;
+    let f = |x, y| reference::squared_difference_16(x, y, &p);
+    bc.map(as_i16(x), as_i16(y), as_i16_mut(out), f);
+    Ok(())
+}

@@ -6,7 +6,7 @@
 
 use anyhow::{Result, anyhow, ensure};
 use mote::format::{
-    Add, Add16, BatchMatMul, Binary, Clamp, DType, Mul, Mul16, Multiplier, Op, Prelu,
+    Add, Add16, BatchMatMul, Binary, Clamp, Clamp16, DType, Mul, Mul16, Multiplier, Op, Prelu,
 };
 
 use super::{Act, Importer, OpCx, fused_clamp, fused_clamp16, multiplier};
@@ -83,9 +83,26 @@ impl<'m, 'a> Importer<'m, 'a> {
     /// SQUARED_DIFFERENCE (TFLM `squared_difference.cc`, int8: left shift 7, the output
     /// multiplier `twice_max² / (2^14 · output_scale)` by the general `QuantizeMultiplier`).
     pub(super) fn squared_difference(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
-        const LEFT_SHIFT: u8 = 7;
         let (a, b, output) = self.binary_operands(cx, op)?;
         let common = CommonScale::new(cx, &a, &b)?;
+        if output.dtype == DType::I16 {
+            // int16: zero points 0, no left shift (TFLM `squared_difference.cc`).
+            ensure!(
+                a.zero_point == 0 && b.zero_point == 0 && output.zero_point == 0,
+                "{cx}: int16 SQUARED_DIFFERENCE needs zero points 0 (TFLM refuses others)"
+            );
+            let real_out = common.twice_max * common.twice_max / f64::from(output.scale);
+            return Ok(Op::SquaredDifference16(Add16 {
+                input1: a.id,
+                input2: b.id,
+                output: output.id,
+                input1_multiplier: common.input1,
+                input2_multiplier: common.input2,
+                output_multiplier: multiplier(cx, real_out, "output")?,
+                clamp: Clamp16::NONE,
+            }));
+        }
+        const LEFT_SHIFT: u8 = 7;
         let real_out = common.twice_max * common.twice_max
             / (f64::from(1u32 << (2 * LEFT_SHIFT)) * f64::from(output.scale));
         Ok(Op::SquaredDifference(Add {
@@ -211,7 +228,10 @@ impl<'m, 'a> Importer<'m, 'a> {
             a.dtype,
             b.dtype
         );
-        let int16_ok = matches!(op.builtin, B::ADD | B::SUB | B::MUL);
+        let int16_ok = matches!(
+            op.builtin,
+            B::ADD | B::SUB | B::MUL | B::MAXIMUM | B::MINIMUM | B::SQUARED_DIFFERENCE
+        );
         ensure!(
             a.dtype == DType::I8 || int16_ok,
             "{cx}: this operator with int16 activations is not supported yet"

@@ -3,7 +3,7 @@
 //! moved or interpolated (input and output share quantization).
 
 use anyhow::{Result, anyhow, bail, ensure};
-use mote::format::{Op, ResizeBilinear, ResizeNearest};
+use mote::format::{DType, Op, ResizeBilinear, ResizeNearest};
 
 use super::{Importer, OpCx, int_values, nhwc, same_quantization, type_name};
 use crate::intake::tflite::Operator;
@@ -26,9 +26,13 @@ impl<'m, 'a> Importer<'m, 'a> {
                 .ok_or_else(|| anyhow!("{cx}: ResizeNearestNeighborOptions are missing"))?;
             (o.align_corners(), o.half_pixel_centers())
         };
-        let input = self.input_i8(cx, op, 0)?;
+        let input = self.input_8_or_16(cx, op, 0)?;
         let size = self.constant(cx, op, 1)?;
-        let output = self.output_i8(cx, op)?;
+        let output = self.output_like(cx, op, &input)?;
+        ensure!(
+            input.dtype == DType::I8 || op.builtin == B::RESIZE_NEAREST_NEIGHBOR,
+            "{cx}: RESIZE_BILINEAR of int16 is not supported (TFLM fails it: float or int8 only)"
+        );
         same_quantization(cx, &input, &output)?;
         ensure!(
             size.dtype == TensorType::INT32 && size.elements() == Some(2),

@@ -145,14 +145,14 @@ impl<'m, 'a> Importer<'m, 'a> {
             B::SPLIT => {
                 let axis = int_values(cx, self.constant(cx, op, 0)?, "axis")?;
                 (
-                    self.input_i8(cx, op, 1)?,
+                    self.input_8_or_16(cx, op, 1)?,
                     axis.first().copied().unwrap_or(0),
                 )
             }
             B::SPLIT_V => {
                 let axis = int_values(cx, self.constant(cx, op, 2)?, "axis")?;
                 (
-                    self.input_i8(cx, op, 0)?,
+                    self.input_8_or_16(cx, op, 0)?,
                     axis.first().copied().unwrap_or(0),
                 )
             }
@@ -161,7 +161,7 @@ impl<'m, 'a> Importer<'m, 'a> {
                     .raw
                     .builtin_options_as_unpack_options()
                     .map_or(0, |o| o.axis());
-                (self.input_i8(cx, op, 0)?, axis)
+                (self.input_8_or_16(cx, op, 0)?, axis)
             }
         };
         let rank = input.shape.len();
@@ -215,7 +215,12 @@ impl<'m, 'a> Importer<'m, 'a> {
         let mut last = None;
         for (j, &size) in sizes.iter().enumerate() {
             let output = self.output_at(cx, op, j)?;
-            super::expect_i8(cx, &output, "an output")?;
+            ensure!(
+                output.dtype == input.dtype,
+                "{cx}: output {j} is {:?}, the input {:?}",
+                output.dtype,
+                input.dtype
+            );
             let axes: Vec<Axis> = (0..rank)
                 .map(|d| Axis {
                     begin: if d == axis { first as i32 } else { 0 },

@@ -48,4 +48,5 @@ pub use softmax::{LogSoftmaxParams, log_softmax, softmax};
 pub use wide::{
     Add16Params, I16, add_16, conv_2d_16, depthwise_conv_2d_16, dequantize_16, fully_connected_16,
     mean_16, mul_16, pool_16, quantize_16, requantize64, rescale_16, sigmoidal_16, softmax_16,
+    squared_difference_16,
 };

@@ -29,7 +29,13 @@ impl Resize {
 
 /// RESIZE_NEAREST_NEIGHBOR: output pixel `(y, x)` is input pixel `(rows[y], cols[x])`, the
 /// source indices little-endian u16, precomputed with TFLM's float32 arithmetic.
-pub fn resize_nearest(r: &Resize, input: &[i8], rows: &[u8], cols: &[u8], output: &mut [i8]) {
+pub fn resize_nearest<T: Copy>(
+    r: &Resize,
+    input: &[T],
+    rows: &[u8],
+    cols: &[u8],
+    output: &mut [T],
+) {
     let [_, h, w, c] = r.input;
     let [_, oh, ow, _] = r.output;
     let (rows, cols) = (rows.as_chunks::<2>().0, cols.as_chunks::<2>().0);

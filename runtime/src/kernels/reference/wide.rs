@@ -333,6 +333,15 @@ fn smaller_than_one(x: i32, m: Multiplier) -> i32 {
     multiply_by_quantized_multiplier_smaller_than_one_exp(x, m.multiplier, i32::from(m.shift))
 }
 
+/// SQUARED_DIFFERENCE of one int16 pair (TFLM's int16 path: no left shift): both on the
+/// common scale, the difference squared, requantized, saturated.
+pub fn squared_difference_16(x: I16, y: I16, p: &Add16Params) -> I16 {
+    let a = smaller_than_one(get(x), p.input1_multiplier);
+    let b = smaller_than_one(get(y), p.input2_multiplier);
+    let d = a.wrapping_sub(b);
+    put(requantize(d.wrapping_mul(d), p.output_multiplier), p.clamp)
+}
+
 /// MUL of one int16 pair (zero points 0): the product requantized, clamped.
 pub fn mul_16(x: I16, y: I16, m: Multiplier, clamp: Clamp16) -> I16 {
     put(requantize(get(x) * get(y), m), clamp)
