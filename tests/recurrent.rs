@@ -17,12 +17,7 @@ use mote_tools::intake::{import, tflite};
 use serde_json::Value;
 
 /// Models TFLM runs that mote still refuses, with what is missing.
-const REFUSED: &[(&str, &str)] = &[
-    ("x16_transpose_conv", "TRANSPOSE_CONV of int16"),
-    ("x16_batch_matmul", "BATCH_MATMUL of int16"),
-    ("x16_unary", "ABS, RSQRT of int16"),
-    ("x16_prelu", "PRELU of int16"),
-];
+const REFUSED: &[(&str, &str)] = &[];
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data/tflm-recurrent")

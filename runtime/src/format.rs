@@ -1075,6 +1075,9 @@ pub enum Op<'a> {
     /// SQUARED_DIFFERENCE of int16 (zero points 0, no left shift; the output multiplier may
     /// exceed one).
     SquaredDifference16(Add16),
+    /// TRANSPOSE_CONV, 16x8 (a CONV_2D record read the other way round, as TRANSPOSE_CONV's).
+    #[serde(borrow)]
+    TransposeConv16(Conv16<'a>),
 }
 
 impl Op<'_> {
@@ -1144,6 +1147,7 @@ impl Op<'_> {
             Op::Tanh16(_) => "TANH",
             Op::Rescale16(_) => "RELU",
             Op::SquaredDifference16(_) => "SQUARED_DIFFERENCE",
+            Op::TransposeConv16(_) => "TRANSPOSE_CONV",
         }
     }
 
@@ -1223,6 +1227,7 @@ impl Op<'_> {
                 f(o.input1);
                 f(o.input2)
             }
+            Op::TransposeConv16(o) => f(o.input),
         }
     }
 
@@ -1323,6 +1328,7 @@ impl Op<'_> {
             Op::Logistic16(o) | Op::Tanh16(o) => o.output,
             Op::Rescale16(o) => o.output,
             Op::SquaredDifference16(o) => o.output,
+            Op::TransposeConv16(o) => o.output,
         }
     }
 }

@@ -154,8 +154,20 @@ pub(super) fn eval_min_max(
 }
 
 /// PRELU: input and alpha broadcast like the operands of a binary operator.
+/// PRELU: int8 throughout, or (16x8) int16 input and output with an int8 alpha.
 pub(super) fn validate_prelu(cx: &Cx<'_, '_>, o: &Prelu) -> Result<(), Error> {
-    check_operands(cx, o.input, o.alpha, o.output)?;
+    if cfg!(feature = "int16") && cx.tensor(o.input)?.dtype == DType::I16 {
+        let (i, a) = (
+            cx.typed(o.input, DType::I16)?,
+            cx.typed(o.alpha, DType::I8)?,
+        );
+        let out = cx.typed(o.output, DType::I16)?;
+        let bc = Broadcast::new(&i.shape, &a.shape).ok_or(cx.shape_err())?;
+        let want = Broadcast::new(&out.shape, &[1]).map(|o| o.dims());
+        cx.check_shape(Some(bc.dims()) == want && bc.len() == out.elements())?;
+    } else {
+        check_operands(cx, o.input, o.alpha, o.output)?;
+    }
     cx.check_multiplier(o.positive)?;
     cx.check_multiplier(o.negative)
 }
@@ -172,7 +184,12 @@ pub(super) fn eval_prelu(cx: &Cx<'_, '_>, o: &Prelu, arena: &mut [u8]) -> Result
         positive: o.positive,
         negative: o.negative,
     };
-    reference::prelu(&bc, as_i8(x), as_i8(alpha), &p, as_i8_mut(out));
+    if i.dtype == DType::I16 {
+        let (x, out) = (x.as_chunks::<2>().0, out.as_chunks_mut::<2>().0);
+        reference::prelu_16(&bc, x, as_i8(alpha), &p, out);
+    } else {
+        reference::prelu(&bc, as_i8(x), as_i8(alpha), &p, as_i8_mut(out));
+    }
     Ok(())
 }
 

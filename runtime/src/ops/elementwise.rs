@@ -145,14 +145,17 @@ pub(super) fn eval_dequantize(cx: &Cx<'_, '_>, o: &Unary, arena: &mut [u8]) -> R
     Ok(())
 }
 
-/// ABS and RSQRT: int8 in and out, as many elements. RSQRT's multiplier is applied with 20
-/// taken off its shift, which must stay a valid shift.
+/// ABS and RSQRT: int8 in and out (or int16 with zero points 0, 16x8), as many elements.
+/// RSQRT's multiplier is applied with 20 taken off its shift, which must stay a valid shift.
 fn validate_scaled(cx: &Cx<'_, '_>, o: &Scaled) -> Result<(), Error> {
     let io = Unary {
         input: o.input,
         output: o.output,
     };
-    same_size(cx, &io, DType::I8, DType::I8)?;
+    let wide = cfg!(feature = "int16") && cx.tensor(o.input)?.dtype == DType::I16;
+    let t = if wide { DType::I16 } else { DType::I8 };
+    let (i, out) = same_size(cx, &io, t, t)?;
+    cx.check_param(!wide || (i.zero_point == 0 && out.zero_point == 0))?;
     cx.check_multiplier(o.multiplier)
 }
 
@@ -163,6 +166,12 @@ pub(super) fn validate_abs(cx: &Cx<'_, '_>, o: &Scaled) -> Result<(), Error> {
 pub(super) fn eval_abs(cx: &Cx<'_, '_>, o: &Scaled, arena: &mut [u8]) -> Result<(), Error> {
     let (i, out_t) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
     let (out, [x]) = operands(arena, &out_t, [&i])?;
+    #[cfg(feature = "int16")]
+    if i.dtype == DType::I16 {
+        let out = out.as_chunks_mut::<2>().0;
+        reference::abs_16(x.as_chunks::<2>().0, o.multiplier, out);
+        return Ok(());
+    }
     reference::abs(
         as_i8(x),
         i.zero_point,
@@ -183,7 +192,12 @@ pub(super) fn eval_rsqrt(cx: &Cx<'_, '_>, o: &Scaled, arena: &mut [u8]) -> Resul
     let (i, out_t) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
     let (out, [x]) = operands(arena, &out_t, [&i])?;
     let m = o.multiplier;
-    if reference::rsqrt(as_i8(x), i.zero_point, m, out_t.zero_point, as_i8_mut(out)) {
+    let done = if cfg!(feature = "int16") && i.dtype == DType::I16 {
+        wide_rsqrt(x, m, out)
+    } else {
+        reference::rsqrt(as_i8(x), i.zero_point, m, out_t.zero_point, as_i8_mut(out))
+    };
+    if done {
         Ok(())
     } else {
         Err(Error::OutOfDomain { op: cx.index })
@@ -272,4 +286,15 @@ pub(super) fn eval_requantize(cx: &Cx<'_, '_>, o: &Scaled, arena: &mut [u8]) -> 
         out,
     );
     Ok(())
+}
+
+/// RSQRT of int16 (16x8); `false` at a negative input.
+#[cfg(feature = "int16")]
+fn wide_rsqrt(x: &[u8], m: crate::format::Multiplier, out: &mut [u8]) -> bool {
+    reference::rsqrt_16(x.as_chunks::<2>().0, m, out.as_chunks_mut::<2>().0)
+}
+
+#[cfg(not(feature = "int16"))]
+fn wide_rsqrt(_: &[u8], _: crate::format::Multiplier, _: &mut [u8]) -> bool {
+    false
 }

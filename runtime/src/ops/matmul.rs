@@ -37,9 +37,19 @@ fn shapes(o: &BatchMatMul, lhs: &TensorDef, rhs: &TensorDef) -> Option<MatMul> {
 /// Int8 operands of two to four dimensions whose batches broadcast and whose inner sizes
 /// agree; the output `[batch..., rows, cols]` (leading 1s aside).
 pub(super) fn validate(cx: &Cx<'_, '_>, o: &BatchMatMul) -> Result<(), Error> {
-    let lhs = cx.typed(o.lhs, DType::I8)?;
-    let rhs = cx.typed(o.rhs, DType::I8)?;
-    let out = cx.typed(o.output, DType::I8)?;
+    // int8, or int16 with zero points 0 (16x8).
+    let wide = cfg!(feature = "int16") && cx.tensor(o.lhs)?.dtype == DType::I16;
+    let t = if wide { DType::I16 } else { DType::I8 };
+    let lhs = cx.typed(o.lhs, t)?;
+    let rhs = cx.typed(o.rhs, t)?;
+    let out = cx.typed(o.output, t)?;
+    cx.check_param(
+        !wide
+            || lhs.zero_point == 0
+                && rhs.zero_point == 0
+                && out.zero_point == 0
+                && o.multiplier.shift < 15,
+    )?;
     let m = shapes(o, &lhs, &rhs).ok_or(cx.shape_err())?;
     let batch = m.out_batch().ok_or(cx.shape_err())?;
     let want = [batch[0], batch[1], m.rows, m.cols];
@@ -60,6 +70,11 @@ pub(super) fn eval(cx: &Cx<'_, '_>, o: &BatchMatMul, arena: &mut [u8]) -> Result
     let out_t = cx.tensor(o.output)?;
     let m = shapes(o, &lhs, &rhs).ok_or(cx.shape_err())?;
     let (out, [x, y]) = operands(arena, &out_t, [&lhs, &rhs])?;
+    if lhs.dtype == DType::I16 {
+        let (x, y) = (x.as_chunks::<2>().0, y.as_chunks::<2>().0);
+        reference::batch_matmul_16(&m, x, y, o.multiplier, out.as_chunks_mut::<2>().0);
+        return Ok(());
+    }
     let p = MatMulParams {
         lhs_zp: lhs.zero_point,
         rhs_zp: rhs.zero_point,

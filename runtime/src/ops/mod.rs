@@ -255,6 +255,8 @@ pub(crate) fn validate(model: &Model<'_>, index: u16, op: &Op<'_>) -> Result<(),
         Op::Rescale16(o) => wide::validate_rescale(&cx, o),
         #[cfg(all(feature = "int16", feature = "op-squared-difference"))]
         Op::SquaredDifference16(o) => wide::validate_squared_difference(&cx, o),
+        #[cfg(all(feature = "int16", feature = "op-transpose-conv"))]
+        Op::TransposeConv16(o) => wide::validate_transpose_conv(&cx, o),
         #[allow(unreachable_patterns)] // not with every operator built in
         _ => Err(unsupported(index, op)),
     }
@@ -424,6 +426,8 @@ pub(crate) fn eval(
         Op::Rescale16(o) => wide::eval_rescale(&cx, o, arena),
         #[cfg(all(feature = "int16", feature = "op-squared-difference"))]
         Op::SquaredDifference16(o) => wide::eval_squared_difference(&cx, o, arena),
+        #[cfg(all(feature = "int16", feature = "op-transpose-conv"))]
+        Op::TransposeConv16(o) => wide::eval_transpose_conv(&cx, o, arena),
         // Unreachable: `validate` refused the blob.
         #[allow(unreachable_patterns)]
         _ => Err(unsupported(index, op)),

@@ -246,9 +246,13 @@ impl<'m, 'a> Importer<'m, 'a> {
     /// ABS (TFLM `PrepareAbsRsqrt`): requantized only when the scales differ as float32; the
     /// identity multiplier (2^30, shift 1) otherwise, exact for the magnitudes 0..=255.
     pub(super) fn abs(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
-        let input = self.input_i8(cx, op, 0)?;
-        let output = self.output_i8(cx, op)?;
+        let input = self.input_8_or_16(cx, op, 0)?;
+        let output = self.output_like(cx, op, &input)?;
         same_size(cx, &input, &output)?;
+        ensure!(
+            input.dtype == DType::I8 || (input.zero_point == 0 && output.zero_point == 0),
+            "{cx}: int16 ABS and RSQRT need zero points 0 (TFLM refuses others)"
+        );
         let m = if input.scale == output.scale {
             Multiplier {
                 multiplier: 1 << 30,
@@ -271,9 +275,13 @@ impl<'m, 'a> Importer<'m, 'a> {
     /// RSQRT (TFLM `PrepareAbsRsqrt`): the multiplier `1 / (sqrt(scale_in) * scale_out)` in
     /// double. An input below its zero point fails the invocation, in TFLM and in mote.
     pub(super) fn rsqrt(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
-        let input = self.input_i8(cx, op, 0)?;
-        let output = self.output_i8(cx, op)?;
+        let input = self.input_8_or_16(cx, op, 0)?;
+        let output = self.output_like(cx, op, &input)?;
         same_size(cx, &input, &output)?;
+        ensure!(
+            input.dtype == DType::I8 || (input.zero_point == 0 && output.zero_point == 0),
+            "{cx}: int16 ABS and RSQRT need zero points 0 (TFLM refuses others)"
+        );
         let real = 1.0 / (f64::from(input.scale).sqrt() * f64::from(output.scale));
         let m = multiplier(cx, real, "output")?;
         ensure!(

@@ -136,7 +136,20 @@ impl<'m, 'a> Importer<'m, 'a> {
     /// PRELU (TFLM `CalculatePreluParams`: both multipliers in double, the second as
     /// `(scale_in * scale_alpha) / scale_out`); alpha, usually a constant, broadcasts.
     pub(super) fn prelu(&mut self, cx: &OpCx, op: &Operator<'_>) -> Result<Op<'a>> {
-        let (input, alpha, output) = self.binary_operands(cx, op)?;
+        let (input, alpha, output) = if self.input_8_or_16(cx, op, 0)?.dtype == DType::I16 {
+            // 16x8: int16 input and output, an int8 alpha (TFLM refuses an int16 one).
+            let input = self.input_8_or_16(cx, op, 0)?;
+            let alpha = self.operand_i8(cx, op, 1)?;
+            let output = self.output_like(cx, op, &input)?;
+            ensure!(
+                alpha.dtype == DType::I8,
+                "{cx}: an int16 PRELU needs an int8 alpha (TFLM refuses others)"
+            );
+            check_broadcast(cx, &input, &alpha, &output)?;
+            (input, alpha, output)
+        } else {
+            self.binary_operands(cx, op)?
+        };
         let (s_in, s_alpha, s_out) = (
             f64::from(input.scale),
             f64::from(alpha.scale),
@@ -160,7 +173,18 @@ impl<'m, 'a> Importer<'m, 'a> {
             .ok_or_else(|| anyhow!("{cx}: BatchMatMulOptions are missing"))?;
         let lhs = self.operand_i8(cx, op, 0)?;
         let rhs = self.operand_i8(cx, op, 1)?;
-        let output = self.output_i8(cx, op)?;
+        let output = self.output_like(cx, op, &lhs)?;
+        ensure!(
+            rhs.dtype == lhs.dtype,
+            "{cx}: operands of types {:?} and {:?} (TFLM needs one type)",
+            lhs.dtype,
+            rhs.dtype
+        );
+        ensure!(
+            lhs.dtype == DType::I8
+                || (lhs.zero_point == 0 && rhs.zero_point == 0 && output.zero_point == 0),
+            "{cx}: int16 BATCH_MATMUL needs zero points 0 (TFLM refuses others)"
+        );
         let (l, r) = (&lhs.shape, &rhs.shape);
         ensure!(
             l.len() >= 2 && r.len() >= 2,

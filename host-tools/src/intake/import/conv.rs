@@ -197,9 +197,10 @@ impl<'m, 'a> Importer<'m, 'a> {
             .builtin_options_as_transpose_conv_options()
             .ok_or_else(|| anyhow!("{cx}: TransposeConvOptions are missing"))?;
         let filter = self.constant(cx, op, 1)?;
-        let input = self.input_i8(cx, op, 2)?;
+        let input = self.input_8_or_16(cx, op, 2)?;
         let bias = self.optional_constant(cx, op, 3)?;
-        let output = self.output_i8(cx, op)?;
+        let output = self.output_like(cx, op, &input)?;
+        let wide = input.dtype == DType::I16;
         let [n, in_h, in_w, in_c] = nhwc(cx, &input, "input")?;
         let [on, out_h, out_w, out_c] = nhwc(cx, &output, "output")?;
         let [f_o, f_h, f_w, f_i] = filter.shape[..] else {
@@ -232,8 +233,21 @@ impl<'m, 'a> Importer<'m, 'a> {
         .map_err(|e| anyhow!("{e} (seen as the convolution from the output back to the input)"))?;
         let filter_bytes = int8_weights(cx, filter, out_c * f_h * f_w * in_c, "filter")?;
         let wq = weight_quantization(cx, filter, out_c, 0)?;
-        let bias_bytes = bias.map(|b| bias_data(cx, b, out_c, false)).transpose()?;
+        let bias_bytes = bias.map(|b| bias_data(cx, b, out_c, wide)).transpose()?;
         let requant = self.conv_requant(cx, &input, &wq, &output)?;
+        if wide {
+            // 16x8: TFLM's int64 path, no zero points.
+            return Ok(Op::TransposeConv16(Conv16 {
+                input: input.id,
+                output: output.id,
+                window,
+                depth_multiplier: 0,
+                filter: filter_bytes,
+                bias: bias_bytes,
+                requant: check_shift16(cx, requant)?,
+                clamp: fused_clamp16(cx, o.fused_activation_function(), &output)?,
+            }));
+        }
         Ok(Op::TransposeConv(Conv2d {
             input: input.id,
             output: output.id,

@@ -71,12 +71,12 @@ impl Broadcast {
 
     /// Calls `f` on every pair of input values in output order and writes the results, or
     /// does nothing if the slices do not have the lengths the shapes give.
-    pub(crate) fn map<T: Copy>(
+    pub(crate) fn map<A: Copy, B: Copy, T>(
         &self,
-        input1: &[T],
-        input2: &[T],
+        input1: &[A],
+        input2: &[B],
         output: &mut [T],
-        f: impl Fn(T, T) -> T,
+        f: impl Fn(A, B) -> T,
     ) {
         let n = self.len();
         if n != Some(output.len())
@@ -523,6 +523,26 @@ pub struct PreluParams {
     pub positive: Multiplier,
     /// `scale_in * scale_alpha / scale_out`, for the inputs below it.
     pub negative: Multiplier,
+}
+
+/// PRELU of int16 with an int8 alpha (TFLM's 16x8 PRELU): as the int8 kernel, saturated to
+/// int16.
+pub fn prelu_16(
+    b: &Broadcast,
+    input: &[[u8; 2]],
+    alpha: &[i8],
+    p: &PreluParams,
+    output: &mut [[u8; 2]],
+) {
+    b.map(input, alpha, output, |x, a| {
+        let v = i32::from(i16::from_le_bytes(x)) - p.input_zp;
+        let out = if v >= 0 {
+            requantize(v, p.positive)
+        } else {
+            requantize(v.wrapping_mul(i32::from(a) - p.alpha_zp), p.negative)
+        };
+        (out.saturating_add(p.output_zp).clamp(-32768, 32767) as i16).to_le_bytes()
+    });
 }
 
 /// PRELU (TFLM's `BroadcastPrelu4DSlow`): `x - zp` requantized by `positive` where it is not

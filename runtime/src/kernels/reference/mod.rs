@@ -25,7 +25,7 @@ mod wide;
 
 pub use activations::{HardSwishParams, hard_swish, leaky_relu};
 pub use binary::{
-    AddParams, Broadcast, MulParams, PreluParams, add, maximum, minimum, mul, prelu,
+    AddParams, Broadcast, MulParams, PreluParams, add, maximum, minimum, mul, prelu, prelu_16,
     squared_difference, sub,
 };
 pub use conv::{Geometry, conv_2d, transpose_conv};
@@ -35,7 +35,7 @@ pub use elementwise::{
     rescale, rsqrt,
 };
 pub use fully_connected::fully_connected;
-pub use matmul::{MatMul, MatMulParams, batch_matmul};
+pub use matmul::{MatMul, MatMulParams, batch_matmul, batch_matmul_16};
 pub use pool::{average_pool_2d, max_pool_2d};
 pub use recurrent::{
     LstmActivation, LstmParams, LstmWeights, SvdfParams, logistic16, lstm, svdf, tanh16,
@@ -46,7 +46,7 @@ pub use shape::{concatenation, gather, pad, strided_slice, transpose};
 pub use sigmoid::{logistic, tanh};
 pub use softmax::{LogSoftmaxParams, log_softmax, softmax};
 pub use wide::{
-    Add16Params, I16, add_16, conv_2d_16, depthwise_conv_2d_16, dequantize_16, fully_connected_16,
-    mean_16, mul_16, pool_16, quantize_16, requantize64, rescale_16, sigmoidal_16, softmax_16,
-    squared_difference_16,
+    Add16Params, I16, abs_16, add_16, conv_2d_16, depthwise_conv_2d_16, dequantize_16,
+    fully_connected_16, mean_16, mul_16, pool_16, quantize_16, requantize64, rescale_16, rsqrt_16,
+    sigmoidal_16, softmax_16, squared_difference_16, transpose_conv_16,
 };

@@ -10,7 +10,8 @@ use super::conv::{Geometry, Taps};
 use super::recurrent::{logistic16, tanh16};
 use crate::format::{Clamp16, Multiplier, Requant};
 use crate::kernels::fixed_point::{
-    multiply_by_quantized_multiplier_smaller_than_one_exp, requantize,
+    multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_smaller_than_one_exp,
+    requantize,
 };
 
 /// An int16 activation.
@@ -121,6 +122,75 @@ fn dot16(x: &[I16], w: &[i8]) -> i64 {
         .zip(w)
         .map(|(&x, &w)| i64::from(get(x) * i32::from(w)))
         .sum()
+}
+
+/// TRANSPOSE_CONV 16x8 (TFLM's `TransposeConv<int64>`): as the int8 kernel gathers, with no
+/// zero points, an int64 sum and bias, TFLM's int64 requantization.
+#[allow(clippy::too_many_arguments)]
+pub fn transpose_conv_16(
+    g: &Geometry,
+    input: &[I16],
+    filter: &[i8],
+    bias: Option<&[u8]>,
+    requant: &Requant<'_>,
+    clamp: Clamp16,
+    output: &mut [I16],
+) {
+    let w = g.window;
+    let (kh, kw) = (usize::from(w.filter_h), usize::from(w.filter_w));
+    let (sh, sw) = (usize::from(w.stride_h), usize::from(w.stride_w));
+    let (pad_h, pad_w) = (usize::from(w.pad_top), usize::from(w.pad_left));
+    if !g.fits(input.len(), output.len())
+        || sh == 0
+        || sw == 0
+        || Some(filter.len())
+            != g.out_c
+                .checked_mul(kh * kw)
+                .and_then(|n| n.checked_mul(g.in_c))
+    {
+        return;
+    }
+    let source = |o: usize, pad: usize, k: usize, stride: usize, size: usize| {
+        let t = (o + pad).checked_sub(k)?;
+        (t % stride == 0 && t / stride < size).then_some(t / stride)
+    };
+    let image = g.in_h * g.in_w * g.in_c;
+    let out_image = g.out_h * g.out_w * g.out_c;
+    for (x, y) in input
+        .chunks_exact(image)
+        .zip(output.chunks_exact_mut(out_image))
+    {
+        for (oy, y_row) in y.chunks_exact_mut(g.out_w * g.out_c).enumerate() {
+            for (ox, y_px) in y_row.chunks_exact_mut(g.out_c).enumerate() {
+                for (oc, (out, f)) in y_px
+                    .iter_mut()
+                    .zip(filter.chunks_exact(kh * kw * g.in_c))
+                    .enumerate()
+                {
+                    let mut acc = 0i64;
+                    for ky in 0..kh {
+                        let Some(iy) = source(oy, pad_h, ky, sh, g.in_h) else {
+                            continue;
+                        };
+                        for kx in 0..kw {
+                            let Some(ix) = source(ox, pad_w, kx, sw, g.in_w) else {
+                                continue;
+                            };
+                            let xi = (iy * g.in_w + ix) * g.in_c;
+                            let fi = (ky * kw + kx) * g.in_c;
+                            if let (Some(x), Some(w)) =
+                                (x.get(xi..xi + g.in_c), f.get(fi..fi + g.in_c))
+                            {
+                                acc += dot16(x, w);
+                            }
+                        }
+                    }
+                    let acc = acc.wrapping_add(bias64(bias, oc));
+                    *out = put(requantize64(acc, requant.channel(oc)), clamp);
+                }
+            }
+        }
+    }
 }
 
 /// DEPTHWISE_CONV_2D 16x8 (TFLM's `DepthwiseConvPerChannel`, int16): output channel
@@ -340,6 +410,35 @@ pub fn squared_difference_16(x: I16, y: I16, p: &Add16Params) -> I16 {
     let b = smaller_than_one(get(y), p.input2_multiplier);
     let d = a.wrapping_sub(b);
     put(requantize(d.wrapping_mul(d), p.output_multiplier), p.clamp)
+}
+
+/// ABS of int16 (zero points 0): `|x|` requantized (the identity when the scales are equal),
+/// saturated, so -32768 gives 32767.
+pub fn abs_16(input: &[I16], m: Multiplier, output: &mut [I16]) {
+    for (&x, out) in input.iter().zip(output.iter_mut()) {
+        *out = put(requantize(get(x).abs(), m), Clamp16::NONE);
+    }
+}
+
+/// RSQRT of int16 (zero points 0), TFLM's int8 algorithm on int16 values: 0 gives 32767; a
+/// negative input stops here with `false` (TFLM fails the invocation).
+pub fn rsqrt_16(input: &[I16], m: Multiplier, output: &mut [I16]) -> bool {
+    for (&x, out) in input.iter().zip(output.iter_mut()) {
+        let v = get(x);
+        if v < 0 {
+            return false;
+        }
+        *out = if v == 0 {
+            i16::MAX.to_le_bytes()
+        } else {
+            let (inv, shift) = super::elementwise::inv_sqrt_multiplier(v);
+            let data = multiply_by_quantized_multiplier(1, inv, shift + 20);
+            let scaled =
+                multiply_by_quantized_multiplier(data, m.multiplier, i32::from(m.shift) - 20);
+            put(scaled, Clamp16::NONE)
+        };
+    }
+    true
 }
 
 /// MUL of one int16 pair (zero points 0): the product requantized, clamped.
