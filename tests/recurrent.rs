@@ -124,12 +124,13 @@ fn every_recurrent_and_16x8_model_equals_tflm_or_is_refused_as_listed() {
 /// Models run on both QEMU boards, every invocation in one boot (the firmware's interpreter,
 /// like TFLM's, is never reset between samples): the device must equal TFLM byte for byte.
 const ON_DEVICE: &[&str] = &[
-    "svdf_kws_stack",   // two SVDFs (int16 state), FULLY_CONNECTED, SOFTMAX
-    "svdf_int8_state",  // SVDF with an int8 state and TFLM's wrapping zero point
-    "lstm_stacked_seq", // two LSTMs, FULLY_CONNECTED
-    "lstm_batch2",      // an LSTM over a batch of 2, STRIDED_SLICE
-    "x16_cnn",          // 16x8: CONV_2D, DEPTHWISE_CONV_2D, AVERAGE_POOL_2D, FC, SOFTMAX
-    "x16_residual",     // 16x8: CONV_2D, ADD
+    "svdf_kws_stack",    // two SVDFs (int16 state), FULLY_CONNECTED, SOFTMAX
+    "svdf_int8_state",   // SVDF with an int8 state and TFLM's wrapping zero point
+    "lstm_stacked_seq",  // two LSTMs, FULLY_CONNECTED
+    "lstm_batch2",       // an LSTM over a batch of 2, STRIDED_SLICE
+    "x16_cnn",           // 16x8: CONV_2D, DEPTHWISE_CONV_2D, AVERAGE_POOL_2D, FC, SOFTMAX
+    "x16_residual",      // 16x8: CONV_2D, ADD
+    "lstm16_time_major", // 16x8 LSTM, time-major, batch 2
 ];
 
 #[test]

@@ -799,16 +799,13 @@ pub struct Lstm<'a> {
     pub recurrent_weights: &'a [u8],
     /// int32 little-endian `[4][units]`.
     pub bias: &'a [u8],
-    /// Per gate: `scale_in * scale_weights / 2^-12`.
-    pub input_multipliers: [Multiplier; 4],
-    /// Per gate: `scale_hidden * scale_recurrent / 2^-12`.
-    pub recurrent_multipliers: [Multiplier; 4],
-    /// `2^-15 * scale_cell / scale_cell`.
-    pub forget_cell: Multiplier,
-    /// `2^-15 * 2^-15 / scale_cell`.
-    pub input_cell: Multiplier,
-    /// `2^-15 * 2^-15 / scale_hidden`.
-    pub output_hidden: Multiplier,
+    /// Eleven multipliers, each an i32 LE and an i8 shift ([`LSTM_MULTIPLIERS`] bytes, kept
+    /// out of the record so that the `Op` every operator decodes into stays small): per gate
+    /// the input stage (`scale_in * scale_weights / 2^-12`), per gate the recurrent stage
+    /// (`scale_hidden * scale_recurrent / 2^-12`), then forget * cell (`2^-15`), input gate *
+    /// cell gate (`2^-15 * 2^-15 / scale_cell`), output gate * tanh(cell) (`2^-15 * 2^-15 /
+    /// scale_hidden`).
+    pub multipliers: &'a [u8],
     /// The cell gate's activation is TANH (else none, as TFLM does for any other).
     pub cell_tanh: bool,
     /// log2 of the cell state's scale.
@@ -936,6 +933,9 @@ pub struct Rescale16 {
     /// The activation's range in output units.
     pub clamp: Clamp16,
 }
+
+/// Bytes of an LSTM's multipliers: eleven of (i32 LE, i8).
+pub const LSTM_MULTIPLIERS: usize = 11 * 5;
 
 /// One operator, in execution order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -1437,6 +1437,20 @@ mod tests {
     fn crc32_matches_the_standard_check_value() {
         assert_eq!(crc32(&[b"123456789"]), 0xCBF4_3926);
         assert_eq!(crc32(&[b"1234", b"56789"]), 0xCBF4_3926);
+    }
+
+    /// Every invocation decodes every operator record into an `Op` and moves it around, so
+    /// the enum must stay as small as its largest convolution record: a big record (an LSTM's
+    /// eleven multipliers) keeps its bulk in a borrowed byte string instead.
+    #[test]
+    fn op_stays_as_small_as_a_convolution_record() {
+        let op = core::mem::size_of::<Op<'_>>();
+        let largest_conv =
+            core::mem::size_of::<Conv16<'_>>().max(core::mem::size_of::<Conv2d<'_>>());
+        assert!(
+            op <= largest_conv + 8,
+            "Op is {op} bytes, a convolution {largest_conv}"
+        );
     }
 
     #[test]

@@ -3,11 +3,11 @@
 
 use super::{Cx, operands_mut};
 use crate::error::Error;
-#[cfg(feature = "op-lstm")]
-use crate::format::Lstm;
 #[cfg(feature = "op-svdf")]
 use crate::format::Svdf;
 use crate::format::{DType, TensorDef};
+#[cfg(feature = "op-lstm")]
+use crate::format::{Lstm, Multiplier};
 use crate::kernels::reference;
 #[cfg(feature = "op-svdf")]
 use crate::kernels::reference::SvdfParams;
@@ -88,6 +88,26 @@ pub(super) fn eval_svdf(cx: &Cx<'_, '_>, o: &Svdf<'_>, arena: &mut [u8]) -> Resu
     Ok(())
 }
 
+/// The eleven multipliers of an LSTM record (`None` if the bytes are not eleven of them).
+#[cfg(feature = "op-lstm")]
+fn lstm_multipliers(o: &Lstm<'_>) -> Option<[Multiplier; 11]> {
+    let (records, rest) = o.multipliers.as_chunks::<5>();
+    if !rest.is_empty() || records.len() != 11 {
+        return None;
+    }
+    let mut out = [Multiplier {
+        multiplier: 0,
+        shift: 0,
+    }; 11];
+    for (m, &[a, b, c, d, shift]) in out.iter_mut().zip(records) {
+        *m = Multiplier {
+            multiplier: i32::from_le_bytes([a, b, c, d]),
+            shift: shift as i8,
+        };
+    }
+    Some(out)
+}
+
 /// `[batch, steps, input_size]` of an LSTM's input, and its units (the hidden state per batch).
 #[cfg(feature = "op-lstm")]
 fn lstm_sizes(o: &Lstm<'_>, input: &TensorDef, hidden: &TensorDef) -> Option<[usize; 4]> {
@@ -129,12 +149,10 @@ pub(super) fn validate_lstm(cx: &Cx<'_, '_>, o: &Lstm<'_>) -> Result<(), Error> 
             && o.recurrent_weights.len() == 4 * s * s
             && o.bias.len() == 4 * s * if wide { 8 } else { 4 },
     )?;
-    for m in o.input_multipliers.iter().chain(&o.recurrent_multipliers) {
+    let m = lstm_multipliers(o).ok_or(cx.param_err())?;
+    for m in m.iter() {
         cx.check_multiplier(*m)?;
     }
-    cx.check_multiplier(o.forget_cell)?;
-    cx.check_multiplier(o.input_cell)?;
-    cx.check_multiplier(o.output_hidden)?;
     cx.check_param((-40..=16).contains(&o.cell_power))
 }
 
@@ -143,6 +161,19 @@ pub(super) fn eval_lstm(cx: &Cx<'_, '_>, o: &Lstm<'_>, arena: &mut [u8]) -> Resu
     let (input, output) = (cx.tensor(o.input)?, cx.tensor(o.output)?);
     let (hidden, cell) = (cx.tensor(o.hidden)?, cx.tensor(o.cell)?);
     let [batch, steps, input_size, units] = lstm_sizes(o, &input, &hidden).ok_or(cx.shape_err())?;
+    let [
+        i0,
+        i1,
+        i2,
+        i3,
+        r0,
+        r1,
+        r2,
+        r3,
+        forget_cell,
+        input_cell,
+        output_hidden,
+    ] = lstm_multipliers(o).ok_or(cx.param_err())?;
     let p = LstmParams {
         batch,
         steps,
@@ -151,11 +182,11 @@ pub(super) fn eval_lstm(cx: &Cx<'_, '_>, o: &Lstm<'_>, arena: &mut [u8]) -> Resu
         time_major: o.time_major,
         input_zp: input.zero_point,
         hidden_zp: hidden.zero_point,
-        input_multipliers: o.input_multipliers,
-        recurrent_multipliers: o.recurrent_multipliers,
-        forget_cell: o.forget_cell,
-        input_cell: o.input_cell,
-        output_hidden: o.output_hidden,
+        input_multipliers: [i0, i1, i2, i3],
+        recurrent_multipliers: [r0, r1, r2, r3],
+        forget_cell,
+        input_cell,
+        output_hidden,
         cell_tanh: o.cell_tanh,
         cell_power: i32::from(o.cell_power),
         cell_clip: o.cell_clip,

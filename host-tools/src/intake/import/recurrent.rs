@@ -246,12 +246,27 @@ impl<'m, 'a> Importer<'m, 'a> {
             recurrent_multipliers[g] =
                 multiplier(cx, f64::from(hidden.scale) * s_r / nl_in, "recurrent gate")?;
         }
+        // The inter-gate products, in double as TFLM's `CreateInterGateMulParams`.
+        let (nl_out, s_cell) = (2f64.powi(-15), f64::from(cell.scale));
+        let products = [
+            multiplier(cx, nl_out * s_cell / s_cell, "forget")?,
+            multiplier(cx, nl_out * nl_out / s_cell, "input")?,
+            multiplier(cx, nl_out * nl_out / f64::from(hidden.scale), "output")?,
+        ];
+        let multiplier_bytes: Vec<u8> = input_multipliers
+            .iter()
+            .chain(&recurrent_multipliers)
+            .chain(&products)
+            .flat_map(|m| {
+                let mut b = m.multiplier.to_le_bytes().to_vec();
+                b.push(m.shift as u8);
+                b
+            })
+            .collect();
         ensure!(
             bias.len() == 4 * bias_size * units,
             "{cx}: the gate biases hold too few bytes"
         );
-        let nl_out = 2f64.powi(-15);
-        let s_cell = f64::from(cell.scale);
         // TFLM's CheckedLog2, in float, its "is it a power of two" verdict ignored.
         let power = (cell.scale.ln() * (1.0f32 / 2f32.ln())).round() as i32;
         let clip = f64::from(o.cell_clip());
@@ -266,11 +281,7 @@ impl<'m, 'a> Importer<'m, 'a> {
             input_weights: self.consts.alloc_slice_copy(&input_weights),
             recurrent_weights: self.consts.alloc_slice_copy(&recurrent_weights),
             bias: self.consts.alloc_slice_copy(&bias),
-            input_multipliers,
-            recurrent_multipliers,
-            forget_cell: multiplier(cx, nl_out * s_cell / s_cell, "forget")?,
-            input_cell: multiplier(cx, nl_out * nl_out / s_cell, "input")?,
-            output_hidden: multiplier(cx, nl_out * nl_out / f64::from(hidden.scale), "output")?,
+            multipliers: self.consts.alloc_slice_copy(&multiplier_bytes),
             cell_tanh: o.fused_activation_function() == ActivationFunctionType::TANH,
             cell_power: i8::try_from(power)
                 .map_err(|_| anyhow!("{cx}: cell state scale {} is out of range", cell.scale))?,
