@@ -377,8 +377,8 @@ fn state_tensors_live_through_the_graph_apart_from_the_rest() {
     }
 }
 
-/// Five dimensions go only to operators that take any rank: a 5-D tensor reshaped is fine, the
-/// same tensor into an ADD is a `ShapeMismatch` (ADD broadcasts over at most four).
+/// Five dimensions go only to operators that take them: a 5-D tensor reshaped is fine, the
+/// same tensor into a SOFTMAX is a `ShapeMismatch` (its record describes four at most).
 #[test]
 fn five_dimensions_only_where_the_operator_takes_them() {
     let t = |shape: &[u16], offset, first, last| TensorDef {
@@ -387,23 +387,16 @@ fn five_dimensions_only_where_the_operator_takes_them() {
     };
     let reshaped = [t(&[1, 2, 1, 2, 2], 0, 0, 0), t(&[8], 8, 0, 0)];
     assert!(Model::parse(&raw_blob(&reshaped, &[reshape(0, 1)], &[1], 16)).is_ok());
-    let one = Multiplier {
-        multiplier: 1 << 30,
-        shift: 0,
-    };
-    let add = Op::Add(format::Add {
-        input1: 0,
-        input2: 0,
+    let softmax = Op::Softmax(format::Softmax {
+        input: 0,
         output: 1,
-        left_shift: 20,
-        input1_multiplier: one,
-        input2_multiplier: one,
-        output_multiplier: one,
-        clamp: Clamp::NONE,
+        input_multiplier: 1 << 30,
+        input_left_shift: 20,
+        diff_min: -100,
     });
-    let added = [t(&[1, 2, 1, 2, 2], 0, 0, 0), t(&[1, 2, 1, 2, 2], 8, 0, 0)];
+    let deep = [t(&[1, 2, 1, 2, 2], 0, 0, 0), t(&[1, 2, 1, 2, 2], 8, 0, 0)];
     assert_eq!(
-        Model::parse(&raw_blob(&added, &[add], &[1], 16)).unwrap_err(),
+        Model::parse(&raw_blob(&deep, &[softmax], &[1], 16)).unwrap_err(),
         Error::ShapeMismatch { op: 0 }
     );
 }
