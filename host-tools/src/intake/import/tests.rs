@@ -394,13 +394,13 @@ fn unsupported_operators_and_shapes() {
 
     let mut b = Builder::default();
     let x = b.act(&[1, 4], 0.5, 0);
-    let y = b.act(&[1, 1, 1, 1, 4], 0.5, 0);
+    let y = b.act(&[1, 1, 1, 1, 1, 4], 0.5, 0);
     b.op(B::RESHAPE, 1, &[x], &[y], None);
     b.inputs = vec![x];
     b.outputs = vec![y];
     let e = import_error(&b);
     assert!(
-        e.contains("operator 0 (RESHAPE v1): output tensor 1 \"t1\" has 5 dimensions"),
+        e.contains("operator 0 (RESHAPE v1): output tensor 1 \"t1\" has 6 dimensions"),
         "{e}"
     );
 }
