@@ -3,7 +3,7 @@
 
 use super::{Cx, operands};
 use crate::error::Error;
-use crate::format::{Conv2d, DType, DepthwiseConv2d, TensorDef, Window};
+use crate::format::{Conv2d, DType, DepthwiseConv2d, TensorDef, TensorId, Window};
 use crate::kernels;
 use crate::kernels::reference::Geometry;
 use crate::kernels::{Scratch, as_i8, as_i8_mut};
@@ -187,12 +187,25 @@ pub(super) fn eval_depthwise(
 /// sizes at least 1, dilation 1, the filter `[out_c][h][w][in_c]`, padding below the filter
 /// size (what TFLite derives from the output size), bias and requantization per channel.
 pub(super) fn validate_transpose_conv(cx: &Cx<'_, '_>, o: &Conv2d<'_>) -> Result<(), Error> {
-    let input = cx.typed(o.input, DType::I8)?;
-    let output = cx.typed(o.output, DType::I8)?;
-    let i = nhwc(&input).ok_or(cx.shape_err())?;
-    let out = nhwc(&output).ok_or(cx.shape_err())?;
+    let out_c = check_transposed(cx, o.input, o.output, DType::I8, o.window, o.filter)?;
+    cx.check_bias(o.bias, out_c)?;
+    cx.check_requant(&o.requant, out_c)?;
+    cx.check_clamp(o.clamp)
+}
+
+/// A TRANSPOSE_CONV's tensors (rank 4, of `dtype`, the same batches, no dimension of 0), window
+/// and filter `[out_c][h][w][in_c]`; the output channels.
+pub(super) fn check_transposed(
+    cx: &Cx<'_, '_>,
+    input: TensorId,
+    output: TensorId,
+    dtype: DType,
+    w: Window,
+    filter: &[u8],
+) -> Result<usize, Error> {
+    let i = nhwc(&cx.typed(input, dtype)?).ok_or(cx.shape_err())?;
+    let out = nhwc(&cx.typed(output, dtype)?).ok_or(cx.shape_err())?;
     cx.check_shape(i.iter().chain(&out).all(|&d| d > 0) && i[0] == out[0])?;
-    let w = o.window;
     cx.check_param(
         w.filter_h > 0
             && w.filter_w > 0
@@ -205,10 +218,8 @@ pub(super) fn validate_transpose_conv(cx: &Cx<'_, '_>, o: &Conv2d<'_>) -> Result
     )?;
     let taps = usize::from(w.filter_h) * usize::from(w.filter_w);
     let size = out[3].checked_mul(taps).and_then(|n| n.checked_mul(i[3]));
-    cx.check_shape(size == Some(o.filter.len()))?;
-    cx.check_bias(o.bias, out[3])?;
-    cx.check_requant(&o.requant, out[3])?;
-    cx.check_clamp(o.clamp)
+    cx.check_shape(size == Some(filter.len()))?;
+    Ok(out[3])
 }
 
 pub(super) fn eval_transpose_conv(

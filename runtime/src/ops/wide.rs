@@ -367,31 +367,10 @@ pub(super) fn eval_squared_difference(
 
 /// TRANSPOSE_CONV 16x8: the int8 record's checks on int16 tensors, an int64 bias.
 pub(super) fn validate_transpose_conv(cx: &Cx<'_, '_>, o: &Conv16<'_>) -> Result<(), Error> {
-    let input = cx.typed(o.input, DType::I16)?;
-    let output = cx.typed(o.output, DType::I16)?;
-    let g = geometry(&input, &output, o.window);
-    let w = o.window;
-    cx.check_shape(
-        input.shape.len() == 4 && output.shape.len() == 4 && g.batches > 0 && g.in_c > 0,
-    )?;
-    cx.check_param(
-        w.filter_h > 0
-            && w.filter_w > 0
-            && w.stride_h > 0
-            && w.stride_w > 0
-            && w.dilation_h == 1
-            && w.dilation_w == 1
-            && w.pad_top < w.filter_h
-            && w.pad_left < w.filter_w,
-    )?;
-    let taps = usize::from(w.filter_h) * usize::from(w.filter_w);
-    let size = g
-        .out_c
-        .checked_mul(taps)
-        .and_then(|n| n.checked_mul(g.in_c));
-    cx.check_shape(size == Some(o.filter.len()))?;
-    check_bias64(cx, o.bias, g.out_c)?;
-    check_requant16(cx, &o.requant, g.out_c)?;
+    let out_c =
+        super::conv::check_transposed(cx, o.input, o.output, DType::I16, o.window, o.filter)?;
+    check_bias64(cx, o.bias, out_c)?;
+    check_requant16(cx, &o.requant, out_c)?;
     check_clamp16(cx, o.clamp)
 }
 

@@ -242,7 +242,33 @@ pub fn transpose_conv(
     clamp: Clamp,
     output: &mut [i8],
 ) {
-    let g = geometry;
+    let zp = i64::from(input_zp);
+    gather_transposed(
+        geometry,
+        input,
+        filter,
+        |x| i64::from(x) - zp,
+        output,
+        |acc, oc| {
+            // TFLM sums in int32, wrapping: the exact sum narrowed the same way.
+            let acc = (acc as i32).wrapping_add(bias_at(bias, oc));
+            let v = requantize(acc, requant.channel(oc)).saturating_add(output_zp);
+            clamp_to_i8(v, clamp.min, clamp.max)
+        },
+    );
+}
+
+/// The sums of a TRANSPOSE_CONV, gathered per output element (input values read through
+/// `value`, exact in int64), each `finish`ed with its output channel. Slices of other sizes than
+/// `g` gives leave the output as it was.
+pub(crate) fn gather_transposed<X: Copy, O>(
+    g: &Geometry,
+    input: &[X],
+    filter: &[i8],
+    value: impl Fn(X) -> i64,
+    output: &mut [O],
+    finish: impl Fn(i64, usize) -> O,
+) {
     let w = g.window;
     let (kh, kw) = (usize::from(w.filter_h), usize::from(w.filter_w));
     let (sh, sw) = (usize::from(w.stride_h), usize::from(w.stride_w));
@@ -275,7 +301,7 @@ pub fn transpose_conv(
                     .zip(filter.chunks_exact(kh * kw * g.in_c))
                     .enumerate()
                 {
-                    let mut acc = 0i32;
+                    let mut acc = 0i64;
                     for ky in 0..kh {
                         let Some(iy) = source(oy, pad_h, ky, sh, g.in_h) else {
                             continue;
@@ -289,12 +315,13 @@ pub fn transpose_conv(
                             if let (Some(x), Some(w)) =
                                 (x.get(xi..xi + g.in_c), f.get(fi..fi + g.in_c))
                             {
-                                acc = acc.wrapping_add(dot(x, w, input_zp));
+                                for (&x, &w) in x.iter().zip(w) {
+                                    acc += value(x) * i64::from(w);
+                                }
                             }
                         }
                     }
-                    let acc = requantize(acc.wrapping_add(bias_at(bias, oc)), requant.channel(oc));
-                    *out = clamp_to_i8(acc.saturating_add(output_zp), clamp.min, clamp.max);
+                    *out = finish(acc, oc);
                 }
             }
         }

@@ -57,6 +57,50 @@ pub struct MatMulParams {
 /// The product, saturated to int8; slices of other sizes than `m` gives leave the output as it
 /// was.
 pub fn batch_matmul(m: &MatMul, lhs: &[i8], rhs: &[i8], p: &MatMulParams, output: &mut [i8]) {
+    let (lhs_zp, rhs_zp) = (i64::from(p.lhs_zp), i64::from(p.rhs_zp));
+    products(
+        m,
+        lhs,
+        rhs,
+        |x| i64::from(x) - lhs_zp,
+        |y| i64::from(y) - rhs_zp,
+        output,
+        // TFLM sums in int32, wrapping: the exact sum narrowed the same way.
+        |acc| {
+            let v = requantize(acc as i32, p.multiplier).saturating_add(p.output_zp);
+            clamp_to_i8(v, i8::MIN, i8::MAX)
+        },
+    );
+}
+
+/// BATCH_MATMUL of int16 operands (zero points 0, TFLM's `BatchMatMul<int16, int64>`): the
+/// int64 product requantized by TFLM's int64 routine, saturated to int16.
+pub fn batch_matmul_16(
+    m: &MatMul,
+    lhs: &[[u8; 2]],
+    rhs: &[[u8; 2]],
+    multiplier: Multiplier,
+    output: &mut [[u8; 2]],
+) {
+    let value = |v: [u8; 2]| i64::from(i16::from_le_bytes(v));
+    products(m, lhs, rhs, value, value, output, |acc| {
+        let v = super::wide::requantize64(acc, multiplier).clamp(-32768, 32767);
+        (v as i16).to_le_bytes()
+    });
+}
+
+/// The batched product of `lhs` and `rhs` (elements read through `x` and `y`), each output
+/// element `finish`ed from its exact int64 sum. Slices of other sizes than `m` gives leave the
+/// output as it was.
+fn products<X: Copy, Y: Copy, O>(
+    m: &MatMul,
+    lhs: &[X],
+    rhs: &[Y],
+    x: impl Fn(X) -> i64,
+    y: impl Fn(Y) -> i64,
+    output: &mut [O],
+    finish: impl Fn(i64) -> O,
+) {
     let Some(out_batch) = m.out_batch() else {
         return;
     };
@@ -88,89 +132,24 @@ pub fn batch_matmul(m: &MatMul, lhs: &[i8], rhs: &[i8], p: &MatMulParams, output
                 .unwrap_or_default();
             for a in 0..m.rows {
                 for c in 0..m.cols {
-                    let mut acc = 0i32;
-                    for k in 0..m.depth {
-                        let x = if m.adj_x {
-                            k * m.rows + a
-                        } else {
-                            a * m.depth + k
-                        };
-                        let y = if m.adj_y {
-                            c * m.depth + k
-                        } else {
-                            k * m.cols + c
-                        };
-                        let (x, y) = (l.get(x).copied(), r.get(y).copied());
-                        let (x, y) = (i32::from(x.unwrap_or(0)), i32::from(y.unwrap_or(0)));
-                        acc = acc.wrapping_add((y - p.rhs_zp).wrapping_mul(x - p.lhs_zp));
-                    }
-                    if let Some(o) = out.next() {
-                        let v = requantize(acc, p.multiplier).saturating_add(p.output_zp);
-                        *o = clamp_to_i8(v, i8::MIN, i8::MAX);
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// BATCH_MATMUL of int16 operands (zero points 0, TFLM's `BatchMatMul<int16, int64>`): the
-/// int64 product requantized by TFLM's int64 routine, saturated to int16.
-pub fn batch_matmul_16(
-    m: &MatMul,
-    lhs: &[[u8; 2]],
-    rhs: &[[u8; 2]],
-    multiplier: Multiplier,
-    output: &mut [[u8; 2]],
-) {
-    let Some(out_batch) = m.out_batch() else {
-        return;
-    };
-    let size = |batch: [usize; 2], a: usize, b: usize| {
-        batch
-            .iter()
-            .chain(&[a, b])
-            .try_fold(1usize, |n, &d| n.checked_mul(d))
-    };
-    let (l_mat, r_mat) = (m.rows * m.depth, m.depth * m.cols);
-    if size(m.lhs_batch, m.rows, m.depth) != Some(lhs.len())
-        || size(m.rhs_batch, m.depth, m.cols) != Some(rhs.len())
-        || size(out_batch, m.rows, m.cols) != Some(output.len())
-    {
-        return;
-    }
-    let at = |[b0, b1]: [usize; 2], i0: usize, i1: usize| {
-        i0.checked_rem(b0).unwrap_or(0) * b1 + i1.checked_rem(b1).unwrap_or(0)
-    };
-    let value = |v: Option<&[u8; 2]>| i64::from(v.map_or(0, |&b| i16::from_le_bytes(b)));
-    let mut out = output.iter_mut();
-    for i0 in 0..out_batch[0] {
-        for i1 in 0..out_batch[1] {
-            let l = lhs
-                .get(at(m.lhs_batch, i0, i1) * l_mat..)
-                .unwrap_or_default();
-            let r = rhs
-                .get(at(m.rhs_batch, i0, i1) * r_mat..)
-                .unwrap_or_default();
-            for a in 0..m.rows {
-                for c in 0..m.cols {
                     let mut acc = 0i64;
                     for k in 0..m.depth {
-                        let x = if m.adj_x {
+                        let xi = if m.adj_x {
                             k * m.rows + a
                         } else {
                             a * m.depth + k
                         };
-                        let y = if m.adj_y {
+                        let yi = if m.adj_y {
                             c * m.depth + k
                         } else {
                             k * m.cols + c
                         };
-                        acc += value(l.get(x)) * value(r.get(y));
+                        if let (Some(&p), Some(&q)) = (l.get(xi), r.get(yi)) {
+                            acc += x(p) * y(q);
+                        }
                     }
                     if let Some(o) = out.next() {
-                        let v = super::wide::requantize64(acc, multiplier).clamp(-32768, 32767);
-                        *o = (v as i16).to_le_bytes();
+                        *o = finish(acc);
                     }
                 }
             }

@@ -124,9 +124,8 @@ fn dot16(x: &[I16], w: &[i8]) -> i64 {
         .sum()
 }
 
-/// TRANSPOSE_CONV 16x8 (TFLM's `TransposeConv<int64>`): as the int8 kernel gathers, with no
-/// zero points, an int64 sum and bias, TFLM's int64 requantization.
-#[allow(clippy::too_many_arguments)]
+/// TRANSPOSE_CONV 16x8 (TFLM's `TransposeConv<int64>`): the int8 kernel's gathering with no
+/// zero points, an int64 bias, TFLM's int64 requantization.
 pub fn transpose_conv_16(
     g: &Geometry,
     input: &[I16],
@@ -136,61 +135,17 @@ pub fn transpose_conv_16(
     clamp: Clamp16,
     output: &mut [I16],
 ) {
-    let w = g.window;
-    let (kh, kw) = (usize::from(w.filter_h), usize::from(w.filter_w));
-    let (sh, sw) = (usize::from(w.stride_h), usize::from(w.stride_w));
-    let (pad_h, pad_w) = (usize::from(w.pad_top), usize::from(w.pad_left));
-    if !g.fits(input.len(), output.len())
-        || sh == 0
-        || sw == 0
-        || Some(filter.len())
-            != g.out_c
-                .checked_mul(kh * kw)
-                .and_then(|n| n.checked_mul(g.in_c))
-    {
-        return;
-    }
-    let source = |o: usize, pad: usize, k: usize, stride: usize, size: usize| {
-        let t = (o + pad).checked_sub(k)?;
-        (t % stride == 0 && t / stride < size).then_some(t / stride)
-    };
-    let image = g.in_h * g.in_w * g.in_c;
-    let out_image = g.out_h * g.out_w * g.out_c;
-    for (x, y) in input
-        .chunks_exact(image)
-        .zip(output.chunks_exact_mut(out_image))
-    {
-        for (oy, y_row) in y.chunks_exact_mut(g.out_w * g.out_c).enumerate() {
-            for (ox, y_px) in y_row.chunks_exact_mut(g.out_c).enumerate() {
-                for (oc, (out, f)) in y_px
-                    .iter_mut()
-                    .zip(filter.chunks_exact(kh * kw * g.in_c))
-                    .enumerate()
-                {
-                    let mut acc = 0i64;
-                    for ky in 0..kh {
-                        let Some(iy) = source(oy, pad_h, ky, sh, g.in_h) else {
-                            continue;
-                        };
-                        for kx in 0..kw {
-                            let Some(ix) = source(ox, pad_w, kx, sw, g.in_w) else {
-                                continue;
-                            };
-                            let xi = (iy * g.in_w + ix) * g.in_c;
-                            let fi = (ky * kw + kx) * g.in_c;
-                            if let (Some(x), Some(w)) =
-                                (x.get(xi..xi + g.in_c), f.get(fi..fi + g.in_c))
-                            {
-                                acc += dot16(x, w);
-                            }
-                        }
-                    }
-                    let acc = acc.wrapping_add(bias64(bias, oc));
-                    *out = put(requantize64(acc, requant.channel(oc)), clamp);
-                }
-            }
-        }
-    }
+    super::conv::gather_transposed(
+        g,
+        input,
+        filter,
+        |x| i64::from(get(x)),
+        output,
+        |acc, oc| {
+            let acc = acc.wrapping_add(bias64(bias, oc));
+            put(requantize64(acc, requant.channel(oc)), clamp)
+        },
+    );
 }
 
 /// DEPTHWISE_CONV_2D 16x8 (TFLM's `DepthwiseConvPerChannel`, int16): output channel
