@@ -10,20 +10,15 @@ use crate::kernels::{self, Scratch, as_i8, as_i8_mut};
 /// values (scaled down by multipliers below 1) stay inside i32, as TFLite's 20 does.
 const MAX_LEFT_SHIFT: u8 = 22;
 
-/// The three int8 tensors and their broadcast: shapes compatible by NumPy rules, the output's
-/// shape (padded with leading 1s) the broadcast shape.
+/// The three int8 tensors of a binary operator broadcast ([`Cx::broadcast`]).
 fn check_operands(
     cx: &Cx<'_, '_>,
     input1: TensorId,
     input2: TensorId,
     output: TensorId,
 ) -> Result<(), Error> {
-    let a = cx.typed(input1, DType::I8)?;
-    let b = cx.typed(input2, DType::I8)?;
-    let out = cx.typed(output, DType::I8)?;
-    let bc = Broadcast::new(&a.shape, &b.shape).ok_or(cx.shape_err())?;
-    let want = Broadcast::new(&out.shape, &[1]).map(|o| o.dims());
-    cx.check_shape(Some(bc.dims()) == want && bc.len() == out.elements())
+    cx.broadcast([input1, input2, output], [DType::I8; 3])
+        .map(|_| ())
 }
 
 /// The broadcast of two validated inputs.
@@ -109,22 +104,13 @@ pub(super) fn validate_squared_difference(cx: &Cx<'_, '_>, o: &Add) -> Result<()
     cx.check_clamp(o.clamp)
 }
 
-/// MAXIMUM, MINIMUM: three int8 tensors that broadcast (the quantization is not looked at,
-/// as TFLM does not).
-/// MAXIMUM and MINIMUM compare raw values, int8 or (16x8) int16, all three of one type.
+/// MAXIMUM and MINIMUM: three tensors of one type, int8 or (16x8) int16, that broadcast (the
+/// quantization is not looked at, as TFLM does not).
 pub(super) fn validate_min_max(cx: &Cx<'_, '_>, o: &Binary) -> Result<(), Error> {
-    #[cfg(feature = "int16")]
-    if cx.tensor(o.output)?.dtype == DType::I16 {
-        let (a, b, out) = (
-            cx.typed(o.input1, DType::I16)?,
-            cx.typed(o.input2, DType::I16)?,
-            cx.typed(o.output, DType::I16)?,
-        );
-        let bc = Broadcast::new(&a.shape, &b.shape).ok_or(cx.shape_err())?;
-        let want = Broadcast::new(&out.shape, &[1]).map(|o| o.dims());
-        return cx.check_shape(Some(bc.dims()) == want && bc.len() == out.elements());
-    }
-    check_operands(cx, o.input1, o.input2, o.output)
+    let wide = cfg!(feature = "int16") && cx.tensor(o.output)?.dtype == DType::I16;
+    let t = if wide { DType::I16 } else { DType::I8 };
+    cx.broadcast([o.input1, o.input2, o.output], [t; 3])
+        .map(|_| ())
 }
 
 /// MAXIMUM (`max`) or MINIMUM of the raw values, as TFLM compares them.
@@ -156,18 +142,9 @@ pub(super) fn eval_min_max(
 /// PRELU: input and alpha broadcast like the operands of a binary operator.
 /// PRELU: int8 throughout, or (16x8) int16 input and output with an int8 alpha.
 pub(super) fn validate_prelu(cx: &Cx<'_, '_>, o: &Prelu) -> Result<(), Error> {
-    if cfg!(feature = "int16") && cx.tensor(o.input)?.dtype == DType::I16 {
-        let (i, a) = (
-            cx.typed(o.input, DType::I16)?,
-            cx.typed(o.alpha, DType::I8)?,
-        );
-        let out = cx.typed(o.output, DType::I16)?;
-        let bc = Broadcast::new(&i.shape, &a.shape).ok_or(cx.shape_err())?;
-        let want = Broadcast::new(&out.shape, &[1]).map(|o| o.dims());
-        cx.check_shape(Some(bc.dims()) == want && bc.len() == out.elements())?;
-    } else {
-        check_operands(cx, o.input, o.alpha, o.output)?;
-    }
+    let wide = cfg!(feature = "int16") && cx.tensor(o.input)?.dtype == DType::I16;
+    let t = if wide { DType::I16 } else { DType::I8 };
+    cx.broadcast([o.input, o.alpha, o.output], [t, DType::I8, t])?;
     cx.check_multiplier(o.positive)?;
     cx.check_multiplier(o.negative)
 }

@@ -25,6 +25,7 @@ mod binary;
 #[cfg(any(
     feature = "op-conv",
     feature = "op-transpose-conv",
+    feature = "int16",
     feature = "op-depthwise",
     feature = "op-average-pool",
     feature = "op-max-pool"
@@ -74,6 +75,7 @@ use crate::format::{Clamp, Constant, DType, Multiplier, Op, Requant, TensorDef, 
 use crate::kernels::Scratch;
 #[allow(unused_imports)] // not with every operator built in
 use crate::kernels::reference;
+use crate::kernels::reference::Broadcast;
 use crate::model::Model;
 use heapless::Vec as HVec;
 
@@ -111,6 +113,26 @@ impl Cx<'_, '_> {
         let t = self.tensor(id)?;
         self.check_shape(t.dtype == dtype)?;
         Ok(t)
+    }
+
+    /// The broadcast of a binary operator's inputs of types `[input1, input2, output]`:
+    /// shapes compatible by NumPy rules, the output's shape (padded with leading 1s) the
+    /// broadcast shape.
+    #[allow(dead_code)] // not with every operator built in
+    pub fn broadcast(
+        &self,
+        [a, b, out]: [TensorId; 3],
+        [ta, tb, tout]: [DType; 3],
+    ) -> Result<Broadcast, Error> {
+        let (a, b, out) = (
+            self.typed(a, ta)?,
+            self.typed(b, tb)?,
+            self.typed(out, tout)?,
+        );
+        let bc = Broadcast::new(&a.shape, &b.shape).ok_or(self.shape_err())?;
+        let want = Broadcast::new(&out.shape, &[1]).map(|o| o.dims());
+        self.check_shape(Some(bc.dims()) == want && bc.len() == out.elements())?;
+        Ok(bc)
     }
 
     pub fn check_multiplier(&self, m: Multiplier) -> Result<(), Error> {

@@ -152,15 +152,7 @@ pub(super) fn eval_pool(
 
 /// The three int16 tensors of a broadcasting operator and their broadcast.
 fn broadcast16(cx: &Cx<'_, '_>, a: u16, b: u16, out: u16) -> Result<Broadcast, Error> {
-    let (a, b, out) = (
-        cx.typed(a, DType::I16)?,
-        cx.typed(b, DType::I16)?,
-        cx.typed(out, DType::I16)?,
-    );
-    let bc = Broadcast::new(&a.shape, &b.shape).ok_or(cx.shape_err())?;
-    let want = Broadcast::new(&out.shape, &[1]).map(|o| o.dims());
-    cx.check_shape(Some(bc.dims()) == want && bc.len() == out.elements())?;
-    Ok(bc)
+    cx.broadcast([a, b, out], [DType::I16; 3])
 }
 
 fn check_below_one(cx: &Cx<'_, '_>, m: Multiplier) -> Result<(), Error> {
