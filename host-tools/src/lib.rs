@@ -2,8 +2,9 @@
 //! running models on the host and in QEMU. The `mote` binary is a thin CLI over this.
 //!
 //! The pipeline, one module per stage:
-//! - [`intake`]: models and data from outside: `.tflite` files, read and imported, and CSV/NPY
-//!   data sets.
+//! - [`intake`]: models and data from outside: int8 `.tflite` files imported as they are,
+//!   float `.tflite` and ONNX files read into a [`float`] graph, and CSV/NPY data sets.
+//! - [`float`]: a float model in NHWC with TFLite's operators, and its f32 evaluator.
 //! - [`train`]: a model's spec, float training (feature `train`) and float versus int8
 //!   evaluation.
 //! - [`quantize`]: post-training quantization of a trained float model.
@@ -17,6 +18,7 @@
 
 pub mod device;
 pub mod dump;
+pub mod float;
 pub mod inspect;
 pub mod intake;
 pub mod io;

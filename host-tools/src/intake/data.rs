@@ -176,17 +176,67 @@ fn open_npy(path: &Path) -> Result<NpyFile<BufReader<File>>> {
     NpyFile::new(BufReader::new(file)).with_context(not_npy)
 }
 
+/// An N-dimensional NPY array, as f32 in row-major order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Array {
+    /// Dimensions; the first counts samples.
+    pub shape: Vec<usize>,
+    /// Row-major values.
+    pub values: Vec<f32>,
+    /// True if the file's elements are integers (labels, raw quantized values).
+    pub integer: bool,
+}
+
+impl Array {
+    /// Values per sample (the product of all but the first dimension).
+    pub fn sample_len(&self) -> usize {
+        self.shape.iter().skip(1).product()
+    }
+
+    /// Sample `i`.
+    pub fn sample(&self, i: usize) -> &[f32] {
+        let n = self.sample_len();
+        &self.values[i * n..(i + 1) * n]
+    }
+
+    /// Number of samples.
+    pub fn samples(&self) -> usize {
+        self.shape.first().copied().unwrap_or(0)
+    }
+}
+
 fn read_npy(path: &Path) -> Result<Table> {
+    let array = read_array(path)?;
+    let [rows, cols] = array.shape[..] else {
+        bail!(
+            "{}: the array has shape {:?}; it must be 2-D (samples x columns)",
+            path.display(),
+            array.shape
+        );
+    };
+    Ok(Table {
+        rows,
+        cols,
+        cells: array.values,
+        row_word: "row",
+        row_names: (0..rows as u64).collect(),
+    })
+}
+
+/// Reads an NPY array of any numeric type and at least one dimension (the samples).
+///
+/// # Errors
+/// A file that is not NPY, an empty, truncated or non-numeric array, a Fortran-order array of
+/// more than two dimensions, or a value that is not finite.
+pub fn read_array(path: &Path) -> Result<Array> {
     let file_len = std::fs::metadata(path)
         .with_context(|| format!("cannot read data file {}", path.display()))?
         .len();
     let npy = open_npy(path)?;
     let shape = npy.shape().to_vec();
-    let [rows, cols] = shape[..] else {
-        bail!(
-            "{}: the array has shape {shape:?}; it must be 2-D (samples x columns)",
-            path.display()
-        );
+    let (rows, cols) = match shape[..] {
+        [] => (1, 1),
+        [rows, ..] => (rows, shape[1..].iter().product()),
     };
     if rows == 0 || cols == 0 {
         bail!(
@@ -258,24 +308,27 @@ fn read_npy(path: &Path) -> Result<Table> {
     let cells = match order {
         Order::C => cells,
         // Fortran order stores columns contiguously: transpose to the row-major layout.
-        Order::Fortran => (0..rows * cols)
+        Order::Fortran if shape.len() <= 2 => (0..rows * cols)
             .map(|i| cells[(i % cols) * rows + i / cols])
             .collect(),
+        Order::Fortran => bail!(
+            "{}: a Fortran-order array of {} dimensions is not supported; save it in C order",
+            path.display(),
+            shape.len()
+        ),
     };
     if let Some(i) = cells.iter().position(|v| !v.is_finite()) {
         bail!(
-            "{} row {}, column {}: the value is not a finite number",
+            "{} sample {}, value {}: not a finite number",
             path.display(),
             i / cols,
             i % cols + 1
         );
     }
-    Ok(Table {
-        rows,
-        cols,
-        cells,
-        row_word: "row",
-        row_names: (0..rows as u64).collect(),
+    Ok(Array {
+        shape: shape.iter().map(|&d| d as usize).collect(),
+        values: cells,
+        integer: !matches!(ty.type_char(), TypeChar::Float),
     })
 }
 

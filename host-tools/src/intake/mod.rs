@@ -3,5 +3,6 @@
 //! model's CSV or NPY data set.
 
 pub mod data;
+pub mod float_tflite;
 pub mod import;
 pub mod tflite;

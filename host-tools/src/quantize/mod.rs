@@ -4,7 +4,9 @@
 //!
 //! [`qmath`] holds the prepare-time multiplier math, which the importer shares.
 
+pub mod calibrate;
 pub mod qmath;
+pub mod to_tflite;
 
 use anyhow::{Context, Result, bail};
 use bumpalo::Bump;
@@ -268,4 +270,42 @@ mod tests {
             }
         );
     }
+}
+
+/// A float model quantized through calibration: the int8 `.tflite` bytes it was written as,
+/// and the blob imported from them.
+#[derive(Debug, Clone)]
+pub struct FloatImport {
+    /// The intermediate int8 `.tflite` model (TFLM runs it too).
+    pub tflite: Vec<u8>,
+    /// The blob, planned and checked by the runtime's parser.
+    pub blob: Vec<u8>,
+    /// The activation ranges calibration chose, per float tensor.
+    pub ranges: calibrate::Ranges,
+}
+
+/// Calibrates `graph` on `samples` (one slice per graph input each), writes it as an int8
+/// `.tflite` model and imports that as a blob.
+///
+/// # Errors
+/// Calibration, writing or import failing (each says why).
+pub fn float_model(
+    graph: &crate::float::Graph,
+    samples: &[Vec<&[f32]>],
+    method: calibrate::Method,
+) -> Result<FloatImport> {
+    let mut ranges = calibrate::calibrate(graph, samples, method)?;
+    calibrate::unify(graph, &mut ranges);
+    let tflite = to_tflite::write(graph, &ranges)?;
+    let model = crate::intake::tflite::read(&tflite)
+        .context("the int8 model written from the float graph does not read back")?;
+    let consts = Bump::new();
+    let mut host = crate::intake::import::import(&model, &consts)
+        .context("the int8 model written from the float graph does not import")?;
+    let blob = host.to_blob()?;
+    Ok(FloatImport {
+        tflite,
+        blob,
+        ranges,
+    })
 }

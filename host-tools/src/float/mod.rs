@@ -1,0 +1,542 @@
+//! A float model on the host, between the float front ends (ONNX, float `.tflite`) and
+//! quantization: tensors in NHWC (TFLite's layout, the runtime's), operators with TFLite's
+//! semantics (SAME/VALID windows, fused ReLU/ReLU6), so that every operator here maps to one
+//! int8 TFLite operator the importer already knows ([`crate::quantize::to_tflite`]).
+//!
+//! [`Graph::push`] infers and checks each output's shape as operators are added; [`eval`]
+//! runs the graph in f32, for calibration, validation and the layout tests against
+//! onnxruntime.
+
+pub mod eval;
+
+use anyhow::{Result, bail, ensure};
+
+/// Index of a tensor in [`Graph::tensors`].
+pub type TensorIx = usize;
+
+/// A tensor: an activation (no data) or a constant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tensor {
+    /// A name for messages and per-layer reports (the source model's, where it has one).
+    pub name: String,
+    /// Dimensions (NHWC for images, `[batch, features]` for vectors).
+    pub shape: Vec<usize>,
+    /// The values of a constant, row-major.
+    pub data: Option<Vec<f32>>,
+    /// A quantization the source model fixed (a QDQ model's scale and zero point): calibration
+    /// keeps it instead of measuring a range.
+    pub fixed: Option<Fixed>,
+}
+
+/// A quantization fixed by the source model.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fixed {
+    /// An activation's per-tensor int8 scale and zero point.
+    Activation { scale: f32, zero_point: i32 },
+    /// Symmetric int8 weights: one scale per output channel (or one for all).
+    Weights { scales: Vec<f32> },
+}
+
+impl Tensor {
+    /// Number of elements.
+    pub fn elements(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+/// A fused output activation, as TFLite fuses them into its compute operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Fused {
+    #[default]
+    None,
+    Relu,
+    Relu6,
+}
+
+impl Fused {
+    /// Applies the activation to one value.
+    pub fn apply(self, x: f32) -> f32 {
+        match self {
+            Fused::None => x,
+            Fused::Relu => x.max(0.0),
+            Fused::Relu6 => x.clamp(0.0, 6.0),
+        }
+    }
+}
+
+/// TFLite's window paddings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Padding {
+    /// Output size `ceil(in / stride)`, padding split with the smaller half before.
+    Same,
+    /// No padding.
+    Valid,
+}
+
+/// A convolution's or pool's window along height and width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub padding: Padding,
+    pub stride: [usize; 2],
+    pub dilation: [usize; 2],
+}
+
+impl Window {
+    /// Output size along `axis` (0 height, 1 width) and the padding before, for an input of
+    /// `input` and a filter of `filter` (TFLite's `ComputePaddingHeightWidth`).
+    pub fn out_and_pad(&self, axis: usize, input: usize, filter: usize) -> Result<(usize, usize)> {
+        let (s, d) = (self.stride[axis], self.dilation[axis]);
+        ensure!(s > 0 && d > 0 && filter > 0, "zero stride, dilation or filter");
+        let extent = (filter - 1) * d + 1;
+        Ok(match self.padding {
+            Padding::Same => {
+                let out = input.div_ceil(s);
+                let total = ((out - 1) * s + extent).saturating_sub(input);
+                (out, total / 2)
+            }
+            Padding::Valid => {
+                ensure!(
+                    input >= extent,
+                    "the window's extent {extent} exceeds the input's {input}"
+                );
+                ((input - extent) / s + 1, 0)
+            }
+        })
+    }
+}
+
+/// The float operators: each is one int8 TFLite operator (plus its fused activation).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// Inputs: x `[n, h, w, c]`, filter `[o, kh, kw, c]`, bias `[o]` (optional).
+    Conv2d { window: Window, fused: Fused },
+    /// Inputs: x `[n, h, w, c]`, filter `[1, kh, kw, c * multiplier]`, bias (optional).
+    DepthwiseConv2d {
+        window: Window,
+        multiplier: usize,
+        fused: Fused,
+    },
+    /// Inputs: x (flattened to `[rows, depth]`), weights `[units, depth]`, bias (optional).
+    /// The output keeps x's leading dimensions when `keep_dims`, else is `[rows, units]`.
+    FullyConnected { keep_dims: bool, fused: Fused },
+    MaxPool {
+        window: Window,
+        filter: [usize; 2],
+        fused: Fused,
+    },
+    /// Averages over the window's cells inside the input (SAME padding excluded).
+    AvgPool {
+        window: Window,
+        filter: [usize; 2],
+        fused: Fused,
+    },
+    /// Numpy-broadcasting binary operators.
+    Add { fused: Fused },
+    Sub { fused: Fused },
+    Mul { fused: Fused },
+    /// Mean over `axes`.
+    Mean { axes: Vec<usize>, keep_dims: bool },
+    /// To the shape given (same element count).
+    Reshape { shape: Vec<usize> },
+    Transpose { perm: Vec<usize> },
+    Concat { axis: usize },
+    /// Softmax over the last dimension.
+    Softmax { beta: f32 },
+    /// Constant padding: `[before, after]` per dimension.
+    Pad { pads: Vec<[usize; 2]>, value: f32 },
+    /// A box of the input: `begin` and `size` per dimension.
+    Slice { begin: Vec<usize>, size: Vec<usize> },
+    Relu,
+    Relu6,
+    LeakyRelu { alpha: f32 },
+    /// Inputs: x, slope (constant, broadcast to x).
+    Prelu,
+    Logistic,
+    Tanh,
+    HardSwish,
+}
+
+impl Op {
+    /// TFLite's name for the operator, for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Conv2d { .. } => "CONV_2D",
+            Op::DepthwiseConv2d { .. } => "DEPTHWISE_CONV_2D",
+            Op::FullyConnected { .. } => "FULLY_CONNECTED",
+            Op::MaxPool { .. } => "MAX_POOL_2D",
+            Op::AvgPool { .. } => "AVERAGE_POOL_2D",
+            Op::Add { .. } => "ADD",
+            Op::Sub { .. } => "SUB",
+            Op::Mul { .. } => "MUL",
+            Op::Mean { .. } => "MEAN",
+            Op::Reshape { .. } => "RESHAPE",
+            Op::Transpose { .. } => "TRANSPOSE",
+            Op::Concat { .. } => "CONCATENATION",
+            Op::Softmax { .. } => "SOFTMAX",
+            Op::Pad { .. } => "PADV2",
+            Op::Slice { .. } => "SLICE",
+            Op::Relu => "RELU",
+            Op::Relu6 => "RELU6",
+            Op::LeakyRelu { .. } => "LEAKY_RELU",
+            Op::Prelu => "PRELU",
+            Op::Logistic => "LOGISTIC",
+            Op::Tanh => "TANH",
+            Op::HardSwish => "HARD_SWISH",
+        }
+    }
+
+    /// The fused activation slot of operators that have one.
+    pub fn fused_mut(&mut self) -> Option<&mut Fused> {
+        match self {
+            Op::Conv2d { fused, .. }
+            | Op::DepthwiseConv2d { fused, .. }
+            | Op::FullyConnected { fused, .. }
+            | Op::MaxPool { fused, .. }
+            | Op::AvgPool { fused, .. }
+            | Op::Add { fused }
+            | Op::Sub { fused }
+            | Op::Mul { fused } => Some(fused),
+            _ => None,
+        }
+    }
+
+    /// Operators whose int8 form cannot rescale (TFLM copies or compares bytes, or averages
+    /// without a multiplier): their output must share the input's quantization.
+    pub fn keeps_quantization(&self) -> bool {
+        matches!(
+            self,
+            Op::Reshape { .. }
+                | Op::Transpose { .. }
+                | Op::Concat { .. }
+                | Op::Pad { .. }
+                | Op::Slice { .. }
+                | Op::MaxPool { .. }
+                | Op::AvgPool { .. }
+        )
+    }
+}
+
+/// One operator with its input and output tensors.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub op: Op,
+    pub inputs: Vec<TensorIx>,
+    pub output: TensorIx,
+}
+
+/// A float model: tensors, operators in execution order, inputs and outputs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Graph {
+    pub tensors: Vec<Tensor>,
+    pub nodes: Vec<Node>,
+    pub inputs: Vec<TensorIx>,
+    pub outputs: Vec<TensorIx>,
+}
+
+impl Graph {
+    /// Adds an activation tensor (a graph input, or an output [`Graph::push`] makes).
+    pub fn activation(&mut self, name: impl Into<String>, shape: Vec<usize>) -> TensorIx {
+        self.tensors.push(Tensor {
+            name: name.into(),
+            shape,
+            data: None,
+            fixed: None,
+        });
+        self.tensors.len() - 1
+    }
+
+    /// Adds a constant.
+    pub fn constant(
+        &mut self,
+        name: impl Into<String>,
+        shape: Vec<usize>,
+        data: Vec<f32>,
+    ) -> Result<TensorIx> {
+        let name = name.into();
+        ensure!(
+            shape.iter().product::<usize>() == data.len(),
+            "constant {name}: {} values for shape {shape:?}",
+            data.len()
+        );
+        self.tensors.push(Tensor {
+            name,
+            shape,
+            data: Some(data),
+            fixed: None,
+        });
+        Ok(self.tensors.len() - 1)
+    }
+
+    /// The constant data of tensor `t`, if it is one.
+    pub fn data(&self, t: TensorIx) -> Option<&[f32]> {
+        self.tensors.get(t).and_then(|t| t.data.as_deref())
+    }
+
+    /// Appends `op` on `inputs`, with a new output tensor named `name` whose shape is inferred
+    /// (and every input checked); returns the output.
+    pub fn push(
+        &mut self,
+        name: impl Into<String>,
+        op: Op,
+        inputs: Vec<TensorIx>,
+    ) -> Result<TensorIx> {
+        let name = name.into();
+        let shape = self
+            .infer(&op, &inputs)
+            .map_err(|e| anyhow::anyhow!("{} {name}: {e}", op.name()))?;
+        let output = self.activation(name, shape);
+        self.nodes.push(Node { op, inputs, output });
+        Ok(output)
+    }
+
+    fn shape(&self, t: TensorIx) -> Result<&[usize]> {
+        match self.tensors.get(t) {
+            Some(t) => Ok(&t.shape),
+            None => bail!("no tensor {t}"),
+        }
+    }
+
+    fn infer(&self, op: &Op, inputs: &[TensorIx]) -> Result<Vec<usize>> {
+        let arity = match op {
+            Op::Conv2d { .. } | Op::DepthwiseConv2d { .. } | Op::FullyConnected { .. } => 2..=3,
+            Op::Add { .. } | Op::Sub { .. } | Op::Mul { .. } | Op::Prelu => 2..=2,
+            Op::Concat { .. } => 1..=usize::MAX,
+            _ => 1..=1,
+        };
+        ensure!(
+            arity.contains(&inputs.len()),
+            "{} inputs is not what the operator takes",
+            inputs.len()
+        );
+        let x = self.shape(inputs[0])?.to_vec();
+        let weights = |i: usize| -> Result<&[usize]> {
+            let t = inputs[i];
+            ensure!(self.data(t).is_some(), "input {i} must be a constant");
+            self.shape(t)
+        };
+        let check_bias = |units: usize| -> Result<()> {
+            if inputs.len() == 3 {
+                let b = weights(2)?;
+                ensure!(
+                    b.iter().product::<usize>() == units,
+                    "bias of shape {b:?} for {units} output channels"
+                );
+            }
+            Ok(())
+        };
+        Ok(match op {
+            Op::Conv2d { window, .. } => {
+                let [n, h, w, c] = x[..] else {
+                    bail!("input of shape {x:?}; [n, h, w, c] is needed")
+                };
+                let [o, kh, kw, kc] = weights(1)?[..] else {
+                    bail!("filter must be [o, kh, kw, c]")
+                };
+                ensure!(kc == c, "filter depth {kc} for {c} input channels");
+                check_bias(o)?;
+                vec![
+                    n,
+                    window.out_and_pad(0, h, kh)?.0,
+                    window.out_and_pad(1, w, kw)?.0,
+                    o,
+                ]
+            }
+            Op::DepthwiseConv2d {
+                window, multiplier, ..
+            } => {
+                let [n, h, w, c] = x[..] else {
+                    bail!("input of shape {x:?}; [n, h, w, c] is needed")
+                };
+                let [1, kh, kw, o] = weights(1)?[..] else {
+                    bail!("filter must be [1, kh, kw, c * multiplier]")
+                };
+                ensure!(o == c * multiplier, "filter depth {o} for {c} channels");
+                check_bias(o)?;
+                vec![
+                    n,
+                    window.out_and_pad(0, h, kh)?.0,
+                    window.out_and_pad(1, w, kw)?.0,
+                    o,
+                ]
+            }
+            Op::FullyConnected { keep_dims, .. } => {
+                let [units, depth] = weights(1)?[..] else {
+                    bail!("weights must be [units, depth]")
+                };
+                let total: usize = x.iter().product();
+                ensure!(
+                    depth > 0 && total % depth == 0,
+                    "input of shape {x:?} is not rows of the weights' {depth}"
+                );
+                check_bias(units)?;
+                if *keep_dims {
+                    ensure!(x.last() == Some(&depth), "input {x:?} does not end in {depth}");
+                    let mut s = x.clone();
+                    *s.last_mut().unwrap_or(&mut 0) = units;
+                    s
+                } else {
+                    vec![total / depth, units]
+                }
+            }
+            Op::MaxPool { window, filter, .. } | Op::AvgPool { window, filter, .. } => {
+                let [n, h, w, c] = x[..] else {
+                    bail!("input of shape {x:?}; [n, h, w, c] is needed")
+                };
+                vec![
+                    n,
+                    window.out_and_pad(0, h, filter[0])?.0,
+                    window.out_and_pad(1, w, filter[1])?.0,
+                    c,
+                ]
+            }
+            Op::Add { .. } | Op::Sub { .. } | Op::Mul { .. } => {
+                broadcast_shape(&x, self.shape(inputs[1])?)?
+            }
+            Op::Prelu => {
+                let slope = weights(1)?;
+                ensure!(
+                    broadcast_shape(&x, slope)? == x,
+                    "slope {slope:?} does not broadcast to {x:?}"
+                );
+                x
+            }
+            Op::Mean { axes, keep_dims } => {
+                ensure!(
+                    axes.iter().all(|&a| a < x.len()),
+                    "axes {axes:?} for {x:?}"
+                );
+                x.iter()
+                    .enumerate()
+                    .filter_map(|(i, &d)| match (axes.contains(&i), keep_dims) {
+                        (false, _) => Some(d),
+                        (true, true) => Some(1),
+                        (true, false) => None,
+                    })
+                    .collect()
+            }
+            Op::Reshape { shape } => {
+                ensure!(
+                    shape.iter().product::<usize>() == x.iter().product::<usize>(),
+                    "{x:?} cannot be reshaped to {shape:?}"
+                );
+                shape.clone()
+            }
+            Op::Transpose { perm } => {
+                let mut seen = perm.clone();
+                seen.sort_unstable();
+                ensure!(
+                    seen == (0..x.len()).collect::<Vec<_>>(),
+                    "permutation {perm:?} for {x:?}"
+                );
+                perm.iter().map(|&p| x[p]).collect()
+            }
+            Op::Concat { axis } => {
+                ensure!(*axis < x.len(), "axis {axis} for {x:?}");
+                let mut out = x.clone();
+                out[*axis] = 0;
+                for &t in inputs {
+                    let s = self.shape(t)?;
+                    ensure!(
+                        s.len() == x.len()
+                            && s.iter()
+                                .zip(&x)
+                                .enumerate()
+                                .all(|(i, (a, b))| i == *axis || a == b),
+                        "input {s:?} does not fit {x:?} along axis {axis}"
+                    );
+                    out[*axis] += s[*axis];
+                }
+                out
+            }
+            Op::Pad { pads, .. } => {
+                ensure!(pads.len() == x.len(), "{} pads for {x:?}", pads.len());
+                x.iter().zip(pads).map(|(d, [a, b])| d + a + b).collect()
+            }
+            Op::Slice { begin, size } => {
+                ensure!(
+                    begin.len() == x.len()
+                        && size.len() == x.len()
+                        && (0..x.len()).all(|i| begin[i] + size[i] <= x[i] && size[i] > 0),
+                    "slice {begin:?}+{size:?} of {x:?}"
+                );
+                size.clone()
+            }
+            Op::Softmax { .. }
+            | Op::Relu
+            | Op::Relu6
+            | Op::LeakyRelu { .. }
+            | Op::Logistic
+            | Op::Tanh
+            | Op::HardSwish => x,
+        })
+    }
+
+    /// How many operators read each tensor (graph outputs count as a reader).
+    pub fn readers(&self) -> Vec<usize> {
+        let mut n = vec![0; self.tensors.len()];
+        for node in &self.nodes {
+            for &t in &node.inputs {
+                n[t] += 1;
+            }
+        }
+        for &t in &self.outputs {
+            n[t] += 1;
+        }
+        n
+    }
+
+    /// Folds a RELU or RELU6 into the operator before it when that operator has a fused slot
+    /// and nothing else reads its output: the int8 graph then clamps once, at no cost.
+    pub fn fuse_activations(&mut self) {
+        let mut i = 1;
+        while i < self.nodes.len() {
+            let fused = match self.nodes[i].op {
+                Op::Relu => Fused::Relu,
+                Op::Relu6 => Fused::Relu6,
+                _ => {
+                    i += 1;
+                    continue;
+                }
+            };
+            let x = self.nodes[i].inputs[0];
+            let readers = self.readers();
+            let producer = self.nodes[..i].iter().rposition(|n| n.output == x);
+            let foldable = producer.filter(|&p| {
+                readers[x] == 1
+                    && self.nodes[p].op.clone().fused_mut() == Some(&mut Fused::None)
+            });
+            match foldable {
+                Some(p) => {
+                    let y = self.nodes[i].output;
+                    if let Some(f) = self.nodes[p].op.fused_mut() {
+                        *f = fused;
+                    }
+                    // The producer now writes the activation's output tensor directly.
+                    self.nodes[p].output = y;
+                    self.nodes.remove(i);
+                }
+                None => i += 1,
+            }
+        }
+    }
+}
+
+/// Numpy's broadcast of two shapes (aligned at the right).
+pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
+    let rank = a.len().max(b.len());
+    let at = |s: &[usize], i: usize| {
+        if i + s.len() >= rank {
+            s[i + s.len() - rank]
+        } else {
+            1
+        }
+    };
+    (0..rank)
+        .map(|i| match (at(a, i), at(b, i)) {
+            (x, y) if x == y => Ok(x),
+            (1, y) => Ok(y),
+            (x, 1) => Ok(x),
+            (x, y) => bail!("shapes {a:?} and {b:?} do not broadcast ({x} against {y})"),
+        })
+        .collect()
+}

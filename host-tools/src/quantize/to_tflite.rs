@@ -1,0 +1,600 @@
+//! A calibrated float [`Graph`] written as an int8 `.tflite` model, in the form TensorFlow's
+//! converter gives full-integer models: per-channel symmetric int8 weights, int32 biases at
+//! `input_scale * weight_scale`, asymmetric int8 activations, SOFTMAX and LOGISTIC outputs at
+//! 1/256 (zero point -128), TANH at 1/128. The importer then computes every prepare-time
+//! parameter exactly as for a converted model, so the float path reuses all of its checks and
+//! arithmetic, and the intermediate file can be run by TFLM itself (`mote import --emit-tflite`).
+
+use anyhow::{Result, anyhow, bail, ensure};
+use flatbuffers::{FlatBufferBuilder, WIPOffset};
+
+use super::QParams;
+use super::calibrate::{Ranges, tied};
+use crate::float::{Fixed, Fused, Graph, Op, Padding, TensorIx, Window};
+use crate::intake::tflite::schema::{
+    self as tfl, ActivationFunctionType, BuiltinOperator as B, BuiltinOptions, TensorType,
+};
+
+/// Writes the int8 `.tflite` bytes of `graph` with the activation `ranges` of calibration.
+///
+/// # Errors
+/// A tensor without a range, or a graph the int8 form cannot hold (a shape over `i32`).
+pub fn write(graph: &Graph, ranges: &Ranges) -> Result<Vec<u8>> {
+    let quant = activation_quantization(graph, ranges)?;
+    let mut w = Writer {
+        graph,
+        quant: &quant,
+        fbb: FlatBufferBuilder::new(),
+        buffers: Vec::new(),
+        tensors: Vec::new(),
+        codes: Vec::new(),
+        operators: Vec::new(),
+        ids: vec![None; graph.tensors.len()],
+    };
+    let empty = tfl::Buffer::create(&mut w.fbb, &tfl::BufferArgs::default());
+    w.buffers.push(empty);
+    let inputs = graph
+        .inputs
+        .iter()
+        .map(|&t| w.activation(t))
+        .collect::<Result<Vec<_>>>()?;
+    for node in &graph.nodes {
+        w.node(node)
+            .map_err(|e| anyhow!("{} {}: {e}", node.op.name(), graph.tensors[node.output].name))?;
+    }
+    let outputs = graph
+        .outputs
+        .iter()
+        .map(|&t| w.activation(t))
+        .collect::<Result<Vec<_>>>()?;
+    w.finish(&inputs, &outputs)
+}
+
+/// Each activation's int8 quantization: its range (tied tensors share theirs), a fixed one
+/// from the source model, or the fixed output range of SOFTMAX, LOGISTIC and TANH.
+fn activation_quantization(graph: &Graph, ranges: &Ranges) -> Result<Vec<Option<QParams>>> {
+    let group = tied(graph);
+    let mut by_group: Vec<Option<QParams>> = vec![None; graph.tensors.len()];
+    for (t, tensor) in graph.tensors.iter().enumerate() {
+        if tensor.data.is_some() {
+            continue;
+        }
+        let q = match (&tensor.fixed, ranges.get(t).copied().flatten()) {
+            (Some(Fixed::Activation { scale, zero_point }), _) => QParams {
+                scale: *scale,
+                zero_point: *zero_point,
+            },
+            (_, Some((lo, hi))) => QParams::from_range(lo, hi),
+            (_, None) => continue, // never computed (not reachable from the inputs)
+        };
+        by_group[group[t]].get_or_insert(q);
+    }
+    for node in &graph.nodes {
+        let fixed = match node.op {
+            Op::Softmax { .. } | Op::Logistic => (1.0 / 256.0, -128),
+            Op::Tanh => (1.0 / 128.0, 0),
+            _ => continue,
+        };
+        by_group[group[node.output]] = Some(QParams {
+            scale: fixed.0,
+            zero_point: fixed.1,
+        });
+    }
+    Ok(group.iter().map(|&g| by_group[g]).collect())
+}
+
+struct Writer<'g, 'q> {
+    graph: &'g Graph,
+    quant: &'q [Option<QParams>],
+    fbb: FlatBufferBuilder<'static>,
+    buffers: Vec<WIPOffset<tfl::Buffer<'static>>>,
+    tensors: Vec<WIPOffset<tfl::Tensor<'static>>>,
+    codes: Vec<(B, i32)>,
+    operators: Vec<WIPOffset<tfl::Operator<'static>>>,
+    /// The int8 tensor of each activation, once written.
+    ids: Vec<Option<i32>>,
+}
+
+/// A tensor's quantization as the schema stores it.
+struct Quant {
+    scales: Vec<f32>,
+    zero_points: Vec<i64>,
+    axis: i32,
+}
+
+impl Quant {
+    fn per_tensor(q: QParams) -> Quant {
+        Quant {
+            scales: vec![q.scale],
+            zero_points: vec![i64::from(q.zero_point)],
+            axis: 0,
+        }
+    }
+}
+
+impl Writer<'_, '_> {
+    fn tensor(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        dtype: TensorType,
+        data: Option<&[u8]>,
+        quant: Option<Quant>,
+    ) -> Result<i32> {
+        let dims = shape
+            .iter()
+            .map(|&d| i32::try_from(d).map_err(|_| anyhow!("dimension {d} of {name}")))
+            .collect::<Result<Vec<_>>>()?;
+        let buffer = match data {
+            Some(bytes) => {
+                let v = self.fbb.create_vector(bytes);
+                let b = tfl::Buffer::create(
+                    &mut self.fbb,
+                    &tfl::BufferArgs {
+                        data: Some(v),
+                        ..Default::default()
+                    },
+                );
+                self.buffers.push(b);
+                u32::try_from(self.buffers.len() - 1)?
+            }
+            None => 0,
+        };
+        let quantization = quant.map(|q| {
+            let scale = Some(self.fbb.create_vector(&q.scales));
+            let zero_point = Some(self.fbb.create_vector(&q.zero_points));
+            tfl::QuantizationParameters::create(
+                &mut self.fbb,
+                &tfl::QuantizationParametersArgs {
+                    scale,
+                    zero_point,
+                    quantized_dimension: q.axis,
+                    ..Default::default()
+                },
+            )
+        });
+        let shape = Some(self.fbb.create_vector(&dims));
+        let name = Some(self.fbb.create_string(name));
+        let t = tfl::Tensor::create(
+            &mut self.fbb,
+            &tfl::TensorArgs {
+                shape,
+                type_: dtype,
+                buffer,
+                name,
+                quantization,
+                ..Default::default()
+            },
+        );
+        self.tensors.push(t);
+        Ok(i32::try_from(self.tensors.len() - 1)?)
+    }
+
+    /// The int8 tensor of activation `t` (written on first use).
+    fn activation(&mut self, t: TensorIx) -> Result<i32> {
+        if let Some(id) = self.ids[t] {
+            return Ok(id);
+        }
+        let tensor = &self.graph.tensors[t];
+        let q = self.quant[t].ok_or_else(|| {
+            anyhow!("tensor {} has no range: calibration never computed it", tensor.name)
+        })?;
+        let id = self.tensor(
+            &tensor.name,
+            &tensor.shape,
+            TensorType::INT8,
+            None,
+            Some(Quant::per_tensor(q)),
+        )?;
+        self.ids[t] = Some(id);
+        Ok(id)
+    }
+
+    /// An input that is an activation, or a constant quantized per-tensor over its own range
+    /// (`like` forces another tensor's quantization: a padding value).
+    fn operand(&mut self, t: TensorIx) -> Result<i32> {
+        let tensor = &self.graph.tensors[t];
+        let Some(data) = &tensor.data else {
+            return self.activation(t);
+        };
+        let (lo, hi) = data
+            .iter()
+            .fold((0.0f32, 0.0f32), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        let q = QParams::from_range(lo, hi);
+        let bytes: Vec<u8> = data.iter().map(|&x| quantize(x, q) as u8).collect();
+        self.tensor(
+            &tensor.name,
+            &tensor.shape,
+            TensorType::INT8,
+            Some(&bytes),
+            Some(Quant::per_tensor(q)),
+        )
+    }
+
+    /// Symmetric int8 weights, one scale per slice along `axis`, and the int32 bias at
+    /// `input_scale * weight_scale`; returns (weights, bias) tensors.
+    fn weights(&mut self, node_inputs: &[TensorIx], axis: usize) -> Result<(i32, Option<i32>)> {
+        let g = self.graph;
+        let x_scale = self.quant[node_inputs[0]]
+            .ok_or_else(|| anyhow!("the input has no range"))?
+            .scale;
+        let w = &g.tensors[node_inputs[1]];
+        let data = w.data.as_deref().ok_or_else(|| anyhow!("weights must be constant"))?;
+        let channels = w.shape[axis];
+        let inner: usize = w.shape[axis + 1..].iter().product();
+        let scales: Vec<f32> = match &w.fixed {
+            Some(Fixed::Weights { scales }) if scales.len() == channels => scales.clone(),
+            Some(Fixed::Weights { scales }) if scales.len() == 1 => vec![scales[0]; channels],
+            _ => {
+                let mut max = vec![0.0f32; channels];
+                for (i, &v) in data.iter().enumerate() {
+                    let c = (i / inner) % channels;
+                    max[c] = max[c].max(v.abs());
+                }
+                max.iter()
+                    .map(|&m| if m > 0.0 { m / 127.0 } else { 1.0 })
+                    .collect()
+            }
+        };
+        let bytes: Vec<u8> = data
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let s = scales[(i / inner) % channels];
+                (v / s).round().clamp(-127.0, 127.0) as i8 as u8
+            })
+            .collect();
+        let quant = Quant {
+            zero_points: vec![0; scales.len()],
+            scales: scales.clone(),
+            axis: i32::try_from(axis)?,
+        };
+        let weights = self.tensor(&w.name, &w.shape, TensorType::INT8, Some(&bytes), Some(quant))?;
+        let bias = match node_inputs.get(2) {
+            None => None,
+            Some(&b) => {
+                let t = &g.tensors[b];
+                let values = t.data.as_deref().ok_or_else(|| anyhow!("bias must be constant"))?;
+                ensure!(values.len() == channels, "{} bias values for {channels} channels", values.len());
+                let bias_scales: Vec<f32> = scales.iter().map(|s| x_scale * s).collect();
+                let bytes: Vec<u8> = values
+                    .iter()
+                    .zip(&bias_scales)
+                    .flat_map(|(&v, &s)| {
+                        let q = (f64::from(v) / f64::from(s)).round();
+                        (q.clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i32).to_le_bytes()
+                    })
+                    .collect();
+                let quant = Quant {
+                    zero_points: vec![0; channels],
+                    scales: bias_scales,
+                    axis: 0,
+                };
+                Some(self.tensor(&t.name, &[channels], TensorType::INT32, Some(&bytes), Some(quant))?)
+            }
+        };
+        Ok((weights, bias))
+    }
+
+    fn ints(&mut self, name: &str, values: &[usize], shape: &[usize]) -> Result<i32> {
+        let bytes: Vec<u8> = values
+            .iter()
+            .map(|&v| i32::try_from(v).map(i32::to_le_bytes))
+            .collect::<Result<Vec<_>, _>>()?
+            .concat();
+        self.tensor(name, shape, TensorType::INT32, Some(&bytes), None)
+    }
+
+    fn node(&mut self, node: &crate::float::Node) -> Result<()> {
+        let out_name = self.graph.tensors[node.output].name.clone();
+        let x = self.operand(node.inputs[0])?;
+        let fbb = &mut self.fbb;
+        let act = |f: Fused| match f {
+            Fused::None => ActivationFunctionType::NONE,
+            Fused::Relu => ActivationFunctionType::RELU,
+            Fused::Relu6 => ActivationFunctionType::RELU6,
+        };
+        let padding = |w: &Window| match w.padding {
+            Padding::Same => tfl::Padding::SAME,
+            Padding::Valid => tfl::Padding::VALID,
+        };
+        let mut inputs = vec![x];
+        let (code, version, options_type, options) = match &node.op {
+            Op::Conv2d { window, fused } => {
+                let o = tfl::Conv2DOptions::create(
+                    fbb,
+                    &tfl::Conv2DOptionsArgs {
+                        padding: padding(window),
+                        stride_h: i32::try_from(window.stride[0])?,
+                        stride_w: i32::try_from(window.stride[1])?,
+                        dilation_h_factor: i32::try_from(window.dilation[0])?,
+                        dilation_w_factor: i32::try_from(window.dilation[1])?,
+                        fused_activation_function: act(*fused),
+                        ..Default::default()
+                    },
+                );
+                let (w, b) = self.weights(&node.inputs, 0)?;
+                inputs.push(w);
+                inputs.extend(b);
+                (B::CONV_2D, 3, BuiltinOptions::Conv2DOptions, Some(o.as_union_value()))
+            }
+            Op::DepthwiseConv2d {
+                window,
+                multiplier,
+                fused,
+            } => {
+                let o = tfl::DepthwiseConv2DOptions::create(
+                    fbb,
+                    &tfl::DepthwiseConv2DOptionsArgs {
+                        padding: padding(window),
+                        stride_h: i32::try_from(window.stride[0])?,
+                        stride_w: i32::try_from(window.stride[1])?,
+                        dilation_h_factor: i32::try_from(window.dilation[0])?,
+                        dilation_w_factor: i32::try_from(window.dilation[1])?,
+                        depth_multiplier: i32::try_from(*multiplier)?,
+                        fused_activation_function: act(*fused),
+                    },
+                );
+                let (w, b) = self.weights(&node.inputs, 3)?;
+                inputs.push(w);
+                inputs.extend(b);
+                (
+                    B::DEPTHWISE_CONV_2D,
+                    3,
+                    BuiltinOptions::DepthwiseConv2DOptions,
+                    Some(o.as_union_value()),
+                )
+            }
+            Op::FullyConnected { keep_dims, fused } => {
+                let o = tfl::FullyConnectedOptions::create(
+                    fbb,
+                    &tfl::FullyConnectedOptionsArgs {
+                        fused_activation_function: act(*fused),
+                        keep_num_dims: *keep_dims,
+                        ..Default::default()
+                    },
+                );
+                let (w, b) = self.weights(&node.inputs, 0)?;
+                inputs.push(w);
+                inputs.extend(b);
+                (
+                    B::FULLY_CONNECTED,
+                    if *keep_dims { 5 } else { 4 },
+                    BuiltinOptions::FullyConnectedOptions,
+                    Some(o.as_union_value()),
+                )
+            }
+            Op::MaxPool {
+                window,
+                filter,
+                fused,
+            }
+            | Op::AvgPool {
+                window,
+                filter,
+                fused,
+            } => {
+                ensure!(window.dilation == [1, 1], "pools have no dilation");
+                let o = tfl::Pool2DOptions::create(
+                    fbb,
+                    &tfl::Pool2DOptionsArgs {
+                        padding: padding(window),
+                        stride_h: i32::try_from(window.stride[0])?,
+                        stride_w: i32::try_from(window.stride[1])?,
+                        filter_height: i32::try_from(filter[0])?,
+                        filter_width: i32::try_from(filter[1])?,
+                        fused_activation_function: act(*fused),
+                    },
+                );
+                let code = if matches!(node.op, Op::MaxPool { .. }) {
+                    B::MAX_POOL_2D
+                } else {
+                    B::AVERAGE_POOL_2D
+                };
+                (code, 2, BuiltinOptions::Pool2DOptions, Some(o.as_union_value()))
+            }
+            Op::Add { fused } | Op::Sub { fused } | Op::Mul { fused } => {
+                let f = act(*fused);
+                let (code, options_type, o) = match node.op {
+                    Op::Add { .. } => (
+                        B::ADD,
+                        BuiltinOptions::AddOptions,
+                        tfl::AddOptions::create(
+                            fbb,
+                            &tfl::AddOptionsArgs {
+                                fused_activation_function: f,
+                                ..Default::default()
+                            },
+                        )
+                        .as_union_value(),
+                    ),
+                    Op::Sub { .. } => (
+                        B::SUB,
+                        BuiltinOptions::SubOptions,
+                        tfl::SubOptions::create(
+                            fbb,
+                            &tfl::SubOptionsArgs {
+                                fused_activation_function: f,
+                                ..Default::default()
+                            },
+                        )
+                        .as_union_value(),
+                    ),
+                    _ => (
+                        B::MUL,
+                        BuiltinOptions::MulOptions,
+                        tfl::MulOptions::create(
+                            fbb,
+                            &tfl::MulOptionsArgs {
+                                fused_activation_function: f,
+                            },
+                        )
+                        .as_union_value(),
+                    ),
+                };
+                inputs.push(self.operand(node.inputs[1])?);
+                (code, 2, options_type, Some(o))
+            }
+            Op::Prelu => {
+                inputs.push(self.operand(node.inputs[1])?);
+                (B::PRELU, 1, BuiltinOptions::NONE, None)
+            }
+            Op::Mean { axes, keep_dims } => {
+                let o = tfl::ReducerOptions::create(
+                    fbb,
+                    &tfl::ReducerOptionsArgs {
+                        keep_dims: *keep_dims,
+                    },
+                );
+                inputs.push(self.ints(&format!("{out_name}/axes"), axes, &[axes.len()])?);
+                (B::MEAN, 2, BuiltinOptions::ReducerOptions, Some(o.as_union_value()))
+            }
+            Op::Reshape { shape } => {
+                inputs.push(self.ints(&format!("{out_name}/shape"), shape, &[shape.len()])?);
+                (B::RESHAPE, 1, BuiltinOptions::NONE, None)
+            }
+            Op::Transpose { perm } => {
+                inputs.push(self.ints(&format!("{out_name}/perm"), perm, &[perm.len()])?);
+                (B::TRANSPOSE, 2, BuiltinOptions::NONE, None)
+            }
+            Op::Concat { axis } => {
+                let o = tfl::ConcatenationOptions::create(
+                    fbb,
+                    &tfl::ConcatenationOptionsArgs {
+                        axis: i32::try_from(*axis)?,
+                        ..Default::default()
+                    },
+                );
+                for &t in &node.inputs[1..] {
+                    inputs.push(self.operand(t)?);
+                }
+                (
+                    B::CONCATENATION,
+                    2,
+                    BuiltinOptions::ConcatenationOptions,
+                    Some(o.as_union_value()),
+                )
+            }
+            Op::Softmax { beta } => {
+                let o = tfl::SoftmaxOptions::create(fbb, &tfl::SoftmaxOptionsArgs { beta: *beta });
+                (B::SOFTMAX, 2, BuiltinOptions::SoftmaxOptions, Some(o.as_union_value()))
+            }
+            Op::Pad { pads, value } => {
+                let flat: Vec<usize> = pads.iter().flatten().copied().collect();
+                inputs.push(self.ints(&format!("{out_name}/pads"), &flat, &[pads.len(), 2])?);
+                if *value == 0.0 {
+                    (B::PAD, 2, BuiltinOptions::NONE, None)
+                } else {
+                    let q = self.quant[node.inputs[0]]
+                        .ok_or_else(|| anyhow!("the input has no range"))?;
+                    let v = [quantize(*value, q) as u8];
+                    let t = self.tensor(
+                        &format!("{out_name}/value"),
+                        &[],
+                        TensorType::INT8,
+                        Some(&v),
+                        Some(Quant::per_tensor(q)),
+                    )?;
+                    inputs.push(t);
+                    (B::PADV2, 2, BuiltinOptions::NONE, None)
+                }
+            }
+            Op::Slice { begin, size } => {
+                inputs.push(self.ints(&format!("{out_name}/begin"), begin, &[begin.len()])?);
+                inputs.push(self.ints(&format!("{out_name}/size"), size, &[size.len()])?);
+                (B::SLICE, 2, BuiltinOptions::NONE, None)
+            }
+            Op::Relu => (B::RELU, 2, BuiltinOptions::NONE, None),
+            Op::Relu6 => (B::RELU6, 2, BuiltinOptions::NONE, None),
+            Op::LeakyRelu { alpha } => {
+                let o =
+                    tfl::LeakyReluOptions::create(fbb, &tfl::LeakyReluOptionsArgs { alpha: *alpha });
+                (B::LEAKY_RELU, 2, BuiltinOptions::LeakyReluOptions, Some(o.as_union_value()))
+            }
+            Op::Logistic => (B::LOGISTIC, 2, BuiltinOptions::NONE, None),
+            Op::Tanh => (B::TANH, 2, BuiltinOptions::NONE, None),
+            Op::HardSwish => (B::HARD_SWISH, 1, BuiltinOptions::NONE, None),
+        };
+        let output = self.activation(node.output)?;
+        let opcode_index = match self.codes.iter().position(|&c| c == (code, version)) {
+            Some(i) => i,
+            None => {
+                self.codes.push((code, version));
+                self.codes.len() - 1
+            }
+        };
+        let inputs = Some(self.fbb.create_vector(&inputs));
+        let outputs = Some(self.fbb.create_vector(&[output]));
+        let op = tfl::Operator::create(
+            &mut self.fbb,
+            &tfl::OperatorArgs {
+                opcode_index: u32::try_from(opcode_index)?,
+                inputs,
+                outputs,
+                builtin_options_type: options_type,
+                builtin_options: options,
+                ..Default::default()
+            },
+        );
+        self.operators.push(op);
+        Ok(())
+    }
+
+    fn finish(mut self, inputs: &[i32], outputs: &[i32]) -> Result<Vec<u8>> {
+        let codes: Vec<_> = self
+            .codes
+            .iter()
+            .map(|&(code, version)| {
+                let deprecated = i8::try_from(code.0).unwrap_or(127);
+                tfl::OperatorCode::create(
+                    &mut self.fbb,
+                    &tfl::OperatorCodeArgs {
+                        deprecated_builtin_code: deprecated,
+                        builtin_code: code,
+                        version,
+                        ..Default::default()
+                    },
+                )
+            })
+            .collect();
+        let sg_tensors = Some(self.fbb.create_vector(&self.tensors));
+        let sg_inputs = Some(self.fbb.create_vector(inputs));
+        let sg_outputs = Some(self.fbb.create_vector(outputs));
+        let sg_operators = Some(self.fbb.create_vector(&self.operators));
+        let subgraph = tfl::SubGraph::create(
+            &mut self.fbb,
+            &tfl::SubGraphArgs {
+                tensors: sg_tensors,
+                inputs: sg_inputs,
+                outputs: sg_outputs,
+                operators: sg_operators,
+                ..Default::default()
+            },
+        );
+        let operator_codes = Some(self.fbb.create_vector(&codes));
+        let subgraphs = Some(self.fbb.create_vector(&[subgraph]));
+        let buffers = Some(self.fbb.create_vector(&self.buffers));
+        let description = Some(self.fbb.create_string("mote: quantized from a float model"));
+        let model = tfl::Model::create(
+            &mut self.fbb,
+            &tfl::ModelArgs {
+                version: 3,
+                operator_codes,
+                subgraphs,
+                description,
+                buffers,
+                ..Default::default()
+            },
+        );
+        tfl::finish_model_buffer(&mut self.fbb, model);
+        if self.fbb.finished_data().len() > i32::MAX as usize {
+            bail!("the model exceeds the 2 GB a flatbuffer holds");
+        }
+        Ok(self.fbb.finished_data().to_vec())
+    }
+}
+
+/// `round(x / scale) + zero_point`, saturated to int8.
+fn quantize(x: f32, q: QParams) -> i8 {
+    ((x / q.scale).round() + q.zero_point as f32).clamp(-128.0, 127.0) as i8
+}
