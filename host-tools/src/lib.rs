@@ -11,6 +11,7 @@
 //! - [`plan`]: the host graph both front ends produce, its memory plan, and the blob.
 //! - [`run`], [`dump`], [`inspect`]: a blob on the host: run it, dump every layer, show what it
 //!   holds.
+//! - [`validate`]: an int8 blob against its float reference, whole and layer by layer.
 //! - [`device`]: a blob on an emulated board: QEMU runs and benchmarks.
 //! - [`io`]: atomic file writes, shared by all.
 // Only the flatc-generated TFLite reader uses `unsafe` (it allows it for itself).
@@ -26,3 +27,4 @@ pub mod plan;
 pub mod quantize;
 pub mod run;
 pub mod train;
+pub mod validate;

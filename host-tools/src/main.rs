@@ -9,10 +9,12 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use mote_tools::device::{bench, bench_suite, qemu};
-use mote_tools::intake::{data, import, tflite};
+use mote_tools::intake::onnx::{self, InputLayout};
+use mote_tools::intake::{data, float_tflite, import, reference, tflite};
+use mote_tools::quantize::calibrate::Method;
 use mote_tools::train::spec::{FloatModel, Spec};
 use mote_tools::train::{eval, fit};
-use mote_tools::{dump, inspect, io, plan, quantize, run};
+use mote_tools::{dump, inspect, io, plan, quantize, run, validate};
 
 /// int8 inference for microcontrollers: from a trained (or imported) model to a blob that the
 /// same runtime runs on the host and on the device.
@@ -45,14 +47,58 @@ enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
-    /// Import an int8 TensorFlow Lite model (.tflite), keeping its quantization exactly, and
-    /// write it as a blob with a planned arena.
+    /// Import a model as a blob with a planned arena: an int8 .tflite keeps its quantization
+    /// exactly; a float model (ONNX, float .tflite) is quantized to int8 through calibration
+    /// on `--calibration` samples; a QDQ ONNX model keeps its scales.
     Import {
-        /// The int8 .tflite model.
+        /// The model: .tflite (int8 or float) or .onnx (float or QDQ).
         model: PathBuf,
         /// Where to write the blob.
         #[arg(short, long)]
         output: PathBuf,
+        /// Calibration samples for a float model: an NPY array of shape [samples, *input
+        /// shape] (the model's own layout, e.g. NCHW for ONNX), float32 or float64.
+        #[arg(long)]
+        calibration: Option<PathBuf>,
+        /// How activation ranges are chosen from the calibration samples: minmax,
+        /// moving-average, percentile[:P] (default 99.99) or mse.
+        #[arg(long, default_value = "minmax", value_parser = parse_method)]
+        method: Method,
+        /// The shape of a graph input with dynamic dimensions, e.g. 1,3,32,32 (once per such
+        /// input, in order).
+        #[arg(long, value_parser = parse_shape)]
+        input_shape: Vec<Shape>,
+        /// Layout of the blob's image inputs: nhwc (the runtime's, no conversion on the device)
+        /// or nchw (the ONNX model's, converted by a TRANSPOSE on the device).
+        #[arg(long, value_enum, default_value = "nhwc")]
+        input_layout: InputLayout,
+        /// Also write the int8 model as a .tflite file (TFLM runs it too).
+        #[arg(long)]
+        emit_tflite: Option<PathBuf>,
+    },
+    /// Compare an int8 blob with its float reference model on (labelled) data: top-1 accuracy
+    /// of both, agreement, RMSE, L2 relative error, cosine, confusion matrix.
+    Validate {
+        /// The blob.
+        blob: PathBuf,
+        /// The float model the blob was imported from (.onnx or float .tflite).
+        #[arg(long)]
+        reference: PathBuf,
+        /// Samples: an NPY array [samples, *input shape] in the model's own layout.
+        #[arg(long)]
+        data: PathBuf,
+        /// Labels: an NPY array of one integer class per sample.
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        /// Also report each layer's quantization error (SQNR, dB).
+        #[arg(long)]
+        per_layer: bool,
+        /// As given to `mote import`.
+        #[arg(long, value_parser = parse_shape)]
+        input_shape: Vec<Shape>,
+        /// As given to `mote import`.
+        #[arg(long, value_enum, default_value = "nhwc")]
+        input_layout: InputLayout,
     },
     /// Compare the float model and the int8 blob on the held-out test split.
     Eval {
@@ -175,7 +221,42 @@ impl Command {
                 model,
                 output,
             } => cmd_quantize(&spec, model, output),
-            Command::Import { model, output } => cmd_import(&model, &output),
+            Command::Import {
+                model,
+                output,
+                calibration,
+                method,
+                input_shape,
+                input_layout,
+                emit_tflite,
+            } => {
+                let options = onnx::Options {
+                    input_shapes: input_shape.into_iter().map(|s| s.0).collect(),
+                    input_layout,
+                };
+                let float = FloatOptions {
+                    calibration,
+                    method,
+                    options,
+                    emit_tflite,
+                };
+                cmd_import(&model, &output, &float)
+            }
+            Command::Validate {
+                blob,
+                reference,
+                data,
+                labels,
+                per_layer,
+                input_shape,
+                input_layout,
+            } => {
+                let options = onnx::Options {
+                    input_shapes: input_shape.into_iter().map(|s| s.0).collect(),
+                    input_layout,
+                };
+                cmd_validate(&blob, &reference, &data, labels.as_deref(), per_layer, &options)
+            }
             Command::Eval { spec, model, blob } => cmd_eval(&spec, model, blob),
             Command::Run {
                 blob,
@@ -541,11 +622,50 @@ fn cmd_demo(spec_path: &Path, out_dir: Option<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-fn cmd_import(model_path: &Path, output: &Path) -> Result<()> {
+/// What `mote import` needs for a float model.
+struct FloatOptions {
+    calibration: Option<PathBuf>,
+    method: Method,
+    options: onnx::Options,
+    emit_tflite: Option<PathBuf>,
+}
+
+/// A tensor shape on the command line: `1,3,32,32`.
+#[derive(Debug, Clone)]
+struct Shape(Vec<usize>);
+
+fn parse_shape(s: &str) -> Result<Shape, String> {
+    s.split(',')
+        .map(|d| match d.trim().parse::<usize>() {
+            Ok(d) if d > 0 => Ok(d),
+            _ => Err(format!("`{d}` in `{s}` is not a positive dimension (e.g. 1,3,32,32)")),
+        })
+        .collect::<Result<_, _>>()
+        .map(Shape)
+}
+
+fn parse_method(s: &str) -> Result<Method, String> {
+    s.parse().map_err(|e: anyhow::Error| e.to_string())
+}
+
+fn cmd_import(model_path: &Path, output: &Path, float: &FloatOptions) -> Result<()> {
     let bytes = std::fs::read(model_path)
         .with_context(|| format!("cannot read {}", model_path.display()))?;
-    let model = tflite::read(&bytes)
-        .with_context(|| format!("{} is not a valid .tflite model", model_path.display()))?;
+    let int8_tflite = reference::is_tflite(&bytes)
+        && !float_tflite::is_float(
+            &tflite::read(&bytes)
+                .with_context(|| format!("{} is not a valid .tflite model", model_path.display()))?,
+        );
+    if !int8_tflite {
+        return import_float(model_path, &bytes, output, float);
+    }
+    if float.calibration.is_some() {
+        bail!(
+            "{} is an int8 model: it keeps its own quantization, so --calibration does not apply",
+            model_path.display()
+        );
+    }
+    let model = tflite::read(&bytes)?;
     let consts = bumpalo::Bump::new();
     let mut graph = import::import(&model, &consts)
         .with_context(|| format!("cannot import {}", model_path.display()))?;
@@ -560,5 +680,140 @@ fn cmd_import(model_path: &Path, output: &Path) -> Result<()> {
         blob.len(),
         parsed.arena_size(),
     );
+    Ok(())
+}
+
+/// Reads an NPY array of float samples for `reference`'s single input.
+fn read_samples(path: &Path, reference: &reference::Reference, what: &str) -> Result<data::Array> {
+    let array = data::read_array(path)?;
+    let want = reference
+        .inputs
+        .first()
+        .map(|v| v.shape.clone())
+        .unwrap_or_default();
+    if reference.inputs.len() != 1 {
+        bail!("the model has {} inputs; {what} takes models with one", reference.inputs.len());
+    }
+    if array.integer {
+        bail!(
+            "{}: {what} samples must be floating point (f4 or f8), as the float model takes \
+             them; this array holds integers",
+            path.display()
+        );
+    }
+    if array.shape.len() < 2 || array.sample_len() != reference.input_len(0) {
+        bail!(
+            "{}: an array of shape {:?}, but the model's input is {want:?}: {what} samples must \
+             be an array of shape [samples, {}] in the model's own layout",
+            path.display(),
+            array.shape,
+            want.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        );
+    }
+    Ok(array)
+}
+
+fn import_float(model_path: &Path, bytes: &[u8], output: &Path, float: &FloatOptions) -> Result<()> {
+    let reference = reference::from_bytes(bytes, &float.options)
+        .with_context(|| format!("cannot import {}", model_path.display()))?;
+    let samples = match &float.calibration {
+        Some(path) => {
+            let array = read_samples(path, &reference, "calibration")?;
+            (0..array.samples())
+                .map(|i| reference.stored_input(0, array.sample(i)))
+                .collect::<Result<Vec<_>>>()?
+        }
+        None => Vec::new(),
+    };
+    let per_sample: Vec<Vec<&[f32]>> = samples.iter().map(|s| vec![s.as_slice()]).collect();
+    let imported = quantize::float_model(&reference.graph, &per_sample, float.method)
+        .with_context(|| format!("cannot quantize {}", model_path.display()))?;
+    if let Some(path) = &float.emit_tflite {
+        io::write_atomic(path, &imported.tflite)?;
+    }
+    io::write_atomic(output, &imported.blob)?;
+    let parsed = mote::Model::parse(&imported.blob)?;
+    println!(
+        "wrote {} ({} operators, blob {} bytes, arena {} bytes; {})",
+        output.display(),
+        parsed.op_count(),
+        imported.blob.len(),
+        parsed.arena_size(),
+        if samples.is_empty() {
+            "quantization from the model's QDQ pairs".to_owned()
+        } else {
+            format!("calibrated by {} on {} samples", float.method, samples.len())
+        }
+    );
+    if !samples.is_empty() {
+        // The per-layer error on (up to 64 of) the calibration samples.
+        let originals: Vec<Vec<f32>> = match &float.calibration {
+            Some(path) => {
+                let array = data::read_array(path)?;
+                (0..array.samples().min(64)).map(|i| array.sample(i).to_vec()).collect()
+            }
+            None => Vec::new(),
+        };
+        let refs: Vec<&[f32]> = originals.iter().map(Vec::as_slice).collect();
+        let layers = validate::per_layer(&reference, &imported.blob, &imported.names, &refs)?;
+        print_layers(&layers, "calibration samples");
+    }
+    Ok(())
+}
+
+fn print_layers(layers: &[validate::LayerError], on: &str) {
+    println!("per-layer quantization error on the {on} (SQNR, higher is better):");
+    for l in layers {
+        println!("  {:>7.1} dB  {:<18} {}", l.sqnr_db, l.op, l.name);
+    }
+}
+
+fn cmd_validate(
+    blob_path: &Path,
+    reference_path: &Path,
+    data_path: &Path,
+    labels_path: Option<&Path>,
+    per_layer: bool,
+    options: &onnx::Options,
+) -> Result<()> {
+    let blob = read_blob(blob_path)?;
+    let reference = reference::load(reference_path, options)?;
+    let array = read_samples(data_path, &reference, "validation")?;
+    let labels = match labels_path {
+        Some(path) => {
+            let l = data::read_array(path)?;
+            if !l.integer || l.sample_len() != 1 || l.samples() != array.samples() {
+                bail!(
+                    "{}: labels must be an integer array of shape [{}] (one class per sample); \
+                     it has shape {:?}",
+                    path.display(),
+                    array.samples(),
+                    l.shape
+                );
+            }
+            let labels: Vec<usize> = l
+                .values
+                .iter()
+                .map(|&v| usize::try_from(v as i64))
+                .collect::<Result<_, _>>()
+                .with_context(|| format!("{}: a negative label", path.display()))?;
+            Some(labels)
+        }
+        None => None,
+    };
+    let samples: Vec<&[f32]> = (0..array.samples()).map(|i| array.sample(i)).collect();
+    let report = validate::compare(&reference, &blob, &samples, labels.as_deref())?;
+    println!(
+        "{} (int8) against {} (float) on {}:",
+        blob_path.display(),
+        reference_path.display(),
+        data_path.display()
+    );
+    print!("{report}");
+    if per_layer {
+        let names = validate::tensor_names(&reference, &blob)?;
+        let layers = validate::per_layer(&reference, &blob, &names, &samples)?;
+        print_layers(&layers, "validation samples");
+    }
     Ok(())
 }

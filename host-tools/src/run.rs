@@ -193,31 +193,7 @@ pub fn read_input(path: &Path, def: &TensorDef) -> Result<Vec<u8>> {
             let m = crate::intake::data::read_matrix(path)?;
             match (def.dtype, m.int8) {
                 (DType::I8, Some(raw)) => raw.iter().map(|&v| v as u8).collect(),
-                (DType::I8, None) => {
-                    let floats: Vec<u8> = m.cells.iter().flat_map(|v| v.to_le_bytes()).collect();
-                    let mut q = vec![0i8; m.cells.len()];
-                    mote::kernels::reference::quantize(&floats, def.scale, def.zero_point, &mut q);
-                    q.iter().map(|&v| v as u8).collect()
-                }
-                (DType::F32, _) => m.cells.iter().flat_map(|v| v.to_le_bytes()).collect(),
-                (DType::I16, _) => m
-                    .cells
-                    .iter()
-                    .flat_map(|&v| {
-                        let q = (v / def.scale).round() as i32 + def.zero_point;
-                        (q.clamp(-32768, 32767) as i16).to_le_bytes()
-                    })
-                    .collect(),
-                (DType::U8, _) => m
-                    .cells
-                    .iter()
-                    .map(|&v| ((v / def.scale).round() as i32 + def.zero_point).clamp(0, 255) as u8)
-                    .collect(),
-                (DType::I32, _) => m
-                    .cells
-                    .iter()
-                    .flat_map(|&v| (v as i32).to_le_bytes())
-                    .collect(),
+                _ => encode_real(def, &m.cells),
             }
         }
         _ => {
@@ -236,6 +212,33 @@ pub fn read_input(path: &Path, def: &TensorDef) -> Result<Vec<u8>> {
         );
     }
     Ok(bytes)
+}
+
+/// Real values encoded in the tensor's type: quantized at the boundary with the tensor's own
+/// scale and zero point (int8 by the runtime's QUANTIZE kernel, so the host does what the
+/// device would), f32 as is.
+pub fn encode_real(def: &TensorDef, values: &[f32]) -> Vec<u8> {
+    match def.dtype {
+        DType::I8 => {
+            let floats: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            let mut q = vec![0i8; values.len()];
+            mote::kernels::reference::quantize(&floats, def.scale, def.zero_point, &mut q);
+            q.iter().map(|&v| v as u8).collect()
+        }
+        DType::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        DType::I16 => values
+            .iter()
+            .flat_map(|&v| {
+                let q = (v / def.scale).round() as i32 + def.zero_point;
+                (q.clamp(-32768, 32767) as i16).to_le_bytes()
+            })
+            .collect(),
+        DType::U8 => values
+            .iter()
+            .map(|&v| ((v / def.scale).round() as i32 + def.zero_point).clamp(0, 255) as u8)
+            .collect(),
+        DType::I32 => values.iter().flat_map(|&v| (v as i32).to_le_bytes()).collect(),
+    }
 }
 
 /// Real values of output bytes in the tensor's type (dequantized for int8; int32 as is).

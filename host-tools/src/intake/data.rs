@@ -446,25 +446,32 @@ pub struct Matrix {
     pub int8: Option<Vec<i8>>,
 }
 
-/// Reads a CSV (no header) or NPY (by extension) table of numbers.
+/// Reads a CSV (no header) or NPY (by extension) table of numbers; an NPY array of more than
+/// two dimensions gives one row per entry of its first.
 pub fn read_matrix(path: &Path) -> Result<Matrix> {
     let is_npy = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
-    let table = if is_npy {
-        read_npy(path)?
-    } else {
-        read_csv(path)?
-    };
-    let int8 = if is_npy && npy_is_int8(path)? {
-        Some(table.cells.iter().map(|&v| v as i8).collect())
+    if !is_npy {
+        let table = read_csv(path)?;
+        return Ok(Matrix {
+            rows: table.rows,
+            cols: table.cols,
+            cells: table.cells,
+            int8: None,
+        });
+    }
+    // An NPY array of any rank: one sample per entry of its first dimension.
+    let array = read_array(path)?;
+    let int8 = if npy_is_int8(path)? {
+        Some(array.values.iter().map(|&v| v as i8).collect())
     } else {
         None
     };
     Ok(Matrix {
-        rows: table.rows,
-        cols: table.cols,
-        cells: table.cells,
+        rows: array.samples(),
+        cols: array.sample_len(),
+        cells: array.values,
         int8,
     })
 }

@@ -282,10 +282,13 @@ pub struct FloatImport {
     pub blob: Vec<u8>,
     /// The activation ranges calibration chose, per float tensor.
     pub ranges: calibrate::Ranges,
+    /// The source model's name of every blob tensor, by id.
+    pub names: Vec<String>,
 }
 
 /// Calibrates `graph` on `samples` (one slice per graph input each), writes it as an int8
-/// `.tflite` model and imports that as a blob.
+/// `.tflite` model and imports that as a blob. Without samples, every activation must carry a
+/// quantization fixed by the source model (a QDQ model).
 ///
 /// # Errors
 /// Calibration, writing or import failing (each says why).
@@ -294,7 +297,11 @@ pub fn float_model(
     samples: &[Vec<&[f32]>],
     method: calibrate::Method,
 ) -> Result<FloatImport> {
-    let mut ranges = calibrate::calibrate(graph, samples, method)?;
+    let mut ranges = if samples.is_empty() {
+        vec![None; graph.tensors.len()]
+    } else {
+        calibrate::calibrate(graph, samples, method)?
+    };
     calibrate::unify(graph, &mut ranges);
     let tflite = to_tflite::write(graph, &ranges)?;
     let model = crate::intake::tflite::read(&tflite)
@@ -303,9 +310,12 @@ pub fn float_model(
     let mut host = crate::intake::import::import(&model, &consts)
         .context("the int8 model written from the float graph does not import")?;
     let blob = host.to_blob()?;
+    let names = host.names;
+    drop(model);
     Ok(FloatImport {
         tflite,
         blob,
         ranges,
+        names,
     })
 }

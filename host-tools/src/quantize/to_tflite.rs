@@ -177,7 +177,11 @@ impl Writer<'_, '_> {
         }
         let tensor = &self.graph.tensors[t];
         let q = self.quant[t].ok_or_else(|| {
-            anyhow!("tensor {} has no range: calibration never computed it", tensor.name)
+            anyhow!(
+                "tensor {} has no quantization: give calibration samples (--calibration); only \
+                 QDQ models carry every activation's scale themselves",
+                tensor.name
+            )
         })?;
         let id = self.tensor(
             &tensor.name,

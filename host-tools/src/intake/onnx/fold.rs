@@ -1,0 +1,211 @@
+//! Constant folding: Constant, Shape of a known shape, and the shape arithmetic exporters
+//! emit around it (Gather, Unsqueeze, Squeeze, Concat, Cast, Reshape, Slice, Expand,
+//! ConstantOfShape, Add, Sub, Mul, Div) when every input is a constant.
+
+use anyhow::{Result, anyhow, bail, ensure};
+
+use super::shape::{normalize_axis, reshape_target};
+use super::{Attrs, Const, Reader, Value, tensor};
+use crate::float::broadcast_shape;
+use crate::intake::onnx::proto::NodeProto;
+
+/// Folds `node` if it is a constant computation; returns whether it did.
+pub(super) fn try_fold(r: &mut Reader, node: &NodeProto, attrs: &Attrs<'_>) -> Result<bool> {
+    let op = node.op_type();
+    let folded = match op {
+        "Constant" => Some(constant(attrs)?),
+        "Shape" => {
+            let shape = r.logical_shape(r.input(node, 0)?)?;
+            let rank = i64::try_from(shape.len())?;
+            let clip = |v: i64| usize::try_from(if v < 0 { v + rank } else { v }.clamp(0, rank)).unwrap_or(0);
+            let (start, end) = (clip(attrs.int("start", 0)), clip(attrs.int("end", rank)));
+            let dims: Vec<f64> = shape[start..end.max(start)].iter().map(|&d| d as f64).collect();
+            Some(Const { shape: vec![dims.len()], values: dims, fixed: None })
+        }
+        _ => None,
+    };
+    if let Some(c) = folded {
+        r.set(r.output(node)?, Value::Const(c));
+        return Ok(true);
+    }
+    let inputs: Vec<Option<Const>> = node
+        .input
+        .iter()
+        .map(|name| match name.as_str() {
+            "" => Ok(None),
+            n => match r.value(n)? {
+                Value::Const(c) => Ok(Some(c.clone())),
+                Value::Act { .. } => Err(anyhow!("computed")),
+            },
+        })
+        .collect::<Result<_, _>>()
+        .unwrap_or_default();
+    if inputs.is_empty() || inputs[0].is_none() {
+        return Ok(false);
+    }
+    let c = |i: usize| -> Result<&Const> { inputs.get(i).and_then(Option::as_ref).ok_or_else(|| anyhow!("input {i} is missing")) };
+    let x = c(0)?;
+    let value = match op {
+        "Identity" | "Dropout" => x.clone(),
+        "Cast" => {
+            let to = attrs.int("to", 1);
+            // 1 float, 10 float16, 11 double, 16 bfloat16 keep fractions; integers truncate.
+            let float = matches!(to, 1 | 10 | 11 | 16);
+            Const { values: x.values.iter().map(|&v| if float { v } else { v.trunc() }).collect(), ..x.clone() }
+        }
+        "Unsqueeze" | "Squeeze" | "Reshape" | "Flatten" => {
+            let axes = match inputs.get(1).and_then(Option::as_ref) {
+                Some(a) => Some(a.ints()?),
+                None => attrs.ints("axes"),
+            };
+            let mut shape = x.shape.clone();
+            match op {
+                "Unsqueeze" => {
+                    let axes = axes.ok_or_else(|| anyhow!("Unsqueeze needs axes"))?;
+                    let rank = shape.len() + axes.len();
+                    let mut axes: Vec<usize> = axes.iter().map(|&a| normalize_axis(a, rank)).collect::<Result<_>>()?;
+                    axes.sort_unstable();
+                    for a in axes {
+                        shape.insert(a, 1);
+                    }
+                }
+                "Squeeze" => {
+                    let rank = shape.len();
+                    let axes: Vec<usize> = match axes {
+                        Some(a) => a.iter().map(|&a| normalize_axis(a, rank)).collect::<Result<_>>()?,
+                        None => (0..rank).filter(|&a| shape[a] == 1).collect(),
+                    };
+                    shape = shape.iter().enumerate().filter(|(a, _)| !axes.contains(a)).map(|(_, &d)| d).collect();
+                }
+                "Reshape" => shape = reshape_target(&x.shape, &c(1)?.ints()?)?,
+                _ => {
+                    let axis = normalize_axis(attrs.int("axis", 1), shape.len() + 1)?;
+                    shape = vec![shape[..axis].iter().product(), shape[axis..].iter().product()];
+                }
+            }
+            Const { shape, ..x.clone() }
+        }
+        "Concat" => {
+            let parts: Vec<&Const> = inputs.iter().flatten().collect();
+            let rank = x.shape.len().max(1);
+            let axis = normalize_axis(attrs.int("axis", 0), rank)?;
+            let shape_of = |p: &Const| if p.shape.is_empty() { vec![1] } else { p.shape.clone() };
+            let mut shape = shape_of(x);
+            shape[axis] = parts.iter().map(|p| shape_of(p)[axis]).sum();
+            let outer: usize = shape[..axis].iter().product();
+            let mut values = Vec::with_capacity(shape.iter().product());
+            for o in 0..outer {
+                for p in &parts {
+                    let chunk: usize = shape_of(p)[axis..].iter().product();
+                    values.extend_from_slice(&p.values[o * chunk..(o + 1) * chunk]);
+                }
+            }
+            Const { shape, values, fixed: None }
+        }
+        "Gather" => {
+            let indices = c(1)?;
+            let axis = normalize_axis(attrs.int("axis", 0), x.shape.len())?;
+            let d = x.shape[axis];
+            let outer: usize = x.shape[..axis].iter().product();
+            let inner: usize = x.shape[axis + 1..].iter().product();
+            let mut values = Vec::new();
+            for o in 0..outer {
+                for &i in &indices.ints()? {
+                    let i = if i < 0 { i + i64::try_from(d)? } else { i };
+                    let i = usize::try_from(i).ok().filter(|&i| i < d).ok_or_else(|| anyhow!("Gather index {i} out of range"))?;
+                    values.extend_from_slice(&x.values[(o * d + i) * inner..(o * d + i + 1) * inner]);
+                }
+            }
+            let mut shape = x.shape[..axis].to_vec();
+            shape.extend_from_slice(&indices.shape);
+            shape.extend_from_slice(&x.shape[axis + 1..]);
+            Const { shape, values, fixed: None }
+        }
+        "Slice" => {
+            let (starts, ends) = (c(1)?.ints()?, c(2)?.ints()?);
+            let axes = match inputs.get(3).and_then(Option::as_ref) {
+                Some(a) => a.ints()?,
+                None => (0..i64::try_from(starts.len())?).collect(),
+            };
+            ensure!(x.shape.len() == 1 && axes == [0], "folding Slice of more than one dimension is not supported");
+            ensure!(inputs.get(4).and_then(Option::as_ref).is_none_or(|s| s.values.iter().all(|&v| v == 1.0)), "Slice steps other than 1");
+            let d = i64::try_from(x.shape[0])?;
+            let clamp = |v: i64| usize::try_from((if v < 0 { v + d } else { v }).clamp(0, d)).unwrap_or(0);
+            let (b, e) = (clamp(starts[0]), clamp(ends[0]).max(clamp(starts[0])));
+            Const { shape: vec![e - b], values: x.values[b..e].to_vec(), fixed: None }
+        }
+        "ConstantOfShape" => {
+            let shape: Vec<usize> = x.ints()?.iter().map(|&d| usize::try_from(d)).collect::<Result<_, _>>()?;
+            let fill = match attrs.get("value").and_then(|a| a.t.as_ref()) {
+                Some(t) => tensor(t)?.values.first().copied().unwrap_or(0.0),
+                None => 0.0,
+            };
+            Const { values: vec![fill; shape.iter().product()], shape, fixed: None }
+        }
+        "Expand" => {
+            let target: Vec<usize> = c(1)?.ints()?.iter().map(|&d| usize::try_from(d)).collect::<Result<_, _>>()?;
+            let zeros = Const { values: vec![0.0; target.iter().product()], shape: target, fixed: None };
+            binary(x, &zeros, |a, _| a)?
+        }
+        "Add" => binary(x, c(1)?, |a, b| a + b)?,
+        "Sub" => binary(x, c(1)?, |a, b| a - b)?,
+        "Mul" => binary(x, c(1)?, |a, b| a * b)?,
+        "Div" => binary(x, c(1)?, |a, b| a / b)?,
+        "Neg" => Const { values: x.values.iter().map(|v| -v).collect(), ..x.clone() },
+        _ => return Ok(false),
+    };
+    r.set(r.output(node)?, Value::Const(value));
+    Ok(true)
+}
+
+/// The Constant operator's value.
+fn constant(attrs: &Attrs<'_>) -> Result<Const> {
+    if let Some(t) = attrs.get("value").and_then(|a| a.t.as_ref()) {
+        return tensor(t);
+    }
+    if let Some(a) = attrs.get("value_float") {
+        return Ok(Const::scalar(f64::from(a.f())));
+    }
+    if let Some(a) = attrs.get("value_int") {
+        return Ok(Const::scalar(a.i() as f64));
+    }
+    if let Some(a) = attrs.get("value_floats") {
+        return Ok(Const { shape: vec![a.floats.len()], values: a.floats.iter().map(|&v| f64::from(v)).collect(), fixed: None });
+    }
+    if let Some(a) = attrs.get("value_ints") {
+        return Ok(Const { shape: vec![a.ints.len()], values: a.ints.iter().map(|&v| v as f64).collect(), fixed: None });
+    }
+    bail!("Constant without a supported value attribute")
+}
+
+/// Numpy-broadcast `f` of two constants.
+fn binary(a: &Const, b: &Const, f: impl Fn(f64, f64) -> f64) -> Result<Const> {
+    let shape = broadcast_shape(&a.shape, &b.shape)?;
+    let rank = shape.len();
+    let strides = |s: &[usize]| -> Vec<usize> {
+        let pad = rank - s.len();
+        let mut st = vec![0; rank];
+        let mut acc = 1;
+        for d in (0..s.len()).rev() {
+            st[d + pad] = if s[d] == 1 { 0 } else { acc };
+            acc *= s[d];
+        }
+        st
+    };
+    let (sa, sb) = (strides(&a.shape), strides(&b.shape));
+    let total: usize = shape.iter().product();
+    let mut idx = vec![0; rank];
+    let mut values = Vec::with_capacity(total);
+    for _ in 0..total {
+        let (ia, ib) = idx.iter().enumerate().fold((0, 0), |(x, y), (d, &i)| (x + i * sa[d], y + i * sb[d]));
+        values.push(f(a.values[ia], b.values[ib]));
+        for d in (0..rank).rev() {
+            idx[d] += 1;
+            if idx[d] < shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+    Ok(Const { shape, values, fixed: None })
+}
