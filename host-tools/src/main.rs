@@ -716,6 +716,21 @@ fn read_samples(path: &Path, reference: &reference::Reference, what: &str) -> Re
 fn import_float(model_path: &Path, bytes: &[u8], output: &Path, float: &FloatOptions) -> Result<()> {
     let reference = reference::from_bytes(bytes, &float.options)
         .with_context(|| format!("cannot import {}", model_path.display()))?;
+    let has_own_scales = reference.graph.tensors.iter().any(|t| t.fixed.is_some());
+    if float.calibration.is_none() && !has_own_scales {
+        bail!(
+            "{} is a float model: give calibration samples with --calibration samples.npy (an \
+             array [samples, {}] in the model's own layout), from which mote chooses the int8 \
+             ranges",
+            model_path.display(),
+            reference.inputs.first().map_or(String::new(), |v| v
+                .shape
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "))
+        );
+    }
     let samples = match &float.calibration {
         Some(path) => {
             let array = read_samples(path, &reference, "calibration")?;

@@ -376,7 +376,10 @@ fn bad_models_are_refused_with_the_reason() {
     let float = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../tests/data/mlperf-tiny/kws_dscnn/model_float32.tflite");
     let err = mote_err(&["import", s(&float), "-o", s(&out)]);
-    assert!(err.contains("float model"), "{err}");
+    assert!(
+        err.contains("float model") && err.contains("--calibration samples.npy"),
+        "{err}"
+    );
     // A truncated .tflite.
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/kws_dscnn/kws_dscnn.tflite");
     let bytes = std::fs::read(model).unwrap();
@@ -512,4 +515,50 @@ fn qemu_with_the_arena_sized_from_the_blob() {
         "bss {} with a {arena}-byte arena",
         size.bss
     );
+}
+
+/// PyTorch's path: a float ONNX model imported with calibration samples, validated against its
+/// float self on labelled data, run on NCHW samples; bad calibration data and unsupported
+/// operators are refused with what to fix, and nothing is written.
+#[test]
+fn onnx_import_calibrate_validate() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/onnx");
+    let (model, calibration) = (data.join("digits_cnn.onnx"), data.join("digits_calibration.npy"));
+    let (test_x, test_y) = (data.join("digits_test_x.npy"), data.join("digits_test_y.npy"));
+    let dir = tempfile::tempdir().unwrap();
+    let blob = dir.path().join("digits_cnn.mote");
+    let tfl = dir.path().join("digits_cnn.tflite");
+    let text = mote_ok(&[
+        "import", s(&model), "--calibration", s(&calibration), "--method", "mse", "-o", s(&blob),
+        "--emit-tflite", s(&tfl),
+    ]);
+    assert!(text.contains("calibrated by mse on 200 samples"), "{text}");
+    assert!(text.contains("dB  CONV_2D"), "{text}");
+    assert!(std::fs::read(&tfl).unwrap()[4..8] == *b"TFL3");
+
+    let report = mote_ok(&[
+        "validate", s(&blob), "--reference", s(&model), "--data", s(&test_x), "--labels",
+        s(&test_y), "--per-layer",
+    ]);
+    assert!(report.contains("samples:                 360"), "{report}");
+    assert!(report.contains("confusion matrix") && report.contains("FULLY_CONNECTED"), "{report}");
+    let agreement = figure(&report, "top-1 agreement");
+    assert!(agreement >= 99.0, "{report}");
+
+    // The blob takes NHWC samples; with one channel that is the NCHW file as it is.
+    let out = dir.path().join("out.csv");
+    mote_ok(&["run", s(&blob), "-i", s(&test_x), "-o", s(&out)]);
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 360);
+
+    let other = dir.path().join("other.mote");
+    let wrong_shape = data.join("conv1d_inputs.npy");
+    let err = mote_err(&["import", s(&model), "--calibration", s(&wrong_shape), "-o", s(&other)]);
+    assert!(err.contains("[32, 4, 32]") && err.contains("[samples, 1, 1, 8, 8]"), "{err}");
+    let err = mote_err(&["import", s(&model), "--calibration", s(&test_y), "-o", s(&other)]);
+    assert!(err.contains("must be floating point"), "{err}");
+    let err = mote_err(&["import", s(&data.join("lstm.onnx")), "--calibration", s(&data.join("lstm_inputs.npy")), "-o", s(&other)]);
+    assert!(err.contains("(LSTM)"), "{err}");
+    let err = mote_err(&["import", s(&model), "--calibration", s(&calibration), "--method", "best", "-o", s(&other)]);
+    assert!(err.contains("unknown calibration method `best`"), "{err}");
+    assert!(!other.exists());
 }

@@ -299,6 +299,11 @@ impl Reader {
                 .values)
         };
         let (gamma, beta, mean, var) = (param(1)?, param(2)?, param(3)?, param(4)?);
+        let channels = gamma.len();
+        ensure!(
+            [&beta, &mean, &var].iter().all(|p| p.len() == channels),
+            "scale, bias, mean and variance differ in length"
+        );
         let scale: Vec<f64> = gamma.iter().zip(&var).map(|(g, v)| g / (v + eps).sqrt()).collect();
         let shift: Vec<f64> = beta
             .iter()
