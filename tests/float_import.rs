@@ -57,7 +57,10 @@ fn classifier(model: &str, calibration_samples: usize, hybrid: bool) {
     let graph = float_graph(&dir);
     let (s, zp) = input_quantization(&dir);
     let dequantize = |bytes: &[u8]| -> Vec<f32> {
-        bytes.iter().map(|&b| (f32::from(b as i8) - zp as f32) * s).collect()
+        bytes
+            .iter()
+            .map(|&b| (f32::from(b as i8) - zp as f32) * s)
+            .collect()
     };
     let inputs = read(&dir.join("random_inputs.bin"));
     let n_in = graph.tensors[graph.inputs[0]].elements();
@@ -70,11 +73,18 @@ fn classifier(model: &str, calibration_samples: usize, hybrid: bool) {
         let values = eval::run(&graph, &[&x]).unwrap();
         let got = values[graph.outputs[0]].clone().unwrap();
         let want = want.sample(i);
-        let worst = got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        let worst = got
+            .iter()
+            .zip(want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
         if hybrid {
             assert_eq!(top1(&got), top1(want), "{model} sample {i}: top-1 differs");
         } else {
-            assert!(worst <= 1e-4, "{model} sample {i}: float output differs by {worst}");
+            assert!(
+                worst <= 1e-4,
+                "{model} sample {i}: float output differs by {worst}"
+            );
         }
         float_out.push(got);
     }
@@ -165,8 +175,14 @@ fn ad_fc_autoencoder() {
     let seen: Vec<&[f32]> = seen.chunks_exact(640).collect();
     let want = read_array(&dir.join("shipped_outputs_float_model.npy")).unwrap();
     for (i, w) in seen.iter().enumerate() {
-        let got = eval::run(&graph, &[w]).unwrap()[graph.outputs[0]].clone().unwrap();
-        let worst = got.iter().zip(want.sample(i)).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        let got = eval::run(&graph, &[w]).unwrap()[graph.outputs[0]]
+            .clone()
+            .unwrap();
+        let worst = got
+            .iter()
+            .zip(want.sample(i))
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
         assert!(worst <= 1e-4, "window {i}: float output differs by {worst}");
     }
     let calibration: Vec<Vec<&[f32]>> = windows.iter().step_by(2).map(|w| vec![*w]).collect();
@@ -189,7 +205,11 @@ fn ad_fc_autoencoder() {
         for i in (1..windows.len()).step_by(2) {
             let q = mote_tools::run::encode_real(&input, seen[i]);
             let got = mote_tools::run::to_real(&output, &host_outputs(&imported.blob, &q));
-            ours += got.iter().zip(want.sample(i)).map(|(a, f)| (a - f).powi(2)).sum::<f32>();
+            ours += got
+                .iter()
+                .zip(want.sample(i))
+                .map(|(a, f)| (a - f).powi(2))
+                .sum::<f32>();
         }
         let n = (windows.len() / 2 * 640) as f32;
         println!(
@@ -199,7 +219,10 @@ fn ad_fc_autoencoder() {
             (converter / n).sqrt()
         );
         if method == Method::MinMax {
-            assert!(ours <= converter, "mote's error {ours} above the converter's {converter}");
+            assert!(
+                ours <= converter,
+                "mote's error {ours} above the converter's {converter}"
+            );
         }
     }
 }

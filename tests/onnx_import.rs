@@ -33,7 +33,10 @@ fn float_error(name: &str, graph: &Graph, layout: InputLayout) -> f32 {
         let x = inputs.sample(i);
         // The fixtures are NCHW; a channels-last blob input takes them transposed.
         let shape = &inputs.shape[1..];
-        let x = if layout == InputLayout::Nhwc && shape.len() >= 2 && graph.tensors[graph.inputs[0]].shape[1..] != *shape {
+        let x = if layout == InputLayout::Nhwc
+            && shape.len() >= 2
+            && graph.tensors[graph.inputs[0]].shape[1..] != *shape
+        {
             let (c, spatial): (usize, usize) = (shape[0], shape[1..].iter().product());
             (0..x.len()).map(|k| x[(k % c) * spatial + k / c]).collect()
         } else {
@@ -44,29 +47,50 @@ fn float_error(name: &str, graph: &Graph, layout: InputLayout) -> f32 {
         let want = want.sample(i);
         assert_eq!(got.len(), want.len(), "{name}: output size");
         let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
-        let err = got.iter().zip(want).fold(0.0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
+        let err = got
+            .iter()
+            .zip(want)
+            .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()))
+            / scale;
         worst = worst.max(err);
     }
     worst
 }
 
-const FLOAT_FIXTURES: [&str; 6] = ["mlp", "digits_cnn", "dscnn", "resnet", "conv1d", "mobile_block"];
+const FLOAT_FIXTURES: [&str; 6] = [
+    "mlp",
+    "digits_cnn",
+    "dscnn",
+    "resnet",
+    "conv1d",
+    "mobile_block",
+];
 
 #[test]
 fn float_graphs_match_onnxruntime() {
     for name in FLOAT_FIXTURES {
         for layout in [InputLayout::Nhwc, InputLayout::Nchw] {
-            let options = Options { input_layout: layout, ..Options::default() };
+            let options = Options {
+                input_layout: layout,
+                ..Options::default()
+            };
             let graph = read(name, &options).unwrap_or_else(|e| panic!("{name}: {e:#}"));
             let err = float_error(name, &graph, layout);
-            println!("{name} ({layout:?} input): {} operators, worst relative error {err:.2e}", graph.nodes.len());
-            assert!(err <= 1e-4, "{name}: relative error {err} against onnxruntime");
+            println!(
+                "{name} ({layout:?} input): {} operators, worst relative error {err:.2e}",
+                graph.nodes.len()
+            );
+            assert!(
+                err <= 1e-4,
+                "{name}: relative error {err} against onnxruntime"
+            );
         }
     }
 }
 
 fn load(name: &str) -> Reference {
-    reference::load(&dir().join(format!("{name}.onnx")), &Options::default()).unwrap_or_else(|e| panic!("{name}: {e:#}"))
+    reference::load(&dir().join(format!("{name}.onnx")), &Options::default())
+        .unwrap_or_else(|e| panic!("{name}: {e:#}"))
 }
 
 /// Calibrates `reference` on the samples of `calibration` and returns the blob.
@@ -75,7 +99,9 @@ fn quantize_with(reference: &Reference, calibration: &Array, method: Method) -> 
         .map(|i| reference.stored_input(0, calibration.sample(i)).unwrap())
         .collect();
     let samples: Vec<Vec<&[f32]>> = stored.iter().map(|s| vec![s.as_slice()]).collect();
-    quantize::float_model(&reference.graph, &samples, method).unwrap().blob
+    quantize::float_model(&reference.graph, &samples, method)
+        .unwrap()
+        .blob
 }
 
 fn samples(a: &Array) -> Vec<&[f32]> {
@@ -91,13 +117,26 @@ fn digits_cnn_int8_keeps_its_accuracy() {
     let x = read_array(&dir().join("digits_test_x.npy")).unwrap();
     let y = read_array(&dir().join("digits_test_y.npy")).unwrap();
     let labels: Vec<usize> = y.values.iter().map(|&v| v as usize).collect();
-    for method in [Method::MinMax, Method::MovingAverage, Method::Percentile(99.99), Method::Mse] {
+    for method in [
+        Method::MinMax,
+        Method::MovingAverage,
+        Method::Percentile(99.99),
+        Method::Mse,
+    ] {
         let blob = quantize_with(&reference, &calibration, method);
         let report = validate::compare(&reference, &blob, &samples(&x), Some(&labels)).unwrap();
         let (float, int8) = report.accuracy.unwrap();
-        println!("digits_cnn, {method}: float {:.2}%, int8 {:.2}%, agreement {:.2}%", 100.0 * float, 100.0 * int8, 100.0 * report.agreement);
+        println!(
+            "digits_cnn, {method}: float {:.2}%, int8 {:.2}%, agreement {:.2}%",
+            100.0 * float,
+            100.0 * int8,
+            100.0 * report.agreement
+        );
         assert!(float >= 0.95, "the float model's accuracy {float}");
-        assert!(int8 >= float - 0.005, "{method}: int8 {int8} against float {float}");
+        assert!(
+            int8 >= float - 0.005,
+            "{method}: int8 {int8} against float {float}"
+        );
     }
 }
 
@@ -109,8 +148,16 @@ fn every_fixture_quantizes_close_to_float() {
         let inputs = read_array(&dir().join(format!("{name}_inputs.npy"))).unwrap();
         let blob = quantize_with(&reference, &inputs, Method::MinMax);
         let report = validate::compare(&reference, &blob, &samples(&inputs), None).unwrap();
-        println!("{name}: agreement {:.1}%, cosine {:.5}, L2 relative {:.4}", 100.0 * report.agreement, report.cosine, report.l2_relative);
-        assert!(report.cosine >= 0.99 && report.agreement >= 0.9, "{name}: {report}");
+        println!(
+            "{name}: agreement {:.1}%, cosine {:.5}, L2 relative {:.4}",
+            100.0 * report.agreement,
+            report.cosine,
+            report.l2_relative
+        );
+        assert!(
+            report.cosine >= 0.99 && report.agreement >= 0.9,
+            "{name}: {report}"
+        );
     }
 }
 
@@ -136,31 +183,59 @@ fn qdq_model_keeps_its_scales() {
         }
     }
     println!("digits_cnn_qdq: worst difference from onnxruntime {worst} output steps");
-    assert!(worst <= 2.0, "{worst} output steps from onnxruntime's QDQ outputs");
+    assert!(
+        worst <= 2.0,
+        "{worst} output steps from onnxruntime's QDQ outputs"
+    );
 }
 
 fn read_err(name: &str, options: &Options) -> String {
-    format!("{:#}", read(name, options).expect_err("the import should fail"))
+    format!(
+        "{:#}",
+        read(name, options).expect_err("the import should fail")
+    )
 }
 
 /// What mote cannot import is refused with the node, its type and what to do.
 #[test]
 fn refusals_name_the_node_and_the_fix() {
     let err = read_err("lstm", &Options::default());
-    assert!(err.contains("node 20 \"/lstm/LSTM\" (LSTM)") && err.contains("not imported"), "{err}");
+    assert!(
+        err.contains("node 20 \"/lstm/LSTM\" (LSTM)") && err.contains("not imported"),
+        "{err}"
+    );
 
     let err = read_err("mlp_dynamic", &Options::default());
-    assert!(err.contains("dynamic dimensions [?, 1, 8, 8]") && err.contains("--input-shape 1,1,8,8"), "{err}");
-    let wrong = Options { input_shapes: vec![vec![1, 1, 8, 9]], ..Options::default() };
+    assert!(
+        err.contains("dynamic dimensions [?, 1, 8, 8]") && err.contains("--input-shape 1,1,8,8"),
+        "{err}"
+    );
+    let wrong = Options {
+        input_shapes: vec![vec![1, 1, 8, 9]],
+        ..Options::default()
+    };
     let err = read_err("mlp_dynamic", &wrong);
-    assert!(err.contains("does not fit input input's declared shape [?, 1, 8, 8]"), "{err}");
-    let given = Options { input_shapes: vec![vec![1, 1, 8, 8]], ..Options::default() };
+    assert!(
+        err.contains("does not fit input input's declared shape [?, 1, 8, 8]"),
+        "{err}"
+    );
+    let given = Options {
+        input_shapes: vec![vec![1, 1, 8, 8]],
+        ..Options::default()
+    };
     assert!(read("mlp_dynamic", &given).is_ok());
 
-    let err = format!("{:#}", onnx::read(b"this is no model", &Options::default()).unwrap_err());
+    let err = format!(
+        "{:#}",
+        onnx::read(b"this is no model", &Options::default()).unwrap_err()
+    );
     assert!(err.contains("not an ONNX model"), "{err}");
-    let int8 = std::fs::read(repo().join("tests/data/mlperf-tiny/kws_dscnn/model_int8.tflite")).unwrap();
-    let err = format!("{:#}", reference::from_bytes(&int8, &Options::default()).unwrap_err());
+    let int8 =
+        std::fs::read(repo().join("tests/data/mlperf-tiny/kws_dscnn/model_int8.tflite")).unwrap();
+    let err = format!(
+        "{:#}",
+        reference::from_bytes(&int8, &Options::default()).unwrap_err()
+    );
     assert!(err.contains("int8 .tflite model, not a float one"), "{err}");
 }
 
@@ -185,7 +260,11 @@ fn corrupted_models_never_panic() {
                 Ok(model) => {
                     read_ok += 1;
                     let g = &model.graph;
-                    let inputs: Vec<Vec<f32>> = g.inputs.iter().map(|&t| vec![0.5; g.tensors[t].elements()]).collect();
+                    let inputs: Vec<Vec<f32>> = g
+                        .inputs
+                        .iter()
+                        .map(|&t| vec![0.5; g.tensors[t].elements()])
+                        .collect();
                     let refs: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
                     let _ = eval::run(g, &refs);
                 }

@@ -13,7 +13,7 @@
 //!   holds.
 //! - [`validate`]: an int8 blob against its float reference, whole and layer by layer.
 //! - [`device`]: a blob on an emulated board: QEMU runs and benchmarks.
-//! - [`io`]: atomic file writes, shared by all.
+//! - [`io`]: atomic file writes, and [`plot`]: SVG charts, shared by all.
 // Only the flatc-generated TFLite reader uses `unsafe` (it allows it for itself).
 #![deny(unsafe_code)]
 
@@ -24,6 +24,7 @@ pub mod inspect;
 pub mod intake;
 pub mod io;
 pub mod plan;
+pub mod plot;
 pub mod quantize;
 pub mod run;
 pub mod train;

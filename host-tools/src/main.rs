@@ -14,7 +14,7 @@ use mote_tools::intake::{data, float_tflite, import, reference, tflite};
 use mote_tools::quantize::calibrate::Method;
 use mote_tools::train::spec::{FloatModel, Spec};
 use mote_tools::train::{eval, fit};
-use mote_tools::{dump, inspect, io, plan, quantize, run, validate};
+use mote_tools::{dump, inspect, io, plan, plot, quantize, run, validate};
 
 /// int8 inference for microcontrollers: from a trained (or imported) model to a blob that the
 /// same runtime runs on the host and on the device.
@@ -93,6 +93,10 @@ enum Command {
         /// Also report each layer's quantization error (SQNR, dB).
         #[arg(long)]
         per_layer: bool,
+        /// Write charts as SVG into this folder: confusion.svg (with --labels) and layers.svg
+        /// (with --per-layer).
+        #[arg(long)]
+        plot: Option<PathBuf>,
         /// As given to `mote import`.
         #[arg(long, value_parser = parse_shape)]
         input_shape: Vec<Shape>,
@@ -248,6 +252,7 @@ impl Command {
                 data,
                 labels,
                 per_layer,
+                plot,
                 input_shape,
                 input_layout,
             } => {
@@ -255,7 +260,14 @@ impl Command {
                     input_shapes: input_shape.into_iter().map(|s| s.0).collect(),
                     input_layout,
                 };
-                cmd_validate(&blob, &reference, &data, labels.as_deref(), per_layer, &options)
+                let files = ValidateFiles {
+                    blob,
+                    reference,
+                    data,
+                    labels,
+                    plot,
+                };
+                cmd_validate(&files, per_layer, &options)
             }
             Command::Eval { spec, model, blob } => cmd_eval(&spec, model, blob),
             Command::Run {
@@ -638,7 +650,9 @@ fn parse_shape(s: &str) -> Result<Shape, String> {
     s.split(',')
         .map(|d| match d.trim().parse::<usize>() {
             Ok(d) if d > 0 => Ok(d),
-            _ => Err(format!("`{d}` in `{s}` is not a positive dimension (e.g. 1,3,32,32)")),
+            _ => Err(format!(
+                "`{d}` in `{s}` is not a positive dimension (e.g. 1,3,32,32)"
+            )),
         })
         .collect::<Result<_, _>>()
         .map(Shape)
@@ -651,11 +665,11 @@ fn parse_method(s: &str) -> Result<Method, String> {
 fn cmd_import(model_path: &Path, output: &Path, float: &FloatOptions) -> Result<()> {
     let bytes = std::fs::read(model_path)
         .with_context(|| format!("cannot read {}", model_path.display()))?;
-    let int8_tflite = reference::is_tflite(&bytes)
-        && !float_tflite::is_float(
-            &tflite::read(&bytes)
-                .with_context(|| format!("{} is not a valid .tflite model", model_path.display()))?,
-        );
+    let int8_tflite =
+        reference::is_tflite(&bytes)
+            && !float_tflite::is_float(&tflite::read(&bytes).with_context(|| {
+                format!("{} is not a valid .tflite model", model_path.display())
+            })?);
     if !int8_tflite {
         return import_float(model_path, &bytes, output, float);
     }
@@ -692,7 +706,10 @@ fn read_samples(path: &Path, reference: &reference::Reference, what: &str) -> Re
         .map(|v| v.shape.clone())
         .unwrap_or_default();
     if reference.inputs.len() != 1 {
-        bail!("the model has {} inputs; {what} takes models with one", reference.inputs.len());
+        bail!(
+            "the model has {} inputs; {what} takes models with one",
+            reference.inputs.len()
+        );
     }
     if array.integer {
         bail!(
@@ -707,13 +724,21 @@ fn read_samples(path: &Path, reference: &reference::Reference, what: &str) -> Re
              be an array of shape [samples, {}] in the model's own layout",
             path.display(),
             array.shape,
-            want.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            want.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     Ok(array)
 }
 
-fn import_float(model_path: &Path, bytes: &[u8], output: &Path, float: &FloatOptions) -> Result<()> {
+fn import_float(
+    model_path: &Path,
+    bytes: &[u8],
+    output: &Path,
+    float: &FloatOptions,
+) -> Result<()> {
     let reference = reference::from_bytes(bytes, &float.options)
         .with_context(|| format!("cannot import {}", model_path.display()))?;
     let has_own_scales = reference.graph.tensors.iter().any(|t| t.fixed.is_some());
@@ -757,7 +782,11 @@ fn import_float(model_path: &Path, bytes: &[u8], output: &Path, float: &FloatOpt
         if samples.is_empty() {
             "quantization from the model's QDQ pairs".to_owned()
         } else {
-            format!("calibrated by {} on {} samples", float.method, samples.len())
+            format!(
+                "calibrated by {} on {} samples",
+                float.method,
+                samples.len()
+            )
         }
     );
     if !samples.is_empty() {
@@ -765,7 +794,9 @@ fn import_float(model_path: &Path, bytes: &[u8], output: &Path, float: &FloatOpt
         let originals: Vec<Vec<f32>> = match &float.calibration {
             Some(path) => {
                 let array = data::read_array(path)?;
-                (0..array.samples().min(64)).map(|i| array.sample(i).to_vec()).collect()
+                (0..array.samples().min(64))
+                    .map(|i| array.sample(i).to_vec())
+                    .collect()
             }
             None => Vec::new(),
         };
@@ -783,18 +814,21 @@ fn print_layers(layers: &[validate::LayerError], on: &str) {
     }
 }
 
-fn cmd_validate(
-    blob_path: &Path,
-    reference_path: &Path,
-    data_path: &Path,
-    labels_path: Option<&Path>,
-    per_layer: bool,
-    options: &onnx::Options,
-) -> Result<()> {
+/// The files `mote validate` reads and writes.
+struct ValidateFiles {
+    blob: PathBuf,
+    reference: PathBuf,
+    data: PathBuf,
+    labels: Option<PathBuf>,
+    plot: Option<PathBuf>,
+}
+
+fn cmd_validate(files: &ValidateFiles, per_layer: bool, options: &onnx::Options) -> Result<()> {
+    let (blob_path, reference_path, data_path) = (&files.blob, &files.reference, &files.data);
     let blob = read_blob(blob_path)?;
     let reference = reference::load(reference_path, options)?;
     let array = read_samples(data_path, &reference, "validation")?;
-    let labels = match labels_path {
+    let labels = match &files.labels {
         Some(path) => {
             let l = data::read_array(path)?;
             if !l.integer || l.sample_len() != 1 || l.samples() != array.samples() {
@@ -825,10 +859,29 @@ fn cmd_validate(
         data_path.display()
     );
     print!("{report}");
+    let mut charts = Vec::new();
+    if let (Some(dir), Some(confusion)) = (&files.plot, &report.confusion) {
+        let title = format!("int8 confusion matrix, {} samples", report.samples);
+        charts.push((
+            dir.join("confusion.svg"),
+            plot::confusion_svg(confusion, &title)?,
+        ));
+    }
     if per_layer {
         let names = validate::tensor_names(&reference, &blob)?;
         let layers = validate::per_layer(&reference, &blob, &names, &samples)?;
         print_layers(&layers, "validation samples");
+        if let Some(dir) = &files.plot {
+            let title = "quantization error per layer (validation samples)";
+            charts.push((dir.join("layers.svg"), plot::layers_svg(&layers, title)?));
+        }
+    }
+    if let Some(dir) = &files.plot {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        for (path, svg) in &charts {
+            io::write_atomic(path, svg.as_bytes())?;
+            println!("wrote {}", path.display());
+        }
     }
     Ok(())
 }

@@ -237,7 +237,10 @@ pub fn encode_real(def: &TensorDef, values: &[f32]) -> Vec<u8> {
             .iter()
             .map(|&v| ((v / def.scale).round() as i32 + def.zero_point).clamp(0, 255) as u8)
             .collect(),
-        DType::I32 => values.iter().flat_map(|&v| (v as i32).to_le_bytes()).collect(),
+        DType::I32 => values
+            .iter()
+            .flat_map(|&v| (v as i32).to_le_bytes())
+            .collect(),
     }
 }
 

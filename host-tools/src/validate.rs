@@ -76,7 +76,11 @@ pub fn compare(
     );
     let stored = &reference.graph.tensors[reference.graph.inputs[0]].shape;
     ensure!(
-        input.shape.iter().map(|&d| usize::from(d)).eq(stored.iter().copied()),
+        input
+            .shape
+            .iter()
+            .map(|&d| usize::from(d))
+            .eq(stored.iter().copied()),
         "the blob's input is {:?} but the reference, read this way, takes {stored:?}: give the \
          --input-layout (and --input-shape) the blob was imported with",
         input.shape.as_slice()
@@ -95,7 +99,9 @@ pub fn compare(
     for sample in samples {
         let x = reference.stored_input(0, sample)?;
         let values = eval::run(&reference.graph, &[&x])?;
-        let f = values[reference.graph.outputs[0]].clone().unwrap_or_default();
+        let f = values[reference.graph.outputs[0]]
+            .clone()
+            .unwrap_or_default();
         interpreter.set_input(0, &encode_real(input, &x))?;
         interpreter.invoke()?;
         let q = to_real(output, interpreter.output(0)?);
@@ -153,7 +159,11 @@ fn report(float_out: &[Vec<f32>], int8_out: &[Vec<f32>], labels: Option<&[usize]
         accuracy,
         agreement: agree as f64 / n.max(1) as f64,
         rmse: (sq_err / count.max(1) as f64).sqrt(),
-        l2_relative: if sq_ref > 0.0 { (sq_err / sq_ref).sqrt() } else { 0.0 },
+        l2_relative: if sq_ref > 0.0 {
+            (sq_err / sq_ref).sqrt()
+        } else {
+            0.0
+        },
         cosine: cosine / n.max(1) as f64,
         confusion,
     }
@@ -176,7 +186,10 @@ impl fmt::Display for Report {
         writeln!(f, "output L2 relative error: {:.4}", self.l2_relative)?;
         writeln!(f, "output cosine:           {:.6}", self.cosine)?;
         if let Some(confusion) = &self.confusion {
-            writeln!(f, "int8 confusion matrix (rows: label, columns: predicted):")?;
+            writeln!(
+                f,
+                "int8 confusion matrix (rows: label, columns: predicted):"
+            )?;
             write!(f, "     ")?;
             for c in 0..confusion.len() {
                 write!(f, "{c:>5}")?;
@@ -239,8 +252,12 @@ struct Outputs {
 
 impl Observer for Outputs {
     fn after(&mut self, _index: u16, op: &Op<'_>, def: &TensorDef, output: &[u8]) {
-        self.by_tensor
-            .push((op.output(), op.name().to_owned(), def.clone(), output.to_vec()));
+        self.by_tensor.push((
+            op.output(),
+            op.name().to_owned(),
+            def.clone(),
+            output.to_vec(),
+        ));
     }
 }
 

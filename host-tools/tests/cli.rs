@@ -523,25 +523,49 @@ fn qemu_with_the_arena_sized_from_the_blob() {
 #[test]
 fn onnx_import_calibrate_validate() {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/onnx");
-    let (model, calibration) = (data.join("digits_cnn.onnx"), data.join("digits_calibration.npy"));
-    let (test_x, test_y) = (data.join("digits_test_x.npy"), data.join("digits_test_y.npy"));
+    let (model, calibration) = (
+        data.join("digits_cnn.onnx"),
+        data.join("digits_calibration.npy"),
+    );
+    let (test_x, test_y) = (
+        data.join("digits_test_x.npy"),
+        data.join("digits_test_y.npy"),
+    );
     let dir = tempfile::tempdir().unwrap();
     let blob = dir.path().join("digits_cnn.mote");
     let tfl = dir.path().join("digits_cnn.tflite");
     let text = mote_ok(&[
-        "import", s(&model), "--calibration", s(&calibration), "--method", "mse", "-o", s(&blob),
-        "--emit-tflite", s(&tfl),
+        "import",
+        s(&model),
+        "--calibration",
+        s(&calibration),
+        "--method",
+        "mse",
+        "-o",
+        s(&blob),
+        "--emit-tflite",
+        s(&tfl),
     ]);
     assert!(text.contains("calibrated by mse on 200 samples"), "{text}");
     assert!(text.contains("dB  CONV_2D"), "{text}");
     assert!(std::fs::read(&tfl).unwrap()[4..8] == *b"TFL3");
 
     let report = mote_ok(&[
-        "validate", s(&blob), "--reference", s(&model), "--data", s(&test_x), "--labels",
-        s(&test_y), "--per-layer",
+        "validate",
+        s(&blob),
+        "--reference",
+        s(&model),
+        "--data",
+        s(&test_x),
+        "--labels",
+        s(&test_y),
+        "--per-layer",
     ]);
     assert!(report.contains("samples:                 360"), "{report}");
-    assert!(report.contains("confusion matrix") && report.contains("FULLY_CONNECTED"), "{report}");
+    assert!(
+        report.contains("confusion matrix") && report.contains("FULLY_CONNECTED"),
+        "{report}"
+    );
     let agreement = figure(&report, "top-1 agreement");
     assert!(agreement >= 99.0, "{report}");
 
@@ -552,13 +576,46 @@ fn onnx_import_calibrate_validate() {
 
     let other = dir.path().join("other.mote");
     let wrong_shape = data.join("conv1d_inputs.npy");
-    let err = mote_err(&["import", s(&model), "--calibration", s(&wrong_shape), "-o", s(&other)]);
-    assert!(err.contains("[32, 4, 32]") && err.contains("[samples, 1, 1, 8, 8]"), "{err}");
-    let err = mote_err(&["import", s(&model), "--calibration", s(&test_y), "-o", s(&other)]);
+    let err = mote_err(&[
+        "import",
+        s(&model),
+        "--calibration",
+        s(&wrong_shape),
+        "-o",
+        s(&other),
+    ]);
+    assert!(
+        err.contains("[32, 4, 32]") && err.contains("[samples, 1, 1, 8, 8]"),
+        "{err}"
+    );
+    let err = mote_err(&[
+        "import",
+        s(&model),
+        "--calibration",
+        s(&test_y),
+        "-o",
+        s(&other),
+    ]);
     assert!(err.contains("must be floating point"), "{err}");
-    let err = mote_err(&["import", s(&data.join("lstm.onnx")), "--calibration", s(&data.join("lstm_inputs.npy")), "-o", s(&other)]);
+    let err = mote_err(&[
+        "import",
+        s(&data.join("lstm.onnx")),
+        "--calibration",
+        s(&data.join("lstm_inputs.npy")),
+        "-o",
+        s(&other),
+    ]);
     assert!(err.contains("(LSTM)"), "{err}");
-    let err = mote_err(&["import", s(&model), "--calibration", s(&calibration), "--method", "best", "-o", s(&other)]);
+    let err = mote_err(&[
+        "import",
+        s(&model),
+        "--calibration",
+        s(&calibration),
+        "--method",
+        "best",
+        "-o",
+        s(&other),
+    ]);
     assert!(err.contains("unknown calibration method `best`"), "{err}");
     assert!(!other.exists());
 }

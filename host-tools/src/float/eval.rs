@@ -35,10 +35,13 @@ pub fn run(graph: &Graph, inputs: &[&[f32]]) -> Result<Values> {
     for node in &graph.nodes {
         let get = |i: usize| -> Result<&[f32]> {
             let t = node.inputs[i];
-            graph
-                .data(t)
-                .or(values[t].as_deref())
-                .ok_or_else(|| anyhow!("{} reads {} before it is written", node.op.name(), graph.tensors[t].name))
+            graph.data(t).or(values[t].as_deref()).ok_or_else(|| {
+                anyhow!(
+                    "{} reads {} before it is written",
+                    node.op.name(),
+                    graph.tensors[t].name
+                )
+            })
         };
         let shape = |i: usize| graph.tensors[node.inputs[i]].shape.as_slice();
         let out_shape = graph.tensors[node.output].shape.as_slice();
@@ -49,9 +52,16 @@ pub fn run(graph: &Graph, inputs: &[&[f32]]) -> Result<Values> {
             })
         };
         let mut y = match &node.op {
-            Op::Conv2d { window, .. } => {
-                conv(get(0)?, shape(0), get(1)?, shape(1), &bias(out_shape[3])?, out_shape, window, None)?
-            }
+            Op::Conv2d { window, .. } => conv(
+                get(0)?,
+                shape(0),
+                get(1)?,
+                shape(1),
+                &bias(out_shape[3])?,
+                out_shape,
+                window,
+                None,
+            )?,
             Op::DepthwiseConv2d {
                 window, multiplier, ..
             } => conv(
@@ -252,7 +262,11 @@ fn transpose(x: &[f32], shape: &[usize], perm: &[usize]) -> Vec<f32> {
     let st = strides(shape);
     let out: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
     map_indices(&out, |idx| {
-        x[idx.iter().zip(perm).map(|(&i, &p)| i * st[p]).sum::<usize>()]
+        x[idx
+            .iter()
+            .zip(perm)
+            .map(|(&i, &p)| i * st[p])
+            .sum::<usize>()]
     })
 }
 
@@ -281,13 +295,14 @@ fn conv(
                 for o in 0..oc {
                     let mut acc = bias[o];
                     for ky in 0..kh {
-                        let iy = (oy * window.stride[0] + ky * window.dilation[0]).wrapping_sub(pad_h);
+                        let iy =
+                            (oy * window.stride[0] + ky * window.dilation[0]).wrapping_sub(pad_h);
                         if iy >= h {
                             continue;
                         }
                         for kx in 0..kw {
-                            let ix =
-                                (ox * window.stride[1] + kx * window.dilation[1]).wrapping_sub(pad_w);
+                            let ix = (ox * window.stride[1] + kx * window.dilation[1])
+                                .wrapping_sub(pad_w);
                             if ix >= w {
                                 continue;
                             }

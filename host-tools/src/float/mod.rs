@@ -86,7 +86,10 @@ impl Window {
     /// `input` and a filter of `filter` (TFLite's `ComputePaddingHeightWidth`).
     pub fn out_and_pad(&self, axis: usize, input: usize, filter: usize) -> Result<(usize, usize)> {
         let (s, d) = (self.stride[axis], self.dilation[axis]);
-        ensure!(s > 0 && d > 0 && filter > 0, "zero stride, dilation or filter");
+        ensure!(
+            s > 0 && d > 0 && filter > 0,
+            "zero stride, dilation or filter"
+        );
         let extent = (filter - 1) * d + 1;
         Ok(match self.padding {
             Padding::Same => {
@@ -109,7 +112,10 @@ impl Window {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
     /// Inputs: x `[n, h, w, c]`, filter `[o, kh, kw, c]`, bias `[o]` (optional).
-    Conv2d { window: Window, fused: Fused },
+    Conv2d {
+        window: Window,
+        fused: Fused,
+    },
     /// Inputs: x `[n, h, w, c]`, filter `[1, kh, kw, c * multiplier]`, bias (optional).
     DepthwiseConv2d {
         window: Window,
@@ -118,7 +124,10 @@ pub enum Op {
     },
     /// Inputs: x (flattened to `[rows, depth]`), weights `[units, depth]`, bias (optional).
     /// The output keeps x's leading dimensions when `keep_dims`, else is `[rows, units]`.
-    FullyConnected { keep_dims: bool, fused: Fused },
+    FullyConnected {
+        keep_dims: bool,
+        fused: Fused,
+    },
     MaxPool {
         window: Window,
         filter: [usize; 2],
@@ -131,24 +140,49 @@ pub enum Op {
         fused: Fused,
     },
     /// Numpy-broadcasting binary operators.
-    Add { fused: Fused },
-    Sub { fused: Fused },
-    Mul { fused: Fused },
+    Add {
+        fused: Fused,
+    },
+    Sub {
+        fused: Fused,
+    },
+    Mul {
+        fused: Fused,
+    },
     /// Mean over `axes`.
-    Mean { axes: Vec<usize>, keep_dims: bool },
+    Mean {
+        axes: Vec<usize>,
+        keep_dims: bool,
+    },
     /// To the shape given (same element count).
-    Reshape { shape: Vec<usize> },
-    Transpose { perm: Vec<usize> },
-    Concat { axis: usize },
+    Reshape {
+        shape: Vec<usize>,
+    },
+    Transpose {
+        perm: Vec<usize>,
+    },
+    Concat {
+        axis: usize,
+    },
     /// Softmax over the last dimension.
-    Softmax { beta: f32 },
+    Softmax {
+        beta: f32,
+    },
     /// Constant padding: `[before, after]` per dimension.
-    Pad { pads: Vec<[usize; 2]>, value: f32 },
+    Pad {
+        pads: Vec<[usize; 2]>,
+        value: f32,
+    },
     /// A box of the input: `begin` and `size` per dimension.
-    Slice { begin: Vec<usize>, size: Vec<usize> },
+    Slice {
+        begin: Vec<usize>,
+        size: Vec<usize>,
+    },
     Relu,
     Relu6,
-    LeakyRelu { alpha: f32 },
+    LeakyRelu {
+        alpha: f32,
+    },
     /// Inputs: x, slope (constant, broadcast to x).
     Prelu,
     Logistic,
@@ -365,12 +399,15 @@ impl Graph {
                 };
                 let total: usize = x.iter().product();
                 ensure!(
-                    depth > 0 && total % depth == 0,
+                    depth > 0 && total.is_multiple_of(depth),
                     "input of shape {x:?} is not rows of the weights' {depth}"
                 );
                 check_bias(units)?;
                 if *keep_dims {
-                    ensure!(x.last() == Some(&depth), "input {x:?} does not end in {depth}");
+                    ensure!(
+                        x.last() == Some(&depth),
+                        "input {x:?} does not end in {depth}"
+                    );
                     let mut s = x.clone();
                     *s.last_mut().unwrap_or(&mut 0) = units;
                     s
@@ -401,10 +438,7 @@ impl Graph {
                 x
             }
             Op::Mean { axes, keep_dims } => {
-                ensure!(
-                    axes.iter().all(|&a| a < x.len()),
-                    "axes {axes:?} for {x:?}"
-                );
+                ensure!(axes.iter().all(|&a| a < x.len()), "axes {axes:?} for {x:?}");
                 x.iter()
                     .enumerate()
                     .filter_map(|(i, &d)| match (axes.contains(&i), keep_dims) {
@@ -502,8 +536,7 @@ impl Graph {
             let readers = self.readers();
             let producer = self.nodes[..i].iter().rposition(|n| n.output == x);
             let foldable = producer.filter(|&p| {
-                readers[x] == 1
-                    && self.nodes[p].op.clone().fused_mut() == Some(&mut Fused::None)
+                readers[x] == 1 && self.nodes[p].op.clone().fused_mut() == Some(&mut Fused::None)
             });
             match foldable {
                 Some(p) => {

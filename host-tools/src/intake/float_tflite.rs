@@ -54,7 +54,10 @@ pub fn read(model: &tflite::Model<'_>) -> Result<Graph> {
     }
     for &t in &sg.outputs {
         let id = reader.ids[t].ok_or_else(|| {
-            anyhow!("graph output \"{}\" is not written by any operator", sg.tensors[t].name)
+            anyhow!(
+                "graph output \"{}\" is not written by any operator",
+                sg.tensors[t].name
+            )
         })?;
         reader.graph.outputs.push(id);
     }
@@ -82,7 +85,11 @@ fn dequantize(tensor: &tflite::Tensor<'_>) -> Result<Vec<f32>> {
         .iter()
         .enumerate()
         .map(|(i, &b)| {
-            let c = if channels == 1 { 0 } else { (i / inner) % channels };
+            let c = if channels == 1 {
+                0
+            } else {
+                (i / inner) % channels
+            };
             let zp = q.zero_point.get(c).copied().unwrap_or(0) as f32;
             (f32::from(b as i8) - zp) * q.scale[c]
         })
@@ -111,7 +118,10 @@ impl Reader<'_, '_> {
         }
         let tensor = &self.sg.tensors[t];
         let Some(data) = tensor.data else {
-            bail!("input {i} (\"{}\") is read before it is written", tensor.name)
+            bail!(
+                "input {i} (\"{}\") is read before it is written",
+                tensor.name
+            )
         };
         let values = match tensor.dtype {
             TensorType::FLOAT32 => data
@@ -153,7 +163,10 @@ impl Reader<'_, '_> {
     }
 
     fn op(&mut self, op: &Operator<'_>) -> Result<()> {
-        ensure!(op.outputs.len() == 1, "only single-output operators are read");
+        ensure!(
+            op.outputs.len() == 1,
+            "only single-output operators are read"
+        );
         let out_t = op.outputs[0];
         let out_tensor = &self.sg.tensors[out_t];
         ensure!(
@@ -199,7 +212,11 @@ impl Reader<'_, '_> {
                 let fused = fused(o.fused_activation_function())?;
                 let channels = self.graph.tensors[x].shape.last().copied().unwrap_or(1);
                 let inputs = self.weighted(op, x)?;
-                let depth = self.graph.tensors[inputs[1]].shape.last().copied().unwrap_or(0);
+                let depth = self.graph.tensors[inputs[1]]
+                    .shape
+                    .last()
+                    .copied()
+                    .unwrap_or(0);
                 ensure!(
                     channels > 0 && depth % channels == 0,
                     "filter depth {depth} for {channels} channels"
@@ -220,7 +237,10 @@ impl Reader<'_, '_> {
                     o.fused_activation_function()
                 }))?;
                 let keep_dims = o.is_some_and(|o| o.keep_num_dims());
-                (Op::FullyConnected { keep_dims, fused }, self.weighted(op, x)?)
+                (
+                    Op::FullyConnected { keep_dims, fused },
+                    self.weighted(op, x)?,
+                )
             }
             B::AVERAGE_POOL_2D | B::MAX_POOL_2D => {
                 let o = raw
@@ -268,16 +288,27 @@ impl Reader<'_, '_> {
                 };
                 (binary, vec![x, y])
             }
-            B::RESHAPE | B::SQUEEZE | B::EXPAND_DIMS => {
-                (Op::Reshape { shape: out_shape.clone() }, vec![x])
-            }
+            B::RESHAPE | B::SQUEEZE | B::EXPAND_DIMS => (
+                Op::Reshape {
+                    shape: out_shape.clone(),
+                },
+                vec![x],
+            ),
             B::SOFTMAX => {
-                let beta = raw.builtin_options_as_softmax_options().map_or(1.0, |o| o.beta());
+                let beta = raw
+                    .builtin_options_as_softmax_options()
+                    .map_or(1.0, |o| o.beta());
                 (Op::Softmax { beta }, vec![x])
             }
             B::MEAN => {
-                let axes = self.ints(op, 1)?.into_iter().map(axis).collect::<Result<_>>()?;
-                let keep_dims = raw.builtin_options_as_reducer_options().is_some_and(|o| o.keep_dims());
+                let axes = self
+                    .ints(op, 1)?
+                    .into_iter()
+                    .map(axis)
+                    .collect::<Result<_>>()?;
+                let keep_dims = raw
+                    .builtin_options_as_reducer_options()
+                    .is_some_and(|o| o.keep_dims());
                 (Op::Mean { axes, keep_dims }, vec![x])
             }
             B::CONCATENATION => {
@@ -291,10 +322,18 @@ impl Reader<'_, '_> {
                 let inputs = (0..op.inputs.len())
                     .map(|i| self.input(op, i))
                     .collect::<Result<_>>()?;
-                (Op::Concat { axis: axis(i64::from(o.axis()))? }, inputs)
+                (
+                    Op::Concat {
+                        axis: axis(i64::from(o.axis()))?,
+                    },
+                    inputs,
+                )
             }
             B::PAD | B::PADV2 => {
-                ensure!(op.builtin == B::PAD, "PADV2 is not supported in float models");
+                ensure!(
+                    op.builtin == B::PAD,
+                    "PADV2 is not supported in float models"
+                );
                 let p = self.ints(op, 1)?;
                 ensure!(p.len() == 2 * rank, "{} paddings for rank {rank}", p.len());
                 let pads = p
@@ -304,7 +343,11 @@ impl Reader<'_, '_> {
                 (Op::Pad { pads, value: 0.0 }, vec![x])
             }
             B::TRANSPOSE => {
-                let perm = self.ints(op, 1)?.into_iter().map(axis).collect::<Result<_>>()?;
+                let perm = self
+                    .ints(op, 1)?
+                    .into_iter()
+                    .map(axis)
+                    .collect::<Result<_>>()?;
                 (Op::Transpose { perm }, vec![x])
             }
             B::RELU => (Op::Relu, vec![x]),
@@ -313,7 +356,9 @@ impl Reader<'_, '_> {
             B::TANH => (Op::Tanh, vec![x]),
             B::HARD_SWISH => (Op::HardSwish, vec![x]),
             B::LEAKY_RELU => {
-                let alpha = raw.builtin_options_as_leaky_relu_options().map_or(0.2, |o| o.alpha());
+                let alpha = raw
+                    .builtin_options_as_leaky_relu_options()
+                    .map_or(0.2, |o| o.alpha());
                 (Op::LeakyRelu { alpha }, vec![x])
             }
             other => bail!(

@@ -52,7 +52,9 @@ pub fn from_bytes(bytes: &[u8], options: &onnx::Options) -> Result<Reference> {
     if is_tflite(bytes) {
         let model = tflite::read(bytes)?;
         if !float_tflite::is_float(&model) {
-            bail!("this is an int8 .tflite model, not a float one: import it without --calibration");
+            bail!(
+                "this is an int8 .tflite model, not a float one: import it without --calibration"
+            );
         }
         let graph = float_tflite::read(&model)?;
         let inputs = graph

@@ -39,8 +39,13 @@ pub fn write(graph: &Graph, ranges: &Ranges) -> Result<Vec<u8>> {
         .map(|&t| w.activation(t))
         .collect::<Result<Vec<_>>>()?;
     for node in &graph.nodes {
-        w.node(node)
-            .map_err(|e| anyhow!("{} {}: {e}", node.op.name(), graph.tensors[node.output].name))?;
+        w.node(node).map_err(|e| {
+            anyhow!(
+                "{} {}: {e}",
+                node.op.name(),
+                graph.tensors[node.output].name
+            )
+        })?;
     }
     let outputs = graph
         .outputs
@@ -223,7 +228,10 @@ impl Writer<'_, '_> {
             .ok_or_else(|| anyhow!("the input has no range"))?
             .scale;
         let w = &g.tensors[node_inputs[1]];
-        let data = w.data.as_deref().ok_or_else(|| anyhow!("weights must be constant"))?;
+        let data = w
+            .data
+            .as_deref()
+            .ok_or_else(|| anyhow!("weights must be constant"))?;
         let channels = w.shape[axis];
         let inner: usize = w.shape[axis + 1..].iter().product();
         let scales: Vec<f32> = match &w.fixed {
@@ -253,13 +261,26 @@ impl Writer<'_, '_> {
             scales: scales.clone(),
             axis: i32::try_from(axis)?,
         };
-        let weights = self.tensor(&w.name, &w.shape, TensorType::INT8, Some(&bytes), Some(quant))?;
+        let weights = self.tensor(
+            &w.name,
+            &w.shape,
+            TensorType::INT8,
+            Some(&bytes),
+            Some(quant),
+        )?;
         let bias = match node_inputs.get(2) {
             None => None,
             Some(&b) => {
                 let t = &g.tensors[b];
-                let values = t.data.as_deref().ok_or_else(|| anyhow!("bias must be constant"))?;
-                ensure!(values.len() == channels, "{} bias values for {channels} channels", values.len());
+                let values = t
+                    .data
+                    .as_deref()
+                    .ok_or_else(|| anyhow!("bias must be constant"))?;
+                ensure!(
+                    values.len() == channels,
+                    "{} bias values for {channels} channels",
+                    values.len()
+                );
                 let bias_scales: Vec<f32> = scales.iter().map(|s| x_scale * s).collect();
                 let bytes: Vec<u8> = values
                     .iter()
@@ -274,7 +295,13 @@ impl Writer<'_, '_> {
                     scales: bias_scales,
                     axis: 0,
                 };
-                Some(self.tensor(&t.name, &[channels], TensorType::INT32, Some(&bytes), Some(quant))?)
+                Some(self.tensor(
+                    &t.name,
+                    &[channels],
+                    TensorType::INT32,
+                    Some(&bytes),
+                    Some(quant),
+                )?)
             }
         };
         Ok((weights, bias))
@@ -320,7 +347,12 @@ impl Writer<'_, '_> {
                 let (w, b) = self.weights(&node.inputs, 0)?;
                 inputs.push(w);
                 inputs.extend(b);
-                (B::CONV_2D, 3, BuiltinOptions::Conv2DOptions, Some(o.as_union_value()))
+                (
+                    B::CONV_2D,
+                    3,
+                    BuiltinOptions::Conv2DOptions,
+                    Some(o.as_union_value()),
+                )
             }
             Op::DepthwiseConv2d {
                 window,
@@ -395,7 +427,12 @@ impl Writer<'_, '_> {
                 } else {
                     B::AVERAGE_POOL_2D
                 };
-                (code, 2, BuiltinOptions::Pool2DOptions, Some(o.as_union_value()))
+                (
+                    code,
+                    2,
+                    BuiltinOptions::Pool2DOptions,
+                    Some(o.as_union_value()),
+                )
             }
             Op::Add { fused } | Op::Sub { fused } | Op::Mul { fused } => {
                 let f = act(*fused);
@@ -451,7 +488,12 @@ impl Writer<'_, '_> {
                     },
                 );
                 inputs.push(self.ints(&format!("{out_name}/axes"), axes, &[axes.len()])?);
-                (B::MEAN, 2, BuiltinOptions::ReducerOptions, Some(o.as_union_value()))
+                (
+                    B::MEAN,
+                    2,
+                    BuiltinOptions::ReducerOptions,
+                    Some(o.as_union_value()),
+                )
             }
             Op::Reshape { shape } => {
                 inputs.push(self.ints(&format!("{out_name}/shape"), shape, &[shape.len()])?);
@@ -481,7 +523,12 @@ impl Writer<'_, '_> {
             }
             Op::Softmax { beta } => {
                 let o = tfl::SoftmaxOptions::create(fbb, &tfl::SoftmaxOptionsArgs { beta: *beta });
-                (B::SOFTMAX, 2, BuiltinOptions::SoftmaxOptions, Some(o.as_union_value()))
+                (
+                    B::SOFTMAX,
+                    2,
+                    BuiltinOptions::SoftmaxOptions,
+                    Some(o.as_union_value()),
+                )
             }
             Op::Pad { pads, value } => {
                 let flat: Vec<usize> = pads.iter().flatten().copied().collect();
@@ -511,9 +558,16 @@ impl Writer<'_, '_> {
             Op::Relu => (B::RELU, 2, BuiltinOptions::NONE, None),
             Op::Relu6 => (B::RELU6, 2, BuiltinOptions::NONE, None),
             Op::LeakyRelu { alpha } => {
-                let o =
-                    tfl::LeakyReluOptions::create(fbb, &tfl::LeakyReluOptionsArgs { alpha: *alpha });
-                (B::LEAKY_RELU, 2, BuiltinOptions::LeakyReluOptions, Some(o.as_union_value()))
+                let o = tfl::LeakyReluOptions::create(
+                    fbb,
+                    &tfl::LeakyReluOptionsArgs { alpha: *alpha },
+                );
+                (
+                    B::LEAKY_RELU,
+                    2,
+                    BuiltinOptions::LeakyReluOptions,
+                    Some(o.as_union_value()),
+                )
             }
             Op::Logistic => (B::LOGISTIC, 2, BuiltinOptions::NONE, None),
             Op::Tanh => (B::TANH, 2, BuiltinOptions::NONE, None),

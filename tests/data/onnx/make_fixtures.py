@@ -226,6 +226,54 @@ class LSTMNet(nn.Module):
         return self.fc(y[:, -1, :])  # [1, 4]
 
 
+class OpsMix(nn.Module):
+    """A grab bag of ops, exported without constant folding so BatchNormalization stays.
+
+    Batch 1 only (`reshape(1, -1)`), hence `calibrate_bn` / `normalize_head(batch1=True)`.
+    """
+
+    FEATURES = 9 * 7 * 6  # channels x H x W before the flatten
+
+    def __init__(self):
+        super().__init__()
+        self.in_bn = nn.BatchNorm2d(3)  # BN on the graph input, not after a conv
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.prelu = nn.PReLU(8)
+        self.conv2 = nn.Conv2d(8, 8, 3)  # no padding (the F.pad before it is asymmetric)
+        self.dw = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.pool = nn.AvgPool2d(3, stride=2, padding=1)  # count_include_pad=True (default)
+        self.expand = nn.Conv2d(3, 5, 1)
+        self.w = nn.Parameter(torch.randn(self.FEATURES, 16) / self.FEATURES**0.5)
+        self.b = nn.Parameter(0.1 * torch.randn(16))
+        self.fc_bn = nn.BatchNorm1d(16)  # BN on a [1, 16] tensor, after MatMul + Add
+        self.fc = nn.Linear(16, 5)
+        self.softmax = nn.Softmax(dim=-1)
+        with torch.no_grad():
+            # PyTorch's default init left the sigmoid/tanh outputs nearly constant across
+            # inputs (fc_bn's running variances were ~1e-5, the size of its epsilon)
+            self.conv2.weight.mul_(4.0)
+            self.dw.weight.mul_(6.0)
+            self.expand.weight.mul_(2.0)
+            self.prelu.weight.copy_(0.05 + 0.4 * torch.rand(8))  # distinct per-channel slopes
+
+    def forward(self, x):
+        x = self.in_bn(x)  # [3, 12, 12]
+        x = self.prelu(self.bn1(self.conv1(x)))  # [8, 12, 12]
+        x = F.pad(x, (1, 0, 2, 1))  # W: left 1, right 0; H: top 2, bottom 1 -> [8, 15, 13]
+        x = torch.sigmoid(self.conv2(x))  # [8, 13, 11]
+        x = torch.tanh(self.dw(x))  # [8, 13, 11]
+        x = (x - 0.5) / 2.0
+        x = self.pool(x)  # [8, 7, 6]
+        s = x[:, 2:6]  # [4, 7, 6]
+        a, b = torch.split(x, [3, 5], dim=1)  # [3, 7, 6], [5, 7, 6]
+        x = torch.cat([s, self.expand(a) * b], dim=1)  # [9, 7, 6]
+        x = x.permute(0, 2, 3, 1).reshape(1, -1)  # NHWC flatten: [1, 378]
+        x = torch.matmul(x, self.w) + self.b  # MatMul + Add, not Gemm
+        x = self.fc_bn(x).unsqueeze(1).squeeze(1)  # [1, 16]
+        return self.softmax(self.fc(x))  # [1, 5]
+
+
 # --------------------------------------------------------------------------------------
 # Training / init helpers
 
@@ -264,7 +312,34 @@ def randomize_bn(model, input_shape, seed, batches=8):
     return model
 
 
-def normalize_head(model, input_shape, seed, std=1.5):
+def calibrate_bn(model, input_shape, seed, n=16):
+    """`randomize_bn` for batch-1-only models (BatchNorm1d cannot train on one sample).
+
+    Random affine params as in `randomize_bn`; then, one BN layer at a time in forward order,
+    its running mean and variance are set to the per-channel mean and (biased) variance of its
+    inputs over `n` seeded shifted/scaled inputs (N(0.5, 2)) run one by one in eval mode.
+    """
+    g = torch.Generator().manual_seed(seed)
+    bns = [m for m in model.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
+    model.eval()
+    with torch.no_grad():
+        for m in bns:
+            m.weight.copy_(0.5 + torch.rand(m.weight.shape, generator=g))
+            m.bias.copy_(0.2 * torch.randn(m.bias.shape, generator=g))
+        xs = 0.5 + 2.0 * torch.randn((n, *input_shape[1:]), generator=g)
+        for m in bns:
+            seen = []
+            hook = m.register_forward_hook(lambda mod, i, o: seen.append(i[0]))
+            for x in xs:
+                model(x[None])
+            hook.remove()
+            t = torch.cat(seen).transpose(0, 1).reshape(m.num_features, -1)
+            m.running_mean.copy_(t.mean(1))
+            m.running_var.copy_(t.var(1, unbiased=False))
+    return model
+
+
+def normalize_head(model, input_shape, seed, std=1.5, batch1=False):
     """Rescale the final Linear (`model.fc`) of a random-init model, per output.
 
     With random init the outputs barely depend on the input (e.g. conv1d's spread across
@@ -277,7 +352,13 @@ def normalize_head(model, input_shape, seed, std=1.5):
     hook = model.fc.register_forward_hook(lambda m, i, o: feats.append(i[0]))
     model.eval()
     with torch.no_grad():
-        model(torch.randn((64, *input_shape[1:]), generator=g))
+        x = torch.randn((64, *input_shape[1:]), generator=g)
+        if batch1:  # models that only run with batch 1: one sample at a time
+            for xi in x:
+                model(xi[None])
+            feats[:] = [torch.cat(feats)]
+        else:
+            model(x)
         hook.remove()
         k = std / model.fc(feats[0]).std(0)
         model.fc.weight.mul_(k[:, None])
@@ -289,9 +370,12 @@ def normalize_head(model, input_shape, seed, std=1.5):
 # Export / run helpers
 
 
-def export(model, example, path, dynamic_batch=False):
+def export(model, example, path, dynamic_batch=False, constant_folding=True):
     model.eval()
     kwargs = {}
+    if not constant_folding:
+        # also skips the eval-mode peephole pass that folds BatchNorm into the preceding Conv
+        kwargs["do_constant_folding"] = False
     if dynamic_batch:
         kwargs["dynamic_axes"] = {"input": {0: "batch"}, "output": {0: "batch"}}
     with warnings.catch_warnings():
@@ -379,6 +463,81 @@ def torch_check(model, xs, ort_out, name, atol=1e-4):
     err = float(np.abs(ref - ort_out).max())
     print(f"   max |torch - ort| over {len(xs)} samples: {err:.3g}")
     assert err < atol, (name, err)
+
+
+# --------------------------------------------------------------------------------------
+# Keras (tf_keras) -> tf2onnx; TensorFlow is imported only when a Keras fixture is made
+
+
+def keras_model(name, input_shape, seed, std=1.5):
+    """Small NHWC Keras CNN, random init, converted with `tf2onnx.convert.from_keras`.
+
+    Kernels start from Keras' seeded default init (glorot uniform), the first conv's scaled by
+    3 and the depthwise one's by 5 (so that some ReLU6 inputs exceed 6); every bias (zero by
+    default, which tf2onnx would simply drop) is set to N(0, 0.2), then the 1x1 conv's bias is
+    shifted so the pooled features have mean 0 over 64 seeded inputs. The Dense head is rescaled
+    like `normalize_head`: per output, pre-softmax mean 0 and std `std` over the same inputs.
+    """
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+    import tf2onnx
+    import tf_keras as keras
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    tf.config.experimental.enable_op_determinism()
+    print(f"\ntensorflow {tf.__version__}, tf_keras {keras.__version__}, tf2onnx {tf2onnx.__version__}")
+
+    rng = seed_all(seed)
+    keras.utils.set_random_seed(seed)  # python, numpy (global) and tf seeds
+    L = keras.layers
+    model = keras.Sequential(
+        [
+            L.InputLayer(input_shape=input_shape[1:], batch_size=1, name="input"),
+            L.Conv2D(8, 3, padding="same", activation="relu"),
+            L.DepthwiseConv2D(3, padding="same"),
+            L.ReLU(max_value=6),
+            L.Conv2D(8, 1),
+            L.MaxPooling2D(2),
+            L.GlobalAveragePooling2D(),
+            L.Dense(4, activation="softmax", name="output"),  # graph output name
+        ]
+    )
+    for layer in model.layers:
+        if getattr(layer, "bias", None) is not None:
+            layer.bias.assign(rng.normal(0.0, 0.2, layer.bias.shape).astype(np.float32))
+    conv, dw, pw, dense = model.layers[0], model.layers[1], model.layers[3], model.layers[-1]
+    # with the default init no ReLU6 input reached 6 and the pooled features barely depended on
+    # the input (std across inputs ~0.01 around means up to 0.9): scale the first two kernels
+    conv.kernel.assign(conv.kernel * 3.0)
+    dw.depthwise_kernel.assign(dw.depthwise_kernel * 5.0)
+    feat_model = keras.Model(model.inputs, model.layers[-2].output)
+    head_x = np.random.default_rng(seed + 1000).standard_normal((64, *input_shape[1:]))
+    head_x = head_x.astype(np.float32)
+    # centre the pooled features (max pool and global average commute with a per-channel
+    # shift), so the rescaled Dense head below does not need a large compensating bias
+    pw.bias.assign(pw.bias - feat_model(head_x).numpy().mean(0))
+    # head: like normalize_head (Dense kernel is [in, out])
+    feats = feat_model(head_x).numpy()
+    kernel = dense.kernel.numpy()
+    k = std / (feats @ kernel + dense.bias.numpy()).std(0)
+    kernel = (kernel * k[None, :]).astype(np.float32)
+    dense.kernel.assign(kernel)
+    dense.bias.assign(-(feats @ kernel).mean(0).astype(np.float32))
+
+    xs = rng.standard_normal((N_SAMPLES, *input_shape[1:])).astype(np.float32)
+    path = HERE / f"{name}.onnx"
+    spec = (tf.TensorSpec(input_shape, tf.float32, name="input"),)
+    tf2onnx.convert.from_keras(model, input_signature=spec, opset=OPSET, output_path=str(path))
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    describe(name, path)
+    out = save_io(name, path, xs)
+    ref = np.concatenate([model(x[None], training=False).numpy() for x in xs])
+    err = float(np.abs(ref - out).max())
+    print(f"   max |keras - ort| over {len(xs)} samples: {err:.3g}")
+    assert err < 1e-4, (name, err)
 
 
 # --------------------------------------------------------------------------------------
@@ -500,6 +659,31 @@ def main():
         random_model("mobile_block", MobileBlock, (1, 3, 16, 16), seed=6, bn=True)
     if want("lstm"):
         random_model("lstm", LSTMNet, (1, 10, 8), seed=7)
+
+    # 10. ops_mix: random init, batch 1 only, no constant folding (BatchNormalization kept)
+    if want("ops_mix"):
+        name, input_shape, seed = "ops_mix", (1, 3, 12, 12), 8
+        rng = seed_all(seed)
+        model = OpsMix()
+        calibrate_bn(model, input_shape, seed)
+        normalize_head(model, input_shape, seed, batch1=True)
+        model.eval()
+        xs = rng.standard_normal((N_SAMPLES, *input_shape[1:])).astype(np.float32)
+        path = HERE / f"{name}.onnx"
+        export(model, torch.from_numpy(xs[:1]), path, constant_folding=False)
+        ops, _ = describe(name, path)
+        wanted = {"AveragePool", "BatchNormalization", "Div", "MatMul", "Mul", "PRelu", "Pad",
+                  "Reshape", "Sigmoid", "Slice", "Softmax", "Split", "Squeeze", "Sub", "Tanh",
+                  "Transpose", "Unsqueeze"}
+        assert wanted <= set(ops), sorted(wanted - set(ops))
+        n_bn = sum(n.op_type == "BatchNormalization" for n in onnx.load(str(path)).graph.node)
+        assert n_bn == 3, n_bn  # on the input, after conv1, after MatMul + Add
+        out = save_io(name, path, xs)
+        torch_check(model, xs, out, name)
+
+    # 11. keras_cnn: tf_keras model converted by tf2onnx (NHWC input)
+    if want("keras_cnn"):
+        keras_model("keras_cnn", (1, 16, 16, 3), seed=9)
 
     print("\n== accuracies (onnxruntime, digits test split):")
     for k, v in acc.items():

@@ -48,7 +48,9 @@ impl Reader {
             4 => Ok((t, false)),
             3 => {
                 let flat = vec![shape[0], 1, shape[1], shape[2]];
-                let t = self.graph.push(format!("{x}/2d"), Op::Reshape { shape: flat }, vec![t])?;
+                let t = self
+                    .graph
+                    .push(format!("{x}/2d"), Op::Reshape { shape: flat }, vec![t])?;
                 Ok((t, true))
             }
             _ => bail!("input {x} of shape {shape:?}: 1-D or 2-D images are supported"),
@@ -61,8 +63,13 @@ impl Reader {
         let out = self.output(node)?.to_owned();
         let t = if one_d {
             let s = self.graph.tensors[t].shape.clone();
-            self.graph
-                .push(format!("{out}/1d"), Op::Reshape { shape: vec![s[0], s[2], s[3]] }, vec![t])?
+            self.graph.push(
+                format!("{out}/1d"),
+                Op::Reshape {
+                    shape: vec![s[0], s[2], s[3]],
+                },
+                vec![t],
+            )?
         } else {
             t
         };
@@ -71,7 +78,13 @@ impl Reader {
     }
 
     /// Resolves strides, dilations and pads for a window of `kernel` over input `t`.
-    fn spatial(&self, attrs: &Attrs<'_>, t: TensorIx, kernel: [usize; 2], one_d: bool) -> Result<Spatial> {
+    fn spatial(
+        &self,
+        attrs: &Attrs<'_>,
+        t: TensorIx,
+        kernel: [usize; 2],
+        one_d: bool,
+    ) -> Result<Spatial> {
         let two = |name: &str, default: usize| -> Result<[usize; 2]> {
             let v = attrs.ints(name).unwrap_or_default();
             let v: Vec<usize> = v
@@ -82,7 +95,10 @@ impl Reader {
                 ([], _) => [default, default],
                 ([a], true) => [1, *a],
                 ([a, b], false) => [*a, *b],
-                _ => bail!("{name} {v:?} does not fit a {}-D window", if one_d { 1 } else { 2 }),
+                _ => bail!(
+                    "{name} {v:?} does not fit a {}-D window",
+                    if one_d { 1 } else { 2 }
+                ),
             })
         };
         let stride = two("strides", 1)?;
@@ -124,7 +140,9 @@ impl Reader {
             }
             "SAME_UPPER" => same_pads,
             "VALID" => [0; 4],
-            other => bail!("auto_pad {other} is not supported (SAME_UPPER, VALID or explicit pads)"),
+            other => {
+                bail!("auto_pad {other} is not supported (SAME_UPPER, VALID or explicit pads)")
+            }
         };
         Ok(Spatial {
             stride,
@@ -161,9 +179,14 @@ impl Reader {
             None => x,
         };
         let values = w.f32s();
-        let at = |oc: usize, ic: usize, ky: usize, kx: usize| values[((oc * per_group + ic) * kh + ky) * kw + kx];
+        let at = |oc: usize, ic: usize, ky: usize, kx: usize| {
+            values[((oc * per_group + ic) * kh + ky) * kw + kx]
+        };
         let (op, filter_shape, filter) = if group == 1 {
-            ensure!(per_group == channels, "weights for {per_group} input channels, the input has {channels}");
+            ensure!(
+                per_group == channels,
+                "weights for {per_group} input channels, the input has {channels}"
+            );
             let mut f = Vec::with_capacity(values.len());
             for oc in 0..o {
                 for ky in 0..kh {
@@ -206,7 +229,11 @@ impl Reader {
         self.graph.tensors[filter].fixed = w.fixed.clone();
         let mut inputs = vec![x, filter];
         if let Some(b) = bias {
-            ensure!(b.values.len() == o, "{} bias values for {o} channels", b.values.len());
+            ensure!(
+                b.values.len() == o,
+                "{} bias values for {o} channels",
+                b.values.len()
+            );
             inputs.push(self.constant(&format!("{name}/bias"), vec![o], b.f32s())?);
         }
         let t = self.graph.push(name.clone(), op, inputs)?;
@@ -260,11 +287,18 @@ impl Reader {
         let weights: Vec<f32> = (0..units)
             .flat_map(|u| (0..depth).map(move |d| (u, d)))
             .map(|(u, d)| {
-                let v = if trans_b { b.values[u * cols + d] } else { b.values[d * cols + u] };
+                let v = if trans_b {
+                    b.values[u * cols + d]
+                } else {
+                    b.values[d * cols + u]
+                };
                 (alpha * v) as f32
             })
             .collect();
-        let bias = self.const_input(node, 2)?.map(|c| bias_of(&c, units, beta)).transpose()?;
+        let bias = self
+            .const_input(node, 2)?
+            .map(|c| bias_of(&c, units, beta))
+            .transpose()?;
         let x = self.plain(self.input(node, 0)?)?;
         let in_shape = &self.graph.tensors[x].shape;
         ensure!(
@@ -279,7 +313,10 @@ impl Reader {
             bail!("MatMul of two computed tensors is not supported (only constant weights)")
         };
         let [depth, units] = b.shape[..] else {
-            bail!("weights of shape {:?}: a [depth, units] matrix is needed", b.shape)
+            bail!(
+                "weights of shape {:?}: a [depth, units] matrix is needed",
+                b.shape
+            )
         };
         let values = &b.values;
         let weights: Vec<f32> = (0..units)
@@ -304,7 +341,11 @@ impl Reader {
             [&beta, &mean, &var].iter().all(|p| p.len() == channels),
             "scale, bias, mean and variance differ in length"
         );
-        let scale: Vec<f64> = gamma.iter().zip(&var).map(|(g, v)| g / (v + eps).sqrt()).collect();
+        let scale: Vec<f64> = gamma
+            .iter()
+            .zip(&var)
+            .map(|(g, v)| g / (v + eps).sqrt())
+            .collect();
         let shift: Vec<f64> = beta
             .iter()
             .zip(&mean)
@@ -330,14 +371,28 @@ impl Reader {
             fixed: None,
         };
         let scaled = format!("{out}/scaled");
-        self.binary_with_const(&scaled, x, &as_const(&scale), Op::Mul { fused: Fused::None }, false)?;
-        self.binary_with_const(&out, &scaled, &as_const(&shift), Op::Add { fused: Fused::None }, false)
+        self.binary_with_const(
+            &scaled,
+            x,
+            &as_const(&scale),
+            Op::Mul { fused: Fused::None },
+            false,
+        )?;
+        self.binary_with_const(
+            &out,
+            &scaled,
+            &as_const(&shift),
+            Op::Add { fused: Fused::None },
+            false,
+        )
     }
 
     /// Folds `y = x * scale + shift` (per output channel) into the convolution or
     /// FULLY_CONNECTED that computes `x`, if nothing else reads `x`.
     fn fold_into_producer(&mut self, x: &str, scale: &[f64], shift: &[f64]) -> Result<Option<()>> {
-        let (Value::Act { t, layout }, Some(1)) = (self.value(x)?.clone(), self.readers.get(x).copied()) else {
+        let (Value::Act { t, layout }, Some(1)) =
+            (self.value(x)?.clone(), self.readers.get(x).copied())
+        else {
             return Ok(None);
         };
         let rank = self.graph.tensors[t].shape.len();
@@ -349,21 +404,36 @@ impl Reader {
         };
         let node = &self.graph.nodes[p];
         let channels = scale.len();
-        let channel_of: Box<dyn Fn(usize, &[usize]) -> usize> = match node.op {
-            Op::Conv2d { fused: Fused::None, .. } | Op::FullyConnected { fused: Fused::None, .. } => {
-                Box::new(move |i, s: &[usize]| i / (s.iter().skip(1).product::<usize>()))
+        // Convolution and FULLY_CONNECTED weights lead with the output channel; depthwise
+        // filters end with it.
+        let leading = match node.op {
+            Op::Conv2d {
+                fused: Fused::None, ..
             }
-            Op::DepthwiseConv2d { fused: Fused::None, .. } => Box::new(move |i, _| i % channels),
+            | Op::FullyConnected {
+                fused: Fused::None, ..
+            } => true,
+            Op::DepthwiseConv2d {
+                fused: Fused::None, ..
+            } => false,
             _ => return Ok(None),
         };
         let (w, b) = (node.inputs[1], node.inputs.get(2).copied());
-        let w_shape = self.graph.tensors[w].shape.clone();
         if self.graph.tensors[t].shape.last() != Some(&channels) {
             return Ok(None);
         }
-        let weights = self.graph.tensors[w].data.as_mut().ok_or_else(|| anyhow!("weights"))?;
+        let weights = self.graph.tensors[w]
+            .data
+            .as_mut()
+            .ok_or_else(|| anyhow!("weights"))?;
+        let per_channel = weights.len() / channels.max(1);
         for (i, v) in weights.iter_mut().enumerate() {
-            *v = (f64::from(*v) * scale[channel_of(i, &w_shape)]) as f32;
+            let channel = if leading {
+                i / per_channel
+            } else {
+                i % channels
+            };
+            *v = (f64::from(*v) * scale[channel]) as f32;
         }
         let old_bias: Vec<f64> = match b.and_then(|b| self.graph.tensors[b].data.as_ref()) {
             Some(d) => d.iter().map(|&v| f64::from(v)).collect(),
@@ -387,17 +457,28 @@ impl Reader {
     }
 
     pub(super) fn pool(&mut self, node: &NodeProto, attrs: &Attrs<'_>) -> Result<()> {
-        ensure!(attrs.int("ceil_mode", 0) == 0, "ceil_mode 1 is not supported");
-        let kernel = attrs.ints("kernel_shape").ok_or_else(|| anyhow!("kernel_shape is missing"))?;
+        ensure!(
+            attrs.int("ceil_mode", 0) == 0,
+            "ceil_mode 1 is not supported"
+        );
+        let kernel = attrs
+            .ints("kernel_shape")
+            .ok_or_else(|| anyhow!("kernel_shape is missing"))?;
         let (x, one_d) = self.image(node)?;
-        let kernel: Vec<usize> = kernel.iter().map(|&k| usize::try_from(k)).collect::<Result<_, _>>()?;
+        let kernel: Vec<usize> = kernel
+            .iter()
+            .map(|&k| usize::try_from(k))
+            .collect::<Result<_, _>>()?;
         let kernel = match (kernel.as_slice(), one_d) {
             ([k], true) => [1, *k],
             ([a, b], false) => [*a, *b],
             _ => bail!("kernel_shape {kernel:?} does not fit the input"),
         };
         let spatial = self.spatial(attrs, x, kernel, one_d)?;
-        ensure!(spatial.dilation == [1, 1], "dilated pools are not supported");
+        ensure!(
+            spatial.dilation == [1, 1],
+            "dilated pools are not supported"
+        );
         let max = node.op_type() == "MaxPool";
         // ONNX's average counts padded zeros only with count_include_pad.
         let zeros_count = !max && attrs.int("count_include_pad", 0) != 0;
@@ -410,13 +491,25 @@ impl Reader {
                 "pads {p:?} are neither zero nor TFLite's SAME split {:?}, which a {} cannot \
                  express",
                 spatial.same_pads,
-                if max { "MaxPool" } else { "AveragePool without count_include_pad" }
+                if max {
+                    "MaxPool"
+                } else {
+                    "AveragePool without count_include_pad"
+                }
             ),
         };
         let op = if max {
-            Op::MaxPool { window, filter: kernel, fused: Fused::None }
+            Op::MaxPool {
+                window,
+                filter: kernel,
+                fused: Fused::None,
+            }
         } else {
-            Op::AvgPool { window, filter: kernel, fused: Fused::None }
+            Op::AvgPool {
+                window,
+                filter: kernel,
+                fused: Fused::None,
+            }
         };
         let t = self.graph.push(name, op, vec![x])?;
         self.set_image(node, t, one_d)
@@ -447,5 +540,7 @@ fn bias_of(c: &Const, units: usize, beta: f64) -> Result<Vec<f32>> {
         "C of shape {:?} is not a bias for {units} units",
         c.shape
     );
-    Ok((0..units).map(|u| (beta * c.values[if n == 1 { 0 } else { u }]) as f32).collect())
+    Ok((0..units)
+        .map(|u| (beta * c.values[if n == 1 { 0 } else { u }]) as f32)
+        .collect())
 }

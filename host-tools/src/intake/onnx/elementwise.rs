@@ -44,7 +44,7 @@ impl Reader {
                 };
                 match (bound(1, "min")?, bound(2, "max")?) {
                     (Some(lo), Some(hi)) if lo == 0.0 && hi == 6.0 => Op::Relu6,
-                    (Some(lo), None) if lo == 0.0 => Op::Relu,
+                    (Some(0.0), None) => Op::Relu,
                     (lo, hi) => bail!(
                         "Clip to [{}, {}] is not supported: only [0, 6] (ReLU6) and [0, inf) \
                          (ReLU)",
@@ -60,9 +60,29 @@ impl Reader {
                 let beta = f64::from(attrs.float("beta", 0.5));
                 let scaled = format!("{out}/scaled");
                 let shifted = format!("{out}/relu6");
-                self.binary_with_const(&scaled, &x, &Const::scalar(6.0 * alpha), Op::Mul { fused: Fused::None }, false)?;
-                self.binary_with_const(&shifted, &scaled, &Const::scalar(6.0 * beta), Op::Add { fused: Fused::Relu6 }, false)?;
-                return self.binary_with_const(&out, &shifted, &Const::scalar(1.0 / 6.0), Op::Mul { fused: Fused::None }, false);
+                self.binary_with_const(
+                    &scaled,
+                    &x,
+                    &Const::scalar(6.0 * alpha),
+                    Op::Mul { fused: Fused::None },
+                    false,
+                )?;
+                self.binary_with_const(
+                    &shifted,
+                    &scaled,
+                    &Const::scalar(6.0 * beta),
+                    Op::Add {
+                        fused: Fused::Relu6,
+                    },
+                    false,
+                )?;
+                return self.binary_with_const(
+                    &out,
+                    &shifted,
+                    &Const::scalar(1.0 / 6.0),
+                    Op::Mul { fused: Fused::None },
+                    false,
+                );
             }
             other => bail!("operator {other} is not an activation"),
         };
@@ -79,7 +99,10 @@ impl Reader {
     }
 
     pub(super) fn binary(&mut self, node: &NodeProto) -> Result<()> {
-        let (a, b) = (self.input(node, 0)?.to_owned(), self.input(node, 1)?.to_owned());
+        let (a, b) = (
+            self.input(node, 0)?.to_owned(),
+            self.input(node, 1)?.to_owned(),
+        );
         let out = self.output(node)?.to_owned();
         let none = Fused::None;
         let op = match node.op_type() {
@@ -98,16 +121,27 @@ impl Reader {
                 self.binary_with_const(&out, &a, &c, op, false)
             }
             (Value::Const(c), Value::Act { .. }) => {
-                ensure!(!divide, "dividing a constant by a computed tensor is not supported");
+                ensure!(
+                    !divide,
+                    "dividing a constant by a computed tensor is not supported"
+                );
                 self.binary_with_const(&out, &b, &c, op, true)
             }
             (Value::Act { layout: la, .. }, Value::Act { layout: lb, .. }) => {
-                ensure!(!divide, "Div of two computed tensors is not supported (only by a constant)");
+                ensure!(
+                    !divide,
+                    "Div of two computed tensors is not supported (only by a constant)"
+                );
                 let (ra, rb) = (self.logical_shape(&a)?.len(), self.logical_shape(&b)?.len());
-                let channels_last =
-                    (la == Layout::ChannelsLast || lb == Layout::ChannelsLast) && ra == rb && ra >= 3;
+                let channels_last = (la == Layout::ChannelsLast || lb == Layout::ChannelsLast)
+                    && ra == rb
+                    && ra >= 3;
                 let (ta, tb, layout) = if channels_last {
-                    (self.channels_last(&a)?, self.channels_last(&b)?, Layout::ChannelsLast)
+                    (
+                        self.channels_last(&a)?,
+                        self.channels_last(&b)?,
+                        Layout::ChannelsLast,
+                    )
                 } else {
                     (self.plain(&a)?, self.plain(&b)?, Layout::Plain)
                 };
@@ -115,7 +149,9 @@ impl Reader {
                 self.set_act(&out, y, layout);
                 Ok(())
             }
-            (Value::Const(_), Value::Const(_)) => bail!("arithmetic on two constants was not folded"),
+            (Value::Const(_), Value::Const(_)) => {
+                bail!("arithmetic on two constants was not folded")
+            }
         }
     }
 
@@ -136,7 +172,11 @@ impl Reader {
             (t, layout)
         };
         let ct = self.broadcast_const(&format!("{out}/operand"), c, rank, layout)?;
-        let inputs = if const_first { vec![ct, t] } else { vec![t, ct] };
+        let inputs = if const_first {
+            vec![ct, t]
+        } else {
+            vec![t, ct]
+        };
         let y = self.graph.push(out, op, inputs)?;
         self.set_act(out, y, layout);
         Ok(())

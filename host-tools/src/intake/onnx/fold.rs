@@ -17,10 +17,19 @@ pub(super) fn try_fold(r: &mut Reader, node: &NodeProto, attrs: &Attrs<'_>) -> R
         "Shape" => {
             let shape = r.logical_shape(r.input(node, 0)?)?;
             let rank = i64::try_from(shape.len())?;
-            let clip = |v: i64| usize::try_from(if v < 0 { v + rank } else { v }.clamp(0, rank)).unwrap_or(0);
+            let clip = |v: i64| {
+                usize::try_from(if v < 0 { v + rank } else { v }.clamp(0, rank)).unwrap_or(0)
+            };
             let (start, end) = (clip(attrs.int("start", 0)), clip(attrs.int("end", rank)));
-            let dims: Vec<f64> = shape[start..end.max(start)].iter().map(|&d| d as f64).collect();
-            Some(Const { shape: vec![dims.len()], values: dims, fixed: None })
+            let dims: Vec<f64> = shape[start..end.max(start)]
+                .iter()
+                .map(|&d| d as f64)
+                .collect();
+            Some(Const {
+                shape: vec![dims.len()],
+                values: dims,
+                fixed: None,
+            })
         }
         _ => None,
     };
@@ -43,7 +52,12 @@ pub(super) fn try_fold(r: &mut Reader, node: &NodeProto, attrs: &Attrs<'_>) -> R
     if inputs.is_empty() || inputs[0].is_none() {
         return Ok(false);
     }
-    let c = |i: usize| -> Result<&Const> { inputs.get(i).and_then(Option::as_ref).ok_or_else(|| anyhow!("input {i} is missing")) };
+    let c = |i: usize| -> Result<&Const> {
+        inputs
+            .get(i)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| anyhow!("input {i} is missing"))
+    };
     let x = c(0)?;
     let value = match op {
         "Identity" | "Dropout" => x.clone(),
@@ -51,7 +65,14 @@ pub(super) fn try_fold(r: &mut Reader, node: &NodeProto, attrs: &Attrs<'_>) -> R
             let to = attrs.int("to", 1);
             // 1 float, 10 float16, 11 double, 16 bfloat16 keep fractions; integers truncate.
             let float = matches!(to, 1 | 10 | 11 | 16);
-            Const { values: x.values.iter().map(|&v| if float { v } else { v.trunc() }).collect(), ..x.clone() }
+            Const {
+                values: x
+                    .values
+                    .iter()
+                    .map(|&v| if float { v } else { v.trunc() })
+                    .collect(),
+                ..x.clone()
+            }
         }
         "Unsqueeze" | "Squeeze" | "Reshape" | "Flatten" => {
             let axes = match inputs.get(1).and_then(Option::as_ref) {
@@ -63,7 +84,10 @@ pub(super) fn try_fold(r: &mut Reader, node: &NodeProto, attrs: &Attrs<'_>) -> R
                 "Unsqueeze" => {
                     let axes = axes.ok_or_else(|| anyhow!("Unsqueeze needs axes"))?;
                     let rank = shape.len() + axes.len();
-                    let mut axes: Vec<usize> = axes.iter().map(|&a| normalize_axis(a, rank)).collect::<Result<_>>()?;
+                    let mut axes: Vec<usize> = axes
+                        .iter()
+                        .map(|&a| normalize_axis(a, rank))
+                        .collect::<Result<_>>()?;
                     axes.sort_unstable();
                     for a in axes {
                         shape.insert(a, 1);
@@ -72,15 +96,26 @@ pub(super) fn try_fold(r: &mut Reader, node: &NodeProto, attrs: &Attrs<'_>) -> R
                 "Squeeze" => {
                     let rank = shape.len();
                     let axes: Vec<usize> = match axes {
-                        Some(a) => a.iter().map(|&a| normalize_axis(a, rank)).collect::<Result<_>>()?,
+                        Some(a) => a
+                            .iter()
+                            .map(|&a| normalize_axis(a, rank))
+                            .collect::<Result<_>>()?,
                         None => (0..rank).filter(|&a| shape[a] == 1).collect(),
                     };
-                    shape = shape.iter().enumerate().filter(|(a, _)| !axes.contains(a)).map(|(_, &d)| d).collect();
+                    shape = shape
+                        .iter()
+                        .enumerate()
+                        .filter(|(a, _)| !axes.contains(a))
+                        .map(|(_, &d)| d)
+                        .collect();
                 }
                 "Reshape" => shape = reshape_target(&x.shape, &c(1)?.ints()?)?,
                 _ => {
                     let axis = normalize_axis(attrs.int("axis", 1), shape.len() + 1)?;
-                    shape = vec![shape[..axis].iter().product(), shape[axis..].iter().product()];
+                    shape = vec![
+                        shape[..axis].iter().product(),
+                        shape[axis..].iter().product(),
+                    ];
                 }
             }
             Const { shape, ..x.clone() }
@@ -89,7 +124,13 @@ pub(super) fn try_fold(r: &mut Reader, node: &NodeProto, attrs: &Attrs<'_>) -> R
             let parts: Vec<&Const> = inputs.iter().flatten().collect();
             let rank = x.shape.len().max(1);
             let axis = normalize_axis(attrs.int("axis", 0), rank)?;
-            let shape_of = |p: &Const| if p.shape.is_empty() { vec![1] } else { p.shape.clone() };
+            let shape_of = |p: &Const| {
+                if p.shape.is_empty() {
+                    vec![1]
+                } else {
+                    p.shape.clone()
+                }
+            };
             let mut shape = shape_of(x);
             shape[axis] = parts.iter().map(|p| shape_of(p)[axis]).sum();
             let outer: usize = shape[..axis].iter().product();
@@ -100,7 +141,11 @@ pub(super) fn try_fold(r: &mut Reader, node: &NodeProto, attrs: &Attrs<'_>) -> R
                     values.extend_from_slice(&p.values[o * chunk..(o + 1) * chunk]);
                 }
             }
-            Const { shape, values, fixed: None }
+            Const {
+                shape,
+                values,
+                fixed: None,
+            }
         }
         "Gather" => {
             let indices = c(1)?;
@@ -112,14 +157,22 @@ pub(super) fn try_fold(r: &mut Reader, node: &NodeProto, attrs: &Attrs<'_>) -> R
             for o in 0..outer {
                 for &i in &indices.ints()? {
                     let i = if i < 0 { i + i64::try_from(d)? } else { i };
-                    let i = usize::try_from(i).ok().filter(|&i| i < d).ok_or_else(|| anyhow!("Gather index {i} out of range"))?;
-                    values.extend_from_slice(&x.values[(o * d + i) * inner..(o * d + i + 1) * inner]);
+                    let i = usize::try_from(i)
+                        .ok()
+                        .filter(|&i| i < d)
+                        .ok_or_else(|| anyhow!("Gather index {i} out of range"))?;
+                    values
+                        .extend_from_slice(&x.values[(o * d + i) * inner..(o * d + i + 1) * inner]);
                 }
             }
             let mut shape = x.shape[..axis].to_vec();
             shape.extend_from_slice(&indices.shape);
             shape.extend_from_slice(&x.shape[axis + 1..]);
-            Const { shape, values, fixed: None }
+            Const {
+                shape,
+                values,
+                fixed: None,
+            }
         }
         "Slice" => {
             let (starts, ends) = (c(1)?.ints()?, c(2)?.ints()?);
@@ -127,31 +180,64 @@ pub(super) fn try_fold(r: &mut Reader, node: &NodeProto, attrs: &Attrs<'_>) -> R
                 Some(a) => a.ints()?,
                 None => (0..i64::try_from(starts.len())?).collect(),
             };
-            ensure!(x.shape.len() == 1 && axes == [0], "folding Slice of more than one dimension is not supported");
-            ensure!(inputs.get(4).and_then(Option::as_ref).is_none_or(|s| s.values.iter().all(|&v| v == 1.0)), "Slice steps other than 1");
+            ensure!(
+                x.shape.len() == 1 && axes == [0],
+                "folding Slice of more than one dimension is not supported"
+            );
+            ensure!(
+                inputs
+                    .get(4)
+                    .and_then(Option::as_ref)
+                    .is_none_or(|s| s.values.iter().all(|&v| v == 1.0)),
+                "Slice steps other than 1"
+            );
             let d = i64::try_from(x.shape[0])?;
-            let clamp = |v: i64| usize::try_from((if v < 0 { v + d } else { v }).clamp(0, d)).unwrap_or(0);
+            let clamp =
+                |v: i64| usize::try_from((if v < 0 { v + d } else { v }).clamp(0, d)).unwrap_or(0);
             let (b, e) = (clamp(starts[0]), clamp(ends[0]).max(clamp(starts[0])));
-            Const { shape: vec![e - b], values: x.values[b..e].to_vec(), fixed: None }
+            Const {
+                shape: vec![e - b],
+                values: x.values[b..e].to_vec(),
+                fixed: None,
+            }
         }
         "ConstantOfShape" => {
-            let shape: Vec<usize> = x.ints()?.iter().map(|&d| usize::try_from(d)).collect::<Result<_, _>>()?;
+            let shape: Vec<usize> = x
+                .ints()?
+                .iter()
+                .map(|&d| usize::try_from(d))
+                .collect::<Result<_, _>>()?;
             let fill = match attrs.get("value").and_then(|a| a.t.as_ref()) {
                 Some(t) => tensor(t)?.values.first().copied().unwrap_or(0.0),
                 None => 0.0,
             };
-            Const { values: vec![fill; shape.iter().product()], shape, fixed: None }
+            Const {
+                values: vec![fill; shape.iter().product()],
+                shape,
+                fixed: None,
+            }
         }
         "Expand" => {
-            let target: Vec<usize> = c(1)?.ints()?.iter().map(|&d| usize::try_from(d)).collect::<Result<_, _>>()?;
-            let zeros = Const { values: vec![0.0; target.iter().product()], shape: target, fixed: None };
+            let target: Vec<usize> = c(1)?
+                .ints()?
+                .iter()
+                .map(|&d| usize::try_from(d))
+                .collect::<Result<_, _>>()?;
+            let zeros = Const {
+                values: vec![0.0; target.iter().product()],
+                shape: target,
+                fixed: None,
+            };
             binary(x, &zeros, |a, _| a)?
         }
         "Add" => binary(x, c(1)?, |a, b| a + b)?,
         "Sub" => binary(x, c(1)?, |a, b| a - b)?,
         "Mul" => binary(x, c(1)?, |a, b| a * b)?,
         "Div" => binary(x, c(1)?, |a, b| a / b)?,
-        "Neg" => Const { values: x.values.iter().map(|v| -v).collect(), ..x.clone() },
+        "Neg" => Const {
+            values: x.values.iter().map(|v| -v).collect(),
+            ..x.clone()
+        },
         _ => return Ok(false),
     };
     r.set(r.output(node)?, Value::Const(value));
@@ -170,10 +256,18 @@ fn constant(attrs: &Attrs<'_>) -> Result<Const> {
         return Ok(Const::scalar(a.i() as f64));
     }
     if let Some(a) = attrs.get("value_floats") {
-        return Ok(Const { shape: vec![a.floats.len()], values: a.floats.iter().map(|&v| f64::from(v)).collect(), fixed: None });
+        return Ok(Const {
+            shape: vec![a.floats.len()],
+            values: a.floats.iter().map(|&v| f64::from(v)).collect(),
+            fixed: None,
+        });
     }
     if let Some(a) = attrs.get("value_ints") {
-        return Ok(Const { shape: vec![a.ints.len()], values: a.ints.iter().map(|&v| v as f64).collect(), fixed: None });
+        return Ok(Const {
+            shape: vec![a.ints.len()],
+            values: a.ints.iter().map(|&v| v as f64).collect(),
+            fixed: None,
+        });
     }
     bail!("Constant without a supported value attribute")
 }
@@ -197,7 +291,10 @@ fn binary(a: &Const, b: &Const, f: impl Fn(f64, f64) -> f64) -> Result<Const> {
     let mut idx = vec![0; rank];
     let mut values = Vec::with_capacity(total);
     for _ in 0..total {
-        let (ia, ib) = idx.iter().enumerate().fold((0, 0), |(x, y), (d, &i)| (x + i * sa[d], y + i * sb[d]));
+        let (ia, ib) = idx
+            .iter()
+            .enumerate()
+            .fold((0, 0), |(x, y), (d, &i)| (x + i * sa[d], y + i * sb[d]));
         values.push(f(a.values[ia], b.values[ib]));
         for d in (0..rank).rev() {
             idx[d] += 1;
@@ -207,5 +304,9 @@ fn binary(a: &Const, b: &Const, f: impl Fn(f64, f64) -> f64) -> Result<Const> {
             idx[d] = 0;
         }
     }
-    Ok(Const { shape, values, fixed: None })
+    Ok(Const {
+        shape,
+        values,
+        fixed: None,
+    })
 }

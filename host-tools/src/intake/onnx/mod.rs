@@ -86,7 +86,10 @@ impl Const {
         self.values
             .iter()
             .map(|&v| {
-                ensure!(v.fract() == 0.0 && v.abs() < 9.0e15, "{v} is not an integer");
+                ensure!(
+                    v.fract() == 0.0 && v.abs() < 9.0e15,
+                    "{v} is not an integer"
+                );
                 Ok(v as i64)
             })
             .collect()
@@ -182,15 +185,12 @@ pub fn read(bytes: &[u8], options: &Options) -> Result<Model> {
         r.values
             .insert(input.name().to_owned(), Value::Act { t, layout });
     }
-    ensure!(!r.graph.inputs.is_empty(), "the model has no non-constant input");
+    ensure!(
+        !r.graph.inputs.is_empty(),
+        "the model has no non-constant input"
+    );
     for (index, node) in graph.node.iter().enumerate() {
-        let what = || {
-            format!(
-                "node {index} \"{}\" ({})",
-                node.name(),
-                node.op_type()
-            )
-        };
+        let what = || format!("node {index} \"{}\" ({})", node.name(), node.op_type());
         ensure!(
             node.domain().is_empty() || node.domain() == "ai.onnx",
             "{}: operators of domain \"{}\" are not supported",
@@ -244,7 +244,11 @@ fn input_shape(input: &proto::ValueInfoProto, given: Option<&Vec<usize>>) -> Res
         input.name(),
         t.elem_type()
     );
-    let dims = t.shape.as_ref().map(|s| s.dim.as_slice()).unwrap_or_default();
+    let dims = t
+        .shape
+        .as_ref()
+        .map(|s| s.dim.as_slice())
+        .unwrap_or_default();
     let declared: Vec<Option<usize>> = dims
         .iter()
         .map(|d| match &d.value {
@@ -314,17 +318,23 @@ fn tensor(t: &TensorProto) -> Result<Const> {
     };
     let dt = t.data_type();
     let values: Vec<f64> = if dt == DataType::Float as i32 {
-        from_raw(4, &|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
-            .unwrap_or_else(|| t.float_data.iter().map(|&v| f64::from(v)).collect())
+        from_raw(4, &|c| {
+            f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        })
+        .unwrap_or_else(|| t.float_data.iter().map(|&v| f64::from(v)).collect())
     } else if dt == DataType::Double as i32 {
         from_raw(8, &|c| f64::from_le_bytes(c.try_into().unwrap_or_default()))
             .unwrap_or_else(|| t.double_data.clone())
     } else if dt == DataType::Int64 as i32 {
-        from_raw(8, &|c| i64::from_le_bytes(c.try_into().unwrap_or_default()) as f64)
-            .unwrap_or_else(|| t.int64_data.iter().map(|&v| v as f64).collect())
+        from_raw(8, &|c| {
+            i64::from_le_bytes(c.try_into().unwrap_or_default()) as f64
+        })
+        .unwrap_or_else(|| t.int64_data.iter().map(|&v| v as f64).collect())
     } else if dt == DataType::Int32 as i32 {
-        from_raw(4, &|c| f64::from(i32::from_le_bytes([c[0], c[1], c[2], c[3]])))
-            .unwrap_or_else(|| t.int32_data.iter().map(|&v| f64::from(v)).collect())
+        from_raw(4, &|c| {
+            f64::from(i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        })
+        .unwrap_or_else(|| t.int32_data.iter().map(|&v| f64::from(v)).collect())
     } else if dt == DataType::Int8 as i32 {
         from_raw(1, &|c| f64::from(c[0] as i8))
             .unwrap_or_else(|| t.int32_data.iter().map(|&v| f64::from(v)).collect())
@@ -504,12 +514,16 @@ impl Reader {
         }
         let logical = self.graph.tensors[t].shape.clone();
         let rank = logical.len();
-        ensure!(rank >= 3, "{name} of shape {logical:?} has no channel dimension to move");
+        ensure!(
+            rank >= 3,
+            "{name} of shape {logical:?} has no channel dimension to move"
+        );
         // Stored dimension j holds logical dimension perm[j]: [0, 2, .., rank-1, 1].
         let mut perm: Vec<usize> = (0..rank).filter(|&a| a != 1).collect();
         perm.push(1);
         let t = self.relayout(t, perm, to_channels_last(&logical), &format!("{name}/nhwc"))?;
-        self.converted.insert((name.to_owned(), Layout::ChannelsLast), t);
+        self.converted
+            .insert((name.to_owned(), Layout::ChannelsLast), t);
         Ok(t)
     }
 
@@ -531,12 +545,21 @@ impl Reader {
 
     /// Constant `c` broadcast against an activation of logical rank `rank` stored in `layout`:
     /// its shape padded to `rank` and, for channels-last, its dimensions moved the same way.
-    fn broadcast_const(&mut self, name: &str, c: &Const, rank: usize, layout: Layout) -> Result<TensorIx> {
+    fn broadcast_const(
+        &mut self,
+        name: &str,
+        c: &Const,
+        rank: usize,
+        layout: Layout,
+    ) -> Result<TensorIx> {
         let values = c.f32s();
         if layout == Layout::Plain || c.shape.len() <= 1 && rank < 3 {
             return self.constant(name, c.shape.clone(), values);
         }
-        ensure!(c.shape.len() <= rank, "constant {name} has more dimensions than its operand");
+        ensure!(
+            c.shape.len() <= rank,
+            "constant {name} has more dimensions than its operand"
+        );
         let mut logical = vec![1; rank - c.shape.len()];
         logical.extend_from_slice(&c.shape);
         let stored = to_channels_last(&logical);

@@ -21,7 +21,12 @@ impl Reader {
             Some(z) => z.values,
             None => vec![0.0; scale.len()],
         };
-        ensure!(zero.len() == scale.len(), "{} scales but {} zero points", scale.len(), zero.len());
+        ensure!(
+            zero.len() == scale.len(),
+            "{} scales but {} zero points",
+            scale.len(),
+            zero.len()
+        );
         ensure!(scale.iter().all(|&s| s > 0.0), "scales must be positive");
         Ok((scale, zero))
     }
@@ -29,20 +34,34 @@ impl Reader {
     /// The zero point's element type is uint8 if its values reach above 127 or it says so.
     fn zero_point_is_u8(&self, node: &NodeProto, zero: &[f64]) -> bool {
         zero.iter().any(|&z| z > 127.0)
-            || node.input.get(2).is_some_and(|n| n.contains("uint8") || n.ends_with("_u8"))
+            || node
+                .input
+                .get(2)
+                .is_some_and(|n| n.contains("uint8") || n.ends_with("_u8"))
     }
 
     pub(super) fn quantize_linear(&mut self, node: &NodeProto, _attrs: &Attrs<'_>) -> Result<()> {
         let x = self.input(node, 0)?.to_owned();
         let (scale, zero) = self.qparams(node)?;
         let ([s], [z]) = (scale.as_slice(), zero.as_slice()) else {
-            bail!("per-channel quantization of an activation is not supported (one scale per tensor)")
+            bail!(
+                "per-channel quantization of an activation is not supported (one scale per tensor)"
+            )
         };
         // A uint8 activation is the int8 one shifted by 128: the same real values.
-        let z = if self.zero_point_is_u8(node, &zero) { z - 128.0 } else { *z };
-        ensure!((-128.0..=127.0).contains(&z), "zero point {z} does not fit int8");
+        let z = if self.zero_point_is_u8(node, &zero) {
+            z - 128.0
+        } else {
+            *z
+        };
+        ensure!(
+            (-128.0..=127.0).contains(&z),
+            "zero point {z} does not fit int8"
+        );
         let Value::Act { t, layout } = self.value(&x)?.clone() else {
-            bail!("QuantizeLinear of a constant: quantized weights are read through DequantizeLinear")
+            bail!(
+                "QuantizeLinear of a constant: quantized weights are read through DequantizeLinear"
+            )
         };
         let fixed = Fixed::Activation {
             scale: *s as f32,
@@ -83,7 +102,13 @@ impl Reader {
             q.shape
         );
         let inner: usize = q.shape.iter().skip(axis + 1).product();
-        let channel = |i: usize| if scale.len() == 1 { 0 } else { (i / inner) % scale.len() };
+        let channel = |i: usize| {
+            if scale.len() == 1 {
+                0
+            } else {
+                (i / inner) % scale.len()
+            }
+        };
         let values = q
             .values
             .iter()

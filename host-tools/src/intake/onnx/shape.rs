@@ -21,7 +21,13 @@ pub(super) fn normalize_axis(axis: i64, rank: usize) -> Result<usize> {
 
 impl Reader {
     /// Integer operand `i` (an input from opset 13 on) or attribute `attr` (before).
-    fn ints_operand(&self, node: &NodeProto, i: usize, attr: &Attrs<'_>, name: &str) -> Result<Option<Vec<i64>>> {
+    fn ints_operand(
+        &self,
+        node: &NodeProto,
+        i: usize,
+        attr: &Attrs<'_>,
+        name: &str,
+    ) -> Result<Option<Vec<i64>>> {
         match self.const_input(node, i)? {
             Some(c) => Ok(Some(c.ints()?)),
             None => Ok(attr.ints(name)),
@@ -32,7 +38,9 @@ impl Reader {
     fn reshape_to(&mut self, node: &NodeProto, shape: Vec<usize>) -> Result<()> {
         let x = self.plain(self.input(node, 0)?)?;
         let out = self.output(node)?.to_owned();
-        let t = self.graph.push(out.clone(), Op::Reshape { shape }, vec![x])?;
+        let t = self
+            .graph
+            .push(out.clone(), Op::Reshape { shape }, vec![x])?;
         self.set_act(&out, t, Layout::Plain);
         Ok(())
     }
@@ -40,7 +48,11 @@ impl Reader {
     pub(super) fn flatten(&mut self, node: &NodeProto, attrs: &Attrs<'_>) -> Result<()> {
         let shape = self.logical_shape(self.input(node, 0)?)?;
         let axis = attrs.int("axis", 1);
-        let axis = if axis == i64::try_from(shape.len())? { shape.len() } else { normalize_axis(axis, shape.len())? };
+        let axis = if axis == i64::try_from(shape.len())? {
+            shape.len()
+        } else {
+            normalize_axis(axis, shape.len())?
+        };
         let outer = shape[..axis].iter().product();
         self.reshape_to(node, vec![outer, shape[axis..].iter().product()])
     }
@@ -61,15 +73,29 @@ impl Reader {
         if node.op_type() == "Squeeze" {
             let rank = shape.len();
             let axes: Vec<usize> = match axes {
-                Some(a) => a.iter().map(|&a| normalize_axis(a, rank)).collect::<Result<_>>()?,
+                Some(a) => a
+                    .iter()
+                    .map(|&a| normalize_axis(a, rank))
+                    .collect::<Result<_>>()?,
                 None => (0..rank).filter(|&a| shape[a] == 1).collect(),
             };
-            ensure!(axes.iter().all(|&a| shape[a] == 1), "Squeeze of a dimension that is not 1");
-            shape = shape.iter().enumerate().filter(|(a, _)| !axes.contains(a)).map(|(_, &d)| d).collect();
+            ensure!(
+                axes.iter().all(|&a| shape[a] == 1),
+                "Squeeze of a dimension that is not 1"
+            );
+            shape = shape
+                .iter()
+                .enumerate()
+                .filter(|(a, _)| !axes.contains(a))
+                .map(|(_, &d)| d)
+                .collect();
         } else {
             let axes = axes.ok_or_else(|| anyhow!("Unsqueeze needs axes"))?;
             let rank = shape.len() + axes.len();
-            let mut axes: Vec<usize> = axes.iter().map(|&a| normalize_axis(a, rank)).collect::<Result<_>>()?;
+            let mut axes: Vec<usize> = axes
+                .iter()
+                .map(|&a| normalize_axis(a, rank))
+                .collect::<Result<_>>()?;
             axes.sort_unstable();
             for a in axes {
                 shape.insert(a, 1);
@@ -84,7 +110,10 @@ impl Reader {
         let logical = self.logical_shape(&x)?;
         let rank = logical.len();
         let perm: Vec<usize> = match attrs.ints("perm") {
-            Some(p) => p.iter().map(|&a| normalize_axis(a, rank)).collect::<Result<_>>()?,
+            Some(p) => p
+                .iter()
+                .map(|&a| normalize_axis(a, rank))
+                .collect::<Result<_>>()?,
             None => (0..rank).rev().collect(),
         };
         // One TRANSPOSE from the stored order straight to the permuted logical order.
@@ -100,7 +129,12 @@ impl Reader {
     }
 
     pub(super) fn concat(&mut self, node: &NodeProto, attrs: &Attrs<'_>) -> Result<()> {
-        let names: Vec<String> = node.input.iter().filter(|n| !n.is_empty()).cloned().collect();
+        let names: Vec<String> = node
+            .input
+            .iter()
+            .filter(|n| !n.is_empty())
+            .cloned()
+            .collect();
         ensure!(
             names.iter().all(|n| !self.is_const(n)),
             "Concat of a constant and computed tensors is not supported"
@@ -113,9 +147,23 @@ impl Reader {
             channels_last &= layout == Layout::ChannelsLast;
         }
         let (inputs, axis, layout) = if channels_last {
-            (names.iter().map(|n| self.act(n).map(|a| a.0)).collect::<Result<Vec<_>>>()?, stored_axis(rank, axis), Layout::ChannelsLast)
+            (
+                names
+                    .iter()
+                    .map(|n| self.act(n).map(|a| a.0))
+                    .collect::<Result<Vec<_>>>()?,
+                stored_axis(rank, axis),
+                Layout::ChannelsLast,
+            )
         } else {
-            (names.iter().map(|n| self.plain(n)).collect::<Result<Vec<_>>>()?, axis, Layout::Plain)
+            (
+                names
+                    .iter()
+                    .map(|n| self.plain(n))
+                    .collect::<Result<Vec<_>>>()?,
+                axis,
+                Layout::Plain,
+            )
         };
         let out = self.output(node)?.to_owned();
         let y = self.graph.push(out.clone(), Op::Concat { axis }, inputs)?;
@@ -146,7 +194,10 @@ impl Reader {
         let (t, layout) = self.act(&x)?;
         let rank = self.logical_shape(&x)?.len();
         let axes: Vec<usize> = match self.ints_operand(node, 1, attrs, "axes")? {
-            Some(a) if !a.is_empty() => a.iter().map(|&a| normalize_axis(a, rank)).collect::<Result<_>>()?,
+            Some(a) if !a.is_empty() => a
+                .iter()
+                .map(|&a| normalize_axis(a, rank))
+                .collect::<Result<_>>()?,
             _ => (0..rank).collect(),
         };
         let keep_dims = attrs.int("keepdims", 1) != 0;
@@ -156,7 +207,15 @@ impl Reader {
                 let stored: Vec<usize> = axes.iter().map(|&a| stored_axis(rank, a)).collect();
                 // Without kept dimensions, what remains must already be in logical order.
                 let remaining: Vec<usize> = (0..rank)
-                    .map(|j| if j == 0 { 0 } else if j == rank - 1 { 1 } else { j + 1 })
+                    .map(|j| {
+                        if j == 0 {
+                            0
+                        } else if j == rank - 1 {
+                            1
+                        } else {
+                            j + 1
+                        }
+                    })
                     .filter(|a| !axes.contains(a))
                     .collect();
                 if keep_dims {
@@ -169,22 +228,33 @@ impl Reader {
             }
             Layout::Plain => (t, axes, Layout::Plain),
         };
-        let y = self.graph.push(out.clone(), Op::Mean { axes, keep_dims }, vec![t])?;
+        let y = self
+            .graph
+            .push(out.clone(), Op::Mean { axes, keep_dims }, vec![t])?;
         self.set_act(&out, y, layout);
         Ok(())
     }
 
     pub(super) fn pad(&mut self, node: &NodeProto, attrs: &Attrs<'_>) -> Result<()> {
         let mode = attrs.string("mode").unwrap_or_else(|| "constant".into());
-        ensure!(mode == "constant", "Pad mode {mode} is not supported (only constant)");
+        ensure!(
+            mode == "constant",
+            "Pad mode {mode} is not supported (only constant)"
+        );
         let x = self.input(node, 0)?.to_owned();
         let (t, layout) = self.act(&x)?;
         let rank = self.logical_shape(&x)?.len();
         let pads = self
             .ints_operand(node, 1, attrs, "pads")?
             .ok_or_else(|| anyhow!("pads are missing"))?;
-        ensure!(pads.len() == 2 * rank && pads.iter().all(|&p| p >= 0), "pads {pads:?} for {rank} dimensions (negative pads are not supported)");
-        ensure!(node.input.get(3).is_none_or(String::is_empty), "Pad over chosen axes is not supported");
+        ensure!(
+            pads.len() == 2 * rank && pads.iter().all(|&p| p >= 0),
+            "pads {pads:?} for {rank} dimensions (negative pads are not supported)"
+        );
+        ensure!(
+            node.input.get(3).is_none_or(String::is_empty),
+            "Pad over chosen axes is not supported"
+        );
         let value = match self.const_input(node, 2)? {
             Some(c) => c.values.first().copied().unwrap_or(0.0) as f32,
             None => attrs.float("value", 0.0),
@@ -198,13 +268,27 @@ impl Reader {
             stored[s] = [usize::try_from(pads[a])?, usize::try_from(pads[a + rank])?];
         }
         let out = self.output(node)?.to_owned();
-        let y = self.graph.push(out.clone(), Op::Pad { pads: stored, value }, vec![t])?;
+        let y = self.graph.push(
+            out.clone(),
+            Op::Pad {
+                pads: stored,
+                value,
+            },
+            vec![t],
+        )?;
         self.set_act(&out, y, layout);
         Ok(())
     }
 
     /// A box `[begin, begin + size)` along `axis` of `x`, written to `out` in `x`'s layout.
-    fn slice_axis(&mut self, x: &str, out: &str, axis: usize, begin: usize, size: usize) -> Result<()> {
+    fn slice_axis(
+        &mut self,
+        x: &str,
+        out: &str,
+        axis: usize,
+        begin: usize,
+        size: usize,
+    ) -> Result<()> {
         let (t, layout) = self.act(x)?;
         let stored = self.graph.tensors[t].shape.clone();
         let rank = stored.len();
@@ -216,7 +300,9 @@ impl Reader {
         let mut n = stored.clone();
         b[s] = begin;
         n[s] = size;
-        let y = self.graph.push(out, Op::Slice { begin: b, size: n }, vec![t])?;
+        let y = self
+            .graph
+            .push(out, Op::Slice { begin: b, size: n }, vec![t])?;
         self.set_act(out, y, layout);
         Ok(())
     }
@@ -225,13 +311,22 @@ impl Reader {
         let x = self.input(node, 0)?.to_owned();
         let shape = self.logical_shape(&x)?;
         let rank = shape.len();
-        let get = |i: usize| -> Result<Option<Vec<i64>>> { self.const_input(node, i)?.map(|c| c.ints()).transpose() };
+        let get = |i: usize| -> Result<Option<Vec<i64>>> {
+            self.const_input(node, i)?.map(|c| c.ints()).transpose()
+        };
         let starts = get(1)?.ok_or_else(|| anyhow!("starts must be a constant"))?;
         let ends = get(2)?.ok_or_else(|| anyhow!("ends must be a constant"))?;
-        let axes = get(3)?.unwrap_or_else(|| (0..i64::try_from(starts.len()).unwrap_or(0)).collect());
+        let axes =
+            get(3)?.unwrap_or_else(|| (0..i64::try_from(starts.len()).unwrap_or(0)).collect());
         let steps = get(4)?.unwrap_or_else(|| vec![1; starts.len()]);
-        ensure!(steps.iter().all(|&s| s == 1), "Slice steps {steps:?}: only step 1 is supported");
-        ensure!(starts.len() == ends.len() && axes.len() == starts.len(), "starts, ends and axes differ in length");
+        ensure!(
+            steps.iter().all(|&s| s == 1),
+            "Slice steps {steps:?}: only step 1 is supported"
+        );
+        ensure!(
+            starts.len() == ends.len() && axes.len() == starts.len(),
+            "starts, ends and axes differ in length"
+        );
         let out = self.output(node)?.to_owned();
         let mut current = x;
         for (k, ((&st, &en), &ax)) in starts.iter().zip(&ends).zip(&axes).enumerate() {
@@ -240,8 +335,18 @@ impl Reader {
             let clamp = |v: i64| (if v < 0 { v + d } else { v }).clamp(0, d);
             let (b, e) = (clamp(st), clamp(en));
             ensure!(e > b, "Slice of nothing along axis {axis}");
-            let name = if k + 1 == starts.len() { out.clone() } else { format!("{out}/{k}") };
-            self.slice_axis(&current, &name, axis, usize::try_from(b)?, usize::try_from(e - b)?)?;
+            let name = if k + 1 == starts.len() {
+                out.clone()
+            } else {
+                format!("{out}/{k}")
+            };
+            self.slice_axis(
+                &current,
+                &name,
+                axis,
+                usize::try_from(b)?,
+                usize::try_from(e - b)?,
+            )?;
             current = name;
         }
         Ok(())
@@ -253,10 +358,15 @@ impl Reader {
         let axis = normalize_axis(attrs.int("axis", 0), shape.len())?;
         let outputs = node.output.len();
         let sizes: Vec<usize> = match self.ints_operand(node, 1, attrs, "split")? {
-            Some(s) => s.iter().map(|&v| usize::try_from(v)).collect::<Result<_, _>>()?,
+            Some(s) => s
+                .iter()
+                .map(|&v| usize::try_from(v))
+                .collect::<Result<_, _>>()?,
             None => {
                 let n = shape[axis].div_ceil(outputs.max(1));
-                (0..outputs).map(|i| n.min(shape[axis].saturating_sub(i * n))).collect()
+                (0..outputs)
+                    .map(|i| n.min(shape[axis].saturating_sub(i * n)))
+                    .collect()
             }
         };
         ensure!(
@@ -282,11 +392,17 @@ impl Reader {
         let shape = self.logical_shape(&x)?;
         let axis = normalize_axis(attrs.int("axis", 0), shape.len())?;
         let [index] = indices.ints()?[..] else {
-            bail!("Gather of {} indices from a computed tensor is not supported (only one)", indices.values.len())
+            bail!(
+                "Gather of {} indices from a computed tensor is not supported (only one)",
+                indices.values.len()
+            )
         };
         let d = i64::try_from(shape[axis])?;
         let index = if index < 0 { index + d } else { index };
-        ensure!((0..d).contains(&index), "index {index} out of range for {d}");
+        ensure!(
+            (0..d).contains(&index),
+            "index {index} out of range for {d}"
+        );
         let out = self.output(node)?.to_owned();
         let sliced = format!("{out}/slice");
         self.slice_axis(&x, &sliced, axis, usize::try_from(index)?, 1)?;
@@ -297,7 +413,9 @@ impl Reader {
             new_shape[axis] = 1;
         }
         let t = self.plain(&sliced)?;
-        let y = self.graph.push(out.clone(), Op::Reshape { shape: new_shape }, vec![t])?;
+        let y = self
+            .graph
+            .push(out.clone(), Op::Reshape { shape: new_shape }, vec![t])?;
         self.set_act(&out, y, Layout::Plain);
         Ok(())
     }
@@ -310,9 +428,14 @@ pub(super) fn reshape_target(input: &[usize], target: &[i64]) -> Result<Vec<usiz
     let mut infer = None;
     for (i, &d) in target.iter().enumerate() {
         shape.push(match d {
-            0 => *input.get(i).ok_or_else(|| anyhow!("0 copies dimension {i}, which the input lacks"))?,
+            0 => *input
+                .get(i)
+                .ok_or_else(|| anyhow!("0 copies dimension {i}, which the input lacks"))?,
             -1 => {
-                ensure!(infer.is_none(), "more than one -1 in the target shape {target:?}");
+                ensure!(
+                    infer.is_none(),
+                    "more than one -1 in the target shape {target:?}"
+                );
                 infer = Some(i);
                 1
             }
@@ -321,9 +444,15 @@ pub(super) fn reshape_target(input: &[usize], target: &[i64]) -> Result<Vec<usiz
     }
     let known: usize = shape.iter().product();
     if let Some(i) = infer {
-        ensure!(known > 0 && total % known == 0, "{input:?} cannot be reshaped to {target:?}");
+        ensure!(
+            known > 0 && total.is_multiple_of(known),
+            "{input:?} cannot be reshaped to {target:?}"
+        );
         shape[i] = total / known;
     }
-    ensure!(shape.iter().product::<usize>() == total, "{input:?} cannot be reshaped to {target:?}");
+    ensure!(
+        shape.iter().product::<usize>() == total,
+        "{input:?} cannot be reshaped to {target:?}"
+    );
     Ok(shape)
 }
