@@ -57,13 +57,15 @@ fn float_error(name: &str, graph: &Graph, layout: InputLayout) -> f32 {
     worst
 }
 
-const FLOAT_FIXTURES: [&str; 6] = [
+const FLOAT_FIXTURES: [&str; 8] = [
     "mlp",
     "digits_cnn",
     "dscnn",
     "resnet",
     "conv1d",
     "mobile_block",
+    "ops_mix",
+    "keras_cnn",
 ];
 
 #[test]
@@ -124,7 +126,14 @@ fn digits_cnn_int8_keeps_its_accuracy() {
         Method::Mse,
     ] {
         let blob = quantize_with(&reference, &calibration, method);
-        let report = validate::compare(&reference, &blob, &samples(&x), Some(&labels)).unwrap();
+        let report = validate::compare(
+            &reference,
+            &blob,
+            &samples(&x),
+            Some(&labels),
+            validate::on_host(&blob),
+        )
+        .unwrap();
         let (float, int8) = report.accuracy.unwrap();
         println!(
             "digits_cnn, {method}: float {:.2}%, int8 {:.2}%, agreement {:.2}%",
@@ -147,7 +156,14 @@ fn every_fixture_quantizes_close_to_float() {
         let reference = load(name);
         let inputs = read_array(&dir().join(format!("{name}_inputs.npy"))).unwrap();
         let blob = quantize_with(&reference, &inputs, Method::MinMax);
-        let report = validate::compare(&reference, &blob, &samples(&inputs), None).unwrap();
+        let report = validate::compare(
+            &reference,
+            &blob,
+            &samples(&inputs),
+            None,
+            validate::on_host(&blob),
+        )
+        .unwrap();
         println!(
             "{name}: agreement {:.1}%, cosine {:.5}, L2 relative {:.4}",
             100.0 * report.agreement,

@@ -97,6 +97,10 @@ enum Command {
         /// (with --per-layer).
         #[arg(long)]
         plot: Option<PathBuf>,
+        /// Run the blob on this QEMU board instead of the host (the per-layer report stays on
+        /// the host).
+        #[arg(long, value_enum)]
+        board: Option<qemu::Board>,
         /// As given to `mote import`.
         #[arg(long, value_parser = parse_shape)]
         input_shape: Vec<Shape>,
@@ -253,6 +257,7 @@ impl Command {
                 labels,
                 per_layer,
                 plot,
+                board,
                 input_shape,
                 input_layout,
             } => {
@@ -266,6 +271,7 @@ impl Command {
                     data,
                     labels,
                     plot,
+                    board,
                 };
                 cmd_validate(&files, per_layer, &options)
             }
@@ -821,6 +827,7 @@ struct ValidateFiles {
     data: PathBuf,
     labels: Option<PathBuf>,
     plot: Option<PathBuf>,
+    board: Option<qemu::Board>,
 }
 
 fn cmd_validate(files: &ValidateFiles, per_layer: bool, options: &onnx::Options) -> Result<()> {
@@ -851,10 +858,30 @@ fn cmd_validate(files: &ValidateFiles, per_layer: bool, options: &onnx::Options)
         None => None,
     };
     let samples: Vec<&[f32]> = (0..array.samples()).map(|i| array.sample(i)).collect();
-    let report = validate::compare(&reference, &blob, &samples, labels.as_deref())?;
+    let report = match files.board {
+        None => validate::compare(
+            &reference,
+            &blob,
+            &samples,
+            labels.as_deref(),
+            validate::on_host(&blob),
+        )?,
+        Some(board) => {
+            let on_board = |inputs: &[u8]| {
+                let arena = qemu::ArenaSize::default();
+                let device = run_on_board(board, &arena, &blob, inputs, Duration::from_secs(600))?;
+                print_device_figures(board, &device);
+                Ok(device.outputs)
+            };
+            validate::compare(&reference, &blob, &samples, labels.as_deref(), on_board)?
+        }
+    };
     println!(
-        "{} (int8) against {} (float) on {}:",
+        "{} (int8, {}) against {} (float) on {}:",
         blob_path.display(),
+        files
+            .board
+            .map_or("on the host".to_owned(), |b| format!("on {b}")),
         reference_path.display(),
         data_path.display()
     );

@@ -54,17 +54,20 @@ fn top1(v: &[f32]) -> usize {
         .map_or(0, |(i, _)| i)
 }
 
-/// Runs both models on `samples` (each in the reference's own input layout) and compares
-/// their first outputs; `labels` (one class per sample) add accuracy and the confusion matrix.
+/// Runs the reference on `samples` (each in the reference's own input layout) and the blob
+/// through `run_int8` (all samples' encoded inputs back to back, to all outputs back to back:
+/// the host runtime, or a board), and compares their first outputs; `labels` (one class per
+/// sample) add accuracy and the confusion matrix.
 ///
 /// # Errors
-/// A model with several inputs, samples of the wrong size, a blob whose input or output does
-/// not fit the reference's, or a run failing.
+/// A model with several inputs or outputs, samples of the wrong size, a blob whose input or
+/// output does not fit the reference's, or a run failing.
 pub fn compare(
     reference: &Reference,
     blob: &[u8],
     samples: &[&[f32]],
     labels: Option<&[usize]>,
+    run_int8: impl FnOnce(&[u8]) -> Result<Vec<u8>>,
 ) -> Result<Report> {
     let model = Model::parse(blob)?;
     let io = run::io_defs(&model)?;
@@ -93,28 +96,46 @@ pub fn compare(
             samples.len()
         );
     }
-    let mut arena = run::host_arena(&model)?;
-    let mut interpreter = Interpreter::new(&model, &mut arena)?;
-    let (mut float_out, mut int8_out) = (Vec::new(), Vec::new());
+    let (mut float_out, mut encoded) = (Vec::new(), Vec::new());
     for sample in samples {
         let x = reference.stored_input(0, sample)?;
         let values = eval::run(&reference.graph, &[&x])?;
-        let f = values[reference.graph.outputs[0]]
-            .clone()
-            .unwrap_or_default();
-        interpreter.set_input(0, &encode_real(input, &x))?;
-        interpreter.invoke()?;
-        let q = to_real(output, interpreter.output(0)?);
+        float_out.push(
+            values[reference.graph.outputs[0]]
+                .clone()
+                .unwrap_or_default(),
+        );
+        encoded.extend(encode_real(input, &x));
+    }
+    let results = run_int8(&encoded)?;
+    let out_len = run::sample_len(output);
+    ensure!(
+        results.len() == out_len * samples.len(),
+        "the int8 run returned {} bytes for {} samples of {out_len}",
+        results.len(),
+        samples.len()
+    );
+    let int8_out: Vec<Vec<f32>> = results
+        .chunks_exact(out_len.max(1))
+        .map(|q| to_real(output, q))
+        .collect();
+    if let (Some(f), Some(q)) = (float_out.first(), int8_out.first()) {
         ensure!(
             q.len() == f.len(),
             "the blob's output has {} values, the reference's {}",
             q.len(),
             f.len()
         );
-        float_out.push(f);
-        int8_out.push(q);
     }
     Ok(report(&float_out, &int8_out, labels))
+}
+
+/// The host runtime as [`compare`]'s int8 runner.
+///
+/// # Errors
+/// As [`run::run_samples`].
+pub fn on_host(blob: &[u8]) -> impl FnOnce(&[u8]) -> Result<Vec<u8>> + '_ {
+    move |inputs| run::run_samples(blob, inputs, &mut ())
 }
 
 fn report(float_out: &[Vec<f32>], int8_out: &[Vec<f32>], labels: Option<&[usize]>) -> Report {

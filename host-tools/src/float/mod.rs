@@ -14,6 +14,22 @@ use anyhow::{Result, bail, ensure};
 /// Index of a tensor in [`Graph::tensors`].
 pub type TensorIx = usize;
 
+/// The most elements a tensor of a float model may have (64 MiB of f32): far beyond any
+/// microcontroller model, and a bound that keeps a corrupt file from asking for terabytes.
+pub const MAX_ELEMENTS: usize = 1 << 24;
+
+/// The number of elements of `shape`, if it is at most [`MAX_ELEMENTS`].
+///
+/// # Errors
+/// A shape with more elements.
+pub fn elements(shape: &[usize]) -> Result<usize> {
+    shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .filter(|&n| n <= MAX_ELEMENTS)
+        .ok_or_else(|| anyhow::anyhow!("shape {shape:?} has more than {MAX_ELEMENTS} elements"))
+}
+
 /// A tensor: an activation (no data) or a constant.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tensor {
@@ -317,6 +333,7 @@ impl Graph {
         let name = name.into();
         let shape = self
             .infer(&op, &inputs)
+            .and_then(|s| elements(&s).map(|_| s))
             .map_err(|e| anyhow::anyhow!("{} {name}: {e}", op.name()))?;
         let output = self.activation(name, shape);
         self.nodes.push(Node { op, inputs, output });
@@ -549,6 +566,29 @@ impl Graph {
                     self.nodes.remove(i);
                 }
                 None => i += 1,
+            }
+        }
+    }
+}
+
+impl Graph {
+    /// Merges a RESHAPE into the RESHAPE before it when nothing else reads the first one's
+    /// output (layout conversions followed by a Flatten or Squeeze): one copy instead of two.
+    pub fn merge_reshapes(&mut self) {
+        let mut i = 1;
+        while i < self.nodes.len() {
+            let x = self.nodes[i].inputs[0];
+            let readers = self.readers();
+            let producer = self.nodes[..i].iter().rposition(|n| n.output == x);
+            match (producer, &self.nodes[i].op) {
+                (Some(p), Op::Reshape { .. })
+                    if readers[x] == 1 && matches!(self.nodes[p].op, Op::Reshape { .. }) =>
+                {
+                    let merged = self.nodes.remove(i);
+                    self.nodes[p].op = merged.op;
+                    self.nodes[p].output = merged.output;
+                }
+                _ => i += 1,
             }
         }
     }

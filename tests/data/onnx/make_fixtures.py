@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Make the ONNX test fixtures in this directory from small PyTorch models.
+"""Make the ONNX test fixtures in this directory from small PyTorch models (and one Keras model).
 
 Run from the repository root (see README.md for the exact versions used):
 
@@ -475,8 +475,9 @@ def keras_model(name, input_shape, seed, std=1.5):
     Kernels start from Keras' seeded default init (glorot uniform), the first conv's scaled by
     3 and the depthwise one's by 5 (so that some ReLU6 inputs exceed 6); every bias (zero by
     default, which tf2onnx would simply drop) is set to N(0, 0.2), then the 1x1 conv's bias is
-    shifted so the pooled features have mean 0 over 64 seeded inputs. The Dense head is rescaled
-    like `normalize_head`: per output, pre-softmax mean 0 and std `std` over the same inputs.
+    shifted so the pooled features have N(0, 0.25) means over 64 seeded inputs. The Dense head
+    is rescaled like `normalize_head`: per output, pre-softmax mean 0 and std `std` over the
+    same inputs.
     """
     import os
 
@@ -488,7 +489,8 @@ def keras_model(name, input_shape, seed, std=1.5):
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     tf.config.experimental.enable_op_determinism()
-    print(f"\ntensorflow {tf.__version__}, tf_keras {keras.__version__}, tf2onnx {tf2onnx.__version__}")
+    print(f"\ntensorflow {tf.__version__}, tf_keras {keras.__version__}, "
+          f"tf2onnx {tf2onnx.__version__}")
 
     rng = seed_all(seed)
     keras.utils.set_random_seed(seed)  # python, numpy (global) and tf seeds
@@ -516,9 +518,12 @@ def keras_model(name, input_shape, seed, std=1.5):
     feat_model = keras.Model(model.inputs, model.layers[-2].output)
     head_x = np.random.default_rng(seed + 1000).standard_normal((64, *input_shape[1:]))
     head_x = head_x.astype(np.float32)
-    # centre the pooled features (max pool and global average commute with a per-channel
-    # shift), so the rescaled Dense head below does not need a large compensating bias
-    pw.bias.assign(pw.bias - feat_model(head_x).numpy().mean(0))
+    # move the pooled features' means to N(0, 0.25) values (max pool and global average commute
+    # with a per-channel shift), so the rescaled Dense head below gets a moderate bias rather
+    # than a large compensating one (or, if centred exactly, a zero one)
+    target = rng.normal(0.0, 0.25, pw.bias.shape)
+    shift = target - feat_model(head_x).numpy().mean(0)
+    pw.bias.assign((pw.bias.numpy() + shift).astype(np.float32))
     # head: like normalize_head (Dense kernel is [in, out])
     feats = feat_model(head_x).numpy()
     kernel = dense.kernel.numpy()

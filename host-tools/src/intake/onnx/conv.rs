@@ -389,7 +389,12 @@ impl Reader {
 
     /// Folds `y = x * scale + shift` (per output channel) into the convolution or
     /// FULLY_CONNECTED that computes `x`, if nothing else reads `x`.
-    fn fold_into_producer(&mut self, x: &str, scale: &[f64], shift: &[f64]) -> Result<Option<()>> {
+    pub(super) fn fold_into_producer(
+        &mut self,
+        x: &str,
+        scale: &[f64],
+        shift: &[f64],
+    ) -> Result<Option<()>> {
         let (Value::Act { t, layout }, Some(1)) =
             (self.value(x)?.clone(), self.readers.get(x).copied())
         else {

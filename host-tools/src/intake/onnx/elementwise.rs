@@ -118,6 +118,21 @@ impl Reader {
                     ensure!(c.values.iter().all(|&v| v != 0.0), "division by zero");
                     c.values.iter_mut().for_each(|v| *v = 1.0 / *v);
                 }
+                // A per-channel affine step after a convolution or FULLY_CONNECTED (a bias
+                // added by hand, a scale) folds into its weights and bias.
+                if let Some(v) = self.per_channel(&a, &c)? {
+                    let ones = vec![1.0; v.len()];
+                    let (scale, shift) = match op {
+                        Op::Add { .. } => (ones, v),
+                        Op::Sub { .. } => (ones, v.iter().map(|x| -x).collect()),
+                        _ => (v.clone(), vec![0.0; v.len()]),
+                    };
+                    if self.fold_into_producer(&a, &scale, &shift)?.is_some() {
+                        let value = self.value(&a)?.clone();
+                        self.set(&out, value);
+                        return Ok(());
+                    }
+                }
                 self.binary_with_const(&out, &a, &c, op, false)
             }
             (Value::Const(c), Value::Act { .. }) => {
@@ -153,6 +168,33 @@ impl Reader {
                 bail!("arithmetic on two constants was not folded")
             }
         }
+    }
+
+    /// The values of constant `c`, one per channel of activation `x`, if `c` varies along
+    /// that channel only (or not at all): the channel is the stored last dimension.
+    fn per_channel(&self, x: &str, c: &Const) -> Result<Option<Vec<f64>>> {
+        let (t, layout) = self.act(x)?;
+        let logical = self.logical_shape(x)?;
+        let rank = logical.len();
+        let channels = *self.graph.tensors[t].shape.last().unwrap_or(&0);
+        if c.shape.len() > rank || channels == 0 {
+            return Ok(None);
+        }
+        let mut padded = vec![1; rank - c.shape.len()];
+        padded.extend_from_slice(&c.shape);
+        let channel_axis = match layout {
+            Layout::ChannelsLast => 1,
+            Layout::Plain => rank - 1,
+        };
+        let only_channel = padded
+            .iter()
+            .enumerate()
+            .all(|(a, &d)| d == 1 || (a == channel_axis && d == channels));
+        Ok(match (only_channel, c.values.as_slice()) {
+            (false, _) => None,
+            (true, [v]) => Some(vec![*v; channels]),
+            (true, v) => Some(v.to_vec()),
+        })
     }
 
     /// `op` of activation `x` and constant `c` (broadcast in `x`'s layout), written to `out`.

@@ -6,7 +6,7 @@ use anyhow::{Result, anyhow, bail, ensure};
 
 use super::shape::{normalize_axis, reshape_target};
 use super::{Attrs, Const, Reader, Value, tensor};
-use crate::float::broadcast_shape;
+use crate::float::{broadcast_shape, elements};
 use crate::intake::onnx::proto::NodeProto;
 
 /// Folds `node` if it is a constant computation; returns whether it did.
@@ -176,28 +176,52 @@ pub(super) fn try_fold(r: &mut Reader, node: &NodeProto, attrs: &Attrs<'_>) -> R
         }
         "Slice" => {
             let (starts, ends) = (c(1)?.ints()?, c(2)?.ints()?);
+            let rank = x.shape.len();
             let axes = match inputs.get(3).and_then(Option::as_ref) {
                 Some(a) => a.ints()?,
                 None => (0..i64::try_from(starts.len())?).collect(),
             };
+            let steps = match inputs.get(4).and_then(Option::as_ref) {
+                Some(s) => s.ints()?,
+                None => vec![1; starts.len()],
+            };
             ensure!(
-                x.shape.len() == 1 && axes == [0],
-                "folding Slice of more than one dimension is not supported"
+                starts.len() == ends.len()
+                    && axes.len() == starts.len()
+                    && steps.len() == starts.len(),
+                "starts, ends, axes and steps differ in length"
             );
-            ensure!(
-                inputs
-                    .get(4)
-                    .and_then(Option::as_ref)
-                    .is_none_or(|s| s.values.iter().all(|&v| v == 1.0)),
-                "Slice steps other than 1"
-            );
-            let d = i64::try_from(x.shape[0])?;
-            let clamp =
-                |v: i64| usize::try_from((if v < 0 { v + d } else { v }).clamp(0, d)).unwrap_or(0);
-            let (b, e) = (clamp(starts[0]), clamp(ends[0]).max(clamp(starts[0])));
+            // The indices taken along each dimension (all of it unless sliced).
+            let mut picks: Vec<Vec<usize>> = x.shape.iter().map(|&d| (0..d).collect()).collect();
+            for k in 0..starts.len() {
+                let axis = normalize_axis(axes[k], rank)?;
+                picks[axis] = slice_indices(x.shape[axis], starts[k], ends[k], steps[k])?;
+            }
+            gather_box(x, &picks)
+        }
+        "Transpose" => {
+            let rank = x.shape.len();
+            let perm: Vec<usize> = match attrs.ints("perm") {
+                Some(p) => p
+                    .iter()
+                    .map(|&a| normalize_axis(a, rank))
+                    .collect::<Result<_>>()?,
+                None => (0..rank).rev().collect(),
+            };
+            let shape: Vec<usize> = perm.iter().map(|&a| x.shape[a]).collect();
+            let strides = strides(&x.shape);
+            let values = indices(&shape)
+                .map(|idx| {
+                    x.values[idx
+                        .iter()
+                        .zip(&perm)
+                        .map(|(&i, &p)| i * strides[p])
+                        .sum::<usize>()]
+                })
+                .collect();
             Const {
-                shape: vec![e - b],
-                values: x.values[b..e].to_vec(),
+                shape,
+                values,
                 fixed: None,
             }
         }
@@ -207,12 +231,13 @@ pub(super) fn try_fold(r: &mut Reader, node: &NodeProto, attrs: &Attrs<'_>) -> R
                 .iter()
                 .map(|&d| usize::try_from(d))
                 .collect::<Result<_, _>>()?;
+            elements(&shape)?;
             let fill = match attrs.get("value").and_then(|a| a.t.as_ref()) {
                 Some(t) => tensor(t)?.values.first().copied().unwrap_or(0.0),
                 None => 0.0,
             };
             Const {
-                values: vec![fill; shape.iter().product()],
+                values: vec![fill; elements(&shape)?],
                 shape,
                 fixed: None,
             }
@@ -224,7 +249,7 @@ pub(super) fn try_fold(r: &mut Reader, node: &NodeProto, attrs: &Attrs<'_>) -> R
                 .map(|&d| usize::try_from(d))
                 .collect::<Result<_, _>>()?;
             let zeros = Const {
-                values: vec![0.0; target.iter().product()],
+                values: vec![0.0; elements(&target)?],
                 shape: target,
                 fixed: None,
             };
@@ -275,6 +300,7 @@ fn constant(attrs: &Attrs<'_>) -> Result<Const> {
 /// Numpy-broadcast `f` of two constants.
 fn binary(a: &Const, b: &Const, f: impl Fn(f64, f64) -> f64) -> Result<Const> {
     let shape = broadcast_shape(&a.shape, &b.shape)?;
+    elements(&shape)?;
     let rank = shape.len();
     let strides = |s: &[usize]| -> Vec<usize> {
         let pad = rank - s.len();
@@ -309,4 +335,70 @@ fn binary(a: &Const, b: &Const, f: impl Fn(f64, f64) -> f64) -> Result<Const> {
         values,
         fixed: None,
     })
+}
+
+/// ONNX Slice's indices along a dimension of `d` (any step but 0; ends clamp as ONNX says).
+fn slice_indices(d: usize, start: i64, end: i64, step: i64) -> Result<Vec<usize>> {
+    ensure!(step != 0, "Slice step 0");
+    let d = i64::try_from(d)?;
+    let wrap = |v: i64| if v < 0 { v.saturating_add(d) } else { v };
+    let (start, end) = if step > 0 {
+        (wrap(start).clamp(0, d), wrap(end).clamp(0, d))
+    } else {
+        (wrap(start).clamp(0, d - 1), wrap(end).clamp(-1, d - 1))
+    };
+    let mut out = Vec::new();
+    let mut i = start;
+    while (step > 0 && i < end) || (step < 0 && i > end) {
+        out.push(usize::try_from(i)?);
+        i += step;
+    }
+    Ok(out)
+}
+
+/// Row-major strides of a shape.
+fn strides(shape: &[usize]) -> Vec<usize> {
+    let mut s = vec![1; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        s[i] = s[i + 1] * shape[i + 1];
+    }
+    s
+}
+
+/// Every index of `shape`, in row-major order.
+fn indices(shape: &[usize]) -> impl Iterator<Item = Vec<usize>> + '_ {
+    let total: usize = shape.iter().product();
+    let mut idx = vec![0; shape.len()];
+    (0..total).map(move |k| {
+        if k > 0 {
+            for d in (0..shape.len()).rev() {
+                idx[d] += 1;
+                if idx[d] < shape[d] {
+                    break;
+                }
+                idx[d] = 0;
+            }
+        }
+        idx.clone()
+    })
+}
+
+/// The values of `x` at the cartesian product of `picks` (one index list per dimension).
+fn gather_box(x: &Const, picks: &[Vec<usize>]) -> Const {
+    let shape: Vec<usize> = picks.iter().map(Vec::len).collect();
+    let st = strides(&x.shape);
+    let values = indices(&shape)
+        .map(|idx| {
+            x.values[idx
+                .iter()
+                .enumerate()
+                .map(|(d, &i)| picks[d][i] * st[d])
+                .sum::<usize>()]
+        })
+        .collect();
+    Const {
+        shape,
+        values,
+        fixed: None,
+    }
 }

@@ -82,14 +82,13 @@ impl Const {
         }
     }
 
+    /// The values as integers; the exporters' "to the end" sentinels (near `i64::MIN` or
+    /// `i64::MAX`, not exact in f64) saturate, which keeps their meaning.
     fn ints(&self) -> Result<Vec<i64>> {
         self.values
             .iter()
             .map(|&v| {
-                ensure!(
-                    v.fract() == 0.0 && v.abs() < 9.0e15,
-                    "{v} is not an integer"
-                );
+                ensure!(v.fract() == 0.0, "{v} is not an integer");
                 Ok(v as i64)
             })
             .collect()
@@ -208,6 +207,7 @@ pub fn read(bytes: &[u8], options: &Options) -> Result<Model> {
         r.graph.outputs.push(t);
     }
     r.graph.fuse_activations();
+    r.graph.merge_reshapes();
     Ok(Model {
         graph: r.graph,
         channels_last,
@@ -257,6 +257,7 @@ fn input_shape(input: &proto::ValueInfoProto, given: Option<&Vec<usize>>) -> Res
         })
         .collect();
     if let Some(given) = given {
+        crate::float::elements(given)?;
         ensure!(
             given.len() == declared.len()
                 && given
@@ -269,7 +270,7 @@ fn input_shape(input: &proto::ValueInfoProto, given: Option<&Vec<usize>>) -> Res
         );
         return Ok(given.clone());
     }
-    declared
+    let shape = declared
         .iter()
         .map(|d| {
             d.ok_or_else(|| {
@@ -286,7 +287,9 @@ fn input_shape(input: &proto::ValueInfoProto, given: Option<&Vec<usize>>) -> Res
                 )
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    crate::float::elements(&shape).map_err(|e| anyhow!("graph input {}: {e}", input.name()))?;
+    Ok(shape)
 }
 
 fn describe(dims: &[Option<usize>]) -> String {
@@ -310,7 +313,7 @@ fn tensor(t: &TensorProto) -> Result<Const> {
         .iter()
         .map(|&d| usize::try_from(d).map_err(|_| anyhow!("dimension {d}")))
         .collect::<Result<Vec<_>>>()?;
-    let n: usize = shape.iter().product();
+    let n = crate::float::elements(&shape).map_err(|e| anyhow!("tensor {}: {e}", t.name()))?;
     let raw = t.raw_data.as_deref();
     let from_raw = |size: usize, f: &dyn Fn(&[u8]) -> f64| -> Option<Vec<f64>> {
         raw.filter(|r| !r.is_empty())
@@ -527,7 +530,8 @@ impl Reader {
         Ok(t)
     }
 
-    /// TRANSPOSE `t` by `perm`, or RESHAPE it when only dimensions of 1 move.
+    /// TRANSPOSE `t` by `perm`, or RESHAPE it when only dimensions of 1 move, or nothing for
+    /// the identity.
     fn relayout(
         &mut self,
         t: TensorIx,
@@ -535,6 +539,9 @@ impl Reader {
         shape: Vec<usize>,
         name: &str,
     ) -> Result<TensorIx> {
+        if perm.iter().enumerate().all(|(i, &p)| i == p) {
+            return Ok(t);
+        }
         let stored = &self.graph.tensors[t].shape;
         let order: Vec<usize> = perm.iter().copied().filter(|&p| stored[p] != 1).collect();
         if order.windows(2).all(|w| w[0] < w[1]) {

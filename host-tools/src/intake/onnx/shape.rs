@@ -116,13 +116,20 @@ impl Reader {
                 .collect::<Result<_>>()?,
             None => (0..rank).rev().collect(),
         };
+        let out = self.output(node)?.to_owned();
+        // NHWC data transposed to NCHW (tf2onnx's input) is this very tensor, stored
+        // channels-last: no operator at all.
+        let to_channels_first = (0..rank).map(|k| stored_axis(rank, k));
+        if layout == Layout::Plain && rank >= 3 && perm.iter().copied().eq(to_channels_first) {
+            self.set_act(&out, t, Layout::ChannelsLast);
+            return Ok(());
+        }
         // One TRANSPOSE from the stored order straight to the permuted logical order.
         let stored_perm: Vec<usize> = match layout {
             Layout::Plain => perm.clone(),
             Layout::ChannelsLast => perm.iter().map(|&a| stored_axis(rank, a)).collect(),
         };
         let shape = perm.iter().map(|&a| logical[a]).collect();
-        let out = self.output(node)?.to_owned();
         let y = self.relayout(t, stored_perm, shape, &out)?;
         self.set_act(&out, y, Layout::Plain);
         Ok(())
