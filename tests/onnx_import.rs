@@ -57,7 +57,7 @@ fn float_error(name: &str, graph: &Graph, layout: InputLayout) -> f32 {
     worst
 }
 
-const FLOAT_FIXTURES: [&str; 8] = [
+const FLOAT_FIXTURES: [&str; 9] = [
     "mlp",
     "digits_cnn",
     "dscnn",
@@ -66,6 +66,7 @@ const FLOAT_FIXTURES: [&str; 8] = [
     "mobile_block",
     "ops_mix",
     "keras_cnn",
+    "decoder",
 ];
 
 #[test]
@@ -218,6 +219,11 @@ fn refusals_name_the_node_and_the_fix() {
     let err = read_err("lstm", &Options::default());
     assert!(
         err.contains("node 20 \"/lstm/LSTM\" (LSTM)") && err.contains("not imported"),
+        "{err}"
+    );
+    let err = read_err("gru", &Options::default());
+    assert!(
+        err.contains("(GRU)") && err.contains("not imported"),
         "{err}"
     );
 

@@ -74,6 +74,15 @@ pub fn run(graph: &Graph, inputs: &[&[f32]]) -> Result<Values> {
                 window,
                 Some(*multiplier),
             )?,
+            Op::TransposeConv { stride, .. } => transpose_conv(
+                get(0)?,
+                shape(0),
+                get(1)?,
+                shape(1),
+                &bias(out_shape[3])?,
+                out_shape,
+                *stride,
+            ),
             Op::FullyConnected { .. } => {
                 let (w, [units, depth]) = (get(1)?, [shape(1)[0], shape(1)[1]]);
                 let b = bias(units)?;
@@ -366,4 +375,45 @@ fn pool(
         }
     }
     Ok(y)
+}
+
+/// TRANSPOSE_CONV without padding: every input pixel scatters its filter-weighted copy.
+fn transpose_conv(
+    x: &[f32],
+    xs: &[usize],
+    filter: &[f32],
+    fs: &[usize],
+    bias: &[f32],
+    out: &[usize],
+    stride: [usize; 2],
+) -> Vec<f32> {
+    let (h, w, c) = (xs[1], xs[2], xs[3]);
+    let (kh, kw) = (fs[1], fs[2]);
+    let (oh, ow, oc) = (out[1], out[2], out[3]);
+    let mut y: Vec<f32> = (0..out.iter().product::<usize>())
+        .map(|i| bias[i % oc])
+        .collect();
+    for n in 0..out[0] {
+        for iy in 0..h {
+            for ix in 0..w {
+                let px = ((n * h + iy) * w + ix) * c;
+                let pixel = &x[px..px + c];
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        let (oy, ox) = (iy * stride[0] + ky, ix * stride[1] + kx);
+                        let at = ((n * oh + oy) * ow + ox) * oc;
+                        for o in 0..oc {
+                            let f = ((o * kh + ky) * kw + kx) * c;
+                            y[at + o] += pixel
+                                .iter()
+                                .zip(&filter[f..f + c])
+                                .map(|(a, b)| a * b)
+                                .sum::<f32>();
+                        }
+                    }
+                }
+            }
+        }
+    }
+    y
 }

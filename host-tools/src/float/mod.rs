@@ -138,6 +138,12 @@ pub enum Op {
         multiplier: usize,
         fused: Fused,
     },
+    /// The transpose of a VALID convolution (the full output, `(in - 1) * stride + kernel`):
+    /// inputs x `[n, h, w, c]`, filter `[o, kh, kw, c]`, bias `[o]` (optional).
+    TransposeConv {
+        stride: [usize; 2],
+        fused: Fused,
+    },
     /// Inputs: x (flattened to `[rows, depth]`), weights `[units, depth]`, bias (optional).
     /// The output keeps x's leading dimensions when `keep_dims`, else is `[rows, units]`.
     FullyConnected {
@@ -212,6 +218,7 @@ impl Op {
         match self {
             Op::Conv2d { .. } => "CONV_2D",
             Op::DepthwiseConv2d { .. } => "DEPTHWISE_CONV_2D",
+            Op::TransposeConv { .. } => "TRANSPOSE_CONV",
             Op::FullyConnected { .. } => "FULLY_CONNECTED",
             Op::MaxPool { .. } => "MAX_POOL_2D",
             Op::AvgPool { .. } => "AVERAGE_POOL_2D",
@@ -240,6 +247,7 @@ impl Op {
         match self {
             Op::Conv2d { fused, .. }
             | Op::DepthwiseConv2d { fused, .. }
+            | Op::TransposeConv { fused, .. }
             | Op::FullyConnected { fused, .. }
             | Op::MaxPool { fused, .. }
             | Op::AvgPool { fused, .. }
@@ -349,7 +357,10 @@ impl Graph {
 
     fn infer(&self, op: &Op, inputs: &[TensorIx]) -> Result<Vec<usize>> {
         let arity = match op {
-            Op::Conv2d { .. } | Op::DepthwiseConv2d { .. } | Op::FullyConnected { .. } => 2..=3,
+            Op::Conv2d { .. }
+            | Op::DepthwiseConv2d { .. }
+            | Op::TransposeConv { .. }
+            | Op::FullyConnected { .. } => 2..=3,
             Op::Add { .. } | Op::Sub { .. } | Op::Mul { .. } | Op::Prelu => 2..=2,
             Op::Concat { .. } => 1..=usize::MAX,
             _ => 1..=1,
@@ -391,6 +402,21 @@ impl Graph {
                     window.out_and_pad(1, w, kw)?.0,
                     o,
                 ]
+            }
+            Op::TransposeConv { stride, .. } => {
+                let [n, h, w, c] = x[..] else {
+                    bail!("input of shape {x:?}; [n, h, w, c] is needed")
+                };
+                let [o, kh, kw, kc] = weights(1)?[..] else {
+                    bail!("filter must be [o, kh, kw, c]")
+                };
+                ensure!(kc == c, "filter depth {kc} for {c} input channels");
+                ensure!(
+                    stride[0] > 0 && stride[1] > 0 && h > 0 && w > 0,
+                    "empty window"
+                );
+                check_bias(o)?;
+                vec![n, (h - 1) * stride[0] + kh, (w - 1) * stride[1] + kw, o]
             }
             Op::DepthwiseConv2d {
                 window, multiplier, ..

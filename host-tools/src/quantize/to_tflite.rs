@@ -381,6 +381,31 @@ impl Writer<'_, '_> {
                     Some(o.as_union_value()),
                 )
             }
+            Op::TransposeConv { stride, fused } => {
+                let o = tfl::TransposeConvOptions::create(
+                    fbb,
+                    &tfl::TransposeConvOptionsArgs {
+                        padding: tfl::Padding::VALID,
+                        stride_h: i32::try_from(stride[0])?,
+                        stride_w: i32::try_from(stride[1])?,
+                        fused_activation_function: act(*fused),
+                        ..Default::default()
+                    },
+                );
+                // TFLite's order: output shape, weights, input, bias.
+                let shape = self.graph.tensors[node.output].shape.clone();
+                let out_shape = self.ints(&format!("{out_name}/shape"), &shape, &[shape.len()])?;
+                let (w, b) = self.weights(&node.inputs, 0)?;
+                inputs = vec![out_shape, w, x];
+                inputs.extend(b);
+                let version = if *fused == Fused::None { 3 } else { 4 };
+                (
+                    B::TRANSPOSE_CONV,
+                    version,
+                    BuiltinOptions::TransposeConvOptions,
+                    Some(o.as_union_value()),
+                )
+            }
             Op::FullyConnected { keep_dims, fused } => {
                 let o = tfl::FullyConnectedOptions::create(
                     fbb,

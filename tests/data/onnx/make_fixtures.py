@@ -226,6 +226,37 @@ class LSTMNet(nn.Module):
         return self.fc(y[:, -1, :])  # [1, 4]
 
 
+class Decoder(nn.Module):
+    """Three transposed convolutions (upsampling decoder), channels-first, random init."""
+
+    def __init__(self):
+        super().__init__()
+        self.up1 = nn.ConvTranspose2d(8, 8, kernel_size=4, stride=2, padding=1)
+        self.relu = nn.ReLU()
+        self.up2 = nn.ConvTranspose2d(8, 4, kernel_size=3, stride=2, padding=1, output_padding=1)
+        self.tanh = nn.Tanh()
+        self.up3 = nn.ConvTranspose2d(4, 3, kernel_size=2, stride=2)  # no padding, with bias
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(3 * 32 * 32, 6)
+
+    def forward(self, x):
+        x = self.relu(self.up1(x))  # [8, 4, 4] -> [8, 8, 8]: (4-1)*2 - 2*1 + 4
+        x = self.tanh(self.up2(x))  # [4, 16, 16]: (8-1)*2 - 2*1 + 3 + 1 (output_padding)
+        x = self.up3(x)  # [3, 32, 32]: (16-1)*2 + 2
+        return self.fc(self.flatten(x))  # NCHW flatten, [6]
+
+
+class GRUNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(input_size=8, hidden_size=16, batch_first=True)
+        self.fc = nn.Linear(16, 4)
+
+    def forward(self, x):
+        y, _ = self.gru(x)  # [1, 10, 16]
+        return self.fc(y[:, -1, :])  # [1, 4]
+
+
 class OpsMix(nn.Module):
     """A grab bag of ops, exported without constant folding so BatchNormalization stays.
 
@@ -689,6 +720,17 @@ def main():
     # 11. keras_cnn: tf_keras model converted by tf2onnx (NHWC input)
     if want("keras_cnn"):
         keras_model("keras_cnn", (1, 16, 16, 3), seed=9)
+
+    # 12. decoder: three ConvTranspose nodes (random init, channels-first)
+    if want("decoder"):
+        random_model("decoder", Decoder, (1, 8, 4, 4), seed=10)
+        nodes = onnx.load(str(HERE / "decoder.onnx")).graph.node
+        n_ct = sum(n.op_type == "ConvTranspose" for n in nodes)
+        assert n_ct == 3, n_ct
+
+    # 13. gru: nn.GRU (the importer refuses GRU; the fixture checks its message)
+    if want("gru"):
+        random_model("gru", GRUNet, (1, 10, 8), seed=11)
 
     print("\n== accuracies (onnxruntime, digits test split):")
     for k, v in acc.items():

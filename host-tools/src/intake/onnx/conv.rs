@@ -240,6 +240,120 @@ impl Reader {
         self.set_image(node, t, one_d)
     }
 
+    /// ConvTranspose: TFLite's TRANSPOSE_CONV computes the full output; ONNX's pads (and
+    /// output_padding) then crop it with a SLICE.
+    pub(super) fn conv_transpose(&mut self, node: &NodeProto, attrs: &Attrs<'_>) -> Result<()> {
+        let w = self
+            .const_input(node, 1)?
+            .ok_or_else(|| anyhow!("the weights are missing"))?;
+        let bias = self.const_input(node, 2)?;
+        ensure!(
+            attrs.int("group", 1) == 1,
+            "grouped ConvTranspose is not supported"
+        );
+        ensure!(
+            attrs.ints("output_shape").is_none(),
+            "output_shape is not supported: give pads and output_padding"
+        );
+        let auto_pad = attrs.string("auto_pad").unwrap_or_default();
+        ensure!(
+            matches!(auto_pad.as_str(), "" | "NOTSET" | "VALID"),
+            "auto_pad {auto_pad} is not supported (explicit pads or VALID)"
+        );
+        let (x, one_d) = self.image(node)?;
+        let channels = self.graph.tensors[x].shape[3];
+        let (c_in, o, kh, kw) = match (w.shape.as_slice(), one_d) {
+            ([i, o, k], true) => (*i, *o, 1, *k),
+            ([i, o, kh, kw], false) => (*i, *o, *kh, *kw),
+            (s, _) => bail!("weights of shape {s:?} do not fit the input"),
+        };
+        ensure!(
+            c_in == channels,
+            "weights for {c_in} input channels, the input has {channels}"
+        );
+        let ints = |name: &str| -> Result<Vec<usize>> {
+            attrs
+                .ints(name)
+                .unwrap_or_default()
+                .iter()
+                .map(|&x| usize::try_from(x).map_err(|_| anyhow!("{name} {x}")))
+                .collect()
+        };
+        // Strides, dilations and output_padding: one per spatial dimension.
+        let two = |name: &str, default: usize| -> Result<[usize; 2]> {
+            Ok(match (ints(name)?.as_slice(), one_d) {
+                ([], _) => [default, default],
+                ([a], true) => [default, *a],
+                ([a, b], false) => [*a, *b],
+                (v, _) => bail!("{name} {v:?} does not fit the window"),
+            })
+        };
+        ensure!(
+            two("dilations", 1)? == [1, 1],
+            "dilated ConvTranspose is not supported"
+        );
+        let stride = two("strides", 1)?;
+        ensure!(stride.iter().all(|&s| s > 0), "strides must be positive");
+        let pads: [usize; 4] = match (ints("pads")?.as_slice(), one_d) {
+            ([], _) => [0; 4],
+            ([b, e], true) => [0, *b, 0, *e],
+            ([t, l, b, r], false) => [*t, *l, *b, *r],
+            (p, _) => bail!("pads {p:?} do not fit the window"),
+        };
+        let extra = two("output_padding", 0)?;
+        let name = self.output(node)?.to_owned();
+        let values = w.f32s();
+        // ONNX [c_in, o, kh, kw] to TFLite's [o, kh, kw, c_in].
+        let mut filter = Vec::with_capacity(values.len());
+        for oc in 0..o {
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    filter.extend((0..c_in).map(|ic| values[((ic * o + oc) * kh + ky) * kw + kx]));
+                }
+            }
+        }
+        let filter = self.constant(&format!("{name}/filter"), vec![o, kh, kw, c_in], filter)?;
+        let mut inputs = vec![x, filter];
+        if let Some(b) = bias {
+            ensure!(
+                b.values.len() == o,
+                "{} bias values for {o} channels",
+                b.values.len()
+            );
+            inputs.push(self.constant(&format!("{name}/bias"), vec![o], b.f32s())?);
+        }
+        let full = self.graph.push(
+            format!("{name}/full"),
+            Op::TransposeConv {
+                stride,
+                fused: Fused::None,
+            },
+            inputs,
+        )?;
+        let s = self.graph.tensors[full].shape.clone();
+        let mut size = s.clone();
+        for axis in 0..2 {
+            let (before, after) = (pads[axis], pads[axis + 2]);
+            ensure!(
+                extra[axis] <= after,
+                "output_padding {} beyond the end padding {after} is not supported",
+                extra[axis]
+            );
+            size[axis + 1] = (s[axis + 1] + extra[axis])
+                .checked_sub(before + after)
+                .filter(|&n| n > 0)
+                .ok_or_else(|| anyhow!("pads {pads:?} leave no output"))?;
+        }
+        let t = if size == s {
+            full
+        } else {
+            let begin = vec![0, pads[0], pads[1], 0];
+            self.graph
+                .push(name, Op::Slice { begin, size }, vec![full])?
+        };
+        self.set_image(node, t, one_d)
+    }
+
     /// FULLY_CONNECTED on `x` (plain) with weights `[units, depth]` and a bias.
     #[allow(clippy::too_many_arguments)]
     fn fully_connected(

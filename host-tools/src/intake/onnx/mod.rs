@@ -14,7 +14,8 @@
 //! as they are met; BatchNormalization after a convolution is folded into its weights; QDQ
 //! pairs become fixed quantizations ([`Fixed`]).
 //!
-//! One submodule per operator family: `conv` (Conv, Gemm, MatMul, BatchNormalization, pools),
+//! One submodule per operator family: `conv` (Conv, ConvTranspose, Gemm, MatMul,
+//! BatchNormalization, pools),
 //! `elementwise` (activations and broadcasting arithmetic), `shape` (Flatten, Reshape,
 //! Transpose, Squeeze, Unsqueeze, Concat, Pad, Slice, Split, Softmax, ReduceMean), `fold`
 //! (constant folding) and `qdq` (QuantizeLinear, DequantizeLinear).
@@ -592,6 +593,7 @@ impl Reader {
         }
         match node.op_type() {
             "Conv" => self.conv(node, &attrs),
+            "ConvTranspose" => self.conv_transpose(node, &attrs),
             "Gemm" => self.gemm(node, &attrs),
             "MatMul" => self.matmul(node),
             "BatchNormalization" => self.batch_norm(node, &attrs),
