@@ -130,12 +130,13 @@ pub fn compare(
     Ok(report(&float_out, &int8_out, labels))
 }
 
-/// The host runtime as [`compare`]'s int8 runner.
+/// The host runtime as [`compare`]'s int8 runner. A recurrent model's state is reset before
+/// every sample: each is a sequence of its own, as the float reference runs it.
 ///
 /// # Errors
 /// As [`run::run_samples`].
 pub fn on_host(blob: &[u8]) -> impl FnOnce(&[u8]) -> Result<Vec<u8>> + '_ {
-    move |inputs| run::run_samples(blob, inputs, &mut ())
+    move |inputs| run::run_samples_resetting(blob, inputs, Some(1), &mut ())
 }
 
 fn report(float_out: &[Vec<f32>], int8_out: &[Vec<f32>], labels: Option<&[usize]>) -> Report {
@@ -311,6 +312,7 @@ pub fn per_layer(
     for sample in samples {
         let x = reference.stored_input(0, sample)?;
         let values = eval::run(&reference.graph, &[&x])?;
+        interpreter.reset_state();
         interpreter.set_input(0, &encode_real(input, &x))?;
         let mut outputs = Outputs::default();
         interpreter.invoke_observed(&mut outputs)?;

@@ -1,6 +1,6 @@
 //! Runs a float [`Graph`] in f32, one sample at a time, with TFLite's float semantics.
 
-use anyhow::{Result, anyhow, ensure};
+use anyhow::{Result, anyhow, bail, ensure};
 
 use super::{Fused, Graph, Op, Window, broadcast_shape};
 
@@ -51,6 +51,17 @@ pub fn run(graph: &Graph, inputs: &[&[f32]]) -> Result<Values> {
                 None => vec![0.0; units],
             })
         };
+        if node.op == Op::Lstm {
+            let [time, batch, width] = shape(0)[..] else {
+                bail!("LSTM input of shape {:?}", shape(0))
+            };
+            let params = (1..13).map(get).collect::<Result<Vec<_>>>()?;
+            let (y, hs, cs) = lstm(get(0)?, [time, batch, width], &params);
+            values[node.inputs[13]] = Some(hs);
+            values[node.inputs[14]] = Some(cs);
+            values[node.output] = Some(y);
+            continue;
+        }
         let mut y = match &node.op {
             Op::Conv2d { window, .. } => conv(
                 get(0)?,
@@ -83,6 +94,7 @@ pub fn run(graph: &Graph, inputs: &[&[f32]]) -> Result<Values> {
                 out_shape,
                 *stride,
             ),
+            Op::Lstm => bail!("the LSTM runs above"),
             Op::FullyConnected { .. } => {
                 let (w, [units, depth]) = (get(1)?, [shape(1)[0], shape(1)[1]]);
                 let b = bias(units)?;
@@ -416,4 +428,41 @@ fn transpose_conv(
         }
     }
     y
+}
+
+/// The LSTM of [`Op::Lstm`] from zero states; returns every step's hidden states (the output),
+/// and the hidden and cell states of every step (for calibration).
+fn lstm(
+    x: &[f32],
+    [time, batch, width]: [usize; 3],
+    p: &[&[f32]],
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let units = p[8].len();
+    let sigmoid = |v: f32| 1.0 / (1.0 + (-v).exp());
+    let (mut h, mut c) = (vec![0.0f32; batch * units], vec![0.0f32; batch * units]);
+    let (mut out, mut cells) = (Vec::new(), Vec::new());
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    for t in 0..time {
+        let mut next_h = vec![0.0; batch * units];
+        for b in 0..batch {
+            let xt = &x[(t * batch + b) * width..][..width];
+            let ht = &h[b * units..][..units];
+            let gate = |g: usize, u: usize| {
+                dot(&p[g][u * width..][..width], xt)
+                    + dot(&p[4 + g][u * units..][..units], ht)
+                    + p[8 + g][u]
+            };
+            for u in 0..units {
+                let (i, f) = (sigmoid(gate(0, u)), sigmoid(gate(1, u)));
+                let (g, o) = (gate(2, u).tanh(), sigmoid(gate(3, u)));
+                let cell = &mut c[b * units + u];
+                *cell = f * *cell + i * g;
+                next_h[b * units + u] = o * cell.tanh();
+            }
+        }
+        h = next_h;
+        out.extend_from_slice(&h);
+        cells.extend_from_slice(&c);
+    }
+    (out.clone(), out, cells)
 }

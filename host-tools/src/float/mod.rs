@@ -144,6 +144,14 @@ pub enum Op {
         stride: [usize; 2],
         fused: Fused,
     },
+    /// A time-major LSTM (TFLite's UNIDIRECTIONAL_SEQUENCE_LSTM: no peepholes, projection or
+    /// clipping; sigmoid gates, tanh cell) over x `[time, batch, in]`, giving every step's
+    /// hidden state `[time, batch, units]`. Inputs, gates in TFLite's order (input, forget,
+    /// cell, output): x; four input weights `[units, in]`; four recurrent weights
+    /// `[units, units]`; four biases `[units]`; then the hidden and cell state tensors
+    /// `[batch, units]`, activations no operator writes: a run fills them with every step's
+    /// states, so calibration sees their ranges. Each run starts from zero states.
+    Lstm,
     /// Inputs: x (flattened to `[rows, depth]`), weights `[units, depth]`, bias (optional).
     /// The output keeps x's leading dimensions when `keep_dims`, else is `[rows, units]`.
     FullyConnected {
@@ -219,6 +227,7 @@ impl Op {
             Op::Conv2d { .. } => "CONV_2D",
             Op::DepthwiseConv2d { .. } => "DEPTHWISE_CONV_2D",
             Op::TransposeConv { .. } => "TRANSPOSE_CONV",
+            Op::Lstm => "UNIDIRECTIONAL_SEQUENCE_LSTM",
             Op::FullyConnected { .. } => "FULLY_CONNECTED",
             Op::MaxPool { .. } => "MAX_POOL_2D",
             Op::AvgPool { .. } => "AVERAGE_POOL_2D",
@@ -363,6 +372,7 @@ impl Graph {
             | Op::FullyConnected { .. } => 2..=3,
             Op::Add { .. } | Op::Sub { .. } | Op::Mul { .. } | Op::Prelu => 2..=2,
             Op::Concat { .. } => 1..=usize::MAX,
+            Op::Lstm => 15..=15,
             _ => 1..=1,
         };
         ensure!(
@@ -402,6 +412,30 @@ impl Graph {
                     window.out_and_pad(1, w, kw)?.0,
                     o,
                 ]
+            }
+            Op::Lstm => {
+                let [time, batch, width] = x[..] else {
+                    bail!("input of shape {x:?}; [time, batch, in] is needed")
+                };
+                let units = weights(1)?.first().copied().unwrap_or(0);
+                for (i, want) in [
+                    (1..5, vec![units, width]),
+                    (5..9, vec![units, units]),
+                    (9..13, vec![units]),
+                ]
+                .into_iter()
+                .flat_map(|(r, w)| r.map(move |i| (i, w.clone())))
+                {
+                    ensure!(weights(i)? == want, "input {i} must be {want:?}");
+                }
+                for i in [13, 14] {
+                    let state = self.shape(inputs[i])?;
+                    ensure!(
+                        state == [batch, units] && self.data(inputs[i]).is_none(),
+                        "state {i} must be a [{batch}, {units}] activation"
+                    );
+                }
+                vec![time, batch, units]
             }
             Op::TransposeConv { stride, .. } => {
                 let [n, h, w, c] = x[..] else {
@@ -598,6 +632,18 @@ impl Graph {
 }
 
 impl Graph {
+    /// Removes operators whose output nothing reads (an exporter's unused outputs).
+    pub fn remove_unused(&mut self) {
+        loop {
+            let readers = self.readers();
+            let before = self.nodes.len();
+            self.nodes.retain(|n| readers[n.output] > 0);
+            if self.nodes.len() == before {
+                return;
+            }
+        }
+    }
+
     /// Merges a RESHAPE into the RESHAPE before it when nothing else reads the first one's
     /// output (layout conversions followed by a Flatten or Squeeze): one copy instead of two.
     pub fn merge_reshapes(&mut self) {

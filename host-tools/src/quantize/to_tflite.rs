@@ -30,6 +30,7 @@ pub fn write(graph: &Graph, ranges: &Ranges) -> Result<Vec<u8>> {
         codes: Vec::new(),
         operators: Vec::new(),
         ids: vec![None; graph.tensors.len()],
+        ranges,
     };
     let empty = tfl::Buffer::create(&mut w.fbb, &tfl::BufferArgs::default());
     w.buffers.push(empty);
@@ -98,6 +99,8 @@ struct Writer<'g, 'q> {
     operators: Vec<WIPOffset<tfl::Operator<'static>>>,
     /// The int8 tensor of each activation, once written.
     ids: Vec<Option<i32>>,
+    /// Calibrated ranges (the LSTM's int16 cell state is sized from its range).
+    ranges: &'q Ranges,
 }
 
 /// A tensor's quantization as the schema stores it.
@@ -125,6 +128,19 @@ impl Writer<'_, '_> {
         dtype: TensorType,
         data: Option<&[u8]>,
         quant: Option<Quant>,
+    ) -> Result<i32> {
+        self.tensor_of(name, shape, dtype, data, quant, false)
+    }
+
+    /// [`Writer::tensor`], or a variable tensor (operator state) with `is_variable`.
+    fn tensor_of(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        dtype: TensorType,
+        data: Option<&[u8]>,
+        quant: Option<Quant>,
+        is_variable: bool,
     ) -> Result<i32> {
         let dims = shape
             .iter()
@@ -168,6 +184,7 @@ impl Writer<'_, '_> {
                 buffer,
                 name,
                 quantization,
+                is_variable,
                 ..Default::default()
             },
         );
@@ -307,6 +324,95 @@ impl Writer<'_, '_> {
         Ok((weights, bias))
     }
 
+    /// The 24 inputs of an int8 UNIDIRECTIONAL_SEQUENCE_LSTM (TFLite's full-integer scheme):
+    /// per-tensor symmetric int8 weights, int32 biases at `input_scale * weight_scale`, an
+    /// int8 hidden state quantized as the output, an int16 cell state at the power of two that
+    /// covers its calibrated range; no peepholes, projection or layer normalization (-1).
+    fn lstm_inputs(&mut self, node: &crate::float::Node, x: i32) -> Result<Vec<i32>> {
+        let g = self.graph;
+        let x_scale = self.quant[node.inputs[0]]
+            .ok_or_else(|| anyhow!("the input has no range"))?
+            .scale;
+        let mut inputs = vec![x];
+        let mut gate_scales = [0.0f32; 4];
+        for i in 1..9 {
+            let w = &g.tensors[node.inputs[i]];
+            let data = w
+                .data
+                .as_deref()
+                .ok_or_else(|| anyhow!("weights must be constant"))?;
+            let max = data.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+            let bytes: Vec<u8> = data
+                .iter()
+                .map(|&v| (v / scale).round().clamp(-127.0, 127.0) as i8 as u8)
+                .collect();
+            let q = Quant::per_tensor(QParams {
+                scale,
+                zero_point: 0,
+            });
+            inputs.push(self.tensor(&w.name, &w.shape, TensorType::INT8, Some(&bytes), Some(q))?);
+            if i < 5 {
+                gate_scales[i - 1] = scale;
+            }
+        }
+        inputs.extend([-1; 3]);
+        for (gate, &w_scale) in gate_scales.iter().enumerate() {
+            let b = &g.tensors[node.inputs[9 + gate]];
+            let data = b
+                .data
+                .as_deref()
+                .ok_or_else(|| anyhow!("biases must be constant"))?;
+            let scale = x_scale * w_scale;
+            let bytes: Vec<u8> = data
+                .iter()
+                .flat_map(|&v| {
+                    let q = (f64::from(v) / f64::from(scale)).round();
+                    (q.clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i32).to_le_bytes()
+                })
+                .collect();
+            let q = Quant::per_tensor(QParams {
+                scale,
+                zero_point: 0,
+            });
+            inputs.push(self.tensor(
+                &b.name,
+                &b.shape,
+                TensorType::INT32,
+                Some(&bytes),
+                Some(q),
+            )?);
+        }
+        inputs.extend([-1; 2]);
+        let (h, c) = (node.inputs[13], node.inputs[14]);
+        let hq = self.quant[node.output].ok_or_else(|| anyhow!("the output has no range"))?;
+        let h = &g.tensors[h];
+        inputs.push(self.tensor_of(
+            &h.name,
+            &h.shape,
+            TensorType::INT8,
+            None,
+            Some(Quant::per_tensor(hq)),
+            true,
+        )?);
+        let (lo, hi) = self
+            .ranges
+            .get(c)
+            .copied()
+            .flatten()
+            .ok_or_else(|| anyhow!("the cell state has no range"))?;
+        let cell_scale =
+            2f32.powi(lo.abs().max(hi.abs()).max(f32::MIN_POSITIVE).log2().ceil() as i32 - 15);
+        let c = &g.tensors[c];
+        let cq = Quant::per_tensor(QParams {
+            scale: cell_scale,
+            zero_point: 0,
+        });
+        inputs.push(self.tensor_of(&c.name, &c.shape, TensorType::INT16, None, Some(cq), true)?);
+        inputs.extend([-1; 4]);
+        Ok(inputs)
+    }
+
     fn ints(&mut self, name: &str, values: &[usize], shape: &[usize]) -> Result<i32> {
         let bytes: Vec<u8> = values
             .iter()
@@ -403,6 +509,23 @@ impl Writer<'_, '_> {
                     B::TRANSPOSE_CONV,
                     version,
                     BuiltinOptions::TransposeConvOptions,
+                    Some(o.as_union_value()),
+                )
+            }
+            Op::Lstm => {
+                let o = tfl::UnidirectionalSequenceLSTMOptions::create(
+                    fbb,
+                    &tfl::UnidirectionalSequenceLSTMOptionsArgs {
+                        fused_activation_function: ActivationFunctionType::TANH,
+                        time_major: true,
+                        ..Default::default()
+                    },
+                );
+                inputs = self.lstm_inputs(node, x)?;
+                (
+                    B::UNIDIRECTIONAL_SEQUENCE_LSTM,
+                    1,
+                    BuiltinOptions::UnidirectionalSequenceLSTMOptions,
                     Some(o.as_union_value()),
                 )
             }

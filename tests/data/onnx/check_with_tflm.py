@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[3]
 MOTE = ROOT / "target/release/mote"
 ONNX = ROOT / "tests/data/onnx"
 FIXTURES = ["mlp", "digits_cnn", "dscnn", "resnet", "conv1d", "mobile_block", "ops_mix",
-            "keras_cnn", "decoder"]
+            "keras_cnn", "decoder", "lstm"]
 
 
 def check(name, model, calibration, out):

@@ -17,7 +17,8 @@
 //! One submodule per operator family: `conv` (Conv, ConvTranspose, Gemm, MatMul,
 //! BatchNormalization, pools),
 //! `elementwise` (activations and broadcasting arithmetic), `shape` (Flatten, Reshape,
-//! Transpose, Squeeze, Unsqueeze, Concat, Pad, Slice, Split, Softmax, ReduceMean), `fold`
+//! Transpose, Squeeze, Unsqueeze, Concat, Pad, Slice, Split, Softmax, ReduceMean),
+//! `recurrent` (LSTM), `fold`
 //! (constant folding) and `qdq` (QuantizeLinear, DequantizeLinear).
 
 mod conv;
@@ -27,6 +28,7 @@ mod fold;
 #[rustfmt::skip]
 mod proto;
 mod qdq;
+mod recurrent;
 mod shape;
 
 use std::collections::HashMap;
@@ -207,6 +209,7 @@ pub fn read(bytes: &[u8], options: &Options) -> Result<Model> {
         };
         r.graph.outputs.push(t);
     }
+    r.graph.remove_unused();
     r.graph.fuse_activations();
     r.graph.merge_reshapes();
     Ok(Model {
@@ -622,10 +625,11 @@ impl Reader {
             }
             "QuantizeLinear" => self.quantize_linear(node, &attrs),
             "DequantizeLinear" => self.dequantize_linear(node, &attrs),
-            "LSTM" | "GRU" | "RNN" => bail!(
-                "recurrent ONNX operators are not imported yet (mote runs TFLite's \
-                 UNIDIRECTIONAL_SEQUENCE_LSTM: convert the model with TensorFlow, or unroll \
-                 the recurrence)"
+            "LSTM" => self.lstm(node, &attrs),
+            "GRU" | "RNN" => bail!(
+                "{} is not supported: mote's recurrent operators are LSTM and SVDF (use an \
+                 LSTM, or unroll the recurrence)",
+                node.op_type()
             ),
             other => bail!("operator {other} is not supported"),
         }
