@@ -63,7 +63,7 @@ fn classifier(model: &str, calibration_samples: usize, hybrid: bool) {
             .collect()
     };
     let inputs = read(&dir.join("random_inputs.bin"));
-    let n_in = graph.tensors[graph.inputs[0]].elements();
+    let n_in = graph.tensors[graph.inputs[0]].element_count();
     let want = read_array(&dir.join("random_outputs_float_model.npy")).unwrap();
 
     // The float graph as mote reads it reproduces TensorFlow's float outputs.

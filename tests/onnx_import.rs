@@ -262,7 +262,7 @@ fn refusals_name_the_node_and_the_fix() {
 #[test]
 fn corrupted_models_never_panic() {
     let (mut refused, mut read_ok) = (0, 0);
-    for name in FLOAT_FIXTURES.iter().chain(&["lstm", "digits_cnn_qdq"]) {
+    for name in FLOAT_FIXTURES.iter().chain(&["digits_cnn_qdq", "gru"]) {
         let bytes = std::fs::read(dir().join(format!("{name}.onnx"))).unwrap();
         let mut rng = mote_tools::intake::data::SplitMix64::new(3);
         for k in 0..300 {
@@ -281,7 +281,7 @@ fn corrupted_models_never_panic() {
                     let inputs: Vec<Vec<f32>> = g
                         .inputs
                         .iter()
-                        .map(|&t| vec![0.5; g.tensors[t].elements()])
+                        .map(|&t| vec![0.5; g.tensors[t].element_count()])
                         .collect();
                     let refs: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
                     let _ = eval::run(g, &refs);
@@ -291,4 +291,74 @@ fn corrupted_models_never_panic() {
     }
     println!("corrupted ONNX models: {refused} refused, {read_ok} read and run");
     assert!(refused > 0 && read_ok > 0);
+}
+
+/// Every layer of the quantized LSTM, the whole sequence included (not only the last step
+/// the classifier reads), stays close to the float model.
+#[test]
+fn lstm_every_step_stays_close() {
+    let reference = load("lstm");
+    let inputs = read_array(&dir().join("lstm_inputs.npy")).unwrap();
+    let stored: Vec<Vec<f32>> = (0..inputs.samples())
+        .map(|i| reference.stored_input(0, inputs.sample(i)).unwrap())
+        .collect();
+    let per_sample: Vec<Vec<&[f32]>> = stored.iter().map(|s| vec![s.as_slice()]).collect();
+    let imported = quantize::float_model(&reference.graph, &per_sample, Method::MinMax).unwrap();
+    let layers = validate::per_layer(
+        &reference,
+        &imported.blob,
+        &imported.names,
+        &samples(&inputs),
+    )
+    .unwrap();
+    for l in &layers {
+        println!("lstm: {:.1} dB {} {}", l.sqnr_db, l.op, l.name);
+    }
+    assert!(
+        layers
+            .iter()
+            .any(|l| l.op == "UNIDIRECTIONAL_SEQUENCE_LSTM")
+    );
+    assert!(layers.iter().all(|l| l.sqnr_db >= 30.0), "{layers:?}");
+}
+
+/// Hand-made hostile models (`tests/data/onnx/hostile`, from `make_hostile.py`): overflowing
+/// attributes, huge or empty shapes, inconsistent weights. Each is refused with an error (or,
+/// where it is valid ONNX, read and run), never a panic or an unbounded allocation.
+#[test]
+fn hostile_models_are_refused() {
+    let dir = dir().join("hostile");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "onnx"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 20);
+    for path in files {
+        let bytes = std::fs::read(&path).unwrap();
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        match onnx::read(&bytes, &Options::default()) {
+            Err(e) => println!("{name}: refused: {e:#}"),
+            Ok(model) => {
+                let g = &model.graph;
+                let inputs: Vec<Vec<f32>> = g
+                    .inputs
+                    .iter()
+                    .map(|&t| vec![0.5; g.tensors[t].element_count()])
+                    .collect();
+                let refs: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
+                let run = eval::run(g, &refs);
+                println!(
+                    "{name}: read, {} operators; run: {:?}",
+                    g.nodes.len(),
+                    run.is_ok()
+                );
+                assert!(
+                    name.starts_with("slice_const"),
+                    "{name} should have been refused"
+                );
+            }
+        }
+    }
 }

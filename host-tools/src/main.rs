@@ -671,11 +671,20 @@ fn parse_method(s: &str) -> Result<Method, String> {
 fn cmd_import(model_path: &Path, output: &Path, float: &FloatOptions) -> Result<()> {
     let bytes = std::fs::read(model_path)
         .with_context(|| format!("cannot read {}", model_path.display()))?;
-    let int8_tflite =
-        reference::is_tflite(&bytes)
-            && !float_tflite::is_float(&tflite::read(&bytes).with_context(|| {
-                format!("{} is not a valid .tflite model", model_path.display())
-            })?);
+    let int8_tflite = if reference::is_tflite(&bytes) {
+        let model = tflite::read(&bytes)
+            .with_context(|| format!("{} is not a valid .tflite model", model_path.display()))?;
+        if float_tflite::is_float16(&model) {
+            bail!(
+                "{} holds float16 weights (a float16-quantized model), which mote does not \
+                 read: export it as float32 (then import with --calibration) or as int8",
+                model_path.display()
+            );
+        }
+        !float_tflite::is_float(&model)
+    } else {
+        false
+    };
     if !int8_tflite {
         return import_float(model_path, &bytes, output, float);
     }
@@ -762,18 +771,32 @@ fn import_float(
                 .join(", "))
         );
     }
-    let samples = match &float.calibration {
-        Some(path) => {
-            let array = read_samples(path, &reference, "calibration")?;
-            (0..array.samples())
-                .map(|i| reference.stored_input(0, array.sample(i)))
-                .collect::<Result<Vec<_>>>()?
-        }
-        None => Vec::new(),
+    let calibration = match &float.calibration {
+        Some(path) => Some(read_samples(path, &reference, "calibration")?),
+        None => None,
     };
+    let originals: Vec<&[f32]> = calibration
+        .as_ref()
+        .map(|a| (0..a.samples()).map(|i| a.sample(i)).collect())
+        .unwrap_or_default();
+    let samples = originals
+        .iter()
+        .map(|x| reference.stored_input(0, x))
+        .collect::<Result<Vec<_>>>()?;
     let per_sample: Vec<Vec<&[f32]>> = samples.iter().map(|s| vec![s.as_slice()]).collect();
     let imported = quantize::float_model(&reference.graph, &per_sample, float.method)
         .with_context(|| format!("cannot quantize {}", model_path.display()))?;
+    // The per-layer error on (up to 64 of) the calibration samples, before anything is
+    // written: a failure leaves no file behind.
+    let layers = match originals.len() {
+        0 => Vec::new(),
+        n => validate::per_layer(
+            &reference,
+            &imported.blob,
+            &imported.names,
+            &originals[..n.min(64)],
+        )?,
+    };
     if let Some(path) = &float.emit_tflite {
         io::write_atomic(path, &imported.tflite)?;
     }
@@ -795,19 +818,7 @@ fn import_float(
             )
         }
     );
-    if !samples.is_empty() {
-        // The per-layer error on (up to 64 of) the calibration samples.
-        let originals: Vec<Vec<f32>> = match &float.calibration {
-            Some(path) => {
-                let array = data::read_array(path)?;
-                (0..array.samples().min(64))
-                    .map(|i| array.sample(i).to_vec())
-                    .collect()
-            }
-            None => Vec::new(),
-        };
-        let refs: Vec<&[f32]> = originals.iter().map(Vec::as_slice).collect();
-        let layers = validate::per_layer(&reference, &imported.blob, &imported.names, &refs)?;
+    if !layers.is_empty() {
         print_layers(&layers, "calibration samples");
     }
     Ok(())
@@ -847,12 +858,23 @@ fn cmd_validate(files: &ValidateFiles, per_layer: bool, options: &onnx::Options)
                     l.shape
                 );
             }
+            let classes = reference
+                .graph
+                .outputs
+                .first()
+                .map_or(0, |&t| reference.graph.tensors[t].element_count());
             let labels: Vec<usize> = l
                 .values
                 .iter()
-                .map(|&v| usize::try_from(v as i64))
-                .collect::<Result<_, _>>()
-                .with_context(|| format!("{}: a negative label", path.display()))?;
+                .map(|&v| usize::try_from(v as i64).ok().filter(|&c| c < classes))
+                .collect::<Option<_>>()
+                .with_context(|| {
+                    format!(
+                        "{}: labels must be classes 0 to {} (the model has {classes} outputs)",
+                        path.display(),
+                        classes.saturating_sub(1)
+                    )
+                })?;
             Some(labels)
         }
         None => None,

@@ -85,14 +85,12 @@ pub fn confusion_svg(matrix: &[Vec<usize>], title: &str) -> Result<String> {
 /// Only if drawing fails.
 pub fn layers_svg(layers: &[LayerError], title: &str) -> Result<String> {
     let n = layers.len().max(1);
-    let finite = |l: &LayerError| {
-        if l.sqnr_db.is_finite() {
-            l.sqnr_db
-        } else {
-            99.0
-        }
-    };
-    let top = layers.iter().map(finite).fold(10.0f64, f64::max) * 1.1;
+    // A lossless layer (+inf) draws as the best, a layer with no signal (-inf) as the worst.
+    let values: Vec<f64> = layers.iter().map(|l| l.sqnr_db).collect();
+    let finite = values.iter().copied().filter(|v| v.is_finite());
+    let top = finite.clone().fold(10.0f64, f64::max) * 1.1;
+    let bottom = finite.fold(0.0f64, f64::min) * 1.1;
+    let bar = |v: f64| v.clamp(bottom, top);
     let height = u32::try_from(22 * n + 100)?;
     let mut svg = String::new();
     {
@@ -104,7 +102,7 @@ pub fn layers_svg(layers: &[LayerError], title: &str) -> Result<String> {
             .margin(10)
             .x_label_area_size(35)
             .y_label_area_size(280)
-            .build_cartesian_2d(0.0..top, (0..n_i - 1).into_segmented())
+            .build_cartesian_2d(bottom..top, (0..n_i - 1).into_segmented())
             .map_err(drawing)?;
         chart
             .configure_mesh()
@@ -121,13 +119,13 @@ pub fn layers_svg(layers: &[LayerError], title: &str) -> Result<String> {
             })
             .draw()
             .map_err(drawing)?;
-        for (i, l) in layers.iter().enumerate() {
+        for (i, &v) in values.iter().enumerate() {
             let y = n_i - 1 - i32::try_from(i)?;
             chart
                 .draw_series([Rectangle::new(
                     [
                         (0.0, SegmentValue::Exact(y)),
-                        (finite(l), SegmentValue::Exact(y + 1)),
+                        (bar(v), SegmentValue::Exact(y + 1)),
                     ],
                     BLUE.mix(0.6).filled(),
                 )])

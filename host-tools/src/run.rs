@@ -191,6 +191,16 @@ pub fn read_input(path: &Path, def: &TensorDef) -> Result<Vec<u8>> {
     let bytes = match ext.as_str() {
         "csv" | "npy" => {
             let m = crate::intake::data::read_matrix(path)?;
+            let want: usize = def.shape.iter().map(|&d| usize::from(d)).product();
+            if m.cols != want {
+                bail!(
+                    "{}: each sample has {} values, but the input takes {want} (shape {:?}): \
+                     give one sample per row (CSV) or per entry of the first dimension (NPY)",
+                    path.display(),
+                    m.cols,
+                    def.shape.as_slice()
+                );
+            }
             match (def.dtype, m.int8) {
                 (DType::I8, Some(raw)) => raw.iter().map(|&v| v as u8).collect(),
                 _ => encode_real(def, &m.cells),

@@ -445,7 +445,7 @@ fn npy_inputs_by_dtype() {
         s(&out),
     ]);
     assert!(err.contains("unsupported dtype"), "{err}");
-    // A 1-D array is refused with the shape named.
+    // A 1-D array is 64 samples of one value: refused, the sizes named.
     std::fs::write(&npy_path, npy("<f4", "(64,)", &[0; 256])).unwrap();
     let err = mote_err(&[
         "run",
@@ -455,7 +455,10 @@ fn npy_inputs_by_dtype() {
         "--output",
         s(&out),
     ]);
-    assert!(err.contains("2-D"), "{err}");
+    assert!(
+        err.contains("each sample has 1 values, but the input takes 64"),
+        "{err}"
+    );
     assert!(!out.exists());
 }
 
@@ -599,13 +602,13 @@ fn onnx_import_calibrate_validate() {
     assert!(err.contains("must be floating point"), "{err}");
     let err = mote_err(&[
         "import",
-        s(&data.join("lstm.onnx")),
+        s(&data.join("gru.onnx")),
         "--calibration",
-        s(&data.join("lstm_inputs.npy")),
+        s(&data.join("gru_inputs.npy")),
         "-o",
         s(&other),
     ]);
-    assert!(err.contains("(LSTM)"), "{err}");
+    assert!(err.contains("(GRU)"), "{err}");
     let err = mote_err(&[
         "import",
         s(&model),

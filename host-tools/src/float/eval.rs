@@ -2,7 +2,8 @@
 
 use anyhow::{Result, anyhow, bail, ensure};
 
-use super::{Fused, Graph, Op, Window, broadcast_shape};
+use super::index::{broadcast as binary, map_indices, strides, transpose};
+use super::{Fused, Graph, Op, Window};
 
 /// The value of every tensor after a run (constants and unused tensors are `None`).
 pub type Values = Vec<Option<Vec<f32>>>;
@@ -23,10 +24,10 @@ pub fn run(graph: &Graph, inputs: &[&[f32]]) -> Result<Values> {
     for (&t, x) in graph.inputs.iter().zip(inputs) {
         let tensor = &graph.tensors[t];
         ensure!(
-            x.len() == tensor.elements(),
+            x.len() == tensor.element_count(),
             "input {} takes {} values (shape {:?}), {} given",
             tensor.name,
-            tensor.elements(),
+            tensor.element_count(),
             tensor.shape,
             x.len()
         );
@@ -184,7 +185,7 @@ pub fn run(graph: &Graph, inputs: &[&[f32]]) -> Result<Values> {
             Op::Tanh => unary(get(0)?, f32::tanh),
             Op::HardSwish => unary(get(0)?, |x| x * (x + 3.0).clamp(0.0, 6.0) / 6.0),
         };
-        let fused = node.op.clone().fused_mut().copied().unwrap_or(Fused::None);
+        let fused = node.op.fused().unwrap_or(Fused::None);
         if fused != Fused::None {
             y.iter_mut().for_each(|v| *v = fused.apply(*v));
         }
@@ -195,65 +196,6 @@ pub fn run(graph: &Graph, inputs: &[&[f32]]) -> Result<Values> {
 
 fn unary(x: &[f32], f: impl Fn(f32) -> f32) -> Vec<f32> {
     x.iter().map(|&v| f(v)).collect()
-}
-
-/// Row-major strides of a shape.
-fn strides(shape: &[usize]) -> Vec<usize> {
-    let mut s = vec![1; shape.len()];
-    for i in (0..shape.len().saturating_sub(1)).rev() {
-        s[i] = s[i + 1] * shape[i + 1];
-    }
-    s
-}
-
-/// `f` of every index of `shape`, in row-major order.
-fn map_indices<T>(shape: &[usize], mut f: impl FnMut(&[usize]) -> T) -> Vec<T> {
-    let total: usize = shape.iter().product();
-    let mut idx = vec![0; shape.len()];
-    let mut out = Vec::with_capacity(total);
-    for _ in 0..total {
-        out.push(f(&idx));
-        for d in (0..shape.len()).rev() {
-            idx[d] += 1;
-            if idx[d] < shape[d] {
-                break;
-            }
-            idx[d] = 0;
-        }
-    }
-    out
-}
-
-fn binary(
-    a: &[f32],
-    a_shape: &[usize],
-    b: &[f32],
-    b_shape: &[usize],
-    f: impl Fn(f32, f32) -> f32,
-) -> Result<Vec<f32>> {
-    let out = broadcast_shape(a_shape, b_shape)?;
-    let view = |s: &[usize]| {
-        let st = strides(s);
-        let pad = out.len() - s.len();
-        (0..out.len())
-            .map(|d| {
-                if d < pad || s[d - pad] == 1 {
-                    0
-                } else {
-                    st[d - pad]
-                }
-            })
-            .collect::<Vec<_>>()
-    };
-    let (sa, sb) = (view(a_shape), view(b_shape));
-    Ok(map_indices(&out, |idx| {
-        let (mut ia, mut ib) = (0, 0);
-        for (d, &i) in idx.iter().enumerate() {
-            ia += i * sa[d];
-            ib += i * sb[d];
-        }
-        f(a[ia], b[ib])
-    }))
 }
 
 fn mean(x: &[f32], shape: &[usize], axes: &[usize]) -> Vec<f32> {
@@ -277,18 +219,6 @@ fn mean(x: &[f32], shape: &[usize], axes: &[usize]) -> Vec<f32> {
         k += 1;
     });
     sums.iter().map(|&s| (s / count as f64) as f32).collect()
-}
-
-fn transpose(x: &[f32], shape: &[usize], perm: &[usize]) -> Vec<f32> {
-    let st = strides(shape);
-    let out: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
-    map_indices(&out, |idx| {
-        x[idx
-            .iter()
-            .zip(perm)
-            .map(|(&i, &p)| i * st[p])
-            .sum::<usize>()]
-    })
 }
 
 /// CONV_2D (`multiplier` None) or DEPTHWISE_CONV_2D, NHWC, TFLite's window.

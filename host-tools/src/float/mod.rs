@@ -8,6 +8,7 @@
 //! onnxruntime.
 
 pub mod eval;
+pub mod index;
 
 use anyhow::{Result, bail, ensure};
 
@@ -17,6 +18,9 @@ pub type TensorIx = usize;
 /// The most elements a tensor of a float model may have (64 MiB of f32): far beyond any
 /// microcontroller model, and a bound that keeps a corrupt file from asking for terabytes.
 pub const MAX_ELEMENTS: usize = 1 << 24;
+
+/// The largest stride, dilation or filter side (the runtime stores them as 16 bits).
+pub const MAX_WINDOW: usize = 65535;
 
 /// The number of elements of `shape`, if it is at most [`MAX_ELEMENTS`].
 ///
@@ -49,13 +53,15 @@ pub struct Tensor {
 pub enum Fixed {
     /// An activation's per-tensor int8 scale and zero point.
     Activation { scale: f32, zero_point: i32 },
-    /// Symmetric int8 weights: one scale per output channel (or one for all).
-    Weights { scales: Vec<f32> },
+    /// Symmetric int8 weights: one scale for all, or one per slice along `axis` of the
+    /// source model's tensor. In a [`Graph`], `axis` is the weights' output channel: the
+    /// readers keep only scales that run along it.
+    Weights { scales: Vec<f32>, axis: usize },
 }
 
 impl Tensor {
-    /// Number of elements.
-    pub fn elements(&self) -> usize {
+    /// Number of elements (every tensor of a [`Graph`] has at most [`MAX_ELEMENTS`]).
+    pub fn element_count(&self) -> usize {
         self.shape.iter().product()
     }
 }
@@ -100,25 +106,42 @@ pub struct Window {
 impl Window {
     /// Output size along `axis` (0 height, 1 width) and the padding before, for an input of
     /// `input` and a filter of `filter` (TFLite's `ComputePaddingHeightWidth`).
+    ///
+    /// # Errors
+    /// A zero or oversized stride, dilation or filter, an empty input, or (VALID) a window
+    /// larger than the input.
     pub fn out_and_pad(&self, axis: usize, input: usize, filter: usize) -> Result<(usize, usize)> {
+        self.pads(axis, input, filter)
+            .map(|(out, before, _)| (out, before))
+    }
+
+    /// Output size along `axis` and the padding before and after it.
+    ///
+    /// # Errors
+    /// As [`Window::out_and_pad`].
+    pub fn pads(&self, axis: usize, input: usize, filter: usize) -> Result<(usize, usize, usize)> {
         let (s, d) = (self.stride[axis], self.dilation[axis]);
         ensure!(
-            s > 0 && d > 0 && filter > 0,
-            "zero stride, dilation or filter"
+            (1..=MAX_WINDOW).contains(&s)
+                && (1..=MAX_WINDOW).contains(&d)
+                && (1..=MAX_WINDOW).contains(&filter)
+                && input > 0,
+            "stride {s}, dilation {d} and filter {filter} must be 1 to {MAX_WINDOW}, over an \
+             input of at least 1"
         );
         let extent = (filter - 1) * d + 1;
         Ok(match self.padding {
             Padding::Same => {
                 let out = input.div_ceil(s);
                 let total = ((out - 1) * s + extent).saturating_sub(input);
-                (out, total / 2)
+                (out, total / 2, total - total / 2)
             }
             Padding::Valid => {
                 ensure!(
                     input >= extent,
                     "the window's extent {extent} exceeds the input's {input}"
                 );
-                ((input - extent) / s + 1, 0)
+                ((input - extent) / s + 1, 0, 0)
             }
         })
     }
@@ -251,6 +274,11 @@ impl Op {
         }
     }
 
+    /// The fused activation of operators that have one.
+    pub fn fused(&self) -> Option<Fused> {
+        self.clone().fused_mut().copied()
+    }
+
     /// The fused activation slot of operators that have one.
     pub fn fused_mut(&mut self) -> Option<&mut Fused> {
         match self {
@@ -321,7 +349,7 @@ impl Graph {
     ) -> Result<TensorIx> {
         let name = name.into();
         ensure!(
-            shape.iter().product::<usize>() == data.len(),
+            elements(&shape)? == data.len(),
             "constant {name}: {} values for shape {shape:?}",
             data.len()
         );
@@ -446,8 +474,8 @@ impl Graph {
                 };
                 ensure!(kc == c, "filter depth {kc} for {c} input channels");
                 ensure!(
-                    stride[0] > 0 && stride[1] > 0 && h > 0 && w > 0,
-                    "empty window"
+                    stride.iter().all(|s| (1..=MAX_WINDOW).contains(s)) && h > 0 && w > 0,
+                    "strides {stride:?} must be 1 to {MAX_WINDOW}, over a non-empty input"
                 );
                 check_bias(o)?;
                 vec![n, (h - 1) * stride[0] + kh, (w - 1) * stride[1] + kw, o]
@@ -516,6 +544,10 @@ impl Graph {
             }
             Op::Mean { axes, keep_dims } => {
                 ensure!(axes.iter().all(|&a| a < x.len()), "axes {axes:?} for {x:?}");
+                ensure!(
+                    axes.iter().enumerate().all(|(i, a)| !axes[..i].contains(a)),
+                    "axes {axes:?} repeat"
+                );
                 x.iter()
                     .enumerate()
                     .filter_map(|(i, &d)| match (axes.contains(&i), keep_dims) {
@@ -561,13 +593,22 @@ impl Graph {
             }
             Op::Pad { pads, .. } => {
                 ensure!(pads.len() == x.len(), "{} pads for {x:?}", pads.len());
-                x.iter().zip(pads).map(|(d, [a, b])| d + a + b).collect()
+                x.iter()
+                    .zip(pads)
+                    .map(|(d, [a, b])| {
+                        d.checked_add(*a)
+                            .and_then(|n| n.checked_add(*b))
+                            .ok_or_else(|| anyhow::anyhow!("pads {pads:?} overflow"))
+                    })
+                    .collect::<Result<_>>()?
             }
             Op::Slice { begin, size } => {
                 ensure!(
                     begin.len() == x.len()
                         && size.len() == x.len()
-                        && (0..x.len()).all(|i| begin[i] + size[i] <= x[i] && size[i] > 0),
+                        && (0..x.len()).all(|i| {
+                            size[i] > 0 && begin[i].checked_add(size[i]).is_some_and(|e| e <= x[i])
+                        }),
                     "slice {begin:?}+{size:?} of {x:?}"
                 );
                 size.clone()

@@ -172,6 +172,30 @@ fn open_npy(path: &Path) -> Result<NpyFile<BufReader<File>>> {
             not_npy()
         );
     }
+    // The declared shape must fit the file before the NPY reader sees it (it multiplies the
+    // dimensions unchecked).
+    let mut header = vec![0u8; usize::try_from(header_len)?];
+    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(header_start))?;
+    std::io::Read::read_exact(&mut file, &mut header)?;
+    let header = String::from_utf8_lossy(&header);
+    let shape = header
+        .split_once("'shape':")
+        .and_then(|(_, rest)| rest.split_once('(')?.1.split_once(')'))
+        .map(|(dims, _)| dims);
+    if let Some(dims) = shape {
+        let total = dims
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .try_fold(1u64, |n, d| n.checked_mul(d.parse::<u64>().ok()?));
+        if total.is_none_or(|n| n > file_len) {
+            bail!(
+                "{}: its header declares shape ({dims}), more values than the file's \
+                 {file_len} bytes hold",
+                not_npy()
+            );
+        }
+    }
     std::io::Seek::rewind(&mut file)?;
     NpyFile::new(BufReader::new(file)).with_context(not_npy)
 }
@@ -236,7 +260,13 @@ pub fn read_array(path: &Path) -> Result<Array> {
     let shape = npy.shape().to_vec();
     let (rows, cols) = match shape[..] {
         [] => (1, 1),
-        [rows, ..] => (rows, shape[1..].iter().product()),
+        [rows, ..] => (
+            rows,
+            shape[1..]
+                .iter()
+                .try_fold(1u64, |n, &d| n.checked_mul(d))
+                .unwrap_or(u64::MAX),
+        ),
     };
     if rows == 0 || cols == 0 {
         bail!(

@@ -10,6 +10,16 @@ use crate::intake::tflite::schema::{
 };
 use crate::intake::tflite::{self, Operator, Subgraph};
 
+/// True if the model holds float16 weights (a float16-quantized model: DEQUANTIZE of float16
+/// constants), which neither reader takes.
+pub fn is_float16(model: &tflite::Model<'_>) -> bool {
+    model
+        .main_subgraph()
+        .tensors
+        .iter()
+        .any(|t| t.dtype == TensorType::FLOAT16)
+}
+
 /// True if the model's compute operators take float32 activations (a model for this reader
 /// rather than the int8 importer).
 pub fn is_float(model: &tflite::Model<'_>) -> bool {
@@ -42,7 +52,15 @@ pub fn read(model: &tflite::Model<'_>) -> Result<Graph> {
             "graph input \"{}\" is not float32",
             tensor.name
         );
-        let id = reader.graph.activation(tensor.name, dims(&tensor.shape)?);
+        let shape = dims(&tensor.shape)?;
+        crate::float::elements(&shape)
+            .map_err(|e| anyhow!("graph input \"{}\": {e}", tensor.name))?;
+        ensure!(
+            shape.iter().all(|&d| d > 0),
+            "graph input \"{}\" has an empty dimension: {shape:?}",
+            tensor.name
+        );
+        let id = reader.graph.activation(tensor.name, shape);
         reader.ids[t] = Some(id);
         reader.graph.inputs.push(id);
     }
@@ -72,6 +90,13 @@ fn dequantize(tensor: &tflite::Tensor<'_>) -> Result<Vec<f32>> {
         .filter(|q| !q.scale.is_empty() && !q.has_details)
         .ok_or_else(|| anyhow!("int8 constant \"{}\" has no scale", tensor.name))?;
     let shape = dims(&tensor.shape)?;
+    let data = tensor.data.unwrap_or_default();
+    ensure!(
+        crate::float::elements(&shape)? == data.len(),
+        "int8 constant \"{}\" holds {} bytes for shape {shape:?}",
+        tensor.name,
+        data.len()
+    );
     let axis = usize::try_from(q.quantized_dimension).unwrap_or(0);
     let channels = q.scale.len();
     let inner: usize = shape.iter().skip(axis + 1).product();
@@ -80,7 +105,6 @@ fn dequantize(tensor: &tflite::Tensor<'_>) -> Result<Vec<f32>> {
         "int8 constant \"{}\": {channels} scales for shape {shape:?}",
         tensor.name
     );
-    let data = tensor.data.unwrap_or_default();
     Ok(data
         .iter()
         .enumerate()

@@ -92,7 +92,7 @@ pub fn from_bytes(bytes: &[u8], options: &onnx::Options) -> Result<Reference> {
 }
 
 impl Reference {
-    /// Values per sample of input `i` (without the batch of one).
+    /// Values per sample of input `i` (its whole shape, batch of one included).
     pub fn input_len(&self, i: usize) -> usize {
         self.inputs.get(i).map_or(0, |v| v.shape.iter().product())
     }

@@ -195,10 +195,11 @@ fn mse_range(hist: &[u64], lo: f32, hi: f32) -> (f32, f32) {
     (1..=100)
         .map(|i| {
             let t = i as f32 / 100.0;
-            (lo * t, hi * t)
+            let range = (lo * t, hi * t);
+            (error(range), range)
         })
-        .min_by(|&a, &b| error(a).total_cmp(&error(b)))
-        .unwrap_or((lo, hi))
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .map_or((lo, hi), |(_, range)| range)
 }
 
 /// Groups of tensors that must share one quantization (an operator that only moves bytes

@@ -56,37 +56,79 @@ pub fn write(graph: &Graph, ranges: &Ranges) -> Result<Vec<u8>> {
     w.finish(&inputs, &outputs)
 }
 
-/// Each activation's int8 quantization: its range (tied tensors share theirs), a fixed one
-/// from the source model, or the fixed output range of SOFTMAX, LOGISTIC and TANH.
+/// Each activation's int8 quantization. Tensors an operator only copies between (see
+/// [`tied`]) share one: the quantization fixed on any of them (by a QDQ pair of the source
+/// model, or by SOFTMAX, LOGISTIC and TANH, whose outputs TFLM fixes at 1/256 and 1/128), else
+/// the union of their calibrated ranges. A group where two such fixed quantizations differ,
+/// or where a fixed output meets another computed tensor (a CONCATENATION of a LOGISTIC and a
+/// convolution), cannot be expressed and is refused.
 fn activation_quantization(graph: &Graph, ranges: &Ranges) -> Result<Vec<Option<QParams>>> {
     let group = tied(graph);
-    let mut by_group: Vec<Option<QParams>> = vec![None; graph.tensors.len()];
-    for (t, tensor) in graph.tensors.iter().enumerate() {
-        if tensor.data.is_some() {
-            continue;
+    let n = graph.tensors.len();
+    // A fixed quantization per group, with the tensor that fixes it (for messages).
+    let mut fixed: Vec<Option<(QParams, TensorIx)>> = vec![None; n];
+    let mut fix = |t: TensorIx, q: QParams| -> Result<()> {
+        match fixed[group[t]] {
+            Some((other, u)) if other != q => bail!(
+                "tensors {} and {} must share one int8 quantization (an operator between them \
+                 only copies bytes), but the model fixes them differently ({} and {})",
+                graph.tensors[u].name,
+                graph.tensors[t].name,
+                describe(other),
+                describe(q)
+            ),
+            _ => fixed[group[t]] = Some((q, t)),
         }
-        let q = match (&tensor.fixed, ranges.get(t).copied().flatten()) {
-            (Some(Fixed::Activation { scale, zero_point }), _) => QParams {
-                scale: *scale,
-                zero_point: *zero_point,
-            },
-            (_, Some((lo, hi))) => QParams::from_range(lo, hi),
-            (_, None) => continue, // never computed (not reachable from the inputs)
-        };
-        by_group[group[t]].get_or_insert(q);
+        Ok(())
+    };
+    for (t, tensor) in graph.tensors.iter().enumerate() {
+        if let Some(Fixed::Activation { scale, zero_point }) = tensor.fixed {
+            fix(t, QParams { scale, zero_point })?;
+        }
+    }
+    // Tensors computed by an operator that rescales (or graph inputs and state): more than
+    // one in a group means values from different sources share the group's quantization.
+    let mut computed = vec![0usize; n];
+    let copies: Vec<TensorIx> = graph
+        .nodes
+        .iter()
+        .filter(|node| node.op.keeps_quantization())
+        .map(|node| node.output)
+        .collect();
+    for (t, tensor) in graph.tensors.iter().enumerate() {
+        if tensor.data.is_none() && !copies.contains(&t) {
+            computed[group[t]] += 1;
+        }
     }
     for node in &graph.nodes {
-        let fixed = match node.op {
+        let (scale, zero_point) = match node.op {
             Op::Softmax { .. } | Op::Logistic => (1.0 / 256.0, -128),
             Op::Tanh => (1.0 / 128.0, 0),
             _ => continue,
         };
-        by_group[group[node.output]] = Some(QParams {
-            scale: fixed.0,
-            zero_point: fixed.1,
-        });
+        let t = node.output;
+        ensure!(
+            computed[group[t]] == 1,
+            "the output of {} {} is copied together with other computed values (a \
+             CONCATENATION, PAD or pool of several sources), but TFLM fixes it at {}: not \
+             supported",
+            node.op.name(),
+            graph.tensors[t].name,
+            describe(QParams { scale, zero_point })
+        );
+        fix(t, QParams { scale, zero_point })?;
+    }
+    let mut by_group: Vec<Option<QParams>> = fixed.iter().map(|f| f.map(|(q, _)| q)).collect();
+    for (t, tensor) in graph.tensors.iter().enumerate() {
+        if let (None, Some((lo, hi))) = (tensor.data.as_ref(), ranges.get(t).copied().flatten()) {
+            by_group[group[t]].get_or_insert(QParams::from_range(lo, hi));
+        }
     }
     Ok(group.iter().map(|&g| by_group[g]).collect())
+}
+
+fn describe(q: QParams) -> String {
+    format!("scale {} zero point {}", q.scale, q.zero_point)
 }
 
 struct Writer<'g, 'q> {
@@ -216,9 +258,14 @@ impl Writer<'_, '_> {
         Ok(id)
     }
 
-    /// An input that is an activation, or a constant quantized per-tensor over its own range
-    /// (`like` forces another tensor's quantization: a padding value).
+    /// An input that is an activation, or a constant quantized per-tensor over its own range.
     fn operand(&mut self, t: TensorIx) -> Result<i32> {
+        self.operand_as(t, None)
+    }
+
+    /// [`Writer::operand`], a constant quantized as `like` if given (a CONCATENATION's
+    /// constant input, which must share the output's quantization).
+    fn operand_as(&mut self, t: TensorIx, like: Option<QParams>) -> Result<i32> {
         let tensor = &self.graph.tensors[t];
         let Some(data) = &tensor.data else {
             return self.activation(t);
@@ -226,7 +273,7 @@ impl Writer<'_, '_> {
         let (lo, hi) = data
             .iter()
             .fold((0.0f32, 0.0f32), |(lo, hi), &x| (lo.min(x), hi.max(x)));
-        let q = QParams::from_range(lo, hi);
+        let q = like.unwrap_or_else(|| QParams::from_range(lo, hi));
         let bytes: Vec<u8> = data.iter().map(|&x| quantize(x, q) as u8).collect();
         self.tensor(
             &tensor.name,
@@ -251,20 +298,49 @@ impl Writer<'_, '_> {
             .ok_or_else(|| anyhow!("weights must be constant"))?;
         let channels = w.shape[axis];
         let inner: usize = w.shape[axis + 1..].iter().product();
-        let scales: Vec<f32> = match &w.fixed {
-            Some(Fixed::Weights { scales }) if scales.len() == channels => scales.clone(),
-            Some(Fixed::Weights { scales }) if scales.len() == 1 => vec![scales[0]; channels],
+        let bias_values = match node_inputs.get(2) {
+            None => None,
+            Some(&b) => {
+                let t = &g.tensors[b];
+                let values = t
+                    .data
+                    .as_deref()
+                    .ok_or_else(|| anyhow!("bias must be constant"))?;
+                ensure!(
+                    values.len() == channels,
+                    "{} bias values for {channels} channels",
+                    values.len()
+                );
+                Some((t, values))
+            }
+        };
+        let mut scales: Vec<f32> = match &w.fixed {
+            Some(Fixed::Weights { scales, .. }) if scales.len() == channels => scales.clone(),
+            Some(Fixed::Weights { scales, .. }) if scales.len() == 1 => vec![scales[0]; channels],
             _ => {
                 let mut max = vec![0.0f32; channels];
                 for (i, &v) in data.iter().enumerate() {
                     let c = (i / inner) % channels;
                     max[c] = max[c].max(v.abs());
                 }
-                max.iter()
+                let mut scales: Vec<f32> = max
+                    .iter()
                     .map(|&m| if m > 0.0 { m / 127.0 } else { 1.0 })
-                    .collect()
+                    .collect();
+                // A channel of (nearly) zero weights has a tiny scale, at which its bias
+                // would not fit int32: widen the scale (the weights round to zero either way).
+                if let Some((_, values)) = bias_values {
+                    for (s, &b) in scales.iter_mut().zip(values) {
+                        let least = f64::from(b.abs()) / f64::from(x_scale) / f64::from(1u32 << 30);
+                        *s = s.max(least as f32);
+                    }
+                }
+                scales
             }
         };
+        scales
+            .iter_mut()
+            .for_each(|s| *s = s.max(f32::MIN_POSITIVE));
         let bytes: Vec<u8> = data
             .iter()
             .enumerate()
@@ -285,28 +361,11 @@ impl Writer<'_, '_> {
             Some(&bytes),
             Some(quant),
         )?;
-        let bias = match node_inputs.get(2) {
+        let bias = match bias_values {
             None => None,
-            Some(&b) => {
-                let t = &g.tensors[b];
-                let values = t
-                    .data
-                    .as_deref()
-                    .ok_or_else(|| anyhow!("bias must be constant"))?;
-                ensure!(
-                    values.len() == channels,
-                    "{} bias values for {channels} channels",
-                    values.len()
-                );
+            Some((t, values)) => {
                 let bias_scales: Vec<f32> = scales.iter().map(|s| x_scale * s).collect();
-                let bytes: Vec<u8> = values
-                    .iter()
-                    .zip(&bias_scales)
-                    .flat_map(|(&v, &s)| {
-                        let q = (f64::from(v) / f64::from(s)).round();
-                        (q.clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i32).to_le_bytes()
-                    })
-                    .collect();
+                let bytes = int32_bias(&t.name, values, &bias_scales)?;
                 let quant = Quant {
                     zero_points: vec![0; channels],
                     scales: bias_scales,
@@ -364,13 +423,7 @@ impl Writer<'_, '_> {
                 .as_deref()
                 .ok_or_else(|| anyhow!("biases must be constant"))?;
             let scale = x_scale * w_scale;
-            let bytes: Vec<u8> = data
-                .iter()
-                .flat_map(|&v| {
-                    let q = (f64::from(v) / f64::from(scale)).round();
-                    (q.clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i32).to_le_bytes()
-                })
-                .collect();
+            let bytes = int32_bias(&b.name, data, &vec![scale; data.len()])?;
             let q = Quant::per_tensor(QParams {
                 scale,
                 zero_point: 0,
@@ -424,7 +477,11 @@ impl Writer<'_, '_> {
 
     fn node(&mut self, node: &crate::float::Node) -> Result<()> {
         let out_name = self.graph.tensors[node.output].name.clone();
-        let x = self.operand(node.inputs[0])?;
+        let like = match node.op {
+            Op::Concat { .. } => self.quant[node.output],
+            _ => None,
+        };
+        let x = self.operand_as(node.inputs[0], like)?;
         let fbb = &mut self.fbb;
         let act = |f: Fused| match f {
             Fused::None => ActivationFunctionType::NONE,
@@ -660,7 +717,7 @@ impl Writer<'_, '_> {
                     },
                 );
                 for &t in &node.inputs[1..] {
-                    inputs.push(self.operand(t)?);
+                    inputs.push(self.operand_as(t, like)?);
                 }
                 (
                     B::CONCATENATION,
@@ -798,6 +855,25 @@ impl Writer<'_, '_> {
         }
         Ok(self.fbb.finished_data().to_vec())
     }
+}
+
+/// Biases as int32 at the given scales (one per value), little-endian.
+///
+/// # Errors
+/// A bias that does not fit int32 at its scale (input and weight scales so small that the
+/// bias would wrap).
+fn int32_bias(name: &str, values: &[f32], scales: &[f32]) -> Result<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(4 * values.len());
+    for (c, (&v, &s)) in values.iter().zip(scales).enumerate() {
+        let q = (f64::from(v) / f64::from(s)).round();
+        ensure!(
+            q.abs() <= f64::from(i32::MAX),
+            "bias {name} channel {c}: {v} at scale {s} (input scale x weight scale) does not \
+             fit int32; the calibration range of the input is too narrow for these weights"
+        );
+        bytes.extend_from_slice(&(q as i32).to_le_bytes());
+    }
+    Ok(bytes)
 }
 
 /// `round(x / scale) + zero_point`, saturated to int8.

@@ -117,11 +117,9 @@ impl Reader {
         // TFLite's SAME split of the padding, [top, left, bottom, right].
         let mut same_pads = [0; 4];
         for axis in 0..2 {
-            let extent = (kernel[axis] - 1) * dilation[axis] + 1;
-            let (out, before) = same.out_and_pad(axis, input[axis], kernel[axis])?;
-            let total = ((out - 1) * stride[axis] + extent).saturating_sub(input[axis]);
+            let (_, before, after) = same.pads(axis, input[axis], kernel[axis])?;
             same_pads[axis] = before;
-            same_pads[axis + 2] = total - before;
+            same_pads[axis + 2] = after;
         }
         let auto_pad = attrs.string("auto_pad").unwrap_or_default();
         let pads = match auto_pad.as_str() {
@@ -226,7 +224,7 @@ impl Reader {
             )
         };
         let filter = self.constant(&format!("{name}/filter"), filter_shape, filter)?;
-        self.graph.tensors[filter].fixed = w.fixed.clone();
+        self.graph.tensors[filter].fixed = w.output_channel_scales(0);
         let mut inputs = vec![x, filter];
         if let Some(b) = bias {
             ensure!(
@@ -419,12 +417,22 @@ impl Reader {
             in_shape.len() == 2 && in_shape[1] == depth,
             "input of shape {in_shape:?} for weights of depth {depth}"
         );
-        self.fully_connected(node, x, weights, units, b.fixed.clone(), bias, false)
+        // Scaled weights (alpha) no longer have the quantizer's scales.
+        let fixed = if alpha == 1.0 {
+            b.output_channel_scales(if trans_b { 0 } else { 1 })
+        } else {
+            None
+        };
+        self.fully_connected(node, x, weights, units, fixed, bias, false)
     }
 
     pub(super) fn matmul(&mut self, node: &NodeProto) -> Result<()> {
-        let Some(b) = self.const_input(node, 1).ok().flatten() else {
-            bail!("MatMul of two computed tensors is not supported (only constant weights)")
+        let b = match self.value(self.input(node, 1)?)? {
+            Value::Const(c) => c.clone(),
+            Value::Act { .. } => bail!(
+                "MatMul by a computed tensor is not supported: the second operand must be \
+                 constant weights"
+            ),
         };
         let [depth, units] = b.shape[..] else {
             bail!(
@@ -438,7 +446,8 @@ impl Reader {
             .collect();
         let x = self.plain(self.input(node, 0)?)?;
         let rank = self.graph.tensors[x].shape.len();
-        self.fully_connected(node, x, weights, units, b.fixed.clone(), None, rank > 2)
+        let fixed = b.output_channel_scales(1);
+        self.fully_connected(node, x, weights, units, fixed, None, rank > 2)
     }
 
     pub(super) fn batch_norm(&mut self, node: &NodeProto, attrs: &Attrs<'_>) -> Result<()> {
@@ -468,10 +477,8 @@ impl Reader {
             .collect();
         let x = self.input(node, 0)?;
         let out = self.output(node)?.to_owned();
-        if let Some(()) = self.fold_into_producer(x, &scale, &shift)? {
-            let v = self.value(x)?.clone();
-            self.set(&out, v);
-            return Ok(());
+        if self.fold_into_producer(x, &scale, &shift)? {
+            return self.alias(&out, x);
         }
         // Not after a convolution: a per-channel MUL and ADD.
         let rank = self.logical_shape(x)?.len();
@@ -479,11 +486,7 @@ impl Reader {
         if rank > 1 {
             shape[1] = scale.len();
         }
-        let as_const = |v: &[f64]| Const {
-            shape: shape.clone(),
-            values: v.to_vec(),
-            fixed: None,
-        };
+        let as_const = |v: &[f64]| Const::new(shape.clone(), v.to_vec());
         let scaled = format!("{out}/scaled");
         self.binary_with_const(
             &scaled,
@@ -502,24 +505,34 @@ impl Reader {
     }
 
     /// Folds `y = x * scale + shift` (per output channel) into the convolution or
-    /// FULLY_CONNECTED that computes `x`, if nothing else reads `x`.
+    /// FULLY_CONNECTED that computes `x`, if this is the only reader of `x` under any of its
+    /// names (Identity and QDQ pairs alias one tensor) and no quantization of the source model
+    /// is fixed on its weights or output. Returns whether it did.
     pub(super) fn fold_into_producer(
         &mut self,
         x: &str,
         scale: &[f64],
         shift: &[f64],
-    ) -> Result<Option<()>> {
-        let (Value::Act { t, layout }, Some(1)) =
-            (self.value(x)?.clone(), self.readers.get(x).copied())
-        else {
-            return Ok(None);
+    ) -> Result<bool> {
+        let Value::Act { t, layout } = self.value(x)?.clone() else {
+            return Ok(false);
         };
+        let reads: usize = self
+            .values
+            .iter()
+            .filter(|(_, v)| matches!(v, Value::Act { t: u, .. } if *u == t))
+            .map(|(name, _)| self.readers.get(name).copied().unwrap_or(0))
+            .sum();
+        let readers = reads.saturating_sub(self.passed_on.get(&t).copied().unwrap_or(0));
+        let already_read = self.graph.nodes.iter().any(|n| n.inputs.contains(&t));
         let rank = self.graph.tensors[t].shape.len();
-        if layout == Layout::Plain && rank != 2 {
-            return Ok(None); // the channel is not the stored last dimension
+        // The channel must be the stored last dimension.
+        let channel_last = layout == Layout::ChannelsLast || rank == 2;
+        if readers != 1 || already_read || !channel_last || self.graph.tensors[t].fixed.is_some() {
+            return Ok(false);
         }
         let Some(p) = self.graph.nodes.iter().rposition(|n| n.output == t) else {
-            return Ok(None);
+            return Ok(false);
         };
         let node = &self.graph.nodes[p];
         let channels = scale.len();
@@ -535,11 +548,13 @@ impl Reader {
             Op::DepthwiseConv2d {
                 fused: Fused::None, ..
             } => false,
-            _ => return Ok(None),
+            _ => return Ok(false),
         };
         let (w, b) = (node.inputs[1], node.inputs.get(2).copied());
-        if self.graph.tensors[t].shape.last() != Some(&channels) {
-            return Ok(None);
+        if self.graph.tensors[t].shape.last() != Some(&channels)
+            || self.graph.tensors[w].fixed.is_some()
+        {
+            return Ok(false);
         }
         let weights = self.graph.tensors[w]
             .data
@@ -572,7 +587,7 @@ impl Reader {
                 self.graph.nodes[p].inputs.push(b);
             }
         }
-        Ok(Some(()))
+        Ok(true)
     }
 
     pub(super) fn pool(&mut self, node: &NodeProto, attrs: &Attrs<'_>) -> Result<()> {
@@ -586,8 +601,8 @@ impl Reader {
         let (x, one_d) = self.image(node)?;
         let kernel: Vec<usize> = kernel
             .iter()
-            .map(|&k| usize::try_from(k))
-            .collect::<Result<_, _>>()?;
+            .map(|&k| usize::try_from(k).map_err(|_| anyhow!("kernel_shape {kernel:?}")))
+            .collect::<Result<_>>()?;
         let kernel = match (kernel.as_slice(), one_d) {
             ([k], true) => [1, *k],
             ([a, b], false) => [*a, *b],

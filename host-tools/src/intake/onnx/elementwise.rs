@@ -127,10 +127,8 @@ impl Reader {
                         Op::Sub { .. } => (ones, v.iter().map(|x| -x).collect()),
                         _ => (v.clone(), vec![0.0; v.len()]),
                     };
-                    if self.fold_into_producer(&a, &scale, &shift)?.is_some() {
-                        let value = self.value(&a)?.clone();
-                        self.set(&out, value);
-                        return Ok(());
+                    if self.fold_into_producer(&a, &scale, &shift)? {
+                        return self.alias(&out, &a);
                     }
                 }
                 self.binary_with_const(&out, &a, &c, op, false)

@@ -6,6 +6,7 @@ use anyhow::{Result, anyhow, bail, ensure};
 
 use super::shape::{normalize_axis, reshape_target};
 use super::{Attrs, Const, Reader, Value, tensor};
+use crate::float::index::{broadcast, map_indices, strides, transpose};
 use crate::float::{broadcast_shape, elements};
 use crate::intake::onnx::proto::NodeProto;
 
@@ -25,11 +26,7 @@ pub(super) fn try_fold(r: &mut Reader, node: &NodeProto, attrs: &Attrs<'_>) -> R
                 .iter()
                 .map(|&d| d as f64)
                 .collect();
-            Some(Const {
-                shape: vec![dims.len()],
-                values: dims,
-                fixed: None,
-            })
+            Some(Const::new(vec![dims.len()], dims))
         }
         _ => None,
     };
@@ -83,32 +80,9 @@ pub(super) fn try_fold(r: &mut Reader, node: &NodeProto, attrs: &Attrs<'_>) -> R
             match op {
                 "Unsqueeze" => {
                     let axes = axes.ok_or_else(|| anyhow!("Unsqueeze needs axes"))?;
-                    let rank = shape.len() + axes.len();
-                    let mut axes: Vec<usize> = axes
-                        .iter()
-                        .map(|&a| normalize_axis(a, rank))
-                        .collect::<Result<_>>()?;
-                    axes.sort_unstable();
-                    for a in axes {
-                        shape.insert(a, 1);
-                    }
+                    shape = unsqueeze(&shape, &axes)?;
                 }
-                "Squeeze" => {
-                    let rank = shape.len();
-                    let axes: Vec<usize> = match axes {
-                        Some(a) => a
-                            .iter()
-                            .map(|&a| normalize_axis(a, rank))
-                            .collect::<Result<_>>()?,
-                        None => (0..rank).filter(|&a| shape[a] == 1).collect(),
-                    };
-                    shape = shape
-                        .iter()
-                        .enumerate()
-                        .filter(|(a, _)| !axes.contains(a))
-                        .map(|(_, &d)| d)
-                        .collect();
-                }
+                "Squeeze" => shape = squeeze(&shape, axes.as_deref())?,
                 "Reshape" => shape = reshape_target(&x.shape, &c(1)?.ints()?)?,
                 _ => {
                     let axis = normalize_axis(attrs.int("axis", 1), shape.len() + 1)?;
@@ -132,20 +106,28 @@ pub(super) fn try_fold(r: &mut Reader, node: &NodeProto, attrs: &Attrs<'_>) -> R
                 }
             };
             let mut shape = shape_of(x);
+            for p in &parts {
+                let s = shape_of(p);
+                ensure!(
+                    s.len() == shape.len()
+                        && s.iter()
+                            .zip(&shape)
+                            .enumerate()
+                            .all(|(a, (m, n))| a == axis || m == n),
+                    "Concat of constants of shapes {:?} and {s:?} along axis {axis}",
+                    x.shape
+                );
+            }
             shape[axis] = parts.iter().map(|p| shape_of(p)[axis]).sum();
             let outer: usize = shape[..axis].iter().product();
-            let mut values = Vec::with_capacity(shape.iter().product());
+            let mut values = Vec::with_capacity(elements(&shape)?);
             for o in 0..outer {
                 for p in &parts {
                     let chunk: usize = shape_of(p)[axis..].iter().product();
                     values.extend_from_slice(&p.values[o * chunk..(o + 1) * chunk]);
                 }
             }
-            Const {
-                shape,
-                values,
-                fixed: None,
-            }
+            Const::new(shape, values)
         }
         "Gather" => {
             let indices = c(1)?;
@@ -153,6 +135,10 @@ pub(super) fn try_fold(r: &mut Reader, node: &NodeProto, attrs: &Attrs<'_>) -> R
             let d = x.shape[axis];
             let outer: usize = x.shape[..axis].iter().product();
             let inner: usize = x.shape[axis + 1..].iter().product();
+            let mut out_shape = x.shape[..axis].to_vec();
+            out_shape.extend_from_slice(&indices.shape);
+            out_shape.extend_from_slice(&x.shape[axis + 1..]);
+            elements(&out_shape)?;
             let mut values = Vec::new();
             for o in 0..outer {
                 for &i in &indices.ints()? {
@@ -168,11 +154,7 @@ pub(super) fn try_fold(r: &mut Reader, node: &NodeProto, attrs: &Attrs<'_>) -> R
             let mut shape = x.shape[..axis].to_vec();
             shape.extend_from_slice(&indices.shape);
             shape.extend_from_slice(&x.shape[axis + 1..]);
-            Const {
-                shape,
-                values,
-                fixed: None,
-            }
+            Const::new(shape, values)
         }
         "Slice" => {
             let (starts, ends) = (c(1)?.ints()?, c(2)?.ints()?);
@@ -197,7 +179,7 @@ pub(super) fn try_fold(r: &mut Reader, node: &NodeProto, attrs: &Attrs<'_>) -> R
                 let axis = normalize_axis(axes[k], rank)?;
                 picks[axis] = slice_indices(x.shape[axis], starts[k], ends[k], steps[k])?;
             }
-            gather_box(x, &picks)
+            gather_box(x, &picks)?
         }
         "Transpose" => {
             let rank = x.shape.len();
@@ -208,22 +190,14 @@ pub(super) fn try_fold(r: &mut Reader, node: &NodeProto, attrs: &Attrs<'_>) -> R
                     .collect::<Result<_>>()?,
                 None => (0..rank).rev().collect(),
             };
-            let shape: Vec<usize> = perm.iter().map(|&a| x.shape[a]).collect();
-            let strides = strides(&x.shape);
-            let values = indices(&shape)
-                .map(|idx| {
-                    x.values[idx
-                        .iter()
-                        .zip(&perm)
-                        .map(|(&i, &p)| i * strides[p])
-                        .sum::<usize>()]
-                })
-                .collect();
-            Const {
-                shape,
-                values,
-                fixed: None,
-            }
+            ensure!(
+                is_permutation(&perm, rank),
+                "perm {perm:?} for {rank} dimensions"
+            );
+            Const::new(
+                perm.iter().map(|&a| x.shape[a]).collect(),
+                transpose(&x.values, &x.shape, &perm),
+            )
         }
         "ConstantOfShape" => {
             let shape: Vec<usize> = x
@@ -231,15 +205,13 @@ pub(super) fn try_fold(r: &mut Reader, node: &NodeProto, attrs: &Attrs<'_>) -> R
                 .iter()
                 .map(|&d| usize::try_from(d))
                 .collect::<Result<_, _>>()?;
-            elements(&shape)?;
             let fill = match attrs.get("value").and_then(|a| a.t.as_ref()) {
                 Some(t) => tensor(t)?.values.first().copied().unwrap_or(0.0),
                 None => 0.0,
             };
-            Const {
-                values: vec![fill; elements(&shape)?],
-                shape,
-                fixed: None,
+            {
+                let n = elements(&shape)?;
+                Const::new(shape, vec![fill; n])
             }
         }
         "Expand" => {
@@ -248,11 +220,8 @@ pub(super) fn try_fold(r: &mut Reader, node: &NodeProto, attrs: &Attrs<'_>) -> R
                 .iter()
                 .map(|&d| usize::try_from(d))
                 .collect::<Result<_, _>>()?;
-            let zeros = Const {
-                values: vec![0.0; elements(&target)?],
-                shape: target,
-                fixed: None,
-            };
+            let n = elements(&target)?;
+            let zeros = Const::new(target, vec![0.0; n]);
             binary(x, &zeros, |a, _| a)?
         }
         "Add" => binary(x, c(1)?, |a, b| a + b)?,
@@ -281,18 +250,16 @@ fn constant(attrs: &Attrs<'_>) -> Result<Const> {
         return Ok(Const::scalar(a.i() as f64));
     }
     if let Some(a) = attrs.get("value_floats") {
-        return Ok(Const {
-            shape: vec![a.floats.len()],
-            values: a.floats.iter().map(|&v| f64::from(v)).collect(),
-            fixed: None,
-        });
+        return Ok(Const::new(
+            vec![a.floats.len()],
+            a.floats.iter().map(|&v| f64::from(v)).collect(),
+        ));
     }
     if let Some(a) = attrs.get("value_ints") {
-        return Ok(Const {
-            shape: vec![a.ints.len()],
-            values: a.ints.iter().map(|&v| v as f64).collect(),
-            fixed: None,
-        });
+        return Ok(Const::new(
+            vec![a.ints.len()],
+            a.ints.iter().map(|&v| v as f64).collect(),
+        ));
     }
     bail!("Constant without a supported value attribute")
 }
@@ -301,45 +268,18 @@ fn constant(attrs: &Attrs<'_>) -> Result<Const> {
 fn binary(a: &Const, b: &Const, f: impl Fn(f64, f64) -> f64) -> Result<Const> {
     let shape = broadcast_shape(&a.shape, &b.shape)?;
     elements(&shape)?;
-    let rank = shape.len();
-    let strides = |s: &[usize]| -> Vec<usize> {
-        let pad = rank - s.len();
-        let mut st = vec![0; rank];
-        let mut acc = 1;
-        for d in (0..s.len()).rev() {
-            st[d + pad] = if s[d] == 1 { 0 } else { acc };
-            acc *= s[d];
-        }
-        st
-    };
-    let (sa, sb) = (strides(&a.shape), strides(&b.shape));
-    let total: usize = shape.iter().product();
-    let mut idx = vec![0; rank];
-    let mut values = Vec::with_capacity(total);
-    for _ in 0..total {
-        let (ia, ib) = idx
-            .iter()
-            .enumerate()
-            .fold((0, 0), |(x, y), (d, &i)| (x + i * sa[d], y + i * sb[d]));
-        values.push(f(a.values[ia], b.values[ib]));
-        for d in (0..rank).rev() {
-            idx[d] += 1;
-            if idx[d] < shape[d] {
-                break;
-            }
-            idx[d] = 0;
-        }
-    }
-    Ok(Const {
+    Ok(Const::new(
         shape,
-        values,
-        fixed: None,
-    })
+        broadcast(&a.values, &a.shape, &b.values, &b.shape, f)?,
+    ))
 }
 
 /// ONNX Slice's indices along a dimension of `d` (any step but 0; ends clamp as ONNX says).
 fn slice_indices(d: usize, start: i64, end: i64, step: i64) -> Result<Vec<usize>> {
     ensure!(step != 0, "Slice step 0");
+    if d == 0 {
+        return Ok(Vec::new());
+    }
     let d = i64::try_from(d)?;
     let wrap = |v: i64| if v < 0 { v.saturating_add(d) } else { v };
     let (start, end) = if step > 0 {
@@ -351,54 +291,73 @@ fn slice_indices(d: usize, start: i64, end: i64, step: i64) -> Result<Vec<usize>
     let mut i = start;
     while (step > 0 && i < end) || (step < 0 && i > end) {
         out.push(usize::try_from(i)?);
-        i += step;
+        i = match i.checked_add(step) {
+            Some(next) => next,
+            None => break,
+        };
     }
     Ok(out)
 }
 
-/// Row-major strides of a shape.
-fn strides(shape: &[usize]) -> Vec<usize> {
-    let mut s = vec![1; shape.len()];
-    for i in (0..shape.len().saturating_sub(1)).rev() {
-        s[i] = s[i + 1] * shape[i + 1];
-    }
-    s
-}
-
-/// Every index of `shape`, in row-major order.
-fn indices(shape: &[usize]) -> impl Iterator<Item = Vec<usize>> + '_ {
-    let total: usize = shape.iter().product();
-    let mut idx = vec![0; shape.len()];
-    (0..total).map(move |k| {
-        if k > 0 {
-            for d in (0..shape.len()).rev() {
-                idx[d] += 1;
-                if idx[d] < shape[d] {
-                    break;
-                }
-                idx[d] = 0;
-            }
-        }
-        idx.clone()
-    })
-}
-
 /// The values of `x` at the cartesian product of `picks` (one index list per dimension).
-fn gather_box(x: &Const, picks: &[Vec<usize>]) -> Const {
+fn gather_box(x: &Const, picks: &[Vec<usize>]) -> Result<Const> {
     let shape: Vec<usize> = picks.iter().map(Vec::len).collect();
+    elements(&shape)?;
     let st = strides(&x.shape);
-    let values = indices(&shape)
-        .map(|idx| {
-            x.values[idx
-                .iter()
-                .enumerate()
-                .map(|(d, &i)| picks[d][i] * st[d])
-                .sum::<usize>()]
-        })
-        .collect();
-    Const {
-        shape,
-        values,
-        fixed: None,
+    let values = map_indices(&shape, |idx| {
+        x.values[idx
+            .iter()
+            .enumerate()
+            .map(|(d, &i)| picks[d][i] * st[d])
+            .sum::<usize>()]
+    });
+    Ok(Const::new(shape, values))
+}
+
+/// True if `perm` orders `rank` dimensions.
+pub(super) fn is_permutation(perm: &[usize], rank: usize) -> bool {
+    let mut seen = perm.to_vec();
+    seen.sort_unstable();
+    seen.iter().copied().eq(0..rank)
+}
+
+/// ONNX Unsqueeze: a dimension of 1 at each of `axes` (of the output's rank).
+pub(super) fn unsqueeze(shape: &[usize], axes: &[i64]) -> Result<Vec<usize>> {
+    let rank = shape.len() + axes.len();
+    let mut axes: Vec<usize> = axes
+        .iter()
+        .map(|&a| normalize_axis(a, rank))
+        .collect::<Result<_>>()?;
+    axes.sort_unstable();
+    ensure!(
+        axes.windows(2).all(|w| w[0] != w[1]),
+        "Unsqueeze axes {axes:?} repeat"
+    );
+    let mut out = shape.to_vec();
+    for a in axes {
+        out.insert(a, 1);
     }
+    Ok(out)
+}
+
+/// ONNX Squeeze: the dimensions of 1 at `axes` removed (every 1 without axes).
+pub(super) fn squeeze(shape: &[usize], axes: Option<&[i64]>) -> Result<Vec<usize>> {
+    let rank = shape.len();
+    let axes: Vec<usize> = match axes {
+        Some(a) => a
+            .iter()
+            .map(|&a| normalize_axis(a, rank))
+            .collect::<Result<_>>()?,
+        None => (0..rank).filter(|&a| shape[a] == 1).collect(),
+    };
+    ensure!(
+        axes.iter().all(|&a| shape[a] == 1),
+        "Squeeze of a dimension that is not 1 ({shape:?} at {axes:?})"
+    );
+    Ok(shape
+        .iter()
+        .enumerate()
+        .filter(|(a, _)| !axes.contains(a))
+        .map(|(_, &d)| d)
+        .collect())
 }

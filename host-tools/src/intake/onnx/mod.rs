@@ -74,15 +74,22 @@ struct Const {
     values: Vec<f64>,
     /// A fixed weight quantization from a QDQ model's DequantizeLinear.
     fixed: Option<Fixed>,
+    /// The file stored it as uint8 (a QDQ zero point of a uint8 activation).
+    uint8: bool,
 }
 
 impl Const {
-    fn scalar(v: f64) -> Const {
+    fn new(shape: Vec<usize>, values: Vec<f64>) -> Const {
         Const {
-            shape: Vec::new(),
-            values: vec![v],
+            shape,
+            values,
             fixed: None,
+            uint8: false,
         }
+    }
+
+    fn scalar(v: f64) -> Const {
+        Const::new(Vec::new(), vec![v])
     }
 
     /// The values as integers; the exporters' "to the end" sentinels (near `i64::MIN` or
@@ -99,6 +106,20 @@ impl Const {
 
     fn f32s(&self) -> Vec<f32> {
         self.values.iter().map(|&v| v as f32).collect()
+    }
+
+    /// The fixed weight scales, if they are per tensor or run along `output_axis` of this
+    /// tensor (the weights' output channel), re-labelled for the float graph (axis 0 there).
+    fn output_channel_scales(&self, output_axis: usize) -> Option<Fixed> {
+        match &self.fixed {
+            Some(Fixed::Weights { scales, axis }) if scales.len() == 1 || *axis == output_axis => {
+                Some(Fixed::Weights {
+                    scales: scales.clone(),
+                    axis: 0,
+                })
+            }
+            _ => None,
+        }
     }
 }
 
@@ -148,6 +169,7 @@ pub fn read(bytes: &[u8], options: &Options) -> Result<Model> {
         opset,
         readers: HashMap::new(),
         converted: HashMap::new(),
+        passed_on: HashMap::new(),
     };
     for node in &graph.node {
         for i in &node.input {
@@ -167,8 +189,7 @@ pub fn read(bytes: &[u8], options: &Options) -> Result<Model> {
         if r.values.contains_key(input.name()) {
             continue; // an initializer listed as an input (older exporters)
         }
-        let given = shapes.next();
-        let shape = input_shape(input, given)?;
+        let shape = input_shape(input, &mut shapes)?;
         let channels_first = options.input_layout == InputLayout::Nhwc
             && feeds_channels_first_op(graph, input.name())
             && shape.len() >= 3;
@@ -218,25 +239,32 @@ pub fn read(bytes: &[u8], options: &Options) -> Result<Model> {
     })
 }
 
-/// True if a node that wants channels-last (a convolution or pool) reads `name`.
+/// True if a node that wants channels-last (a convolution or pool) reads `name`, directly
+/// or through QDQ pairs.
 fn feeds_channels_first_op(graph: &proto::GraphProto, name: &str) -> bool {
-    graph.node.iter().any(|n| {
-        n.input.first().is_some_and(|i| i == name)
-            && matches!(
-                n.op_type(),
-                "Conv"
-                    | "MaxPool"
-                    | "AveragePool"
-                    | "GlobalAveragePool"
-                    | "GlobalMaxPool"
-                    | "BatchNormalization"
-                    | "QuantizeLinear"
-            )
-    })
+    fn feeds(graph: &proto::GraphProto, name: &str, depth: usize) -> bool {
+        graph
+            .node
+            .iter()
+            .filter(|n| n.input.first().is_some_and(|i| i == name))
+            .any(|n| match n.op_type() {
+                "Conv" | "ConvTranspose" | "MaxPool" | "AveragePool" | "GlobalAveragePool"
+                | "BatchNormalization" => true,
+                "QuantizeLinear" | "DequantizeLinear" if depth < 4 => {
+                    n.output.first().is_some_and(|o| feeds(graph, o, depth + 1))
+                }
+                _ => false,
+            })
+    }
+    feeds(graph, name, 0)
 }
 
-/// The static shape of a graph input, or the one the user gave for it.
-fn input_shape(input: &proto::ValueInfoProto, given: Option<&Vec<usize>>) -> Result<Vec<usize>> {
+/// The static shape of a graph input, or for one with dynamic dimensions the next shape the
+/// user gave.
+fn input_shape<'s>(
+    input: &proto::ValueInfoProto,
+    given: &mut impl Iterator<Item = &'s Vec<usize>>,
+) -> Result<Vec<usize>> {
     use proto::tensor_shape_proto::dimension::Value as Dim;
     use proto::type_proto::Value as Type;
     let Some(Type::TensorType(t)) = input.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
@@ -260,7 +288,8 @@ fn input_shape(input: &proto::ValueInfoProto, given: Option<&Vec<usize>>) -> Res
             _ => None,
         })
         .collect();
-    if let Some(given) = given {
+    let dynamic = declared.iter().any(Option::is_none);
+    if let Some(given) = dynamic.then(|| given.next()).flatten() {
         crate::float::elements(given)?;
         ensure!(
             given.len() == declared.len()
@@ -361,9 +390,8 @@ fn tensor(t: &TensorProto) -> Result<Const> {
         values.len()
     );
     Ok(Const {
-        shape,
-        values,
-        fixed: None,
+        uint8: dt == DataType::Uint8 as i32,
+        ..Const::new(shape, values)
     })
 }
 
@@ -420,6 +448,9 @@ struct Reader {
     readers: HashMap<String, usize>,
     /// Activations already converted to the other layout, by value name and target layout.
     converted: HashMap<(String, Layout), TensorIx>,
+    /// Per float tensor, how many reads of its names only passed it on under another name
+    /// (Identity, a QDQ pair, a folded BatchNormalization): not uses of the value.
+    passed_on: HashMap<TensorIx, usize>,
 }
 
 impl Reader {
@@ -483,10 +514,19 @@ impl Reader {
         self.set(name, Value::Act { t, layout });
     }
 
-    /// A float-graph constant for `c` with the given stored shape and values.
+    /// Names `from`'s value `out` too: the node that does this only passes it on.
+    fn alias(&mut self, out: &str, from: &str) -> Result<()> {
+        let v = self.value(from)?.clone();
+        if let Value::Act { t, .. } = v {
+            *self.passed_on.entry(t).or_insert(0) += 1;
+        }
+        self.set(out, v);
+        Ok(())
+    }
+
+    /// A float-graph constant of the given stored shape and values.
     fn constant(&mut self, name: &str, shape: Vec<usize>, values: Vec<f32>) -> Result<TensorIx> {
-        let t = self.graph.constant(name, shape, values)?;
-        Ok(t)
+        self.graph.constant(name, shape, values)
     }
 
     /// Activation `name` in the logical order (converting a channels-last one).
@@ -564,7 +604,7 @@ impl Reader {
         layout: Layout,
     ) -> Result<TensorIx> {
         let values = c.f32s();
-        if layout == Layout::Plain || c.shape.len() <= 1 && rank < 3 {
+        if layout == Layout::Plain {
             return self.constant(name, c.shape.clone(), values);
         }
         ensure!(
@@ -585,8 +625,7 @@ impl Reader {
                 }
             }
         }
-        let t = self.constant(name, stored, out)?;
-        Ok(t)
+        self.constant(name, stored, out)
     }
 
     fn node(&mut self, node: &NodeProto) -> Result<()> {
@@ -619,9 +658,8 @@ impl Reader {
             "Split" => self.split(node, &attrs),
             "Gather" => self.gather(node, &attrs),
             "Identity" | "Dropout" => {
-                let v = self.value(self.input(node, 0)?)?.clone();
-                self.set(node.output.first().map_or("", String::as_str), v);
-                Ok(())
+                let out = self.output(node)?.to_owned();
+                self.alias(&out, self.input(node, 0)?)
             }
             "QuantizeLinear" => self.quantize_linear(node, &attrs),
             "DequantizeLinear" => self.dequantize_linear(node, &attrs),

@@ -11,15 +11,16 @@ use crate::float::Fixed;
 use crate::intake::onnx::proto::NodeProto;
 
 impl Reader {
-    /// Scale and zero point inputs as one value per slice (`len` slices, or one).
-    fn qparams(&self, node: &NodeProto) -> Result<(Vec<f64>, Vec<f64>)> {
+    /// Scale and zero point inputs as one value per slice (or one), and whether the zero
+    /// point is uint8 (its element type; ONNX's default, when absent, is uint8 zero).
+    fn qparams(&self, node: &NodeProto) -> Result<(Vec<f64>, Vec<f64>, bool)> {
         let scale = self
             .const_input(node, 1)?
             .ok_or_else(|| anyhow!("the scale must be a constant"))?
             .values;
-        let zero = match self.const_input(node, 2)? {
-            Some(z) => z.values,
-            None => vec![0.0; scale.len()],
+        let (zero, uint8) = match self.const_input(node, 2)? {
+            Some(z) => (z.values, z.uint8),
+            None => (vec![0.0; scale.len()], true),
         };
         ensure!(
             zero.len() == scale.len(),
@@ -27,42 +28,50 @@ impl Reader {
             scale.len(),
             zero.len()
         );
-        ensure!(scale.iter().all(|&s| s > 0.0), "scales must be positive");
-        Ok((scale, zero))
+        ensure!(
+            scale.iter().all(|&s| s > 0.0 && s.is_finite()),
+            "scales must be positive"
+        );
+        Ok((scale, zero, uint8))
     }
 
-    /// The zero point's element type is uint8 if its values reach above 127 or it says so.
-    fn zero_point_is_u8(&self, node: &NodeProto, zero: &[f64]) -> bool {
-        zero.iter().any(|&z| z > 127.0)
-            || node
-                .input
-                .get(2)
-                .is_some_and(|n| n.contains("uint8") || n.ends_with("_u8"))
-    }
-
-    pub(super) fn quantize_linear(&mut self, node: &NodeProto, _attrs: &Attrs<'_>) -> Result<()> {
+    pub(super) fn quantize_linear(&mut self, node: &NodeProto, attrs: &Attrs<'_>) -> Result<()> {
         let x = self.input(node, 0)?.to_owned();
-        let (scale, zero) = self.qparams(node)?;
+        let out = self.output(node)?.to_owned();
+        let (scale, zero, uint8) = self.qparams(node)?;
+        let t = match self.value(&x)?.clone() {
+            Value::Act { t, .. } => t,
+            // Float weights quantized in the graph (quantization-aware training exports): the
+            // quantized values, for the DequantizeLinear that follows.
+            Value::Const(c) => {
+                let rank = c.shape.len();
+                let axis = match scale.len() {
+                    1 => 0,
+                    _ => super::shape::normalize_axis(attrs.int("axis", 1), rank)?,
+                };
+                let (lo, hi) = if uint8 { (0.0, 255.0) } else { (-128.0, 127.0) };
+                let values = per_slice(&c, &scale, axis)?
+                    .map(|(v, k)| ((v / scale[k]).round() + zero[k]).clamp(lo, hi))
+                    .collect();
+                let q = Const {
+                    uint8,
+                    ..Const::new(c.shape.clone(), values)
+                };
+                self.set(&out, Value::Const(q));
+                return Ok(());
+            }
+        };
         let ([s], [z]) = (scale.as_slice(), zero.as_slice()) else {
             bail!(
                 "per-channel quantization of an activation is not supported (one scale per tensor)"
             )
         };
         // A uint8 activation is the int8 one shifted by 128: the same real values.
-        let z = if self.zero_point_is_u8(node, &zero) {
-            z - 128.0
-        } else {
-            *z
-        };
+        let z = if uint8 { z - 128.0 } else { *z };
         ensure!(
             (-128.0..=127.0).contains(&z),
             "zero point {z} does not fit int8"
         );
-        let Value::Act { t, layout } = self.value(&x)?.clone() else {
-            bail!(
-                "QuantizeLinear of a constant: quantized weights are read through DequantizeLinear"
-            )
-        };
         let fixed = Fixed::Activation {
             scale: *s as f32,
             zero_point: z as i32,
@@ -73,8 +82,7 @@ impl Reader {
         }
         tensor.fixed = Some(fixed);
         // The pair's rounding and clamping is what int8 does anyway: the value passes on.
-        self.set_act(self.output(node)?, t, layout);
-        Ok(())
+        self.alias(&out, &x)
     }
 
     pub(super) fn dequantize_linear(&mut self, node: &NodeProto, attrs: &Attrs<'_>) -> Result<()> {
@@ -82,52 +90,51 @@ impl Reader {
         let out = self.output(node)?.to_owned();
         let q = match self.value(&x)?.clone() {
             // Of an activation: QuantizeLinear already fixed its quantization.
-            act @ Value::Act { .. } => {
-                self.set(&out, act);
-                return Ok(());
-            }
+            Value::Act { .. } => return self.alias(&out, &x),
             Value::Const(c) => c,
         };
-        let (scale, zero) = self.qparams(node)?;
+        let (scale, zero, _) = self.qparams(node)?;
         let rank = q.shape.len();
-        let axis = if scale.len() == 1 {
-            0
-        } else {
-            super::shape::normalize_axis(attrs.int("axis", 1), rank)?
+        let axis = match scale.len() {
+            1 => 0,
+            _ => super::shape::normalize_axis(attrs.int("axis", 1), rank)?,
         };
-        ensure!(
-            scale.len() == 1 || q.shape.get(axis) == Some(&scale.len()),
-            "{} scales for shape {:?} along axis {axis}",
-            scale.len(),
-            q.shape
-        );
-        let inner: usize = q.shape.iter().skip(axis + 1).product();
-        let channel = |i: usize| {
-            if scale.len() == 1 {
-                0
-            } else {
-                (i / inner) % scale.len()
-            }
-        };
-        let values = q
-            .values
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| (v - zero[channel(i)]) * scale[channel(i)])
+        let values = per_slice(&q, &scale, axis)?
+            .map(|(v, k)| (v - zero[k]) * scale[k])
             .collect();
         // Symmetric int8 weights keep their scales; biases (int32) are re-derived from them.
-        let symmetric = zero.iter().all(|&z| z == 0.0) && q.values.iter().all(|v| v.abs() <= 127.0);
+        let symmetric =
+            !q.uint8 && zero.iter().all(|&z| z == 0.0) && q.values.iter().all(|v| v.abs() <= 127.0);
         let fixed = (symmetric && rank >= 2).then(|| Fixed::Weights {
+            axis,
             scales: scale.iter().map(|&s| s as f32).collect(),
         });
         self.set(
             &out,
             Value::Const(Const {
-                shape: q.shape,
-                values,
                 fixed,
+                ..Const::new(q.shape, values)
             }),
         );
         Ok(())
     }
+}
+
+/// Each value of `c` with the index of its slice along `axis` (0 for a single scale).
+fn per_slice<'c>(
+    c: &'c Const,
+    scale: &[f64],
+    axis: usize,
+) -> Result<impl Iterator<Item = (f64, usize)> + 'c> {
+    let n = scale.len();
+    ensure!(
+        n == 1 || c.shape.get(axis) == Some(&n),
+        "{n} scales for shape {:?} along axis {axis}",
+        c.shape
+    );
+    let inner: usize = c.shape.iter().skip(axis + 1).product();
+    Ok(c.values
+        .iter()
+        .enumerate()
+        .map(move |(i, &v)| (v, if n == 1 { 0 } else { (i / inner.max(1)) % n })))
 }

@@ -4,7 +4,7 @@
 
 use anyhow::{Result, anyhow, bail, ensure};
 
-use super::{Attrs, Layout, Reader, Value};
+use super::{Attrs, Layout, Reader};
 use crate::float::Op;
 use crate::intake::onnx::proto::NodeProto;
 
@@ -178,10 +178,7 @@ impl Reader {
         };
         let (y_h, y_c) = (read(1), read(2));
         if let Some(y_h) = &y_h {
-            let seq = match self.value(&out)? {
-                Value::Act { t, .. } => *t,
-                Value::Const(_) => bail!("the LSTM's output is a constant"),
-            };
+            let seq = y;
             let (begin, size) = if batch_major {
                 (vec![0, time - 1, 0, 0], vec![batch, 1, 1, units])
             } else {

@@ -5,6 +5,7 @@
 
 use anyhow::{Result, anyhow, bail, ensure};
 
+use super::fold::{is_permutation, squeeze, unsqueeze};
 use super::{Attrs, Layout, Reader, stored_axis};
 use crate::float::Op;
 use crate::intake::onnx::proto::NodeProto;
@@ -68,39 +69,16 @@ impl Reader {
     }
 
     pub(super) fn squeeze(&mut self, node: &NodeProto, attrs: &Attrs<'_>) -> Result<()> {
-        let mut shape = self.logical_shape(self.input(node, 0)?)?;
+        let shape = self.logical_shape(self.input(node, 0)?)?;
         let axes = self.ints_operand(node, 1, attrs, "axes")?;
-        if node.op_type() == "Squeeze" {
-            let rank = shape.len();
-            let axes: Vec<usize> = match axes {
-                Some(a) => a
-                    .iter()
-                    .map(|&a| normalize_axis(a, rank))
-                    .collect::<Result<_>>()?,
-                None => (0..rank).filter(|&a| shape[a] == 1).collect(),
-            };
-            ensure!(
-                axes.iter().all(|&a| shape[a] == 1),
-                "Squeeze of a dimension that is not 1"
-            );
-            shape = shape
-                .iter()
-                .enumerate()
-                .filter(|(a, _)| !axes.contains(a))
-                .map(|(_, &d)| d)
-                .collect();
+        let shape = if node.op_type() == "Squeeze" {
+            squeeze(&shape, axes.as_deref())?
         } else {
-            let axes = axes.ok_or_else(|| anyhow!("Unsqueeze needs axes"))?;
-            let rank = shape.len() + axes.len();
-            let mut axes: Vec<usize> = axes
-                .iter()
-                .map(|&a| normalize_axis(a, rank))
-                .collect::<Result<_>>()?;
-            axes.sort_unstable();
-            for a in axes {
-                shape.insert(a, 1);
-            }
-        }
+            unsqueeze(
+                &shape,
+                &axes.ok_or_else(|| anyhow!("Unsqueeze needs axes"))?,
+            )?
+        };
         self.reshape_to(node, shape)
     }
 
@@ -116,6 +94,10 @@ impl Reader {
                 .collect::<Result<_>>()?,
             None => (0..rank).rev().collect(),
         };
+        ensure!(
+            is_permutation(&perm, rank),
+            "perm {perm:?} for {rank} dimensions"
+        );
         let out = self.output(node)?.to_owned();
         // NHWC data transposed to NCHW (tf2onnx's input) is this very tensor, stored
         // channels-last: no operator at all.
@@ -142,6 +124,7 @@ impl Reader {
             .filter(|n| !n.is_empty())
             .cloned()
             .collect();
+        ensure!(!names.is_empty(), "Concat of nothing");
         ensure!(
             names.iter().all(|n| !self.is_const(n)),
             "Concat of a constant and computed tensors is not supported"
@@ -184,16 +167,30 @@ impl Reader {
         let rank = self.logical_shape(&x)?.len();
         let default = if self.opset >= 13 { -1 } else { 1 };
         let axis = normalize_axis(attrs.int("axis", default), rank)?;
-        let last = match layout {
-            Layout::ChannelsLast => stored_axis(rank, axis) == rank - 1,
-            Layout::Plain => axis == rank - 1,
-        };
+        // Before opset 13, Softmax flattened the dimensions from `axis` on: the same only
+        // for the last one.
         ensure!(
-            last && (self.opset >= 13 || axis == rank - 1),
-            "Softmax over axis {axis} of {rank} dimensions: only the innermost (channel) axis is supported"
+            self.opset >= 13 || axis == rank - 1,
+            "Softmax (opset {}) over dimensions {axis}.. of {rank} is not supported: only the \
+             last",
+            self.opset
         );
         let out = self.output(node)?.to_owned();
-        self.unary(&out, &x, Op::Softmax { beta: 1.0 })
+        // TFLite's SOFTMAX runs over the stored last dimension.
+        if layout == Layout::ChannelsLast && stored_axis(rank, axis) == rank - 1 {
+            return self.unary(&out, &x, Op::Softmax { beta: 1.0 });
+        }
+        ensure!(
+            axis == rank - 1,
+            "Softmax over axis {axis} of {rank} dimensions is not supported: only the channel \
+             or the last axis"
+        );
+        let t = self.plain(&x)?;
+        let y = self
+            .graph
+            .push(out.clone(), Op::Softmax { beta: 1.0 }, vec![t])?;
+        self.set_act(&out, y, Layout::Plain);
+        Ok(())
     }
 
     pub(super) fn reduce_mean(&mut self, node: &NodeProto, attrs: &Attrs<'_>) -> Result<()> {
@@ -287,29 +284,23 @@ impl Reader {
         Ok(())
     }
 
-    /// A box `[begin, begin + size)` along `axis` of `x`, written to `out` in `x`'s layout.
-    fn slice_axis(
-        &mut self,
-        x: &str,
-        out: &str,
-        axis: usize,
-        begin: usize,
-        size: usize,
-    ) -> Result<()> {
+    /// A box of `x`, `(axis, begin, size)` along each given logical axis and whole along the
+    /// others, written to `out` in `x`'s layout: one SLICE.
+    fn slice_box(&mut self, x: &str, out: &str, ranges: &[(usize, usize, usize)]) -> Result<()> {
         let (t, layout) = self.act(x)?;
         let stored = self.graph.tensors[t].shape.clone();
         let rank = stored.len();
-        let s = match layout {
-            Layout::Plain => axis,
-            Layout::ChannelsLast => stored_axis(rank, axis),
-        };
-        let mut b = vec![0; rank];
-        let mut n = stored.clone();
-        b[s] = begin;
-        n[s] = size;
-        let y = self
-            .graph
-            .push(out, Op::Slice { begin: b, size: n }, vec![t])?;
+        let mut begin = vec![0; rank];
+        let mut size = stored;
+        for &(axis, b, n) in ranges {
+            let s = match layout {
+                Layout::Plain => axis,
+                Layout::ChannelsLast => stored_axis(rank, axis),
+            };
+            begin[s] = b;
+            size[s] = n;
+        }
+        let y = self.graph.push(out, Op::Slice { begin, size }, vec![t])?;
         self.set_act(out, y, layout);
         Ok(())
     }
@@ -334,29 +325,17 @@ impl Reader {
             starts.len() == ends.len() && axes.len() == starts.len(),
             "starts, ends and axes differ in length"
         );
-        let out = self.output(node)?.to_owned();
-        let mut current = x;
-        for (k, ((&st, &en), &ax)) in starts.iter().zip(&ends).zip(&axes).enumerate() {
+        let mut ranges = Vec::with_capacity(starts.len());
+        for ((&st, &en), &ax) in starts.iter().zip(&ends).zip(&axes) {
             let axis = normalize_axis(ax, rank)?;
             let d = i64::try_from(shape[axis])?;
-            let clamp = |v: i64| (if v < 0 { v + d } else { v }).clamp(0, d);
+            let clamp = |v: i64| (if v < 0 { v.saturating_add(d) } else { v }).clamp(0, d);
             let (b, e) = (clamp(st), clamp(en));
             ensure!(e > b, "Slice of nothing along axis {axis}");
-            let name = if k + 1 == starts.len() {
-                out.clone()
-            } else {
-                format!("{out}/{k}")
-            };
-            self.slice_axis(
-                &current,
-                &name,
-                axis,
-                usize::try_from(b)?,
-                usize::try_from(e - b)?,
-            )?;
-            current = name;
+            ranges.push((axis, usize::try_from(b)?, usize::try_from(e - b)?));
         }
-        Ok(())
+        let out = self.output(node)?.to_owned();
+        self.slice_box(&x, &out, &ranges)
     }
 
     pub(super) fn split(&mut self, node: &NodeProto, attrs: &Attrs<'_>) -> Result<()> {
@@ -367,8 +346,8 @@ impl Reader {
         let sizes: Vec<usize> = match self.ints_operand(node, 1, attrs, "split")? {
             Some(s) => s
                 .iter()
-                .map(|&v| usize::try_from(v))
-                .collect::<Result<_, _>>()?,
+                .map(|&v| usize::try_from(v).map_err(|_| anyhow!("split sizes {s:?}")))
+                .collect::<Result<_>>()?,
             None => {
                 let n = shape[axis].div_ceil(outputs.max(1));
                 (0..outputs)
@@ -377,13 +356,17 @@ impl Reader {
             }
         };
         ensure!(
-            sizes.len() == outputs && sizes.iter().sum::<usize>() == shape[axis],
+            sizes.len() == outputs
+                && sizes
+                    .iter()
+                    .try_fold(0usize, |a, &b| a.checked_add(b))
+                    .is_some_and(|sum| sum == shape[axis]),
             "split sizes {sizes:?} do not divide {} into {outputs} outputs",
             shape[axis]
         );
         let mut begin = 0;
         for (out, &size) in node.output.iter().zip(&sizes) {
-            self.slice_axis(&x, out, axis, begin, size)?;
+            self.slice_box(&x, out, &[(axis, begin, size)])?;
             begin += size;
         }
         Ok(())
@@ -412,13 +395,10 @@ impl Reader {
         );
         let out = self.output(node)?.to_owned();
         let sliced = format!("{out}/slice");
-        self.slice_axis(&x, &sliced, axis, usize::try_from(index)?, 1)?;
+        self.slice_box(&x, &sliced, &[(axis, usize::try_from(index)?, 1)])?;
         let mut new_shape = shape;
-        if indices.shape.is_empty() {
-            new_shape.remove(axis);
-        } else {
-            new_shape[axis] = 1;
-        }
+        // The axis is replaced by the indices' shape: dropped for a scalar index.
+        new_shape.splice(axis..=axis, indices.shape.iter().copied());
         let t = self.plain(&sliced)?;
         let y = self
             .graph
@@ -430,7 +410,7 @@ impl Reader {
 
 /// ONNX Reshape's target: 0 copies the input's dimension, -1 takes what is left.
 pub(super) fn reshape_target(input: &[usize], target: &[i64]) -> Result<Vec<usize>> {
-    let total: usize = input.iter().product();
+    let total = crate::float::elements(input)?;
     let mut shape = Vec::with_capacity(target.len());
     let mut infer = None;
     for (i, &d) in target.iter().enumerate() {
@@ -449,7 +429,10 @@ pub(super) fn reshape_target(input: &[usize], target: &[i64]) -> Result<Vec<usiz
             d => usize::try_from(d).map_err(|_| anyhow!("dimension {d} in the target shape"))?,
         });
     }
-    let known: usize = shape.iter().product();
+    let known = shape
+        .iter()
+        .try_fold(1usize, |a, &b| a.checked_mul(b))
+        .ok_or_else(|| anyhow!("the target shape {target:?} overflows"))?;
     if let Some(i) = infer {
         ensure!(
             known > 0 && total.is_multiple_of(known),
