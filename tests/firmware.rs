@@ -3,6 +3,9 @@
 //!   model's arena, and a model that needs more is refused at boot with the number it needs;
 //! - safe model update: slot A holds the last good model, slot B an update that runs only if it
 //!   validates; a rejected update is logged with the reason and slot A's model runs;
+//! - signed models: firmware built with a public key runs only models signed with it, verifies
+//!   before it parses, refuses an update older than the model it runs, and says which of
+//!   these it was; firmware without a key runs signed models unverified;
 //! - corrupted blobs (truncated, bit flips in header and payload, wrong version, wrong magic,
 //!   damaged graphs with a valid checksum) end the run with the model-error status and a log
 //!   line naming the error: never a panic, a fault or a timeout.
@@ -327,5 +330,118 @@ fn corrupted_blobs_are_model_errors_on_the_device() {
             );
             println!("{board}: {what}: {expected:?}");
         }
+    }
+}
+
+// ---- signed models ----
+
+fn key(name: &str) -> String {
+    String::from_utf8(read(&format!("tests/data/keys/{name}"))).unwrap()
+}
+
+fn signed(blob: &[u8], key_name: &str, version: u32) -> Vec<u8> {
+    mote_tools::sign::sign(blob, &key(key_name), version).unwrap()
+}
+
+#[test]
+fn firmware_with_a_key_runs_only_signed_models_and_refuses_downgrades() {
+    let (digits, inputs) = bundled("digits", 8);
+    let update = retrained_digits(&digits, &inputs);
+    let (good, new) = (
+        host_outputs(&digits, &inputs),
+        host_outputs(&update, &inputs),
+    );
+    let out_len = output_len(&digits);
+    let public = repo().join("tests/data/keys/test-signing.pub.pem");
+    let a_v2 = signed(&digits, "test-signing.pem", 2);
+    for board in BOARDS {
+        let elf =
+            qemu::build_firmware_keyed(board, &public).unwrap_or_else(|e| panic!("{board}: {e:#}"));
+        // A signed model runs, verified first; the log gives the cost.
+        let run = qemu::run(board, &elf, &a_v2, &inputs, TIMEOUT)
+            .unwrap_or_else(|e| panic!("{board}: {e:#}"));
+        assert_eq!(compare(&run.outputs, &good, out_len), Ok(()), "{board}");
+        let verified = run
+            .log
+            .iter()
+            .find(|l| l.contains("slot A: signature verified in"))
+            .unwrap_or_else(|| panic!("{board}: {:#?}", run.log));
+        println!("{board}: {verified}");
+
+        // Updates: a newer signed one runs; older, unsigned, foreign or altered ones do not.
+        let newer = signed(&update, "test-signing.pem", 3);
+        let run = qemu::run_with_update(board, &elf, &a_v2, &newer, &inputs, TIMEOUT).unwrap();
+        assert_eq!(
+            (run.slot, compare(&run.outputs, &new, out_len)),
+            (Slot::Update, Ok(())),
+            "{board}"
+        );
+        let mut altered = newer.clone();
+        let last = altered.len() - 70; // a byte of the blob, before the signature
+        altered[last] ^= 1;
+        for (what, update, says) in [
+            (
+                "an older version",
+                signed(&update, "test-signing.pem", 1),
+                "Downgrade: model version 1 is older than the running 2",
+            ),
+            (
+                "an unsigned update",
+                update.clone(),
+                "update rejected: NotSigned",
+            ),
+            (
+                "another key's signature",
+                signed(&update, "other-signing.pem", 3),
+                "update rejected: BadSignature",
+            ),
+            (
+                "an altered update",
+                altered,
+                "update rejected: BadSignature",
+            ),
+        ] {
+            let run = qemu::run_with_update(board, &elf, &a_v2, &update, &inputs, TIMEOUT)
+                .unwrap_or_else(|e| panic!("{board}, {what}: {e:#}"));
+            assert_eq!(run.slot, Slot::LastGood, "{board}, {what}");
+            assert_eq!(
+                compare(&run.outputs, &good, out_len),
+                Ok(()),
+                "{board}, {what}"
+            );
+            assert!(
+                run.log.iter().any(|l| l.contains(says)),
+                "{board}, {what}: {:#?}",
+                run.log
+            );
+        }
+
+        // An unsigned or foreign model in slot A is refused outright.
+        for (what, blob, says) in [
+            (
+                "unsigned",
+                digits.clone(),
+                "slot A holds no valid model: NotSigned",
+            ),
+            (
+                "signed with another key",
+                signed(&digits, "other-signing.pem", 2),
+                "slot A holds no valid model: BadSignature",
+            ),
+        ] {
+            let err = qemu::run(board, &elf, &blob, &inputs, TIMEOUT).unwrap_err();
+            let dev = device_error(&err);
+            assert_eq!(
+                dev.exit_code,
+                Some(protocol::EXIT_MODEL_INVALID),
+                "{what}: {err:#}"
+            );
+            assert!(dev.log.iter().any(|l| l.contains(says)), "{what}: {err:#}");
+        }
+
+        // Firmware without a key runs a signed model as it is (unverified).
+        let plain = qemu::build_firmware(board).unwrap();
+        let run = qemu::run(board, &plain, &a_v2, &inputs, TIMEOUT).unwrap();
+        assert_eq!(compare(&run.outputs, &good, out_len), Ok(()), "{board}");
     }
 }

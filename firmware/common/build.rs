@@ -5,7 +5,12 @@
 //! 2. `MOTE_ARENA_BYTES`: decimal, or hex with `0x`; `_` separators allowed.
 //! 3. [`DEFAULT_ARENA_BYTES`].
 //!
-//! Setting both variables is an error. Examples, in a board's folder:
+//! Setting both variables is an error.
+//!
+//! `MOTE_PUBLIC_KEY`, the path of an Ed25519 public key in PEM (`mote keygen` writes
+//! `<name>.pub.pem`; `openssl pkey -pubout` writes the same), builds firmware that runs only
+//! signed models (see `choose_model` in `src/lib.rs`); without it, the firmware runs plain
+//! blobs and takes signed ones unverified. Examples, in a board's folder:
 //! `MOTE_BLOB=$PWD/../../models/digits/digits.mote cargo build --release`, or
 //! `MOTE_ARENA_BYTES=300000 cargo build --release`. The linker refuses an arena that does not
 //! fit the board's RAM.
@@ -17,6 +22,7 @@ use std::{env, fs, path::PathBuf};
 const DEFAULT_ARENA_BYTES: usize = 256 * 1024;
 
 fn main() {
+    public_key();
     println!("cargo:rerun-if-env-changed=MOTE_BLOB");
     println!("cargo:rerun-if-env-changed=MOTE_ARENA_BYTES");
     let blob = var("MOTE_BLOB");
@@ -30,7 +36,9 @@ fn main() {
             println!("cargo:rerun-if-changed={}", path.display());
             let bytes = fs::read(&path)
                 .unwrap_or_else(|e| panic!("MOTE_BLOB: cannot read {}: {e}", path.display()));
-            let model = mote::Model::parse(&bytes).unwrap_or_else(|e| {
+            // A signed blob sizes the arena by the model inside.
+            let blob = mote::signed::Envelope::parse(&bytes).map_or(&bytes[..], |e| e.blob);
+            let model = mote::Model::parse(blob).unwrap_or_else(|e| {
                 panic!("MOTE_BLOB: {} is not a valid blob: {e}", path.display())
             });
             let name = path.file_name().unwrap_or_default().to_string_lossy();
@@ -89,4 +97,78 @@ fn parse(text: &str) -> Option<usize> {
         Some(hex) => usize::from_str_radix(hex, 16).ok(),
         None => text.parse().ok(),
     }
+}
+
+/// Writes `public_key.rs`: the key of `MOTE_PUBLIC_KEY`, or none.
+fn public_key() {
+    println!("cargo:rerun-if-env-changed=MOTE_PUBLIC_KEY");
+    let key = var("MOTE_PUBLIC_KEY").map(|path| {
+        let path = resolve(&path);
+        println!("cargo:rerun-if-changed={}", path.display());
+        let pem = fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("MOTE_PUBLIC_KEY: cannot read {}: {e}", path.display()));
+        ed25519_public_key(&pem).unwrap_or_else(|| {
+            panic!(
+                "MOTE_PUBLIC_KEY: {} is not an Ed25519 public key in PEM (mote keygen writes \
+                 one as <name>.pub.pem)",
+                path.display()
+            )
+        })
+    });
+    let value = match key {
+        Some(bytes) => format!("Some({bytes:?})"),
+        None => "None".to_string(),
+    };
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    fs::write(
+        out.join("public_key.rs"),
+        format!(
+            "/// The Ed25519 key models must be signed with (`MOTE_PUBLIC_KEY` at build time), \
+             or none: then plain blobs run.\n\
+             pub const PUBLIC_KEY: Option<[u8; 32]> = {value};\n"
+        ),
+    )
+    .expect("cannot write public_key.rs in OUT_DIR");
+}
+
+/// The 32 key bytes of an Ed25519 SubjectPublicKeyInfo in PEM: a fixed 12-byte DER prefix
+/// (SEQUENCE, the algorithm id 1.3.101.112, a BIT STRING of 33 bytes) and the key.
+fn ed25519_public_key(pem: &str) -> Option<[u8; 32]> {
+    const PREFIX: [u8; 12] = [
+        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+    ];
+    let body: String = pem
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN PUBLIC KEY-----"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .collect();
+    let der = base64(body.trim())?;
+    let key = der.strip_prefix(&PREFIX[..])?;
+    key.try_into().ok()
+}
+
+/// Standard base64 (with padding) to bytes.
+fn base64(text: &str) -> Option<Vec<u8>> {
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let text = text.trim_end_matches('=').as_bytes();
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    for chunk in text.chunks(4) {
+        let mut acc = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            acc |= value(c)? << (18 - 6 * i);
+        }
+        let bytes = acc.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    Some(out)
 }

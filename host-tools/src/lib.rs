@@ -12,6 +12,7 @@
 //! - [`run`], [`dump`], [`inspect`]: a blob on the host: run it, dump every layer, show what it
 //!   holds.
 //! - [`validate`]: an int8 blob against its float reference, whole and layer by layer.
+//! - [`sign`]: signed models: keys, envelopes.
 //! - [`device`]: a blob on an emulated board: QEMU runs and benchmarks.
 //! - [`io`]: atomic file writes, and [`plot`]: SVG charts, shared by all.
 // Only the flatc-generated TFLite reader uses `unsafe` (it allows it for itself).
@@ -27,5 +28,6 @@ pub mod plan;
 pub mod plot;
 pub mod quantize;
 pub mod run;
+pub mod sign;
 pub mod train;
 pub mod validate;

@@ -14,7 +14,7 @@ use mote_tools::intake::{data, float_tflite, import, reference, tflite};
 use mote_tools::quantize::calibrate::Method;
 use mote_tools::train::spec::{FloatModel, Spec};
 use mote_tools::train::{eval, fit};
-use mote_tools::{dump, inspect, io, plan, plot, quantize, run, validate};
+use mote_tools::{dump, inspect, io, plan, plot, quantize, run, sign, validate};
 
 /// int8 inference for microcontrollers: from a trained (or imported) model to a blob that the
 /// same runtime runs on the host and on the device.
@@ -75,6 +75,30 @@ enum Command {
         /// Also write the int8 model as a .tflite file (TFLM runs it too).
         #[arg(long)]
         emit_tflite: Option<PathBuf>,
+    },
+    /// Make an Ed25519 key pair for signing models: the private key (PKCS#8 PEM, keep it
+    /// secret) and the public key next to it (`<name>.pub.pem`), which firmware is built with
+    /// (`MOTE_PUBLIC_KEY`). Existing files are not overwritten.
+    Keygen {
+        /// Where to write the private key, e.g. `model-signing.pem`.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Sign a blob: a signed envelope with a model version (runtime/FORMAT.md). Firmware
+    /// built with the public key runs only models signed with this key, and refuses one whose
+    /// version is lower than the model it runs.
+    Sign {
+        /// The blob.
+        blob: PathBuf,
+        /// The private key (`mote keygen`, or `openssl genpkey -algorithm ed25519`).
+        #[arg(long)]
+        key: PathBuf,
+        /// The model's version: increase it with every release.
+        #[arg(long)]
+        model_version: u32,
+        /// Where to write the signed blob.
+        #[arg(short, long)]
+        output: PathBuf,
     },
     /// Compare an int8 blob with its float reference model on (labelled) data: top-1 accuracy
     /// of both, agreement, RMSE, L2 relative error, cosine, confusion matrix.
@@ -168,6 +192,10 @@ enum Command {
         /// build time, `MOTE_BLOB`), in its own target folder, instead of the default 256 KiB.
         #[arg(long)]
         arena_from_blob: bool,
+        /// Build firmware that runs only models signed with this key's private half (an
+        /// Ed25519 public key in PEM, from `mote keygen`); give a `mote sign`ed blob.
+        #[arg(long, conflicts_with = "arena_from_blob")]
+        public_key: Option<PathBuf>,
     },
     /// Measure a blob on a QEMU board, deterministically: instructions per inference (QEMU's
     /// -icount), a per-layer profile, arena, peak stack and flash.
@@ -276,6 +304,13 @@ impl Command {
                 cmd_validate(&files, per_layer, &options)
             }
             Command::Eval { spec, model, blob } => cmd_eval(&spec, model, blob),
+            Command::Keygen { output } => cmd_keygen(&output),
+            Command::Sign {
+                blob,
+                key,
+                model_version,
+                output,
+            } => cmd_sign(&blob, &key, model_version, &output),
             Command::Run {
                 blob,
                 input,
@@ -294,16 +329,17 @@ impl Command {
                 output,
                 timeout,
                 arena_from_blob,
+                public_key,
             } => {
-                let arena = if arena_from_blob {
-                    qemu::ArenaSize::FromBlob(blob.clone())
-                } else {
-                    qemu::ArenaSize::FromEnvironment
+                let firmware = match (public_key, arena_from_blob) {
+                    (Some(key), _) => Firmware::Keyed(key),
+                    (None, true) => Firmware::Arena(qemu::ArenaSize::FromBlob(blob.clone())),
+                    (None, false) => Firmware::Arena(qemu::ArenaSize::FromEnvironment),
                 };
                 cmd_qemu(
                     &blob,
                     board,
-                    &arena,
+                    &firmware,
                     &input,
                     &output,
                     Duration::from_secs(timeout),
@@ -322,8 +358,58 @@ impl Command {
     }
 }
 
-fn read_blob(path: &Path) -> Result<Vec<u8>> {
+/// A blob file as it is (a signed one in its envelope: `mote qemu` hands it to the device).
+fn read_file_blob(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read blob {}", path.display()))
+}
+
+/// The blob a file holds, out of its signed envelope if it has one: what the host runs.
+fn read_blob(path: &Path) -> Result<Vec<u8>> {
+    read_file_blob(path).map(|bytes| sign::model_bytes(&bytes).to_vec())
+}
+
+fn cmd_keygen(private: &Path) -> Result<()> {
+    let public = sign::public_key_path(private);
+    for path in [private, public.as_path()] {
+        if path.exists() {
+            bail!(
+                "{} exists: mote keygen does not overwrite a key (remove it or choose another \
+                 name)",
+                path.display()
+            );
+        }
+    }
+    let (private_pem, public_pem, raw) = sign::keygen()?;
+    io::write_all_atomic(&[
+        (private, private_pem.as_bytes()),
+        (public.as_path(), public_pem.as_bytes()),
+    ])?;
+    let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    println!(
+        "wrote {} (private: keep it secret) and {} (public key {hex}); build firmware that \
+         verifies models with MOTE_PUBLIC_KEY={}",
+        private.display(),
+        public.display(),
+        public.display()
+    );
+    Ok(())
+}
+
+fn cmd_sign(blob_path: &Path, key: &Path, model_version: u32, output: &Path) -> Result<()> {
+    let blob = read_file_blob(blob_path)?;
+    let pem = std::fs::read_to_string(key)
+        .with_context(|| format!("cannot read the key {}", key.display()))?;
+    let signed = sign::sign(&blob, &pem, model_version)
+        .with_context(|| format!("cannot sign {}", blob_path.display()))?;
+    io::write_atomic(output, &signed)?;
+    println!(
+        "wrote {} (model version {model_version}, {} bytes: the blob's {} and a 16-byte \
+         header and 64-byte signature)",
+        output.display(),
+        signed.len(),
+        blob.len()
+    );
+    Ok(())
 }
 
 fn progress(len: usize, what: &str) -> ProgressBar {
@@ -453,26 +539,35 @@ fn dump_layers(blob: &[u8], sample: &[u8], dir: &Path) -> Result<()> {
 fn cmd_qemu(
     blob_path: &Path,
     board: qemu::Board,
-    arena: &qemu::ArenaSize,
+    firmware: &Firmware,
     input: &[PathBuf],
     output: &[PathBuf],
     timeout: Duration,
 ) -> Result<()> {
-    let blob = read_blob(blob_path)?;
-    let model = mote::Model::parse(&blob)
+    // The device gets the file as it is: a signed blob is verified there.
+    let blob = read_file_blob(blob_path)?;
+    let model = mote::Model::parse(sign::model_bytes(&blob))
         .with_context(|| format!("invalid blob {}", blob_path.display()))?;
     let io = run::io_defs(&model)?;
     let inputs = run::read_inputs(input, &io)?;
-    let device = run_on_board(board, arena, &blob, &inputs, timeout)?;
+    let device = run_on_board(board, firmware, &blob, &inputs, timeout)?;
     run::write_outputs(output, &io, &device.outputs)?;
     print_device_figures(board, &device);
     println!("wrote {}", names(output));
     Ok(())
 }
 
+/// Which firmware `mote qemu` builds.
+enum Firmware {
+    /// The default, or its arena sized from the blob.
+    Arena(qemu::ArenaSize),
+    /// One that runs only models signed with the key whose public half this PEM file holds.
+    Keyed(PathBuf),
+}
+
 fn run_on_board(
     board: qemu::Board,
-    arena: &qemu::ArenaSize,
+    firmware: &Firmware,
     blob: &[u8],
     inputs: &[u8],
     timeout: Duration,
@@ -480,7 +575,10 @@ fn run_on_board(
     let spinner = ProgressBar::new_spinner();
     spinner.set_message(format!("building the {board} firmware"));
     spinner.enable_steady_tick(Duration::from_millis(120));
-    let elf = qemu::build_firmware_with(board, arena);
+    let elf = match firmware {
+        Firmware::Arena(arena) => qemu::build_firmware_with(board, arena),
+        Firmware::Keyed(key) => qemu::build_firmware_keyed(board, key),
+    };
     spinner.set_message(format!("running on {board}"));
     let device = elf.and_then(|elf| qemu::run(board, &elf, blob, inputs, timeout));
     spinner.finish_and_clear();
@@ -623,7 +721,7 @@ fn cmd_demo(spec_path: &Path, out_dir: Option<PathBuf>) -> Result<()> {
     for board in qemu::Board::ALL {
         let device = run_on_board(
             board,
-            &qemu::ArenaSize::FromEnvironment,
+            &Firmware::Arena(qemu::ArenaSize::FromEnvironment),
             &blob,
             &inputs,
             Duration::from_secs(120),
@@ -890,8 +988,9 @@ fn cmd_validate(files: &ValidateFiles, per_layer: bool, options: &onnx::Options)
         )?,
         Some(board) => {
             let on_board = |inputs: &[u8]| {
-                let arena = qemu::ArenaSize::default();
-                let device = run_on_board(board, &arena, &blob, inputs, Duration::from_secs(600))?;
+                let firmware = Firmware::Arena(qemu::ArenaSize::default());
+                let device =
+                    run_on_board(board, &firmware, &blob, inputs, Duration::from_secs(600))?;
                 print_device_figures(board, &device);
                 Ok(device.outputs)
             };

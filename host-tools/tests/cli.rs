@@ -622,3 +622,72 @@ fn onnx_import_calibrate_validate() {
     assert!(err.contains("unknown calibration method `best`"), "{err}");
     assert!(!other.exists());
 }
+
+/// Signing: `mote keygen` writes a key pair (and never overwrites one), `mote sign` wraps a blob
+/// in a signed envelope that the host tools run as the blob inside, and bad keys or inputs are
+/// refused with nothing written.
+#[test]
+fn keygen_and_sign() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("release.pem");
+    let text = mote_ok(&["keygen", "-o", s(&key)]);
+    let public = dir.path().join("release.pub.pem");
+    assert!(
+        text.contains("MOTE_PUBLIC_KEY=") && public.exists(),
+        "{text}"
+    );
+    let pem = std::fs::read_to_string(&key).unwrap();
+    assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"), "{pem}");
+    let err = mote_err(&["keygen", "-o", s(&key)]);
+    assert!(err.contains("does not overwrite a key"), "{err}");
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), pem);
+
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/digits");
+    let blob = models.join("digits.mote");
+    let signed = dir.path().join("digits.signed.mote");
+    let text = mote_ok(&[
+        "sign",
+        s(&blob),
+        "--key",
+        s(&key),
+        "--model-version",
+        "7",
+        "-o",
+        s(&signed),
+    ]);
+    assert!(text.contains("model version 7"), "{text}");
+    let bytes = std::fs::read(&signed).unwrap();
+    let (version, inside) =
+        mote_tools::sign::verify(&bytes, &std::fs::read_to_string(&public).unwrap()).unwrap();
+    assert_eq!((version, inside), (7, &std::fs::read(&blob).unwrap()[..]));
+
+    // The host runs a signed blob as the blob inside.
+    let csv = dir.path().join("x.csv");
+    std::fs::write(&csv, vec!["0"; 64].join(",") + "\n").unwrap();
+    let (plain_out, signed_out) = (dir.path().join("p.bin"), dir.path().join("s.bin"));
+    mote_ok(&["run", s(&blob), "-i", s(&csv), "-o", s(&plain_out)]);
+    mote_ok(&["run", s(&signed), "-i", s(&csv), "-o", s(&signed_out)]);
+    assert_eq!(
+        std::fs::read(plain_out).unwrap(),
+        std::fs::read(signed_out).unwrap()
+    );
+
+    let other = dir.path().join("other.mote");
+    for (args, says) in [
+        (
+            vec!["sign", s(&signed), "--key", s(&key)],
+            "already in a signed envelope",
+        ),
+        (
+            vec!["sign", s(&blob), "--key", s(&public)],
+            "not an Ed25519 private key",
+        ),
+        (vec!["sign", s(&csv), "--key", s(&key)], "does not validate"),
+    ] {
+        let mut args = args;
+        args.extend(["--model-version", "1", "-o", s(&other)]);
+        let err = mote_err(&args);
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!other.exists());
+    }
+}

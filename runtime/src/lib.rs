@@ -39,6 +39,7 @@ mod model;
 mod ops;
 #[cfg(feature = "profile")]
 pub mod profile;
+pub mod signed;
 
 pub use error::Error;
 pub use interpreter::{Interpreter, Observer};

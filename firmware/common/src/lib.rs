@@ -22,6 +22,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use defmt_semihosting as _; // the global defmt logger
 use embedded_hal::digital::OutputPin;
+use mote::signed::{Envelope, SignedError};
 use mote::{Interpreter, Model};
 use semihosting::io::Write as _;
 
@@ -31,6 +32,11 @@ mod arena {
     include!(concat!(env!("OUT_DIR"), "/arena.rs"));
 }
 pub use arena::ARENA_BYTES;
+
+mod key {
+    include!(concat!(env!("OUT_DIR"), "/public_key.rs"));
+}
+pub use key::PUBLIC_KEY;
 
 /// What the runner needs from a board. Keep implementations thin: regions from linker
 /// symbols, a counter, a pin.
@@ -289,34 +295,99 @@ fn profile<B: Board>(
     Ok(())
 }
 
-/// The model to run and its slot: the update (slot B) if there is one that validates and fits
-/// the static arena, else the last good model (slot A). Validate before switching: a rejected
-/// update is logged with the reason and never runs. A board with flash would now copy an
-/// accepted update over slot A and erase slot B; in QEMU the summary reports the slot instead.
-fn choose_model<B: Board>(board: &B) -> Result<(Model<'static>, u32), i32> {
+/// Why a slot's model is not run.
+enum Refusal {
+    /// The signed envelope is missing, malformed, or does not verify with [`PUBLIC_KEY`].
+    Signature(SignedError),
+    /// The blob does not validate.
+    Model(mote::Error),
+}
+
+impl defmt::Format for Refusal {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        match self {
+            Refusal::Signature(e) => defmt::write!(f, "{}", e),
+            Refusal::Model(e) => defmt::write!(f, "{}", e),
+        }
+    }
+}
+
+/// A slot's model as this firmware takes it, with its model version. With a [`PUBLIC_KEY`]:
+/// only a signed envelope whose signature verifies, before anything of the model is parsed
+/// (the instructions the check took are logged). Without one: a plain blob, or a signed one
+/// taken unverified.
+fn open_slot<B: Board>(
+    board: &mut B,
+    name: &str,
+    bytes: &'static [u8],
+) -> Result<(Model<'static>, Option<u32>), Refusal> {
+    let (blob, version) = match (PUBLIC_KEY, Envelope::parse(bytes)) {
+        (Some(key), envelope) => {
+            let envelope = envelope.map_err(Refusal::Signature)?;
+            let before = board.instructions();
+            envelope.verify(&key).map_err(Refusal::Signature)?;
+            defmt::info!(
+                "{=str}: signature verified in {=u64} instructions (model version {=u32})",
+                name,
+                board.instructions() - before,
+                envelope.model_version
+            );
+            (envelope.blob, Some(envelope.model_version))
+        }
+        (None, Ok(envelope)) => (envelope.blob, Some(envelope.model_version)),
+        (None, Err(_)) => (bytes, None),
+    };
+    let model = Model::parse(blob).map_err(Refusal::Model)?;
+    Ok((model, version))
+}
+
+/// The model to run and its slot: the update (slot B) if there is one that validates, fits the
+/// static arena and (with a [`PUBLIC_KEY`]) is signed and not older than slot A's, else the
+/// last good model (slot A). Validate before switching: a rejected update is logged with the
+/// reason and never runs. A board with flash would now copy an accepted update over slot A
+/// and erase slot B; in QEMU the summary reports the slot instead.
+///
+/// Slot A is not version-checked: writing it directly (over a probe) is the recovery path
+/// that can install an older model, and it still must be signed.
+fn choose_model<B: Board>(board: &mut B) -> Result<(Model<'static>, u32), i32> {
+    let last_good = open_slot(board, "slot A", board.model_region());
+    let running = match &last_good {
+        Ok((_, version)) => *version,
+        Err(_) => None,
+    };
     let update = board.update_region();
     if !is_blank(update) {
-        match Model::parse(update) {
-            Ok(model) if model.arena_size() <= ARENA_BYTES => {
+        match open_slot(board, "slot B", update) {
+            Ok((model, _)) if model.arena_size() > ARENA_BYTES => defmt::warn!(
+                "slot B: update rejected: it needs {=usize} bytes of arena, this firmware has \
+                 {=usize}; running the last good model in slot A",
+                model.arena_size(),
+                ARENA_BYTES
+            ),
+            Ok((_, Some(offered)))
+                if PUBLIC_KEY.is_some() && running.is_some_and(|r| offered < r) =>
+            {
+                defmt::warn!(
+                    "slot B: update rejected: Downgrade: model version {=u32} is older than the \
+                     running {=u32}; running the last good model in slot A",
+                    offered,
+                    running.unwrap_or(0)
+                )
+            }
+            Ok((model, _)) => {
                 defmt::info!(
                     "slot B: the update validated ({=u16} operators): running it",
                     model.op_count()
                 );
                 return Ok((model, SLOT_UPDATE));
             }
-            Ok(model) => defmt::warn!(
-                "slot B: update rejected: it needs {=usize} bytes of arena, this firmware has \
-                 {=usize}; running the last good model in slot A",
-                model.arena_size(),
-                ARENA_BYTES
-            ),
             Err(e) => defmt::warn!(
                 "slot B: update rejected: {}; running the last good model in slot A",
                 e
             ),
         }
     }
-    let model = Model::parse(board.model_region()).map_err(|e| {
+    let (model, _) = last_good.map_err(|e| {
         defmt::error!("slot A holds no valid model: {}", e);
         EXIT_MODEL_INVALID
     })?;

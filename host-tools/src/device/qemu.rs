@@ -188,9 +188,31 @@ pub fn build_firmware_with(board: Board, arena: &ArenaSize) -> Result<PathBuf> {
     build_firmware_in(&firmware_dir(), board, arena)
 }
 
+/// Builds the board's firmware so that it runs only models signed with the Ed25519 key whose
+/// public half is the PEM file `public_key` (`MOTE_PUBLIC_KEY`), in `firmware/target/keyed`,
+/// and returns the ELF's path.
+pub fn build_firmware_keyed(board: Board, public_key: &Path) -> Result<PathBuf> {
+    let key = std::fs::canonicalize(public_key)
+        .with_context(|| format!("cannot find the public key {}", public_key.display()))?;
+    let pem = std::fs::read_to_string(&key)
+        .with_context(|| format!("cannot read the public key {}", key.display()))?;
+    crate::sign::public_key_from_pem(&pem)
+        .with_context(|| format!("{} is no Ed25519 public key", key.display()))?;
+    build(
+        &firmware_dir(),
+        board,
+        &ArenaSize::FromEnvironment,
+        Some(&key),
+    )
+}
+
 /// [`build_firmware_with`] from the `firmware/` folder `root` of some checkout (its own
 /// `target/`), e.g. a copy of the repository elsewhere.
 pub fn build_firmware_in(root: &Path, board: Board, arena: &ArenaSize) -> Result<PathBuf> {
+    build(root, board, arena, None)
+}
+
+fn build(root: &Path, board: Board, arena: &ArenaSize, key: Option<&Path>) -> Result<PathBuf> {
     let dir = root.join(board.name());
     ensure!(
         dir.join("Cargo.toml").is_file(),
@@ -198,19 +220,24 @@ pub fn build_firmware_in(root: &Path, board: Board, arena: &ArenaSize) -> Result
         dir.display()
     );
     let mut cmd = Command::new("cargo");
-    let target_dir = match arena {
-        ArenaSize::FromEnvironment => root.join("target"),
-        ArenaSize::Bytes(bytes) => {
+    match key {
+        Some(key) => cmd.env("MOTE_PUBLIC_KEY", key),
+        None => cmd.env_remove("MOTE_PUBLIC_KEY"),
+    };
+    let target_dir = match (arena, key) {
+        (_, Some(_)) => root.join("target").join("keyed"),
+        (ArenaSize::FromEnvironment, None) => root.join("target"),
+        (ArenaSize::Bytes(bytes), None) => {
             cmd.env("MOTE_ARENA_BYTES", bytes.to_string())
                 .env_remove("MOTE_BLOB");
             root.join("target").join(format!("arena-{bytes}"))
         }
-        ArenaSize::FromBlob(path) => {
+        (ArenaSize::FromBlob(path), None) => {
             let path = std::fs::canonicalize(path)
                 .with_context(|| format!("cannot find the blob {}", path.display()))?;
             let blob = std::fs::read(&path)
                 .with_context(|| format!("cannot read the blob {}", path.display()))?;
-            let model = mote::Model::parse(&blob)
+            let model = mote::Model::parse(crate::sign::model_bytes(&blob))
                 .with_context(|| format!("{} is not a valid blob", path.display()))?;
             cmd.env("MOTE_BLOB", &path).env_remove("MOTE_ARENA_BYTES");
             root.join("target")
@@ -535,9 +562,10 @@ pub fn self_test(board: Board, elf: &Path, test: SelfTest, timeout: Duration) ->
     )
 }
 
-/// Bytes of one sample of the blob's inputs, if the blob parses.
+/// Bytes of one sample of the blob's inputs (inside its envelope if it is signed), if the
+/// blob parses.
 fn sample_len(blob: &[u8]) -> Result<usize> {
-    let model = mote::Model::parse(blob)?;
+    let model = mote::Model::parse(crate::sign::model_bytes(blob))?;
     let mut total = 0;
     for &id in model.inputs() {
         total += model
