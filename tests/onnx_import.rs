@@ -24,6 +24,18 @@ fn read(name: &str, options: &Options) -> anyhow::Result<Graph> {
     Ok(onnx::read(&bytes, options)?.graph)
 }
 
+/// Runs `graph` on inputs of 0.5 everywhere: a graph that reads must also run (or fail with an
+/// error), never panic.
+fn run_on_halves(g: &Graph) -> anyhow::Result<eval::Values> {
+    let inputs: Vec<Vec<f32>> = g
+        .inputs
+        .iter()
+        .map(|&t| vec![0.5; g.tensors[t].element_count()])
+        .collect();
+    let refs: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
+    eval::run(g, &refs)
+}
+
 /// Worst relative error (against the largest reference magnitude) over all samples.
 fn float_error(name: &str, graph: &Graph, layout: InputLayout) -> f32 {
     let inputs = read_array(&dir().join(format!("{name}_inputs.npy"))).unwrap();
@@ -277,14 +289,7 @@ fn corrupted_models_never_panic() {
                 Err(_) => refused += 1,
                 Ok(model) => {
                     read_ok += 1;
-                    let g = &model.graph;
-                    let inputs: Vec<Vec<f32>> = g
-                        .inputs
-                        .iter()
-                        .map(|&t| vec![0.5; g.tensors[t].element_count()])
-                        .collect();
-                    let refs: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
-                    let _ = eval::run(g, &refs);
+                    let _ = run_on_halves(&model.graph);
                 }
             }
         }
@@ -342,13 +347,7 @@ fn hostile_models_are_refused() {
             Err(e) => println!("{name}: refused: {e:#}"),
             Ok(model) => {
                 let g = &model.graph;
-                let inputs: Vec<Vec<f32>> = g
-                    .inputs
-                    .iter()
-                    .map(|&t| vec![0.5; g.tensors[t].element_count()])
-                    .collect();
-                let refs: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
-                let run = eval::run(g, &refs);
+                let run = run_on_halves(g);
                 println!(
                     "{name}: read, {} operators; run: {:?}",
                     g.nodes.len(),

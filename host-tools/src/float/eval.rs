@@ -64,28 +64,22 @@ pub fn run(graph: &Graph, inputs: &[&[f32]]) -> Result<Values> {
             continue;
         }
         let mut y = match &node.op {
-            Op::Conv2d { window, .. } => conv(
-                get(0)?,
-                shape(0),
-                get(1)?,
-                shape(1),
-                &bias(out_shape[3])?,
-                out_shape,
-                window,
-                None,
-            )?,
-            Op::DepthwiseConv2d {
-                window, multiplier, ..
-            } => conv(
-                get(0)?,
-                shape(0),
-                get(1)?,
-                shape(1),
-                &bias(out_shape[3])?,
-                out_shape,
-                window,
-                Some(*multiplier),
-            )?,
+            Op::Conv2d { window, .. } | Op::DepthwiseConv2d { window, .. } => {
+                let multiplier = match node.op {
+                    Op::DepthwiseConv2d { multiplier, .. } => Some(multiplier),
+                    _ => None,
+                };
+                conv(
+                    get(0)?,
+                    shape(0),
+                    get(1)?,
+                    shape(1),
+                    &bias(out_shape[3])?,
+                    out_shape,
+                    window,
+                    multiplier,
+                )?
+            }
             Op::TransposeConv { stride, .. } => transpose_conv(
                 get(0)?,
                 shape(0),

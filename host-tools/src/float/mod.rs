@@ -670,9 +670,7 @@ impl Graph {
             }
         }
     }
-}
 
-impl Graph {
     /// Removes operators whose output nothing reads (an exporter's unused outputs).
     pub fn remove_unused(&mut self) {
         loop {

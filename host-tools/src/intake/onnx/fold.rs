@@ -182,18 +182,7 @@ pub(super) fn try_fold(r: &mut Reader, node: &NodeProto, attrs: &Attrs<'_>) -> R
             gather_box(x, &picks)?
         }
         "Transpose" => {
-            let rank = x.shape.len();
-            let perm: Vec<usize> = match attrs.ints("perm") {
-                Some(p) => p
-                    .iter()
-                    .map(|&a| normalize_axis(a, rank))
-                    .collect::<Result<_>>()?,
-                None => (0..rank).rev().collect(),
-            };
-            ensure!(
-                is_permutation(&perm, rank),
-                "perm {perm:?} for {rank} dimensions"
-            );
+            let perm = transpose_perm(attrs, x.shape.len())?;
             Const::new(
                 perm.iter().map(|&a| x.shape[a]).collect(),
                 transpose(&x.values, &x.shape, &perm),
@@ -312,6 +301,22 @@ fn gather_box(x: &Const, picks: &[Vec<usize>]) -> Result<Const> {
             .sum::<usize>()]
     });
     Ok(Const::new(shape, values))
+}
+
+/// Transpose's `perm` (reversed dimensions without one), checked to order `rank` dimensions.
+pub(super) fn transpose_perm(attrs: &Attrs<'_>, rank: usize) -> Result<Vec<usize>> {
+    let perm: Vec<usize> = match attrs.ints("perm") {
+        Some(p) => p
+            .iter()
+            .map(|&a| normalize_axis(a, rank))
+            .collect::<Result<_>>()?,
+        None => (0..rank).rev().collect(),
+    };
+    ensure!(
+        is_permutation(&perm, rank),
+        "perm {perm:?} for {rank} dimensions"
+    );
+    Ok(perm)
 }
 
 /// True if `perm` orders `rank` dimensions.

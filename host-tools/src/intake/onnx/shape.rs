@@ -5,7 +5,7 @@
 
 use anyhow::{Result, anyhow, bail, ensure};
 
-use super::fold::{is_permutation, squeeze, unsqueeze};
+use super::fold::{squeeze, transpose_perm, unsqueeze};
 use super::{Attrs, Layout, Reader, stored_axis};
 use crate::float::Op;
 use crate::intake::onnx::proto::NodeProto;
@@ -87,17 +87,7 @@ impl Reader {
         let (t, layout) = self.act(&x)?;
         let logical = self.logical_shape(&x)?;
         let rank = logical.len();
-        let perm: Vec<usize> = match attrs.ints("perm") {
-            Some(p) => p
-                .iter()
-                .map(|&a| normalize_axis(a, rank))
-                .collect::<Result<_>>()?,
-            None => (0..rank).rev().collect(),
-        };
-        ensure!(
-            is_permutation(&perm, rank),
-            "perm {perm:?} for {rank} dimensions"
-        );
+        let perm = transpose_perm(attrs, rank)?;
         let out = self.output(node)?.to_owned();
         // NHWC data transposed to NCHW (tf2onnx's input) is this very tensor, stored
         // channels-last: no operator at all.
