@@ -572,6 +572,21 @@ fn onnx_import_calibrate_validate() {
     let agreement = figure(&report, "top-1 agreement");
     assert!(agreement >= 99.0, "{report}");
 
+    // The same comparison with the blob on a QEMU board.
+    let inputs = data.join("digits_cnn_inputs.npy");
+    let on_board = mote_ok(&[
+        "validate",
+        s(&blob),
+        "--reference",
+        s(&model),
+        "--data",
+        s(&inputs),
+        "--board",
+        "mps2-an386",
+    ]);
+    assert!(on_board.contains("(int8, on mps2-an386)"), "{on_board}");
+    assert!(figure(&on_board, "top-1 agreement") >= 99.0, "{on_board}");
+
     // The blob takes NHWC samples; with one channel that is the NCHW file as it is.
     let out = dir.path().join("out.csv");
     mote_ok(&["run", s(&blob), "-i", s(&test_x), "-o", s(&out)]);
