@@ -1,4 +1,5 @@
-//! Fuzzing the device code. The host fuzzers (`runtime/fuzz`) never execute what only the
+//! Fuzzing the device code (seeds: digits, sine, KWS, and the MLPerf AD and IC models: every
+//! optimized kernel family of the boards). The host fuzzers (`runtime/fuzz`) never execute what only the
 //! boards run: the Cortex-M4 assembly kernels and the RV32 kernels, raw pointers included. Here
 //! blobs mutated from real models (random payload bytes changed, the checksum fixed up so the
 //! change reaches the decoder, validation and the kernels; now and then the header too) run on
@@ -126,6 +127,7 @@ fn mutated_blobs_do_on_the_boards_what_they_do_on_the_host() {
         read(&repo().join("models/sine/sine.mote")),
         read(&repo().join("models/kws_dscnn/kws_dscnn.mote")),
         mlperf_blob("ad_fc_autoencoder"),
+        mlperf_blob("ic_resnet8"),
     ];
     for board in [Board::Mps2An386, Board::Riscv32Virt] {
         let elf = qemu::build_firmware(board).unwrap_or_else(|e| panic!("{board}: {e:#}"));
