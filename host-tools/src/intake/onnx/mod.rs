@@ -15,11 +15,10 @@
 //! pairs become fixed quantizations ([`Fixed`]).
 //!
 //! One submodule per operator family: `conv` (Conv, ConvTranspose, Gemm, MatMul,
-//! BatchNormalization, pools),
-//! `elementwise` (activations and broadcasting arithmetic), `shape` (Flatten, Reshape,
-//! Transpose, Squeeze, Unsqueeze, Concat, Pad, Slice, Split, Softmax, ReduceMean),
-//! `recurrent` (LSTM), `fold`
-//! (constant folding) and `qdq` (QuantizeLinear, DequantizeLinear).
+//! BatchNormalization, pools), `elementwise` (activations and broadcasting arithmetic),
+//! `shape` (Flatten, Reshape, Transpose, Squeeze, Unsqueeze, Concat, Pad, Slice, Split,
+//! Softmax, ReduceMean, Gather), `recurrent` (LSTM), `fold` (constant folding) and `qdq`
+//! (QuantizeLinear, DequantizeLinear).
 
 mod conv;
 mod elementwise;
