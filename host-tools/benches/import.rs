@@ -1,7 +1,7 @@
 //! How long importing a float model takes: the MLPerf Tiny ResNet-8 (`model_float32.tflite`,
 //! 12.5 M MACs per inference) read, calibrated on 500 samples by each method, written as int8
-//! and imported as a blob, on one core. The samples are seeded pseudo-random images (the
-//! time does not depend on their content).
+//! and imported as a blob, the samples split over the available cores. The samples are seeded
+//! pseudo-random images (the time does not depend on their content).
 //!
 //! Run: `cargo bench -p mote-tools --bench import`.
 

@@ -2,7 +2,9 @@
 //!
 //! Every method first runs the samples through [`eval::run`]; `percentile` and `mse` then run
 //! them once more into a histogram per tensor (2048 bins over the observed range), so memory
-//! stays at one sample's activations whatever the number of samples.
+//! stays at one sample's activations per core whatever the number of samples. The samples are
+//! split over the cores, and the results combined in sample order: the ranges do not depend on
+//! the machine.
 
 use std::fmt;
 use std::str::FromStr;
@@ -79,13 +81,22 @@ pub fn calibrate(graph: &Graph, samples: &[Vec<&[f32]>], method: Method) -> Resu
         bail!("no calibration samples");
     }
     let n = graph.tensors.len();
+    // Each sample's range per tensor, computed on every core, then folded in sample order
+    // (the moving average depends on it): the same result on any machine.
+    let per_sample = in_parallel(samples, |chunk| {
+        chunk
+            .iter()
+            .map(|sample| {
+                let values = eval::run(graph, sample)?;
+                Ok(values.iter().map(|v| v.as_deref().map(min_max)).collect())
+            })
+            .collect::<Result<Vec<Ranges>>>()
+    })?;
     let mut seen: Ranges = vec![None; n];
     let mut moving: Ranges = vec![None; n];
-    for sample in samples {
-        let values = eval::run(graph, sample)?;
-        for (t, v) in values.iter().enumerate() {
-            let Some(v) = v else { continue };
-            let (lo, hi) = min_max(v);
+    for ranges in per_sample.iter().flatten() {
+        for (t, range) in ranges.iter().enumerate() {
+            let Some((lo, hi)) = *range else { continue };
             if !(lo.is_finite() && hi.is_finite()) {
                 bail!(
                     "tensor {} takes a non-finite value on the calibration data",
@@ -139,21 +150,57 @@ fn histograms(
     samples: &[Vec<&[f32]>],
     seen: &Ranges,
 ) -> Result<Vec<Option<Vec<u64>>>> {
-    let mut hists: Vec<Option<Vec<u64>>> = seen
+    let empty: Vec<Option<Vec<u64>>> = seen
         .iter()
         .map(|r| r.filter(|(lo, hi)| hi > lo).map(|_| vec![0; BINS]))
         .collect();
-    for sample in samples {
-        let values = eval::run(graph, sample)?;
-        for (t, v) in values.iter().enumerate() {
-            if let (Some(v), Some(h), Some((lo, hi))) = (v, &mut hists[t], seen[t]) {
-                for &x in v {
-                    h[bin_of(x, lo, hi)] += 1;
+    // One histogram set per core, summed: counts do not depend on the order.
+    let partial = in_parallel(samples, |chunk| {
+        let mut hists = empty.clone();
+        for sample in chunk {
+            let values = eval::run(graph, sample)?;
+            for (t, v) in values.iter().enumerate() {
+                if let (Some(v), Some(h), Some((lo, hi))) = (v, &mut hists[t], seen[t]) {
+                    for &x in v {
+                        h[bin_of(x, lo, hi)] += 1;
+                    }
                 }
+            }
+        }
+        Ok(hists)
+    })?;
+    let mut hists = empty;
+    for part in partial {
+        for (total, h) in hists.iter_mut().zip(part) {
+            if let (Some(total), Some(h)) = (total, h) {
+                total.iter_mut().zip(h).for_each(|(a, b)| *a += b);
             }
         }
     }
     Ok(hists)
+}
+
+/// `work` over `samples` split into one contiguous chunk per available core, on scoped
+/// threads; the results in chunk order.
+fn in_parallel<'s, T: Send>(
+    samples: &'s [Vec<&'s [f32]>],
+    work: impl Fn(&'s [Vec<&'s [f32]>]) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let chunk = samples.len().div_ceil(cores).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = samples
+            .chunks(chunk)
+            .map(|c| scope.spawn(|| work(c)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .map_err(|_| anyhow::anyhow!("a calibration thread panicked"))?
+            })
+            .collect()
+    })
 }
 
 /// The values at percentile `p` and `100 - p` of the histogram.
