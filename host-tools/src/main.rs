@@ -266,10 +266,7 @@ impl Command {
                 input_layout,
                 emit_tflite,
             } => {
-                let options = onnx::Options {
-                    input_shapes: input_shape.into_iter().map(|s| s.0).collect(),
-                    input_layout,
-                };
+                let options = onnx_options(input_shape, input_layout);
                 let float = FloatOptions {
                     calibration,
                     method,
@@ -289,10 +286,7 @@ impl Command {
                 input_shape,
                 input_layout,
             } => {
-                let options = onnx::Options {
-                    input_shapes: input_shape.into_iter().map(|s| s.0).collect(),
-                    input_layout,
-                };
+                let options = onnx_options(input_shape, input_layout);
                 let files = ValidateFiles {
                     blob,
                     reference,
@@ -744,6 +738,14 @@ struct FloatOptions {
     method: Method,
     options: onnx::Options,
     emit_tflite: Option<PathBuf>,
+}
+
+/// How `mote import` and `mote validate` read an ONNX model.
+fn onnx_options(input_shape: Vec<Shape>, input_layout: InputLayout) -> onnx::Options {
+    onnx::Options {
+        input_shapes: input_shape.into_iter().map(|s| s.0).collect(),
+        input_layout,
+    }
 }
 
 /// A tensor shape on the command line: `1,3,32,32`.

@@ -223,17 +223,8 @@ impl Reader {
                  not supported: only ordinary (1 group) and depthwise convolutions"
             )
         };
-        let filter = self.constant(&format!("{name}/filter"), filter_shape, filter)?;
-        self.graph.tensors[filter].fixed = w.output_channel_scales(0);
-        let mut inputs = vec![x, filter];
-        if let Some(b) = bias {
-            ensure!(
-                b.values.len() == o,
-                "{} bias values for {o} channels",
-                b.values.len()
-            );
-            inputs.push(self.constant(&format!("{name}/bias"), vec![o], b.f32s())?);
-        }
+        let inputs = self.filter_and_bias(&name, x, (filter_shape, filter), o, bias.as_ref())?;
+        self.graph.tensors[inputs[1]].fixed = w.output_channel_scales(0);
         let t = self.graph.push(name.clone(), op, inputs)?;
         self.set_image(node, t, one_d)
     }
@@ -310,16 +301,8 @@ impl Reader {
                 }
             }
         }
-        let filter = self.constant(&format!("{name}/filter"), vec![o, kh, kw, c_in], filter)?;
-        let mut inputs = vec![x, filter];
-        if let Some(b) = bias {
-            ensure!(
-                b.values.len() == o,
-                "{} bias values for {o} channels",
-                b.values.len()
-            );
-            inputs.push(self.constant(&format!("{name}/bias"), vec![o], b.f32s())?);
-        }
+        let shape = vec![o, kh, kw, c_in];
+        let inputs = self.filter_and_bias(&name, x, (shape, filter), o, bias.as_ref())?;
         let full = self.graph.push(
             format!("{name}/full"),
             Op::TransposeConv {
@@ -350,6 +333,29 @@ impl Reader {
                 .push(name, Op::Slice { begin, size }, vec![full])?
         };
         self.set_image(node, t, one_d)
+    }
+
+    /// A convolution's inputs: `x`, the filter constant and, if given, the bias constant with
+    /// one value per output channel (`o` of them).
+    fn filter_and_bias(
+        &mut self,
+        name: &str,
+        x: TensorIx,
+        (shape, filter): (Vec<usize>, Vec<f32>),
+        o: usize,
+        bias: Option<&Const>,
+    ) -> Result<Vec<TensorIx>> {
+        let filter = self.constant(&format!("{name}/filter"), shape, filter)?;
+        let mut inputs = vec![x, filter];
+        if let Some(b) = bias {
+            ensure!(
+                b.values.len() == o,
+                "{} bias values for {o} channels",
+                b.values.len()
+            );
+            inputs.push(self.constant(&format!("{name}/bias"), vec![o], b.f32s())?);
+        }
+        Ok(inputs)
     }
 
     /// FULLY_CONNECTED on `x` (plain) with weights `[units, depth]` and a bias.
