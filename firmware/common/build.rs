@@ -3,7 +3,9 @@
 //!    (`Model::parse(blob)?.arena_size()`), so the firmware's RAM is known before it runs.
 //!    Relative paths are taken from the folder cargo was started in (`PWD`).
 //! 2. `MOTE_ARENA_BYTES`: decimal, or hex with `0x`; `_` separators allowed.
-//! 3. [`DEFAULT_ARENA_BYTES`].
+//! 3. `MOTE_DEFAULT_ARENA_BYTES`: the board's default, set in its `.cargo/config.toml`
+//!    (`[env]`) to what its RAM leaves after the stack.
+//! 4. [`DEFAULT_ARENA_BYTES`].
 //!
 //! Setting both variables is an error.
 //!
@@ -25,6 +27,7 @@ fn main() {
     public_key();
     println!("cargo:rerun-if-env-changed=MOTE_BLOB");
     println!("cargo:rerun-if-env-changed=MOTE_ARENA_BYTES");
+    println!("cargo:rerun-if-env-changed=MOTE_DEFAULT_ARENA_BYTES");
     let blob = var("MOTE_BLOB");
     let bytes = var("MOTE_ARENA_BYTES");
     let (bytes, source) = match (blob, bytes) {
@@ -51,14 +54,22 @@ fn main() {
             assert!(bytes > 0, "MOTE_ARENA_BYTES must be at least 1");
             (bytes, "MOTE_ARENA_BYTES".to_string())
         }
-        (None, None) => (DEFAULT_ARENA_BYTES, "the default".to_string()),
+        (None, None) => match var("MOTE_DEFAULT_ARENA_BYTES") {
+            Some(text) => {
+                let bytes = parse(&text).unwrap_or_else(|| {
+                    panic!("MOTE_DEFAULT_ARENA_BYTES={text:?} is not a byte count")
+                });
+                (bytes, "the board's default".to_string())
+            }
+            None => (DEFAULT_ARENA_BYTES, "the default".to_string()),
+        },
     };
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     fs::write(
         out.join("arena.rs"),
         format!(
             "/// Bytes in the static arena: {source}. Set at build time by `MOTE_BLOB` (a blob's \
-             need), `MOTE_ARENA_BYTES`, or the default {DEFAULT_ARENA_BYTES}.\n\
+             need), `MOTE_ARENA_BYTES`, or the board's default.\n\
              pub const ARENA_BYTES: usize = {bytes};\n"
         ),
     )

@@ -574,7 +574,14 @@ fn run_on_board(
         Firmware::Keyed(key) => qemu::build_firmware_keyed(board, key),
     };
     spinner.set_message(format!("running on {board}"));
-    let device = elf.and_then(|elf| qemu::run(board, &elf, blob, inputs, timeout));
+    let device = elf.and_then(|elf| {
+        let image =
+            std::fs::read(&elf).with_context(|| format!("cannot read {}", elf.display()))?;
+        if let Some(misfit) = qemu::misfit(&qemu::regions(&image)?, blob) {
+            bail!("the model does not fit the {board}: {misfit}");
+        }
+        qemu::run(board, &elf, blob, inputs, timeout)
+    });
     spinner.finish_and_clear();
     device
 }

@@ -14,6 +14,8 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+/// Registers, wide counters and pins for the board packages.
+pub mod hw;
 /// The contract with the host: exit statuses, the input region, the result files.
 pub mod protocol;
 

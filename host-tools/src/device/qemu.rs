@@ -45,11 +45,31 @@ pub enum Board {
     /// Arm MPS2 AN385: Cortex-M3, running Armv6-M code (thumbv6m-none-eabi).
     #[value(name = "mps2-an385")]
     Mps2An385,
+    /// Netduino Plus 2: STM32F405 (Cortex-M4F, 1 MiB flash, 192 KiB RAM), QEMU `netduinoplus2`.
+    #[value(name = "netduinoplus2")]
+    Netduinoplus2,
+    /// B-L475E-IOT01A Discovery kit: STM32L475 (Cortex-M4F, 1 MiB flash, 128 KiB RAM), QEMU
+    /// `b-l475e-iot01a`.
+    #[value(name = "b-l475e-iot01a")]
+    BL475eIot01a,
+    /// BBC micro:bit v1: nRF51822 (Cortex-M0, 256 KiB flash, 16 KiB RAM), QEMU `microbit`.
+    #[value(name = "microbit")]
+    Microbit,
 }
 
 impl Board {
     /// Every board.
-    pub const ALL: [Board; 3] = [Board::Mps2An386, Board::Riscv32Virt, Board::Mps2An385];
+    pub const ALL: [Board; 6] = [
+        Board::Mps2An386,
+        Board::Riscv32Virt,
+        Board::Mps2An385,
+        Board::Netduinoplus2,
+        Board::BL475eIot01a,
+        Board::Microbit,
+    ];
+
+    /// The boards that are models of real chips, whose firmware runs unchanged on the kit.
+    pub const KITS: [Board; 3] = [Board::Netduinoplus2, Board::BL475eIot01a, Board::Microbit];
 
     /// The board's name: its folder under `firmware/` and its name on the command line.
     pub fn name(self) -> &'static str {
@@ -57,6 +77,9 @@ impl Board {
             Board::Mps2An386 => "mps2-an386",
             Board::Riscv32Virt => "riscv32-virt",
             Board::Mps2An385 => "mps2-an385",
+            Board::Netduinoplus2 => "netduinoplus2",
+            Board::BL475eIot01a => "b-l475e-iot01a",
+            Board::Microbit => "microbit",
         }
     }
 
@@ -65,7 +88,8 @@ impl Board {
         match self {
             Board::Mps2An386 => "thumbv7em-none-eabihf",
             Board::Riscv32Virt => "riscv32imac-unknown-none-elf",
-            Board::Mps2An385 => "thumbv6m-none-eabi",
+            Board::Mps2An385 | Board::Microbit => "thumbv6m-none-eabi",
+            Board::Netduinoplus2 | Board::BL475eIot01a => "thumbv7em-none-eabihf",
         }
     }
 
@@ -103,6 +127,43 @@ impl Board {
                     "virt",
                     "-bios",
                     "none",
+                    "-icount",
+                    "shift=0,sleep=off",
+                ],
+            ),
+            // The chips: each shift makes the firmware's timer tick a whole or known number of
+            // instructions (see each board's `src/main.rs`). `-m` only bounds what `-device
+            // loader` may write (QEMU takes the machine's RAM size as the limit, which is 0 or
+            // 16 KiB here); the chips' memories stay as they are.
+            Board::Netduinoplus2 => (
+                "qemu-system-arm",
+                &[
+                    "-machine",
+                    "netduinoplus2",
+                    "-m",
+                    "1M",
+                    "-icount",
+                    "shift=0,sleep=off",
+                ],
+            ),
+            Board::BL475eIot01a => (
+                "qemu-system-arm",
+                &[
+                    "-machine",
+                    "b-l475e-iot01a",
+                    "-m",
+                    "1M",
+                    "-icount",
+                    "shift=1,sleep=off",
+                ],
+            ),
+            Board::Microbit => (
+                "qemu-system-arm",
+                &[
+                    "-machine",
+                    "microbit",
+                    "-m",
+                    "1M",
                     "-icount",
                     "shift=0,sleep=off",
                 ],
@@ -386,11 +447,23 @@ pub struct Regions {
     pub update: (u64, u64),
     /// Address and size of the input region (header included).
     pub input: (u64, u64),
+    /// Bytes of the firmware's static arena (`mote_firmware::ARENA`): the most a model may
+    /// use.
+    pub arena: u64,
 }
 
-/// Reads the model and input regions from a firmware ELF.
+/// Reads the model and input regions and the arena's size from a firmware ELF.
 pub fn regions(elf: &[u8]) -> Result<Regions> {
     let file = object::File::parse(elf).context("the firmware is not an ELF file")?;
+    let arena = file
+        .symbols()
+        .find(|s| {
+            s.name().is_ok_and(|n| {
+                format!("{:#}", rustc_demangle::demangle(n)) == "mote_firmware::ARENA"
+            })
+        })
+        .map(|s| s.size())
+        .context("the firmware ELF has no mote_firmware::ARENA: is it a mote firmware?")?;
     let symbol = |name: &str| -> Result<u64> {
         file.symbols()
             .find(|s| s.name() == Ok(name))
@@ -406,6 +479,59 @@ pub fn regions(elf: &[u8]) -> Result<Regions> {
         model: region("__model_start", "__model_end")?,
         update: region("__update_start", "__update_end")?,
         input: region("__input_start", "__input_end")?,
+        arena,
+    })
+}
+
+/// Why a model cannot run on a board's firmware, with the numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Misfit {
+    /// The blob is larger than the firmware's model region (flash).
+    Flash {
+        /// Bytes of the blob.
+        needed: u64,
+        /// Bytes of the model region.
+        available: u64,
+    },
+    /// The model needs more arena than the firmware's static arena (RAM).
+    Arena {
+        /// Bytes the model's memory plan needs.
+        needed: u64,
+        /// Bytes of the firmware's arena.
+        available: u64,
+    },
+}
+
+impl fmt::Display for Misfit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Misfit::Flash { needed, available } => write!(
+                f,
+                "the blob is {needed} bytes of flash; the firmware's model region holds {available}"
+            ),
+            Misfit::Arena { needed, available } => write!(
+                f,
+                "the model needs {needed} bytes of arena (RAM); the firmware's arena has {available}"
+            ),
+        }
+    }
+}
+
+/// Whether `blob` fits the firmware whose regions are `regions`: `None` if it does (or if it
+/// does not parse: the firmware refuses that itself, with the reason), else the first thing
+/// that does not fit.
+pub fn misfit(regions: &Regions, blob: &[u8]) -> Option<Misfit> {
+    if blob.len() as u64 > regions.model.1 {
+        return Some(Misfit::Flash {
+            needed: blob.len() as u64,
+            available: regions.model.1,
+        });
+    }
+    let model = mote::Model::parse(crate::sign::model_bytes(blob)).ok()?;
+    let needed = model.arena_size() as u64;
+    (needed > regions.arena).then_some(Misfit::Arena {
+        needed,
+        available: regions.arena,
     })
 }
 
