@@ -1,8 +1,10 @@
 //! Host-vs-device parity: the firmware computes on the QEMU boards exactly what the runtime
-//! computes on the host, byte for byte, for the bundled models (digits, sine: on all three
-//! boards) and the four MLPerf Tiny models (imported from their `.tflite` at test time, on every
-//! sample of `random_inputs.bin` and `shipped_inputs.bin`: on mps2-an386 and riscv32-virt),
+//! computes on the host, byte for byte, for the bundled models (digits, sine: on every board)
+//! and the four MLPerf Tiny models (imported from their `.tflite` at test time, on every
+//! sample of `random_inputs.bin` and `shipped_inputs.bin`: on every board but mps2-an385),
 //! and for MLPerf also exactly what TensorFlow Lite Micro computed (`*_outputs_tflm.bin`).
+//! A model that does not fit a kit's flash or RAM is refused with the numbers; which ones do
+//! not fit is asserted ([`DOES_NOT_FIT`]).
 //!
 //! The harness can fail: a blob with one weight byte changed (checksum recomputed, so it still
 //! loads) and an input with one byte changed each make the comparison report the mismatch.
@@ -21,8 +23,29 @@ use mote_tests::{
 use mote_tools::device::qemu::{self, Board, DeviceRun};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
-/// The boards every model runs on.
-const BOARDS: [Board; 2] = [Board::Mps2An386, Board::Riscv32Virt];
+/// The boards the MLPerf Tiny models run on: all but mps2-an385, whose Armv6-M code is the
+/// micro:bit's too.
+const MLPERF_BOARDS: [Board; 5] = [
+    Board::Mps2An386,
+    Board::Riscv32Virt,
+    Board::Netduinoplus2,
+    Board::BL475eIot01a,
+    Board::Microbit,
+];
+/// The models a board's firmware cannot hold, and what is short. Asserted both ways: a model
+/// listed here must be refused for that reason, and every other one must run.
+const DOES_NOT_FIT: [(&str, Board, Short); 4] = [
+    ("ad_fc_autoencoder", Board::Microbit, Short::Flash),
+    ("ic_resnet8", Board::Microbit, Short::Flash),
+    ("kws_dscnn", Board::Microbit, Short::Arena),
+    ("vww_mobilenetv1_025", Board::Microbit, Short::Flash),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Short {
+    Flash,
+    Arena,
+}
 /// Test samples of the bundled models.
 const SAMPLES: usize = 50;
 
@@ -55,6 +78,9 @@ fn device_matches(
 ) {
     let out_len = output_len(blob);
     for &board in boards {
+        if !fits(board, name, blob) {
+            continue;
+        }
         let run = device_run(board, name, blob, inputs);
         for (whose, want) in expected {
             if let Err(mismatch) = compare(&run.outputs, want, out_len) {
@@ -62,6 +88,33 @@ fn device_matches(
             }
         }
         assert_eq!(run.instructions.len(), inputs.len() / sample_len(blob));
+    }
+}
+
+/// Whether `blob` fits `board`'s firmware, as [`DOES_NOT_FIT`] says it must; a refusal is
+/// printed with its numbers.
+fn fits(board: Board, name: &str, blob: &[u8]) -> bool {
+    let elf = qemu::build_firmware(board).unwrap_or_else(|e| panic!("{board}: {e:#}"));
+    let regions = qemu::regions(&std::fs::read(elf).unwrap()).unwrap();
+    let misfit = qemu::misfit(&regions, blob);
+    let expected = DOES_NOT_FIT
+        .iter()
+        .find(|(model, b, _)| *model == name && *b == board)
+        .map(|&(_, _, short)| short);
+    match (misfit, expected) {
+        (None, None) => true,
+        (Some(misfit), Some(short)) => {
+            let (needed, available) = match (misfit, short) {
+                (qemu::Misfit::Flash { needed, available }, Short::Flash)
+                | (qemu::Misfit::Arena { needed, available }, Short::Arena) => (needed, available),
+                _ => panic!("{name} on {board}: refused for another reason: {misfit}"),
+            };
+            assert!(needed > available, "{name} on {board}: {misfit}");
+            println!("{name:<20} {:<13} does not fit: {misfit}", board.name());
+            false
+        }
+        (Some(misfit), None) => panic!("{name} no longer fits {board}: {misfit}"),
+        (None, Some(short)) => panic!("{name} fits {board}, yet is listed as short of {short:?}"),
     }
 }
 
@@ -97,7 +150,7 @@ fn mlperf_model_matches_host_and_tflm(model: &str) {
     let host = host_outputs(&blob, &inputs);
     device_matches(
         model,
-        &BOARDS,
+        &MLPERF_BOARDS,
         &blob,
         &inputs,
         &[("the host", &host), ("TFLM", &tflm)],

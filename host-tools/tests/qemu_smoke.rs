@@ -196,6 +196,47 @@ fn mps2_an385_matches_host() {
 }
 
 #[test]
+fn netduinoplus2_matches_host() {
+    device_matches_host(Board::Netduinoplus2);
+}
+
+#[test]
+fn b_l475e_iot01a_matches_host() {
+    device_matches_host(Board::BL475eIot01a);
+}
+
+#[test]
+fn microbit_matches_host() {
+    device_matches_host(Board::Microbit);
+}
+
+/// The STM32 kits count with their own timers (TIM2, SysTick), converted to instructions;
+/// mps2-an386 runs the same Cortex-M4 code and counts with QEMU's exact TIMER0. The counts
+/// must agree to within the timers' resolution and the few instructions of board code that
+/// differ, which proves each conversion (a wrong `-icount` shift would be off by 2x or more).
+#[test]
+fn stm32_timers_count_the_instructions_of_the_generic_m4() {
+    let blob = blob();
+    let inputs = Rng(11).bytes(DEPTH * 3);
+    let count = |board| {
+        let elf = qemu::build_firmware(board).unwrap();
+        qemu::run(board, &elf, &blob, &inputs, TIMEOUT)
+            .unwrap()
+            .instructions
+    };
+    let reference = count(Board::Mps2An386);
+    // TIM2 ticks once an instruction; SysTick once every 125 (see the boards' main.rs).
+    for (board, resolution) in [(Board::Netduinoplus2, 1), (Board::BL475eIot01a, 125)] {
+        for (got, want) in count(board).into_iter().zip(&reference) {
+            assert!(
+                got.abs_diff(*want) <= resolution + 50,
+                "{board}: {got} instructions, mps2-an386 {want}"
+            );
+        }
+    }
+}
+
+#[test]
 fn corrupted_blob_is_a_model_error_on_the_device() {
     let mut blob = blob();
     let last = blob.len() - 1;
