@@ -39,7 +39,8 @@ fn measure(root: &Path) -> String {
     }
     let mut text = String::from(
         "# Firmware image sizes in bytes: text = code and read-only data (flash), data =\n\
-         # initialised data (flash and RAM), bss = zeroed RAM, the 256 KiB static arena included.\n\
+         # initialised data (flash and RAM), bss = zeroed RAM, the static arena included\n\
+         # (256 KiB; on a kit, what its RAM leaves: MOTE_DEFAULT_ARENA_BYTES in its .cargo/config.toml).\n\
          # Release builds as mote_tools::device::qemu::build_firmware makes them (default arena).\n\
          # Checked by `cargo test -p mote-tests --test firmware_size`; after an intended change:\n",
     );

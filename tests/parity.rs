@@ -3,8 +3,9 @@
 //! and the four MLPerf Tiny models (imported from their `.tflite` at test time, on every
 //! sample of `random_inputs.bin` and `shipped_inputs.bin`: on every board but mps2-an385),
 //! and for MLPerf also exactly what TensorFlow Lite Micro computed (`*_outputs_tflm.bin`).
-//! A model that does not fit a kit's flash or RAM is refused with the numbers; which ones do
-//! not fit is asserted ([`DOES_NOT_FIT`]).
+//! The kits boot from the flash image `mote flash --image` writes. A model that does not fit
+//! a kit's flash or RAM is refused with the numbers; which ones do not fit is asserted
+//! ([`DOES_NOT_FIT`]).
 //!
 //! The harness can fail: a blob with one weight byte changed (checksum recomputed, so it still
 //! loads) and an input with one byte changed each make the comparison report the mismatch.
@@ -20,6 +21,7 @@ use mote_tests::{
     Mismatch, bundled, compare, first_fc_weights, host_outputs, instruction_figures, mlperf_blob,
     mlperf_set, output_len, recompute_checksum, sample_len,
 };
+use mote_tools::device::flash;
 use mote_tools::device::qemu::{self, Board, DeviceRun};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -49,11 +51,20 @@ enum Short {
 /// Test samples of the bundled models.
 const SAMPLES: usize = 50;
 
-/// Runs `blob` over `inputs` on `board` and prints the figures.
+/// Runs `blob` over `inputs` on `board` and prints the figures. A kit boots from the flash
+/// image `mote flash --image` would write (firmware and model), as the chip boots from its
+/// flash; QEMU's own boards get the ELF and the blob loaded into the model region.
 fn device_run(board: Board, name: &str, blob: &[u8], inputs: &[u8]) -> DeviceRun {
     let elf = qemu::build_firmware(board).unwrap_or_else(|e| panic!("{board}: {e:#}"));
-    let run = qemu::run(board, &elf, blob, inputs, TIMEOUT)
-        .unwrap_or_else(|e| panic!("{name} on {board}: {e:#}"));
+    let run = match board.chip() {
+        Some(_) => {
+            let image = flash::image(&std::fs::read(&elf).unwrap(), Some(blob), true)
+                .unwrap_or_else(|e| panic!("{name} on {board}: {e:#}"));
+            qemu::run_flash_image(board, &elf, &image, inputs, TIMEOUT)
+        }
+        None => qemu::run(board, &elf, blob, inputs, TIMEOUT),
+    }
+    .unwrap_or_else(|e| panic!("{name} on {board}: {e:#}"));
     let (mean, min, max) = instruction_figures(&run.instructions);
     println!(
         "{name:<20} {:<13} {:>4} samples  instructions/inference {mean:>11} \

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use mote_tools::device::{bench, bench_suite, qemu};
+use mote_tools::device::{self, bench, bench_suite, flash, qemu};
 use mote_tools::intake::onnx::{self, InputLayout};
 use mote_tools::intake::{data, float_tflite, import, reference, tflite};
 use mote_tools::quantize::calibrate::Method;
@@ -197,6 +197,32 @@ enum Command {
         #[arg(long, conflicts_with = "arena_from_blob")]
         public_key: Option<PathBuf>,
     },
+    /// Write a kit's firmware, a model, or both into its flash: through a debug probe
+    /// (probe-rs), or with --image into a file of the exact bytes. With --model alone only the
+    /// model region is written and the firmware stays; every check runs before a byte is
+    /// written.
+    Flash {
+        /// The board.
+        #[arg(long, value_enum)]
+        board: qemu::Board,
+        /// A blob for the model region (slot A). Alone, only the model region is written.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Write the firmware too when a model is given.
+        #[arg(long, requires = "model")]
+        with_firmware: bool,
+        /// The firmware, an ELF with mote's region symbols (`__model_start`...) [default: the
+        /// board's runner from firmware/, built now].
+        #[arg(long)]
+        elf: Option<PathBuf>,
+        /// Write the bytes into this file instead of through a probe: a raw image whose first
+        /// byte goes at the address printed.
+        #[arg(long)]
+        image: Option<PathBuf>,
+        /// The probe, as VID:PID or VID:PID:SERIAL, when several are connected.
+        #[arg(long, conflicts_with = "image")]
+        probe: Option<String>,
+    },
     /// Measure a blob on a QEMU board, deterministically: instructions per inference (QEMU's
     /// -icount), a per-layer profile, arena, peak stack and flash.
     Bench {
@@ -339,6 +365,21 @@ impl Command {
                     Duration::from_secs(timeout),
                 )
             }
+            Command::Flash {
+                board,
+                model,
+                with_firmware,
+                elf,
+                image,
+                probe,
+            } => cmd_flash(
+                board,
+                model.as_deref(),
+                with_firmware || model.is_none(),
+                elf.as_deref(),
+                image.as_deref(),
+                probe.as_deref(),
+            ),
             Command::Bench {
                 blob,
                 board,
@@ -548,6 +589,54 @@ fn cmd_qemu(
     run::write_outputs(output, &io, &device.outputs)?;
     print_device_figures(board, &device);
     println!("wrote {}", names(output));
+    Ok(())
+}
+
+fn cmd_flash(
+    board: qemu::Board,
+    model: Option<&Path>,
+    firmware: bool,
+    elf: Option<&Path>,
+    image_path: Option<&Path>,
+    probe: Option<&str>,
+) -> Result<()> {
+    let elf = match elf {
+        Some(path) => path.to_path_buf(),
+        None => qemu::build_firmware(board)?,
+    };
+    let elf_bytes = std::fs::read(&elf).with_context(|| format!("cannot read {}", elf.display()))?;
+    // A signed blob goes into flash as it is: the firmware verifies it.
+    let blob = model.map(read_file_blob).transpose()?;
+    let image = flash::image(&elf_bytes, blob.as_deref(), firmware)
+        .with_context(|| format!("cannot flash {} to the {board}", elf.display()))?;
+    let what = match (firmware, model) {
+        (true, Some(_)) => "the firmware and the model",
+        (true, None) => "the firmware",
+        (false, _) => "the model region",
+    };
+    match image_path {
+        Some(path) => {
+            io::write_atomic(path, &image.bytes)?;
+            println!(
+                "wrote {}: {what}, {} bytes for {:#010x}..{:#010x} of the {board}",
+                path.display(),
+                image.bytes.len(),
+                image.base,
+                image.end()
+            );
+        }
+        None => {
+            let chip = board.chip().with_context(|| {
+                format!("the {board} is an emulator's board, not a kit: use mote qemu, or --image")
+            })?;
+            device::probe::write(&chip, probe, &image)?;
+            println!(
+                "flashed {what} ({} bytes at {:#010x}) to the {board} and read it back",
+                image.bytes.len(),
+                image.base
+            );
+        }
+    }
     Ok(())
 }
 

@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use object::{Object, ObjectSection, ObjectSymbol, SectionKind};
 
+use super::flash::FlashImage;
+
 /// The firmware/host contract: exit statuses and their meanings, the input region's header, the
 /// result files. Shared verbatim with the firmware (`mote_firmware::protocol`).
 pub mod protocol {
@@ -70,6 +72,27 @@ impl Board {
 
     /// The boards that are models of real chips, whose firmware runs unchanged on the kit.
     pub const KITS: [Board; 3] = [Board::Netduinoplus2, Board::BL475eIot01a, Board::Microbit];
+
+    /// The kit's microcontroller, for flashing through a probe; `None` for QEMU's own boards.
+    pub fn chip(self) -> Option<Chip> {
+        // STM32: DBGMCU_IDCODE's DEV_ID (RM0090, RM0351). nRF51: FICR CODEPAGESIZE, 1 KiB
+        // (the nRF52 parts, micro:bit v2 included, have 4 KiB pages).
+        match self {
+            Board::Netduinoplus2 => Some(Chip {
+                name: "STM32F405RGTx",
+                id: (0xE004_2000, 0xFFF, 0x413),
+            }),
+            Board::BL475eIot01a => Some(Chip {
+                name: "STM32L475VGTx",
+                id: (0xE004_2000, 0xFFF, 0x415),
+            }),
+            Board::Microbit => Some(Chip {
+                name: "nRF51822_xxAA",
+                id: (0x1000_0010, u32::MAX, 1024),
+            }),
+            Board::Mps2An386 | Board::Riscv32Virt | Board::Mps2An385 => None,
+        }
+    }
 
     /// The board's name: its folder under `firmware/` and its name on the command line.
     pub fn name(self) -> &'static str {
@@ -181,6 +204,15 @@ impl Board {
         ]);
         cmd
     }
+}
+
+/// A kit's microcontroller, as a debug probe sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chip {
+    /// probe-rs's name for it (its memory map and flash algorithm).
+    pub name: &'static str,
+    /// Its identification register: address, the bits that identify, and what they read.
+    pub id: (u64, u32, u32),
 }
 
 impl fmt::Display for Board {
@@ -605,7 +637,51 @@ pub fn run_with_update(
     inputs: &[u8],
     timeout: Duration,
 ) -> Result<DeviceRun> {
-    let slots = [last_good, update];
+    let sample = sample_len(update).or_else(|_| sample_len(last_good));
+    boots(board, elf, Contents::Slots([last_good, update]), sample, inputs, timeout)
+}
+
+/// [`run`] from a flash image ([`super::flash::image`], as `mote flash --image` writes it):
+/// QEMU gets no ELF to load, only `image` at its address, and boots from it as the chip does
+/// from its flash. `elf` is the firmware inside the image, read for its regions and its log
+/// format. The image must hold a model (the sample size is read from it).
+pub fn run_flash_image(
+    board: Board,
+    elf: &Path,
+    image: &FlashImage,
+    inputs: &[u8],
+    timeout: Duration,
+) -> Result<DeviceRun> {
+    let regions = regions(&std::fs::read(elf).with_context(|| format!("cannot read {}", elf.display()))?)?;
+    let model = regions
+        .model
+        .0
+        .checked_sub(image.base)
+        .and_then(|at| image.bytes.get(at as usize..))
+        .context("the image does not reach the model region")?;
+    boots(board, elf, Contents::Flash(image), sample_len(model), inputs, timeout)
+}
+
+/// What QEMU puts in the board's memory besides the samples.
+#[derive(Clone, Copy)]
+enum Contents<'a> {
+    /// The firmware ELF (`-kernel`), the last good model in slot A and the update in slot B
+    /// (empty: none).
+    Slots([&'a [u8]; 2]),
+    /// A flash image, firmware and model, written where a probe would write it.
+    Flash(&'a FlashImage),
+}
+
+/// Boots the firmware as often as it takes to run every sample: inputs larger than the
+/// input region are split into batches of whole samples (`sample` bytes each), one boot each.
+fn boots(
+    board: Board,
+    elf: &Path,
+    contents: Contents<'_>,
+    sample: Result<usize>,
+    inputs: &[u8],
+    timeout: Duration,
+) -> Result<DeviceRun> {
     let image = std::fs::read(elf).with_context(|| format!("cannot read {}", elf.display()))?;
     let regions = regions(&image)?;
     let room = regions
@@ -618,17 +694,14 @@ pub fn run_with_update(
             elf,
             &image,
             &regions,
-            slots,
+            contents,
             &input_region(inputs)?,
             timeout,
         );
     }
-    // Too many samples for one boot: batches of whole samples.
-    let sample = sample_len(update)
-        .or_else(|_| sample_len(last_good))
-        .context(
-            "the inputs exceed the firmware's input region and the blob's sample size is unknown",
-        )?;
+    let sample = sample.context(
+        "the inputs exceed the firmware's input region and the blob's sample size is unknown",
+    )?;
     let per_boot = room / sample * sample;
     ensure!(
         per_boot > 0,
@@ -641,7 +714,7 @@ pub fn run_with_update(
             elf,
             &image,
             &regions,
-            slots,
+            contents,
             &input_region(batch)?,
             timeout,
         )?;
@@ -682,7 +755,7 @@ pub fn self_test(board: Board, elf: &Path, test: SelfTest, timeout: Duration) ->
         elf,
         &image,
         &regions,
-        [&[], &[]],
+        Contents::Slots([&[], &[]]),
         &code.to_le_bytes(),
         timeout,
     )
@@ -712,13 +785,13 @@ fn input_region(inputs: &[u8]) -> Result<Vec<u8>> {
     Ok(region)
 }
 
-/// One QEMU boot with `slots` (the last good model, the update) and `region` loaded.
+/// One QEMU boot with `contents` and the input `region` loaded.
 fn boot(
     board: Board,
     elf: &Path,
     image: &[u8],
     regions: &Regions,
-    slots: [&[u8]; 2],
+    contents: Contents<'_>,
     region: &[u8],
     timeout: Duration,
 ) -> Result<DeviceRun> {
@@ -726,6 +799,10 @@ fn boot(
         ("model region (slot A)", regions.model, "model.bin"),
         ("update region (slot B)", regions.update, "update.bin"),
     ];
+    let slots = match contents {
+        Contents::Slots(slots) => slots,
+        Contents::Flash(_) => [&[][..], &[][..]],
+    };
     for (blob, (what, (_, size), _)) in slots.iter().zip(places) {
         ensure!(
             blob.len() as u64 <= size,
@@ -742,7 +819,16 @@ fn boot(
     std::fs::write(&input_file, region).context("cannot write the input region file")?;
 
     let mut cmd = board.qemu();
-    cmd.arg("-kernel").arg(elf);
+    match contents {
+        Contents::Slots(_) => {
+            cmd.arg("-kernel").arg(elf);
+        }
+        Contents::Flash(flash) => {
+            let file = dir.path().join("flash.bin");
+            std::fs::write(&file, &flash.bytes).context("cannot write the flash image file")?;
+            cmd.arg("-device").arg(loader(&file, flash.base));
+        }
+    }
     for (blob, (what, (addr, _), name)) in slots.iter().zip(places) {
         // QEMU's loader refuses an empty file; an empty slot reads as zeros: no model in slot
         // A (a model error), no update in slot B.

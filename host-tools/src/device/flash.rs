@@ -1,0 +1,105 @@
+//! What goes into a board's flash: the firmware's loadable segments at their load addresses,
+//! a blob in the model region, or both, checked before a byte is written. [`image`] makes
+//! the bytes; `mote flash --image` writes them to a file, and the tests boot that file in
+//! QEMU ([`super::qemu::run_flash_image`]), so the layout a probe would write is proven
+//! without hardware.
+
+use anyhow::{Context, Result, bail, ensure};
+use object::read::elf::{ElfFile32, ProgramHeader};
+use object::{Endianness, elf};
+
+use super::qemu::{self, Regions};
+
+/// Bytes to write at `base` and up. Gaps between the firmware and the model region are
+/// `0xFF`, what erased flash reads as, so writing them changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlashImage {
+    /// The address of the first byte.
+    pub base: u64,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// Where the blob is in it, and its length, when the image holds a model.
+    pub model: Option<(u64, usize)>,
+}
+
+impl FlashImage {
+    /// One past the last address written.
+    pub fn end(&self) -> u64 {
+        self.base + self.bytes.len() as u64
+    }
+}
+
+/// The flash image for the firmware `elf` (its loadable segments, when `firmware` is set)
+/// and `blob` (in the model region, slot A, when given).
+///
+/// # Errors
+/// When the ELF is not a 32-bit firmware with mote's region symbols, when the blob does not
+/// parse, is larger than the model region or needs more arena than the firmware has, when
+/// the firmware's segments overlap the model region, or when there is nothing to write.
+pub fn image(elf_bytes: &[u8], blob: Option<&[u8]>, firmware: bool) -> Result<FlashImage> {
+    let regions = qemu::regions(elf_bytes)?;
+    let mut parts: Vec<(u64, Vec<u8>)> = Vec::new();
+    if firmware {
+        for (addr, bytes) in segments(elf_bytes)? {
+            let model = regions.model.0..regions.model.0 + regions.model.1;
+            let end = addr + bytes.len() as u64;
+            ensure!(
+                end <= model.start || addr >= model.end,
+                "the firmware's segment at {addr:#010x}..{end:#010x} overlaps the model region \
+                 {:#010x}..{:#010x}: its linker script is wrong",
+                model.start,
+                model.end
+            );
+            parts.push((addr, bytes));
+        }
+        ensure!(!parts.is_empty(), "the firmware ELF has no loadable bytes");
+    }
+    if let Some(blob) = blob {
+        check_blob(&regions, blob)?;
+        parts.push((regions.model.0, blob.to_vec()));
+    }
+    let model = blob.map(|b| (regions.model.0, b.len()));
+    let Some(base) = parts.iter().map(|(addr, _)| *addr).min() else {
+        bail!("nothing to write: neither the firmware nor a model");
+    };
+    let end = parts
+        .iter()
+        .map(|(addr, bytes)| addr + bytes.len() as u64)
+        .max()
+        .unwrap_or(base);
+    let mut bytes = vec![0xFF; usize::try_from(end - base).context("image too large")?];
+    for (addr, part) in parts {
+        let at = (addr - base) as usize;
+        bytes[at..at + part.len()].copy_from_slice(&part);
+    }
+    Ok(FlashImage { base, bytes, model })
+}
+
+/// A blob for the model region: valid, and fitting the region and the firmware's arena.
+fn check_blob(regions: &Regions, blob: &[u8]) -> Result<()> {
+    mote::Model::parse(crate::sign::model_bytes(blob)).context("the blob is not a valid model")?;
+    if let Some(misfit) = qemu::misfit(regions, blob) {
+        bail!("the model does not fit this firmware: {misfit}");
+    }
+    Ok(())
+}
+
+/// The loadable segments of a 32-bit ELF at their physical (load) addresses: what a flash
+/// programmer writes. Segments without file bytes (`.bss`) are skipped.
+fn segments(elf_bytes: &[u8]) -> Result<Vec<(u64, Vec<u8>)>> {
+    let file = ElfFile32::<Endianness>::parse(elf_bytes)
+        .context("the firmware is not a 32-bit ELF file")?;
+    let endian = file.endian();
+    let mut out = Vec::new();
+    for header in file.elf_program_headers() {
+        if header.p_type(endian) != elf::PT_LOAD || header.p_filesz(endian) == 0 {
+            continue;
+        }
+        let data = header
+            .data(endian, elf_bytes)
+            .ok()
+            .context("a loadable segment lies outside the ELF file")?;
+        out.push((u64::from(header.p_paddr(endian)), data.to_vec()));
+    }
+    Ok(out)
+}

@@ -1,0 +1,126 @@
+//! Writing a [`FlashImage`] into a kit through a debug probe, with probe-rs as a library: find
+//! the probe, attach to the board's chip, check that the chip is the board's, program, read
+//! every byte back, and check the model's checksum in what was read. Every check that needs
+//! no hardware ([`choose`], [`check_chip`]) is a plain function, tested without a probe.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail, ensure};
+use probe_rs::flashing::DownloadOptions;
+use probe_rs::probe::DebugProbeSelector;
+use probe_rs::probe::list::Lister;
+use probe_rs::{MemoryInterface, Permissions};
+
+use super::flash::FlashImage;
+use super::qemu::Chip;
+
+/// A connected probe, as the user names it with `--probe`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeId {
+    /// What the probe calls itself (e.g. "STLink V2-1").
+    pub name: String,
+    /// `VID:PID` or `VID:PID:SERIAL`, in hex, as `--probe` takes it.
+    pub selector: String,
+}
+
+/// Which of the connected `probes` to use: the only one, or the one `--probe` matched
+/// (`chosen`: the list is already filtered by it).
+pub fn choose(probes: &[ProbeId], chosen: Option<&str>) -> Result<usize> {
+    match (probes.len(), chosen) {
+        (1, _) => Ok(0),
+        (0, None) => bail!(
+            "no debug probe found: connect the kit's on-board probe (ST-LINK, DAPLink) over USB; \
+             on Linux your user needs access to it (probe-rs's udev rules), or write a file \
+             with --image"
+        ),
+        (0, Some(selector)) => bail!("no connected probe matches --probe {selector}"),
+        (n, _) => {
+            let list: Vec<String> = probes
+                .iter()
+                .map(|p| format!("  --probe {}  ({})", p.selector, p.name))
+                .collect();
+            bail!(
+                "{n} debug probes are connected and none chosen; pick one:\n{}",
+                list.join("\n")
+            )
+        }
+    }
+}
+
+/// Whether the chip the probe reached is `chip`: `id` is what its identification register
+/// ([`Chip::id`]) read.
+pub fn check_chip(chip: &Chip, id: u32) -> Result<()> {
+    let (_, mask, expected) = chip.id;
+    ensure!(
+        id & mask == expected,
+        "the probe reached a chip whose identification reads {:#x}, not the {} this board \
+         has ({expected:#x}): is the right kit connected, or the right --board given?",
+        id & mask,
+        chip.name
+    );
+    Ok(())
+}
+
+/// Programs `image` into the chip through the probe `selector` names (or the only one), reads
+/// it back, checks the model's checksum when the image holds one, and resets the chip.
+pub fn write(chip: &Chip, selector: Option<&str>, image: &FlashImage) -> Result<()> {
+    let parsed = selector
+        .map(|s| {
+            s.parse::<DebugProbeSelector>()
+                .with_context(|| format!("--probe {s}: expected VID:PID or VID:PID:SERIAL in hex"))
+        })
+        .transpose()?;
+    let probes = Lister::new().list(parsed.as_ref());
+    let ids: Vec<ProbeId> = probes
+        .iter()
+        .map(|p| ProbeId {
+            name: p.identifier.clone(),
+            selector: match &p.serial_number {
+                Some(serial) => format!("{:04x}:{:04x}:{serial}", p.vendor_id, p.product_id),
+                None => format!("{:04x}:{:04x}", p.vendor_id, p.product_id),
+            },
+        })
+        .collect();
+    let info = &probes[choose(&ids, selector)?];
+    let probe = info
+        .open()
+        .with_context(|| format!("cannot open the probe {info}"))?;
+    let mut session = probe
+        .attach(chip.name, Permissions::default())
+        .with_context(|| format!("cannot attach to the {} through {info}", chip.name))?;
+    let id = session
+        .core(0)?
+        .read_word_32(chip.id.0)
+        .context("cannot read the chip's identification register")?;
+    check_chip(chip, id)?;
+
+    let mut loader = session.target().flash_loader();
+    loader
+        .add_data(image.base, &image.bytes)
+        .context("the image does not lie in the chip's flash")?;
+    loader
+        .commit(&mut session, DownloadOptions::default())
+        .context("programming the flash failed")?;
+
+    let mut back = vec![0; image.bytes.len()];
+    let mut core = session.core(0)?;
+    core.read_8(image.base, &mut back)
+        .context("cannot read the flash back")?;
+    if let Some(at) = back.iter().zip(&image.bytes).position(|(a, b)| a != b) {
+        bail!(
+            "the flash reads back {:#04x} at {:#010x} where {:#04x} was written",
+            back[at],
+            image.base + at as u64,
+            image.bytes[at]
+        );
+    }
+    if let Some((addr, len)) = image.model {
+        let at = (addr - image.base) as usize;
+        mote::Model::parse(crate::sign::model_bytes(&back[at..at + len]))
+            .context("the model read back from flash does not validate")?;
+    }
+    core.reset_and_halt(Duration::from_secs(1))
+        .and_then(|_| core.run())
+        .context("cannot restart the chip")?;
+    Ok(())
+}
