@@ -604,7 +604,8 @@ fn cmd_flash(
         Some(path) => path.to_path_buf(),
         None => qemu::build_firmware(board)?,
     };
-    let elf_bytes = std::fs::read(&elf).with_context(|| format!("cannot read {}", elf.display()))?;
+    let elf_bytes =
+        std::fs::read(&elf).with_context(|| format!("cannot read {}", elf.display()))?;
     // A signed blob goes into flash as it is: the firmware verifies it.
     let blob = model.map(read_file_blob).transpose()?;
     let image = flash::image(&elf_bytes, blob.as_deref(), firmware)

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 
 fn mote(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mote"))
@@ -705,4 +706,121 @@ fn keygen_and_sign() {
         assert!(err.contains(says), "{args:?}: {err}");
         assert!(!other.exists());
     }
+}
+
+/// `mote flash --image`: the exact bytes a probe would write (here firmware and model), which
+/// boot in QEMU's model of the chip and compute what the host does; the model region alone
+/// starts at the firmware's model symbol. Every refusal happens before a file exists.
+#[test]
+fn flash_image_boots_and_bad_flashes_are_refused() {
+    use mote_tools::device::{flash, qemu};
+    let dir = tempfile::tempdir().unwrap();
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+    let digits = models.join("digits/digits.mote");
+    let board = qemu::Board::Netduinoplus2;
+    let elf = qemu::build_firmware(board).unwrap();
+    let elf_bytes = std::fs::read(&elf).unwrap();
+
+    let both = dir.path().join("both.bin");
+    let said = mote_ok(&[
+        "flash",
+        "--board",
+        "netduinoplus2",
+        "--model",
+        s(&digits),
+        "--with-firmware",
+        "--image",
+        s(&both),
+    ]);
+    assert!(said.contains("0x08000000..0x08040b83"), "{said}");
+    let blob = std::fs::read(&digits).unwrap();
+    let image = flash::image(&elf_bytes, Some(&blob), true).unwrap();
+    assert_eq!(std::fs::read(&both).unwrap(), image.bytes);
+    let inputs: Vec<u8> = (0..64 * 3).map(|i| (i * 7 % 256) as u8).collect();
+    let run = qemu::run_flash_image(board, &elf, &image, &inputs, Duration::from_secs(60)).unwrap();
+    assert_eq!(
+        run.outputs,
+        mote_tools::run::run_samples(&blob, &inputs, &mut ()).unwrap()
+    );
+
+    let model_only = dir.path().join("model.bin");
+    let said = mote_ok(&[
+        "flash",
+        "--board",
+        "netduinoplus2",
+        "--model",
+        s(&digits),
+        "--image",
+        s(&model_only),
+    ]);
+    assert!(said.contains("the model region"), "{said}");
+    assert!(said.contains("0x08040000"), "{said}");
+    assert_eq!(std::fs::read(&model_only).unwrap(), blob);
+
+    // Refusals, with what to fix; no file is left.
+    let out = dir.path().join("refused.bin");
+    let ad = dir.path().join("ad.mote");
+    mote_ok(&[
+        "import",
+        s(&Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/data/mlperf-tiny/ad_fc_autoencoder/model_int8.tflite")),
+        "-o",
+        s(&ad),
+    ]);
+    let kws = models.join("kws_dscnn/kws_dscnn.mote");
+    for (args, says) in [
+        (
+            vec!["--board", "microbit", "--model", s(&ad)],
+            "the blob is 271478 bytes of flash; the firmware's model region holds 40960",
+        ),
+        (
+            vec!["--board", "microbit", "--model", s(&kws)],
+            "the model needs 17543 bytes of arena (RAM); the firmware's arena has 8192",
+        ),
+        (
+            vec![
+                "--board",
+                "netduinoplus2",
+                "--model",
+                s(&digits),
+                "--elf",
+                env!("CARGO_BIN_EXE_mote"),
+            ],
+            "has no symbol __model_start: is it a mote firmware?",
+        ),
+        (
+            vec![
+                "--board",
+                "netduinoplus2",
+                "--model",
+                s(&models.join("digits/digits.csv")),
+            ],
+            "not a valid",
+        ),
+    ] {
+        let mut args = [vec!["flash"], args, vec!["--image", s(&out)]].concat();
+        let err = mote_err(&args);
+        assert!(err.contains(says), "mote {args:?}: {err}");
+        assert!(!out.exists(), "mote {args:?} left {}", out.display());
+        // Through a probe, the same checks come first.
+        args.truncate(args.len() - 2);
+        let err = mote_err(&args);
+        assert!(err.contains(says), "mote {args:?}: {err}");
+    }
+
+    // No probe on this machine, and QEMU's own boards have no chip to flash.
+    let err = mote_err(&["flash", "--board", "netduinoplus2", "--model", s(&digits)]);
+    assert!(err.contains("no debug probe found"), "{err}");
+    let err = mote_err(&["flash", "--board", "mps2-an386", "--model", s(&digits)]);
+    assert!(err.contains("not a kit"), "{err}");
+    let err = mote_err(&[
+        "flash",
+        "--board",
+        "microbit",
+        "--model",
+        s(&digits),
+        "--probe",
+        "nonsense",
+    ]);
+    assert!(err.contains("--probe nonsense"), "{err}");
 }

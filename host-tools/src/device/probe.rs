@@ -124,3 +124,55 @@ pub fn write(chip: &Chip, selector: Option<&str>, image: &FlashImage) -> Result<
         .context("cannot restart the chip")?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::qemu::Board;
+
+    fn probe(name: &str, selector: &str) -> ProbeId {
+        ProbeId {
+            name: name.into(),
+            selector: selector.into(),
+        }
+    }
+
+    #[test]
+    fn one_probe_is_taken_none_or_several_are_explained() {
+        let stlink = probe("STLink V2-1", "0483:374b:066DFF");
+        let daplink = probe("DAPLink CMSIS-DAP", "0d28:0204:9900");
+        assert_eq!(choose(std::slice::from_ref(&stlink), None).unwrap(), 0);
+        assert_eq!(
+            choose(std::slice::from_ref(&daplink), Some("0d28:0204")).unwrap(),
+            0
+        );
+        let none = choose(&[], None).unwrap_err().to_string();
+        assert!(none.contains("no debug probe found"), "{none}");
+        let unmatched = choose(&[], Some("1366:0101")).unwrap_err().to_string();
+        assert!(unmatched.contains("--probe 1366:0101"), "{unmatched}");
+        let several = choose(&[stlink, daplink], None).unwrap_err().to_string();
+        assert!(several.contains("2 debug probes"), "{several}");
+        assert!(
+            several.contains("--probe 0483:374b:066DFF  (STLink V2-1)"),
+            "{several}"
+        );
+        assert!(several.contains("--probe 0d28:0204:9900"), "{several}");
+    }
+
+    #[test]
+    fn a_chip_that_is_not_the_boards_is_refused() {
+        let f405 = Board::Netduinoplus2.chip().unwrap();
+        // DBGMCU_IDCODE: revision in the upper half, DEV_ID in the low 12 bits.
+        check_chip(&f405, 0x1007_6413).unwrap();
+        let l475 = check_chip(&f405, 0x1007_6415).unwrap_err().to_string();
+        assert!(
+            l475.contains("0x415") && l475.contains("STM32F405RGTx"),
+            "{l475}"
+        );
+        let microbit = Board::Microbit.chip().unwrap();
+        check_chip(&microbit, 1024).unwrap();
+        // micro:bit v2, an nRF52833: 4 KiB pages.
+        assert!(check_chip(&microbit, 4096).is_err());
+        assert!(Board::Mps2An386.chip().is_none());
+    }
+}

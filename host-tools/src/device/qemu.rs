@@ -487,15 +487,6 @@ pub struct Regions {
 /// Reads the model and input regions and the arena's size from a firmware ELF.
 pub fn regions(elf: &[u8]) -> Result<Regions> {
     let file = object::File::parse(elf).context("the firmware is not an ELF file")?;
-    let arena = file
-        .symbols()
-        .find(|s| {
-            s.name().is_ok_and(|n| {
-                format!("{:#}", rustc_demangle::demangle(n)) == "mote_firmware::ARENA"
-            })
-        })
-        .map(|s| s.size())
-        .context("the firmware ELF has no mote_firmware::ARENA: is it a mote firmware?")?;
     let symbol = |name: &str| -> Result<u64> {
         file.symbols()
             .find(|s| s.name() == Ok(name))
@@ -507,10 +498,24 @@ pub fn regions(elf: &[u8]) -> Result<Regions> {
         ensure!(b > a, "the firmware's {start}..{end} is empty");
         Ok((a, b - a))
     };
+    let (model, update, input) = (
+        region("__model_start", "__model_end")?,
+        region("__update_start", "__update_end")?,
+        region("__input_start", "__input_end")?,
+    );
+    let arena = file
+        .symbols()
+        .find(|s| {
+            s.name().is_ok_and(|n| {
+                format!("{:#}", rustc_demangle::demangle(n)) == "mote_firmware::ARENA"
+            })
+        })
+        .map(|s| s.size())
+        .context("the firmware ELF has no mote_firmware::ARENA: is it a mote firmware?")?;
     Ok(Regions {
-        model: region("__model_start", "__model_end")?,
-        update: region("__update_start", "__update_end")?,
-        input: region("__input_start", "__input_end")?,
+        model,
+        update,
+        input,
         arena,
     })
 }
@@ -638,7 +643,14 @@ pub fn run_with_update(
     timeout: Duration,
 ) -> Result<DeviceRun> {
     let sample = sample_len(update).or_else(|_| sample_len(last_good));
-    boots(board, elf, Contents::Slots([last_good, update]), sample, inputs, timeout)
+    boots(
+        board,
+        elf,
+        Contents::Slots([last_good, update]),
+        sample,
+        inputs,
+        timeout,
+    )
 }
 
 /// [`run`] from a flash image ([`super::flash::image`], as `mote flash --image` writes it):
@@ -652,14 +664,22 @@ pub fn run_flash_image(
     inputs: &[u8],
     timeout: Duration,
 ) -> Result<DeviceRun> {
-    let regions = regions(&std::fs::read(elf).with_context(|| format!("cannot read {}", elf.display()))?)?;
+    let regions =
+        regions(&std::fs::read(elf).with_context(|| format!("cannot read {}", elf.display()))?)?;
     let model = regions
         .model
         .0
         .checked_sub(image.base)
         .and_then(|at| image.bytes.get(at as usize..))
         .context("the image does not reach the model region")?;
-    boots(board, elf, Contents::Flash(image), sample_len(model), inputs, timeout)
+    boots(
+        board,
+        elf,
+        Contents::Flash(image),
+        sample_len(model),
+        inputs,
+        timeout,
+    )
 }
 
 /// What QEMU puts in the board's memory besides the samples.
