@@ -222,6 +222,27 @@ enum Command {
         /// The probe, as VID:PID or VID:PID:SERIAL, when several are connected.
         #[arg(long, conflicts_with = "image")]
         probe: Option<String>,
+        /// After flashing, print the firmware's defmt log (RTT) until stopped with Ctrl-C.
+        #[arg(long, conflicts_with = "image")]
+        attach: bool,
+    },
+    /// Write a firmware project for your own application on a kit: a cargo project depending
+    /// on mote, the model in the chip's flash region, the arena sized from the blob at build
+    /// time, the input from a stub sensor (embedded-hal I2C) to replace, the result on the
+    /// kit's LED and in the defmt log (RTT).
+    New {
+        /// The project folder to create (its name is the package's).
+        dir: PathBuf,
+        /// The kit.
+        #[arg(long, value_enum)]
+        board: qemu::Board,
+        /// The model, copied in as model.mote (it sizes the arena) [default: none; the arena
+        /// is what the chip's RAM leaves].
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// mote's runtime crate to depend on [default: this checkout's runtime/].
+        #[arg(long)]
+        mote_path: Option<PathBuf>,
     },
     /// Measure a blob on a QEMU board, deterministically: instructions per inference (QEMU's
     /// -icount), a per-layer profile, arena, peak stack and flash.
@@ -372,6 +393,7 @@ impl Command {
                 elf,
                 image,
                 probe,
+                attach,
             } => cmd_flash(
                 board,
                 model.as_deref(),
@@ -379,7 +401,27 @@ impl Command {
                 elf.as_deref(),
                 image.as_deref(),
                 probe.as_deref(),
+                attach,
             ),
+            Command::New {
+                dir,
+                board,
+                model,
+                mote_path,
+            } => {
+                let blob = model.as_deref().map(read_file_blob).transpose()?;
+                let runtime = mote_path.unwrap_or_else(device::scaffold::default_runtime);
+                device::scaffold::create(&dir, board, blob.as_deref(), &runtime)?;
+                let target = board.target();
+                let name = dir.file_name().unwrap_or_default().to_string_lossy();
+                println!("wrote {}: a firmware for the {board}. Next:", dir.display());
+                println!("  cd {} && cargo build --release", dir.display());
+                println!(
+                    "  mote flash --board {board} --elf target/{target}/release/{name} \
+                     --model model.mote --with-firmware --attach"
+                );
+                Ok(())
+            }
             Command::Bench {
                 blob,
                 board,
@@ -599,6 +641,7 @@ fn cmd_flash(
     elf: Option<&Path>,
     image_path: Option<&Path>,
     probe: Option<&str>,
+    attach: bool,
 ) -> Result<()> {
     let elf = match elf {
         Some(path) => path.to_path_buf(),
@@ -630,12 +673,13 @@ fn cmd_flash(
             let chip = board.chip().with_context(|| {
                 format!("the {board} is an emulator's board, not a kit: use mote qemu, or --image")
             })?;
-            device::probe::write(&chip, probe, &image)?;
             println!(
-                "flashed {what} ({} bytes at {:#010x}) to the {board} and read it back",
+                "flashing {what} ({} bytes at {:#010x}) to the {board}",
                 image.bytes.len(),
                 image.base
             );
+            device::probe::write(&chip, probe, &image, attach.then_some(&elf_bytes[..]))?;
+            println!("written and read back");
         }
     }
     Ok(())

@@ -824,3 +824,102 @@ fn flash_image_boots_and_bad_flashes_are_refused() {
     ]);
     assert!(err.contains("--probe nonsense"), "{err}");
 }
+
+/// `mote new` for every kit: the project builds (its own cargo project, depending on this
+/// checkout's runtime), its ELF has the model region and the arena the blob sized, and `mote
+/// flash` takes it as the firmware. Refusals leave no folder.
+#[test]
+fn new_projects_build_for_every_kit() {
+    use mote_tools::device::{flash, qemu};
+    let dir = tempfile::tempdir().unwrap();
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+    let digits = models.join("digits/digits.mote");
+    let blob = std::fs::read(&digits).unwrap();
+    let needed = mote::Model::parse(&blob).unwrap().arena_size() as u64;
+    // One target folder for every project, kept between runs like the runner's.
+    let target_dir = qemu::firmware_dir().join("target/apps");
+    for board in qemu::Board::KITS {
+        let project = dir.path().join(format!("app-{board}"));
+        let said = mote_ok(&[
+            "new",
+            s(&project),
+            "--board",
+            board.name(),
+            "--model",
+            s(&digits),
+        ]);
+        assert!(said.contains("cargo build --release"), "{said}");
+        let built = Command::new("cargo")
+            .args(["build", "--release", "--quiet"])
+            .current_dir(&project)
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_BUILD_TARGET")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .output()
+            .unwrap();
+        assert!(
+            built.status.success(),
+            "{board}: the new project does not build:\n{}",
+            String::from_utf8_lossy(&built.stderr)
+        );
+        let elf = target_dir
+            .join(board.target())
+            .join("release")
+            .join(format!("app-{board}"));
+        let elf_bytes = std::fs::read(&elf).unwrap();
+        let regions = qemu::regions(&elf_bytes).unwrap();
+        let runner =
+            qemu::regions(&std::fs::read(qemu::build_firmware(board).unwrap()).unwrap()).unwrap();
+        assert_eq!(
+            regions.model, runner.model,
+            "{board}: the model region moved"
+        );
+        assert!(
+            (needed..needed + 16).contains(&regions.arena),
+            "{board}: arena {} for a model that needs {needed}",
+            regions.arena
+        );
+        let image = flash::image(&elf_bytes, Some(&blob), true).unwrap();
+        assert_eq!(
+            image.base,
+            regions.model.0 & !0xFFFFF,
+            "{board}: flash starts elsewhere"
+        );
+        let out = dir.path().join(format!("{board}.bin"));
+        mote_ok(&[
+            "flash",
+            "--board",
+            board.name(),
+            "--elf",
+            s(&elf),
+            "--model",
+            s(&digits),
+            "--with-firmware",
+            "--image",
+            s(&out),
+        ]);
+        assert_eq!(std::fs::read(&out).unwrap(), image.bytes);
+    }
+
+    let kws = models.join("kws_dscnn/kws_dscnn.mote");
+    let refused = dir.path().join("refused");
+    for (args, says) in [
+        (
+            vec!["--board", "microbit", "--model", s(&kws)],
+            "17543 bytes of arena",
+        ),
+        (vec!["--board", "mps2-an386"], "not a kit"),
+        (
+            vec!["--board", "microbit", "--mote-path", s(&models)],
+            "not mote's runtime",
+        ),
+    ] {
+        let args = [vec!["new", s(&refused)], args].concat();
+        let err = mote_err(&args);
+        assert!(err.contains(says), "mote {args:?}: {err}");
+        assert!(!refused.exists(), "mote {args:?} left a folder");
+    }
+    let err = mote_err(&["new", s(dir.path()), "--board", "microbit"]);
+    assert!(err.contains("exists"), "{err}");
+}

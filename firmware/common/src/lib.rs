@@ -126,6 +126,9 @@ pub unsafe fn static_region(start: usize, end: usize) -> &'static [u8] {
 #[repr(C, align(16))]
 struct Arena([u8; ARENA_BYTES]);
 
+/// Exported as `MOTE_ARENA`: the host reads the firmware's arena size from that symbol
+/// (`mote flash` and `mote qemu` refuse a model that needs more).
+#[unsafe(export_name = "MOTE_ARENA")]
 static mut ARENA: Arena = Arena([0; ARENA_BYTES]);
 static ARENA_TAKEN: AtomicBool = AtomicBool::new(false);
 

@@ -62,8 +62,15 @@ pub fn check_chip(chip: &Chip, id: u32) -> Result<()> {
 }
 
 /// Programs `image` into the chip through the probe `selector` names (or the only one), reads
-/// it back, checks the model's checksum when the image holds one, and resets the chip.
-pub fn write(chip: &Chip, selector: Option<&str>, image: &FlashImage) -> Result<()> {
+/// it back, checks the model's checksum when the image holds one, and resets the chip. With
+/// `attach` (the firmware's ELF), it then prints the firmware's defmt log from RTT until the
+/// process is stopped.
+pub fn write(
+    chip: &Chip,
+    selector: Option<&str>,
+    image: &FlashImage,
+    attach: Option<&[u8]>,
+) -> Result<()> {
     let parsed = selector
         .map(|s| {
             s.parse::<DebugProbeSelector>()
@@ -122,7 +129,64 @@ pub fn write(chip: &Chip, selector: Option<&str>, image: &FlashImage) -> Result<
     core.reset_and_halt(Duration::from_secs(1))
         .and_then(|_| core.run())
         .context("cannot restart the chip")?;
-    Ok(())
+    match attach {
+        Some(elf) => stream_log(&mut core, elf),
+        None => Ok(()),
+    }
+}
+
+/// Prints the firmware's defmt log, read from its RTT up channel 0, until the process stops.
+fn stream_log(core: &mut probe_rs::Core<'_>, elf: &[u8]) -> Result<()> {
+    use object::{Object, ObjectSymbol};
+    let file = object::File::parse(elf).context("the firmware is not an ELF file")?;
+    let control_block = file
+        .symbols()
+        .find(|s| s.name() == Ok("_SEGGER_RTT"))
+        .map(|s| s.address())
+        .context(
+            "the firmware has no RTT control block (_SEGGER_RTT): does it log with defmt-rtt?",
+        )?;
+    let table = defmt_decoder::Table::parse(elf)
+        .context("cannot read the firmware's defmt table")?
+        .context("the firmware has no defmt table")?;
+    // The firmware sets the control block up as it starts: try for a second.
+    let mut rtt = None;
+    for _ in 0..100 {
+        match probe_rs::rtt::Rtt::attach_at(core, control_block) {
+            Ok(found) => {
+                rtt = Some(found);
+                break;
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    let mut rtt = rtt.context("the firmware's RTT control block never appeared")?;
+    let channel = rtt
+        .up_channel(0)
+        .context("the firmware's RTT has no up channel")?;
+    let mut decoder = table.new_stream_decoder();
+    let mut buffer = [0u8; 1024];
+    println!("log of the firmware (stop with Ctrl-C):");
+    loop {
+        let read = channel
+            .read(core, &mut buffer)
+            .context("cannot read the RTT channel")?;
+        if read == 0 {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        decoder.received(&buffer[..read]);
+        loop {
+            match decoder.decode() {
+                Ok(frame) => println!("{}", frame.display(false)),
+                Err(defmt_decoder::DecodeError::UnexpectedEof) => break,
+                Err(defmt_decoder::DecodeError::Malformed) => {
+                    println!("<malformed defmt frame>");
+                    break;
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -479,7 +479,7 @@ pub struct Regions {
     pub update: (u64, u64),
     /// Address and size of the input region (header included).
     pub input: (u64, u64),
-    /// Bytes of the firmware's static arena (`mote_firmware::ARENA`): the most a model may
+    /// Bytes of the firmware's static arena (the symbol `MOTE_ARENA`): the most a model may
     /// use.
     pub arena: u64,
 }
@@ -505,13 +505,9 @@ pub fn regions(elf: &[u8]) -> Result<Regions> {
     );
     let arena = file
         .symbols()
-        .find(|s| {
-            s.name().is_ok_and(|n| {
-                format!("{:#}", rustc_demangle::demangle(n)) == "mote_firmware::ARENA"
-            })
-        })
+        .find(|s| s.name() == Ok("MOTE_ARENA"))
         .map(|s| s.size())
-        .context("the firmware ELF has no mote_firmware::ARENA: is it a mote firmware?")?;
+        .context("the firmware ELF has no symbol MOTE_ARENA (its static arena)")?;
     Ok(Regions {
         model,
         update,

@@ -1,0 +1,197 @@
+//! `mote new`: a firmware project for the user's own application on a kit. A cargo project
+//! that depends on this checkout's runtime, with the chip's memory map (the model in its own
+//! flash region, as the runner firmware has it), the arena sized from the blob at build time,
+//! the input read through `embedded-hal` (a stub sensor the user replaces), the result on the
+//! kit's LED and in the defmt log over RTT. The templates are in `host-tools/templates/app/`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail, ensure};
+
+use super::qemu::Board;
+
+/// The board-specific parts of a project.
+struct KitFiles {
+    /// The chip's memory map, the runner firmware's own.
+    memory: &'static str,
+    /// `src/board.rs`: the result pin.
+    board_rs: &'static str,
+    /// The runner's `.cargo/config.toml`, for its default arena.
+    runner_config: &'static str,
+    /// Substitutions for `board_rs`.
+    pin: &'static [(&'static str, &'static str)],
+}
+
+fn kit_files(board: Board) -> Option<KitFiles> {
+    const STM32: &str = include_str!("../../templates/app/boards/stm32.rs");
+    match board {
+        Board::Netduinoplus2 => Some(KitFiles {
+            memory: include_str!("../../../firmware/netduinoplus2/memory/chip.x"),
+            board_rs: STM32,
+            runner_config: include_str!("../../../firmware/netduinoplus2/.cargo/config.toml"),
+            pin: &[
+                ("{led}", "PA10"),
+                ("{rcc_enable}", "0x4002_3830"),
+                ("{rcc_bit}", "0"),
+                ("{port}", "0x4002_0000"),
+                ("{pin}", "10"),
+            ],
+        }),
+        Board::BL475eIot01a => Some(KitFiles {
+            memory: include_str!("../../../firmware/b-l475e-iot01a/memory/chip.x"),
+            board_rs: STM32,
+            runner_config: include_str!("../../../firmware/b-l475e-iot01a/.cargo/config.toml"),
+            pin: &[
+                ("{led}", "PB14 (LD2)"),
+                ("{rcc_enable}", "0x4002_104C"),
+                ("{rcc_bit}", "1"),
+                ("{port}", "0x4800_0400"),
+                ("{pin}", "14"),
+            ],
+        }),
+        Board::Microbit => Some(KitFiles {
+            memory: include_str!("../../../firmware/microbit/memory/chip.x"),
+            board_rs: include_str!("../../templates/app/boards/nrf51.rs"),
+            runner_config: include_str!("../../../firmware/microbit/.cargo/config.toml"),
+            pin: &[],
+        }),
+        Board::Mps2An386 | Board::Riscv32Virt | Board::Mps2An385 => None,
+    }
+}
+
+/// The default arena of the board's runner firmware (`MOTE_DEFAULT_ARENA_BYTES` in its
+/// `.cargo/config.toml`): what the chip's RAM leaves after the stack.
+pub fn default_arena(board: Board) -> Option<usize> {
+    let config = kit_files(board)?.runner_config;
+    let line = config
+        .lines()
+        .find(|l| l.trim_start().starts_with("MOTE_DEFAULT_ARENA_BYTES"))?;
+    line.split('"').nth(1)?.parse().ok()
+}
+
+/// The runtime crate of this checkout, which a new project depends on by path.
+pub fn default_runtime() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../runtime")
+}
+
+/// Writes a new project for `board` into `dir` (which must not exist), with `blob` as its
+/// `model.mote` when given, depending on the runtime at `runtime`. All or nothing: the files
+/// are written into a temporary folder next to `dir`, which is renamed at the end.
+pub fn create(dir: &Path, board: Board, blob: Option<&[u8]>, runtime: &Path) -> Result<()> {
+    let Some(kit) = kit_files(board) else {
+        bail!("the {board} is an emulator's board, not a kit: mote new makes projects for kits");
+    };
+    ensure!(
+        !dir.exists(),
+        "{} exists: mote new writes a new folder (remove it or choose another name)",
+        dir.display()
+    );
+    let name = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("the project folder needs a name")?;
+    ensure!(
+        name.starts_with(|c: char| c.is_ascii_alphabetic())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+        "{name:?} cannot name a cargo package: use letters, digits, '-' and '_', starting \
+         with a letter"
+    );
+    let runtime = std::fs::canonicalize(runtime)
+        .with_context(|| format!("cannot find mote's runtime at {}", runtime.display()))?;
+    ensure!(
+        std::fs::read_to_string(runtime.join("Cargo.toml"))
+            .is_ok_and(|t| t.contains("name = \"mote\"")),
+        "{} is not mote's runtime crate (pass --mote-path <checkout>/runtime)",
+        runtime.display()
+    );
+    let arena = default_arena(board).context("the board's runner has no default arena")?;
+    if let Some(blob) = blob {
+        let model = mote::Model::parse(crate::sign::model_bytes(blob))
+            .context("the model is not a valid blob")?;
+        ensure!(
+            model.arena_size() <= arena,
+            "the model needs {} bytes of arena; the {board}'s RAM leaves {arena}",
+            model.arena_size()
+        );
+    }
+
+    let runtime_path = runtime.display().to_string();
+    let opt_level = if board == Board::Microbit {
+        "\"z\" # 256 KiB of flash"
+    } else {
+        "3"
+    };
+    let chip = board.chip().map_or("", |c| c.name);
+    let arena_text = arena.to_string();
+    let common: [(&str, &str); 7] = [
+        ("{name}", name),
+        ("{board}", board.name()),
+        ("{chip}", chip),
+        ("{runtime}", &runtime_path),
+        ("{target}", board.target()),
+        ("{opt_level}", opt_level),
+        ("{default_arena}", &arena_text),
+    ];
+    let fill = |template: &str, extra: &[(&str, &str)]| {
+        let mut text = template.to_string();
+        for (key, value) in common.iter().chain(extra) {
+            text = text.replace(key, value);
+        }
+        text
+    };
+    let files: Vec<(&str, String)> = vec![
+        (
+            "Cargo.toml",
+            fill(include_str!("../../templates/app/Cargo.toml"), &[]),
+        ),
+        (
+            "build.rs",
+            fill(include_str!("../../templates/app/build.rs"), &[]),
+        ),
+        (
+            ".cargo/config.toml",
+            fill(include_str!("../../templates/app/.cargo/config.toml"), &[]),
+        ),
+        (
+            "src/main.rs",
+            fill(include_str!("../../templates/app/src/main.rs"), &[]),
+        ),
+        (
+            "src/sensor.rs",
+            fill(include_str!("../../templates/app/src/sensor.rs"), &[]),
+        ),
+        ("src/board.rs", fill(kit.board_rs, kit.pin)),
+        ("memory.x", kit.memory.to_string()),
+        (
+            "README.md",
+            fill(include_str!("../../templates/app/README.md"), &[]),
+        ),
+    ];
+
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let staging = tempfile::Builder::new()
+        .prefix(".mote-new-")
+        .tempdir_in(parent)
+        .with_context(|| format!("cannot write in {}", parent.display()))?;
+    for (path, text) in &files {
+        let path = staging.path().join(path);
+        if let Some(folder) = path.parent() {
+            std::fs::create_dir_all(folder)?;
+        }
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(blob) = blob {
+        std::fs::write(staging.path().join("model.mote"), blob)?;
+    }
+    let staged = staging.keep();
+    std::fs::rename(&staged, dir).with_context(|| {
+        let _ = std::fs::remove_dir_all(&staged);
+        format!("cannot create {}", dir.display())
+    })?;
+    Ok(())
+}
