@@ -11,6 +11,10 @@ case $board in
   mps2-an386) qemu=(qemu-system-arm -machine mps2-an386 -cpu cortex-m4 -icount shift=3,sleep=off) ;;
   mps2-an385) qemu=(qemu-system-arm -machine mps2-an385 -cpu cortex-m3 -icount shift=3,sleep=off) ;;
   riscv32-virt) qemu=(qemu-system-riscv32 -machine virt -bios none -icount shift=0) ;;
+  # The kits: -m only lets -device loader write their flash (see host-tools' qemu.rs).
+  netduinoplus2) qemu=(qemu-system-arm -machine netduinoplus2 -m 1M -icount shift=0,sleep=off) ;;
+  b-l475e-iot01a) qemu=(qemu-system-arm -machine b-l475e-iot01a -m 1M -icount shift=1,sleep=off) ;;
+  microbit) qemu=(qemu-system-arm -machine microbit -m 1M -icount shift=0,sleep=off) ;;
   *) echo "unknown board $board" >&2; exit 2 ;;
 esac
 qemu+=(-nographic -monitor none -serial none -semihosting-config enable=on,target=native -kernel "$elf")

@@ -164,6 +164,9 @@ impl Report {
             group(f.requant_params)
         );
         let _ = writeln!(out, "\nQEMU counts instructions, not cycles (-icount).");
+        if let Ok(board) = self.board.parse::<Board>() {
+            let _ = writeln!(out, "Counter on {board}: {}.", board.counter());
+        }
         out
     }
 }

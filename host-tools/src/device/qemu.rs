@@ -94,6 +94,18 @@ impl Board {
         }
     }
 
+    /// How the firmware counts instructions on this board, and how exactly (see each board's
+    /// `src/main.rs`).
+    pub fn counter(self) -> &'static str {
+        match self {
+            Board::Mps2An386 | Board::Mps2An385 => "CMSDK TIMER0, exact to 5 instructions",
+            Board::Riscv32Virt => "minstret, exact",
+            Board::Netduinoplus2 => "TIM2, exact (one tick an instruction in QEMU)",
+            Board::BL475eIot01a => "SysTick at the reset clock, exact to 125 instructions",
+            Board::Microbit => "TIMER0 at 16 MHz, exact to 63 instructions",
+        }
+    }
+
     /// The board's name: its folder under `firmware/` and its name on the command line.
     pub fn name(self) -> &'static str {
         match self {
