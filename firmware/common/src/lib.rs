@@ -19,14 +19,23 @@ pub mod hw;
 /// The contract with the host: exit statuses, the input region, the result files.
 pub mod protocol;
 
-use core::ffi::CStr;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use defmt_semihosting as _; // the global defmt logger
+#[cfg(not(any(feature = "semihosting", feature = "rtt")))]
+compile_error!("mote-firmware needs a transport: feature `semihosting` (QEMU) or `rtt` (a kit)");
+
+// The global defmt logger: semihosting in QEMU, RTT on a kit without an emulator.
+#[cfg(feature = "rtt")]
+use defmt_rtt as _;
+#[cfg(all(feature = "semihosting", not(feature = "rtt")))]
+use defmt_semihosting as _;
 use embedded_hal::digital::OutputPin;
 use mote::signed::{Envelope, SignedError};
 use mote::{Interpreter, Model};
-use semihosting::io::Write as _;
+
+/// The channel results go back on: semihosting files, or the defmt log.
+mod host;
+use host::{create, write};
 
 use protocol::*;
 
@@ -77,9 +86,9 @@ pub trait Board {
     }
 }
 
-/// Ends the program: `code` becomes QEMU's exit status.
+/// Ends the program: `code` becomes QEMU's exit status (with RTT: the log's last line).
 pub fn exit(code: i32) -> ! {
-    semihosting::process::exit(code)
+    host::exit(code)
 }
 
 /// Reports a CPU fault at `pc` and exits with [`protocol::EXIT_FAULT`]. For the boards'
@@ -219,9 +228,9 @@ fn session<B: Board>(board: &mut B, stack: &core::ops::Range<usize>) -> Result<(
         let spent = end.wrapping_sub(start);
         for i in 0..model.outputs().len() {
             let out = interpreter.output(i).map_err(inference_failed)?;
-            write(&mut outputs, OUTPUTS_FILE, out)?;
+            write(&mut outputs, out)?;
         }
-        write(&mut counts, INSTRUCTIONS_FILE, &spent.to_le_bytes())?;
+        write(&mut counts, &spent.to_le_bytes())?;
         defmt::debug!("sample {=usize}: {=u64} instructions", index, spent);
         least = least.min(spent);
         most = most.max(spent);
@@ -263,7 +272,7 @@ fn session<B: Board>(board: &mut B, stack: &core::ops::Range<usize>) -> Result<(
         word.copy_from_slice(&value.to_le_bytes());
     }
     let mut file = create(SUMMARY_FILE)?;
-    write(&mut file, SUMMARY_FILE, &summary)
+    write(&mut file, &summary)
 }
 
 /// Runs `sample` once more with a per-operator profiler and writes the instructions each
@@ -295,7 +304,7 @@ fn profile<B: Board>(
     }
     let mut file = create(PROFILE_FILE)?;
     for spent in profiler.counts() {
-        write(&mut file, PROFILE_FILE, &spent.to_le_bytes())?;
+        write(&mut file, &spent.to_le_bytes())?;
     }
     Ok(())
 }
@@ -487,26 +496,6 @@ fn samples(region: &'static [u8], sample_len: usize) -> Result<&'static [u8], i3
         return Err(EXIT_BAD_INPUT);
     }
     Ok(&rest[..declared])
-}
-
-fn create(name: &CStr) -> Result<semihosting::fs::File, i32> {
-    semihosting::fs::File::create(name).map_err(|_| {
-        defmt::error!(
-            "cannot create {=str} on the host",
-            name.to_str().unwrap_or("?")
-        );
-        EXIT_HOST_IO
-    })
-}
-
-fn write(file: &mut semihosting::fs::File, name: &CStr, bytes: &[u8]) -> Result<(), i32> {
-    file.write_all(bytes).map_err(|_| {
-        defmt::error!(
-            "cannot write {=str} on the host",
-            name.to_str().unwrap_or("?")
-        );
-        EXIT_HOST_IO
-    })
 }
 
 /// Word written over the free stack at start; the lowest word that no longer holds it at the
