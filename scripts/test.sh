@@ -24,7 +24,7 @@ cargo check-embedded --quiet
 
 step "firmware: format, lints (its own workspace; each board from its own folder)"
 (cd firmware && cargo fmt -p mote-firmware -- --check)
-for board in mps2-an386 riscv32-virt mps2-an385 netduinoplus2 b-l475e-iot01a microbit; do
+for board in mps2-an386 riscv32-virt mps2-an385 netduinoplus2 b-l475e-iot01a microbit nrf52840-dk rp2040-pico; do
   (cd "firmware/$board" && cargo fmt -- --check && cargo clippy --release --quiet -- -D warnings)
 done
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use mote_tools::device::{self, bench, bench_suite, flash, qemu};
@@ -700,6 +700,10 @@ fn run_on_board(
     inputs: &[u8],
     timeout: Duration,
 ) -> Result<qemu::DeviceRun> {
+    ensure!(
+        board.emulated(),
+        "no emulator runs the {board}: flash it (mote flash --board {board})"
+    );
     let spinner = ProgressBar::new_spinner();
     spinner.set_message(format!("building the {board} firmware"));
     spinner.enable_steady_tick(Duration::from_millis(120));
@@ -853,7 +857,7 @@ fn cmd_demo(spec_path: &Path, out_dir: Option<PathBuf>) -> Result<()> {
     let inputs = eval::encode_inputs(&blob, &test)?;
     let host = run::run_samples(&blob, &inputs, &mut ())?;
     println!("host: {} samples, {} output bytes", test.len(), host.len());
-    for board in qemu::Board::ALL {
+    for board in qemu::Board::EMULATED {
         let device = run_on_board(
             board,
             &Firmware::Arena(qemu::ArenaSize::FromEnvironment),

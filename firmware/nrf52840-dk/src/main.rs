@@ -61,7 +61,12 @@ fn main() -> ! {
 
 #[exception]
 unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
-    mote_firmware::fault("HardFault", frame.pc() as usize, "CFSR", hw::read(CFSR) as usize)
+    mote_firmware::fault(
+        "HardFault",
+        frame.pc() as usize,
+        "CFSR",
+        hw::read(CFSR) as usize,
+    )
 }
 
 #[exception]

@@ -57,11 +57,29 @@ pub enum Board {
     /// BBC micro:bit v1: nRF51822 (Cortex-M0, 256 KiB flash, 16 KiB RAM), QEMU `microbit`.
     #[value(name = "microbit")]
     Microbit,
+    /// nRF52840 DK: nRF52840 (Cortex-M4F, 1 MiB flash, 256 KiB RAM). No emulator: `mote flash`.
+    #[value(name = "nrf52840-dk")]
+    Nrf52840Dk,
+    /// Raspberry Pi Pico: RP2040 (Cortex-M0+, 2 MiB flash, 264 KiB RAM). No emulator: `mote flash`.
+    #[value(name = "rp2040-pico")]
+    Rp2040Pico,
 }
 
 impl Board {
-    /// Every board.
-    pub const ALL: [Board; 6] = [
+    /// Every board with a firmware package.
+    pub const ALL: [Board; 8] = [
+        Board::Mps2An386,
+        Board::Riscv32Virt,
+        Board::Mps2An385,
+        Board::Netduinoplus2,
+        Board::BL475eIot01a,
+        Board::Microbit,
+        Board::Nrf52840Dk,
+        Board::Rp2040Pico,
+    ];
+
+    /// The boards QEMU runs: its own, and its models of real kits.
+    pub const EMULATED: [Board; 6] = [
         Board::Mps2An386,
         Board::Riscv32Virt,
         Board::Mps2An385,
@@ -70,8 +88,9 @@ impl Board {
         Board::Microbit,
     ];
 
-    /// The boards that are models of real chips, whose firmware runs unchanged on the kit.
-    pub const KITS: [Board; 3] = [Board::Netduinoplus2, Board::BL475eIot01a, Board::Microbit];
+    /// The kits QEMU models: their firmware runs unchanged on the kit.
+    pub const EMULATED_KITS: [Board; 3] =
+        [Board::Netduinoplus2, Board::BL475eIot01a, Board::Microbit];
 
     /// The kit's microcontroller, for flashing through a probe; `None` for QEMU's own boards.
     pub fn chip(self) -> Option<Chip> {
@@ -90,6 +109,16 @@ impl Board {
                 name: "nRF51822_xxAA",
                 id: (0x1000_0010, u32::MAX, 1024),
             }),
+            // FICR INFO.PART.
+            Board::Nrf52840Dk => Some(Chip {
+                name: "nRF52840_xxAA",
+                id: (0x1000_0100, u32::MAX, 0x52840),
+            }),
+            // SYSINFO CHIP_ID: PART 0x0002, MANUFACTURER 0x927 (the revision above them varies).
+            Board::Rp2040Pico => Some(Chip {
+                name: "RP2040",
+                id: (0x4000_0000, 0x0FFF_FFFF, 0x0000_2927),
+            }),
             Board::Mps2An386 | Board::Riscv32Virt | Board::Mps2An385 => None,
         }
     }
@@ -103,6 +132,8 @@ impl Board {
             Board::Netduinoplus2 => "TIM2, exact (one tick an instruction in QEMU)",
             Board::BL475eIot01a => "SysTick at the reset clock, exact to 125 instructions",
             Board::Microbit => "TIMER0 at 16 MHz, exact to 63 instructions",
+            Board::Nrf52840Dk => "DWT CYCCNT: core clock cycles, not instructions",
+            Board::Rp2040Pico => "the 1 MHz timer: microseconds, not instructions",
         }
     }
 
@@ -115,6 +146,8 @@ impl Board {
             Board::Netduinoplus2 => "netduinoplus2",
             Board::BL475eIot01a => "b-l475e-iot01a",
             Board::Microbit => "microbit",
+            Board::Nrf52840Dk => "nrf52840-dk",
+            Board::Rp2040Pico => "rp2040-pico",
         }
     }
 
@@ -123,13 +156,21 @@ impl Board {
         match self {
             Board::Mps2An386 => "thumbv7em-none-eabihf",
             Board::Riscv32Virt => "riscv32imac-unknown-none-elf",
-            Board::Mps2An385 | Board::Microbit => "thumbv6m-none-eabi",
-            Board::Netduinoplus2 | Board::BL475eIot01a => "thumbv7em-none-eabihf",
+            Board::Mps2An385 | Board::Microbit | Board::Rp2040Pico => "thumbv6m-none-eabi",
+            Board::Netduinoplus2 | Board::BL475eIot01a | Board::Nrf52840Dk => {
+                "thumbv7em-none-eabihf"
+            }
         }
     }
 
-    /// QEMU and the machine options, before the image and the loaders.
-    fn qemu(self) -> Command {
+    /// Whether QEMU runs this board.
+    pub fn emulated(self) -> bool {
+        Board::EMULATED.contains(&self)
+    }
+
+    /// QEMU and the machine options, before the image and the loaders; `None` for a board
+    /// without an emulator.
+    fn qemu(self) -> Option<Command> {
         let (program, args): (&str, &[&str]) = match self {
             // shift=3 is what the firmware's TIMER0 conversion (5 instructions a tick) assumes.
             Board::Mps2An386 => (
@@ -203,6 +244,7 @@ impl Board {
                     "shift=0,sleep=off",
                 ],
             ),
+            Board::Nrf52840Dk | Board::Rp2040Pico => return None,
         };
         let mut cmd = Command::new(program);
         cmd.args(args).args([
@@ -214,7 +256,7 @@ impl Board {
             "-semihosting-config",
             "enable=on,target=native",
         ]);
-        cmd
+        Some(cmd)
     }
 }
 
@@ -846,7 +888,9 @@ fn boot(
     let input_file = dir.path().join("input.bin");
     std::fs::write(&input_file, region).context("cannot write the input region file")?;
 
-    let mut cmd = board.qemu();
+    let mut cmd = board
+        .qemu()
+        .with_context(|| format!("no emulator runs the {board}: flash it (mote flash)"))?;
     match contents {
         Contents::Slots(_) => {
             cmd.arg("-kernel").arg(elf);

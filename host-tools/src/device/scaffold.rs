@@ -55,6 +55,8 @@ fn kit_files(board: Board) -> Option<KitFiles> {
             runner_config: include_str!("../../../firmware/microbit/.cargo/config.toml"),
             pin: &[],
         }),
+        // Not yet: their projects need the chip's own start-up (the RP2040's boot2) or pins.
+        Board::Nrf52840Dk | Board::Rp2040Pico => None,
         Board::Mps2An386 | Board::Riscv32Virt | Board::Mps2An385 => None,
     }
 }
@@ -79,7 +81,11 @@ pub fn default_runtime() -> PathBuf {
 /// are written into a temporary folder next to `dir`, which is renamed at the end.
 pub fn create(dir: &Path, board: Board, blob: Option<&[u8]>, runtime: &Path) -> Result<()> {
     let Some(kit) = kit_files(board) else {
-        bail!("the {board} is an emulator's board, not a kit: mote new makes projects for kits");
+        let kits: Vec<&str> = Board::EMULATED_KITS.iter().map(|b| b.name()).collect();
+        bail!(
+            "mote new makes projects for {} (the {board} is not one of them yet)",
+            kits.join(", ")
+        );
     };
     ensure!(
         !dir.exists(),
