@@ -58,8 +58,15 @@ fn device_run(board: Board, name: &str, blob: &[u8], inputs: &[u8]) -> DeviceRun
     let elf = qemu::build_firmware(board).unwrap_or_else(|e| panic!("{board}: {e:#}"));
     let run = match board.chip() {
         Some(_) => {
-            let image = flash::image(&std::fs::read(&elf).unwrap(), Some(blob), true)
-                .unwrap_or_else(|e| panic!("{name} on {board}: {e:#}"));
+            let image = flash::image(
+                &std::fs::read(&elf).unwrap(),
+                flash::Contents {
+                    firmware: true,
+                    model: Some(blob),
+                    samples: None,
+                },
+            )
+            .unwrap_or_else(|e| panic!("{name} on {board}: {e:#}"));
             qemu::run_flash_image(board, &elf, &image, inputs, TIMEOUT)
         }
         None => qemu::run(board, &elf, blob, inputs, TIMEOUT),

@@ -211,6 +211,11 @@ enum Command {
         /// Write the firmware too when a model is given.
         #[arg(long, requires = "model")]
         with_firmware: bool,
+        /// Samples for the runner firmware's input region, one file per graph input as for
+        /// `mote run`: it runs them at boot and logs the outputs (boards whose input region is
+        /// flash: microbit, nrf52840-dk, rp2040-pico).
+        #[arg(short, long, num_args = 1.., requires = "model")]
+        input: Vec<PathBuf>,
         /// The firmware, an ELF with mote's region symbols (`__model_start`...) [default: the
         /// board's runner from firmware/, built now].
         #[arg(long)]
@@ -390,6 +395,7 @@ impl Command {
                 board,
                 model,
                 with_firmware,
+                input,
                 elf,
                 image,
                 probe,
@@ -397,6 +403,7 @@ impl Command {
             } => cmd_flash(
                 board,
                 model.as_deref(),
+                &input,
                 with_firmware || model.is_none(),
                 elf.as_deref(),
                 image.as_deref(),
@@ -634,9 +641,11 @@ fn cmd_qemu(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)] // one per command-line option
 fn cmd_flash(
     board: qemu::Board,
     model: Option<&Path>,
+    input: &[PathBuf],
     firmware: bool,
     elf: Option<&Path>,
     image_path: Option<&Path>,
@@ -651,12 +660,30 @@ fn cmd_flash(
         std::fs::read(&elf).with_context(|| format!("cannot read {}", elf.display()))?;
     // A signed blob goes into flash as it is: the firmware verifies it.
     let blob = model.map(read_file_blob).transpose()?;
-    let image = flash::image(&elf_bytes, blob.as_deref(), firmware)
+    let samples = match (&blob, input.is_empty()) {
+        (Some(blob), false) => {
+            ensure!(
+                board.input_in_flash(),
+                "the {board} firmware's input region is RAM, not flash: --input cannot write it"
+            );
+            let model = mote::Model::parse(sign::model_bytes(blob)).context("invalid blob")?;
+            Some(run::read_inputs(input, &run::io_defs(&model)?)?)
+        }
+        _ => None,
+    };
+    let contents = flash::Contents {
+        firmware,
+        model: blob.as_deref(),
+        samples: samples.as_deref(),
+    };
+    let image = flash::image(&elf_bytes, contents)
         .with_context(|| format!("cannot flash {} to the {board}", elf.display()))?;
-    let what = match (firmware, model) {
-        (true, Some(_)) => "the firmware and the model",
-        (true, None) => "the firmware",
-        (false, _) => "the model region",
+    let what = match (firmware, model, samples.is_some()) {
+        (true, Some(_), true) => "the firmware, the model and the samples",
+        (true, Some(_), false) => "the firmware and the model",
+        (true, None, _) => "the firmware",
+        (false, _, true) => "the model and the samples",
+        (false, _, false) => "the model region",
     };
     match image_path {
         Some(path) => {

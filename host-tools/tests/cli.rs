@@ -734,7 +734,15 @@ fn flash_image_boots_and_bad_flashes_are_refused() {
     ]);
     assert!(said.contains("0x08000000..0x08040b83"), "{said}");
     let blob = std::fs::read(&digits).unwrap();
-    let image = flash::image(&elf_bytes, Some(&blob), true).unwrap();
+    let image = flash::image(
+        &elf_bytes,
+        flash::Contents {
+            firmware: true,
+            model: Some(&blob),
+            samples: None,
+        },
+    )
+    .unwrap();
     assert_eq!(std::fs::read(&both).unwrap(), image.bytes);
     let inputs: Vec<u8> = (0..64 * 3).map(|i| (i * 7 % 256) as u8).collect();
     let run = qemu::run_flash_image(board, &elf, &image, &inputs, Duration::from_secs(60)).unwrap();
@@ -742,6 +750,55 @@ fn flash_image_boots_and_bad_flashes_are_refused() {
         run.outputs,
         mote_tools::run::run_samples(&blob, &inputs, &mut ()).unwrap()
     );
+
+    // The runner's samples too, on a board whose input region is flash: the image alone boots
+    // and runs them.
+    let samples = dir.path().join("samples.bin");
+    std::fs::write(&samples, &inputs).unwrap();
+    let with_inputs = dir.path().join("microbit.bin");
+    mote_ok(&[
+        "flash",
+        "--board",
+        "microbit",
+        "--model",
+        s(&digits),
+        "--with-firmware",
+        "--input",
+        s(&samples),
+        "--image",
+        s(&with_inputs),
+    ]);
+    let microbit = qemu::build_firmware(qemu::Board::Microbit).unwrap();
+    let image = flash::FlashImage {
+        base: 0,
+        bytes: std::fs::read(&with_inputs).unwrap(),
+        model: Some((0x28000, blob.len())),
+    };
+    let run = qemu::run_flash_image(
+        qemu::Board::Microbit,
+        &microbit,
+        &image,
+        &[],
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    assert_eq!(run.instructions.len(), 3);
+    assert_eq!(
+        run.outputs,
+        mote_tools::run::run_samples(&blob, &inputs, &mut ()).unwrap()
+    );
+    let err = mote_err(&[
+        "flash",
+        "--board",
+        "netduinoplus2",
+        "--model",
+        s(&digits),
+        "--input",
+        s(&samples),
+        "--image",
+        s(&dir.path().join("no.bin")),
+    ]);
+    assert!(err.contains("input region is RAM"), "{err}");
 
     let model_only = dir.path().join("model.bin");
     let said = mote_ok(&[
@@ -880,7 +937,15 @@ fn new_projects_build_for_every_kit() {
             "{board}: arena {} for a model that needs {needed}",
             regions.arena
         );
-        let image = flash::image(&elf_bytes, Some(&blob), true).unwrap();
+        let image = flash::image(
+            &elf_bytes,
+            flash::Contents {
+                firmware: true,
+                model: Some(&blob),
+                samples: None,
+            },
+        )
+        .unwrap();
         assert_eq!(
             image.base,
             regions.model.0 & !0xFFFFF,

@@ -29,14 +29,31 @@ impl FlashImage {
     }
 }
 
-/// The flash image for the firmware `elf` (its loadable segments, when `firmware` is set)
-/// and `blob` (in the model region, slot A, when given).
+/// What goes into the flash.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Contents<'a> {
+    /// The firmware's loadable segments.
+    pub firmware: bool,
+    /// A blob for the model region (slot A).
+    pub model: Option<&'a [u8]>,
+    /// Samples for the input region (the runner's, with its byte-count header added), on a
+    /// board whose input region is flash ([`qemu::Board::input_in_flash`]).
+    pub samples: Option<&'a [u8]>,
+}
+
+/// The flash image of `contents` for the firmware `elf`.
 ///
 /// # Errors
 /// When the ELF is not a 32-bit firmware with mote's region symbols, when the blob does not
-/// parse, is larger than the model region or needs more arena than the firmware has, when
-/// the firmware's segments overlap the model region, or when there is nothing to write.
-pub fn image(elf_bytes: &[u8], blob: Option<&[u8]>, firmware: bool) -> Result<FlashImage> {
+/// parse, is larger than the model region or needs more arena than the firmware has, when the
+/// samples overflow the input region, when the firmware's segments overlap the model region,
+/// or when there is nothing to write.
+pub fn image(elf_bytes: &[u8], contents: Contents<'_>) -> Result<FlashImage> {
+    let Contents {
+        firmware,
+        model: blob,
+        samples,
+    } = contents;
     let regions = qemu::regions(elf_bytes)?;
     let mut parts: Vec<(u64, Vec<u8>)> = Vec::new();
     if firmware {
@@ -59,6 +76,18 @@ pub fn image(elf_bytes: &[u8], blob: Option<&[u8]>, firmware: bool) -> Result<Fl
         parts.push((regions.model.0, blob.to_vec()));
     }
     let model = blob.map(|b| (regions.model.0, b.len()));
+    if let Some(samples) = samples {
+        let count = u32::try_from(samples.len()).context("more than 4 GiB of samples")?;
+        let mut region = count.to_le_bytes().to_vec();
+        region.extend_from_slice(samples);
+        ensure!(
+            region.len() as u64 <= regions.input.1,
+            "the samples and their header are {} bytes; the firmware's input region holds {}",
+            region.len(),
+            regions.input.1
+        );
+        parts.push((regions.input.0, region));
+    }
     let Some(base) = parts.iter().map(|(addr, _)| *addr).min() else {
         bail!("nothing to write: neither the firmware nor a model");
     };

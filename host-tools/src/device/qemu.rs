@@ -163,6 +163,15 @@ impl Board {
         }
     }
 
+    /// Whether the firmware's input region is flash, which `mote flash --input` can write (the
+    /// STM32 kits' is their second RAM, which only QEMU's loader fills).
+    pub fn input_in_flash(self) -> bool {
+        matches!(
+            self,
+            Board::Microbit | Board::Nrf52840Dk | Board::Rp2040Pico
+        )
+    }
+
     /// Whether QEMU runs this board.
     pub fn emulated(self) -> bool {
         Board::EMULATED.contains(&self)
@@ -706,7 +715,8 @@ pub fn run_with_update(
 /// [`run`] from a flash image ([`super::flash::image`], as `mote flash --image` writes it):
 /// QEMU gets no ELF to load, only `image` at its address, and boots from it as the chip does
 /// from its flash. `elf` is the firmware inside the image, read for its regions and its log
-/// format. The image must hold a model (the sample size is read from it).
+/// format. The image must hold a model (the sample size is read from it). Empty `inputs`:
+/// the image holds the samples too (`mote flash --input`), and nothing else is loaded.
 pub fn run_flash_image(
     board: Board,
     elf: &Path,
@@ -758,6 +768,9 @@ fn boots(
         .input
         .1
         .saturating_sub(protocol::INPUT_HEADER_LEN as u64) as usize;
+    if inputs.is_empty() && matches!(contents, Contents::Flash(_)) {
+        return boot(board, elf, &image, &regions, contents, &[], timeout);
+    }
     if inputs.len() <= room {
         return boot(
             board,
@@ -887,6 +900,8 @@ fn boot(
     let dir = tempfile::tempdir().context("cannot create a folder for the QEMU run")?;
     let input_file = dir.path().join("input.bin");
     std::fs::write(&input_file, region).context("cannot write the input region file")?;
+    // An empty region: the flash image holds the samples (`mote flash --input`).
+    let load_inputs = !region.is_empty();
 
     let mut cmd = board
         .qemu()
@@ -910,10 +925,11 @@ fn boot(
             cmd.arg("-device").arg(loader(&file, addr));
         }
     }
-    cmd.arg("-device")
-        .arg(loader(&input_file, regions.input.0))
-        // Semihosting opens the result files relative to QEMU's working directory.
-        .current_dir(dir.path());
+    if load_inputs {
+        cmd.arg("-device").arg(loader(&input_file, regions.input.0));
+    }
+    // Semihosting opens the result files relative to QEMU's working directory.
+    cmd.current_dir(dir.path());
     let started = Instant::now();
     let exited = run_with_timeout(cmd, timeout).with_context(|| {
         format!("cannot run QEMU for {board} (is it installed? .ci/install-deps.sh)")
