@@ -10,6 +10,8 @@
 //! reads without decoding anything, on a channel separate from stdout so they can never corrupt
 //! a defmt frame, and that stay exact even if the log is lost. The other option, defmt-encoded
 //! byte slices, would tie the results to the log decoder and print every output byte as text.
+//! That is what a kit without an emulator gets (feature `rtt`): the log over RTT, and each
+//! result as a log line, since there is no host to write files on.
 #![no_std]
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]

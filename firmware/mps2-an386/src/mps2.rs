@@ -9,6 +9,7 @@ use cortex_m as _;
 
 use cortex_m_rt::{ExceptionFrame, entry, exception};
 use embedded_hal::digital::{ErrorType, OutputPin};
+use mote_firmware::hw::{Ticks, read, write};
 
 /// CMSDK APB timer 0: CTRL +0 (bit 0 enable), VALUE +4 (counts down), RELOAD +8.
 const TIMER0: usize = 0x4000_0000;
@@ -21,16 +22,6 @@ const CFSR: usize = 0xE000_ED28;
 /// (`mote_tools::device::qemu`) and `.cargo/config.toml` pass that shift.
 const INSTRUCTIONS_PER_TICK: u64 = 40 >> 3;
 
-fn read(addr: usize) -> u32 {
-    // SAFETY: callers pass the address of a memory-mapped register of this board.
-    unsafe { core::ptr::with_exposed_provenance::<u32>(addr).read_volatile() }
-}
-
-fn write(addr: usize, value: u32) {
-    // SAFETY: callers pass the address of a memory-mapped register of this board.
-    unsafe { core::ptr::with_exposed_provenance_mut::<u32>(addr).write_volatile(value) }
-}
-
 unsafe extern "C" {
     static _stack_end: u8;
     static _stack_start: u8;
@@ -38,10 +29,8 @@ unsafe extern "C" {
 
 /// An MPS2 board in QEMU.
 pub struct Mps2 {
-    /// TIMER0 at the last read.
-    last: u32,
-    /// Ticks counted so far, wraps of the 32-bit timer included.
-    ticks: u64,
+    /// TIMER0's ticks so far, wraps of the 32-bit timer included.
+    ticks: Ticks,
     pin: Led0,
 }
 
@@ -51,8 +40,7 @@ impl Mps2 {
         write(TIMER0 + 0x4, u32::MAX); // VALUE
         write(TIMER0, 1); // CTRL: enable, no interrupt
         Mps2 {
-            last: read(TIMER0 + 0x4),
-            ticks: 0,
+            ticks: Ticks::down(32, read(TIMER0 + 0x4)),
             pin: Led0,
         }
     }
@@ -66,13 +54,9 @@ impl mote_firmware::Board for Mps2 {
         addr(&raw const _stack_end)..addr(&raw const _stack_start)
     }
 
+    /// Right as long as reads are less than 2^32 ticks (21e9 instructions) apart.
     fn instructions(&mut self) -> u64 {
-        // A down-counter: elapsed ticks are `last - now` modulo 2^32, right as long as reads
-        // are less than 2^32 ticks (21e9 instructions) apart.
-        let now = read(TIMER0 + 0x4);
-        self.ticks += u64::from(self.last.wrapping_sub(now));
-        self.last = now;
-        self.ticks * INSTRUCTIONS_PER_TICK
+        self.ticks.update(read(TIMER0 + 0x4)) * INSTRUCTIONS_PER_TICK
     }
 
     fn result_pin(&mut self) -> &mut Led0 {

@@ -3,16 +3,14 @@
 #![no_std]
 #![no_main]
 
-use core::convert::Infallible;
-
-use embedded_hal::digital::{ErrorType, OutputPin};
+use mote_firmware::hw::NoPin;
 
 unsafe extern "C" {
     static __estack: u8;
     static __sstack: u8;
 }
 
-/// The `virt` machine.
+/// The `virt` machine. It has no GPIO: the result pin does nothing.
 struct Virt {
     pin: NoPin,
 }
@@ -38,23 +36,6 @@ impl mote_firmware::Board for Virt {
 
 fn addr(symbol: *const u8) -> usize {
     symbol.expose_provenance()
-}
-
-/// `virt` has no GPIO: the result pin does nothing.
-struct NoPin;
-
-impl ErrorType for NoPin {
-    type Error = Infallible;
-}
-
-impl OutputPin for NoPin {
-    fn set_low(&mut self) -> Result<(), Infallible> {
-        Ok(())
-    }
-
-    fn set_high(&mut self) -> Result<(), Infallible> {
-        Ok(())
-    }
 }
 
 #[riscv_rt::entry]

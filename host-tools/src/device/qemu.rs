@@ -13,9 +13,13 @@
 //! and B, an update ([`run_with_update`]). The update runs only if it validates; otherwise the
 //! firmware logs why and runs slot A. [`DeviceRun::slot`] says which one ran.
 //!
-//! Instruction counts are exact and deterministic: QEMU runs with `-icount`, the Arm boards
-//! count with TIMER0 (5 instructions a tick at `shift=3`, so a count is a multiple of 5) and
-//! RISC-V with `minstret`. They count instructions, not cycles.
+//! Instruction counts are deterministic: QEMU runs with `-icount`; the MPS2 boards count with
+//! TIMER0 (5 instructions a tick at `shift=3`, so a count is a multiple of 5), RISC-V with
+//! `minstret`, the kits with their own timers ([`Board::counter`] says how exactly). They
+//! count instructions, not cycles.
+//!
+//! [`Board`] also lists the kits no emulator runs (nRF52840 DK, Pico): their firmware is built
+//! and flashed ([`super::flash`]), never booted here.
 
 use std::fmt;
 use std::io::Read;
@@ -35,7 +39,8 @@ pub mod protocol {
     include!("../../../firmware/common/src/protocol.rs");
 }
 
-/// An emulated board the firmware supports.
+/// A board the firmware supports: QEMU's own, its models of real kits, and kits without an
+/// emulator ([`Board::emulated`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Board {
     /// Arm MPS2 AN386: Cortex-M4F (thumbv7em-none-eabihf), `qemu-system-arm`.
