@@ -23,7 +23,10 @@ pub fn create(name: &'static CStr) -> Result<Sink, i32> {
     match semihosting::fs::File::create(name) {
         Ok(file) => Ok(Sink { name, file }),
         Err(_) => {
-            defmt::error!("cannot create {=str} on the host", name.to_str().unwrap_or("?"));
+            defmt::error!(
+                "cannot create {=str} on the host",
+                name.to_str().unwrap_or("?")
+            );
             Err(EXIT_HOST_IO)
         }
     }
@@ -34,7 +37,10 @@ pub fn create(name: &'static CStr) -> Result<Sink, i32> {
 pub fn write(sink: &mut Sink, bytes: &[u8]) -> Result<(), i32> {
     use semihosting::io::Write as _;
     sink.file.write_all(bytes).map_err(|_| {
-        defmt::error!("cannot write {=str} on the host", sink.name.to_str().unwrap_or("?"));
+        defmt::error!(
+            "cannot write {=str} on the host",
+            sink.name.to_str().unwrap_or("?")
+        );
         EXIT_HOST_IO
     })
 }
@@ -54,7 +60,11 @@ pub fn create(name: &'static CStr) -> Result<Sink, i32> {
 /// Logs `bytes` as one line, named by its file.
 #[cfg(feature = "rtt")]
 pub fn write(sink: &mut Sink, bytes: &[u8]) -> Result<(), i32> {
-    defmt::info!("{=str}: {=[u8]:02x}", sink.name.to_str().unwrap_or("?"), bytes);
+    defmt::info!(
+        "{=str}: {=[u8]:02x}",
+        sink.name.to_str().unwrap_or("?"),
+        bytes
+    );
     Ok(())
 }
 
