@@ -895,7 +895,7 @@ fn new_projects_build_for_every_kit() {
     let needed = mote::Model::parse(&blob).unwrap().arena_size() as u64;
     // One target folder for every project, kept between runs like the runner's.
     let target_dir = qemu::firmware_dir().join("target/apps");
-    for board in qemu::Board::EMULATED_KITS {
+    for board in qemu::Board::KITS {
         let project = dir.path().join(format!("app-{board}"));
         let said = mote_ok(&[
             "new",
@@ -974,7 +974,7 @@ fn new_projects_build_for_every_kit() {
             vec!["--board", "microbit", "--model", s(&kws)],
             "17543 bytes of arena",
         ),
-        (vec!["--board", "mps2-an386"], "not one of them"),
+        (vec!["--board", "mps2-an386"], "not a kit"),
         (
             vec!["--board", "microbit", "--mote-path", s(&models)],
             "not mote's runtime",

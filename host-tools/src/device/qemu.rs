@@ -93,9 +93,14 @@ impl Board {
         Board::Microbit,
     ];
 
-    /// The kits QEMU models: their firmware runs unchanged on the kit.
-    pub const EMULATED_KITS: [Board; 3] =
-        [Board::Netduinoplus2, Board::BL475eIot01a, Board::Microbit];
+    /// The development kits, emulated or not: `mote flash` and `mote new` take them.
+    pub const KITS: [Board; 5] = [
+        Board::Netduinoplus2,
+        Board::BL475eIot01a,
+        Board::Microbit,
+        Board::Nrf52840Dk,
+        Board::Rp2040Pico,
+    ];
 
     /// The kit's microcontroller, for flashing through a probe; `None` for QEMU's own boards.
     pub fn chip(self) -> Option<Chip> {

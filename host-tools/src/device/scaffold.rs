@@ -20,6 +20,8 @@ struct KitFiles {
     runner_config: &'static str,
     /// Substitutions for `board_rs`.
     pin: &'static [(&'static str, &'static str)],
+    /// Dependencies the board's start-up needs, as `Cargo.toml` lines.
+    dependencies: &'static str,
 }
 
 fn kit_files(board: Board) -> Option<KitFiles> {
@@ -36,6 +38,7 @@ fn kit_files(board: Board) -> Option<KitFiles> {
                 ("{port}", "0x4002_0000"),
                 ("{pin}", "10"),
             ],
+            dependencies: "",
         }),
         Board::BL475eIot01a => Some(KitFiles {
             memory: include_str!("../../../firmware/b-l475e-iot01a/memory/chip.x"),
@@ -48,15 +51,29 @@ fn kit_files(board: Board) -> Option<KitFiles> {
                 ("{port}", "0x4800_0400"),
                 ("{pin}", "14"),
             ],
+            dependencies: "",
         }),
         Board::Microbit => Some(KitFiles {
             memory: include_str!("../../../firmware/microbit/memory/chip.x"),
             board_rs: include_str!("../../templates/app/boards/nrf51.rs"),
             runner_config: include_str!("../../../firmware/microbit/.cargo/config.toml"),
             pin: &[],
+            dependencies: "",
         }),
-        // Not yet: their projects need the chip's own start-up (the RP2040's boot2) or pins.
-        Board::Nrf52840Dk | Board::Rp2040Pico => None,
+        Board::Nrf52840Dk => Some(KitFiles {
+            memory: include_str!("../../../firmware/nrf52840-dk/memory/chip.x"),
+            board_rs: include_str!("../../templates/app/boards/nrf52.rs"),
+            runner_config: include_str!("../../../firmware/nrf52840-dk/.cargo/config.toml"),
+            pin: &[],
+            dependencies: "",
+        }),
+        Board::Rp2040Pico => Some(KitFiles {
+            memory: include_str!("../../../firmware/rp2040-pico/memory/chip.x"),
+            board_rs: include_str!("../../templates/app/boards/rp2040.rs"),
+            runner_config: include_str!("../../../firmware/rp2040-pico/.cargo/config.toml"),
+            pin: &[],
+            dependencies: "# The second-stage bootloader for the Pico's flash (src/board.rs).\nrp2040-boot2 = \"0.3\"\n",
+        }),
         Board::Mps2An386 | Board::Riscv32Virt | Board::Mps2An385 => None,
     }
 }
@@ -81,11 +98,7 @@ pub fn default_runtime() -> PathBuf {
 /// are written into a temporary folder next to `dir`, which is renamed at the end.
 pub fn create(dir: &Path, board: Board, blob: Option<&[u8]>, runtime: &Path) -> Result<()> {
     let Some(kit) = kit_files(board) else {
-        let kits: Vec<&str> = Board::EMULATED_KITS.iter().map(|b| b.name()).collect();
-        bail!(
-            "mote new makes projects for {} (the {board} is not one of them yet)",
-            kits.join(", ")
-        );
+        bail!("the {board} is an emulator's board, not a kit: mote new makes projects for kits");
     };
     ensure!(
         !dir.exists(),
@@ -150,7 +163,10 @@ pub fn create(dir: &Path, board: Board, blob: Option<&[u8]>, runtime: &Path) -> 
     let files: Vec<(&str, String)> = vec![
         (
             "Cargo.toml",
-            fill(include_str!("../../templates/app/Cargo.toml"), &[]),
+            fill(
+                include_str!("../../templates/app/Cargo.toml"),
+                &[("{board_dependencies}", kit.dependencies)],
+            ),
         ),
         (
             "build.rs",
