@@ -744,6 +744,10 @@ fn flash_image_boots_and_bad_flashes_are_refused() {
     )
     .unwrap();
     assert_eq!(std::fs::read(&both).unwrap(), image.bytes);
+    // A probe writes the parts only: the firmware's segments and the blob, not the gap.
+    assert_eq!(image.parts.last(), Some(&(0x0804_0000, blob.len())));
+    let written: usize = image.parts.iter().map(|p| p.1).sum();
+    assert!(written < image.bytes.len(), "{:?}", image.parts);
     let inputs: Vec<u8> = (0..64 * 3).map(|i| (i * 7 % 256) as u8).collect();
     let run = qemu::run_flash_image(board, &elf, &image, &inputs, Duration::from_secs(60)).unwrap();
     assert_eq!(
@@ -769,9 +773,11 @@ fn flash_image_boots_and_bad_flashes_are_refused() {
         s(&with_inputs),
     ]);
     let microbit = qemu::build_firmware(qemu::Board::Microbit).unwrap();
+    let bytes = std::fs::read(&with_inputs).unwrap();
     let image = flash::FlashImage {
         base: 0,
-        bytes: std::fs::read(&with_inputs).unwrap(),
+        parts: vec![(0, bytes.len())],
+        bytes,
         model: Some((0x28000, blob.len())),
     };
     let run = qemu::run_flash_image(

@@ -1,6 +1,6 @@
 //! What goes into a board's flash: the firmware's loadable segments at their load addresses,
-//! a blob in the model region, or both, checked before a byte is written. [`image`] makes
-//! the bytes; `mote flash --image` writes them to a file, and the tests boot that file in
+//! a blob in the model region, samples in a flash input region, any of them, checked before a
+//! byte is written. [`image`] makes the bytes; `mote flash --image` writes them to a file, and the tests boot that file in
 //! QEMU ([`super::qemu::run_flash_image`]), so the layout a probe would write is proven
 //! without hardware.
 
@@ -10,16 +10,29 @@ use object::{Endianness, elf};
 
 use super::qemu::{self, Regions};
 
-/// Bytes to write at `base` and up. Gaps between the firmware and the model region are
-/// `0xFF`, what erased flash reads as, so writing them changes nothing.
+/// Bytes to write at `base` and up, as one file: the gaps between the parts are `0xFF`, what
+/// erased flash reads as. A probe writes only the parts, so a gap (slot B, say) keeps what it
+/// holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlashImage {
     /// The address of the first byte.
     pub base: u64,
     /// The bytes.
     pub bytes: Vec<u8>,
+    /// What is written, as address and length: the firmware's segments, the blob, the samples.
+    pub parts: Vec<(u64, usize)>,
     /// Where the blob is in it, and its length, when the image holds a model.
     pub model: Option<(u64, usize)>,
+}
+
+impl FlashImage {
+    /// The bytes of each part, at its address.
+    pub fn parts(&self) -> impl Iterator<Item = (u64, &[u8])> {
+        self.parts.iter().map(|&(addr, len)| {
+            let at = (addr - self.base) as usize;
+            (addr, &self.bytes[at..at + len])
+        })
+    }
 }
 
 impl FlashImage {
@@ -97,11 +110,18 @@ pub fn image(elf_bytes: &[u8], contents: Contents<'_>) -> Result<FlashImage> {
         .max()
         .unwrap_or(base);
     let mut bytes = vec![0xFF; usize::try_from(end - base).context("image too large")?];
+    let mut written = Vec::with_capacity(parts.len());
     for (addr, part) in parts {
         let at = (addr - base) as usize;
         bytes[at..at + part.len()].copy_from_slice(&part);
+        written.push((addr, part.len()));
     }
-    Ok(FlashImage { base, bytes, model })
+    Ok(FlashImage {
+        base,
+        bytes,
+        parts: written,
+        model,
+    })
 }
 
 /// A blob for the model region: valid, and fitting the region and the firmware's arena.

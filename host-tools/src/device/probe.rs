@@ -102,29 +102,32 @@ pub fn write(
     check_chip(chip, id)?;
 
     let mut loader = session.target().flash_loader();
-    loader
-        .add_data(image.base, &image.bytes)
-        .context("the image does not lie in the chip's flash")?;
+    for (addr, bytes) in image.parts() {
+        loader
+            .add_data(addr, bytes)
+            .with_context(|| format!("{addr:#010x}: the image does not lie in the chip's flash"))?;
+    }
     loader
         .commit(&mut session, DownloadOptions::default())
         .context("programming the flash failed")?;
 
-    let mut back = vec![0; image.bytes.len()];
     let mut core = session.core(0)?;
-    core.read_8(image.base, &mut back)
-        .context("cannot read the flash back")?;
-    if let Some(at) = back.iter().zip(&image.bytes).position(|(a, b)| a != b) {
-        bail!(
-            "the flash reads back {:#04x} at {:#010x} where {:#04x} was written",
-            back[at],
-            image.base + at as u64,
-            image.bytes[at]
-        );
-    }
-    if let Some((addr, len)) = image.model {
-        let at = (addr - image.base) as usize;
-        mote::Model::parse(crate::sign::model_bytes(&back[at..at + len]))
-            .context("the model read back from flash does not validate")?;
+    for (addr, bytes) in image.parts() {
+        let mut back = vec![0; bytes.len()];
+        core.read_8(addr, &mut back)
+            .context("cannot read the flash back")?;
+        if let Some(at) = back.iter().zip(bytes).position(|(a, b)| a != b) {
+            bail!(
+                "the flash reads back {:#04x} at {:#010x} where {:#04x} was written",
+                back[at],
+                addr + at as u64,
+                bytes[at]
+            );
+        }
+        if image.model == Some((addr, bytes.len())) {
+            mote::Model::parse(crate::sign::model_bytes(&back))
+                .context("the model read back from flash does not validate")?;
+        }
     }
     core.reset_and_halt(Duration::from_secs(1))
         .and_then(|_| core.run())
