@@ -181,6 +181,31 @@ fn mlperf_model_matches_host_and_tflm(model: &str) {
     );
 }
 
+/// The kits no emulator runs hold every model: each blob fits their firmware's model region
+/// and arena, as read from the ELFs CI builds.
+#[test]
+fn the_kits_without_an_emulator_hold_every_model() {
+    let mut blobs: Vec<(&str, Vec<u8>)> = ["digits", "sine"]
+        .into_iter()
+        .map(|name| (name, bundled(name, 1).0))
+        .collect();
+    for model in [
+        "ad_fc_autoencoder",
+        "ic_resnet8",
+        "kws_dscnn",
+        "vww_mobilenetv1_025",
+    ] {
+        blobs.push((model, mlperf_blob(model)));
+    }
+    for board in Board::KITS.into_iter().filter(|b| !b.emulated()) {
+        let elf = qemu::build_firmware(board).unwrap_or_else(|e| panic!("{board}: {e:#}"));
+        let regions = qemu::regions(&std::fs::read(elf).unwrap()).unwrap();
+        for (name, blob) in &blobs {
+            assert_eq!(qemu::misfit(&regions, blob), None, "{name} on {board}");
+        }
+    }
+}
+
 #[test]
 fn digits_matches_host_on_every_board() {
     bundled_model_matches_host("digits");
