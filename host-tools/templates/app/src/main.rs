@@ -41,12 +41,12 @@ unsafe extern "C" {
 #[entry]
 fn main() -> ! {
     let mut led = board::result_pin();
-    // SAFETY: memory.x reserves the region for the model, which `mote flash` writes; nothing
-    // in the program writes it.
-    let region = unsafe {
-        let start = &raw const __model_start;
-        let len = (&raw const __model_end).offset_from(start) as usize;
-        core::slice::from_raw_parts(start, len)
+    let start = (&raw const __model_start).expose_provenance();
+    let end = (&raw const __model_end).expose_provenance();
+    // SAFETY: memory.x reserves start..end for the model, which `mote flash` writes; nothing
+    // in the program writes it, and flash lives as long as the program.
+    let region: &'static [u8] = unsafe {
+        core::slice::from_raw_parts(core::ptr::with_exposed_provenance(start), end - start)
     };
     let blob = mote::signed::Envelope::parse(region).map_or(region, |e| e.blob);
     let model = match Model::parse(blob) {
