@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail, ensure};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use mote_tools::device::{self, bench, bench_suite, flash, qemu};
+use mote_tools::device::{self, bench, bench_suite, flash, qemu, update};
 use mote_tools::intake::onnx::{self, InputLayout};
 use mote_tools::intake::{data, float_tflite, import, reference, tflite};
 use mote_tools::quantize::calibrate::Method;
@@ -231,6 +231,24 @@ enum Command {
         #[arg(long, conflicts_with = "image")]
         attach: bool,
     },
+    /// Send a model to a device's field runner over a serial link: the device writes it into
+    /// the slot that is not running, validates it (checksum, signature, version, arena) and
+    /// stages it with one flash word; after the reset it tries it and keeps it once its first
+    /// inference succeeds, or reverts to the model it ran. Power may fail at any point.
+    Update {
+        /// The model: a blob, or a signed envelope (`mote sign`) for a firmware with a key.
+        model: PathBuf,
+        /// The link: a serial port (e.g. /dev/ttyACM0), tcp:HOST:PORT or unix:PATH (QEMU's
+        /// UART on a socket).
+        #[arg(long)]
+        port: String,
+        /// Baud rate of a serial port.
+        #[arg(long, default_value_t = 115_200)]
+        baud: u32,
+        /// Stage the model without resetting the device: it is tried at the next boot.
+        #[arg(long)]
+        no_reset: bool,
+    },
     /// Write a firmware project for your own application on a kit: a cargo project depending
     /// on mote, the model in the chip's flash region, the arena sized from the blob at build
     /// time, the input from a stub sensor (embedded-hal I2C) to replace, the result on the
@@ -391,6 +409,12 @@ impl Command {
                     Duration::from_secs(timeout),
                 )
             }
+            Command::Update {
+                model,
+                port,
+                baud,
+                no_reset,
+            } => cmd_update(&model, &port, baud, no_reset),
             Command::Flash {
                 board,
                 model,
@@ -642,6 +666,31 @@ fn cmd_qemu(
 }
 
 #[allow(clippy::too_many_arguments)] // one per command-line option
+fn cmd_update(model: &Path, port: &str, baud: u32, no_reset: bool) -> Result<()> {
+    let bytes = read_file_blob(model)?;
+    let blob = sign::model_bytes(&bytes);
+    mote::Model::parse(blob).with_context(|| format!("{} is not a valid blob", model.display()))?;
+    let checksum = u32::from_le_bytes(blob[12..16].try_into()?);
+    let mut device = update::Device::new(update::open(port, baud)?);
+    println!("running: {}", device.status()?);
+    let bar = progress(bytes.len(), "sending");
+    device.send_model(&bytes, |sent| bar.set_position(sent as u64))?;
+    bar.finish();
+    println!("staged: the next boot tries it");
+    if no_reset {
+        return Ok(());
+    }
+    device.reset()?;
+    let running = device.booted(Duration::from_secs(30))?;
+    println!("running: {running}");
+    ensure!(
+        running.checksum == checksum,
+        "the device runs another model than {}: it was not kept",
+        model.display()
+    );
+    Ok(())
+}
+
 fn cmd_flash(
     board: qemu::Board,
     model: Option<&Path>,

@@ -40,6 +40,8 @@ mod ops;
 #[cfg(feature = "profile")]
 pub mod profile;
 pub mod signed;
+#[cfg(feature = "update")]
+pub mod update;
 
 pub use error::Error;
 pub use interpreter::{Interpreter, Observer};

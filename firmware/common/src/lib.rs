@@ -16,6 +16,9 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+/// The field runner: journal-chosen models and updates over a serial link.
+#[cfg(feature = "field")]
+pub mod field;
 /// Registers, wide counters and pins for the board packages.
 pub mod hw;
 /// The contract with the host: exit statuses, the input region, the result files.

@@ -87,6 +87,11 @@ pub fn image(elf_bytes: &[u8], contents: Contents<'_>) -> Result<FlashImage> {
     if let Some(blob) = blob {
         check_blob(&regions, blob)?;
         parts.push((regions.model.0, blob.to_vec()));
+        // Erased, the slot journal makes slot A the active one: a probe writing a model is
+        // the recovery path, whatever the journal said.
+        if let Some((start, len)) = regions.journal {
+            parts.push((start, vec![0xFF; len as usize]));
+        }
     }
     let model = blob.map(|b| (regions.model.0, b.len()));
     if let Some(samples) = samples {

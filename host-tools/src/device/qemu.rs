@@ -369,16 +369,42 @@ pub fn build_firmware_keyed(board: Board, public_key: &Path) -> Result<PathBuf> 
         board,
         &ArenaSize::FromEnvironment,
         Some(&key),
+        false,
+    )
+}
+
+/// Builds the board's field runner (`mote-<board>-field`: the model its slot journal chooses,
+/// updates over its UART; see `mote_firmware::field`), with the Ed25519 public key
+/// `public_key` if given, and returns the ELF's path. Only the micro:bit has one.
+pub fn build_field_firmware(board: Board, public_key: Option<&Path>) -> Result<PathBuf> {
+    let key = public_key
+        .map(|key| {
+            std::fs::canonicalize(key)
+                .with_context(|| format!("cannot find the public key {}", key.display()))
+        })
+        .transpose()?;
+    build(
+        &firmware_dir(),
+        board,
+        &ArenaSize::FromEnvironment,
+        key.as_deref(),
+        true,
     )
 }
 
 /// [`build_firmware_with`] from the `firmware/` folder `root` of some checkout (its own
 /// `target/`), e.g. a copy of the repository elsewhere.
 pub fn build_firmware_in(root: &Path, board: Board, arena: &ArenaSize) -> Result<PathBuf> {
-    build(root, board, arena, None)
+    build(root, board, arena, None, false)
 }
 
-fn build(root: &Path, board: Board, arena: &ArenaSize, key: Option<&Path>) -> Result<PathBuf> {
+fn build(
+    root: &Path,
+    board: Board,
+    arena: &ArenaSize,
+    key: Option<&Path>,
+    field: bool,
+) -> Result<PathBuf> {
     let dir = root.join(board.name());
     ensure!(
         dir.join("Cargo.toml").is_file(),
@@ -391,6 +417,8 @@ fn build(root: &Path, board: Board, arena: &ArenaSize, key: Option<&Path>) -> Re
         None => cmd.env_remove("MOTE_PUBLIC_KEY"),
     };
     let target_dir = match (arena, key) {
+        (_, Some(_)) if field => root.join("target").join("field-keyed"),
+        (_, None) if field => root.join("target").join("field"),
         (_, Some(_)) => root.join("target").join("keyed"),
         (ArenaSize::FromEnvironment, None) => root.join("target"),
         (ArenaSize::Bytes(bytes), None) => {
@@ -410,8 +438,14 @@ fn build(root: &Path, board: Board, arena: &ArenaSize, key: Option<&Path>) -> Re
                 .join(format!("arena-{}", model.arena_size()))
         }
     };
+    cmd.args(["build", "--release", "--quiet"]);
+    if field {
+        // The field runner verifies signatures on the nRF51's 16 KiB of RAM: Ed25519 takes
+        // 11 KB of stack there (measured), which leaves 4 KiB for the arena.
+        cmd.args(["--no-default-features", "--features", "field"])
+            .env("MOTE_DEFAULT_ARENA_BYTES", "4096");
+    }
     let output = cmd
-        .args(["build", "--release", "--quiet"])
         .current_dir(&dir)
         .env("CARGO_TARGET_DIR", &target_dir)
         .env_remove("RUSTFLAGS")
@@ -433,7 +467,11 @@ fn build(root: &Path, board: Board, arena: &ArenaSize, key: Option<&Path>) -> Re
     let elf = target_dir
         .join(board.target())
         .join("release")
-        .join(format!("mote-{}", board.name()));
+        .join(format!(
+            "mote-{}{}",
+            board.name(),
+            if field { "-field" } else { "" }
+        ));
     ensure!(
         elf.is_file(),
         "the firmware build left no ELF at {}",
@@ -555,6 +593,21 @@ pub struct Regions {
     /// Bytes of the firmware's static arena (the symbol `MOTE_ARENA`): the most a model may
     /// use.
     pub arena: u64,
+    /// Address and size of the slot journal (`__journal_start..__journal_end`), on a board
+    /// whose field runner keeps one: which slot runs.
+    pub journal: Option<(u64, u64)>,
+}
+
+/// The named symbols of a firmware ELF, with their addresses.
+///
+/// # Errors
+/// The bytes are not an ELF file.
+pub fn symbols(elf: &[u8]) -> Result<Vec<(String, u32)>> {
+    let file = object::File::parse(elf).context("the firmware is not an ELF file")?;
+    Ok(file
+        .symbols()
+        .filter_map(|s| Some((s.name().ok()?.to_string(), u32::try_from(s.address()).ok()?)))
+        .collect())
 }
 
 /// Reads the model and input regions and the arena's size from a firmware ELF.
@@ -581,11 +634,13 @@ pub fn regions(elf: &[u8]) -> Result<Regions> {
         .find(|s| s.name() == Ok("MOTE_ARENA"))
         .map(|s| s.size())
         .context("the firmware ELF has no symbol MOTE_ARENA (its static arena)")?;
+    let journal = region("__journal_start", "__journal_end").ok();
     Ok(Regions {
         model,
         update,
         input,
         arena,
+        journal,
     })
 }
 
