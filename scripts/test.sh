@@ -27,6 +27,8 @@ step "firmware: format, lints (its own workspace; each board from its own folder
 for board in mps2-an386 riscv32-virt mps2-an385 netduinoplus2 b-l475e-iot01a microbit nrf52840-dk rp2040-pico; do
   (cd "firmware/$board" && cargo fmt -- --check && cargo clippy --release --quiet -- -D warnings)
 done
+# The micro:bit's field runner (updates over its UART; tests/field_update.rs).
+(cd firmware/microbit && cargo clippy --release --quiet --no-default-features --features field -- -D warnings)
 
 step "host tests (with tests/parity.rs, firmware.rs, firmware_size.rs: host vs QEMU, sizes)"
 log=$(mktemp)

@@ -12,7 +12,7 @@
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::mpsc;
@@ -30,7 +30,6 @@ const FLASH_BYTES: usize = 0x4_0000;
 /// The firmware, built with the test key, and the two models, signed with it: the digits
 /// MLP (model version 1) in slot A, the sine model (version 2) as the update.
 struct Setup {
-    elf: PathBuf,
     symbols: Symbols,
     old: Model,
     new: Model,
@@ -81,7 +80,6 @@ fn setup() -> &'static Setup {
         flash.resize(FLASH_BYTES, 0xFF);
         Setup {
             symbols: symbols(&elf_bytes),
-            elf,
             old: model(old_blob, 1),
             new: model(new_blob, 2),
             flash,
@@ -523,12 +521,12 @@ fn power_cuts_during_an_update_leave_the_old_or_the_new_model() {
     let cuts: Vec<usize> = (0..events.len())
         .filter(|&i| match events[i] {
             Event::Erase(_) | Event::Reset => true,
-            Event::Write(a) if a % 1024 == 0 || s.symbols.journal.contains(&a) => true,
+            Event::Write(a) if a.is_multiple_of(1024) || s.symbols.journal.contains(&a) => true,
             Event::Write(_) => {
                 seed ^= seed << 13;
                 seed ^= seed >> 7;
                 seed ^= seed << 17;
-                every || seed % 16 == 0
+                every || seed.is_multiple_of(16)
             }
         })
         .chain([events.len()])

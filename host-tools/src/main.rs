@@ -665,7 +665,6 @@ fn cmd_qemu(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)] // one per command-line option
 fn cmd_update(model: &Path, port: &str, baud: u32, no_reset: bool) -> Result<()> {
     let bytes = read_file_blob(model)?;
     let blob = sign::model_bytes(&bytes);
@@ -691,6 +690,7 @@ fn cmd_update(model: &Path, port: &str, baud: u32, no_reset: bool) -> Result<()>
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)] // one per command-line option
 fn cmd_flash(
     board: qemu::Board,
     model: Option<&Path>,

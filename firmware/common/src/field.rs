@@ -67,16 +67,17 @@ pub fn serve<B: Board, F: NorFlash, S: Read + Write>(mut board: B, mut field: Fi
         defmt::Debug2Format(&boot)
     );
     let (running, kind) = match boot {
-        Ok(Boot::Try(slot)) => match {
+        Ok(Boot::Try(slot)) => {
+            // Not older than the model it replaces.
             let floor = version_of(&board, slot.other());
-            open(&mut board, slot, floor)
-        } {
-            Ok(model) => (Some(model), BootKind::Confirmed),
-            Err(()) => {
-                let _ = journal.revert(&mut field.flash);
-                choose(&mut board, slot.other(), BootKind::Reverted)
+            match open(&mut board, slot, floor) {
+                Ok(model) => (Some(model), BootKind::Confirmed),
+                Err(()) => {
+                    let _ = journal.revert(&mut field.flash);
+                    choose(&mut board, slot.other(), BootKind::Reverted)
+                }
             }
-        },
+        }
         Ok(Boot::Run(slot)) => choose(&mut board, slot, BootKind::Active),
         Ok(Boot::Reverted { run, .. }) => choose(&mut board, run, BootKind::Reverted),
         // The journal cannot be written: run what it says, without a trial.
@@ -89,9 +90,16 @@ pub fn serve<B: Board, F: NorFlash, S: Read + Write>(mut board: B, mut field: Fi
     if let Some(running) = &running {
         match first_inference(&board, &running.model, arena, &mut output) {
             Ok(len) => output_len = len,
+            // A new model that cannot run is given up; the restart runs the active one.
+            Err(e) if kind == BootKind::Confirmed => {
+                defmt::error!("the new model failed its first run: {}; reverting", e);
+                let _ = journal.revert(&mut field.flash);
+                (field.reset)()
+            }
             Err(e) => defmt::warn!("the first sample did not run: {}", e),
         }
-        // Reached only if the inference returned: a fault would have reset the chip.
+        // Reached only if the inference returned: a fault would have reset the chip. (With
+        // no sample in the input region, validation was the whole trial.)
         if kind == BootKind::Confirmed {
             match journal.confirm(&mut field.flash) {
                 Ok(()) => defmt::info!("the new model ran: confirmed"),
@@ -361,7 +369,7 @@ fn checksum(region: &'static [u8]) -> u32 {
 }
 
 /// Runs the model on the first sample of the input region; returns its output's length in
-/// `output`.
+/// `output` (0 when the region holds no sample).
 fn first_inference<B: Board>(
     board: &B,
     model: &Model<'static>,
@@ -377,9 +385,12 @@ fn first_inference<B: Board>(
         expected: expected as u32,
         got: got as u32,
     };
+    if declared == 0 || declared == u32::MAX as usize {
+        return Ok(0); // no sample: erased flash, or an empty region
+    }
     let available = region.len().saturating_sub(4);
     let mut rest = region
-        .get(4..4 + declared)
+        .get(4..4usize.saturating_add(declared))
         .ok_or(short(declared, available))?;
     for (i, &id) in model.inputs().iter().enumerate() {
         let len = model.tensor(id)?.byte_len().unwrap_or(usize::MAX);

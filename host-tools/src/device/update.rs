@@ -128,13 +128,10 @@ impl<L: Link + ?Sized> Device<L> {
         if let Some(running) = self.booted.take() {
             return Ok(running);
         }
-        let deadline = Instant::now() + timeout;
-        loop {
-            match self.receive(deadline)? {
-                Answer::Booted(running) => return Ok(running),
-                Answer::Refused(why) => bail!("the device runs no model: {why}"),
-                other => bail!("the device sent {other:?} where a boot report was due"),
-            }
+        match self.receive(Instant::now() + timeout)? {
+            Answer::Booted(running) => Ok(running),
+            Answer::Refused(why) => bail!("the device runs no model: {why}"),
+            other => bail!("the device sent {other:?} where a boot report was due"),
         }
     }
 

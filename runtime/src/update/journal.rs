@@ -204,7 +204,7 @@ impl Journal {
             || F::READ_SIZE == 0
             || 4 % F::READ_SIZE != 0
             || page_bytes < 4 * (HEADER_WORDS + 8)
-            || page_bytes % 4 != 0
+            || !page_bytes.is_multiple_of(4)
         {
             return Err(JournalError::Geometry);
         }
@@ -460,7 +460,7 @@ mod tests {
         fn erase(&mut self, from: u32, to: u32) -> Result<(), PowerCut> {
             let torn = self.spend()?;
             for word in (from as usize..to as usize).step_by(4) {
-                if !torn || self.random() % 2 == 0 {
+                if !torn || self.random().is_multiple_of(2) {
                     self.bytes[word..word + 4].fill(0xFF);
                 }
             }
