@@ -508,6 +508,22 @@ fn bad_updates_are_refused_and_the_model_keeps_running() {
     }
     let status = device.status().unwrap();
     assert_runs(&status, &s.old, Slot::A, "after the refusals");
+
+    // A staged model is given up when another update starts: the journal never points at a
+    // slot being written. Here the second one is refused, so the next boot runs slot A as
+    // the active model, with no trial to revert.
+    device.send_model(&s.new.blob, |_| {}).unwrap();
+    let unsigned_sine = read(&repo().join("models/sine/sine.mote"));
+    assert!(device.send_model(&unsigned_sine, |_| {}).is_err());
+    chip.gdb.interrupt();
+    let report = boot_report(&chip.flash());
+    assert_runs(
+        &report,
+        &s.old,
+        Slot::A,
+        "after a staged update was overwritten",
+    );
+    assert_eq!(report.boot, BootKind::Active);
 }
 
 #[test]

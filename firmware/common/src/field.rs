@@ -8,7 +8,7 @@
 //! version, arena), and staged with one journal word, the atomic switch. `mote update` is the
 //! host side.
 
-use embedded_io::{Read, Write};
+use embedded_io::{Read, ReadReady, Write};
 use embedded_storage::nor_flash::NorFlash;
 use mote::update::{self, Boot, BootKind, CHUNK, Journal, MAX_FRAME, Reply, Request, Slot, Status};
 use mote::{Interpreter, Model};
@@ -27,6 +27,10 @@ pub struct Field<F, S> {
     pub serial: S,
     /// Restarts the chip (a system reset).
     pub reset: fn() -> !,
+    /// Feeds the watchdog the board started before calling [`serve`] (a no-op without one):
+    /// called between the steps of a boot and while the link is idle, so that only a hang
+    /// lets it fire, and a hang in a new model's trial is reverted like a fault.
+    pub feed: fn(),
 }
 
 unsafe extern "C" {
@@ -49,7 +53,10 @@ struct Receiving {
 }
 
 /// Runs the model the journal chooses and serves updates: see the module documentation.
-pub fn serve<B: Board, F: NorFlash, S: Read + Write>(mut board: B, mut field: Field<F, S>) -> ! {
+pub fn serve<B: Board, F: NorFlash, S: Read + ReadReady + Write>(
+    mut board: B,
+    mut field: Field<F, S>,
+) -> ! {
     let journal_at = (&raw const __journal_start)
         .expose_provenance()
         .wrapping_sub(field.flash_base) as u32;
@@ -84,6 +91,7 @@ pub fn serve<B: Board, F: NorFlash, S: Read + Write>(mut board: B, mut field: Fi
         Err(_) => choose(&mut board, journal.state().active, BootKind::Active),
     };
 
+    (field.feed)();
     let arena = take_arena();
     let mut output = [0u8; CHUNK];
     let mut output_len = 0;
@@ -98,8 +106,10 @@ pub fn serve<B: Board, F: NorFlash, S: Read + Write>(mut board: B, mut field: Fi
             }
             Err(e) => defmt::warn!("the first sample did not run: {}", e),
         }
-        // Reached only if the inference returned: a fault would have reset the chip. (With
-        // no sample in the input region, validation was the whole trial.)
+        // Reached only if the inference returned: a fault would have reset the chip, a hang
+        // let the watchdog do it. (With no sample in the input region, validation was the
+        // whole trial.)
+        (field.feed)();
         if kind == BootKind::Confirmed {
             match journal.confirm(&mut field.flash) {
                 Ok(()) => defmt::info!("the new model ran: confirmed"),
@@ -108,7 +118,7 @@ pub fn serve<B: Board, F: NorFlash, S: Read + Write>(mut board: B, mut field: Fi
         }
     }
 
-    let mut link = Link::new(&mut field.serial);
+    let mut link = Link::new(&mut field.serial, field.feed);
     let status = |output| status(running.as_ref(), kind, output);
     const NO_MODEL: Reply<'static> = Reply::Refused("no slot holds a valid model: send one");
     link.send(&status(&output[..output_len]).map_or(NO_MODEL, Reply::Booted));
@@ -192,6 +202,11 @@ fn handle<B: Board, F: NorFlash>(
             let start = address(region) - flash_base;
             let end = start + (len as usize).next_multiple_of(F::ERASE_SIZE);
             *receiving = None;
+            // A model staged earlier in this slot and not yet tried is given up first: the
+            // journal must never point at a slot being written.
+            if journal.state().pending == Some(slot) && journal.revert(flash).is_err() {
+                return refuse(format_args!("cannot write the slot journal"));
+            }
             if flash.erase(start as u32, end as u32).is_err() {
                 return refuse(format_args!("cannot erase slot {slot:?}"));
             }
@@ -415,11 +430,13 @@ fn first_inference<B: Board>(
 /// Frames over the serial link (see `mote::update`).
 struct Link<'s, S> {
     serial: &'s mut S,
+    /// Called while no byte is waiting (the watchdog).
+    idle: fn(),
 }
 
-impl<'s, S: Read + Write> Link<'s, S> {
-    fn new(serial: &'s mut S) -> Self {
-        Link { serial }
+impl<'s, S: Read + ReadReady + Write> Link<'s, S> {
+    fn new(serial: &'s mut S, idle: fn()) -> Self {
+        Link { serial, idle }
     }
 
     /// Reads up to the next zero byte and decodes the frame; a frame longer than
@@ -431,6 +448,10 @@ impl<'s, S: Read + Write> Link<'s, S> {
         let mut len = 0;
         let mut overflow = false;
         loop {
+            if !self.serial.read_ready().unwrap_or(true) {
+                (self.idle)();
+                continue;
+            }
             let mut byte = [0u8];
             if self.serial.read(&mut byte).unwrap_or(0) == 0 {
                 continue;

@@ -11,6 +11,10 @@ const NVMC: usize = 0x4001_E000;
 /// EVENTS_TXDRDY +0x11C, ENABLE +0x500, PSELTXD +0x50C, PSELRXD +0x514, RXD +0x518,
 /// TXD +0x51C, BAUDRATE +0x524.
 const UART0: usize = 0x4000_2000;
+/// WDT: TASKS_START +0x000, CRV +0x504, CONFIG +0x50C, RR[0] +0x600.
+const WDT: usize = 0x4001_0000;
+/// The reload request value RR[0] takes.
+const RELOAD: u32 = 0x6E52_4635;
 /// GPIO: OUTSET +0x508, DIRSET +0x518.
 const GPIO: usize = 0x5000_0000;
 const TX_PIN: u32 = 24;
@@ -149,6 +153,22 @@ pub fn system_reset() -> ! {
     cortex_m::peripheral::SCB::sys_reset()
 }
 
+/// Starts the watchdog: a reset if [`feed_watchdog`] is not called for 60 s. Generous: a boot
+/// may check up to three Ed25519 signatures on a core without a 64-bit multiply, at 16 MHz,
+/// before it feeds. It keeps counting while the core sleeps
+/// and pauses while a debugger halts it. Once started, nothing but a reset stops it. QEMU
+/// does not model the nRF51's watchdog: there the writes do nothing.
+pub fn start_watchdog() {
+    hw::write(WDT + 0x504, 60 * 32_768); // CRV: 60 s of the 32.768 kHz clock
+    hw::write(WDT + 0x50C, 1); // CONFIG: run while sleeping, pause while halted
+    hw::write(WDT, 1); // TASKS_START
+}
+
+/// Reloads the watchdog's counter.
+pub fn feed_watchdog() {
+    hw::write(WDT + 0x600, RELOAD);
+}
+
 /// UART0 at 115200 baud, polled; reads block until a byte arrives.
 pub struct Uart;
 
@@ -186,6 +206,12 @@ impl embedded_io::Read for Uart {
         hw::write(UART0 + 0x108, 0);
         *first = hw::read(UART0 + 0x518) as u8;
         Ok(1)
+    }
+}
+
+impl embedded_io::ReadReady for Uart {
+    fn read_ready(&mut self) -> Result<bool, Self::Error> {
+        Ok(hw::read(UART0 + 0x108) != 0)
     }
 }
 

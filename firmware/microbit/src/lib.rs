@@ -18,7 +18,7 @@ use mote_firmware::hw::{self, RegisterPin, Ticks};
 #[cfg(feature = "field")]
 mod field;
 #[cfg(feature = "field")]
-pub use field::{Nvmc, Uart, system_reset};
+pub use field::{Nvmc, Uart, feed_watchdog, start_watchdog, system_reset};
 
 /// TIMER0: TASKS_START +0x000, TASKS_CAPTURE[0] +0x040, MODE +0x504, BITMODE +0x508,
 /// PRESCALER +0x510, CC[0] +0x540.

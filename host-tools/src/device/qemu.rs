@@ -441,9 +441,9 @@ fn build(
     cmd.args(["build", "--release", "--quiet"]);
     if field {
         // The field runner verifies signatures on the nRF51's 16 KiB of RAM: Ed25519 takes
-        // 11 KB of stack there (measured), which leaves 4 KiB for the arena.
+        // 11 KB of stack there (measured), which leaves 2 KiB for the arena.
         cmd.args(["--no-default-features", "--features", "field"])
-            .env("MOTE_DEFAULT_ARENA_BYTES", "4096");
+            .env("MOTE_DEFAULT_ARENA_BYTES", "2048");
     }
     let output = cmd
         .current_dir(&dir)

@@ -6,10 +6,11 @@
 
 use cortex_m_rt::{entry, exception};
 use mote_firmware::field::{Field, serve};
-use mote_microbit::{Microbit, Nvmc, Uart, system_reset};
+use mote_microbit::{Microbit, Nvmc, Uart, feed_watchdog, start_watchdog, system_reset};
 
 #[entry]
 fn main() -> ! {
+    start_watchdog();
     serve(
         Microbit::new(),
         Field {
@@ -17,6 +18,7 @@ fn main() -> ! {
             flash_base: Nvmc::BASE,
             serial: Uart::new(),
             reset: system_reset,
+            feed: feed_watchdog,
         },
     )
 }
