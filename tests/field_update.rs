@@ -30,6 +30,8 @@ const FLASH_BYTES: usize = 0x4_0000;
 /// The firmware, built with the test key, and the two models, signed with it: the digits
 /// MLP (model version 1) in slot A, the sine model (version 2) as the update.
 struct Setup {
+    /// The field runner's ELF.
+    elf: Vec<u8>,
     symbols: Symbols,
     old: Model,
     new: Model,
@@ -55,8 +57,7 @@ struct Symbols {
 fn setup() -> &'static Setup {
     static SETUP: OnceLock<Setup> = OnceLock::new();
     SETUP.get_or_init(|| {
-        let keys = repo().join("tests/data/keys");
-        let elf = build_field_firmware(Board::Microbit, Some(&keys.join("test-signing.pub.pem")))
+        let elf = build_field_firmware(Board::Microbit, Some(&keys().join("test-signing.pub.pem")))
             .expect("building the field runner");
         let elf_bytes = read(&elf);
         let (old_blob, sample) = bundled("digits", 1);
@@ -80,11 +81,17 @@ fn setup() -> &'static Setup {
         flash.resize(FLASH_BYTES, 0xFF);
         Setup {
             symbols: symbols(&elf_bytes),
+            elf: elf_bytes.clone(),
             old: model(old_blob, 1),
             new: model(new_blob, 2),
             flash,
         }
     })
+}
+
+/// The test keys (`tests/data/keys`).
+fn keys() -> std::path::PathBuf {
+    repo().join("tests/data/keys")
 }
 
 /// `blob` signed with the test key (the firmware's) as model version `version`.
@@ -93,7 +100,7 @@ fn signed(blob: &[u8], version: u32) -> Vec<u8> {
 }
 
 fn signed_with(key: &str, blob: &[u8], version: u32) -> Vec<u8> {
-    let pem = std::fs::read_to_string(repo().join("tests/data/keys").join(key)).unwrap();
+    let pem = std::fs::read_to_string(keys().join(key)).unwrap();
     mote_tools::sign::sign(blob, &pem, version).unwrap()
 }
 
@@ -467,6 +474,24 @@ fn an_update_over_the_uart_is_tried_confirmed_and_kept() {
         Slot::B,
         "a second power cycle",
     );
+
+    // The recovery path: a probe writing a model into slot A (`mote flash --model`: only the
+    // image's parts) erases the journal too, so slot A runs again, whatever it said.
+    let probe = flash::image(
+        &s.elf,
+        flash::Contents {
+            model: Some(&s.old.blob),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut reflashed = flash.clone();
+    for (addr, bytes) in probe.parts() {
+        reflashed[addr as usize..addr as usize + bytes.len()].copy_from_slice(bytes);
+    }
+    let report = boot_report(&reflashed);
+    assert_runs(&report, &s.old, Slot::A, "after a probe wrote slot A");
+    assert_eq!(report.boot, BootKind::Active);
 }
 
 #[test]
