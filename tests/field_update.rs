@@ -506,6 +506,30 @@ fn a_model_that_faults_in_its_trial_is_reverted() {
 }
 
 #[test]
+fn a_valid_model_runs_when_the_active_slot_is_damaged_and_becomes_the_active_one() {
+    let s = setup();
+    let regions = mote_tools::device::qemu::regions(&s.elf).unwrap();
+    let (a, b) = (regions.model.0 as usize, regions.update.0 as usize);
+    let mut flash = s.flash.clone();
+    flash[b..b + s.new.blob.len()].copy_from_slice(&s.new.blob);
+    flash[a + 40] ^= 0x01; // slot A's signature no longer verifies
+    let (mut chip, mut device) = Chip::boot(&flash, false);
+    chip.gdb.send("c");
+    let report = device.booted(Duration::from_secs(20)).unwrap();
+    assert_runs(&report, &s.new, Slot::B, "with slot A damaged");
+    assert_eq!(report.boot, BootKind::Fallback);
+    // Recorded as the active slot: an update now goes into slot A, never into slot B.
+    let err = device
+        .send_model(&vec![0u8; 64 * 1024], |_| {})
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("slot A holds 1 to"), "{err:#}");
+    chip.gdb.interrupt();
+    let again = boot_report(&chip.flash());
+    assert_runs(&again, &s.new, Slot::B, "the boot after");
+    assert_eq!(again.boot, BootKind::Active);
+}
+
+#[test]
 fn bad_updates_are_refused_and_the_model_keeps_running() {
     let s = setup();
     let (mut chip, mut device) = Chip::boot(&s.flash, false);
@@ -531,7 +555,7 @@ fn bad_updates_are_refused_and_the_model_keeps_running() {
         let err = device.send_model(&model, |_| {}).unwrap_err();
         assert!(format!("{err:#}").contains(why), "{err:#}, not {why:?}");
     }
-    let status = device.status().unwrap();
+    let status = device.status().unwrap().expect("a model runs");
     assert_runs(&status, &s.old, Slot::A, "after the refusals");
 
     // A staged model is given up when another update starts: the journal never points at a

@@ -671,7 +671,10 @@ fn cmd_update(model: &Path, port: &str, baud: u32, no_reset: bool) -> Result<()>
     mote::Model::parse(blob).with_context(|| format!("{} is not a valid blob", model.display()))?;
     let checksum = u32::from_le_bytes(blob[12..16].try_into()?);
     let mut device = update::Device::new(update::open(port, baud)?);
-    println!("running: {}", device.status()?);
+    match device.status()? {
+        Some(running) => println!("running: {running}"),
+        None => println!("running: no valid model"),
+    }
     let bar = progress(bytes.len(), "sending");
     device.send_model(&bytes, |sent| bar.set_position(sent as u64))?;
     bar.finish();

@@ -118,6 +118,19 @@ pub fn serve<B: Board, F: NorFlash, S: Read + ReadReady + Write>(
         }
     }
 
+    // The slot that runs is the active one from here on: after a fallback (the active slot
+    // did not validate) or a confirmation that could not be written, an update must not go
+    // into the slot that runs, nor a new model become active without a trial.
+    if let Some(running) = &running
+        && journal.state().active != running.slot
+        && let Err(e) = journal.adopt(&mut field.flash, running.slot)
+    {
+        defmt::error!(
+            "cannot record the running slot: {}",
+            defmt::Debug2Format(&e)
+        );
+    }
+
     let mut link = Link::new(&mut field.serial, field.feed);
     let status = |output| status(running.as_ref(), kind, output);
     const NO_MODEL: Reply<'static> = Reply::Refused("no slot holds a valid model: send one");
@@ -384,7 +397,8 @@ fn checksum(region: &'static [u8]) -> u32 {
 }
 
 /// Runs the model on the first sample of the input region; returns its output's length in
-/// `output` (0 when the region holds no sample).
+/// `output` (its first [`CHUNK`] bytes; 0 when the region holds no sample for this model:
+/// none, or one shorter than its inputs).
 fn first_inference<B: Board>(
     board: &B,
     model: &Model<'static>,
@@ -396,33 +410,32 @@ fn first_inference<B: Board>(
     let declared = region
         .first_chunk::<4>()
         .map_or(0, |h| u32::from_le_bytes(*h) as usize);
-    let short = |expected: usize, got: usize| mote::Error::WrongLength {
-        expected: expected as u32,
-        got: got as u32,
-    };
     if declared == 0 || declared == u32::MAX as usize {
         return Ok(0); // no sample: erased flash, or an empty region
     }
-    let available = region.len().saturating_sub(4);
-    let mut rest = region
-        .get(4..4usize.saturating_add(declared))
-        .ok_or(short(declared, available))?;
+    let Some(mut rest) = region.get(4..4usize.saturating_add(declared)) else {
+        return Ok(0); // the region does not hold what its header declares: no sample
+    };
     for (i, &id) in model.inputs().iter().enumerate() {
         let len = model.tensor(id)?.byte_len().unwrap_or(usize::MAX);
-        let (part, tail) = rest.split_at_checked(len).ok_or(short(len, rest.len()))?;
+        // A sample shorter than this model's inputs is no sample for it (nothing runs).
+        let Some((part, tail)) = rest.split_at_checked(len) else {
+            return Ok(0);
+        };
         interpreter.set_input(i, part)?;
         rest = tail;
     }
     interpreter.invoke()?;
+    // The report carries as much of the output as a frame holds.
     let mut len = 0;
     for i in 0..model.outputs().len() {
         let out = interpreter.output(i)?;
         let room = output.len() - len;
-        let to = output
-            .get_mut(len..len + out.len())
-            .ok_or(short(out.len(), room))?;
-        to.copy_from_slice(out);
-        len += out.len();
+        let n = out.len().min(room);
+        if let (Some(to), Some(from)) = (output.get_mut(len..len + n), out.get(..n)) {
+            to.copy_from_slice(from);
+        }
+        len += n;
     }
     Ok(len)
 }
@@ -476,6 +489,8 @@ impl<'s, S: Read + ReadReady + Write> Link<'s, S> {
         let (mut scratch, mut out) = ([0u8; MAX_FRAME], [0u8; MAX_FRAME]);
         match update::encode(reply, &mut scratch, &mut out) {
             Ok(frame) => {
+                // A zero first: the host drops whatever noise came before as an empty frame.
+                let _ = self.serial.write_all(&[0]);
                 let _ = self.serial.write_all(frame);
                 let _ = self.serial.flush();
             }

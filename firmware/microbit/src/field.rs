@@ -87,9 +87,11 @@ impl ReadNorFlash for Nvmc {
 
     fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), NvmcError> {
         let start = Self::range(offset, bytes.len(), 1)?;
-        // SAFETY: the range is flash (checked above), memory-mapped and always readable.
-        let flash = unsafe { mote_firmware::static_region(start, start + bytes.len()) };
-        bytes.copy_from_slice(flash);
+        for (i, byte) in bytes.iter_mut().enumerate() {
+            // Volatile: the flash controller changes this memory behind the compiler's back.
+            // SAFETY: the range is flash (checked above), memory-mapped and always readable.
+            *byte = unsafe { core::ptr::with_exposed_provenance::<u8>(start + i).read_volatile() };
+        }
         Ok(())
     }
 

@@ -7,7 +7,7 @@
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail, ensure};
+use anyhow::{Context, Result, bail, ensure};
 use mote::update::{self, BootKind, CHUNK, MAX_FRAME, Reply, Request, Slot};
 
 /// A serial link: a port, a TCP or a Unix socket.
@@ -135,14 +135,14 @@ impl<L: Link + ?Sized> Device<L> {
         }
     }
 
-    /// What the device runs now.
+    /// What the device runs now: `None` when no slot holds a valid model (it waits for one).
     ///
     /// # Errors
     /// The device does not answer, or answers out of turn.
-    pub fn status(&mut self) -> Result<Running> {
+    pub fn status(&mut self) -> Result<Option<Running>> {
         match self.request(&Request::Status)? {
-            Answer::Status(running) => Ok(running),
-            Answer::Refused(why) => bail!("the device runs no model: {why}"),
+            Answer::Status(running) => Ok(Some(running)),
+            Answer::Refused(_) => Ok(None),
             other => bail!("the device answered {other:?} to a status request"),
         }
     }
@@ -168,6 +168,8 @@ impl<L: Link + ?Sized> Device<L> {
     /// # Errors
     /// The device does not acknowledge.
     pub fn reset(&mut self) -> Result<()> {
+        // Only a report sent after this reset says what runs now.
+        self.booted = None;
         self.expect_done(&Request::Reset, "resetting")
     }
 
@@ -179,26 +181,38 @@ impl<L: Link + ?Sized> Device<L> {
         }
     }
 
-    /// Sends `request` and returns its answer; boot reports met on the way are kept for
-    /// [`Device::booted`].
+    /// Sends `request` and returns its answer. A boot report met on the way is kept for
+    /// [`Device::booted`]: the device restarted, and the request may have been lost while it
+    /// booted, so a status request is sent again; any other fails (the update restarts).
     fn request(&mut self, request: &Request<'_>) -> Result<Answer> {
-        let (mut scratch, mut out) = ([0u8; MAX_FRAME], [0u8; MAX_FRAME]);
-        let frame = update::encode(request, &mut scratch, &mut out)?;
-        self.link
-            .write_all(frame)
-            .and_then(|()| self.link.flush())
-            .context("cannot send to the device")?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
+        let (mut scratch, mut out) = ([0u8; MAX_FRAME], [0u8; MAX_FRAME + 1]);
+        // A zero first: the device drops whatever noise came before as an empty frame.
+        let len = update::encode(request, &mut scratch, &mut out[1..])?.len();
+        let frame = &out[..=len];
+        for attempt in 0..2 {
+            self.link
+                .write_all(frame)
+                .and_then(|()| self.link.flush())
+                .context("cannot send to the device")?;
+            let deadline = Instant::now() + Duration::from_secs(10);
             match self.receive(deadline)? {
-                Answer::Booted(running) => self.booted = Some(running),
+                Answer::Booted(running) => {
+                    self.booted = Some(running);
+                    ensure!(
+                        attempt == 0 && *request == Request::Status,
+                        "the device restarted during the request: send the model again"
+                    );
+                }
                 answer => return Ok(answer),
             }
         }
+        bail!("the device restarted twice during a status request")
     }
 
-    /// The next frame, decoded.
+    /// The next frame that decodes. Others (noise, bytes lost on the link) are skipped: the
+    /// next zero byte starts afresh; the last such error is named if nothing else arrives.
     fn receive(&mut self, deadline: Instant) -> Result<Answer> {
+        let mut skipped: Option<update::FrameError> = None;
         loop {
             if let Some(end) = self.pending.iter().position(|&b| b == 0) {
                 let mut frame: Vec<u8> = self.pending.drain(..=end).collect();
@@ -206,8 +220,13 @@ impl<L: Link + ?Sized> Device<L> {
                 if frame.is_empty() {
                     continue;
                 }
-                let reply: Reply<'_> =
-                    update::decode(&mut frame).map_err(|e| anyhow!("from the device: {e}"))?;
+                let reply: Reply<'_> = match update::decode(&mut frame) {
+                    Ok(reply) => reply,
+                    Err(e) => {
+                        skipped = Some(e);
+                        continue;
+                    }
+                };
                 return Ok(match reply {
                     Reply::Booted(s) => Answer::Booted(running(s)),
                     Reply::Status(s) => Answer::Status(running(s)),
@@ -216,7 +235,12 @@ impl<L: Link + ?Sized> Device<L> {
                 });
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            ensure!(!left.is_zero(), "the device did not answer in time");
+            if left.is_zero() {
+                match skipped {
+                    Some(e) => bail!("the device did not answer in time (it sent {e})"),
+                    None => bail!("the device did not answer in time"),
+                }
+            }
             self.link.set_timeout(left)?;
             let mut buf = [0u8; 512];
             match self.link.read(&mut buf) {

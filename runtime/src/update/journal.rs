@@ -297,6 +297,28 @@ impl Journal {
         }
     }
 
+    /// Records `slot` as the active model, giving up any pending one: for a boot that found
+    /// the active slot invalid and runs the other (its model validated and runs), so that an
+    /// update never goes into the slot that is running.
+    ///
+    /// # Errors
+    /// Writing the record fails.
+    pub fn adopt<F: NorFlash>(
+        &mut self,
+        flash: &mut F,
+        slot: Slot,
+    ) -> Result<(), JournalError<F::Error>> {
+        if self.state
+            == (State {
+                active: slot,
+                ..State::default()
+            })
+        {
+            return Ok(());
+        }
+        self.append(flash, Record::Confirm(slot))
+    }
+
     /// Gives up the pending model (it does not validate, or it failed): the active one stays.
     ///
     /// # Errors
@@ -626,6 +648,21 @@ mod tests {
             }
         }
         assert!(cuts > 600, "only {cuts} cut points");
+    }
+
+    #[test]
+    fn a_fallback_slot_is_adopted_as_the_active_one() {
+        let mut flash = Flash::new();
+        let mut journal = Journal::open(&mut flash, 0).unwrap();
+        journal.adopt(&mut flash, Slot::B).unwrap();
+        let mut journal = Journal::open(&mut flash, 0).unwrap();
+        assert_eq!(journal.boot(&mut flash).unwrap(), Boot::Run(Slot::B));
+        let before = flash.bytes.clone();
+        journal.adopt(&mut flash, Slot::B).unwrap();
+        assert_eq!(
+            flash.bytes, before,
+            "adopting the active slot writes nothing"
+        );
     }
 
     #[test]

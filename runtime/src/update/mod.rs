@@ -25,7 +25,7 @@ pub enum Request<'a> {
     /// Which model runs: answered by [`Reply::Status`].
     Status,
     /// Receive a model of `len` bytes (a blob or a signed envelope) into the slot that is
-    /// not running: the slot is erased.
+    /// not running: the pages it will occupy are erased.
     Begin {
         /// Bytes of the model.
         len: u32,
