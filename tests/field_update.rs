@@ -51,6 +51,8 @@ struct Symbols {
     erase_page: u32,
     write_word: u32,
     system_reset: u32,
+    /// The lowest address the stack may reach.
+    stack_end: u32,
     journal: std::ops::Range<u32>,
 }
 
@@ -63,7 +65,7 @@ fn setup() -> &'static Setup {
         let (old_blob, sample) = bundled("digits", 1);
         let new_blob = read(&repo().join("models/sine/sine.mote"));
         let model = |blob: Vec<u8>, version| Model {
-            checksum: u32::from_le_bytes(blob[12..16].try_into().unwrap()),
+            checksum: mote::format::declared_checksum(&blob).unwrap(),
             output: host_outputs(&blob, &sample[..sample_len(&blob)]),
             blob: signed(&blob, version),
         };
@@ -105,28 +107,22 @@ fn signed_with(key: &str, blob: &[u8], version: u32) -> Vec<u8> {
 }
 
 fn symbols(elf: &[u8]) -> Symbols {
-    use mote_tools::device::qemu::regions;
-    let file = object_symbols(elf);
+    use mote_tools::device::qemu::{regions, symbols};
+    let all = symbols(elf).expect("the ELF's symbols");
     let find = |name: &str| {
-        *file
-            .iter()
+        all.iter()
             .find(|(n, _)| n == name)
-            .map(|(_, a)| a)
+            .map(|(_, a)| a & !1)
             .unwrap_or_else(|| panic!("the field runner has no symbol {name}"))
-            & !1
     };
     let (start, len) = regions(elf).unwrap().journal.expect("a journal region");
     Symbols {
         erase_page: find("nvmc_erase_page"),
         write_word: find("nvmc_write_word"),
         system_reset: find("system_reset"),
+        stack_end: find("_stack_end"),
         journal: start as u32..(start + len) as u32,
     }
-}
-
-/// The ELF's symbols as (name, address).
-fn object_symbols(elf: &[u8]) -> Vec<(String, u32)> {
-    mote_tools::device::qemu::symbols(elf).expect("the ELF's symbols")
 }
 
 /// A flash operation the chip was stopped before, or its reset.
@@ -243,14 +239,21 @@ impl Chip {
 
     /// The flash as it is now: what the chip holds when the power goes.
     fn flash(&mut self) -> Vec<u8> {
-        let mut bytes = Vec::with_capacity(FLASH_BYTES);
-        for at in (0..FLASH_BYTES).step_by(1024) {
-            let hex = self.gdb.command_reply(&format!("m{at:x},400"));
+        self.memory(0, FLASH_BYTES as u32)
+    }
+
+    /// `len` bytes of memory from `at`.
+    fn memory(&mut self, at: u32, len: u32) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(len as usize);
+        for chunk in (at..at + len).step_by(1024) {
+            let hex = self
+                .gdb
+                .command_reply(&format!("m{chunk:x},{:x}", (at + len - chunk).min(1024)));
             bytes.extend((0..hex.len()).step_by(2).map(|i| {
                 u8::from_str_radix(&hex[i..i + 2], 16).unwrap_or_else(|_| panic!("m: {hex}"))
             }));
         }
-        assert_eq!(bytes.len(), FLASH_BYTES);
+        assert_eq!(bytes.len(), len as usize);
         bytes
     }
 
@@ -527,6 +530,29 @@ fn a_valid_model_runs_when_the_active_slot_is_damaged_and_becomes_the_active_one
     let again = boot_report(&chip.flash());
     assert_runs(&again, &s.new, Slot::B, "the boot after");
     assert_eq!(again.boot, BootKind::Active);
+}
+
+/// The keyed runner's deepest stack (Ed25519 verification at boot) leaves room above its
+/// statics: RAM starts zeroed in QEMU, so the lowest word written below the stack's top is
+/// as deep as the stack went.
+#[test]
+fn the_stack_stays_clear_of_the_statics() {
+    const RAM_END: u32 = 0x2000_4000; // 16 KiB at 0x2000_0000
+    let s = setup();
+    let (mut chip, mut device) = Chip::boot(&s.flash, false);
+    chip.gdb.send("c");
+    device.booted(Duration::from_secs(20)).unwrap();
+    chip.gdb.interrupt();
+    let bottom = s.symbols.stack_end;
+    let stack = chip.memory(bottom, RAM_END - bottom);
+    let untouched = stack.iter().take_while(|&&b| b == 0).count();
+    let used = stack.len() - untouched;
+    println!("stack: {used} of {} bytes", stack.len());
+    assert!(
+        untouched >= 1024,
+        "{untouched} bytes of stack left of {}",
+        stack.len()
+    );
 }
 
 #[test]

@@ -669,7 +669,7 @@ fn cmd_update(model: &Path, port: &str, baud: u32, no_reset: bool) -> Result<()>
     let bytes = read_file_blob(model)?;
     let blob = sign::model_bytes(&bytes);
     mote::Model::parse(blob).with_context(|| format!("{} is not a valid blob", model.display()))?;
-    let checksum = u32::from_le_bytes(blob[12..16].try_into()?);
+    let checksum = mote::format::declared_checksum(blob).context("no blob header")?;
     let mut device = update::Device::new(update::open(port, baud)?);
     match device.status()? {
         Some(running) => println!("running: {running}"),

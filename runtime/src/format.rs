@@ -1333,6 +1333,14 @@ impl Op<'_> {
     }
 }
 
+/// The checksum a blob's header declares (unchecked): what identifies the model, e.g. in a
+/// device's report of what it runs. `None` when the bytes are shorter than a header.
+pub fn declared_checksum(blob: &[u8]) -> Option<u32> {
+    let header: &[u8; HEADER_LEN] = blob.first_chunk()?;
+    let [.., c0, c1, c2, c3] = *header;
+    Some(u32::from_le_bytes([c0, c1, c2, c3]))
+}
+
 /// CRC-32 (IEEE 802.3, reflected, as zlib's `crc32`) of `parts` taken as one byte string.
 pub fn crc32(parts: &[&[u8]]) -> u32 {
     const TABLE: [u32; 256] = {

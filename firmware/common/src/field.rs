@@ -391,9 +391,7 @@ fn checksum(region: &'static [u8]) -> u32 {
         Ok(envelope) => envelope.blob,
         Err(_) => region,
     };
-    blob.get(12..16)
-        .and_then(|b| b.try_into().ok())
-        .map_or(0, u32::from_le_bytes)
+    mote::format::declared_checksum(blob).unwrap_or(0)
 }
 
 /// Runs the model on the first sample of the input region; returns its output's length in
