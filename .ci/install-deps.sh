@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 toolchain=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
-targets="thumbv7em-none-eabihf riscv32imac-unknown-none-elf thumbv6m-none-eabi"
+targets="thumbv7em-none-eabihf riscv32imac-unknown-none-elf thumbv6m-none-eabi riscv32imc-unknown-none-elf"
 missing=""
 for t in $targets; do
   rustup target list --installed --toolchain "$toolchain" 2>/dev/null | grep -qx "$t" || missing="$missing $t"

@@ -723,13 +723,28 @@ fn cmd_flash(
         }
         _ => None,
     };
+    // A chip that boots an application image gets its firmware from the probe, which makes the
+    // image from the ELF: the flash image holds the loader regions only.
+    let app_image = (firmware && board.boots_app_image()).then_some(elf.as_path());
+    if app_image.is_some() && image_path.is_some() {
+        bail!(
+            "the {board} boots an ESP-IDF application image, which the probe makes from the \
+             ELF as it flashes: --image writes its loader regions only (leave out \
+             --with-firmware, or flash through the probe)"
+        );
+    }
     let contents = flash::Contents {
-        firmware,
+        firmware: firmware && app_image.is_none(),
         model: blob.as_deref(),
         samples: samples.as_deref(),
     };
-    let image = flash::image(&elf_bytes, contents)
-        .with_context(|| format!("cannot flash {} to the {board}", elf.display()))?;
+    let image = if app_image.is_some() && blob.is_none() {
+        qemu::regions(&elf_bytes)?;
+        flash::FlashImage::default()
+    } else {
+        flash::image(&elf_bytes, contents)
+            .with_context(|| format!("cannot flash {} to the {board}", elf.display()))?
+    };
     let what = match (firmware, model, samples.is_some()) {
         (true, Some(_), true) => "the firmware, the model and the samples",
         (true, Some(_), false) => "the firmware and the model",
@@ -752,12 +767,24 @@ fn cmd_flash(
             let chip = board.chip().with_context(|| {
                 format!("the {board} is an emulator's board, not a kit: use mote qemu, or --image")
             })?;
-            println!(
-                "flashing {what} ({} bytes at {:#010x}) to the {board}",
-                image.bytes.len(),
-                image.base
-            );
-            device::probe::write(&chip, probe, &image, attach.then_some(&elf_bytes[..]))?;
+            match app_image {
+                Some(_) => println!(
+                    "flashing {what} to the {board} (the firmware as an ESP-IDF application \
+                     image)"
+                ),
+                None => println!(
+                    "flashing {what} ({} bytes at {:#010x}) to the {board}",
+                    image.bytes.len(),
+                    image.base
+                ),
+            }
+            device::probe::write(
+                &chip,
+                probe,
+                &image,
+                app_image,
+                attach.then_some(&elf_bytes[..]),
+            )?;
             println!("written and read back");
         }
     }

@@ -943,6 +943,46 @@ fn new_projects_build_for_every_kit() {
             "{board}: arena {} for a model that needs {needed}",
             regions.arena
         );
+        let out = dir.path().join(format!("{board}.bin"));
+        if board.boots_app_image() {
+            // The probe makes the firmware's application image: a file holds the model region.
+            let err = mote_err(&[
+                "flash",
+                "--board",
+                board.name(),
+                "--elf",
+                s(&elf),
+                "--model",
+                s(&digits),
+                "--with-firmware",
+                "--image",
+                s(&out),
+            ]);
+            assert!(err.contains("ESP-IDF application image"), "{err}");
+            assert!(!out.exists(), "{board}: a refused image was written");
+            mote_ok(&[
+                "flash",
+                "--board",
+                board.name(),
+                "--elf",
+                s(&elf),
+                "--model",
+                s(&digits),
+                "--image",
+                s(&out),
+            ]);
+            let image = flash::image(
+                &elf_bytes,
+                flash::Contents {
+                    model: Some(&blob),
+                    ..flash::Contents::default()
+                },
+            )
+            .unwrap();
+            assert_eq!((image.base, &image.bytes), (regions.model.0, &blob));
+            assert_eq!(std::fs::read(&out).unwrap(), image.bytes);
+            continue;
+        }
         let image = flash::image(
             &elf_bytes,
             flash::Contents {
@@ -957,7 +997,6 @@ fn new_projects_build_for_every_kit() {
             regions.model.0 & !0xFFFFF,
             "{board}: flash starts elsewhere"
         );
-        let out = dir.path().join(format!("{board}.bin"));
         mote_ok(&[
             "flash",
             "--board",

@@ -13,7 +13,7 @@ use super::qemu::{self, Regions};
 /// Bytes to write at `base` and up, as one file: the gaps between the parts are `0xFF`, what
 /// erased flash reads as. A probe writes only the parts, so a gap (slot B, say) keeps what it
 /// holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FlashImage {
     /// The address of the first byte.
     pub base: u64,
@@ -70,6 +70,12 @@ pub fn image(elf_bytes: &[u8], contents: Contents<'_>) -> Result<FlashImage> {
     let regions = qemu::regions(elf_bytes)?;
     let mut parts: Vec<(u64, Vec<u8>)> = Vec::new();
     if firmware {
+        ensure!(
+            !is_app_image(elf_bytes),
+            "the firmware boots as an ESP-IDF application image (it has an esp_app_desc): its \
+             segments are bus addresses, not flash offsets, and the probe makes the image as it \
+             flashes; an image file can hold its loader regions only"
+        );
         for (addr, bytes) in segments(elf_bytes)? {
             let model = regions.model.0..regions.model.0 + regions.model.1;
             let end = addr + bytes.len() as u64;
@@ -127,6 +133,14 @@ pub fn image(elf_bytes: &[u8], contents: Contents<'_>) -> Result<FlashImage> {
         parts: written,
         model,
     })
+}
+
+/// Whether the ELF is an ESP-IDF application (esp-hal's firmware for the ESP32 chips), which
+/// the chip's bootloader loads from an application image, not from raw segments.
+fn is_app_image(elf_bytes: &[u8]) -> bool {
+    use object::{Object, ObjectSymbol};
+    object::File::parse(elf_bytes)
+        .is_ok_and(|file| file.symbols().any(|s| s.name() == Ok("esp_app_desc")))
 }
 
 /// A blob for the model region: valid, and fitting the region and the firmware's arena.

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use probe_rs::flashing::DownloadOptions;
+use probe_rs::flashing::{DownloadOptions, Format, IdfOptions};
 use probe_rs::probe::DebugProbeSelector;
 use probe_rs::probe::list::Lister;
 use probe_rs::{MemoryInterface, Permissions};
@@ -29,7 +29,7 @@ pub fn choose(probes: &[ProbeId], chosen: Option<&str>) -> Result<usize> {
     match (probes.len(), chosen) {
         (1, _) => Ok(0),
         (0, None) => bail!(
-            "no debug probe found: connect the kit's on-board probe (ST-LINK, DAPLink) over USB; \
+            "no debug probe found: connect the kit's probe (ST-LINK, DAPLink, the ESP32-C3's USB-JTAG) over USB; \
              on Linux your user needs access to it (probe-rs's udev rules), or write a file \
              with --image"
         ),
@@ -52,23 +52,35 @@ pub fn choose(probes: &[ProbeId], chosen: Option<&str>) -> Result<usize> {
 pub fn check_chip(chip: &Chip, id: u32) -> Result<()> {
     let (_, mask, expected) = chip.id;
     ensure!(
-        id & mask == expected,
+        expected.contains(&(id & mask)),
         "the probe reached a chip whose identification reads {:#x}, not the {} this board \
-         has ({expected:#x}): is the right kit connected, or the right --board given?",
+         has ({}): is the right kit connected, or the right --board given?",
         id & mask,
-        chip.name
+        chip.name,
+        expected
+            .iter()
+            .map(|e| format!("{e:#x}"))
+            .collect::<Vec<_>>()
+            .join(" or ")
     );
     Ok(())
 }
 
+/// The ESP32-C3 runner's flash partitions (its `partitions.csv`): the application, then
+/// mote's loader regions, at the offsets of its `memory/chip.x`.
+const ESP32C3_PARTITIONS: &str = include_str!("../../../firmware/esp32c3-devkit/partitions.csv");
+
 /// Programs `image` into the chip through the probe `selector` names (or the only one), reads
-/// it back, checks the model's checksum when the image holds one, and resets the chip. With
-/// `attach` (the firmware's ELF), it then prints the firmware's defmt log from RTT until the
-/// process is stopped.
+/// it back, checks the model's checksum when the image holds one, and resets the chip.
+/// `app_image` is a firmware ELF the probe writes as an ESP-IDF application image, with the
+/// second-stage bootloader and the partition table (chips that boot one:
+/// [`super::qemu::Board::boots_app_image`]). With `attach` (the firmware's ELF), it then prints
+/// the firmware's defmt log from RTT until the process is stopped.
 pub fn write(
     chip: &Chip,
     selector: Option<&str>,
     image: &FlashImage,
+    app_image: Option<&std::path::Path>,
     attach: Option<&[u8]>,
 ) -> Result<()> {
     let parsed = selector
@@ -102,17 +114,37 @@ pub fn write(
     check_chip(chip, id)?;
 
     let mut loader = session.target().flash_loader();
+    // Kept until the loader has committed: it reads the partition table from this file.
+    let mut partitions = None;
+    if let Some(elf) = app_image {
+        let table = tempfile::NamedTempFile::new()?;
+        std::fs::write(table.path(), ESP32C3_PARTITIONS)?;
+        let options = IdfOptions {
+            partition_table: Some(table.path().to_path_buf()),
+            ..IdfOptions::default()
+        };
+        let mut file = std::fs::File::open(elf)
+            .with_context(|| format!("cannot read the firmware {}", elf.display()))?;
+        loader
+            .load_image(&mut session, &mut file, Format::Idf(options), None)
+            .context("cannot make an ESP-IDF application image of the firmware")?;
+        partitions = Some(table);
+    }
     for (addr, bytes) in image.parts() {
         loader
             .add_data(addr, bytes)
             .with_context(|| format!("{addr:#010x}: the image does not lie in the chip's flash"))?;
     }
+    let mut options = DownloadOptions::default();
+    // A flash outside the core's address space is read back by the loader's own algorithm.
+    options.verify = !chip.flash_mapped;
     loader
-        .commit(&mut session, DownloadOptions::default())
+        .commit(&mut session, options)
         .context("programming the flash failed")?;
+    drop(partitions);
 
     let mut core = session.core(0)?;
-    for (addr, bytes) in image.parts() {
+    for (addr, bytes) in image.parts().filter(|_| chip.flash_mapped) {
         let mut back = vec![0; bytes.len()];
         core.read_8(addr, &mut back)
             .context("cannot read the flash back")?;
@@ -227,6 +259,36 @@ mod tests {
     }
 
     #[test]
+    fn the_esp32c3_partition_table_holds_the_runners_regions() {
+        let table = esp_idf_part::PartitionTable::try_from_str(ESP32C3_PARTITIONS).unwrap();
+        let memory = include_str!("../../../firmware/esp32c3-devkit/memory/chip.x");
+        let symbol = |name: &str| -> u32 {
+            let line = memory
+                .lines()
+                .find(|l| l.starts_with(&format!("{name} ")))
+                .unwrap_or_else(|| panic!("no {name} in chip.x"));
+            let value = line.split('=').nth(1).unwrap().split(';').next().unwrap();
+            u32::from_str_radix(value.trim().trim_start_matches("0x"), 16).unwrap()
+        };
+        for (name, start, end) in [
+            ("mote_a", "__model_start", "__model_end"),
+            ("mote_b", "__update_start", "__update_end"),
+            ("mote_input", "__input_start", "__input_end"),
+        ] {
+            let partition = table.find(name).unwrap();
+            let (offset, size) = (partition.offset(), partition.size());
+            assert_eq!(
+                (offset, offset + size),
+                (symbol(start), symbol(end)),
+                "{name}"
+            );
+        }
+        let app = table.find("factory").unwrap();
+        assert!(app.offset() + app.size() <= symbol("__mote_flash_start"));
+        assert_eq!(symbol("__mote_flash_end"), symbol("__input_end"));
+    }
+
+    #[test]
     fn a_chip_that_is_not_the_boards_is_refused() {
         let f405 = Board::Netduinoplus2.chip().unwrap();
         // DBGMCU_IDCODE: revision in the upper half, DEV_ID in the low 12 bits.
@@ -240,6 +302,15 @@ mod tests {
         check_chip(&microbit, 1024).unwrap();
         // micro:bit v2, an nRF52833: 4 KiB pages.
         assert!(check_chip(&microbit, 4096).is_err());
+        // ESP32-C3: one chip-detect word per silicon revision; an ESP32-C6's is not one.
+        let c3 = Board::Esp32c3Devkit.chip().unwrap();
+        check_chip(&c3, 0x1B31_506F).unwrap();
+        check_chip(&c3, 0x4361_606F).unwrap();
+        let c6 = check_chip(&c3, 0x2CE0_806F).unwrap_err().to_string();
+        assert!(
+            c6.contains("0x2ce0806f") && c6.contains("0x6921506f or 0x1b31506f"),
+            "{c6}"
+        );
         assert!(Board::Mps2An386.chip().is_none());
     }
 }

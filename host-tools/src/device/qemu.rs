@@ -68,11 +68,15 @@ pub enum Board {
     /// Raspberry Pi Pico: RP2040 (Cortex-M0+, 2 MiB flash, 264 KiB RAM). No emulator: `mote flash`.
     #[value(name = "rp2040-pico")]
     Rp2040Pico,
+    /// ESP32-C3-DevKitM-1: ESP32-C3 (RV32IMC, 4 MiB flash, 400 KiB RAM). No emulator: `mote
+    /// flash`, through the chip's USB-JTAG.
+    #[value(name = "esp32c3-devkit")]
+    Esp32c3Devkit,
 }
 
 impl Board {
     /// Every board with a firmware package.
-    pub const ALL: [Board; 8] = [
+    pub const ALL: [Board; 9] = [
         Board::Mps2An386,
         Board::Riscv32Virt,
         Board::Mps2An385,
@@ -81,6 +85,7 @@ impl Board {
         Board::Microbit,
         Board::Nrf52840Dk,
         Board::Rp2040Pico,
+        Board::Esp32c3Devkit,
     ];
 
     /// The boards QEMU runs: its own, and its models of real kits.
@@ -94,12 +99,13 @@ impl Board {
     ];
 
     /// The development kits, emulated or not: `mote flash` and `mote new` take them.
-    pub const KITS: [Board; 5] = [
+    pub const KITS: [Board; 6] = [
         Board::Netduinoplus2,
         Board::BL475eIot01a,
         Board::Microbit,
         Board::Nrf52840Dk,
         Board::Rp2040Pico,
+        Board::Esp32c3Devkit,
     ];
 
     /// The kit's microcontroller, for flashing through a probe; `None` for QEMU's own boards.
@@ -109,25 +115,41 @@ impl Board {
         match self {
             Board::Netduinoplus2 => Some(Chip {
                 name: "STM32F405RGTx",
-                id: (0xE004_2000, 0xFFF, 0x413),
+                id: (0xE004_2000, 0xFFF, &[0x413]),
+                flash_mapped: true,
             }),
             Board::BL475eIot01a => Some(Chip {
                 name: "STM32L475VGTx",
-                id: (0xE004_2000, 0xFFF, 0x415),
+                id: (0xE004_2000, 0xFFF, &[0x415]),
+                flash_mapped: true,
             }),
             Board::Microbit => Some(Chip {
                 name: "nRF51822_xxAA",
-                id: (0x1000_0010, u32::MAX, 1024),
+                id: (0x1000_0010, u32::MAX, &[1024]),
+                flash_mapped: true,
             }),
             // FICR INFO.PART.
             Board::Nrf52840Dk => Some(Chip {
                 name: "nRF52840_xxAA",
-                id: (0x1000_0100, u32::MAX, 0x52840),
+                id: (0x1000_0100, u32::MAX, &[0x52840]),
+                flash_mapped: true,
             }),
             // SYSINFO CHIP_ID: PART 0x0002, MANUFACTURER 0x927 (the revision above them varies).
             Board::Rp2040Pico => Some(Chip {
                 name: "RP2040",
-                id: (0x4000_0000, 0x0FFF_FFFF, 0x0000_2927),
+                id: (0x4000_0000, 0x0FFF_FFFF, &[0x0000_2927]),
+                flash_mapped: true,
+            }),
+            // The ROM's chip-detect word, one per silicon revision (ECO1-2, ECO3, ECO6, ECO7),
+            // as espflash and probe-rs list them.
+            Board::Esp32c3Devkit => Some(Chip {
+                name: "esp32c3",
+                id: (
+                    0x4000_1000,
+                    u32::MAX,
+                    &[0x6921_506F, 0x1B31_506F, 0x4881_606F, 0x4361_606F],
+                ),
+                flash_mapped: false,
             }),
             Board::Mps2An386 | Board::Riscv32Virt | Board::Mps2An385 => None,
         }
@@ -144,6 +166,7 @@ impl Board {
             Board::Microbit => "TIMER0 at 16 MHz, exact to 63 instructions",
             Board::Nrf52840Dk => "DWT CYCCNT: core clock cycles, not instructions",
             Board::Rp2040Pico => "the 1 MHz timer: microseconds, not instructions",
+            Board::Esp32c3Devkit => "the core's performance counter (mpccr): instructions",
         }
     }
 
@@ -158,6 +181,7 @@ impl Board {
             Board::Microbit => "microbit",
             Board::Nrf52840Dk => "nrf52840-dk",
             Board::Rp2040Pico => "rp2040-pico",
+            Board::Esp32c3Devkit => "esp32c3-devkit",
         }
     }
 
@@ -170,7 +194,15 @@ impl Board {
             Board::Netduinoplus2 | Board::BL475eIot01a | Board::Nrf52840Dk => {
                 "thumbv7em-none-eabihf"
             }
+            Board::Esp32c3Devkit => "riscv32imc-unknown-none-elf",
         }
+    }
+
+    /// Whether the chip boots its firmware as an ESP-IDF application image, which the probe
+    /// makes from the ELF as it flashes (the ESP32-C3's ROM and bootloader read no raw
+    /// segments): `mote flash --image` then writes the loader regions only.
+    pub fn boots_app_image(self) -> bool {
+        self == Board::Esp32c3Devkit
     }
 
     /// Whether the firmware's input region is flash, which `mote flash --input` can write (the
@@ -178,7 +210,7 @@ impl Board {
     pub fn input_in_flash(self) -> bool {
         matches!(
             self,
-            Board::Microbit | Board::Nrf52840Dk | Board::Rp2040Pico
+            Board::Microbit | Board::Nrf52840Dk | Board::Rp2040Pico | Board::Esp32c3Devkit
         )
     }
 
@@ -263,7 +295,7 @@ impl Board {
                     "shift=0,sleep=off",
                 ],
             ),
-            Board::Nrf52840Dk | Board::Rp2040Pico => return None,
+            Board::Nrf52840Dk | Board::Rp2040Pico | Board::Esp32c3Devkit => return None,
         };
         let mut cmd = Command::new(program);
         cmd.args(args).args([
@@ -284,8 +316,13 @@ impl Board {
 pub struct Chip {
     /// probe-rs's name for it (its memory map and flash algorithm).
     pub name: &'static str,
-    /// Its identification register: address, the bits that identify, and what they read.
-    pub id: (u64, u32, u32),
+    /// Its identification register: address, the bits that identify, and what they may read
+    /// (one value per silicon revision that differs).
+    pub id: (u64, u32, &'static [u32]),
+    /// Whether its flash is in the core's address space after a reset, so that it can be read
+    /// back through the core (the ESP32-C3's is behind a cache MMU: the probe's flash loader
+    /// verifies it instead).
+    pub flash_mapped: bool,
 }
 
 impl fmt::Display for Board {

@@ -14,7 +14,7 @@ use super::qemu::Board;
 struct KitFiles {
     /// The chip's memory map, the runner firmware's own.
     memory: &'static str,
-    /// `src/board.rs`: the result pin.
+    /// `src/board.rs`: the result pin (with the core family's part, [`Platform`]).
     board_rs: &'static str,
     /// The runner's `.cargo/config.toml`, for its default arena.
     runner_config: &'static str,
@@ -22,7 +22,44 @@ struct KitFiles {
     pin: &'static [(&'static str, &'static str)],
     /// Dependencies the board's start-up needs, as `Cargo.toml` lines.
     dependencies: &'static str,
+    /// How the program starts, where its model region is, how it waits.
+    platform: Platform,
 }
+
+/// What kits of one core family share.
+struct Platform {
+    /// The rest of `src/board.rs`: start-up, model region, pause, halt.
+    board_rs: &'static str,
+    /// Its dependencies, as `Cargo.toml` lines.
+    dependencies: &'static str,
+    /// The memory map's file: the linker finds it by this name in the project and in build.rs's
+    /// output folder.
+    memory_script: &'static str,
+    /// The linker's arguments, as Rust string literals.
+    link_args: &'static str,
+}
+
+/// cortex-m-rt's start-up and link script, which includes `memory.x`.
+const CORTEX_M: Platform = Platform {
+    board_rs: include_str!("../../templates/app/platforms/cortex_m.rs"),
+    dependencies: "panic-probe = { version = \"1.0\", features = [\"print-defmt\"] }\n\
+                   cortex-m = { version = \"0.7.7\", features = [\"critical-section-single-core\"] }\n\
+                   cortex-m-rt = \"0.7.5\"\n",
+    memory_script: "memory.x",
+    link_args: "\"--nmagic\", \"-Tlink.x\", \"-Tdefmt.x\"",
+};
+
+/// esp-hal's start-up and memory map (its own `memory.x`, which a file of that name in the
+/// project would hide from the linker); the model region's symbols go in a script of their own.
+const ESP32C3: Platform = Platform {
+    board_rs: "",
+    dependencies: "# The chip's HAL (start-up, clocks, GPIO, critical sections) and the app descriptor the\n\
+                   # ESP-IDF bootloader checks.\n\
+                   esp-hal = { version = \"1.2\", features = [\"esp32c3\"] }\n\
+                   esp-bootloader-esp-idf = { version = \"0.6\", features = [\"esp32c3\"] }\n",
+    memory_script: "mote-regions.x",
+    link_args: "\"-Tlinkall.x\", \"-Tdefmt.x\", \"-Tmote-regions.x\"",
+};
 
 fn kit_files(board: Board) -> Option<KitFiles> {
     const STM32: &str = include_str!("../../templates/app/boards/stm32.rs");
@@ -39,6 +76,7 @@ fn kit_files(board: Board) -> Option<KitFiles> {
                 ("{pin}", "10"),
             ],
             dependencies: "",
+            platform: CORTEX_M,
         }),
         Board::BL475eIot01a => Some(KitFiles {
             memory: include_str!("../../../firmware/b-l475e-iot01a/memory/chip.x"),
@@ -52,6 +90,7 @@ fn kit_files(board: Board) -> Option<KitFiles> {
                 ("{pin}", "14"),
             ],
             dependencies: "",
+            platform: CORTEX_M,
         }),
         Board::Microbit => Some(KitFiles {
             memory: include_str!("../../../firmware/microbit/memory/chip.x"),
@@ -59,6 +98,7 @@ fn kit_files(board: Board) -> Option<KitFiles> {
             runner_config: include_str!("../../../firmware/microbit/.cargo/config.toml"),
             pin: &[],
             dependencies: "",
+            platform: CORTEX_M,
         }),
         Board::Nrf52840Dk => Some(KitFiles {
             memory: include_str!("../../../firmware/nrf52840-dk/memory/chip.x"),
@@ -66,6 +106,7 @@ fn kit_files(board: Board) -> Option<KitFiles> {
             runner_config: include_str!("../../../firmware/nrf52840-dk/.cargo/config.toml"),
             pin: &[],
             dependencies: "",
+            platform: CORTEX_M,
         }),
         Board::Rp2040Pico => Some(KitFiles {
             memory: include_str!("../../../firmware/rp2040-pico/memory/chip.x"),
@@ -73,6 +114,15 @@ fn kit_files(board: Board) -> Option<KitFiles> {
             runner_config: include_str!("../../../firmware/rp2040-pico/.cargo/config.toml"),
             pin: &[],
             dependencies: "# The second-stage bootloader for the Pico's flash (src/board.rs).\nrp2040-boot2 = \"0.3\"\n",
+            platform: CORTEX_M,
+        }),
+        Board::Esp32c3Devkit => Some(KitFiles {
+            memory: include_str!("../../../firmware/esp32c3-devkit/memory/chip.x"),
+            board_rs: include_str!("../../templates/app/boards/esp32c3.rs"),
+            runner_config: include_str!("../../../firmware/esp32c3-devkit/.cargo/config.toml"),
+            pin: &[],
+            dependencies: "",
+            platform: ESP32C3,
         }),
         Board::Mps2An386 | Board::Riscv32Virt | Board::Mps2An385 => None,
     }
@@ -144,7 +194,7 @@ pub fn create(dir: &Path, board: Board, blob: Option<&[u8]>, runtime: &Path) -> 
     };
     let chip = board.chip().map_or("", |c| c.name);
     let arena_text = arena.to_string();
-    let common: [(&str, &str); 7] = [
+    let common: [(&str, &str); 8] = [
         ("{name}", name),
         ("{board}", board.name()),
         ("{chip}", chip),
@@ -152,6 +202,7 @@ pub fn create(dir: &Path, board: Board, blob: Option<&[u8]>, runtime: &Path) -> 
         ("{target}", board.target()),
         ("{opt_level}", opt_level),
         ("{default_arena}", &arena_text),
+        ("{memory_script}", kit.platform.memory_script),
     ];
     let fill = |template: &str, extra: &[(&str, &str)]| {
         let mut text = template.to_string();
@@ -165,12 +216,18 @@ pub fn create(dir: &Path, board: Board, blob: Option<&[u8]>, runtime: &Path) -> 
             "Cargo.toml",
             fill(
                 include_str!("../../templates/app/Cargo.toml"),
-                &[("{board_dependencies}", kit.dependencies)],
+                &[(
+                    "{board_dependencies}",
+                    &format!("{}{}", kit.platform.dependencies, kit.dependencies),
+                )],
             ),
         ),
         (
             "build.rs",
-            fill(include_str!("../../templates/app/build.rs"), &[]),
+            fill(
+                include_str!("../../templates/app/build.rs"),
+                &[("{link_args}", kit.platform.link_args)],
+            ),
         ),
         (
             ".cargo/config.toml",
@@ -184,8 +241,14 @@ pub fn create(dir: &Path, board: Board, blob: Option<&[u8]>, runtime: &Path) -> 
             "src/sensor.rs",
             fill(include_str!("../../templates/app/src/sensor.rs"), &[]),
         ),
-        ("src/board.rs", fill(kit.board_rs, kit.pin)),
-        ("memory.x", kit.memory.to_string()),
+        (
+            "src/board.rs",
+            fill(
+                &format!("{}{}", kit.board_rs, kit.platform.board_rs),
+                kit.pin,
+            ),
+        ),
+        (kit.platform.memory_script, kit.memory.to_string()),
         (
             "README.md",
             fill(include_str!("../../templates/app/README.md"), &[]),

@@ -9,13 +9,13 @@ const DEFAULT_ARENA_BYTES: usize = {default_arena};
 
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    fs::copy("memory.x", out.join("memory.x")).expect("cannot copy memory.x");
+    fs::copy("{memory_script}", out.join("{memory_script}")).expect("cannot copy {memory_script}");
     println!("cargo:rustc-link-search={}", out.display());
-    println!("cargo:rerun-if-changed=memory.x");
+    println!("cargo:rerun-if-changed={memory_script}");
     println!("cargo:rerun-if-changed=model.mote");
-    println!("cargo:rustc-link-arg=--nmagic");
-    println!("cargo:rustc-link-arg=-Tlink.x");
-    println!("cargo:rustc-link-arg=-Tdefmt.x");
+    for arg in [{link_args}] {
+        println!("cargo:rustc-link-arg={arg}");
+    }
 
     let (bytes, source) = match fs::read("model.mote") {
         Ok(file) => {
