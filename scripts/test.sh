@@ -40,16 +40,18 @@ cargo test -p mote --no-default-features 2>&1 | tee -a "$log"
 step "Miri: the kernels' unsafe code, portable and RISC-V (built for the host), few cases"
 miri=$(sed -n 's/^miri_toolchain=//p' .ci/install-deps.sh)
 export MIRIFLAGS="-Zmiri-disable-isolation"
-# Miri interprets on one core: the two tiers run side by side, each in its own target folder.
+# Miri interprets on one core: the two tiers run side by side, each in its own target folder,
+# once the shared sysroot is built (two builds of it at once would race).
+cargo "+$miri" miri setup
 miri_riscv=$(mktemp)
 MOTE_RISCV_KERNELS=1 CARGO_TARGET_DIR=target/miri-riscv \
   cargo "+$miri" miri test -p mote --lib kernels::optimized::suite::optimized:: >"$miri_riscv" 2>&1 &
 riscv_pid=$!
+trap 'kill "$riscv_pid" 2>/dev/null; rm -f "$log" "$miri_riscv"' EXIT
 cargo "+$miri" miri test -p mote --lib kernels::optimized::suite::optimized:: 2>&1 | tee -a "$log"
 riscv_status=0
 wait "$riscv_pid" || riscv_status=$?
 tee -a "$log" <"$miri_riscv"
-rm -f "$miri_riscv"
 [ "$riscv_status" -eq 0 ] || { echo "Miri (RISC-V kernels) failed" >&2; exit 1; }
 
 step "fuzz smoke run (each target briefly; long runs: bash scripts/fuzz.sh 600)"

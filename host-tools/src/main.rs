@@ -213,7 +213,7 @@ enum Command {
         with_firmware: bool,
         /// Samples for the runner firmware's input region, one file per graph input as for
         /// `mote run`: it runs them at boot and logs the outputs (boards whose input region is
-        /// flash: microbit, nrf52840-dk, rp2040-pico).
+        /// flash: microbit, nrf52840-dk, rp2040-pico, esp32c3-devkit).
         #[arg(short, long, num_args = 1.., requires = "model")]
         input: Vec<PathBuf>,
         /// The firmware, an ELF with mote's region symbols (`__model_start`...) [default: the
@@ -729,8 +729,8 @@ fn cmd_flash(
     if app_image.is_some() && image_path.is_some() {
         bail!(
             "the {board} boots an ESP-IDF application image, which the probe makes from the \
-             ELF as it flashes: --image writes its loader regions only (leave out \
-             --with-firmware, or flash through the probe)"
+             ELF as it flashes: an image file for it holds the loader regions only (give \
+             --model, and --input, without --with-firmware; or flash through the probe)"
         );
     }
     let contents = flash::Contents {

@@ -15,8 +15,9 @@ use mote_firmware::hw::Ticks;
 esp_bootloader_esp_idf::esp_app_desc!();
 
 unsafe extern "C" {
-    static _stack_end: u8;
     static _stack_start: u8;
+    // esp-hal's stack guard word, watched by the debug assist unit: painting stops above it.
+    static __stack_chk_guard: u32;
     static __mote_flash_start: u8;
     static __mote_flash_end: u8;
     static __mote_bus_start: u8;
@@ -40,9 +41,6 @@ unsafe extern "C" {
     ) -> i32;
 }
 
-/// esp-hal's guard word sits this far above the stack's lowest address, watched by the debug
-/// assist unit: painting must not touch it.
-const STACK_GUARD_BYTES: usize = 64;
 /// The MMU's page, in KiB as the ROM takes it.
 const MMU_PAGE_KIB: u32 = 64;
 
@@ -80,7 +78,8 @@ impl mote_firmware::Board for DevKit {
     }
 
     fn stack(&self) -> core::ops::Range<usize> {
-        addr(&raw const _stack_end) + STACK_GUARD_BYTES..addr(&raw const _stack_start)
+        let guard = (&raw const __stack_chk_guard).expose_provenance();
+        guard + size_of::<u32>()..addr(&raw const _stack_start)
     }
 
     /// The performance counter (`mpccr`), counting retired instructions.
@@ -128,11 +127,18 @@ fn map_regions() -> Option<usize> {
     let bus = addr(&raw const __mote_bus_start) as u32;
     // SAFETY: ROM functions with their documented arguments (flash, not PSRAM: ext_ram 0;
     // consecutive pages: fixed 0); the entries they set belong to no mapping yet, and nothing
-    // runs from flash until the cache resumes.
+    // runs from flash until the cache resumes, interrupts masked (MIE, mstatus bit 3).
     let refused = unsafe {
+        // No interrupt while flash is unreadable: a handler there would fault. (Inline, so
+        // it stays in RAM with this function.)
+        let mstatus: u32;
+        core::arch::asm!("csrrci {0}, mstatus, 8", out(reg) mstatus);
         let autoload = Cache_Suspend_ICache();
         let refused = Cache_Dbus_MMU_Set(0, bus, flash, MMU_PAGE_KIB, pages, 0);
         Cache_Resume_ICache(autoload);
+        if mstatus & 8 != 0 {
+            core::arch::asm!("csrsi mstatus, 8");
+        }
         // No line of these addresses should be cached, but the bootloader borrows MMU entries.
         Cache_Invalidate_Addr(bus, pages * MMU_PAGE_KIB * 1024);
         refused

@@ -114,11 +114,11 @@ pub fn write(
     check_chip(chip, id)?;
 
     let mut loader = session.target().flash_loader();
-    // Kept until the loader has committed: it reads the partition table from this file.
-    let mut partitions = None;
     if let Some(elf) = app_image {
-        let table = tempfile::NamedTempFile::new()?;
-        std::fs::write(table.path(), ESP32C3_PARTITIONS)?;
+        // The image format reads the partition table from a file, as it loads the image.
+        let table = tempfile::NamedTempFile::new()
+            .and_then(|t| std::fs::write(t.path(), ESP32C3_PARTITIONS).map(|()| t))
+            .context("cannot write the partition table to a temporary file")?;
         let options = IdfOptions {
             partition_table: Some(table.path().to_path_buf()),
             ..IdfOptions::default()
@@ -128,7 +128,6 @@ pub fn write(
         loader
             .load_image(&mut session, &mut file, Format::Idf(options), None)
             .context("cannot make an ESP-IDF application image of the firmware")?;
-        partitions = Some(table);
     }
     for (addr, bytes) in image.parts() {
         loader
@@ -141,7 +140,6 @@ pub fn write(
     loader
         .commit(&mut session, options)
         .context("programming the flash failed")?;
-    drop(partitions);
 
     let mut core = session.core(0)?;
     for (addr, bytes) in image.parts().filter(|_| chip.flash_mapped) {

@@ -18,7 +18,7 @@
 //! `minstret`, the kits with their own timers ([`Board::counter`] says how exactly). They
 //! count instructions, not cycles.
 //!
-//! [`Board`] also lists the kits no emulator runs (nRF52840 DK, Pico): their firmware is built
+//! [`Board`] also lists the kits no emulator runs (nRF52840 DK, Pico, ESP32-C3): their firmware is built
 //! and flashed ([`super::flash`]), never booted here.
 
 use std::fmt;
@@ -755,7 +755,9 @@ pub fn image_size(elf: &[u8]) -> Result<ImageSize> {
     };
     for section in file.sections() {
         let name = section.name().unwrap_or("");
-        if matches!(name, ".stack" | ".heap") {
+        // esp-hal's `*_dummy` sections reserve bus addresses that alias the code and data
+        // already counted (the ESP32-C3's shared MMU pages and SRAM), no memory of their own.
+        if matches!(name, ".stack" | ".heap") || name.ends_with("_dummy") {
             continue;
         }
         match section.kind() {

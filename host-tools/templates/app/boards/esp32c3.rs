@@ -27,7 +27,7 @@ unsafe extern "C" {
 /// The MMU's page, in KiB as the ROM takes it.
 const MMU_PAGE_KIB: u32 = 64;
 /// Milliseconds between two inferences.
-const PERIOD_MS: u32 = 500;
+const PERIOD_MS: u64 = 500;
 
 /// Starts the chip (160 MHz), maps the model region, and returns the result pin.
 pub fn start() -> Output<'static> {
@@ -53,7 +53,8 @@ pub fn model_region() -> &'static [u8] {
 
 /// Waits between two inferences.
 pub fn pause() {
-    esp_hal::delay::Delay::new().delay_millis(PERIOD_MS);
+    let start = esp_hal::time::Instant::now();
+    while start.elapsed() < esp_hal::time::Duration::from_millis(PERIOD_MS) {}
 }
 
 /// Stops for good (a debugger can still attach).
@@ -83,11 +84,18 @@ fn map_regions() -> bool {
     let bus = addr(&raw const __mote_bus_start) as u32;
     // SAFETY: ROM functions with their documented arguments (flash, not PSRAM: ext_ram 0;
     // consecutive pages: fixed 0); the entries they set belong to no mapping yet, and nothing
-    // runs from flash until the cache resumes.
+    // runs from flash until the cache resumes, interrupts masked (MIE, mstatus bit 3).
     unsafe {
+        // No interrupt while flash is unreadable: a handler there would fault. (Inline, so
+        // it stays in RAM with this function.)
+        let mstatus: u32;
+        core::arch::asm!("csrrci {0}, mstatus, 8", out(reg) mstatus);
         let autoload = Cache_Suspend_ICache();
         let refused = Cache_Dbus_MMU_Set(0, bus, flash, MMU_PAGE_KIB, pages, 0);
         Cache_Resume_ICache(autoload);
+        if mstatus & 8 != 0 {
+            core::arch::asm!("csrsi mstatus, 8");
+        }
         // No line of these addresses should be cached, but the bootloader borrows MMU entries.
         Cache_Invalidate_Addr(bus, pages * MMU_PAGE_KIB * 1024);
         refused == 0

@@ -4,7 +4,7 @@
 //! which `mote flash --model` writes, so a new model needs no new firmware. The arena is sized
 //! at build time from `model.mote` (`build.rs`). Each round reads one sample from the sensor
 //! (`src/sensor.rs`, a stub to replace), runs the model, logs the scores over RTT (defmt) and
-//! drives the result pin (`src/board.rs`, the kit's LED) high while [`TARGET_CLASS`] wins.
+//! drives the result pin (`src/board.rs`) high while [`TARGET_CLASS`] wins.
 #![no_std]
 #![no_main]
 
