@@ -180,6 +180,8 @@ pub fn read_inputs(paths: &[PathBuf], io: &Io) -> Result<Vec<u8>> {
 ///   of samples); real values are quantized at the boundary with the tensor's own scale and zero
 ///   point by the runtime's QUANTIZE kernel, so the host does what the device would. An int8
 ///   `.npy` for an int8 input is taken as already quantized.
+/// - `.wav`: 16 kHz mono 16-bit PCM for an int16 `[1, samples]` input (a model that takes raw
+///   sound through AUDIO_FRONTEND), one sample per `samples` of audio.
 /// - anything else: raw bytes in the tensor's type (int8, or little-endian f32), samples back to
 ///   back (the layout of the MLPerf Tiny `*_inputs.bin` files).
 pub fn read_input(path: &Path, def: &TensorDef) -> Result<Vec<u8>> {
@@ -206,6 +208,7 @@ pub fn read_input(path: &Path, def: &TensorDef) -> Result<Vec<u8>> {
                 _ => encode_real(def, &m.cells),
             }
         }
+        "wav" => read_wav(path, def)?,
         _ => {
             std::fs::read(path).with_context(|| format!("cannot read input {}", path.display()))?
         }
@@ -220,6 +223,45 @@ pub fn read_input(path: &Path, def: &TensorDef) -> Result<Vec<u8>> {
             def.shape.as_slice(),
             def.dtype
         );
+    }
+    Ok(bytes)
+}
+
+/// The PCM of a WAV file for an int16 input, as little-endian bytes: 16-bit integer samples,
+/// one channel, at the audio front end's rate.
+pub fn read_wav(path: &Path, def: &TensorDef) -> Result<Vec<u8>> {
+    use mote::kernels::reference::audio::SAMPLE_RATE;
+    if def.dtype != DType::I16 {
+        bail!(
+            "{}: a WAV file feeds an int16 PCM input (a model that takes sound through \
+             AUDIO_FRONTEND); this input is {:?} of shape {:?}",
+            path.display(),
+            def.dtype,
+            def.shape.as_slice()
+        );
+    }
+    let reader = hound::WavReader::open(path)
+        .with_context(|| format!("{} is not a readable WAV file", path.display()))?;
+    let spec = reader.spec();
+    if spec.channels != 1
+        || spec.bits_per_sample != 16
+        || spec.sample_format != hound::SampleFormat::Int
+        || spec.sample_rate != SAMPLE_RATE
+    {
+        bail!(
+            "{}: {} Hz, {} channel(s), {}-bit {:?}; the model takes {SAMPLE_RATE} Hz mono 16-bit \
+             integer PCM (convert it, e.g. `sox in.wav -r {SAMPLE_RATE} -c 1 -b 16 out.wav`)",
+            path.display(),
+            spec.sample_rate,
+            spec.channels,
+            spec.bits_per_sample,
+            spec.sample_format
+        );
+    }
+    let mut bytes = Vec::with_capacity(reader.len() as usize * 2);
+    for sample in reader.into_samples::<i16>() {
+        let sample = sample.with_context(|| format!("{}: truncated or damaged", path.display()))?;
+        bytes.extend_from_slice(&sample.to_le_bytes());
     }
     Ok(bytes)
 }

@@ -1078,6 +1078,9 @@ pub enum Op<'a> {
     /// TRANSPOSE_CONV, 16x8 (a CONV_2D record read the other way round, as TRANSPOSE_CONV's).
     #[serde(borrow)]
     TransposeConv16(Conv16<'a>),
+    /// mote's audio front end: int16 PCM `[1, samples]` at 16 kHz to int8 log-mel features
+    /// `[1, frames, 40, 1]` (`mote::kernels::reference::audio`).
+    AudioFrontend(Unary),
 }
 
 impl Op<'_> {
@@ -1148,6 +1151,7 @@ impl Op<'_> {
             Op::Rescale16(_) => "RELU",
             Op::SquaredDifference16(_) => "SQUARED_DIFFERENCE",
             Op::TransposeConv16(_) => "TRANSPOSE_CONV",
+            Op::AudioFrontend(_) => "AUDIO_FRONTEND",
         }
     }
 
@@ -1228,6 +1232,7 @@ impl Op<'_> {
                 f(o.input2)
             }
             Op::TransposeConv16(o) => f(o.input),
+            Op::AudioFrontend(o) => f(o.input),
         }
     }
 
@@ -1329,6 +1334,7 @@ impl Op<'_> {
             Op::Rescale16(o) => o.output,
             Op::SquaredDifference16(o) => o.output,
             Op::TransposeConv16(o) => o.output,
+            Op::AudioFrontend(o) => o.output,
         }
     }
 }

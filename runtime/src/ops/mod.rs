@@ -12,6 +12,8 @@
 
 #[cfg(feature = "op-activations")]
 mod activations;
+#[cfg(feature = "op-audio-frontend")]
+mod audio;
 #[cfg(any(
     feature = "op-add",
     feature = "op-mul",
@@ -279,6 +281,8 @@ pub(crate) fn validate(model: &Model<'_>, index: u16, op: &Op<'_>) -> Result<(),
         Op::SquaredDifference16(o) => wide::validate_squared_difference(&cx, o),
         #[cfg(all(feature = "int16", feature = "op-transpose-conv"))]
         Op::TransposeConv16(o) => wide::validate_transpose_conv(&cx, o),
+        #[cfg(feature = "op-audio-frontend")]
+        Op::AudioFrontend(o) => audio::validate(&cx, o),
         #[allow(unreachable_patterns)] // not with every operator built in
         _ => Err(unsupported(index, op)),
     }
@@ -319,6 +323,8 @@ pub(crate) fn scratch(model: &Model<'_>, index: u16, op: &Op<'_>) -> Result<usiz
         Op::DepthwiseConv2d(o) => conv::scratch_depthwise(&cx, o),
         #[cfg(feature = "op-add")]
         Op::Add(o) => binary::scratch_add(&cx, o),
+        #[cfg(feature = "op-audio-frontend")]
+        Op::AudioFrontend(o) => audio::scratch(&cx, o),
         _ => Ok(0),
     }
 }
@@ -450,6 +456,8 @@ pub(crate) fn eval(
         Op::SquaredDifference16(o) => wide::eval_squared_difference(&cx, o, arena),
         #[cfg(all(feature = "int16", feature = "op-transpose-conv"))]
         Op::TransposeConv16(o) => wide::eval_transpose_conv(&cx, o, arena),
+        #[cfg(feature = "op-audio-frontend")]
+        Op::AudioFrontend(o) => audio::eval(&cx, o, arena, scratch),
         // Unreachable: `validate` refused the blob.
         #[allow(unreachable_patterns)]
         _ => Err(unsupported(index, op)),

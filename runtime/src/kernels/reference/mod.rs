@@ -3,6 +3,8 @@
 //! every length) and never fails.
 
 mod activations;
+#[cfg(any(test, feature = "op-audio-frontend"))]
+pub mod audio;
 mod binary;
 mod conv;
 mod depthwise_conv;
