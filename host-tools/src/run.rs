@@ -227,10 +227,8 @@ pub fn read_input(path: &Path, def: &TensorDef) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// The PCM of a WAV file for an int16 input, as little-endian bytes: 16-bit integer samples,
-/// one channel, at the audio front end's rate.
+/// The PCM of a WAV file for an int16 input, as little-endian bytes.
 pub fn read_wav(path: &Path, def: &TensorDef) -> Result<Vec<u8>> {
-    use mote::kernels::reference::audio::SAMPLE_RATE;
     if def.dtype != DType::I16 {
         bail!(
             "{}: a WAV file feeds an int16 PCM input (a model that takes sound through \
@@ -240,30 +238,8 @@ pub fn read_wav(path: &Path, def: &TensorDef) -> Result<Vec<u8>> {
             def.shape.as_slice()
         );
     }
-    let reader = hound::WavReader::open(path)
-        .with_context(|| format!("{} is not a readable WAV file", path.display()))?;
-    let spec = reader.spec();
-    if spec.channels != 1
-        || spec.bits_per_sample != 16
-        || spec.sample_format != hound::SampleFormat::Int
-        || spec.sample_rate != SAMPLE_RATE
-    {
-        bail!(
-            "{}: {} Hz, {} channel(s), {}-bit {:?}; the model takes {SAMPLE_RATE} Hz mono 16-bit \
-             integer PCM (convert it, e.g. `sox in.wav -r {SAMPLE_RATE} -c 1 -b 16 out.wav`)",
-            path.display(),
-            spec.sample_rate,
-            spec.channels,
-            spec.bits_per_sample,
-            spec.sample_format
-        );
-    }
-    let mut bytes = Vec::with_capacity(reader.len() as usize * 2);
-    for sample in reader.into_samples::<i16>() {
-        let sample = sample.with_context(|| format!("{}: truncated or damaged", path.display()))?;
-        bytes.extend_from_slice(&sample.to_le_bytes());
-    }
-    Ok(bytes)
+    let pcm = crate::intake::audio::read_pcm(path)?;
+    Ok(pcm.iter().flat_map(|s| s.to_le_bytes()).collect())
 }
 
 /// Real values encoded in the tensor's type: quantized at the boundary with the tensor's own
