@@ -117,16 +117,28 @@ fn transform(re: &mut [i32], im: &mut [i32]) {
             let twiddles = COS.iter().step_by(step).zip(SIN.iter().step_by(step));
             let pairs = re_a.iter_mut().zip(im_a).zip(re_b.iter_mut().zip(im_b));
             for (((ar, ai), (br, bi)), (&cos, &sin)) in pairs.zip(twiddles) {
-                let (wr, wi) = (i64::from(cos), -i64::from(sin));
-                let (xr, xi) = (i64::from(*br), i64::from(*bi));
-                let tr = ((xr * wr - xi * wi + (1 << 14)) >> 15) as i32;
-                let ti = ((xr * wi + xi * wr + (1 << 14)) >> 15) as i32;
+                // b·e^(-iθ): (br·cos + bi·sin, bi·cos - br·sin).
+                let (cos, sin) = (i32::from(cos), i32::from(sin));
+                let tr = rotate(*br, *bi, cos, sin);
+                let ti = rotate(*bi, *br, cos, -sin);
                 (*br, *bi) = (ar.wrapping_sub(tr), ai.wrapping_sub(ti));
                 (*ar, *ai) = (ar.wrapping_add(tr), ai.wrapping_add(ti));
             }
         }
         half *= 2;
     }
+}
+
+/// `(x·c + y·s + 2^14) >> 15` for |x|, |y| < 2^30 and Q15 `c`, `s`, exactly, in 32-bit
+/// arithmetic (a 64-bit product is a library call on Armv6-M): each operand split into its
+/// high part and its low 15 bits, the high products exact multiples of 2^15.
+fn rotate(x: i32, y: i32, c: i32, s: i32) -> i32 {
+    let high = (x >> 15)
+        .wrapping_mul(c)
+        .wrapping_add((y >> 15).wrapping_mul(s));
+    // At most 2·32767² + 2^14 < 2^31.
+    let low = ((x & 0x7FFF) * c + (y & 0x7FFF) * s + (1 << 14)) >> 15;
+    high.wrapping_add(low)
 }
 
 /// The mel channels' energies of one transformed frame, as int8 features.
@@ -329,6 +341,31 @@ mod tests {
             let exact = (x as f64).log2() * 65536.0;
             let got = f64::from(log2_q16(x));
             assert!((got - exact).abs() < 2.0, "log2({x}): {got} vs {exact}");
+        }
+    }
+
+    #[test]
+    fn the_32_bit_rotation_equals_the_64_bit_one() {
+        let mut seed = 0x9E37_79B9u32;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        };
+        let edges = [-(1 << 30) + 1, -(1 << 15), -1, 0, 1, 32_767, (1 << 30) - 1];
+        for k in 0..FFT / 2 {
+            for _ in 0..64 {
+                let (c, s) = (i32::from(COS[k]), -i32::from(SIN[k]));
+                let x = (next() as i32) >> 2;
+                let y = edges[next() as usize % edges.len()];
+                for (x, y) in [(x, y), (y, x)] {
+                    let wide =
+                        (i64::from(x) * i64::from(c) + i64::from(y) * i64::from(s) + (1 << 14))
+                            >> 15;
+                    assert_eq!(i64::from(rotate(x, y, c, s)), wide, "{x} {y} {c} {s}");
+                }
+            }
         }
     }
 
