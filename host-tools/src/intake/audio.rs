@@ -75,7 +75,11 @@ impl Clips {
     pub fn scan(dir: &Path, labels: Option<&[String]>) -> Result<Clips> {
         let mut found = Vec::new();
         for entry in read_dir(dir)? {
-            let name = entry.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            let name = entry
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
             ensure!(
                 entry.is_dir(),
                 "{}: the data folder holds one folder per class (<label>/<clip>.wav), not files",
