@@ -11,7 +11,7 @@
 #![no_main]
 
 use cortex_m as _; // its critical-section implementation (single core), which defmt needs
-use cortex_m_rt::{ExceptionFrame, entry, exception};
+use cortex_m_rt::entry;
 use mote_firmware::hw::{self, RegisterPin, Ticks};
 
 /// RCC AHB2ENR: the GPIO clocks.
@@ -24,9 +24,6 @@ const INSTRUCTIONS_PER_TICK: u64 = 125;
 /// GPIOB: MODER +0x00, BSRR +0x18. The kit's green user LED (LD2) is PB14.
 const GPIOB: usize = 0x4800_0400;
 const LED: u32 = 14;
-/// Configurable Fault Status Register.
-const CFSR: usize = 0xE000_ED28;
-
 unsafe extern "C" {
     static _stack_end: u8;
     static _stack_start: u8;
@@ -78,17 +75,4 @@ fn main() -> ! {
     mote_firmware::run(Discovery::new())
 }
 
-#[exception]
-unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
-    mote_firmware::fault(
-        "HardFault",
-        frame.pc() as usize,
-        "CFSR",
-        hw::read(CFSR) as usize,
-    )
-}
-
-#[exception]
-unsafe fn DefaultHandler(irqn: i16) -> ! {
-    mote_firmware::fault("unexpected exception", 0, "IRQn", irqn as usize)
-}
+mote_firmware::cortex_m_fault_handlers!(CFSR);

@@ -109,6 +109,35 @@ pub fn fault(what: &str, pc: usize, register: &str, value: usize) -> ! {
     exit(EXIT_FAULT)
 }
 
+/// The exception handlers of a Cortex-M board (in its `main.rs`, which depends on
+/// cortex-m-rt): a HardFault reports the faulting PC and the fault status, an unexpected
+/// exception its number, both through [`fault`]. `CFSR` reads the Configurable Fault Status
+/// Register (Armv7-M); `xPSR` the stacked program status register, all Armv6-M has.
+#[macro_export]
+macro_rules! cortex_m_fault_handlers {
+    (CFSR) => {
+        $crate::cortex_m_fault_handlers!(@handlers "CFSR", |_frame: &cortex_m_rt::ExceptionFrame| {
+            $crate::hw::read(0xE000_ED28) as usize
+        });
+    };
+    (xPSR) => {
+        $crate::cortex_m_fault_handlers!(@handlers "xPSR", |frame: &cortex_m_rt::ExceptionFrame| {
+            frame.xpsr() as usize
+        });
+    };
+    (@handlers $register:literal, $status:expr) => {
+        #[cortex_m_rt::exception]
+        unsafe fn HardFault(frame: &cortex_m_rt::ExceptionFrame) -> ! {
+            $crate::fault("HardFault", frame.pc() as usize, $register, ($status)(frame))
+        }
+
+        #[cortex_m_rt::exception]
+        unsafe fn DefaultHandler(irqn: i16) -> ! {
+            $crate::fault("unexpected exception", 0, "IRQn", irqn as usize)
+        }
+    };
+}
+
 // The regions every board's linker script reserves for the host's loader (`protocol.rs`).
 unsafe extern "C" {
     static __model_start: u8;

@@ -4,7 +4,7 @@
 #![no_std]
 #![no_main]
 
-use cortex_m_rt::{ExceptionFrame, entry, exception};
+use cortex_m_rt::entry;
 use mote_microbit::Microbit;
 
 #[entry]
@@ -12,18 +12,4 @@ fn main() -> ! {
     mote_firmware::run(Microbit::new())
 }
 
-/// Armv6-M has no fault status registers: the program status register says what it can.
-#[exception]
-unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
-    mote_firmware::fault(
-        "HardFault",
-        frame.pc() as usize,
-        "xPSR",
-        frame.xpsr() as usize,
-    )
-}
-
-#[exception]
-unsafe fn DefaultHandler(irqn: i16) -> ! {
-    mote_firmware::fault("unexpected exception", 0, "IRQn", irqn as usize)
-}
+mote_firmware::cortex_m_fault_handlers!(xPSR);

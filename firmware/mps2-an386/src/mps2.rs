@@ -7,7 +7,7 @@ use core::convert::Infallible;
 // Linked for its critical-section implementation (single core), which defmt needs.
 use cortex_m as _;
 
-use cortex_m_rt::{ExceptionFrame, entry, exception};
+use cortex_m_rt::entry;
 use embedded_hal::digital::{ErrorType, OutputPin};
 use mote_firmware::hw::{Ticks, read, write};
 
@@ -15,8 +15,6 @@ use mote_firmware::hw::{Ticks, read, write};
 const TIMER0: usize = 0x4000_0000;
 /// FPGA I/O block: LED0 register at +0, one bit per user LED.
 const FPGAIO_LED0: usize = 0x4002_8000;
-/// Configurable Fault Status Register (present on the M3 and M4 cores both boards emulate).
-const CFSR: usize = 0xE000_ED28;
 /// Guest instructions per TIMER0 tick when QEMU runs with `-icount shift=3`: the timer ticks
 /// at 25 MHz (40 ns) and each instruction takes 2^3 ns of virtual time. The host's runner
 /// (`mote_tools::device::qemu`) and `.cargo/config.toml` pass that shift.
@@ -92,17 +90,4 @@ fn main() -> ! {
     mote_firmware::run(Mps2::new())
 }
 
-#[exception]
-unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
-    mote_firmware::fault(
-        "HardFault",
-        frame.pc() as usize,
-        "CFSR",
-        read(CFSR) as usize,
-    )
-}
-
-#[exception]
-unsafe fn DefaultHandler(irqn: i16) -> ! {
-    mote_firmware::fault("unexpected exception", 0, "IRQn", irqn as usize)
-}
+mote_firmware::cortex_m_fault_handlers!(CFSR);

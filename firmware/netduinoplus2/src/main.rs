@@ -10,7 +10,7 @@
 #![no_main]
 
 use cortex_m as _; // its critical-section implementation (single core), which defmt needs
-use cortex_m_rt::{ExceptionFrame, entry, exception};
+use cortex_m_rt::entry;
 use mote_firmware::hw::{self, RegisterPin, Ticks};
 
 /// RCC: AHB1ENR (GPIO clocks) and APB1ENR (TIM2's clock).
@@ -21,9 +21,6 @@ const TIM2: usize = 0x4000_0000;
 /// GPIOA: MODER +0x00, BSRR +0x18. The kit's user LED is PA10.
 const GPIOA: usize = 0x4002_0000;
 const LED: u32 = 10;
-/// Configurable Fault Status Register.
-const CFSR: usize = 0xE000_ED28;
-
 unsafe extern "C" {
     static _stack_end: u8;
     static _stack_start: u8;
@@ -75,17 +72,4 @@ fn main() -> ! {
     mote_firmware::run(Netduino::new())
 }
 
-#[exception]
-unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
-    mote_firmware::fault(
-        "HardFault",
-        frame.pc() as usize,
-        "CFSR",
-        hw::read(CFSR) as usize,
-    )
-}
-
-#[exception]
-unsafe fn DefaultHandler(irqn: i16) -> ! {
-    mote_firmware::fault("unexpected exception", 0, "IRQn", irqn as usize)
-}
+mote_firmware::cortex_m_fault_handlers!(CFSR);

@@ -8,13 +8,10 @@
 #![no_main]
 
 use cortex_m::peripheral::{DWT, Peripherals as CorePeripherals};
-use cortex_m_rt::{ExceptionFrame, entry, exception};
-use mote_firmware::hw::{self, Ticks};
+use cortex_m_rt::entry;
+use mote_firmware::hw::Ticks;
 use nrf52840_hal::gpio::{Level, Output, Pin, PushPull, p0};
 use nrf52840_hal::pac;
-
-/// Configurable Fault Status Register.
-const CFSR: usize = 0xE000_ED28;
 
 unsafe extern "C" {
     static _stack_end: u8;
@@ -59,17 +56,4 @@ fn main() -> ! {
     })
 }
 
-#[exception]
-unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
-    mote_firmware::fault(
-        "HardFault",
-        frame.pc() as usize,
-        "CFSR",
-        hw::read(CFSR) as usize,
-    )
-}
-
-#[exception]
-unsafe fn DefaultHandler(irqn: i16) -> ! {
-    mote_firmware::fault("unexpected exception", 0, "IRQn", irqn as usize)
-}
+mote_firmware::cortex_m_fault_handlers!(CFSR);

@@ -8,7 +8,6 @@
 #![no_std]
 #![no_main]
 
-use cortex_m_rt::{ExceptionFrame, exception};
 use rp2040_hal::gpio::bank0::Gpio25;
 use rp2040_hal::gpio::{FunctionSioOutput, Pin, PullDown};
 use rp2040_hal::{Clock as _, Sio, Timer, Watchdog, clocks, pac};
@@ -81,17 +80,4 @@ fn main() -> ! {
     mote_firmware::run(Pico { timer, led })
 }
 
-#[exception]
-unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
-    mote_firmware::fault(
-        "HardFault",
-        frame.pc() as usize,
-        "xPSR",
-        frame.xpsr() as usize,
-    )
-}
-
-#[exception]
-unsafe fn DefaultHandler(irqn: i16) -> ! {
-    mote_firmware::fault("unexpected exception", 0, "IRQn", irqn as usize)
-}
+mote_firmware::cortex_m_fault_handlers!(xPSR);
