@@ -29,9 +29,9 @@ pub fn choose(probes: &[ProbeId], chosen: Option<&str>) -> Result<usize> {
     match (probes.len(), chosen) {
         (1, _) => Ok(0),
         (0, None) => bail!(
-            "no debug probe found: connect the kit's probe (ST-LINK, DAPLink, the ESP32-C3's USB-JTAG) over USB; \
-             on Linux your user needs access to it (probe-rs's udev rules), or write a file \
-             with --image"
+            "no debug probe found: connect the kit's probe (ST-LINK, DAPLink, the ESP32-C3's \
+             USB-JTAG) over USB; on Linux your user needs access to it (probe-rs's udev rules), \
+             or write a file with --image"
         ),
         (0, Some(selector)) => bail!("no connected probe matches --probe {selector}"),
         (n, _) => {

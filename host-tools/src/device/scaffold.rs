@@ -52,6 +52,7 @@ const CORTEX_M: Platform = Platform {
 /// esp-hal's start-up and memory map (its own `memory.x`, which a file of that name in the
 /// project would hide from the linker); the model region's symbols go in a script of their own.
 const ESP32C3: Platform = Platform {
+    // One kit of this family: its own file (`boards/esp32c3.rs`) has it all.
     board_rs: "",
     dependencies: "# The chip's HAL (start-up, clocks, GPIO, critical sections) and the app descriptor the\n\
                    # ESP-IDF bootloader checks.\n\
