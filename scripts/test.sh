@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n== %s\n' "$*"; }
+# Each step's heading says when it starts, to see where CI's time goes.
+step() { printf '\n== %s (at %d s)\n' "$*" "$SECONDS"; }
 
 step "setup (Rust targets, QEMU)"
 bash .ci/install-deps.sh
@@ -58,4 +59,5 @@ step "fuzz smoke run (each target briefly; long runs: bash scripts/fuzz.sh 600)"
 bash scripts/fuzz.sh 10
 
 # One closing line for the whole run (cargo's own last lines are doc-test summaries).
+echo "all steps done in $SECONDS s"
 awk '/^test result:/ { p += $4; f += $6 } END { printf "\ntests: %d passed, %d failed\n", p, f }' "$log"
