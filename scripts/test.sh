@@ -58,6 +58,6 @@ tee -a "$log" <"$miri_riscv"
 step "fuzz smoke run (each target briefly; long runs: bash scripts/fuzz.sh 600)"
 bash scripts/fuzz.sh 10
 
-# One closing line for the whole run (cargo's own last lines are doc-test summaries).
 echo "all steps done in $SECONDS s"
+# One closing line for the whole run (cargo's own last lines are doc-test summaries).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "\ntests: %d passed, %d failed\n", p, f }' "$log"
