@@ -24,7 +24,9 @@ pub(super) fn validate(cx: &Cx<'_, '_>, o: &Unary) -> Result<(), Error> {
 }
 
 pub(super) fn scratch(_cx: &Cx<'_, '_>, _o: &Unary) -> Result<usize, Error> {
-    Ok(crate::kernels::scratch_bytes(&[SCRATCH_I32 * 4]))
+    Ok(crate::kernels::scratch_bytes(&[
+        SCRATCH_I32 * size_of::<i32>()
+    ]))
 }
 
 pub(super) fn eval(
