@@ -11,8 +11,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mote_tools::device::{self, bench, bench_suite, flash, qemu, update};
 use mote_tools::intake::onnx::{self, InputLayout};
 use mote_tools::intake::{data, float_tflite, import, reference, tflite};
+use mote_tools::plot::Curve;
 use mote_tools::quantize::calibrate::Method;
-use mote_tools::train::spec::{FloatModel, Spec};
+use mote_tools::train::model::FloatModel;
+use mote_tools::train::spec::Spec;
 use mote_tools::train::{eval, fit};
 use mote_tools::{dump, inspect, io, plan, plot, quantize, run, sign, validate};
 
@@ -40,7 +42,8 @@ enum Command {
     Quantize {
         /// The model's spec.
         spec: PathBuf,
-        /// The float model [default: <name>.float.json next to the spec].
+        /// The float model [default: <name>.qat.json next to the spec if the spec asks for
+        /// quantization-aware training, else <name>.float.json].
         #[arg(long)]
         model: Option<PathBuf>,
         /// Where to write the blob [default: <name>.mote next to the spec].
@@ -531,74 +534,217 @@ fn progress(len: usize, what: &str) -> ProgressBar {
     bar
 }
 
+/// Loss and accuracy, training and validation, by epoch, as SVG.
+fn learning_curves(name: &str, epochs: &[fit::Epoch]) -> Result<String> {
+    let curve = |name: &str, value: &dyn Fn(&fit::Epoch) -> Option<f32>, percent: bool| Curve {
+        name: name.to_string(),
+        points: epochs
+            .iter()
+            .filter_map(|e| {
+                let v = f64::from(value(e)?);
+                Some((e.number as f64, if percent { 100.0 * v } else { v }))
+            })
+            .collect(),
+    };
+    plot::learning_curves_svg(
+        &format!("{name}: training"),
+        &[
+            curve("training", &|e| Some(e.loss), false),
+            curve("validation", &|e| e.validation.map(|v| v.0), false),
+        ],
+        &[
+            curve("training", &|e| e.accuracy, true),
+            curve("validation", &|e| e.validation.and_then(|v| v.1), true),
+        ],
+    )
+}
+
+/// One epoch's figures on a line.
+fn epoch_summary(epoch: &fit::Epoch) -> String {
+    let mut message = format!("loss {:.4}", epoch.loss);
+    if let Some(a) = epoch.accuracy {
+        message += &format!(", accuracy {:.2}%", 100.0 * a);
+    }
+    if let Some((loss, accuracy)) = epoch.validation {
+        message += &format!("; validation loss {loss:.4}");
+        if let Some(a) = accuracy {
+            message += &format!(", accuracy {:.2}%", 100.0 * a);
+        }
+    }
+    message
+}
+
+/// Shows an epoch on the bar and, as a line, above it (or alone, when the output is not a
+/// terminal and the bar is hidden).
+fn report_epoch(bar: &ProgressBar, what: &str, epoch: &fit::Epoch) {
+    bar.set_message(epoch_summary(epoch));
+    let line = format!("{what} epoch {:>3}: {}", epoch.number, epoch_summary(epoch));
+    match bar.is_hidden() {
+        true => println!("{line}"),
+        false => bar.println(line),
+    }
+    bar.inc(1);
+}
+
 fn cmd_train(spec_path: &Path, output: Option<PathBuf>) -> Result<()> {
     let spec = Spec::load(spec_path)?;
-    let (train_set, _) = data::split(
-        &data::load(&spec)?,
-        spec.data.test_fraction,
-        spec.data.split_seed,
-    );
+    let train_set = data::train_split(&spec)?;
+    let validation = data::split_of(&spec, data::Split::Validation)?;
     let bar = progress(spec.training.epochs, "training");
-    let model = fit::train(&spec, &train_set, &mut |_, loss| {
-        bar.set_message(format!("loss {loss:.5}"));
-        bar.inc(1);
+    let mut epochs = Vec::new();
+    let model = fit::train(&spec, &train_set, validation.as_ref(), &mut |epoch| {
+        report_epoch(&bar, "training", epoch);
+        epochs.push(*epoch);
     })?;
     bar.finish();
     let path = output.unwrap_or_else(|| spec.float_model_path());
+    let curves_path = path.with_file_name(format!("{}.curves.svg", spec.name));
+    let curves = learning_curves(&spec.name, &epochs)?;
     io::write_atomic(&path, serde_json::to_string_pretty(&model)?.as_bytes())?;
+    io::write_atomic(&curves_path, curves.as_bytes())?;
+    let last = epochs.last().map_or(0, |e| e.number);
+    let stopped = if last < spec.training.epochs {
+        format!(", stopped early after epoch {last}")
+    } else {
+        String::new()
+    };
     println!(
-        "wrote {} ({} train samples)",
+        "wrote {} ({} train samples{stopped}) and the learning curves {}",
         path.display(),
-        train_set.len()
+        train_set.len(),
+        curves_path.display()
     );
+    if spec.training.qat_epochs > 0 {
+        let calibration = train_set.len().min(spec.quantization.calibration_samples);
+        let samples: Vec<&[f32]> = (0..calibration).map(|i| train_set.sample(i).0).collect();
+        let bar = progress(spec.training.qat_epochs, "QAT");
+        let qat = fit::fine_tune(
+            &spec,
+            &model,
+            &train_set,
+            validation.as_ref(),
+            &samples,
+            &mut |epoch| report_epoch(&bar, "quantization-aware", epoch),
+        )?;
+        bar.finish();
+        let qat_path = path.with_file_name(format!("{}.qat.json", spec.name));
+        io::write_atomic(&qat_path, serde_json::to_string_pretty(&qat)?.as_bytes())?;
+        println!(
+            "wrote {} (quantization-aware, {} epochs)",
+            qat_path.display(),
+            spec.training.qat_epochs
+        );
+    }
     Ok(())
 }
 
 fn cmd_quantize(spec_path: &Path, model: Option<PathBuf>, output: Option<PathBuf>) -> Result<()> {
     let spec = Spec::load(spec_path)?;
-    let float = FloatModel::load(&model.unwrap_or_else(|| spec.float_model_path()))?;
-    let (train_set, _) = data::split(
-        &data::load(&spec)?,
-        spec.data.test_fraction,
-        spec.data.split_seed,
-    );
-    let n = spec.quantization.calibration_samples.min(train_set.len());
-    if n == 0 {
-        bail!("no calibration samples: the training split is empty");
-    }
-    let ranges = quantize::calibrate(&float, (0..n).map(|i| train_set.sample(i).0));
-    let consts = bumpalo::Bump::new();
-    let blob =
-        quantize::quantize(&float, &ranges, spec.quantization.float_io, &consts)?.to_blob()?;
+    let model_path = model.unwrap_or_else(|| spec.blob_model_path());
+    let float = FloatModel::load(&model_path)?;
+    let samples = calibration_samples(&spec)?;
+    let quantized = quantize::trained(&float, &samples.refs(), spec.quantization.float_io)?;
+    let blob = quantized.blob;
     let path = output.unwrap_or_else(|| spec.blob_path());
     io::write_atomic(&path, &blob)?;
+    if !quantized.layers.is_empty() {
+        let chart = path.with_file_name(format!("{}.layers.svg", spec.name));
+        let title = format!("{}: int8 against float, layer by layer", spec.name);
+        io::write_atomic(
+            &chart,
+            plot::layers_svg(&quantized.layers, &title)?.as_bytes(),
+        )?;
+        println!("wrote the per-layer quantization error {}", chart.display());
+    }
     let model = mote::Model::parse(&blob)?;
     println!(
-        "wrote {} ({} bytes, arena {} bytes, calibrated on {n} samples)",
+        "wrote {} from {} ({} bytes, arena {} bytes, calibrated on {} samples)",
         path.display(),
+        model_path.display(),
         blob.len(),
-        model.arena_size()
+        model.arena_size(),
+        samples.len()
     );
     Ok(())
+}
+
+/// The first `quantization.calibration_samples` training samples.
+struct Calibration(data::Dataset, usize);
+
+impl Calibration {
+    fn refs(&self) -> Vec<&[f32]> {
+        (0..self.1).map(|i| self.0.sample(i).0).collect()
+    }
+
+    fn len(&self) -> usize {
+        self.1
+    }
+}
+
+fn calibration_samples(spec: &Spec) -> Result<Calibration> {
+    let train = data::train_split(spec)?;
+    let n = spec.quantization.calibration_samples.min(train.len());
+    Ok(Calibration(train, n))
 }
 
 fn cmd_eval(spec_path: &Path, model: Option<PathBuf>, blob: Option<PathBuf>) -> Result<()> {
     let spec = Spec::load(spec_path)?;
     let float = FloatModel::load(&model.unwrap_or_else(|| spec.float_model_path()))?;
-    let blob = read_blob(&blob.unwrap_or_else(|| spec.blob_path()))?;
-    let (_, test) = data::split(
-        &data::load(&spec)?,
-        spec.data.test_fraction,
-        spec.data.split_seed,
-    );
+    let blob_path = blob.unwrap_or_else(|| spec.blob_path());
+    let blob = read_blob(&blob_path)?;
+    let test = data::test_split(&spec)?;
     let c = eval::compare(&float, &blob, &test)?;
     println!("{} on {} test samples", spec.name, c.samples);
-    if c.metric == "accuracy" {
-        println!("  float accuracy  {:.2}%", 100.0 * c.float);
-        println!("  int8  accuracy  {:.2}%", 100.0 * c.int8);
-    } else {
-        println!("  float {}  {:.6}", c.metric, c.float);
-        println!("  int8  {}  {:.6}", c.metric, c.int8);
+    let show = |what: &str, value: f64| match c.metric {
+        "accuracy" => println!("  {what} accuracy  {:.2}%", 100.0 * value),
+        metric => println!("  {what} {metric}  {value:.6}"),
+    };
+    show("float", c.float);
+    if spec.training.qat_epochs > 0 {
+        // The blob comes from the quantization-aware model: set post-training quantization of
+        // the float model beside it.
+        let samples = calibration_samples(&spec)?;
+        let ptq = quantize::trained(&float, &samples.refs(), spec.quantization.float_io)?.blob;
+        show(
+            "post-training int8",
+            eval::compare(&float, &ptq, &test)?.int8,
+        );
+        println!(
+            "  int8 below: the blob, quantization-aware ({} epochs)",
+            spec.training.qat_epochs
+        );
+    }
+    show("int8 ", c.int8);
+    if let Some(matrix) = &c.confusion {
+        let recalls: Vec<String> = matrix
+            .iter()
+            .enumerate()
+            .map(|(class, row)| {
+                let name = test.labels.get(class).cloned().unwrap_or(class.to_string());
+                let total = row.iter().sum::<usize>().max(1);
+                format!("{name} {:.1}%", 100.0 * row[class] as f64 / total as f64)
+            })
+            .collect();
+        println!("  int8 per class  {}", recalls.join(", "));
+        // Speech Commands' convention: `_silence_` and `_unknown_` are fillers, not keywords.
+        let keywords: Vec<usize> = (0..matrix.len())
+            .filter(|&c| test.labels.get(c).is_some_and(|l| !l.starts_with('_')))
+            .collect();
+        if !keywords.is_empty() && keywords.len() < matrix.len() {
+            let right: usize = keywords.iter().map(|&c| matrix[c][c]).sum();
+            let total: usize = keywords
+                .iter()
+                .map(|&c| matrix[c].iter().sum::<usize>())
+                .sum();
+            println!(
+                "  int8 accuracy on the keywords alone  {:.2}%",
+                100.0 * right as f64 / total.max(1) as f64
+            );
+        }
+        let path = blob_path.with_file_name(format!("{}.confusion.svg", spec.name));
+        let title = format!("{}: int8 on the test split (rows: label)", spec.name);
+        io::write_atomic(&path, plot::confusion_svg(matrix, &title)?.as_bytes())?;
+        println!("  confusion matrix {}", path.display());
     }
     Ok(())
 }
@@ -822,7 +968,7 @@ fn run_on_board(
         let image =
             std::fs::read(&elf).with_context(|| format!("cannot read {}", elf.display()))?;
         if let Some(misfit) = qemu::misfit(&qemu::regions(&image)?, blob) {
-            bail!("the model does not fit the {board}: {misfit}");
+            return Err(Misfit(format!("the model does not fit the {board}: {misfit}")).into());
         }
         qemu::run(board, &elf, blob, inputs, timeout)
     });
@@ -938,6 +1084,10 @@ fn cmd_bench_suite(bless: bool, mlperf: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The most test samples the demo runs on each board: enough to compare thousands of output
+/// bytes, few enough that a second of audio per sample stays quick under emulation.
+const DEMO_DEVICE_SAMPLES: usize = 200;
+
 fn cmd_demo(spec_path: &Path, out_dir: Option<PathBuf>) -> Result<()> {
     let spec = Spec::load(spec_path)?;
     let scratch = tempfile::tempdir()?;
@@ -945,32 +1095,40 @@ fn cmd_demo(spec_path: &Path, out_dir: Option<PathBuf>) -> Result<()> {
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let float_path = dir.join(format!("{}.float.json", spec.name));
     let blob_path = dir.join(format!("{}.mote", spec.name));
+    let quantized_path = match spec.training.qat_epochs {
+        0 => float_path.clone(),
+        _ => dir.join(format!("{}.qat.json", spec.name)),
+    };
 
     println!("== 1. train {} (float)", spec.name);
     cmd_train(spec_path, Some(float_path.clone()))?;
     println!("\n== 2. quantize to int8");
-    cmd_quantize(spec_path, Some(float_path.clone()), Some(blob_path.clone()))?;
+    cmd_quantize(spec_path, Some(quantized_path), Some(blob_path.clone()))?;
     println!("\n== 3. float vs int8 on the test split");
     cmd_eval(spec_path, Some(float_path), Some(blob_path.clone()))?;
 
     println!("\n== 4. the int8 blob on the host and on the QEMU boards");
     let blob = read_blob(&blob_path)?;
-    let (_, test) = data::split(
-        &data::load(&spec)?,
-        spec.data.test_fraction,
-        spec.data.split_seed,
-    );
+    let test = data::test_split(&spec)?;
     let inputs = eval::encode_inputs(&blob, &test)?;
-    let host = run::run_samples(&blob, &inputs, &mut ())?;
-    println!("host: {} samples, {} output bytes", test.len(), host.len());
+    let samples = test.len().min(DEMO_DEVICE_SAMPLES);
+    let inputs = &inputs[..inputs.len() / test.len().max(1) * samples];
+    let host = run::run_samples(&blob, inputs, &mut ())?;
+    println!("host: {samples} test samples, {} output bytes", host.len());
     for board in qemu::Board::EMULATED {
-        let device = run_on_board(
+        let device = match run_on_board(
             board,
             &Firmware::Arena(qemu::ArenaSize::FromEnvironment),
             &blob,
-            &inputs,
-            Duration::from_secs(120),
-        )?;
+            inputs,
+            Duration::from_secs(300),
+        ) {
+            Err(e) if e.downcast_ref::<Misfit>().is_some() => {
+                println!("{board}: skipped: {e}");
+                continue;
+            }
+            run => run?,
+        };
         print_device_figures(board, &device);
         if device.outputs != host {
             let first = device.outputs.iter().zip(&host).position(|(a, b)| a != b);
@@ -982,6 +1140,18 @@ fn cmd_demo(spec_path: &Path, out_dir: Option<PathBuf>) -> Result<()> {
     print!("{}", inspect::report(&blob)?);
     Ok(())
 }
+
+/// A model too large for a board's memory regions.
+#[derive(Debug)]
+struct Misfit(String);
+
+impl std::fmt::Display for Misfit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Misfit {}
 
 /// What `mote import` needs for a float model.
 struct FloatOptions {

@@ -135,3 +135,69 @@ pub fn layers_svg(layers: &[LayerError], title: &str) -> Result<String> {
     }
     Ok(svg)
 }
+
+/// One line of a chart: a name for the legend and its points.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Curve {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// Learning curves: loss (left) and, if any curve has points, accuracy in percent (right),
+/// against the epoch.
+///
+/// # Errors
+/// Only if drawing fails.
+pub fn learning_curves_svg(title: &str, loss: &[Curve], accuracy: &[Curve]) -> Result<String> {
+    let with_accuracy = accuracy.iter().any(|c| !c.points.is_empty());
+    let width = if with_accuracy { 960 } else { 480 };
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (width, 360)).into_drawing_area();
+        root.fill(&WHITE).map_err(drawing)?;
+        let body = root.titled(title, ("sans-serif", 16)).map_err(drawing)?;
+        let panels = if with_accuracy {
+            let (a, b) = body.split_horizontally(width / 2);
+            vec![(a, loss, "loss"), (b, accuracy, "accuracy (%)")]
+        } else {
+            vec![(body, loss, "loss")]
+        };
+        for (area, curves, label) in panels {
+            let points = curves.iter().flat_map(|c| c.points.iter());
+            let epochs = points.clone().map(|p| p.0).fold(1.0f64, f64::max);
+            let (lo, hi) = points.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
+                (lo.min(p.1), hi.max(p.1))
+            });
+            let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
+            let pad = ((hi - lo) * 0.05).max(1e-6);
+            let mut chart = ChartBuilder::on(&area)
+                .margin(10)
+                .x_label_area_size(35)
+                .y_label_area_size(55)
+                .build_cartesian_2d(1.0..epochs.max(2.0), (lo - pad)..(hi + pad))
+                .map_err(drawing)?;
+            chart
+                .configure_mesh()
+                .x_desc("epoch")
+                .y_desc(label)
+                .draw()
+                .map_err(drawing)?;
+            for (i, curve) in curves.iter().enumerate() {
+                let color = Palette99::pick(i).to_rgba();
+                chart
+                    .draw_series(LineSeries::new(curve.points.iter().copied(), color))
+                    .map_err(drawing)?
+                    .label(curve.name.clone())
+                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color));
+            }
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .draw()
+                .map_err(drawing)?;
+        }
+        root.present().map_err(drawing)?;
+    }
+    Ok(svg)
+}

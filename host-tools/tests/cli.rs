@@ -61,6 +61,67 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// The bundled CNN retrains to its committed blob byte for byte, and beats the MLP on the same
+/// split with fewer parameters.
+#[test]
+fn digits_cnn_retrains_to_its_blob_and_beats_the_mlp() {
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+    let spec = models.join("digits_cnn/spec.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let (float, blob) = (
+        dir.path().join("cnn.float.json"),
+        dir.path().join("cnn.mote"),
+    );
+    mote_ok(&["train", s(&spec), "-o", s(&float)]);
+    mote_ok(&["quantize", s(&spec), "--model", s(&float), "-o", s(&blob)]);
+    assert_eq!(
+        std::fs::read(&blob).unwrap(),
+        std::fs::read(models.join("digits_cnn/digits_cnn.mote")).unwrap(),
+        "retraining models/digits_cnn gives another blob"
+    );
+    let cnn = mote_ok(&["eval", s(&spec), "--model", s(&float), "--blob", s(&blob)]);
+    // The MLP's committed blob, evaluated from a copy: eval writes its chart beside the blob.
+    let mlp_blob = dir.path().join("mlp.mote");
+    std::fs::copy(models.join("digits/digits.mote"), &mlp_blob).unwrap();
+    let mlp = mote_ok(&[
+        "eval",
+        s(&models.join("digits/spec.toml")),
+        "--blob",
+        s(&mlp_blob),
+    ]);
+    let (cnn_int8, mlp_int8) = (
+        figure(&cnn, "int8  accuracy"),
+        figure(&mlp, "int8  accuracy"),
+    );
+    assert!(
+        cnn_int8 >= mlp_int8,
+        "CNN int8 {cnn_int8}% < MLP int8 {mlp_int8}%"
+    );
+    let parameters = |path: &Path| -> usize {
+        let model: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        model["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                ["weights", "bias"]
+                    .iter()
+                    .map(|k| l[k].as_array().map_or(0, Vec::len))
+                    .sum::<usize>()
+            })
+            .sum()
+    };
+    let (cnn_params, mlp_params) = (
+        parameters(&float),
+        parameters(&models.join("digits/digits.float.json")),
+    );
+    assert!(
+        cnn_params < mlp_params,
+        "CNN {cnn_params} parameters, MLP {mlp_params}"
+    );
+}
+
 #[test]
 fn digits_train_quantize_eval_run() {
     let (dir, spec) = scratch_model("digits", &["spec.toml", "digits.csv"]);
@@ -1032,4 +1093,123 @@ fn new_projects_build_for_every_kit() {
     }
     let err = mote_err(&["new", s(dir.path()), "--board", "microbit"]);
     assert!(err.contains("exists"), "{err}");
+}
+
+/// Writes a one-second 16 kHz clip: a tone of `hz` (0: noise only) at `amplitude`, starting at
+/// `phase`, over light noise from `seed`.
+fn clip(path: &Path, hz: f64, amplitude: f64, phase: f64, seed: u32) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    let mut state = seed.max(1);
+    for n in 0..16_000 {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        let noise = f64::from(state % 2001) / 1000.0 - 1.0;
+        let t = f64::from(n) / 16_000.0;
+        let tone = (std::f64::consts::TAU * hz * t + phase).sin();
+        let v = 32_767.0 * (amplitude * tone * f64::from(u8::from(hz > 0.0)) + 0.02 * noise);
+        w.write_sample(v.clamp(-32_768.0, 32_767.0) as i16).unwrap();
+    }
+    w.finalize().unwrap();
+}
+
+/// A spec over a WAV folder trains on the runtime's own front-end features and gives a blob
+/// that takes the sound: AUDIO_FRONTEND first, int16 PCM in, its int8 accuracy measured on the
+/// clips themselves. A clip of another rate is refused naming the file.
+#[test]
+fn a_wav_folder_trains_a_model_that_takes_sound() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let classes = [("high", 2_500.0), ("low", 400.0), ("quiet", 0.0)];
+    for (split, count) in [("train", 24), ("validation", 4), ("test", 8)] {
+        for (c, (label, hz)) in classes.iter().enumerate() {
+            for k in 0..count {
+                let seed = (c * 1000 + k) as u32 + if split == "test" { 500 } else { 0 };
+                let amplitude = 0.05 + 0.4 * f64::from(seed % 7) / 7.0;
+                let path = data.join(split).join(label).join(format!("{k}.wav"));
+                clip(&path, *hz, amplitude, f64::from(seed % 5), seed);
+            }
+        }
+    }
+    let spec = dir.path().join("spec.toml");
+    std::fs::write(
+        &spec,
+        r#"
+name = "tones"
+task = "classification"
+layers = [
+    { kind = "conv2d", filters = 4, kernel = [10, 4], stride = 2 },
+    { kind = "batch_norm", activation = "relu" },
+    { kind = "avg_pool", size = [25, 1] },
+    { kind = "flatten" },
+    { kind = "dense", units = 3 },
+]
+[data]
+wav_dir = "data"
+classes = 3
+[training]
+epochs = 8
+batch_size = 8
+learning_rate = 0.01
+seed = 1
+qat_epochs = 2
+"#,
+    )
+    .unwrap();
+    mote_ok(&["train", s(&spec)]);
+    mote_ok(&["quantize", s(&spec)]);
+    let report = mote_ok(&["eval", s(&spec)]);
+    assert!(report.contains("on 24 test samples"), "{report}");
+    // The blob is the quantization-aware model's; post-training quantization is set beside it.
+    let int8 = figure(&report, "int8  accuracy");
+    let ptq = figure(&report, "post-training int8 accuracy");
+    assert!(
+        int8 >= 90.0 && ptq >= 80.0,
+        "int8 accuracy {int8}%\n{report}"
+    );
+    for written in [
+        "tones.float.json",
+        "tones.qat.json",
+        "tones.curves.svg",
+        "tones.confusion.svg",
+    ] {
+        assert!(dir.path().join(written).is_file(), "{written} missing");
+    }
+    let blob = dir.path().join("tones.mote");
+    let layers = mote_ok(&["inspect", s(&blob)]);
+    let first = layers
+        .lines()
+        .find(|l| l.trim_start().starts_with("0 "))
+        .unwrap();
+    assert!(
+        first.contains("AUDIO_FRONTEND") && first.contains("1x16000i16"),
+        "{first}"
+    );
+    // A clip runs through `mote run` as the device would take it.
+    let out = dir.path().join("out.bin");
+    let wav = data.join("test/low/0.wav");
+    mote_ok(&["run", s(&blob), "--input", s(&wav), "--output", s(&out)]);
+    assert_eq!(std::fs::read(&out).unwrap().len(), 3);
+
+    // An 8 kHz clip in the data: refused, naming it and the conversion.
+    let bad = data.join("train/low/bad.wav");
+    let spec8k = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&bad, spec8k).unwrap();
+    w.write_sample(0i16).unwrap();
+    w.finalize().unwrap();
+    let err = mote_err(&["train", s(&spec), "-o", s(&dir.path().join("x.json"))]);
+    assert!(err.contains("bad.wav") && err.contains("16000 Hz"), "{err}");
+    assert!(!dir.path().join("x.json").exists());
 }

@@ -2,11 +2,13 @@
 
 use std::fs::File;
 use std::io::BufReader;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
+use mote::kernels::reference::audio::{self, CHANNELS};
 use npyz::{DType, NpyFile, Order, TypeChar};
 
+use crate::intake::audio::{CLIP_SAMPLES, Clips, features, read_clip};
 use crate::train::spec::{Spec, Task};
 
 /// A table of samples: each row is `features` inputs followed by `targets` outputs.
@@ -20,6 +22,12 @@ pub struct Dataset {
     pub x: Vec<f32>,
     /// Row-major `[samples][targets]`.
     pub y: Vec<f32>,
+    /// The sound clip each sample's features were computed from (a `wav_dir` data set), else
+    /// empty.
+    pub clips: Vec<PathBuf>,
+    /// The class names, by class index, where the data names them (a `wav_dir` data set's
+    /// folders), else empty.
+    pub labels: Vec<String>,
 }
 
 impl Dataset {
@@ -48,19 +56,146 @@ impl Dataset {
             targets: self.targets,
             x: Vec::with_capacity(indices.len() * self.features),
             y: Vec::with_capacity(indices.len() * self.targets),
+            clips: Vec::new(),
+            labels: self.labels.clone(),
         };
         for &i in indices {
             let (x, y) = self.sample(i);
             out.x.extend_from_slice(x);
             out.y.extend_from_slice(y);
+            out.clips.extend(self.clips.get(i).cloned());
         }
         out
     }
 }
 
+/// The parts of a data set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    Train,
+    /// What training validates on each epoch (it may have none).
+    Validation,
+    Test,
+}
+
+/// One split of the spec's data: a table's by `data.test_fraction`,
+/// `training.validation_fraction` and `data.split_seed`; a WAV folder's `train/`,
+/// `validation/` (optional) or `test/` folder, whose clips alone are read.
+///
+/// # Errors
+/// Unreadable or malformed data, naming the file.
+pub fn split_of(spec: &Spec, which: Split) -> Result<Option<Dataset>> {
+    if let Some(dir) = &spec.data.wav_dir {
+        let dir = spec.resolve(dir);
+        let train = Clips::scan(&dir.join("train"), None)?;
+        let classes = spec.data.classes.unwrap_or(0);
+        ensure!(
+            train.labels.len() == classes,
+            "{}: {} class folders ({}), but `data.classes` is {classes}",
+            dir.join("train").display(),
+            train.labels.len(),
+            train.labels.join(", ")
+        );
+        let folder = match which {
+            Split::Train => return clip_features(&train).map(Some),
+            Split::Validation if !dir.join("validation").is_dir() => return Ok(None),
+            Split::Validation => "validation",
+            Split::Test => "test",
+        };
+        let clips = Clips::scan(&dir.join(folder), Some(&train.labels))?;
+        return clip_features(&clips).map(Some);
+    }
+    let (train, test) = split(&load(spec)?, spec.data.test_fraction, spec.data.split_seed);
+    let fraction = spec.training.validation_fraction;
+    // A seed of its own, so that the test split is the same with or without validation.
+    let (train, validation) = match fraction > 0.0 {
+        true => {
+            let (train, validation) = split(&train, fraction, spec.data.split_seed.wrapping_add(1));
+            (train, Some(validation))
+        }
+        false => (train, None),
+    };
+    Ok(match which {
+        Split::Train => Some(train),
+        Split::Validation => validation,
+        Split::Test => Some(test),
+    })
+}
+
+/// The training split (every data set has one).
+///
+/// # Errors
+/// As [`split_of`].
+pub fn train_split(spec: &Spec) -> Result<Dataset> {
+    split_of(spec, Split::Train)?.context("internal error: no training split")
+}
+
+/// The test split.
+///
+/// # Errors
+/// As [`split_of`].
+pub fn test_split(spec: &Spec) -> Result<Dataset> {
+    split_of(spec, Split::Test)?.context("internal error: no test split")
+}
+
+/// The features of every clip, as real values (what the int8 features stand for), computed on
+/// every core, in a seeded shuffled order: the clips come sorted by class, and whoever takes
+/// the first samples (calibration does) should get every class. A clip is read, turned into
+/// features and dropped: only features are held.
+fn clip_features(clips: &Clips) -> Result<Dataset> {
+    let per_clip = audio::frames(CLIP_SAMPLES) * CHANNELS;
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let chunk = clips.clips.len().div_ceil(threads).max(1);
+    let parts = std::thread::scope(|scope| {
+        let workers: Vec<_> = clips
+            .clips
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || -> Result<Vec<f32>> {
+                    let mut x = Vec::with_capacity(part.len() * per_clip);
+                    for (path, _) in part {
+                        let q = features(&read_clip(path)?);
+                        x.extend(q.iter().map(|&v| {
+                            audio::FEATURE_SCALE * (f32::from(v) - audio::FEATURE_ZERO_POINT as f32)
+                        }));
+                    }
+                    Ok(x)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| bail!("a feature worker panicked"))
+            })
+            .collect::<Result<Vec<_>>>()
+    })?;
+    let sorted = Dataset {
+        features: per_clip,
+        targets: 1,
+        x: parts.concat(),
+        y: clips.clips.iter().map(|&(_, class)| class as f32).collect(),
+        clips: clips.clips.iter().map(|(path, _)| path.clone()).collect(),
+        labels: clips.labels.clone(),
+    };
+    let mut order: Vec<usize> = (0..sorted.len()).collect();
+    SplitMix64::new(CLIP_ORDER_SEED).shuffle(&mut order);
+    Ok(sorted.select(&order))
+}
+
+/// The seed of the order of a WAV folder's samples.
+const CLIP_ORDER_SEED: u64 = 1;
+
 /// Reads the spec's data file (`.npy` by extension, CSV otherwise) and checks it against the spec.
+///
+/// # Errors
+/// A spec without `data.file`, or an unreadable or malformed file.
 pub fn load(spec: &Spec) -> Result<Dataset> {
-    let path = spec.resolve(&spec.data.file);
+    let Some(file) = &spec.data.file else {
+        bail!("the spec's data is a WAV folder, not a table");
+    };
+    let path = spec.resolve(file);
     let is_npy = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
@@ -391,6 +526,8 @@ fn to_dataset(spec: &Spec, path: &Path, table: Table) -> Result<Dataset> {
         targets,
         x: Vec::with_capacity(table.rows * features),
         y: Vec::with_capacity(table.rows * targets),
+        clips: Vec::new(),
+        labels: Vec::new(),
     };
     for (row, name) in table.cells.chunks_exact(table.cols).zip(&table.row_names) {
         ds.x.extend_from_slice(&row[..features]);
@@ -529,7 +666,7 @@ mod tests {
             r#"
 name = "t"
 task = "{task_line}"
-layers = [{{ units = {units} }}]
+layers = [{{ kind = "dense", units = {units} }}]
 [data]
 file = "{}"
 target_columns = {target_columns}
@@ -720,6 +857,8 @@ seed = 1
             targets: 1,
             x: (0..n * 2).map(|v| v as f32).collect(),
             y: (0..n).map(|v| v as f32).collect(),
+            clips: Vec::new(),
+            labels: Vec::new(),
         }
     }
 

@@ -14,9 +14,14 @@ use mote::format::{
     Clamp, DType, FullyConnected, Multiplier, Op, Requant, Softmax, TensorId, Unary,
 };
 
+use crate::float::Fused;
 use crate::plan::graph::HostGraph;
 use crate::quantize::qmath::quantize_multiplier;
-use crate::train::spec::{Activation, FloatModel, Task};
+use mote::kernels::reference::audio;
+
+use crate::intake::audio::CLIP_SAMPLES;
+use crate::train::model::{DenseLayer, FloatModel, Forward, FrontEnd, Mlp};
+use crate::train::spec::Task;
 
 /// Integer bits of SOFTMAX's scaled input differences (TFLite's `kScaledDiffIntegerBits`).
 const SOFTMAX_DIFF_INTEGER_BITS: i32 = 5;
@@ -60,7 +65,7 @@ pub struct Ranges {
 }
 
 /// Runs the float model on `samples` and records the ranges every activation takes.
-pub fn calibrate<'s>(model: &FloatModel, samples: impl Iterator<Item = &'s [f32]>) -> Ranges {
+pub fn calibrate<'s>(model: &Mlp, samples: impl Iterator<Item = &'s [f32]>) -> Ranges {
     let widen = |r: &mut (f32, f32), v: &[f32]| {
         for &x in v {
             r.0 = r.0.min(x);
@@ -82,7 +87,7 @@ pub fn calibrate<'s>(model: &FloatModel, samples: impl Iterator<Item = &'s [f32]
 /// SOFTMAX for classification. With `float_io` the graph takes and returns f32 through
 /// QUANTIZE/DEQUANTIZE; otherwise its input and output are int8.
 pub fn quantize<'a>(
-    model: &FloatModel,
+    model: &Mlp,
     ranges: &Ranges,
     float_io: bool,
     consts: &'a Bump,
@@ -152,7 +157,7 @@ pub fn quantize<'a>(
 
 /// One dense layer as FULLY_CONNECTED with per-channel weights.
 fn dense<'a>(
-    layer: &crate::train::spec::DenseLayer,
+    layer: &DenseLayer,
     input: TensorId,
     output: TensorId,
     in_q: QParams,
@@ -197,12 +202,12 @@ fn dense<'a>(
 }
 
 /// TFLite's `CalculateActivationRangeQuantized`: the activation's real range in output units.
-pub fn activation_clamp(activation: Activation, q: QParams) -> Clamp {
+pub fn activation_clamp(activation: Fused, q: QParams) -> Clamp {
     let quant = |x: f32| q.zero_point + (x / q.scale).round() as i32;
     let (lo, hi) = match activation {
-        Activation::None => (i32::from(i8::MIN), i32::from(i8::MAX)),
-        Activation::Relu => (quant(0.0), i32::from(i8::MAX)),
-        Activation::Relu6 => (quant(0.0), quant(6.0)),
+        Fused::None => (i32::from(i8::MIN), i32::from(i8::MAX)),
+        Fused::Relu => (quant(0.0), i32::from(i8::MAX)),
+        Fused::Relu6 => (quant(0.0), quant(6.0)),
     };
     Clamp {
         min: lo.clamp(-128, 127) as i8,
@@ -259,17 +264,109 @@ mod tests {
             zero_point: -128,
         };
         assert_eq!(
-            activation_clamp(Activation::Relu6, q),
+            activation_clamp(Fused::Relu6, q),
             Clamp { min: -128, max: -8 }
         );
         assert_eq!(
-            activation_clamp(Activation::Relu, q),
+            activation_clamp(Fused::Relu, q),
             Clamp {
                 min: -128,
                 max: 127
             }
         );
     }
+}
+
+/// A trained model quantized, with what quantization did to each layer.
+#[derive(Debug, Clone)]
+pub struct Trained {
+    pub blob: Vec<u8>,
+    /// Each int8 layer's output against the float graph's over the calibration samples, in
+    /// execution order (empty for a multilayer perceptron, which has no float graph here).
+    pub layers: Vec<crate::validate::LayerError>,
+}
+
+/// Quantizes a model `mote train` wrote, calibrating on `samples`: a multilayer perceptron
+/// through [`quantize`] (which can give the blob float input and output), any other model
+/// through its float graph ([`float_model`], the importers' path).
+///
+/// # Errors
+/// `float_io` for a model other than an MLP, or quantization failing.
+pub fn trained(model: &FloatModel, samples: &[&[f32]], float_io: bool) -> Result<Trained> {
+    if samples.is_empty() {
+        bail!("no calibration samples: the training split is empty");
+    }
+    if let Some(mlp) = model.mlp() {
+        let ranges = calibrate(&mlp, samples.iter().copied());
+        let consts = Bump::new();
+        let blob = quantize(&mlp, &ranges, float_io, &consts)?.to_blob()?;
+        return Ok(Trained {
+            blob,
+            layers: Vec::new(),
+        });
+    }
+    if float_io {
+        bail!(
+            "`quantization.float_io` is available for multilayer perceptrons only; this model \
+             takes and gives int8 (drop the setting)"
+        );
+    }
+    let forward = Forward::new(model)?;
+    let graph = forward.graph();
+    let per_sample: Vec<Vec<&[f32]>> = samples.iter().map(|&s| vec![s]).collect();
+    // The layers' errors are measured on the graph alone (features in, for a front end).
+    let analysed = float_model(graph, &per_sample, calibrate::Method::MinMax)?;
+    let blob = match model.front_end {
+        None => analysed.blob.clone(),
+        Some(front_end) => with_front_end(&analysed, front_end)?,
+    };
+    let reference = crate::intake::reference::Reference {
+        graph: graph.clone(),
+        inputs: vec![crate::intake::reference::InputView {
+            shape: graph.tensors[graph.inputs[0]].shape.clone(),
+            channels_last: false,
+        }],
+    };
+    let layers = crate::validate::per_layer(&reference, &analysed.blob, &analysed.names, samples)?;
+    Ok(Trained { blob, layers })
+}
+
+/// Makes the graph take one second of 16 kHz int16 sound through AUDIO_FRONTEND, whose output
+/// becomes the graph's input tensor (which must hold the front end's features, quantized as it
+/// quantizes them).
+fn prepend_log_mel(host: &mut HostGraph) -> Result<()> {
+    let [features] = host.inputs[..] else {
+        bail!("the audio front end needs a model with one input");
+    };
+    let frames = audio::frames(CLIP_SAMPLES);
+    let t = &host.tensors[usize::from(features)];
+    let shape: Vec<usize> = t.shape.iter().map(|&d| usize::from(d)).collect();
+    if t.dtype != DType::I8
+        || t.scale != audio::FEATURE_SCALE
+        || t.zero_point != audio::FEATURE_ZERO_POINT
+        || shape != [1, frames, audio::CHANNELS, 1]
+    {
+        bail!(
+            "the audio front end gives int8 [1, {frames}, {}, 1] at scale {} zero point {}; the \
+             model's input is {:?} {shape:?} at scale {} zero point {}",
+            audio::CHANNELS,
+            audio::FEATURE_SCALE,
+            audio::FEATURE_ZERO_POINT,
+            t.dtype,
+            t.scale,
+            t.zero_point
+        );
+    }
+    let pcm = host.add_tensor("pcm", DType::I16, &[1, CLIP_SAMPLES], 1.0 / 32768.0, 0)?;
+    host.ops.insert(
+        0,
+        Op::AudioFrontend(Unary {
+            input: pcm,
+            output: features,
+        }),
+    );
+    host.inputs = vec![pcm];
+    Ok(())
 }
 
 /// A float model quantized through calibration: the int8 `.tflite` bytes it was written as,
@@ -304,18 +401,39 @@ pub fn float_model(
     };
     calibrate::unify(graph, &mut ranges);
     let tflite = to_tflite::write(graph, &ranges)?;
-    let model = crate::intake::tflite::read(&tflite)
-        .context("the int8 model written from the float graph does not read back")?;
-    let consts = Bump::new();
-    let mut host = crate::intake::import::import(&model, &consts)
-        .context("the int8 model written from the float graph does not import")?;
-    let blob = host.to_blob()?;
-    let names = host.names;
-    drop(model);
+    let (blob, names) = import_written(&tflite, |_| Ok(()))?;
     Ok(FloatImport {
         tflite,
         blob,
         ranges,
         names,
     })
+}
+
+/// The blob of `import` with `front_end` run before its graph (whose input the front end's
+/// output becomes): the same int8 model, imported again, without calibrating again.
+///
+/// # Errors
+/// A graph input the front end's output cannot be.
+pub fn with_front_end(import: &FloatImport, front_end: FrontEnd) -> Result<Vec<u8>> {
+    import_written(&import.tflite, |host| match front_end {
+        FrontEnd::LogMel => prepend_log_mel(host),
+    })
+    .map(|(blob, _)| blob)
+}
+
+/// Imports the int8 `.tflite` written from a float graph, lets `edit` change the host graph,
+/// and plans it into a blob; also returns the tensors' names.
+fn import_written(
+    tflite: &[u8],
+    edit: impl FnOnce(&mut HostGraph) -> Result<()>,
+) -> Result<(Vec<u8>, Vec<String>)> {
+    let model = crate::intake::tflite::read(tflite)
+        .context("the int8 model written from the float graph does not read back")?;
+    let consts = Bump::new();
+    let mut host = crate::intake::import::import(&model, &consts)
+        .context("the int8 model written from the float graph does not import")?;
+    edit(&mut host)?;
+    let blob = host.to_blob()?;
+    Ok((blob, host.names))
 }

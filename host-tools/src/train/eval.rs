@@ -4,12 +4,14 @@ use anyhow::{Result, bail};
 use mote::Model;
 use mote::format::DType;
 
+use crate::intake::audio::{CLIP_SAMPLES, read_clip};
 use crate::intake::data::Dataset;
 use crate::run::{io_defs, run_samples, to_real};
-use crate::train::spec::{FloatModel, Task};
+use crate::train::model::{FloatModel, Forward};
+use crate::train::spec::Task;
 
 /// One metric measured on both models.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Comparison {
     /// "accuracy" (classification, 0..1) or "mse" (regression).
     pub metric: &'static str,
@@ -19,14 +21,24 @@ pub struct Comparison {
     pub int8: f64,
     /// Test samples.
     pub samples: usize,
+    /// The int8 blob's `[label][predicted]` counts (classification).
+    pub confusion: Option<Vec<Vec<usize>>>,
 }
 
-/// The test samples as the blob's input bytes: f32 for a float input, or quantized at the
-/// boundary by the runtime's own QUANTIZE kernel for an int8 input.
+/// The test samples as the blob's input bytes: f32 for a float input, quantized at the
+/// boundary by the runtime's own QUANTIZE kernel for an int8 input, or, for a blob that takes
+/// sound, the clips the features came from.
 pub fn encode_inputs(blob: &[u8], test: &Dataset) -> Result<Vec<u8>> {
     let model = Model::parse(blob)?;
     let io = io_defs(&model)?;
     let (input, _) = io.single()?;
+    if input.dtype == DType::I16 && !test.clips.is_empty() {
+        let mut pcm = Vec::with_capacity(test.len() * CLIP_SAMPLES * 2);
+        for clip in &test.clips {
+            pcm.extend(read_clip(clip)?.iter().flat_map(|s| s.to_le_bytes()));
+        }
+        return Ok(pcm);
+    }
     if input.elements() != Some(test.features) {
         bail!(
             "the blob takes {:?} inputs but the data has {} features",
@@ -38,7 +50,7 @@ pub fn encode_inputs(blob: &[u8], test: &Dataset) -> Result<Vec<u8>> {
     Ok(match input.dtype {
         DType::F32 => floats,
         DType::I32 | DType::U8 | DType::I16 => bail!(
-            "the blob takes {:?} inputs; evaluation feeds int8 or float32",
+            "the blob takes {:?} inputs; evaluation feeds int8 or float32 (or sound from WAV clips)",
             input.dtype
         ),
         DType::I8 => {
@@ -60,20 +72,25 @@ pub fn compare(float: &FloatModel, blob: &[u8], test: &Dataset) -> Result<Compar
     let outputs = run_samples(blob, &encode_inputs(blob, test)?, &mut ())?;
     let int8_out = to_real(output, &outputs);
     let per_sample = int8_out.len() / test.len();
-    let float_out: Vec<Vec<f32>> = (0..test.len())
-        .map(|i| float.forward(test.sample(i).0, |_, _| {}))
-        .collect();
+    let forward = Forward::new(float)?;
+    let float_out = (0..test.len())
+        .map(|i| forward.logits(test.sample(i).0))
+        .collect::<Result<Vec<_>>>()?;
+    let mut confusion = None;
     let (metric, f, q) = match float.task {
         Task::Classification => {
             let label = |i: usize| test.sample(i).1[0] as usize;
             let f = (0..test.len())
                 .filter(|&i| argmax(&float_out[i]) == label(i))
                 .count();
-            let q = int8_out
-                .chunks(per_sample)
-                .enumerate()
-                .filter(|(i, o)| argmax(o) == label(*i))
-                .count();
+            let mut matrix = vec![vec![0usize; per_sample]; per_sample];
+            for (i, o) in int8_out.chunks(per_sample).enumerate() {
+                if let Some(cell) = matrix.get_mut(label(i)).and_then(|r| r.get_mut(argmax(o))) {
+                    *cell += 1;
+                }
+            }
+            let q = (0..per_sample).map(|c| matrix[c][c]).sum::<usize>();
+            confusion = Some(matrix);
             (
                 "accuracy",
                 f as f64 / test.len() as f64,
@@ -100,6 +117,7 @@ pub fn compare(float: &FloatModel, blob: &[u8], test: &Dataset) -> Result<Compar
         float: f,
         int8: q,
         samples: test.len(),
+        confusion,
     })
 }
 
