@@ -1,7 +1,7 @@
 //! Loading a model's data set (CSV or NPY) and splitting it deterministically into train and test.
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Cursor, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail, ensure};
@@ -187,7 +187,8 @@ fn clip_features(clips: &Clips) -> Result<Dataset> {
 /// The seed of the order of a WAV folder's samples.
 const CLIP_ORDER_SEED: u64 = 1;
 
-/// Reads the spec's data file (`.npy` by extension, CSV otherwise) and checks it against the spec.
+/// Reads the spec's data file (`.npy` or `.npz` by extension, CSV otherwise) and checks it
+/// against the spec.
 ///
 /// # Errors
 /// A spec without `data.file`, or an unreadable or malformed file.
@@ -196,13 +197,13 @@ pub fn load(spec: &Spec) -> Result<Dataset> {
         bail!("the spec's data is a WAV folder, not a table");
     };
     let path = spec.resolve(file);
-    let is_npy = path
+    let extension = path
         .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
-    let table = if is_npy {
-        read_npy(&path)?
-    } else {
-        read_csv(&path)?
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    let table = match extension.as_deref() {
+        Some("npy") => read_npy(&path)?,
+        Some("npz") => read_npz(&path)?,
+        _ => read_csv(&path)?,
     };
     to_dataset(spec, &path, table)
 }
@@ -277,16 +278,17 @@ fn read_csv(path: &Path) -> Result<Table> {
     Ok(table)
 }
 
-/// Opens an NPY file after checking what its preamble declares against the file's real size:
-/// the NPY reader allocates the declared header length before reading it, so a hostile
-/// length (up to 4 GiB) must be refused first.
-fn open_npy(path: &Path) -> Result<NpyFile<BufReader<File>>> {
-    let mut file =
-        File::open(path).with_context(|| format!("cannot read data file {}", path.display()))?;
-    let file_len = file.metadata()?.len();
+/// Opens an NPY file (`name` in messages) of `file_len` bytes after checking what its preamble
+/// declares against that size: the NPY reader allocates the declared header length before
+/// reading it, so a hostile length (up to 4 GiB) must be refused first.
+fn open_npy<R: Read + Seek>(
+    mut file: R,
+    file_len: u64,
+    name: &str,
+) -> Result<NpyFile<BufReader<R>>> {
     let mut preamble = [0u8; 12];
-    let read = std::io::Read::read(&mut file, &mut preamble)?;
-    let not_npy = || format!("{} is not a valid NPY file", path.display());
+    let read = file.read(&mut preamble)?;
+    let not_npy = || format!("{name} is not a valid NPY file");
     if read < 10 || &preamble[..6] != b"\x93NUMPY" {
         bail!("{}: it does not start with the NPY magic", not_npy());
     }
@@ -310,8 +312,8 @@ fn open_npy(path: &Path) -> Result<NpyFile<BufReader<File>>> {
     // The declared shape must fit the file before the NPY reader sees it (it multiplies the
     // dimensions unchecked).
     let mut header = vec![0u8; usize::try_from(header_len)?];
-    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(header_start))?;
-    std::io::Read::read_exact(&mut file, &mut header)?;
+    file.seek(SeekFrom::Start(header_start))?;
+    file.read_exact(&mut header)?;
     let header = String::from_utf8_lossy(&header);
     let shape = header
         .split_once("'shape':")
@@ -331,7 +333,7 @@ fn open_npy(path: &Path) -> Result<NpyFile<BufReader<File>>> {
             );
         }
     }
-    std::io::Seek::rewind(&mut file)?;
+    file.rewind()?;
     NpyFile::new(BufReader::new(file)).with_context(not_npy)
 }
 
@@ -382,16 +384,100 @@ fn read_npy(path: &Path) -> Result<Table> {
     })
 }
 
+/// The largest array an NPZ archive may unpack to (its size is declared, and a small archive
+/// can declare a huge one).
+const MAX_NPZ_ARRAY_BYTES: u64 = 4 << 30;
+
+/// Reads an NPZ archive (`numpy.savez(path, x=samples, y=labels)`): `x` has the samples along
+/// its first dimension, in any shape (the spec's `input` gives it), `y` one label or row of
+/// targets per sample. The table's rows are each sample's `x` values then its `y` values.
+fn read_npz(path: &Path) -> Result<Table> {
+    let (file, _) = open_file(path)?;
+    let mut archive = zip::ZipArchive::new(BufReader::new(file)).with_context(|| {
+        format!(
+            "{} is not a valid NPZ file (a zip archive of NPY arrays, as numpy.savez writes)",
+            path.display()
+        )
+    })?;
+    let names: Vec<String> = archive.file_names().map(str::to_owned).collect();
+    let mut array = |key: &str| -> Result<Array> {
+        let entry_name = format!("{key}.npy");
+        let name = format!("{} (array `{key}`)", path.display());
+        let mut entry = match archive.by_name(&entry_name) {
+            Err(zip::result::ZipError::FileNotFound) => bail!(
+                "{} has no array `{key}` (it holds {}): save the samples as `x` and the labels or \
+                 targets as `y`, numpy.savez(path, x=..., y=...)",
+                path.display(),
+                names.join(", ")
+            ),
+            entry => entry.with_context(|| format!("cannot read {name}"))?,
+        };
+        let size = entry.size();
+        ensure!(
+            size <= MAX_NPZ_ARRAY_BYTES,
+            "{name} unpacks to {size} bytes, more than the {MAX_NPZ_ARRAY_BYTES} allowed"
+        );
+        let mut bytes = Vec::with_capacity(usize::try_from(size)?);
+        // One byte more than declared reveals an archive that lies about the size; the
+        // reader checks the CRC at the end.
+        (&mut entry)
+            .take(size + 1)
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("cannot read {name}: the archive is corrupt"))?;
+        ensure!(
+            bytes.len() as u64 == size,
+            "{name}: {} bytes, but the archive declares {size}: it is corrupt",
+            bytes.len()
+        );
+        parse_array(Cursor::new(bytes), size, &name)
+    };
+    let (x, y) = (array("x")?, array("y")?);
+    ensure!(
+        x.samples() == y.samples(),
+        "{}: `x` has {} samples and `y` {}; they need one label or target row per sample",
+        path.display(),
+        x.samples(),
+        y.samples()
+    );
+    ensure!(
+        y.shape.len() <= 2,
+        "{}: `y` has shape {:?}; it must be [samples] or [samples, targets]",
+        path.display(),
+        y.shape
+    );
+    let rows = x.samples();
+    let cells = (0..rows)
+        .flat_map(|i| x.sample(i).iter().chain(y.sample(i)).copied())
+        .collect();
+    Ok(Table {
+        rows,
+        cols: x.sample_len() + y.sample_len(),
+        cells,
+        row_word: "sample",
+        row_names: (0..rows as u64).collect(),
+    })
+}
+
 /// Reads an NPY array of any numeric type and at least one dimension (the samples).
 ///
 /// # Errors
 /// A file that is not NPY, an empty, truncated or non-numeric array, a Fortran-order array of
 /// more than two dimensions, or a value that is not finite.
 pub fn read_array(path: &Path) -> Result<Array> {
-    let file_len = std::fs::metadata(path)
-        .with_context(|| format!("cannot read data file {}", path.display()))?
-        .len();
-    let npy = open_npy(path)?;
+    let (file, file_len) = open_file(path)?;
+    parse_array(file, file_len, &path.display().to_string())
+}
+
+fn open_file(path: &Path) -> Result<(File, u64)> {
+    let file =
+        File::open(path).with_context(|| format!("cannot read data file {}", path.display()))?;
+    let len = file.metadata()?.len();
+    Ok((file, len))
+}
+
+/// [`read_array`] of an NPY file of `file_len` bytes read from `file` (`name` in messages).
+fn parse_array<R: Read + Seek>(file: R, file_len: u64, name: &str) -> Result<Array> {
+    let npy = open_npy(file, file_len, name)?;
     let shape = npy.shape().to_vec();
     let (rows, cols) = match shape[..] {
         [] => (1, 1),
@@ -404,10 +490,7 @@ pub fn read_array(path: &Path) -> Result<Array> {
         ),
     };
     if rows == 0 || cols == 0 {
-        bail!(
-            "{} is empty (shape {shape:?}): it needs one sample per row",
-            path.display()
-        );
+        bail!("{name} is empty (shape {shape:?}): it needs one sample per row");
     }
     let order = npy.order();
     let dtype = npy.dtype();
@@ -419,23 +502,21 @@ pub fn read_array(path: &Path) -> Result<Array> {
         .is_some_and(|bytes| bytes <= file_len);
     if !fits {
         bail!(
-            "{}: the header declares shape {shape:?}, more values than the file's {file_len} \
-             bytes hold: the file is truncated or corrupt",
-            path.display()
+            "{name}: the header declares shape {shape:?}, more values than the file's \
+             {file_len} bytes hold: the file is truncated or corrupt"
         );
     }
     let (rows, cols) = (usize::try_from(rows)?, usize::try_from(cols)?);
     let unsupported = || {
         format!(
-            "{}: unsupported dtype {}; use a float (f4, f8) or integer (i1..i8, u1..u8) array",
-            path.display(),
+            "{name}: unsupported dtype {}; use a float (f4, f8) or integer (i1..i8, u1..u8) array",
             dtype_name(&dtype)
         )
     };
     let DType::Plain(ty) = &dtype else {
         bail!(unsupported());
     };
-    let read_error = || format!("cannot read the data of {}", path.display());
+    let read_error = || format!("cannot read the data of {name}");
     // Values are converted to f32 like the CSV path does; the `as` casts are the intended rounding.
     let cells: Vec<f32> = match (ty.type_char(), ty.size_field()) {
         (TypeChar::Float, 4) => npy.into_vec::<f32>().with_context(read_error)?,
@@ -464,8 +545,7 @@ pub fn read_array(path: &Path) -> Result<Array> {
     };
     if cells.len() != rows * cols {
         bail!(
-            "{}: the file is truncated ({} of {} values)",
-            path.display(),
+            "{name}: the file is truncated ({} of {} values)",
             cells.len(),
             rows * cols
         );
@@ -477,15 +557,13 @@ pub fn read_array(path: &Path) -> Result<Array> {
             .map(|i| cells[(i % cols) * rows + i / cols])
             .collect(),
         Order::Fortran => bail!(
-            "{}: a Fortran-order array of {} dimensions is not supported; save it in C order",
-            path.display(),
+            "{name}: a Fortran-order array of {} dimensions is not supported; save it in C order",
             shape.len()
         ),
     };
     if let Some(i) = cells.iter().position(|v| !v.is_finite()) {
         bail!(
-            "{} sample {}, value {}: not a finite number",
-            path.display(),
+            "{name} sample {}, value {}: not a finite number",
             i / cols,
             i % cols + 1
         );
@@ -592,6 +670,13 @@ impl SplitMix64 {
         (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
     }
 
+    /// Standard normal (Box-Muller, one of the pair).
+    pub fn normal_f32(&mut self) -> f32 {
+        // 1 - u is in (0, 1]: the logarithm stays finite.
+        let radius = (-2.0 * (1.0 - self.unit_f32()).ln()).sqrt();
+        radius * (std::f32::consts::TAU * self.unit_f32()).cos()
+    }
+
     /// Fisher-Yates shuffle.
     pub fn shuffle<T>(&mut self, items: &mut [T]) {
         for i in (1..items.len()).rev() {
@@ -644,7 +729,8 @@ pub fn read_matrix(path: &Path) -> Result<Matrix> {
 }
 
 fn npy_is_int8(path: &Path) -> Result<bool> {
-    let npy = open_npy(path)?;
+    let (file, len) = open_file(path)?;
+    let npy = open_npy(file, len, &path.display().to_string())?;
     Ok(
         matches!(npy.dtype(), DType::Plain(ty) if ty.type_char() == TypeChar::Int && ty.size_field() == 1),
     )
@@ -849,6 +935,98 @@ seed = 1
         let path = write(&dir, "d.npy", &npy_bytes("<i4", false, "(1, 2)", &i4));
         let err = load_err(&spec_for(&path, "classification", Some(3), 1));
         assert!(err.contains("d.npy row 0: class label 7"), "{err}");
+    }
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(name)
+    }
+
+    /// Archives numpy wrote (`tests/data/make_npz.py`): deflated and stored, any `x` shape,
+    /// `y` as a vector or a column.
+    #[test]
+    fn npz_archives_from_numpy_load() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, x) in [
+            (
+                "tiny_compressed.npz",
+                (0..12).map(|v| v as f32 / 4.0).collect::<Vec<_>>(),
+            ),
+            (
+                "tiny_stored.npz",
+                (0..12).map(|v| (v / 4) as f32).collect::<Vec<_>>(),
+            ),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::copy(fixture(name), &path).expect("copy fixture");
+            let ds = load(&spec_for(&path, "classification", Some(3), 1)).expect(name);
+            assert_eq!((ds.features, ds.targets, ds.len()), (4, 1, 3), "{name}");
+            assert_eq!(ds.x, x, "{name}");
+            assert_eq!(ds.y, [2.0, 0.0, 1.0], "{name}");
+        }
+    }
+
+    /// An archive written here, `entries` of (name, NPY bytes); `deflate` or stored.
+    fn npz_bytes(entries: &[(&str, Vec<u8>)], deflate: bool) -> Vec<u8> {
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let method = if deflate {
+            zip::CompressionMethod::Deflated
+        } else {
+            zip::CompressionMethod::Stored
+        };
+        for (name, bytes) in entries {
+            let options = zip::write::FileOptions::default().compression_method(method);
+            zip.start_file(*name, options).expect("entry");
+            zip.write_all(bytes).expect("write entry");
+        }
+        zip.finish().expect("finish").into_inner()
+    }
+
+    #[test]
+    fn npz_errors_are_clear() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f4 =
+            |values: &[f32]| -> Vec<u8> { values.iter().flat_map(|v| v.to_le_bytes()).collect() };
+        let x = npy_bytes("<f4", false, "(2, 2)", &f4(&[1.0, 2.0, 3.0, 4.0]));
+        let y = npy_bytes("<f4", false, "(3,)", &f4(&[0.0, 1.0, 0.0]));
+        let spec =
+            |bytes: &[u8]| spec_for(&write(&dir, "d.npz", bytes), "classification", Some(2), 1);
+
+        let err = load_err(&spec(&npz_bytes(&[("x.npy", x.clone())], true)));
+        assert!(err.contains("has no array `y` (it holds x.npy)"), "{err}");
+
+        let err = load_err(&spec(&npz_bytes(
+            &[("x.npy", x.clone()), ("y.npy", y)],
+            true,
+        )));
+        assert!(err.contains("`x` has 2 samples and `y` 3"), "{err}");
+
+        let err = load_err(&spec(b"PK\x03\x04 not really"));
+        assert!(err.contains("is not a valid NPZ file"), "{err}");
+
+        // A flipped byte in a stored entry fails its CRC; a cut archive has no directory.
+        let y = npy_bytes("<f4", false, "(2,)", &f4(&[0.0, 1.0]));
+        let good = npz_bytes(&[("x.npy", x.clone()), ("y.npy", y)], false);
+        assert!(load(&spec(&good)).is_ok());
+        let at = good
+            .windows(4)
+            .position(|w| w == 2.0f32.to_le_bytes())
+            .expect("x's 2.0");
+        let mut flipped = good.clone();
+        flipped[at + 3] ^= 0x40;
+        let err = load_err(&spec(&flipped));
+        assert!(err.contains("the archive is corrupt"), "{err}");
+        let err = load_err(&spec(&good[..good.len() - 30]));
+        assert!(err.contains("is not a valid NPZ file"), "{err}");
+
+        let bad = npy_bytes("<f4", false, "(2, 2)", &f4(&[1.0, f32::NAN, 3.0, 4.0]));
+        let y = npy_bytes("<f4", false, "(2,)", &f4(&[0.0, 1.0]));
+        let err = load_err(&spec(&npz_bytes(&[("x.npy", bad), ("y.npy", y)], true)));
+        assert!(
+            err.contains("d.npz (array `x`) sample 0, value 2: not a finite"),
+            "{err}"
+        );
     }
 
     fn numbered(n: usize) -> Dataset {

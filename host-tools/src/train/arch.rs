@@ -90,6 +90,11 @@ pub enum StepKind {
         channels: usize,
         activation: Activation,
     },
+    /// Adds the output of step `from` (from 1; 0 is the input) to the previous step's.
+    Add {
+        from: usize,
+        activation: Activation,
+    },
 }
 
 impl StepKind {
@@ -126,6 +131,12 @@ pub fn resolve(layers: &[Layer], input: Shape) -> Result<Vec<Step>> {
     let mut steps: Vec<Step> = Vec::with_capacity(layers.len());
     for (i, layer) in layers.iter().enumerate() {
         let kind = step(layer, shape, time_only, steps.last())
+            .and_then(|kind| match kind {
+                StepKind::Add { from, .. } => {
+                    add(layers, input, &steps, from, shape).map(|()| kind)
+                }
+                _ => Ok(kind),
+            })
             .with_context(|| format!("layer {} ({})", i + 1, kind_name(layer)))?;
         let output = output_shape(&kind, shape)
             .with_context(|| format!("layer {} ({})", i + 1, kind_name(layer)))?;
@@ -137,6 +148,42 @@ pub fn resolve(layers: &[Layer], input: Shape) -> Result<Vec<Step>> {
         shape = output;
     }
     Ok(steps)
+}
+
+/// Checks that layer `from` (0: the input) is an earlier layer whose output, like the
+/// previous layer's (`shape`), exists in the int8 graph with that shape.
+fn add(layers: &[Layer], input: Shape, earlier: &[Step], from: usize, shape: Shape) -> Result<()> {
+    let branch = match from {
+        0 => input,
+        _ => {
+            earlier
+                .get(from - 1)
+                .with_context(|| {
+                    format!(
+                        "`from` is {from}; it must name an earlier layer (1 to {}) or be 0 for \
+                         the model's input",
+                        earlier.len()
+                    )
+                })?
+                .output
+        }
+    };
+    ensure!(
+        !matches!(layers.get(from), Some(Layer::BatchNorm { .. })),
+        "`from` is {from}, a convolution whose batch_norm is folded into it: its own output \
+         does not exist at inference; take the batch_norm's (`from = {}`)",
+        from + 1
+    );
+    ensure!(
+        branch == shape,
+        "the branch from {} is {branch:?} and the previous layer's output {shape:?}; the two \
+         must have the same shape",
+        match from {
+            0 => "the input".to_string(),
+            _ => format!("layer {from}"),
+        }
+    );
+    Ok(())
 }
 
 /// The spec's name of a layer kind.
@@ -152,6 +199,7 @@ pub fn kind_name(layer: &Layer) -> &'static str {
         Layer::Flatten => "flatten",
         Layer::Dropout { .. } => "dropout",
         Layer::BatchNorm { .. } => "batch_norm",
+        Layer::Add { .. } => "add",
     }
 }
 
@@ -276,6 +324,8 @@ fn step(layer: &Layer, shape: Shape, time_only: bool, before: Option<&Step>) -> 
             );
             StepKind::Dropout(rate)
         }
+        // What it adds is checked by `add`, which sees the earlier layers.
+        Layer::Add { from, activation } => StepKind::Add { from, activation },
         Layer::BatchNorm { activation } => {
             let channels = image(shape)?[2];
             ensure!(
@@ -326,7 +376,7 @@ fn output_shape(kind: &StepKind, shape: Shape) -> Result<Shape> {
         }
         (StepKind::GlobalAvgPool, Shape::Image([_, _, c])) => Shape::Flat(c),
         (StepKind::Flatten, s) => Shape::Flat(s.elements()),
-        (StepKind::Dropout(_) | StepKind::BatchNorm { .. }, s) => s,
+        (StepKind::Dropout(_) | StepKind::BatchNorm { .. } | StepKind::Add { .. }, s) => s,
         (_, Shape::Flat(_)) => bail!("internal error: a window over a flat input"),
     })
 }
@@ -416,6 +466,22 @@ mod tests {
                 r#"[{ kind = "dense", units = 0 }]"#,
                 Shape::Flat(3),
                 "`units` is 0",
+            ),
+            (
+                r#"[{ kind = "dense", units = 3 }, { kind = "add", from = 2 }]"#,
+                Shape::Flat(3),
+                "layer 2 (add): `from` is 2; it must name an earlier layer (1 to 1)",
+            ),
+            (
+                r#"[{ kind = "dense", units = 4 }, { kind = "add", from = 0 }]"#,
+                Shape::Flat(3),
+                "the branch from the input is Flat(3) and the previous layer's output Flat(4)",
+            ),
+            (
+                r#"[{ kind = "conv2d", filters = 1, kernel = 3 }, { kind = "batch_norm" },
+                    { kind = "add", from = 1 }]"#,
+                Shape::Image([8, 8, 1]),
+                "take the batch_norm's (`from = 2`)",
             ),
         ];
         let huge = Shape::from_input(&[1 << 40, 1 << 40, 1]).expect_err("huge input");

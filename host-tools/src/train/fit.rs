@@ -4,7 +4,7 @@
 //! NHWC layouts (see [`StepKind::parameter_shapes`]) and folds batch norms into their
 //! convolutions, so the float model written equals, up to float rounding, the network trained.
 
-use anyhow::{Result, bail, ensure};
+use anyhow::{Context, Result, bail, ensure};
 use burn::module::{Module, Param};
 use burn::nn::conv::Conv2d;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig, MseLoss, Reduction};
@@ -174,7 +174,10 @@ fn calibrate(
         .map(|(step, &(lo, hi))| {
             matches!(
                 step.kind,
-                StepKind::Dense { .. } | StepKind::Conv { .. } | StepKind::GlobalAvgPool
+                StepKind::Dense { .. }
+                    | StepKind::Conv { .. }
+                    | StepKind::GlobalAvgPool
+                    | StepKind::Add { .. }
             )
             .then(|| QParams::from_range(lo, hi))
         })
@@ -237,7 +240,7 @@ struct Epochs {
 }
 
 /// Trains `net` for the given epochs: Adam, the spec's batch size, schedule, class weights,
-/// shifts and early stopping; `fake` puts the forward pass on int8 grids.
+/// shifts, noise and early stopping; `fake` puts the forward pass on int8 grids.
 #[allow(clippy::too_many_arguments)]
 fn run_epochs(
     spec: &Spec,
@@ -280,6 +283,11 @@ fn run_epochs(
             if let Some((limit, hwc)) = shift {
                 for sample in x.chunks_mut(train.features) {
                     shift_sample(sample, hwc, limit, &mut rng);
+                }
+            }
+            if let Some(sigma) = spec.training.noise {
+                for v in &mut x {
+                    *v += sigma * rng.normal_f32();
                 }
             }
             let x =
@@ -579,6 +587,8 @@ fn forward(net: &Net, steps: &[Step], x: Tensor<2>, mut pass: Pass) -> Tensor<2>
             .take()
             .map(|x| x.reshape([n, *h, *w, *c]).permute([0, 3, 1, 2]));
     }
+    // Every step's output (the input first), for residual additions.
+    let mut outputs = vec![(image.clone(), flat.clone())];
     for (i, step) in steps.iter().enumerate() {
         match (&step.kind, image.take(), flat.take()) {
             (StepKind::Dense { activation, .. }, _, Some(x)) => {
@@ -638,6 +648,15 @@ fn forward(net: &Net, steps: &[Step], x: Tensor<2>, mut pass: Pass) -> Tensor<2>
                 let [n, c, h, w] = x.dims();
                 flat = Some(x.permute([0, 2, 3, 1]).reshape([n, h * w * c]));
             }
+            (StepKind::Add { from, activation }, image_x, flat_x) => {
+                let (branch_image, branch_flat) = outputs[*from].clone();
+                image = image_x
+                    .zip(branch_image)
+                    .map(|(a, b)| activate(a + b, *activation));
+                flat = flat_x
+                    .zip(branch_flat)
+                    .map(|(a, b)| activate(a + b, *activation));
+            }
             (StepKind::Dropout(rate), image_x, flat_x) => {
                 let keep = 1.0 - rate;
                 let mut mask = |dims: Vec<usize>, device: &Device| -> Option<Tensor<1>> {
@@ -679,6 +698,7 @@ fn forward(net: &Net, steps: &[Step], x: Tensor<2>, mut pass: Pass) -> Tensor<2>
             image = image.map(|x| fake_activation(x, q));
             flat = flat.map(|x| fake_activation(x, q));
         }
+        outputs.push((image.clone(), flat.clone()));
     }
     flat.expect("resolve ends a model in a flat output")
 }
@@ -715,6 +735,9 @@ fn export(spec_layers: &[Layer], steps: &[Step], net: &Net) -> Result<Vec<Traine
     let (mut convs, mut denses, mut norms) =
         (net.convs.iter(), net.denses.iter(), net.norms.iter());
     let mut layers: Vec<TrainedLayer> = Vec::with_capacity(steps.len());
+    // The exported layer that computes each step's output (0: the input), for additions:
+    // dropout passes its input on, a batch norm's output is its folded convolution's.
+    let mut computed_by: Vec<usize> = vec![0];
     for (step, layer) in steps.iter().zip(spec_layers) {
         let mut trained = TrainedLayer {
             layer: layer.clone(),
@@ -787,12 +810,23 @@ fn export(spec_layers: &[Layer], steps: &[Step], net: &Net) -> Result<Vec<Traine
                     *w *= gamma[o] / (var[o] + n.epsilon as f32).sqrt();
                 }
                 set_activation(&mut conv.layer, activation);
+                computed_by.push(layers.len());
                 continue;
             }
-            StepKind::Dropout(_) => continue,
+            StepKind::Dropout(_) => {
+                computed_by.push(computed_by.last().copied().unwrap_or(0));
+                continue;
+            }
+            StepKind::Add { from, activation } => {
+                // resolve refuses a convolution whose batch norm is folded into it.
+                let from = computed_by.get(from).copied();
+                let from = from.context("internal error: an addition from a later layer")?;
+                trained.layer = Layer::Add { from, activation };
+            }
             _ => {}
         }
         layers.push(trained);
+        computed_by.push(layers.len());
     }
     Ok(layers)
 }
@@ -967,6 +1001,14 @@ mod tests {
         assert_eq!(a, b);
         // Dropout and the three batch norms are gone from the exported model.
         assert_eq!(a.layers.len(), spec.layers.len() - 4);
+        // Noise is drawn from the seed too.
+        spec.training.noise = Some(0.1);
+        let noisy = train(&spec, &train_set, None, &mut |_| {}).expect("train");
+        assert_eq!(
+            noisy,
+            train(&spec, &train_set, None, &mut |_| {}).expect("train")
+        );
+        assert_ne!(noisy, a);
     }
 
     /// A spec of `layers` over `input`, classifying into `classes`, with seeded random data.
@@ -1042,6 +1084,26 @@ mod tests {
                 { kind = "dense", units = 3 },
             ]"#,
             ),
+            // Residual additions: from a layer, from a dropout (the batch norm's folded
+            // convolution), from the input; flat and image branches.
+            (
+                "[8, 8, 4]",
+                r#"[
+                { kind = "conv2d", filters = 4, kernel = 3, activation = "relu" },
+                { kind = "conv2d", filters = 4, kernel = 3 },
+                { kind = "batch_norm" },
+                { kind = "dropout", rate = 0.2 },
+                { kind = "add", from = 1, activation = "relu" },
+                { kind = "depthwise_conv2d", kernel = 3 },
+                { kind = "add", from = 4, activation = "hard_swish" },
+                { kind = "add", from = 0 },
+                { kind = "global_avg_pool" },
+                { kind = "dense", units = 6, activation = "relu" },
+                { kind = "dense", units = 6 },
+                { kind = "add", from = 10, activation = "relu6" },
+                { kind = "dense", units = 3 },
+            ]"#,
+            ),
         ];
         for (input, layers) in cases {
             let (spec, data) = random_case(input, layers, 3, 96);
@@ -1070,7 +1132,19 @@ mod tests {
                 &mut (),
             )
             .expect("run");
-            let mut worst = 0f32;
+            // The network on the int8 grids quantization-aware training uses.
+            let device = Device::flex();
+            let folded_steps = model.steps().expect("steps");
+            let folded = from_model(&model, &folded_steps, &device).expect("net");
+            let fake = calibrate(&model, &folded_steps, &folded, &calibration).expect("grids");
+            let x =
+                Tensor::<2>::from_data(TensorData::new(sub.x.clone(), [n, data.features]), &device);
+            let pass = Pass {
+                fake: Some(&fake),
+                ..Pass::default()
+            };
+            let fake_out = read_f32(super::forward(&folded, &folded_steps, x, pass)).expect("read");
+            let (mut worst, mut worst_fake) = (0f32, 0f32);
             for i in 0..n {
                 let logits = forward.logits(data.sample(i).0).expect("forward");
                 let theirs = &burn_out[i * 3..(i + 1) * 3];
@@ -1081,19 +1155,30 @@ mod tests {
                     );
                 }
                 // Softmax in float against the blob's int8 probabilities (1/256 steps).
-                let max = logits.iter().fold(f32::MIN, |m, &v| m.max(v));
-                let sum: f32 = logits.iter().map(|v| (v - max).exp()).sum();
-                for (j, l) in logits.iter().enumerate() {
-                    let p = (l - max).exp() / sum;
-                    let q = (f32::from(int8[i * 3 + j] as i8) + 128.0) / 256.0;
-                    worst = worst.max((p - q).abs());
+                let q = |j: usize| (f32::from(int8[i * 3 + j] as i8) + 128.0) / 256.0;
+                for (j, p) in softmax(&logits).iter().enumerate() {
+                    worst = worst.max((p - q(j)).abs());
+                }
+                for (j, p) in softmax(&fake_out[i * 3..(i + 1) * 3]).iter().enumerate() {
+                    worst_fake = worst_fake.max((p - q(j)).abs());
                 }
             }
+            eprintln!("{input}: int8 vs float {worst}, vs fake-quantized {worst_fake}");
             assert!(
                 worst <= 0.02,
                 "{input}: int8 probabilities off by up to {worst}"
             );
+            assert!(
+                worst_fake <= 0.01,
+                "{input}: fake quantization off the int8 probabilities by up to {worst_fake}"
+            );
         }
+    }
+
+    fn softmax(logits: &[f32]) -> Vec<f32> {
+        let max = logits.iter().fold(f32::MIN, |m, &v| m.max(v));
+        let sum: f32 = logits.iter().map(|v| (v - max).exp()).sum();
+        logits.iter().map(|l| (l - max).exp() / sum).collect()
     }
 
     fn committed_model(name: &str) -> FloatModel {

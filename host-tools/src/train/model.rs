@@ -198,6 +198,8 @@ impl FloatModel {
             });
         }
         g.inputs.push(x);
+        // Each layer's output tensor (the input first), for additions.
+        let mut outputs = vec![x];
         for (i, (step, layer)) in self.steps()?.iter().zip(&self.layers).enumerate() {
             let name = format!("{}_{}", arch::kind_name(&layer.layer), i + 1);
             let params = |g: &mut Graph| -> Result<Vec<TensorIx>> {
@@ -273,7 +275,15 @@ impl FloatModel {
                     };
                     (g.push(&name, op, vec![x])?, Activation::None)
                 }
-                StepKind::Dropout(_) => continue,
+                StepKind::Add { from, activation } => {
+                    let fused = activation.fused().unwrap_or_default();
+                    let inputs = vec![x, outputs[from]];
+                    (g.push(&name, Op::Add { fused }, inputs)?, activation)
+                }
+                StepKind::Dropout(_) => {
+                    outputs.push(x);
+                    continue;
+                }
                 StepKind::BatchNorm { .. } => bail!("internal error: an unfolded batch_norm"),
             };
             let unfused = match activation {
@@ -288,6 +298,7 @@ impl FloatModel {
             if let Some(op) = unfused {
                 x = g.push(format!("{name}/activation"), op, vec![x])?;
             }
+            outputs.push(x);
         }
         if self.task == Task::Classification {
             x = g.push("softmax", Op::Softmax { beta: 1.0 }, vec![x])?;

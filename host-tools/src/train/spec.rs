@@ -121,6 +121,15 @@ pub enum Layer {
         #[serde(default)]
         activation: Activation,
     },
+    /// A residual connection: adds the output of layer `from` (counting from 1; 0 is the
+    /// model's input) to the previous layer's, then applies `activation`. The two branches
+    /// must have the same shape; `from` may not be a convolution whose batch_norm is folded
+    /// into it (take the batch_norm's output).
+    Add {
+        from: usize,
+        #[serde(default)]
+        activation: Activation,
+    },
 }
 
 /// A window's extent: one number for every axis, or `[height, width]`.
@@ -253,6 +262,10 @@ pub struct TrainingSpec {
     /// way, zeros shifted in (time frames and mel bands for sound, so `[4, 0]` moves a word
     /// by up to 80 ms); image and time-series inputs only.
     pub shift: Option<[usize; 2]>,
+    /// Add Gaussian noise of this standard deviation to every value of each training sample,
+    /// in the input's units (for sound, the log-mel features, whose steps are
+    /// `FEATURE_SCALE` apart), drawn anew each epoch.
+    pub noise: Option<f32>,
     /// Epochs of quantization-aware fine-tuning after training (at a tenth of the learning
     /// rate); 0 for post-training quantization alone.
     #[serde(default)]
@@ -353,6 +366,13 @@ impl Spec {
         }
         if self.task == Task::Classification && self.data.target_columns != 1 {
             bail!("classification needs one target column (the class label)");
+        }
+        if self
+            .training
+            .noise
+            .is_some_and(|sigma| !(sigma.is_finite() && sigma > 0.0))
+        {
+            bail!("`training.noise` must be a positive standard deviation");
         }
         if !(0.0..1.0).contains(&self.training.validation_fraction) {
             bail!("`training.validation_fraction` must be in [0, 1)");
