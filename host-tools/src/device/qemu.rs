@@ -482,25 +482,8 @@ fn build(
         cmd.args(["--no-default-features", "--features", "field"])
             .env("MOTE_DEFAULT_ARENA_BYTES", "2048");
     }
-    let output = cmd
-        .current_dir(&dir)
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .env_remove("RUSTFLAGS")
-        .env("CARGO_ENCODED_RUSTFLAGS", remap_path_flags(root)?)
-        .env("RUSTC_WRAPPER", root.join("rustc-wrapper.sh"))
-        .env_remove("RUSTC_WORKSPACE_WRAPPER")
-        .env_remove("CARGO_BUILD_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .stdin(Stdio::null())
-        .output()
-        .context("cannot run cargo to build the firmware")?;
-    if !output.status.success() {
-        bail!(
-            "building the {board} firmware failed ({}):\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+    run_firmware_cargo(cmd, root, &dir, &target_dir)
+        .with_context(|| format!("building the {board} firmware failed"))?;
     let elf = target_dir
         .join(board.target())
         .join("release")
@@ -515,6 +498,91 @@ fn build(
         elf.display()
     );
     Ok(elf)
+}
+
+/// The smallest application, `bare-digits` in the `firmware/` folder `root`: the digits MLP
+/// on a bare Cortex-M4 (QEMU's `mps2-an386` memory map; it reads one sample where
+/// [`BARE_DIGITS_INPUT`] says, prints the scores in hex through semihosting and exits 0),
+/// built for size (`--profile size`) with the boards' path remapping. Returns the ELF's path.
+///
+/// # Errors
+/// A failed build, with cargo's messages.
+pub fn build_bare_digits(root: &Path) -> Result<PathBuf> {
+    let mut cmd = Command::new("cargo");
+    cmd.args(["build", "--profile", "size", "--quiet"]);
+    let target_dir = root.join("target");
+    run_firmware_cargo(cmd, root, &root.join("bare-digits"), &target_dir)
+        .context("building the bare-digits application failed")?;
+    let elf = target_dir.join("thumbv7em-none-eabihf/size/mote-bare-digits");
+    ensure!(elf.is_file(), "the build left no ELF at {}", elf.display());
+    Ok(elf)
+}
+
+/// Where `bare-digits` reads its sample (its `memory/qemu.x`).
+pub const BARE_DIGITS_INPUT: u64 = 0x0028_0000;
+
+/// Runs the `bare-digits` application ([`build_bare_digits`]) on one 64-byte sample in QEMU's
+/// `mps2-an386` and returns the scores it printed.
+///
+/// # Errors
+/// QEMU missing, a timeout, a non-zero exit (the application's error or panic) or output that
+/// is not one line of hex bytes.
+pub fn run_bare_digits(elf: &Path, sample: &[u8], timeout: Duration) -> Result<Vec<u8>> {
+    let dir = tempfile::tempdir().context("cannot create a folder for the QEMU run")?;
+    let file = dir.path().join("sample.bin");
+    std::fs::write(&file, sample).context("cannot write the sample file")?;
+    let mut cmd = Board::Mps2An386
+        .qemu()
+        .context("no emulator for mps2-an386")?;
+    cmd.arg("-kernel")
+        .arg(elf)
+        .arg("-device")
+        .arg(loader(&file, BARE_DIGITS_INPUT));
+    let exited = run_with_timeout(cmd, timeout).context("cannot run QEMU (.ci/install-deps.sh)")?;
+    // QEMU writes the semihosting console to its standard error.
+    let console = String::from_utf8_lossy(&exited.stderr);
+    ensure!(
+        !exited.timed_out && exited.code == Some(0),
+        "bare-digits did not exit 0 (exit {:?}{}): {console}",
+        exited.code,
+        if exited.timed_out { ", timed out" } else { "" },
+    );
+    let hex = console.trim();
+    ensure!(
+        hex.len().is_multiple_of(2),
+        "bare-digits printed `{hex}`, not hex bytes"
+    );
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| {
+            u8::from_str_radix(hex.get(i..i + 2).unwrap_or(""), 16)
+                .with_context(|| format!("bare-digits printed `{hex}`, not hex bytes"))
+        })
+        .collect()
+}
+
+/// Runs a firmware build (`cmd`: `cargo build ...`) in `dir` of the `firmware/` folder `root`,
+/// into `target_dir`, with the flags that keep the image the same wherever it is built.
+fn run_firmware_cargo(mut cmd: Command, root: &Path, dir: &Path, target_dir: &Path) -> Result<()> {
+    let output = cmd
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", target_dir)
+        .env_remove("RUSTFLAGS")
+        .env("CARGO_ENCODED_RUSTFLAGS", remap_path_flags(root)?)
+        .env("RUSTC_WRAPPER", root.join("rustc-wrapper.sh"))
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .env_remove("CARGO_BUILD_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .stdin(Stdio::null())
+        .output()
+        .context("cannot run cargo to build the firmware")?;
+    ensure!(
+        output.status.success(),
+        "{}:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(())
 }
 
 /// `CARGO_ENCODED_RUSTFLAGS` that take the checkout's and cargo's home folders out of the
