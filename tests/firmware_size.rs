@@ -43,7 +43,8 @@ fn measure(root: &Path) -> String {
          # initialised data (flash and RAM), bss = zeroed RAM, the static arena included\n\
          # (256 KiB; on a kit, what its RAM leaves: MOTE_DEFAULT_ARENA_BYTES in its .cargo/config.toml).\n\
          # Release builds as mote_tools::device::qemu::build_firmware makes them (default arena);\n\
-         # bare-digits: the digits MLP alone on a bare Cortex-M4 (firmware/bare-digits, opt-level z).\n\
+         # bare-digits: the digits MLP alone on a bare Cortex-M4 (firmware/bare-digits, opt-level z),\n\
+         # reference kernels; bare-optimized: the same with the optimized ones.\n\
          # Checked by `cargo test -p mote-tests --test firmware_size`; after an intended change:\n",
     );
     let _ = writeln!(text, "#   {BLESS}");
@@ -66,13 +67,16 @@ fn measure(root: &Path) -> String {
             size.bss
         );
     }
-    let elf = qemu::build_bare_digits(root).unwrap_or_else(|e| panic!("{e:#}"));
-    let size = qemu::image_size(&std::fs::read(&elf).unwrap()).unwrap();
-    let _ = writeln!(
-        text,
-        "{:<14}{:>9}{:>9}{:>9}",
-        "bare-digits", size.text, size.data, size.bss
-    );
+    for (name, reference_kernels) in [("bare-digits", true), ("bare-optimized", false)] {
+        let elf =
+            qemu::build_bare_digits(root, reference_kernels).unwrap_or_else(|e| panic!("{e:#}"));
+        let size = qemu::image_size(&std::fs::read(&elf).unwrap()).unwrap();
+        let _ = writeln!(
+            text,
+            "{:<14}{:>9}{:>9}{:>9}",
+            name, size.text, size.data, size.bss
+        );
+    }
     text
 }
 
@@ -157,13 +161,19 @@ fn firmware_sizes_match_the_committed_file() {
 /// runner) computes on the board what the host computes, sample by sample.
 #[test]
 fn the_bare_digits_application_computes_what_the_host_does() {
-    let elf = qemu::build_bare_digits(&repo().join("firmware")).unwrap_or_else(|e| panic!("{e:#}"));
     let (blob, inputs) = bundled("digits", 8);
     let expected = host_outputs(&blob, &inputs);
-    for (i, (sample, want)) in inputs.chunks(64).zip(expected.chunks(10)).enumerate() {
-        let got = qemu::run_bare_digits(&elf, sample, Duration::from_secs(30))
-            .unwrap_or_else(|e| panic!("sample {i}: {e:#}"));
-        assert_eq!(got, want, "sample {i}");
+    for reference_kernels in [true, false] {
+        let elf = qemu::build_bare_digits(&repo().join("firmware"), reference_kernels)
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        for (i, (sample, want)) in inputs.chunks(64).zip(expected.chunks(10)).enumerate() {
+            let got = qemu::run_bare_digits(&elf, sample, Duration::from_secs(30))
+                .unwrap_or_else(|e| panic!("sample {i}: {e:#}"));
+            assert_eq!(
+                got, want,
+                "sample {i} (reference kernels: {reference_kernels})"
+            );
+        }
     }
 }
 

@@ -341,7 +341,10 @@ impl<'a> Iterator for OpIter<'a> {
             }
             Err(_) => {
                 self.count = index; // stop after the first bad record
-                Some(Err(Error::BadOp(index)))
+                Some(Err(match crate::format::left_out(self.bytes) {
+                    Some(name) => Error::UnsupportedOp { op: index, name },
+                    None => Error::BadOp(index),
+                }))
             }
         }
     }

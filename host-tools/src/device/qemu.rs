@@ -503,14 +503,20 @@ fn build(
 /// The smallest application, `bare-digits` in the `firmware/` folder `root`: the digits MLP
 /// on a bare Cortex-M4 (QEMU's `mps2-an386` memory map; it reads one sample where
 /// [`BARE_DIGITS_INPUT`] says, prints the scores in hex through semihosting and exits 0),
-/// built for size (`--profile size`) with the boards' path remapping. Returns the ELF's path.
+/// built for size (`--profile size`) with the boards' path remapping, with the reference
+/// kernels (its default) or the optimized ones. Returns the ELF's path.
 ///
 /// # Errors
 /// A failed build, with cargo's messages.
-pub fn build_bare_digits(root: &Path) -> Result<PathBuf> {
+pub fn build_bare_digits(root: &Path, reference_kernels: bool) -> Result<PathBuf> {
     let mut cmd = Command::new("cargo");
     cmd.args(["build", "--profile", "size", "--quiet"]);
-    let target_dir = root.join("target");
+    let target_dir = if reference_kernels {
+        root.join("target")
+    } else {
+        cmd.arg("--no-default-features");
+        root.join("target").join("optimized")
+    };
     run_firmware_cargo(cmd, root, &root.join("bare-digits"), &target_dir)
         .context("building the bare-digits application failed")?;
     let elf = target_dir.join("thumbv7em-none-eabihf/size/mote-bare-digits");
