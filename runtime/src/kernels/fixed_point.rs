@@ -15,17 +15,7 @@ pub fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
     let nudge: i64 = if ab >= 0 { 1 << 30 } else { 1 - (1 << 30) };
     // |ab + nudge| < 2^62, so the quotient fits in i32 except for the case handled above.
     // C++ division truncates toward zero, as Rust's does.
-    div_pow2_toward_zero(ab + nudge, 31) as i32
-}
-
-/// `x / 2^exponent` (`exponent` < 63) truncated toward zero, as Rust's `/` does, in shifts:
-/// at opt-level "z" the compiler would otherwise call the 64-bit division routine (1 KB of
-/// code on Cortex-M, and tens of cycles a call).
-#[inline(always)]
-pub fn div_pow2_toward_zero(x: i64, exponent: u32) -> i64 {
-    // A negative x is biased by 2^exponent - 1 so that the floor of the shift rounds up.
-    let bias = (x >> 63) & ((1i64 << exponent) - 1);
-    (x + bias) >> exponent
+    ((ab + nudge) / (1i64 << 31)) as i32
 }
 
 /// `x / 2^exponent` rounded to nearest, ties away from zero. gemmlowp's `RoundingDivideByPOT`.
@@ -106,20 +96,8 @@ mod tests {
         q as i32
     }
 
-    proptest! {
-        #[test]
-        fn shifts_divide_as_rust_divides(x in any::<i64>(), exponent in 0u32..63) {
-            prop_assert_eq!(div_pow2_toward_zero(x, exponent), x / (1i64 << exponent));
-        }
-    }
-
     #[test]
     fn named_edge_cases() {
-        for x in [i64::MIN, i64::MIN + 1, -3, -2, -1, 0, 1, 2, 3, i64::MAX] {
-            for e in [0, 1, 31, 62] {
-                assert_eq!(div_pow2_toward_zero(x, e), x / (1i64 << e), "{x} / 2^{e}");
-            }
-        }
         assert_eq!(
             saturating_rounding_doubling_high_mul(i32::MIN, i32::MIN),
             i32::MAX

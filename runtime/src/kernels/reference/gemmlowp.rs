@@ -37,7 +37,7 @@ pub fn saturating_shl(x: i32, exponent: u32) -> i32 {
 #[inline(always)]
 pub fn rounding_half_sum(a: i32, b: i32) -> i32 {
     let sum = i64::from(a) + i64::from(b);
-    crate::kernels::fixed_point::div_pow2_toward_zero(sum + if sum >= 0 { 1 } else { -1 }, 1) as i32
+    ((sum + if sum >= 0 { 1 } else { -1 }) / 2) as i32
 }
 
 /// exp(a) for a in [-1/4, 0), Q0.31 in and out: a Taylor polynomial around -1/8.
