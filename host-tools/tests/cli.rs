@@ -1213,3 +1213,72 @@ qat_epochs = 2
     assert!(err.contains("bad.wav") && err.contains("16000 Hz"), "{err}");
     assert!(!dir.path().join("x.json").exists());
 }
+
+/// A residual block and input noise, from an NPZ archive (`x` as 8x8x1 images, `y` labels),
+/// through the commands a user runs: the int8 blob has its ADD and classifies the test digits
+/// (97.49% measured; models/digits_cnn, without a residual, 99.44%).
+#[test]
+fn a_residual_cnn_trains_from_an_npz_archive() {
+    use std::io::Write as _;
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+    let rows = std::fs::read_to_string(models.join("digits/digits.csv")).unwrap();
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    for row in rows.lines() {
+        let cells: Vec<f32> = row.split(',').map(|c| c.trim().parse().unwrap()).collect();
+        x.extend(cells[..64].iter().flat_map(|v| v.to_le_bytes()));
+        y.extend((cells[64] as i64).to_le_bytes());
+    }
+    let n = y.len() / 8;
+    let dir = tempfile::tempdir().unwrap();
+    let mut zip =
+        zip::ZipWriter::new(std::fs::File::create(dir.path().join("digits.npz")).unwrap());
+    for (name, bytes) in [
+        ("x.npy", npy("<f4", &format!("({n}, 8, 8, 1)"), &x)),
+        ("y.npy", npy("<i8", &format!("({n},)"), &y)),
+    ] {
+        let options =
+            zip::write::FileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        zip.start_file(name, options).unwrap();
+        zip.write_all(&bytes).unwrap();
+    }
+    zip.finish().unwrap();
+    let spec = dir.path().join("spec.toml");
+    std::fs::write(
+        &spec,
+        r#"name = "residual"
+task = "classification"
+input = [8, 8, 1]
+layers = [
+    { kind = "conv2d", filters = 12, kernel = 3, activation = "relu" },
+    { kind = "depthwise_conv2d", kernel = 3 },
+    { kind = "batch_norm", activation = "relu" },
+    { kind = "conv2d", filters = 12, kernel = 1 },
+    { kind = "batch_norm" },
+    { kind = "add", from = 1, activation = "relu" },
+    { kind = "max_pool", size = 2 },
+    { kind = "flatten" },
+    { kind = "dense", units = 10 },
+]
+[data]
+file = "digits.npz"
+classes = 10
+test_fraction = 0.2
+split_seed = 1
+[training]
+epochs = 30
+batch_size = 32
+learning_rate = 0.003
+seed = 1
+schedule = "cosine"
+noise = 0.1
+"#,
+    )
+    .unwrap();
+    mote_ok(&["train", s(&spec)]);
+    mote_ok(&["quantize", s(&spec)]);
+    let report = mote_ok(&["eval", s(&spec)]);
+    let int8 = figure(&report, "int8  accuracy");
+    assert!(int8 >= 96.0, "int8 accuracy {int8}%\n{report}");
+    let layers = mote_ok(&["inspect", s(&dir.path().join("residual.mote"))]);
+    assert!(layers.contains(" ADD "), "{layers}");
+}
