@@ -3,9 +3,10 @@
 //! from the arena and call the kernel). Kernels never see unvalidated data.
 //!
 //! Each operator (or family) is a cargo feature (`op-conv`, ..., all of them in `all-ops`, the
-//! default): the dispatch below is the only place that names them, and a module is compiled
-//! only with one of its operators. A blob with an operator the runtime was built without is
-//! refused by `validate` ([`Error::UnsupportedOp`]).
+//! default): the dispatch below names them, as does the list of operator kinds in
+//! `format.rs` (whose decoder skips the kinds left out), and a module is compiled only with
+//! one of its operators. A blob with an operator the runtime was built without is refused
+//! while its records are decoded or by `validate` ([`Error::UnsupportedOp`]).
 
 // With operators left out, the helpers (and dispatch arguments) only they use are unused.
 #![cfg_attr(not(feature = "all-ops"), allow(dead_code, unused_variables))]
