@@ -1502,6 +1502,16 @@ mod tests {
         assert_eq!(used, TENSOR_SLOT_LEN);
     }
 
+    /// Every kind has a name, and the default build (every operator) decodes every kind.
+    #[test]
+    fn the_kind_tables_cover_every_operator() {
+        assert_eq!(KIND_NAMES.len(), KIND_BUILT.len());
+        assert_eq!(KIND_NAMES.len(), Kind::AudioFrontend as usize + 1);
+        if cfg!(feature = "all-ops") {
+            assert!(KIND_BUILT.iter().all(|&built| built));
+        }
+    }
+
     #[test]
     fn byte_slices_round_trip_borrowed() {
         let fc = FullyConnected {
