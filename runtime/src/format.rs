@@ -1502,11 +1502,10 @@ mod tests {
         assert_eq!(used, TENSOR_SLOT_LEN);
     }
 
-    /// Every kind has a name, and the default build (every operator) decodes every kind.
+    /// The default build (every operator) decodes every kind.
     #[test]
     fn the_kind_tables_cover_every_operator() {
         assert_eq!(KIND_NAMES.len(), KIND_BUILT.len());
-        assert_eq!(KIND_NAMES.len(), Kind::AudioFrontend as usize + 1);
         if cfg!(feature = "all-ops") {
             assert!(KIND_BUILT.iter().all(|&built| built));
         }
