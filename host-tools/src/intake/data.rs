@@ -417,7 +417,8 @@ fn read_npz(path: &Path) -> Result<Table> {
             size <= MAX_NPZ_ARRAY_BYTES,
             "{name} unpacks to {size} bytes, more than the {MAX_NPZ_ARRAY_BYTES} allowed"
         );
-        let mut bytes = Vec::with_capacity(usize::try_from(size)?);
+        // Reserved up to 64 MiB: the declared size is not trusted until the bytes arrive.
+        let mut bytes = Vec::with_capacity(usize::try_from(size.min(64 << 20))?);
         // One byte more than declared reveals an archive that lies about the size; the
         // reader checks the CRC at the end.
         (&mut entry)
