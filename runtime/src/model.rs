@@ -342,7 +342,7 @@ impl<'a> Iterator for OpIter<'a> {
             Err(_) => {
                 self.count = index; // stop after the first bad record
                 Some(Err(match crate::format::left_out(self.bytes) {
-                    Some(name) => Error::UnsupportedOp { op: index, name },
+                    Some(kind) => Error::UnsupportedOp { op: index, kind },
                     None => Error::BadOp(index),
                 }))
             }
