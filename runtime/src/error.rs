@@ -26,8 +26,8 @@ pub enum Error {
     UnsupportedOp {
         /// Index of the operator.
         op: u16,
-        /// Its kind ([`crate::format::OpKind::name`] spells it as TFLite does).
-        kind: crate::format::OpKind,
+        /// Its kind, as TFLite spells it (see [`crate::format::Op::name`]).
+        name: &'static str,
     },
     /// A tensor id is out of range; the value is the id.
     TensorOutOfRange(u16),
@@ -90,11 +90,10 @@ impl fmt::Display for Error {
             Error::Malformed => write!(f, "blob payload is malformed"),
             Error::BadTensor(t) => write!(f, "tensor {t} is malformed"),
             Error::BadOp(i) => write!(f, "operator {i} is malformed"),
-            Error::UnsupportedOp { op, kind } => write!(
+            Error::UnsupportedOp { op, name } => write!(
                 f,
-                "operator {op} is a {}, which this build of the runtime leaves out \
-                 (enable its `op-` cargo feature)",
-                kind.name()
+                "operator {op} is a {name}, which this build of the runtime leaves out \
+                 (enable its `op-` cargo feature)"
             ),
             Error::TensorOutOfRange(t) => write!(f, "tensor id {t} is out of range"),
             Error::ShapeMismatch { op } => write!(f, "operator {op}: tensor shapes do not fit"),

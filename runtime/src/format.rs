@@ -941,7 +941,7 @@ pub const LSTM_MULTIPLIERS: usize = 11 * 5;
 /// condition (its `op-` feature) under which the runtime runs it, and writes its decoder by
 /// hand rather than derived: a kind whose operator this build leaves out is not decoded, so
 /// neither its decoder nor anything it alone uses reaches the image. Postcard numbers the
-/// variants in the order listed, which [`OpKind`] repeats.
+/// variants in the order listed, which `Kind` repeats.
 macro_rules! operators {
     ($(
         $(#[doc = $doc:literal])*
@@ -955,15 +955,10 @@ macro_rules! operators {
         }
 
         /// The operators' kinds, numbered as postcard numbers [`Op`]'s variants.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-        #[allow(missing_docs)] // named as the variants of `Op`
-        pub enum OpKind {
+        #[derive(Debug, Clone, Copy)]
+        enum Kind {
             $( $variant, )*
         }
-
-        /// Each kind, by number.
-        const KINDS: &[OpKind] = &[$( OpKind::$variant, )*];
 
         /// TFLite's name of each kind, by number.
         const KIND_NAMES: &[&str] = &[$( $name, )*];
@@ -972,10 +967,9 @@ macro_rules! operators {
         const KIND_BUILT: &[bool] = &[$( cfg!($($built)*), )*];
 
         impl Op<'_> {
-            /// The operator's kind.
-            pub fn kind(&self) -> OpKind {
+            fn kind(&self) -> Kind {
                 match self {
-                    $( Op::$variant(_) => OpKind::$variant, )*
+                    $( Op::$variant(_) => Kind::$variant, )*
                 }
             }
         }
@@ -998,7 +992,7 @@ macro_rules! operators {
                         use serde::de::VariantAccess;
                         let (number, variant): (u32, A::Variant) = data.variant()?;
                         $(
-                            if cfg!($($built)*) && number == OpKind::$variant as u32 {
+                            if cfg!($($built)*) && number == Kind::$variant as u32 {
                                 return variant.newtype_variant().map(Op::$variant);
                             }
                         )*
@@ -1011,20 +1005,13 @@ macro_rules! operators {
     };
 }
 
-impl OpKind {
-    /// The kind's name as TFLite spells it (several for a kind that stands for several).
-    pub fn name(self) -> &'static str {
-        KIND_NAMES.get(self as usize).copied().unwrap_or("?")
-    }
-}
-
-/// The operator kind an operator record starts with, if this build leaves that kind out (a
-/// record that does not decode for that reason, not because it is damaged).
-pub fn left_out(record: &[u8]) -> Option<OpKind> {
+/// TFLite's name of the operator kind an operator record starts with, if this build leaves
+/// that kind out (a record that does not decode for that reason, not because it is damaged).
+pub fn left_out(record: &[u8]) -> Option<&'static str> {
     let (number, _) = postcard::take_from_bytes::<u32>(record).ok()?;
     let number = usize::try_from(number).ok()?;
     match KIND_BUILT.get(number) {
-        Some(false) => KINDS.get(number).copied(),
+        Some(false) => KIND_NAMES.get(number).copied(),
         _ => None,
     }
 }
@@ -1085,7 +1072,7 @@ operators! {
     /// multiplier may exceed one.
     SquaredDifference(Add) = "SQUARED_DIFFERENCE" if [feature = "op-squared-difference"],
     /// MEAN (any axes), SUM, REDUCE_MAX, REDUCE_MIN.
-    Reduce(Reduce) = "SUM, REDUCE_MAX or REDUCE_MIN (op-reduce) or MEAN (op-mean)" if [any(feature = "op-mean", feature = "op-reduce")],
+    Reduce(Reduce) = "MEAN, SUM, REDUCE_MAX or REDUCE_MIN" if [any(feature = "op-mean", feature = "op-reduce")],
     /// STRIDED_SLICE, SLICE, one output of SPLIT, SPLIT_V or UNPACK.
     StridedSlice(StridedSlice) = "STRIDED_SLICE" if [feature = "op-slice"],
     /// GATHER with constant indices.
@@ -1171,7 +1158,7 @@ impl Op<'_> {
             },
             Op::ArgMinMax(o) if o.max => "ARG_MAX",
             Op::ArgMinMax(_) => "ARG_MIN",
-            _ => self.kind().name(),
+            _ => KIND_NAMES.get(self.kind() as usize).copied().unwrap_or("?"),
         }
     }
 
@@ -1548,7 +1535,7 @@ mod tests {
             assert_eq!(left_out(bytes), None);
         } else {
             assert!(back.is_err());
-            assert_eq!(left_out(bytes), Some(OpKind::FullyConnected));
+            assert_eq!(left_out(bytes), Some("FULLY_CONNECTED"));
         }
         assert_eq!(left_out(&[0x80]), None, "a truncated number");
         assert_eq!(left_out(&[200, 1]), None, "a kind that does not exist");

@@ -342,7 +342,7 @@ impl<'a> Iterator for OpIter<'a> {
             Err(_) => {
                 self.count = index; // stop after the first bad record
                 Some(Err(match crate::format::left_out(self.bytes) {
-                    Some(kind) => Error::UnsupportedOp { op: index, kind },
+                    Some(name) => Error::UnsupportedOp { op: index, name },
                     None => Error::BadOp(index),
                 }))
             }
