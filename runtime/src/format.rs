@@ -1505,7 +1505,6 @@ mod tests {
     /// The default build (every operator) decodes every kind.
     #[test]
     fn the_kind_tables_cover_every_operator() {
-        assert_eq!(KIND_NAMES.len(), KIND_BUILT.len());
         if cfg!(feature = "all-ops") {
             assert!(KIND_BUILT.iter().all(|&built| built));
         }

@@ -38,7 +38,7 @@ pub struct Epoch {
 }
 
 /// The trainable parameters, by kind, in layer order.
-#[derive(Module, Debug)]
+#[derive(Module, Debug, Default)]
 struct Net {
     convs: Vec<Conv2d>,
     denses: Vec<Linear>,
@@ -470,11 +470,7 @@ fn shift_sample(x: &mut [f32], [h, w, c]: [usize; 3], limit: [usize; 2], rng: &m
 /// Uniform initialisation as PyTorch's defaults do it for linear and convolution layers:
 /// U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and bias, drawn from our seeded PRNG.
 fn init(steps: &[Step], rng: &mut SplitMix64, device: &Device) -> Net {
-    let mut net = Net {
-        convs: Vec::new(),
-        denses: Vec::new(),
-        norms: Vec::new(),
-    };
+    let mut net = Net::default();
     let mut uniform = |n: usize, fan_in: usize| -> Vec<f32> {
         let bound = 1.0 / (fan_in as f32).sqrt();
         (0..n)
@@ -834,11 +830,7 @@ fn export(spec_layers: &[Layer], steps: &[Step], net: &Net) -> Result<Vec<Traine
 /// The network of a trained float model (the inverse of [`export`] for models without batch
 /// norms, which export folds away).
 fn from_model(model: &FloatModel, steps: &[Step], device: &Device) -> Result<Net> {
-    let mut net = Net {
-        convs: Vec::new(),
-        denses: Vec::new(),
-        norms: Vec::new(),
-    };
+    let mut net = Net::default();
     for (step, layer) in steps.iter().zip(&model.layers) {
         let (w, b) = (&layer.weights, layer.bias.clone());
         match step.kind {
