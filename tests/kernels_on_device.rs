@@ -293,13 +293,27 @@ fn depthwise_conv_2d() {
                 break s;
             }
         };
-        let c = rng.usize(1, 40);
-        let multiplier = if rng.chance(85) { 1 } else { 2 };
+        // Half the cases are what the row path takes (3x3, dilation 1, whole groups of four
+        // channels, multiplier 1, right shifts only: the MLPerf layers).
+        let w = s.window;
+        let rows =
+            (w.filter_h, w.filter_w, w.dilation_h, w.dilation_w) == (3, 3, 1, 1) && rng.chance(50);
+        let c = if rows {
+            4 * rng.usize(1, 10)
+        } else {
+            rng.usize(1, 40)
+        };
+        let multiplier = if rows || rng.chance(85) { 1 } else { 2 };
         let cout = c * multiplier;
         let taps = usize::from(s.window.filter_h) * usize::from(s.window.filter_w);
         let filter = rng.weights(taps * cout);
         let bias = biases(&mut rng, cout);
-        let (m, sh, one) = requant_bytes(&mut rng, cout);
+        let (m, mut sh, mut one) = requant_bytes(&mut rng, cout);
+        if rows {
+            let right = |s: i8| if s < 0 { s } else { -1 - s };
+            sh.iter_mut().for_each(|s| *s = right(*s as i8) as u8);
+            one.shift = right(one.shift);
+        }
         let requant = if rng.chance(70) {
             Requant::PerChannel {
                 multipliers: &m,

@@ -10,12 +10,15 @@
 //! registers inline assembly may use on Thumb (`r6` and `r7` are reserved). Shapes not
 //! specialised here use the portable kernels.
 
+use super::optimized::depthwise::Row3x3;
 use super::optimized::gemm::{self, ChannelParams, OutputStage, Requantization, packed_index};
 use super::optimized::requant::ChannelQuant;
 use super::portable;
 use crate::format::{Clamp, Requant};
 
-pub use portable::PACKED_ORDER;
+// Depthwise convolutions the row path (`depthwise_3x3_row`) does not take are few (other
+// filters, dilations, no right shift): the portable pixel loop serves them.
+pub use portable::{DepthwiseChunk, PACKED_ORDER, depthwise_pixel};
 
 /// The output stage of the assembly loops, as assembly text: requantizes accumulator `$acc`
 /// with the multiplier in r2, the rounding constant in r3:r4 and the shift in r5 (a
@@ -1184,46 +1187,6 @@ pub fn pack_groups(dst: &mut [i16], cols: usize, src: &[i8], zero_point: i32) {
     }
 }
 
-/// Taps of the depthwise kernels in assembly (a 3x3 filter).
-const DW_TAPS: usize = 9;
-/// Groups of four channels in a chunk.
-const DW_GROUPS: usize = super::optimized::gemm::CHANNEL_CHUNK / 4;
-
-/// The filter of a chunk of channels for [`depthwise_pixel`]: for each group of four channels
-/// and each tap, the weights widened in `SXTB16` order, `(w0, w2)` and `(w1, w3)`, so that a
-/// tap costs one `LDRD` for the weights.
-pub struct DepthwiseChunk<'f> {
-    portable: portable::DepthwiseChunk<'f>,
-    widened: [[[u32; 2]; DW_TAPS]; DW_GROUPS],
-    /// Whether `widened` holds the filter (3x3 filters only).
-    ready: bool,
-}
-
-impl<'f> DepthwiseChunk<'f> {
-    /// See `portable::DepthwiseChunk::new`.
-    #[inline(always)]
-    pub fn new(filter: &'f [i8], stride: usize, c0: usize, chunk: usize, taps: usize) -> Self {
-        let mut widened = [[[0u32; 2]; DW_TAPS]; DW_GROUPS];
-        let ready = taps == DW_TAPS;
-        if ready {
-            for (q, group) in widened.iter_mut().enumerate().take(chunk / 4) {
-                for (t, slot) in group.iter_mut().enumerate() {
-                    let at = t * stride + c0 + 4 * q;
-                    if let Some(&w) = filter.get(at..at + 4).and_then(|w| w.first_chunk::<4>()) {
-                        let word = u32::from_le_bytes(w.map(|b| b as u8));
-                        *slot = [sxtb16(word), sxtb16(word.rotate_right(8))];
-                    }
-                }
-            }
-        }
-        DepthwiseChunk {
-            portable: portable::DepthwiseChunk::new(filter, stride, c0, chunk, taps),
-            widened,
-            ready,
-        }
-    }
-}
-
 #[inline(always)]
 fn sxtb16(word: u32) -> u32 {
     let out: u32;
@@ -1239,112 +1202,140 @@ fn sxtb16(word: u32) -> u32 {
     out
 }
 
-/// See `portable::depthwise_pixel`: groups of four channels, one tap at a time: the input word
-/// widened (`SXTB16`), the widened weights (`LDRD`), four 16x16 multiply-accumulates
-/// (`SMLABB`, `SMLATT`).
-///
-/// # Safety
-/// As `portable::depthwise_pixel`.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-pub unsafe fn depthwise_pixel(
-    chunk: &DepthwiseChunk<'_>,
-    x: &[*const i8],
-    folded: &[i32],
-    params: &[ChannelParams],
-    fast: bool,
-    stage: OutputStage,
-    out: &mut [i8],
-) {
-    let n = out.len();
-    let fits = chunk.ready
-        && fast
-        && x.len() == DW_TAPS
-        && folded.len() >= n
-        && params.len() >= n
-        && n <= 4 * DW_GROUPS;
-    if !fits {
-        // SAFETY: the caller's contract.
-        unsafe { portable::depthwise_pixel(&chunk.portable, x, folded, params, fast, stage, out) };
-        return;
-    }
-    let groups = n / 4;
-    let clamp = stage.clamp != Clamp::NONE;
-    for (q, weights) in chunk.widened.iter().enumerate().take(groups) {
-        let at = 4 * q;
-        let [mut a0, mut a1, mut a2, mut a3] = match folded.get(at..at + 4) {
-            Some(&[a, b, c, d]) => [a, b, c, d],
-            _ => return,
-        };
-        // SAFETY: every tap pointer addresses at least `n >= at + 4` bytes (the caller's
-        // contract); `weights` holds the nine widened taps of this group.
-        unsafe {
-            core::arch::asm!(
-                ".irp t, 0, 4, 8, 12, 16, 20, 24, 28, 32",
-                "ldr {x}, [{taps}, #\\t]",
-                "ldr {x}, [{x}, {at}]",
-                "sxtb16 {xb}, {x}, ror #8",
-                "sxtb16 {x}, {x}",
-                "ldrd {wa}, {wb}, [{w}], #8",
-                "smlabb {a0}, {x}, {wa}, {a0}",
-                "smlatt {a2}, {x}, {wa}, {a2}",
-                "smlabb {a1}, {xb}, {wb}, {a1}",
-                "smlatt {a3}, {xb}, {wb}, {a3}",
-                ".endr",
-                taps = in(reg) x.as_ptr(),
-                at = in(reg) at,
-                w = inout(reg) weights.as_ptr() => _,
-                a0 = inout(reg) a0,
-                a1 = inout(reg) a1,
-                a2 = inout(reg) a2,
-                a3 = inout(reg) a3,
-                x = out(reg) _,
-                xb = out(reg) _,
-                wa = out(reg) _,
-                wb = out(reg) _,
-                options(nostack, readonly),
-            );
-        }
-        for (j, a) in [a0, a1, a2, a3].into_iter().enumerate() {
-            if let (Some(o), Some(p)) = (out.get_mut(at + j), params.get(at + j)) {
-                *o = if clamp {
-                    output_fast::<true>(a, &p.quant, stage)
-                } else {
-                    output_fast::<false>(a, &p.quant, stage)
-                };
-            }
-        }
-    }
-    let at = 4 * groups;
-    if at < n {
-        let mut rest = [core::ptr::null::<i8>(); DW_TAPS];
-        for (r, &p) in rest.iter_mut().zip(x) {
-            *r = p.wrapping_add(at);
-        }
-        let tail = portable::DepthwiseChunk::new(
-            chunk.portable.filter_from(at),
-            chunk.portable.stride(),
-            0,
-            n - at,
-            DW_TAPS,
-        );
-        // SAFETY: each tap pointer addresses `n` bytes, so from `at` on, `n - at`.
-        unsafe {
-            portable::depthwise_pixel(
-                &tail,
-                &rest,
-                folded.get(at..).unwrap_or(&[]),
-                params.get(at..).unwrap_or(&[]),
-                fast,
-                stage,
-                out.get_mut(at..).unwrap_or(&mut []),
-            );
-        }
-    }
-}
-
 /// See `ChannelQuant::apply_fast`.
 #[inline(always)]
 pub fn apply_fast(q: &super::optimized::requant::ChannelQuant, acc: i32) -> i32 {
     q.apply_fast_portable(acc)
+}
+
+/// See `portable::DEPTHWISE_ROWS`.
+pub const DEPTHWISE_ROWS: bool = true;
+
+/// See `portable::widen`: two `SXTB16`.
+#[inline(always)]
+pub fn widen(word: u32) -> [u32; 2] {
+    [sxtb16(word), sxtb16(word.rotate_right(8))]
+}
+
+const _: () = assert!(core::mem::size_of::<Row3x3>() == 64);
+const _: () = assert!(core::mem::offset_of!(Row3x3, params) == 32);
+const _: () = assert!(core::mem::offset_of!(Row3x3, out) == 40);
+const _: () = assert!(core::mem::offset_of!(Row3x3, in_step) == 48);
+const _: () = assert!(core::mem::offset_of!(Row3x3, clamp) == 56);
+
+/// See `portable::depthwise_3x3_row`: the whole row in assembly. Per pixel one `LDM` of the
+/// row pointers, the weights' address and the folded biases; per tap one `LDRD` of the
+/// widened inputs, one of the widened weights and four 16x16 multiply-accumulates (six
+/// instructions for four MACs); per channel the `SMLAL` requantization (nine instructions);
+/// three `BFI` pack the four outputs into one word, which `SSUB8`/`SEL` clamp (one loop for
+/// both cases: the flash of the 256 KiB boards is nearly full).
+///
+/// # Safety
+/// As `portable::depthwise_3x3_row`.
+pub unsafe fn depthwise_3x3_row(row: &mut Row3x3) {
+    if row.count == 0 {
+        return;
+    }
+    // The three taps of filter row `$r` (inputs from `r1 + 4·$r`'s pointer; weights from r4).
+    macro_rules! taps {
+        ($row:literal, $w:literal) => {
+            concat!(
+                ".irp k, 0, 1, 2\n",
+                "ldrd r9, r10, [",
+                $row,
+                ", #(8 * \\k)]\n",
+                "ldrd r11, r12, [r4, #(",
+                $w,
+                " + 8 * \\k)]\n",
+                "smlabb r5, r9, r11, r5\n",
+                "smlatt r7, r9, r11, r7\n",
+                "smlabb r6, r10, r12, r6\n",
+                "smlatt r8, r10, r12, r8\n",
+                ".endr\n",
+            )
+        };
+    }
+    // Accumulator `$a` requantized with the ChannelParams at byte `$p` from r9, plus the zero
+    // point (r10), saturated to int8, back into `$a`.
+    macro_rules! requantize {
+        ($a:literal, $p:literal) => {
+            concat!(
+                "ldrd r1, r2, [r9, #",
+                $p,
+                "]\n",
+                "ldrd r3, r4, [r9, #(",
+                $p,
+                " + 8)]\n",
+                "asr lr, ",
+                $a,
+                ", #31\n",
+                "adds r2, r2, lr, lsl #31\n",
+                "adc lr, r3, lr\n",
+                "smlal r2, lr, ",
+                $a,
+                ", r1\n",
+                "asr lr, lr, r4\n",
+                "add lr, lr, r10\n",
+                "ssat ",
+                $a,
+                ", #8, lr\n",
+            )
+        };
+    }
+    // SAFETY: the caller's contract; r6 and r7 are restored before the block ends.
+    unsafe {
+        core::arch::asm!(
+            "push {{r6, r7}}",
+            "1:",
+            "ldm r0, {{r1, r2, r3, r4, r5, r6, r7, r8}}",
+            taps!("r1", 0),
+            taps!("r2", 24),
+            taps!("r3", 48),
+            "ldr lr, [r0, #48]",
+            "add r1, r1, lr",
+            "add r2, r2, lr",
+            "add r3, r3, lr",
+            "stm r0, {{r1, r2, r3}}",
+            "ldrd r9, r10, [r0, #32]",
+            requantize!("r5", 0),
+            requantize!("r6", 20),
+            requantize!("r7", 40),
+            requantize!("r8", 60),
+            "bfi r5, r6, #8, #8",
+            "bfi r5, r7, #16, #8",
+            "bfi r5, r8, #24, #8",
+            // The activation's bounds, unless they are int8's own.
+            "ldrd r1, r2, [r0, #56]",
+            "cmp r1, #0x80808080",
+            "it eq",
+            "cmpeq r2, #0x7f7f7f7f",
+            "beq 2f",
+            "ssub8 r3, r5, r1",
+            "sel r5, r5, r1",
+            "ssub8 r3, r2, r5",
+            "sel r5, r5, r2",
+            "2:",
+            "ldrd r1, r2, [r0, #40]",
+            "str r5, [r1]",
+            "add r1, r1, r2",
+            "str r1, [r0, #40]",
+            "ldr r1, [r0, #52]",
+            "subs r1, r1, #1",
+            "str r1, [r0, #52]",
+            "bne 1b",
+            "pop {{r6, r7}}",
+            inout("r0") core::ptr::from_mut(row) => _,
+            out("r1") _,
+            out("r2") _,
+            out("r3") _,
+            out("r4") _,
+            out("r5") _,
+            out("r8") _,
+            out("r9") _,
+            out("r10") _,
+            out("r11") _,
+            out("r12") _,
+            out("lr") _,
+        );
+    }
 }

@@ -341,6 +341,31 @@ macro_rules! kernel_suite {
                     depthwise_case(&c, multiplier, &d)?;
                 }
 
+                /// The row path: 3x3 filters, dilation 1, whole groups of four channels,
+                /// right shifts only (what the MLPerf depthwise layers are).
+                #[test]
+                fn depthwise_3x3_rows(
+                    ((n, h, w), groups, (sh, sw), same) in (
+                        (1usize..=2, 1usize..=9, 1usize..=9), 1usize..=5, (1u16..=3, 1u16..=3),
+                        any::<bool>(),
+                    ),
+                    mut d in data(20),
+                    right in proptest::collection::vec(-12i8..=-1, 20),
+                ) {
+                    let c = 4 * groups;
+                    d.quant.shifts = right;
+                    let Some((oh, pt)) = axis(h, 3, sh, 1, same) else { return Ok(()) };
+                    let Some((ow, pl)) = axis(w, 3, sw, 1, same) else { return Ok(()) };
+                    let g = Geometry {
+                        batches: n, in_h: h, in_w: w, in_c: c, out_h: oh, out_w: ow, out_c: c,
+                        window: crate::format::Window {
+                            filter_h: 3, filter_w: 3, stride_h: sh, stride_w: sw,
+                            dilation_h: 1, dilation_w: 1, pad_top: pt, pad_left: pl,
+                        },
+                    };
+                    depthwise_case(&Conv { g }, 1, &d)?;
+                }
+
                 #[test]
                 fn fully_connected(
                     (b, depth, units) in (1usize..=3, 1usize..=70, 1usize..=12),

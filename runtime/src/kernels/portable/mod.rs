@@ -7,6 +7,7 @@
 //! `v0, v2, v1, v3` (the order in which Arm's `SXTB16` splits a word of four int8 weights into
 //! two pairs of halfwords, so a `SMLAD` multiplies matching elements).
 
+use super::optimized::depthwise::Row3x3;
 use super::optimized::gemm::{self, ChannelParams, OutputStage, Requantization};
 
 /// Output channels per call of [`dot`] with a block of two columns (a 4x2 block of
@@ -243,4 +244,96 @@ pub unsafe fn depthwise_pixel(
 #[inline(always)]
 pub fn apply_fast(q: &super::optimized::requant::ChannelQuant, acc: i32) -> i32 {
     q.apply_fast_portable(acc)
+}
+
+/// Whether the optimized depthwise kernel takes its row path (`optimized::depthwise`'s
+/// `rows_3x3`) on this architecture: widened input rows and [`depthwise_3x3`].
+pub const DEPTHWISE_ROWS: bool = true;
+
+/// Four int8 values `b0 b1 b2 b3` (a little-endian word) as two words of 16-bit halves,
+/// `(b0, b2)` and `(b1, b3)`, each value sign-extended: Arm's `SXTB16` of the word and of the
+/// word rotated by 8.
+#[inline(always)]
+pub fn widen(word: u32) -> [u32; 2] {
+    let half = |b: u32| u32::from(b as u8 as i8 as i16 as u16);
+    [
+        half(word) | half(word >> 16) << 16,
+        half(word >> 8) | half(word >> 24) << 16,
+    ]
+}
+
+/// The low and high 16-bit halves of a widened word, as numbers.
+#[inline(always)]
+fn halves(v: u32) -> (i32, i32) {
+    (i32::from(v as i16), i32::from((v >> 16) as i16))
+}
+
+/// Four channels of one output pixel of a 3x3 depthwise convolution (see
+/// [`depthwise_3x3_row`]): the four outputs, saturated to int8 (not yet clamped), as a
+/// little-endian word.
+///
+/// # Safety
+/// As [`depthwise_3x3_row`], for one pixel.
+#[inline(always)]
+unsafe fn depthwise_3x3(row: &Row3x3) -> u32 {
+    let mut acc = row.folded;
+    for (r, &inputs) in row.rows.iter().enumerate() {
+        for kx in 0..3 {
+            let t = 3 * r + kx;
+            // SAFETY: tap `t < 9` of the weights, position `kx < 3` of the row (the caller's
+            // contract).
+            let (x, w) = unsafe {
+                (
+                    [*inputs.add(2 * kx), *inputs.add(2 * kx + 1)],
+                    *row.weights.add(t),
+                )
+            };
+            for (i, (xi, wi)) in x.into_iter().zip(w).enumerate() {
+                let ((xl, xh), (wl, wh)) = (halves(xi), halves(wi));
+                // Word 0 holds channels 0 and 2, word 1 channels 1 and 3.
+                if let Some(a) = acc.get_mut(i) {
+                    *a = a.wrapping_add(xl * wl);
+                }
+                if let Some(a) = acc.get_mut(i + 2) {
+                    *a = a.wrapping_add(xh * wh);
+                }
+            }
+        }
+    }
+    let mut out = [0u8; 4];
+    for (j, (o, a)) in out.iter_mut().zip(acc).enumerate() {
+        // SAFETY: j < 4 parameters (the caller's contract).
+        let p = unsafe { &*row.params.add(j) };
+        let v = p.quant.apply_fast(a) + row.zero_point;
+        *o = v.clamp(i32::from(i8::MIN), i32::from(i8::MAX)) as i8 as u8;
+    }
+    u32::from_le_bytes(out)
+}
+
+/// A row of `row.count` output pixels of a 3x3 depthwise convolution with depth multiplier 1,
+/// four channels each: pixel `i` reads the three widened input positions (six words, see
+/// [`widen`]) at `row.rows[r] + i·row.in_step` bytes for filter row `r`, and writes its four
+/// outputs at `row.out + i·row.out_step`. Taps `row.weights[t]` are widened likewise;
+/// `row.folded` holds the biases with the input zero point folded in, `row.params` the four
+/// channels' requantization (fast, with a right shift of at least 1). Leaves `rows` and `out`
+/// past the row.
+///
+/// # Safety
+/// Those inputs are readable, nine taps of weights and four parameters too, and the outputs
+/// writable.
+pub unsafe fn depthwise_3x3_row(row: &mut Row3x3) {
+    let [low, high] = row.clamp.map(u32::to_le_bytes);
+    for _ in 0..row.count {
+        // SAFETY: the caller's contract, for this pixel.
+        let word = unsafe { depthwise_3x3(row) }.to_le_bytes();
+        let mut out = [0u8; 4];
+        for (((o, v), lo), hi) in out.iter_mut().zip(word).zip(low).zip(high) {
+            *o = (v as i8).clamp(lo as i8, hi as i8) as u8;
+        }
+        // SAFETY: as above.
+        unsafe { row.out.cast::<[u8; 4]>().write_unaligned(out) };
+        // Past this pixel (past the row after the last: wrapping, never read there).
+        row.rows = row.rows.map(|r| r.wrapping_byte_add(row.in_step));
+        row.out = row.out.wrapping_add(row.out_step);
+    }
 }
