@@ -142,6 +142,230 @@ pub fn pair_channels(
     }
 }
 
+/// See `portable::QUAD_COLUMNS`.
+pub const QUAD_COLUMNS: bool = true;
+
+/// See `portable::quad_channels`: one channel at a time over the four columns, the whole
+/// channel loop in assembly ([`quad_block_loop`]) when every channel is fast with a right
+/// shift and `depth` is a whole number of groups (as the driver calls it); otherwise a plain
+/// loop (which the driver never takes: kept small, for the flash of the 256 KiB boards).
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+pub fn quad_channels(
+    filter: &[i8],
+    params: &[ChannelParams],
+    quant: Requantization,
+    block: &[i16],
+    depth: usize,
+    stage: OutputStage,
+    y: &mut [i8],
+    out_c: usize,
+    first: usize,
+) {
+    let n = params.len();
+    let groups = depth / 4;
+    let fits = quant == Requantization::FastShifted
+        && groups > 0
+        && depth.is_multiple_of(4)
+        && filter.len() >= n * depth
+        && block.len() >= gemm::block_len(depth, 4)
+        && block.as_ptr().cast::<u32>().is_aligned()
+        && first + n <= out_c
+        && y.len() >= 3 * out_c + first + n;
+    if !fits {
+        for (i, (p, row)) in params.iter().zip(filter.chunks_exact(depth)).enumerate() {
+            for k in 0..4 {
+                let acc = row.iter().enumerate().fold(p.bias, |a, (j, &w)| {
+                    let x = block.get(gemm::packed_index(j, k, 4)).copied().unwrap_or(0);
+                    a.wrapping_add(i32::from(w) * i32::from(x))
+                });
+                if let Some(o) = y.get_mut(k * out_c + first + i) {
+                    *o = p.output(acc, stage.zero_point, stage.clamp);
+                }
+            }
+        }
+        return;
+    }
+    let ctx = QuadBlockCtx {
+        params: params.as_ptr(),
+        w: filter.as_ptr(),
+        x: block.as_ptr(),
+        pairs: (groups / 2) as u32,
+        odd: (groups % 2) as u32,
+        // SAFETY: first + n <= out_c <= y.len() (checked above).
+        y: unsafe { y.as_mut_ptr().add(first) },
+        out_c: out_c as u32,
+        zp: stage.zero_point,
+        params_end: params.as_ptr_range().end,
+        min: i32::from(stage.clamp.min),
+        max: i32::from(stage.clamp.max),
+    };
+    // SAFETY: `params` holds fast, shifted channels whose rows of whole groups lie in
+    // `filter`, the block holds `groups` aligned groups of four columns, and `y` the outputs
+    // of the four columns (all checked above).
+    unsafe { quad_block_loop(&ctx) };
+}
+
+/// What [`quad_block_loop`] needs, laid out as it copies it to its stack frame.
+#[repr(C)]
+struct QuadBlockCtx {
+    params: *const ChannelParams,
+    w: *const i8,
+    x: *const i16,
+    pairs: u32,
+    odd: u32,
+    y: *mut i8,
+    out_c: u32,
+    zp: i32,
+    params_end: *const ChannelParams,
+    min: i32,
+    max: i32,
+}
+
+const _: () = assert!(core::mem::size_of::<QuadBlockCtx>() == 44);
+
+/// One output channel times the four columns of a block at a time, the whole channel loop in
+/// assembly: per group of four depth positions one `LDR` and two `SXTB16` of weights, two
+/// `LDM` of the four columns and eight `SMLAD` (13 instructions for 16 MACs; the two-column
+/// loop takes 15); then the `SMLAL` requantization of the four outputs with the channel's
+/// parameters loaded once, and the activation's bounds unless they are int8's own. Needs
+/// fourteen registers: `r6` and `r7` are saved and restored.
+///
+/// # Safety
+/// `ctx` describes: `params..params_end`, a non-empty run of fast channels with a right
+/// shift; their consecutive rows of `4·(pairs·2 + odd)` weights from `w`; an aligned block of
+/// four columns of as many groups from `x`; for channel `i`, writable outputs at
+/// `y + i + k·out_c` (k < 4).
+#[inline(always)]
+unsafe fn quad_block_loop(ctx: &QuadBlockCtx) {
+    macro_rules! group {
+        () => {
+            concat!(
+                "ldr lr, [r1], #4\n",
+                "sxtb16 r0, lr, ror #8\n",
+                "sxtb16 lr, lr\n",
+                "ldm r7!, {{r2, r3, r4, r5}}\n",
+                "smlad r9, lr, r2, r9\n",
+                "smlad r9, r0, r3, r9\n",
+                "smlad r10, lr, r4, r10\n",
+                "smlad r10, r0, r5, r10\n",
+                "ldm r7!, {{r2, r3, r4, r5}}\n",
+                "smlad r11, lr, r2, r11\n",
+                "smlad r11, r0, r3, r11\n",
+                "smlad r12, lr, r4, r12\n",
+                "smlad r12, r0, r5, r12\n",
+            )
+        };
+    }
+    // Accumulator `$a` requantized (quantization in r2..r5, zero point in r8), saturated to
+    // int8, back into `$a`.
+    macro_rules! requantize {
+        ($a:literal) => {
+            concat!(
+                "asr lr, ",
+                $a,
+                ", #31\n",
+                "adds r6, r3, lr, lsl #31\n",
+                "adc lr, r4, lr\n",
+                "smlal r6, lr, ",
+                $a,
+                ", r2\n",
+                "asr lr, lr, r5\n",
+                "add lr, lr, r8\n",
+                "ssat ",
+                $a,
+                ", #8, lr\n",
+            )
+        };
+    }
+    // `$a` clamped to [r2, r3].
+    macro_rules! clamp {
+        ($a:literal) => {
+            concat!(
+                "cmp ", $a, ", r2\n", "it lt\n", "movlt ", $a, ", r2\n", "cmp ", $a, ", r3\n",
+                "it gt\n", "movgt ", $a, ", r3\n",
+            )
+        };
+    }
+    // SAFETY: the caller's contract; r6 and r7 are restored before the block ends.
+    unsafe {
+        core::arch::asm!(
+            "push {{r6, r7}}",
+            "sub sp, sp, #44",
+            "ldm r0!, {{r2, r3, r4, r5, r8, r9, r10, r11, r12, lr}}",
+            "stm sp, {{r2, r3, r4, r5, r8, r9, r10, r11, r12, lr}}",
+            "ldr r2, [r0]",
+            "str r2, [sp, #40]",
+            "ldr r1, [sp, #4]",
+            "1:",
+            "ldr r0, [sp, #0]",
+            "ldr r9, [r0, #16]",
+            "mov r10, r9",
+            "mov r11, r9",
+            "mov r12, r9",
+            "ldr r7, [sp, #8]",
+            "ldr r8, [sp, #16]",
+            "cmp r8, #0",
+            "beq 3f",
+            group!(),
+            "3:",
+            "ldr r8, [sp, #12]",
+            "cmp r8, #0",
+            "beq 5f",
+            "4:",
+            group!(),
+            group!(),
+            "subs r8, r8, #1",
+            "bne 4b",
+            "5:",
+            "ldr r0, [sp, #0]",
+            "ldm r0, {{r2, r3, r4, r5}}",
+            "ldr r8, [sp, #28]",
+            requantize!("r9"),
+            requantize!("r10"),
+            requantize!("r11"),
+            requantize!("r12"),
+            "ldrd r2, r3, [sp, #36]",
+            "cmn r2, #128",
+            "it eq",
+            "cmpeq r3, #127",
+            "beq 6f",
+            clamp!("r9"),
+            clamp!("r10"),
+            clamp!("r11"),
+            clamp!("r12"),
+            "6:",
+            "ldrd r7, r2, [sp, #20]",
+            "strb r9, [r7]",
+            "strb r10, [r7, r2]",
+            "add r3, r7, r2, lsl #1",
+            "strb r11, [r3]",
+            "strb r12, [r3, r2]",
+            "add r7, r7, #1",
+            "str r7, [sp, #20]",
+            "add r0, r0, #20",
+            "str r0, [sp, #0]",
+            "ldr r6, [sp, #32]",
+            "cmp r0, r6",
+            "bne 1b",
+            "add sp, sp, #44",
+            "pop {{r6, r7}}",
+            inout("r0") ctx as *const QuadBlockCtx => _,
+            out("r1") _,
+            out("r2") _,
+            out("r3") _,
+            out("r4") _,
+            out("r5") _,
+            out("r8") _,
+            out("r9") _,
+            out("r10") _,
+            out("r11") _,
+            out("r12") _,
+            out("lr") _,
+        );
+    }
+}
+
 /// What [`pair_block_loop`] needs, laid out as it copies it to its stack frame.
 #[repr(C)]
 struct PairCtx {
@@ -1146,7 +1370,7 @@ unsafe fn dot_1x1(acc: &mut [i32; 1], w: *const i8, x: *const i16, groups: usize
 pub fn pack_groups(dst: &mut [i16], cols: usize, src: &[i8], zero_point: i32) {
     let groups = src.len() / 4;
     let fits = groups > 0
-        && (cols == 1 || cols == 2)
+        && matches!(cols, 1 | 2 | 4)
         && dst.len() + 4 * cols >= 4 * cols * groups + 4
         && dst.as_ptr().cast::<u64>().is_aligned();
     if !fits {
@@ -1180,10 +1404,10 @@ pub fn pack_groups(dst: &mut [i16], cols: usize, src: &[i8], zero_point: i32) {
             }
         };
     }
-    if cols == 1 {
-        pack!("8");
-    } else {
-        pack!("16");
+    match cols {
+        1 => pack!("8"),
+        2 => pack!("16"),
+        _ => pack!("32"),
     }
 }
 

@@ -1,20 +1,37 @@
-//! CONV_2D as a blocked matrix product: the receptive fields of two output pixels are packed
-//! into a block of two columns (im2col: values minus the input zero point as i16, zeros in the
+//! CONV_2D as a blocked matrix product: the receptive fields of four (or two) output pixels are
+//! packed into a block of as many columns (im2col: values minus the input zero point as i16, zeros in the
 //! padding, which is exactly TFLM's skipping of padded taps), then every filter runs over the
 //! block through the architecture's dot kernel.
 //!
 //! Grouped convolutions take the reference kernel.
 
 use super::gemm::{
-    self, CHANNEL_CHUNK, ChannelParams, OutputStage, block_len, pack_values, pack_zeros,
+    self, CHANNEL_CHUNK, ChannelParams, OutputStage, Requantization, block_len, pack_values,
+    pack_zeros,
 };
 use crate::format::{Clamp, Requant};
 use crate::kernels::reference::{self, Geometry};
 use crate::kernels::{Scratch, arch, scratch_bytes};
 
-/// Columns of the blocks for `pixels` output pixels: pairs when there are two.
+/// Columns of the blocks for `pixels` output pixels (or batches): pairs when there are two.
 pub(super) fn block_cols(pixels: usize) -> usize {
     if pixels >= 2 { 2 } else { 1 }
+}
+
+/// Deepest receptive field packed four columns at a time: deeper ones take blocks of two, so
+/// that the block stays below the scratch two columns of the deepest MLPerf layer need (IC's
+/// 576 values: four columns would add 2.3 KB to its arena).
+const QUAD_MAX_DEPTH: usize = 512;
+
+/// Columns of CONV_2D's widest block for `pixels` output pixels of `depth` values: four where
+/// the architecture takes blocks of four (`arch::QUAD_COLUMNS`; the scratch is the same on
+/// every architecture, so that the arena is).
+fn widest_block(pixels: usize, depth: usize) -> usize {
+    if pixels >= 4 && depth <= QUAD_MAX_DEPTH {
+        4
+    } else {
+        block_cols(pixels)
+    }
 }
 
 /// Bytes of scratch [`conv_2d`] takes for `g` and a filter of `filter_len` weights: a block
@@ -23,7 +40,7 @@ pub fn scratch(g: &Geometry, filter_len: usize) -> usize {
     let depth = filter_len.checked_div(g.out_c).unwrap_or(0);
     let pixels = g.out_h.saturating_mul(g.out_w);
     scratch_bytes(&[
-        block_len(depth, block_cols(pixels)).saturating_mul(2),
+        block_len(depth, widest_block(pixels, depth)).saturating_mul(2),
         g.out_c.min(CHANNEL_CHUNK) * size_of::<ChannelParams>(),
     ])
 }
@@ -48,14 +65,14 @@ pub fn conv_2d(
     let taps = usize::from(g.window.filter_h) * usize::from(g.window.filter_w);
     let depth = taps.saturating_mul(g.in_c);
     let pixels = g.out_h * g.out_w;
-    let cols = block_cols(pixels);
+    let widest = widest_block(pixels, depth);
     let fits = !super::REFERENCE_ONLY
         && g.fits(input.len(), output.len())
         && Some(filter.len()) == depth.checked_mul(g.out_c)
         && depth > 0;
     let buffers = if fits {
         scratch
-            .take::<i16>(block_len(depth, cols))
+            .take::<i16>(block_len(depth, widest))
             .zip(scratch.take::<ChannelParams>(g.out_c.min(CHANNEL_CHUNK)))
     } else {
         None
@@ -80,20 +97,33 @@ pub fn conv_2d(
         while c0 < g.out_c {
             let chunk = (g.out_c - c0).min(params.len());
             let quant = gemm::prepare(params, bias, requant, c0, chunk);
+            // Blocks of four for whole groups only (the assembly reads rows group by group).
+            let quad = arch::QUAD_COLUMNS
+                && widest == 4
+                && depth.is_multiple_of(4)
+                && quant == Requantization::FastShifted;
             let params = params.get(..chunk).unwrap_or(&[]);
             // From the chunk's first row to the end of the filter: a row's last partial group
             // may be read whole where the next row follows (its padding in the columns is 0).
             let filter = filter.get(c0 * depth..).unwrap_or(&[]);
             let mut p = 0;
             while p < pixels {
-                let cols = if p + 2 <= pixels { cols } else { 1 };
+                let cols = if quad && p + 4 <= pixels {
+                    4
+                } else if p + 2 <= pixels {
+                    2
+                } else {
+                    1
+                };
                 let block = packed.get_mut(..block_len(depth, cols)).unwrap_or(&mut []);
                 for c in 0..cols {
                     pack_pixel(g, x, input_zp, p + c, block, cols, c);
                     gemm::pad_tail(block, cols, c, depth);
                 }
                 let y = y.get_mut(p * g.out_c..).unwrap_or(&mut []);
-                if cols == 2 {
+                if cols == 4 {
+                    arch::quad_channels(filter, params, quant, block, depth, stage, y, g.out_c, c0);
+                } else if cols == 2 {
                     arch::pair_channels(filter, params, quant, block, depth, stage, y, g.out_c, c0);
                 } else {
                     arch::single_channels(

@@ -34,6 +34,30 @@ pub fn pair_channels(
     gemm::channels::<PAIR_CHANNELS, 2>(filter, params, quant, block, depth, stage, y, out_c, first);
 }
 
+/// Whether CONV_2D packs blocks of four columns (and calls [`quad_channels`]) when every
+/// channel of a chunk is fast with a right shift; blocks of two otherwise.
+pub const QUAD_COLUMNS: bool = true;
+
+/// Every channel of a chunk times a block of four packed columns: see [`pair_channels`].
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+pub fn quad_channels(
+    filter: &[i8],
+    params: &[ChannelParams],
+    quant: Requantization,
+    block: &[i16],
+    depth: usize,
+    stage: OutputStage,
+    y: &mut [i8],
+    out_c: usize,
+    first: usize,
+) {
+    gemm::channels::<QUAD_ROWS, 4>(filter, params, quant, block, depth, stage, y, out_c, first);
+}
+
+/// Output channels per call of [`dot`] with a block of four columns (eight accumulators).
+pub const QUAD_ROWS: usize = 2;
+
 /// Every channel of a chunk times one packed column: see [`pair_channels`].
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]

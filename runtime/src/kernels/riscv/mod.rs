@@ -12,9 +12,12 @@ use super::portable;
 
 // The channel loops are portable's: they call `arch::dot`, which on RISC-V is the one below.
 pub use portable::{
-    DepthwiseChunk, PACKED_ORDER, depthwise_3x3_row, pack_groups, pair_channels, quad_rows,
-    single_channels, widen,
+    DepthwiseChunk, PACKED_ORDER, depthwise_3x3_row, pack_groups, pair_channels, quad_channels,
+    quad_rows, single_channels, widen,
 };
+
+/// RV32 keeps blocks of two columns: its `dot` is tuned for four channels times two.
+pub const QUAD_COLUMNS: bool = false;
 
 /// RV32 keeps [`depthwise_pixel`] for every depthwise convolution: the portable row path, whose
 /// widened halves must be split again without SIMD, made KWS's 3x3 depthwise layers 9.33 ->
