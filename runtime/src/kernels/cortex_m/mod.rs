@@ -173,7 +173,11 @@ pub fn quad_channels(
         && first + n <= out_c
         && y.len() >= 3 * out_c + first + n;
     if !fits {
-        for (i, (p, row)) in params.iter().zip(filter.chunks_exact(depth)).enumerate() {
+        for (i, (p, row)) in params
+            .iter()
+            .zip(filter.chunks_exact(depth.max(1)))
+            .enumerate()
+        {
             for k in 0..4 {
                 let acc = row.iter().enumerate().fold(p.bias, |a, (j, &w)| {
                     let x = block.get(gemm::packed_index(j, k, 4)).copied().unwrap_or(0);
@@ -1444,7 +1448,9 @@ pub fn widen(word: u32) -> [u32; 2] {
 const _: () = assert!(core::mem::size_of::<Row3x3>() == 64);
 const _: () = assert!(core::mem::offset_of!(Row3x3, params) == 32);
 const _: () = assert!(core::mem::offset_of!(Row3x3, out) == 40);
+const _: () = assert!(core::mem::offset_of!(Row3x3, clamps) == 36);
 const _: () = assert!(core::mem::offset_of!(Row3x3, in_step) == 48);
+const _: () = assert!(core::mem::offset_of!(Row3x3, end) == 52);
 const _: () = assert!(core::mem::offset_of!(Row3x3, clamp) == 56);
 
 /// See `portable::depthwise_3x3_row`: the whole row in assembly. Per pixel one `LDM` of the
@@ -1457,7 +1463,7 @@ const _: () = assert!(core::mem::offset_of!(Row3x3, clamp) == 56);
 /// # Safety
 /// As `portable::depthwise_3x3_row`.
 pub unsafe fn depthwise_3x3_row(row: &mut Row3x3) {
-    if row.count == 0 {
+    if row.out == row.end {
         return;
     }
     // The three taps of filter row `$r` (inputs from `r1 + 4·$r`'s pointer; weights from r4).
@@ -1479,8 +1485,8 @@ pub unsafe fn depthwise_3x3_row(row: &mut Row3x3) {
             )
         };
     }
-    // Accumulator `$a` requantized with the ChannelParams at byte `$p` from r9, plus the zero
-    // point (r10), saturated to int8, back into `$a`.
+    // Accumulator `$a` requantized with the ChannelParams at byte `$p` from r9 (the zero point
+    // folded in), saturated to int8, back into `$a`.
     macro_rules! requantize {
         ($a:literal, $p:literal) => {
             concat!(
@@ -1499,7 +1505,6 @@ pub unsafe fn depthwise_3x3_row(row: &mut Row3x3) {
                 $a,
                 ", r1\n",
                 "asr lr, lr, r4\n",
-                "add lr, lr, r10\n",
                 "ssat ",
                 $a,
                 ", #8, lr\n",
@@ -1520,7 +1525,7 @@ pub unsafe fn depthwise_3x3_row(row: &mut Row3x3) {
             "add r2, r2, lr",
             "add r3, r3, lr",
             "stm r0, {{r1, r2, r3}}",
-            "ldrd r9, r10, [r0, #32]",
+            "ldr r9, [r0, #32]",
             requantize!("r5", 0),
             requantize!("r6", 20),
             requantize!("r7", 40),
@@ -1528,12 +1533,10 @@ pub unsafe fn depthwise_3x3_row(row: &mut Row3x3) {
             "bfi r5, r6, #8, #8",
             "bfi r5, r7, #16, #8",
             "bfi r5, r8, #24, #8",
-            // The activation's bounds, unless they are int8's own.
+            // The activation's bounds, where they are narrower than int8's.
+            "ldr r1, [r0, #36]",
+            "cbz r1, 2f",
             "ldrd r1, r2, [r0, #56]",
-            "cmp r1, #0x80808080",
-            "it eq",
-            "cmpeq r2, #0x7f7f7f7f",
-            "beq 2f",
             "ssub8 r3, r5, r1",
             "sel r5, r5, r1",
             "ssub8 r3, r2, r5",
@@ -1543,9 +1546,8 @@ pub unsafe fn depthwise_3x3_row(row: &mut Row3x3) {
             "str r5, [r1]",
             "add r1, r1, r2",
             "str r1, [r0, #40]",
-            "ldr r1, [r0, #52]",
-            "subs r1, r1, #1",
-            "str r1, [r0, #52]",
+            "ldr r2, [r0, #52]",
+            "cmp r1, r2",
             "bne 1b",
             "pop {{r6, r7}}",
             inout("r0") core::ptr::from_mut(row) => _,

@@ -18,9 +18,9 @@ pub(super) fn block_cols(pixels: usize) -> usize {
     if pixels >= 2 { 2 } else { 1 }
 }
 
-/// Deepest receptive field packed four columns at a time: deeper ones take blocks of two, so
-/// that the block stays below the scratch two columns of the deepest MLPerf layer need (IC's
-/// 576 values: four columns would add 2.3 KB to its arena).
+/// Deepest receptive field packed four columns at a time (a block of 4 KB); deeper ones take
+/// blocks of two. Four columns of IC's 576-value receptive fields would add 2.3 KB to its
+/// arena (its scratch is set by that layer; its other layers are at most 288 deep).
 const QUAD_MAX_DEPTH: usize = 512;
 
 /// Columns of CONV_2D's widest block for `pixels` output pixels of `depth` values: four where

@@ -4,7 +4,8 @@
 //! input, which contributes exactly what TFLM's skipping of padded taps leaves out: every
 //! pixel takes the same path.
 //!
-//! 3x3 filters (dilation 1, any stride) take a row path where the architecture has one
+//! 3x3 filters (dilation 1, any stride, channels in groups of four, every channel of a chunk
+//! requantized with a right shift) take a row path where the architecture has one
 //! (`arch::DEPTHWISE_ROWS`): for each group of four channels, the input rows a row of outputs
 //! reads are widened once into a ring of three rows (zero points in the padding), and each
 //! output pixel reads its nine taps from there at fixed offsets ([`rows_3x3`]).
@@ -28,7 +29,9 @@ pub fn scratch(g: &Geometry) -> usize {
     scratch_bytes(&[
         CHANNEL_CHUNK * size_of::<ChannelParams>(),
         CHANNEL_CHUNK * size_of::<i32>(),
-        RING_ROWS * ring_row_words(g).unwrap_or(0) * size_of::<i32>(),
+        ring_row_words(g)
+            .unwrap_or(0)
+            .saturating_mul(RING_ROWS * size_of::<i32>()),
     ])
 }
 
@@ -87,7 +90,7 @@ pub fn depthwise_conv_2d(
     };
     // The ring of widened rows, where the row path applies (else empty).
     let ring = match ring_row_words(g) {
-        Some(words) if arch::DEPTHWISE_ROWS => scratch.take::<i32>(RING_ROWS * words),
+        Some(words) if arch::DEPTHWISE_ROWS => scratch.take::<i32>(words.saturating_mul(RING_ROWS)),
         _ => None,
     };
     let Some((params, folded)) = buffers else {
@@ -161,6 +164,9 @@ fn run(
             let params = params.get(..chunk).unwrap_or(&[]);
             let folded = folded.get(..chunk).unwrap_or(&[]);
             if requantization == Requantization::FastShifted
+                && params
+                    .iter()
+                    .all(|p| p.quant.right_minus_one() < FOLD_MAX_SHIFT)
                 && chunk.is_multiple_of(4)
                 && !ring.is_empty()
             {
@@ -259,24 +265,41 @@ pub struct Row3x3 {
     pub weights: *const [u32; 2],
     /// The four channels' biases with the input zero point folded in.
     pub folded: [i32; 4],
-    /// The four channels' requantization.
+    /// The four channels' requantization, the output zero point folded in ([`fold_zero_point`]).
     pub params: *const ChannelParams,
-    /// Output zero point.
-    pub zero_point: i32,
+    /// Whether `clamp` is narrower than int8 (non-zero) or not (zero).
+    pub clamps: u32,
     /// The current pixel's four outputs.
     pub out: *mut i8,
     /// Bytes from one output pixel to the next.
     pub out_step: usize,
     /// Bytes from one pixel's widened inputs to the next's.
     pub in_step: usize,
-    /// Pixels left in the row.
-    pub count: usize,
+    /// The row's end: `out` past its last pixel.
+    pub end: *mut i8,
     /// The activation's bounds, each in the four bytes of a word.
     pub clamp: [u32; 2],
 }
 
+/// Right shifts (`e`, as `e - 1`) below which [`fold_zero_point`] is exact: the rounded high
+/// word (below 2^30 + 2^(e-2)) plus the zero point times 2^(e-1) stays below 2^31.
+const FOLD_MAX_SHIFT: i32 = 22;
+
+/// `p` with the output zero point added to its requantization's rounding constant, so that
+/// the requantized value includes it: the high word gains `zp·2^(e-1)`, which the shift by
+/// `e - 1` turns into `zp` exactly (for a right shift `e` with `e - 1 < FOLD_MAX_SHIFT`).
+#[inline(always)]
+fn fold_zero_point(p: ChannelParams, zero_point: i32) -> ChannelParams {
+    let mut quant = p.quant;
+    quant.round_hi = quant
+        .round_hi
+        .wrapping_add(zero_point.wrapping_shl(quant.right_minus_one() as u32));
+    ChannelParams { quant, ..p }
+}
+
 /// One image's chunk of channels through the row path: a 3x3 filter, dilation 1, a whole
-/// number of groups of four channels, every channel fast with a right shift. For each group,
+/// number of groups of four channels, every channel fast with a right shift below
+/// [`FOLD_MAX_SHIFT`]. For each group,
 /// each input row a row of outputs reads is widened ([`arch::widen`]) once into `ring`
 /// (three rows of [`ring_row_words`], zero points in the padding); then each row of outputs
 /// takes its taps at fixed offsets there ([`arch::depthwise_3x3_row`]).
@@ -296,11 +319,12 @@ fn rows_3x3(
     let c = g.in_c;
     let (sh, sw) = (usize::from(w.stride_h), usize::from(w.stride_w));
     let (pad_top, pad_left) = (usize::from(w.pad_top), usize::from(w.pad_left));
-    let Some(row_words) = ring_row_words(g).filter(|&n| RING_ROWS * n <= ring.len()) else {
+    let Some(row_words) = ring_row_words(g).filter(|&n| n.saturating_mul(RING_ROWS) <= ring.len())
+    else {
         return;
     };
     // Every output pixel's four bytes lie in `y` (checked once, for the last).
-    if g.out_h * g.out_w * c > y.len() || chunk.c0 + chunk.params.len() > c {
+    if g.out_w == 0 || g.out_h * g.out_w * c > y.len() || chunk.c0 + chunk.params.len() > c {
         return;
     }
     let padding = arch::widen(u32::from_ne_bytes([input_zp as i8 as u8; 4])).map(|v| v as i32);
@@ -323,16 +347,17 @@ fn rows_3x3(
                 *tap = arch::widen(u32::from_le_bytes(word.map(|v| v as u8)));
             }
         }
+        let quants = params.map(|p| fold_zero_point(p, stage.zero_point));
         let mut row = Row3x3 {
             rows: [core::ptr::null(); 3],
             weights: weights.as_ptr(),
             folded: *folded,
-            params: params.as_ptr(),
-            zero_point: stage.zero_point,
+            params: quants.as_ptr(),
+            clamps: u32::from(stage.clamp != Clamp::NONE),
             out: core::ptr::null_mut(),
             out_step: c,
             in_step: 2 * sw * size_of::<u32>(),
-            count: g.out_w,
+            end: core::ptr::null_mut(),
             clamp: [bytes(stage.clamp.min), bytes(stage.clamp.max)],
         };
         // Rows below `ready` are widened; `slots` holds the offsets of the last three, oldest
@@ -361,7 +386,7 @@ fn rows_3x3(
             let ring_start = ring.as_ptr().cast::<u32>();
             row.rows = slots.map(|at| ring_start.wrapping_add(at));
             row.out = y.as_mut_ptr().wrapping_add(oy * g.out_w * c + ch);
-            row.count = g.out_w;
+            row.end = row.out.wrapping_add(g.out_w * c);
             // SAFETY: pixel `ox` reads positions `ox·sw..ox·sw + 3` of each of the three ring
             // rows, which hold `(out_w - 1)·sw + 3` positions (`row_words` checked above);
             // it writes bytes `(oy·out_w + ox)·c + ch..+ 4` of `y` (checked above).

@@ -342,18 +342,25 @@ macro_rules! kernel_suite {
                 }
 
                 /// The row path: 3x3 filters, dilation 1, whole groups of four channels,
-                /// right shifts only (what the MLPerf depthwise layers are).
+                /// non-negative multipliers and right shifts only (what the MLPerf depthwise
+                /// layers are); some with more channels than a chunk, some with shifts past
+                /// the zero point's folding.
                 #[test]
                 fn depthwise_3x3_rows(
                     ((n, h, w), groups, (sh, sw), same) in (
-                        (1usize..=2, 1usize..=9, 1usize..=9), 1usize..=5, (1u16..=3, 1u16..=3),
+                        (1usize..=2, 1usize..=9, 1usize..=9),
+                        prop_oneof![4 => 1usize..=5, 1 => 16usize..=20],
+                        (1u16..=4, 1u16..=4),
                         any::<bool>(),
                     ),
-                    mut d in data(20),
-                    right in proptest::collection::vec(-12i8..=-1, 20),
+                    mut d in data(80),
+                    right in proptest::collection::vec(prop_oneof![4 => -12i8..=-1, 1 => -31i8..=-1], 80),
                 ) {
                     let c = 4 * groups;
                     d.quant.shifts = right;
+                    for m in &mut d.quant.multipliers {
+                        *m = m.checked_abs().unwrap_or(i32::MAX);
+                    }
                     let Some((oh, pt)) = axis(h, 3, sh, 1, same) else { return Ok(()) };
                     let Some((ow, pl)) = axis(w, 3, sw, 1, same) else { return Ok(()) };
                     let g = Geometry {

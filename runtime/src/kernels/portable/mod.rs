@@ -271,7 +271,7 @@ pub fn apply_fast(q: &super::optimized::requant::ChannelQuant, acc: i32) -> i32 
 }
 
 /// Whether the optimized depthwise kernel takes its row path (`optimized::depthwise`'s
-/// `rows_3x3`) on this architecture: widened input rows and [`depthwise_3x3`].
+/// `rows_3x3`) on this architecture: widened input rows and [`depthwise_3x3_row`].
 pub const DEPTHWISE_ROWS: bool = true;
 
 /// Four int8 values `b0 b1 b2 b3` (a little-endian word) as two words of 16-bit halves,
@@ -328,13 +328,14 @@ unsafe fn depthwise_3x3(row: &Row3x3) -> u32 {
     for (j, (o, a)) in out.iter_mut().zip(acc).enumerate() {
         // SAFETY: j < 4 parameters (the caller's contract).
         let p = unsafe { &*row.params.add(j) };
-        let v = p.quant.apply_fast(a) + row.zero_point;
+        // The zero point is in the requantization (see `Row3x3::params`).
+        let v = p.quant.apply_fast(a);
         *o = v.clamp(i32::from(i8::MIN), i32::from(i8::MAX)) as i8 as u8;
     }
     u32::from_le_bytes(out)
 }
 
-/// A row of `row.count` output pixels of a 3x3 depthwise convolution with depth multiplier 1,
+/// A row of output pixels (from `row.out` to `row.end`) of a 3x3 depthwise convolution with depth multiplier 1,
 /// four channels each: pixel `i` reads the three widened input positions (six words, see
 /// [`widen`]) at `row.rows[r] + i·row.in_step` bytes for filter row `r`, and writes its four
 /// outputs at `row.out + i·row.out_step`. Taps `row.weights[t]` are widened likewise;
@@ -347,12 +348,12 @@ unsafe fn depthwise_3x3(row: &Row3x3) -> u32 {
 /// writable.
 pub unsafe fn depthwise_3x3_row(row: &mut Row3x3) {
     let [low, high] = row.clamp.map(u32::to_le_bytes);
-    for _ in 0..row.count {
+    while row.out != row.end {
         // SAFETY: the caller's contract, for this pixel.
         let word = unsafe { depthwise_3x3(row) }.to_le_bytes();
         let mut out = [0u8; 4];
         for (((o, v), lo), hi) in out.iter_mut().zip(word).zip(low).zip(high) {
-            *o = (v as i8).clamp(lo as i8, hi as i8) as u8;
+            *o = (v as i8).max(lo as i8).min(hi as i8) as u8;
         }
         // SAFETY: as above.
         unsafe { row.out.cast::<[u8; 4]>().write_unaligned(out) };
