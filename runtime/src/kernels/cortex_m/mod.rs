@@ -146,8 +146,8 @@ pub fn pair_channels(
 pub const QUAD_COLUMNS: bool = true;
 
 /// See `portable::quad_channels`: one channel at a time over the four columns, the whole
-/// channel loop in assembly ([`quad_block_loop`]) when every channel is fast with a right
-/// shift and `depth` is a whole number of groups (as the driver calls it); otherwise a plain
+/// channel loop in assembly ([`quad_block_loop`]) when no channel needs the reference
+/// requantization and `depth` is a whole number of groups (as the driver calls it); otherwise a plain
 /// loop (which the driver never takes: kept small, for the flash of the 256 KiB boards).
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
@@ -164,7 +164,8 @@ pub fn quad_channels(
 ) {
     let n = params.len();
     let groups = depth / 4;
-    let fits = quant == Requantization::FastShifted
+    // Left shifts too: every multiplier non-negative.
+    let fits = (quant.is_fast() || params.iter().all(|p| !p.quant.slow()))
         && groups > 0
         && depth.is_multiple_of(4)
         && filter.len() >= n * depth
@@ -232,12 +233,13 @@ const _: () = assert!(core::mem::size_of::<QuadBlockCtx>() == 44);
 /// assembly: per group of four depth positions one `LDR` and two `SXTB16` of weights, two
 /// `LDM` of the four columns and eight `SMLAD` (13 instructions for 16 MACs; the two-column
 /// loop takes 15); then the `SMLAL` requantization of the four outputs with the channel's
-/// parameters loaded once, and the activation's bounds unless they are int8's own. Needs
-/// fourteen registers: `r6` and `r7` are saved and restored.
+/// parameters loaded once (with a right shift, without, or with a left shift), and the
+/// activation's bounds
+/// unless they are int8's own. Needs fourteen registers: `r6` and `r7` are saved and restored.
 ///
 /// # Safety
-/// `ctx` describes: `params..params_end`, a non-empty run of fast channels with a right
-/// shift; their consecutive rows of `4·(pairs·2 + odd)` weights from `w`; an aligned block of
+/// `ctx` describes: `params..params_end`, a non-empty run of channels with non-negative
+/// multipliers; their consecutive rows of `4·(pairs·2 + odd)` weights from `w`; an aligned block of
 /// four columns of as many groups from `x`; for channel `i`, writable outputs at
 /// `y + i + k·out_c` (k < 4).
 #[inline(always)]
@@ -276,6 +278,31 @@ unsafe fn quad_block_loop(ctx: &QuadBlockCtx) {
                 ", r2\n",
                 "asr lr, lr, r5\n",
                 "add lr, lr, r8\n",
+                "ssat ",
+                $a,
+                ", #8, lr\n",
+            )
+        };
+    }
+    // The same without a right shift (`e - 1 < 0` in r5's low byte): the accumulator shifted
+    // left by r5's second byte (wrapping, as TFLM's), the 64-bit sum from the rounding
+    // constant alone, its bits 31..63, then the zero point added with saturation.
+    macro_rules! requantize_unshifted {
+        ($a:literal) => {
+            concat!(
+                "lsl ",
+                $a,
+                ", ",
+                $a,
+                ", r7\n",
+                "mov r6, r3\n",
+                "mov lr, r4\n",
+                "smlal r6, lr, ",
+                $a,
+                ", r2\n",
+                "lsl lr, lr, #1\n",
+                "orr lr, lr, r6, lsr #31\n",
+                "qadd lr, lr, r8\n",
                 "ssat ",
                 $a,
                 ", #8, lr\n",
@@ -325,10 +352,13 @@ unsafe fn quad_block_loop(ctx: &QuadBlockCtx) {
             "ldr r0, [sp, #0]",
             "ldm r0, {{r2, r3, r4, r5}}",
             "ldr r8, [sp, #28]",
+            "tst r5, #0x80",
+            "bne 7f",
             requantize!("r9"),
             requantize!("r10"),
             requantize!("r11"),
             requantize!("r12"),
+            "8:",
             "ldrd r2, r3, [sp, #36]",
             "cmn r2, #128",
             "it eq",
@@ -352,6 +382,15 @@ unsafe fn quad_block_loop(ctx: &QuadBlockCtx) {
             "ldr r6, [sp, #32]",
             "cmp r0, r6",
             "bne 1b",
+            "b 9f",
+            "7:",
+            "ubfx r7, r5, #8, #8",
+            requantize_unshifted!("r9"),
+            requantize_unshifted!("r10"),
+            requantize_unshifted!("r11"),
+            requantize_unshifted!("r12"),
+            "b 8b",
+            "9:",
             "add sp, sp, #44",
             "pop {{r6, r7}}",
             inout("r0") ctx as *const QuadBlockCtx => _,

@@ -6,8 +6,7 @@
 //! Grouped convolutions take the reference kernel.
 
 use super::gemm::{
-    self, CHANNEL_CHUNK, ChannelParams, OutputStage, Requantization, block_len, pack_values,
-    pack_zeros,
+    self, CHANNEL_CHUNK, ChannelParams, OutputStage, block_len, pack_values, pack_zeros,
 };
 use crate::format::{Clamp, Requant};
 use crate::kernels::reference::{self, Geometry};
@@ -97,12 +96,13 @@ pub fn conv_2d(
         while c0 < g.out_c {
             let chunk = (g.out_c - c0).min(params.len());
             let quant = gemm::prepare(params, bias, requant, c0, chunk);
-            // Blocks of four for whole groups only (the assembly reads rows group by group).
+            let params = params.get(..chunk).unwrap_or(&[]);
+            // Blocks of four for whole groups only (the assembly reads rows group by group),
+            // and multipliers that are not negative (left shifts are fine).
             let quad = arch::QUAD_COLUMNS
                 && widest == 4
                 && depth.is_multiple_of(4)
-                && quant == Requantization::FastShifted;
-            let params = params.get(..chunk).unwrap_or(&[]);
+                && (quant.is_fast() || params.iter().all(|p| !p.quant.slow()));
             // From the chunk's first row to the end of the filter: a row's last partial group
             // may be read whole where the next row follows (its padding in the columns is 0).
             let filter = filter.get(c0 * depth..).unwrap_or(&[]);

@@ -34,8 +34,8 @@ pub fn pair_channels(
     gemm::channels::<PAIR_CHANNELS, 2>(filter, params, quant, block, depth, stage, y, out_c, first);
 }
 
-/// Whether CONV_2D packs blocks of four columns (and calls [`quad_channels`]) when every
-/// channel of a chunk is fast with a right shift; blocks of two otherwise.
+/// Whether CONV_2D packs blocks of four columns (and calls [`quad_channels`]) where no channel
+/// of a chunk needs the reference requantization; blocks of two otherwise.
 pub const QUAD_COLUMNS: bool = true;
 
 /// Every channel of a chunk times a block of four packed columns: see [`pair_channels`].
