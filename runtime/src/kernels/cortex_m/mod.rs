@@ -53,6 +53,29 @@ macro_rules! requantize_store {
     };
 }
 
+/// The group loop of the block kernels, as assembly text: `$odd` (one group) if the count at
+/// `[sp, #16]` is not zero, then `$pair` (two groups) as many times as the count at
+/// `[sp, #12]` says, counting in r8.
+macro_rules! group_loop {
+    ($odd:expr, $pair:expr $(,)?) => {
+        concat!(
+            "ldr r8, [sp, #16]\n",
+            "cmp r8, #0\n",
+            "beq 3f\n",
+            $odd,
+            "3:\n",
+            "ldr r8, [sp, #12]\n",
+            "cmp r8, #0\n",
+            "beq 5f\n",
+            "4:\n",
+            $pair,
+            "subs r8, r8, #1\n",
+            "bne 4b\n",
+            "5:\n",
+        )
+    };
+}
+
 /// See `portable::pair_channels`: one channel at a time over both columns ([`dot_1x2`]),
 /// requantized by [`output_fast`].
 #[allow(clippy::too_many_arguments)]
@@ -147,8 +170,9 @@ pub const QUAD_COLUMNS: bool = true;
 
 /// See `portable::quad_channels`: one channel at a time over the four columns, the whole
 /// channel loop in assembly ([`quad_block_loop`]) when no channel needs the reference
-/// requantization and `depth` is a whole number of groups (as the driver calls it); otherwise a plain
-/// loop (which the driver never takes: kept small, for the flash of the 256 KiB boards).
+/// requantization and `depth` is a whole number of groups (as the driver calls it);
+/// otherwise a plain loop (which the driver never takes: kept small, for the flash of the
+/// 256 KiB boards).
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 pub fn quad_channels(
@@ -204,9 +228,10 @@ pub fn quad_channels(
         params_end: params.as_ptr_range().end,
         min: i32::from(stage.clamp.min),
         max: i32::from(stage.clamp.max),
+        clamps: u32::from(stage.clamp != Clamp::NONE),
     };
-    // SAFETY: `params` holds fast, shifted channels whose rows of whole groups lie in
-    // `filter`, the block holds `groups` aligned groups of four columns, and `y` the outputs
+    // SAFETY: `params` holds channels with non-negative multipliers whose rows of whole groups
+    // lie in `filter`, the block holds `groups` aligned groups of four columns, and `y` the outputs
     // of the four columns (all checked above).
     unsafe { quad_block_loop(&ctx) };
 }
@@ -225,22 +250,24 @@ struct QuadBlockCtx {
     params_end: *const ChannelParams,
     min: i32,
     max: i32,
+    /// Whether `min..=max` is narrower than int8 (non-zero) or not.
+    clamps: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<QuadBlockCtx>() == 44);
+const _: () = assert!(core::mem::size_of::<QuadBlockCtx>() == 48);
 
 /// One output channel times the four columns of a block at a time, the whole channel loop in
 /// assembly: per group of four depth positions one `LDR` and two `SXTB16` of weights, two
 /// `LDM` of the four columns and eight `SMLAD` (13 instructions for 16 MACs; the two-column
 /// loop takes 15); then the `SMLAL` requantization of the four outputs with the channel's
 /// parameters loaded once (with a right shift, without, or with a left shift), and the
-/// activation's bounds
-/// unless they are int8's own. Needs fourteen registers: `r6` and `r7` are saved and restored.
+/// activation's bounds unless they are int8's own. Needs fourteen registers: `r6` and `r7`
+/// are saved and restored.
 ///
 /// # Safety
 /// `ctx` describes: `params..params_end`, a non-empty run of channels with non-negative
-/// multipliers; their consecutive rows of `4·(pairs·2 + odd)` weights from `w`; an aligned block of
-/// four columns of as many groups from `x`; for channel `i`, writable outputs at
+/// multipliers; their consecutive rows of `4·(pairs·2 + odd)` weights from `w`; an aligned
+/// block of four columns of as many groups from `x`; for channel `i`, writable outputs at
 /// `y + i + k·out_c` (k < 4).
 #[inline(always)]
 unsafe fn quad_block_loop(ctx: &QuadBlockCtx) {
@@ -248,18 +275,18 @@ unsafe fn quad_block_loop(ctx: &QuadBlockCtx) {
         () => {
             concat!(
                 "ldr lr, [r1], #4\n",
-                "sxtb16 r0, lr, ror #8\n",
+                "sxtb16 r6, lr, ror #8\n",
                 "sxtb16 lr, lr\n",
                 "ldm r7!, {{r2, r3, r4, r5}}\n",
                 "smlad r9, lr, r2, r9\n",
-                "smlad r9, r0, r3, r9\n",
+                "smlad r9, r6, r3, r9\n",
                 "smlad r10, lr, r4, r10\n",
-                "smlad r10, r0, r5, r10\n",
+                "smlad r10, r6, r5, r10\n",
                 "ldm r7!, {{r2, r3, r4, r5}}\n",
                 "smlad r11, lr, r2, r11\n",
-                "smlad r11, r0, r3, r11\n",
+                "smlad r11, r6, r3, r11\n",
                 "smlad r12, lr, r4, r12\n",
-                "smlad r12, r0, r5, r12\n",
+                "smlad r12, r6, r5, r12\n",
             )
         };
     }
@@ -322,34 +349,21 @@ unsafe fn quad_block_loop(ctx: &QuadBlockCtx) {
     unsafe {
         core::arch::asm!(
             "push {{r6, r7}}",
-            "sub sp, sp, #44",
+            "sub sp, sp, #48",
             "ldm r0!, {{r2, r3, r4, r5, r8, r9, r10, r11, r12, lr}}",
             "stm sp, {{r2, r3, r4, r5, r8, r9, r10, r11, r12, lr}}",
-            "ldr r2, [r0]",
-            "str r2, [sp, #40]",
+            "ldm r0, {{r2, r3}}",
+            "strd r2, r3, [sp, #40]",
             "ldr r1, [sp, #4]",
-            "1:",
+            // r0: the current channel's parameters, through the whole loop.
             "ldr r0, [sp, #0]",
+            "1:",
             "ldr r9, [r0, #16]",
             "mov r10, r9",
             "mov r11, r9",
             "mov r12, r9",
             "ldr r7, [sp, #8]",
-            "ldr r8, [sp, #16]",
-            "cmp r8, #0",
-            "beq 3f",
-            group!(),
-            "3:",
-            "ldr r8, [sp, #12]",
-            "cmp r8, #0",
-            "beq 5f",
-            "4:",
-            group!(),
-            group!(),
-            "subs r8, r8, #1",
-            "bne 4b",
-            "5:",
-            "ldr r0, [sp, #0]",
+            group_loop!(group!(), concat!(group!(), group!())),
             "ldm r0, {{r2, r3, r4, r5}}",
             "ldr r8, [sp, #28]",
             "tst r5, #0x80",
@@ -359,11 +373,9 @@ unsafe fn quad_block_loop(ctx: &QuadBlockCtx) {
             requantize!("r11"),
             requantize!("r12"),
             "8:",
+            "ldr r2, [sp, #44]",
+            "cbz r2, 6f",
             "ldrd r2, r3, [sp, #36]",
-            "cmn r2, #128",
-            "it eq",
-            "cmpeq r3, #127",
-            "beq 6f",
             clamp!("r9"),
             clamp!("r10"),
             clamp!("r11"),
@@ -378,7 +390,6 @@ unsafe fn quad_block_loop(ctx: &QuadBlockCtx) {
             "add r7, r7, #1",
             "str r7, [sp, #20]",
             "add r0, r0, #20",
-            "str r0, [sp, #0]",
             "ldr r6, [sp, #32]",
             "cmp r0, r6",
             "bne 1b",
@@ -391,7 +402,7 @@ unsafe fn quad_block_loop(ctx: &QuadBlockCtx) {
             requantize_unshifted!("r12"),
             "b 8b",
             "9:",
-            "add sp, sp, #44",
+            "add sp, sp, #48",
             "pop {{r6, r7}}",
             inout("r0") ctx as *const QuadBlockCtx => _,
             out("r1") _,
@@ -485,20 +496,7 @@ unsafe fn pair_block_loop<const CLAMP: bool>(ctx: &PairCtx) {
                 "str r0, [sp, #0]",
                 "ldr r7, [sp, #8]",
                 "ldr r6, [sp, #40]",
-                "ldr r8, [sp, #16]",
-                "cmp r8, #0",
-                "beq 3f",
-                group!(),
-                "3:",
-                "ldr r8, [sp, #12]",
-                "cmp r8, #0",
-                "beq 5f",
-                "4:",
-                group!(),
-                group!(),
-                "subs r8, r8, #1",
-                "bne 4b",
-                "5:",
+                group_loop!(group!(), concat!(group!(), group!())),
                 "ldr r0, [sp, #0]",
                 "ldr r8, [sp, #28]",
                 "ldr r7, [sp, #20]",
@@ -625,25 +623,20 @@ unsafe fn single_block_loop<const CLAMP: bool>(ctx: &SingleCtx) {
                 "str r0, [sp, #0]",
                 "ldr r7, [sp, #8]",
                 "ldr r6, [sp, #36]",
-                "ldr r8, [sp, #16]",
-                "cmp r8, #0",
-                "beq 3f",
-                "ldrd r2, r3, [r7], #8",
-                row!(", r6]", "r10", "r2", "r3"),
-                row!("], #4", "r9", "r2", "r3"),
-                "3:",
-                "ldr r8, [sp, #12]",
-                "cmp r8, #0",
-                "beq 5f",
-                "4:",
-                "ldm r7!, {{r2, r3, r4, r5}}",
-                row!(", r6]", "r10", "r2", "r3"),
-                row!("], #4", "r9", "r2", "r3"),
-                row!(", r6]", "r10", "r4", "r5"),
-                row!("], #4", "r9", "r4", "r5"),
-                "subs r8, r8, #1",
-                "bne 4b",
-                "5:",
+                group_loop!(
+                    concat!(
+                        "ldrd r2, r3, [r7], #8\n",
+                        row!(", r6]", "r10", "r2", "r3"),
+                        row!("], #4", "r9", "r2", "r3"),
+                    ),
+                    concat!(
+                        "ldm r7!, {{r2, r3, r4, r5}}\n",
+                        row!(", r6]", "r10", "r2", "r3"),
+                        row!("], #4", "r9", "r2", "r3"),
+                        row!(", r6]", "r10", "r4", "r5"),
+                        row!("], #4", "r9", "r4", "r5"),
+                    ),
+                ),
                 "ldr r0, [sp, #0]",
                 "ldr r8, [sp, #24]",
                 "ldr r7, [sp, #20]",

@@ -1,7 +1,7 @@
-//! CONV_2D as a blocked matrix product: the receptive fields of four (or two) output pixels are
-//! packed into a block of as many columns (im2col: values minus the input zero point as i16, zeros in the
-//! padding, which is exactly TFLM's skipping of padded taps), then every filter runs over the
-//! block through the architecture's dot kernel.
+//! CONV_2D as a blocked matrix product: the receptive fields of four (or two) output pixels
+//! are packed into a block of as many columns (im2col: values minus the input zero point as
+//! i16, zeros in the padding, which is exactly TFLM's skipping of padded taps), then every
+//! filter runs over the block through the architecture's dot kernel.
 //!
 //! Grouped convolutions take the reference kernel.
 
@@ -87,6 +87,13 @@ pub fn conv_2d(
         clamp,
     };
     let image = g.in_h * g.in_w * g.in_c;
+    // A 1x1 filter with unit strides and no padding reads each pixel's own values: with whole
+    // groups of channels, they go straight to the packer.
+    let w = g.window;
+    let pointwise = (w.filter_h, w.filter_w, w.stride_h, w.stride_w) == (1, 1, 1, 1)
+        && (w.pad_top, w.pad_left) == (0, 0)
+        && (g.out_h, g.out_w) == (g.in_h, g.in_w)
+        && g.in_c.is_multiple_of(4);
     let out_image = g.out_h * g.out_w * g.out_c;
     for (x, y) in input
         .chunks_exact(image)
@@ -117,7 +124,17 @@ pub fn conv_2d(
                 };
                 let block = packed.get_mut(..block_len(depth, cols)).unwrap_or(&mut []);
                 for c in 0..cols {
-                    pack_pixel(g, x, input_zp, p + c, block, cols, c);
+                    // A pointwise pixel's receptive field is its own input values, whole groups.
+                    let at = (p + c) * g.in_c;
+                    match x.get(at..at + g.in_c).filter(|_| pointwise) {
+                        Some(v) => arch::pack_groups(
+                            block.get_mut(4 * c..).unwrap_or(&mut []),
+                            cols,
+                            v,
+                            input_zp,
+                        ),
+                        None => pack_pixel(g, x, input_zp, p + c, block, cols, c),
+                    }
                     gemm::pad_tail(block, cols, c, depth);
                 }
                 let y = y.get_mut(p * g.out_c..).unwrap_or(&mut []);

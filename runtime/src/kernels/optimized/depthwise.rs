@@ -299,10 +299,10 @@ fn fold_zero_point(p: ChannelParams, zero_point: i32) -> ChannelParams {
 
 /// One image's chunk of channels through the row path: a 3x3 filter, dilation 1, a whole
 /// number of groups of four channels, every channel fast with a right shift below
-/// [`FOLD_MAX_SHIFT`]. For each group,
-/// each input row a row of outputs reads is widened ([`arch::widen`]) once into `ring`
-/// (three rows of [`ring_row_words`], zero points in the padding); then each row of outputs
-/// takes its taps at fixed offsets there ([`arch::depthwise_3x3_row`]).
+/// [`FOLD_MAX_SHIFT`]. For each group, each input row a row of outputs reads is widened
+/// ([`arch::widen`]) once into `ring` (three rows of [`ring_row_words`], zero points in the
+/// padding); then each row of outputs takes its taps at fixed offsets there
+/// ([`arch::depthwise_3x3_row`]).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn rows_3x3(
@@ -332,7 +332,6 @@ fn rows_3x3(
     let left = pad_left.min(row_words / 2);
     let inside = g.in_w.min(row_words / 2 - left);
     let bytes = |b: i8| u32::from_ne_bytes([b as u8; 4]);
-    // Widened rows are numbered from the first padding row (`iy + pad_top`).
     let groups = chunk
         .params
         .as_chunks::<4>()
@@ -360,8 +359,8 @@ fn rows_3x3(
             end: core::ptr::null_mut(),
             clamp: [bytes(stage.clamp.min), bytes(stage.clamp.max)],
         };
-        // Rows below `ready` are widened; `slots` holds the offsets of the last three, oldest
-        // first.
+        // Rows are numbered from the first padding row (`iy + pad_top`). Rows below `ready`
+        // are widened; `slots` holds the offsets of the last three, oldest first.
         let mut ready = 0;
         let mut slots = [0, row_words, 2 * row_words];
         for oy in 0..g.out_h {

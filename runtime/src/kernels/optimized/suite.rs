@@ -354,7 +354,10 @@ macro_rules! kernel_suite {
                         any::<bool>(),
                     ),
                     mut d in data(80),
-                    right in proptest::collection::vec(prop_oneof![4 => -12i8..=-1, 1 => -31i8..=-1], 80),
+                    right in proptest::collection::vec(
+                        prop_oneof![4 => -12i8..=-1, 1 => -31i8..=-1],
+                        80,
+                    ),
                 ) {
                     let c = 4 * groups;
                     d.quant.shifts = right;

@@ -335,13 +335,13 @@ unsafe fn depthwise_3x3(row: &Row3x3) -> u32 {
     u32::from_le_bytes(out)
 }
 
-/// A row of output pixels (from `row.out` to `row.end`) of a 3x3 depthwise convolution with depth multiplier 1,
-/// four channels each: pixel `i` reads the three widened input positions (six words, see
-/// [`widen`]) at `row.rows[r] + i·row.in_step` bytes for filter row `r`, and writes its four
-/// outputs at `row.out + i·row.out_step`. Taps `row.weights[t]` are widened likewise;
-/// `row.folded` holds the biases with the input zero point folded in, `row.params` the four
-/// channels' requantization (fast, with a right shift of at least 1). Leaves `rows` and `out`
-/// past the row.
+/// A row of output pixels (from `row.out` to `row.end`) of a 3x3 depthwise convolution with
+/// depth multiplier 1, four channels each: pixel `i` reads the three widened input positions
+/// (six words, see [`widen`]) at `row.rows[r] + i·row.in_step` bytes for filter row `r`, and
+/// writes its four outputs at `row.out + i·row.out_step`. Taps `row.weights[t]` are widened
+/// likewise; `row.folded` holds the biases with the input zero point folded in, `row.params`
+/// the four channels' requantization (fast, with a right shift of at least 1, the output zero
+/// point folded in). Leaves `rows` and `out` past the row.
 ///
 /// # Safety
 /// Those inputs are readable, nine taps of weights and four parameters too, and the outputs
