@@ -1488,9 +1488,10 @@ const _: () = assert!(core::mem::offset_of!(Row3x3, clamp) == 56);
 /// See `portable::depthwise_3x3_row`: the whole row in assembly. Per pixel one `LDM` of the
 /// row pointers, the weights' address and the folded biases; per tap one `LDRD` of the
 /// widened inputs, one of the widened weights and four 16x16 multiply-accumulates (six
-/// instructions for four MACs); per channel the `SMLAL` requantization (nine instructions);
-/// three `BFI` pack the four outputs into one word, which `SSUB8`/`SEL` clamp (one loop for
-/// both cases: the flash of the 256 KiB boards is nearly full).
+/// instructions for four MACs); per channel the `SMLAL` requantization (eight instructions,
+/// the zero point folded in); three `BFI` pack the four outputs into one word, which
+/// `SSUB8`/`SEL` clamp when the activation is narrower than int8 (one loop for both cases:
+/// the flash of the 256 KiB boards is nearly full).
 ///
 /// # Safety
 /// As `portable::depthwise_3x3_row`.
@@ -1592,6 +1593,73 @@ pub unsafe fn depthwise_3x3_row(row: &mut Row3x3) {
             out("r9") _,
             out("r10") _,
             out("r11") _,
+            out("r12") _,
+            out("lr") _,
+        );
+    }
+}
+
+/// See `portable::add_tabulated`: one element in 13 instructions (`LDRSB` of both inputs, two
+/// table loads at the signed index, the `SMLAL` requantization with the zero point folded into
+/// the rounding constant, `SSAT`, `STRB`) where the activation is int8's own range and the
+/// right shift is at most `FOLD_MAX_SHIFT`; the portable loop otherwise.
+pub fn add_tabulated(
+    tables: [&[i32; 256]; 2],
+    x: &[i8],
+    y: &[i8],
+    q: &ChannelQuant,
+    stage: OutputStage,
+    out: &mut [i8],
+) {
+    let n = out.len();
+    let shift = q.right_minus_one();
+    let fits = q.is_fast()
+        && (0..super::optimized::depthwise::FOLD_MAX_SHIFT).contains(&shift)
+        && stage.clamp == Clamp::NONE
+        && x.len() >= n
+        && y.len() >= n
+        && n > 0;
+    if !fits {
+        portable::add_tabulated(tables, x, y, q, stage, out);
+        return;
+    }
+    // The zero point in the rounding constant's high word (see `depthwise::fold_zero_point`).
+    let round_hi = q
+        .round_hi
+        .wrapping_add(stage.zero_point.wrapping_shl(shift as u32));
+    let [t1, t2] = tables.map(|t| t.as_ptr().wrapping_add(128));
+    // SAFETY: reads `n` bytes of `x` and `y` and writes `n` of `out` (lengths checked above);
+    // a sign-extended byte `v` indexes entry `v + 128` of a 256-entry table. r6 and r7 are
+    // restored before the block ends.
+    unsafe {
+        core::arch::asm!(
+            "push {{r6, r7}}",
+            "1:",
+            "ldrsb r12, [r0], #1",
+            "ldrsb lr, [r1], #1",
+            "ldr r12, [r4, r12, lsl #2]",
+            "ldr lr, [r5, lr, lsl #2]",
+            "add r12, r12, lr",
+            "asr lr, r12, #31",
+            "adds r6, r9, lr, lsl #31",
+            "adc r7, r10, lr",
+            "smlal r6, r7, r12, r8",
+            "asr r7, r7, r11",
+            "ssat r7, #8, r7",
+            "strb r7, [r2], #1",
+            "cmp r2, r3",
+            "bne 1b",
+            "pop {{r6, r7}}",
+            inout("r0") x.as_ptr() => _,
+            inout("r1") y.as_ptr() => _,
+            inout("r2") out.as_mut_ptr() => _,
+            in("r3") out.as_mut_ptr().wrapping_add(n),
+            in("r4") t1,
+            in("r5") t2,
+            in("r8") q.multiplier,
+            in("r9") q.round_lo,
+            in("r10") round_hi,
+            in("r11") q.shift,
             out("r12") _,
             out("lr") _,
         );

@@ -3,10 +3,11 @@
 //! once: 256 entries per input, exact. Then each element is two lookups, one exact
 //! requantization ([`ChannelQuant`]) and a clamp.
 
+use super::gemm::OutputStage;
 use super::requant::ChannelQuant;
 use crate::format::Multiplier;
 use crate::kernels::reference::{self, AddParams, Broadcast};
-use crate::kernels::{Scratch, scratch_bytes};
+use crate::kernels::{Scratch, arch, scratch_bytes};
 
 /// Fewest elements for which the tables pay for themselves.
 const TABLE_MIN: usize = 512;
@@ -71,11 +72,11 @@ pub fn add(
         t1[usize::from(x as u8 ^ 0x80)].wrapping_add(t2[usize::from(y as u8 ^ 0x80)])
     };
     if out_q.is_fast() && out_q.right_minus_one() >= 0 {
-        // |requantized| < 2^30: adding the int8 zero point cannot overflow.
-        for ((o, &x), &y) in output.iter_mut().zip(input1).zip(input2) {
-            let v = out_q.apply_fast(sum(x, y)) + p.output_zp;
-            *o = v.max(lo).min(hi) as i8;
-        }
+        let stage = OutputStage {
+            zero_point: p.output_zp,
+            clamp: p.clamp,
+        };
+        arch::add_tabulated([t1, t2], input1, input2, &out_q, stage, output);
     } else {
         for ((o, &x), &y) in output.iter_mut().zip(input1).zip(input2) {
             let v = out_q.apply(sum(x, y)).saturating_add(p.output_zp);

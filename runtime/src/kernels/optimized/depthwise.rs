@@ -283,7 +283,7 @@ pub struct Row3x3 {
 
 /// Right shifts (`e`, as `e - 1`) below which [`fold_zero_point`] is exact: the rounded high
 /// word (below 2^30 + 2^(e-2)) plus the zero point times 2^(e-1) stays below 2^31.
-const FOLD_MAX_SHIFT: i32 = 22;
+pub(crate) const FOLD_MAX_SHIFT: i32 = 22;
 
 /// `p` with the output zero point added to its requantization's rounding constant, so that
 /// the requantized value includes it: the high word gains `zp·2^(e-1)`, which the shift by

@@ -362,3 +362,25 @@ pub unsafe fn depthwise_3x3_row(row: &mut Row3x3) {
         row.out = row.out.wrapping_add(row.out_step);
     }
 }
+
+/// ADD's elements through its two tables (`t[v]`: input `v - 128`'s rescaled value, see
+/// `optimized::add`): `out = clamp(q(t1[x] + t2[y]) + zero_point)`, where `q` is fast with a
+/// right shift of at least 1 (so `|q(·)| < 2^30` and adding the zero point cannot overflow).
+#[inline(always)]
+pub fn add_tabulated(
+    [t1, t2]: [&[i32; 256]; 2],
+    x: &[i8],
+    y: &[i8],
+    q: &super::optimized::requant::ChannelQuant,
+    stage: OutputStage,
+    out: &mut [i8],
+) {
+    let (lo, hi) = (i32::from(stage.clamp.min), i32::from(stage.clamp.max));
+    // A u8 index into a 256-entry table is always in range.
+    #[allow(clippy::indexing_slicing)]
+    for ((o, &a), &b) in out.iter_mut().zip(x).zip(y) {
+        let sum = t1[usize::from(a as u8 ^ 0x80)].wrapping_add(t2[usize::from(b as u8 ^ 0x80)]);
+        let v = q.apply_fast(sum) + stage.zero_point;
+        *o = v.max(lo).min(hi) as i8;
+    }
+}

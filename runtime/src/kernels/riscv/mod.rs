@@ -12,8 +12,8 @@ use super::portable;
 
 // The channel loops are portable's: they call `arch::dot`, which on RISC-V is the one below.
 pub use portable::{
-    DepthwiseChunk, PACKED_ORDER, depthwise_3x3_row, pack_groups, pair_channels, quad_channels,
-    quad_rows, single_channels, widen,
+    DepthwiseChunk, PACKED_ORDER, add_tabulated, depthwise_3x3_row, pack_groups, pair_channels,
+    quad_channels, quad_rows, single_channels, widen,
 };
 
 /// RV32 keeps blocks of two columns: its `dot` is tuned for four channels times two.
