@@ -16,9 +16,11 @@ cargo fmt --all -- --check
 
 step "lints"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
-# The runtime with only the MLPerf Tiny operators (per-operator cargo features).
+# The runtime with only the MLPerf Tiny operators (per-operator cargo features), and without
+# the blob decoder (compiled-in models only).
 cargo clippy -p mote --quiet --no-default-features --features \
-  op-conv,op-depthwise,op-fully-connected,op-add,op-average-pool,op-softmax,op-reshape -- -D warnings
+  blob,op-conv,op-depthwise,op-fully-connected,op-add,op-average-pool,op-softmax,op-reshape -- -D warnings
+cargo clippy -p mote --quiet --no-default-features --features all-ops -- -D warnings
 
 step "runtime for the embedded targets"
 cargo check-embedded --quiet
@@ -38,7 +40,7 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace 2>&1 | tee "$log"
 # The runtime with every operator left out: a blob is refused, naming the operator.
-cargo test -p mote --no-default-features 2>&1 | tee -a "$log"
+cargo test -p mote --no-default-features --features blob 2>&1 | tee -a "$log"
 
 step "Miri: the kernels' unsafe code, portable and RISC-V (built for the host), few cases"
 miri=$(sed -n 's/^miri_toolchain=//p' .ci/install-deps.sh)

@@ -22,7 +22,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use mote_tests::{bundled, host_outputs, repo};
-use mote_tools::device::qemu::{self, ArenaSize, Board};
+use mote_tools::device::qemu::{self, ArenaSize, BareDigits, Board};
 
 const BLESS: &str = "MOTE_BLESS=1 cargo test -p mote-tests --test firmware_size";
 
@@ -44,7 +44,8 @@ fn measure(root: &Path) -> String {
          # (256 KiB; on a kit, what its RAM leaves: MOTE_DEFAULT_ARENA_BYTES in its .cargo/config.toml).\n\
          # Release builds as mote_tools::device::qemu::build_firmware makes them (default arena);\n\
          # bare-digits: the digits MLP alone on a bare Cortex-M4 (firmware/bare-digits, opt-level z),\n\
-         # reference kernels; bare-optimized: the same with the optimized ones.\n\
+         # compiled in, reference kernels; bare-optimized: the same with the optimized kernels;\n\
+         # bare-blob: the blob parsed and validated at boot, reference kernels.\n\
          # Checked by `cargo test -p mote-tests --test firmware_size`; after an intended change:\n",
     );
     let _ = writeln!(text, "#   {BLESS}");
@@ -67,14 +68,16 @@ fn measure(root: &Path) -> String {
             size.bss
         );
     }
-    for (name, reference_kernels) in [("bare-digits", true), ("bare-optimized", false)] {
-        let elf =
-            qemu::build_bare_digits(root, reference_kernels).unwrap_or_else(|e| panic!("{e:#}"));
+    for build in BareDigits::ALL {
+        let elf = qemu::build_bare_digits(root, build).unwrap_or_else(|e| panic!("{e:#}"));
         let size = qemu::image_size(&std::fs::read(&elf).unwrap()).unwrap();
         let _ = writeln!(
             text,
             "{:<14}{:>9}{:>9}{:>9}",
-            name, size.text, size.data, size.bss
+            build.name(),
+            size.text,
+            size.data,
+            size.bss
         );
     }
     text
@@ -158,23 +161,33 @@ fn firmware_sizes_match_the_committed_file() {
 }
 
 /// The smallest application (`firmware/bare-digits`: the digits MLP, two operators, no
-/// runner) computes on the board what the host computes, sample by sample.
+/// runner) computes on the board what the host computes, sample by sample, in each build.
 #[test]
 fn the_bare_digits_application_computes_what_the_host_does() {
     let (blob, inputs) = bundled("digits", 8);
     let expected = host_outputs(&blob, &inputs);
-    for reference_kernels in [true, false] {
-        let elf = qemu::build_bare_digits(&repo().join("firmware"), reference_kernels)
+    for build in BareDigits::ALL {
+        let elf = qemu::build_bare_digits(&repo().join("firmware"), build)
             .unwrap_or_else(|e| panic!("{e:#}"));
         for (i, (sample, want)) in inputs.chunks(64).zip(expected.chunks(10)).enumerate() {
             let got = qemu::run_bare_digits(&elf, sample, Duration::from_secs(30))
                 .unwrap_or_else(|e| panic!("sample {i}: {e:#}"));
-            assert_eq!(
-                got, want,
-                "sample {i} (reference kernels: {reference_kernels})"
-            );
+            assert_eq!(got, want, "sample {i} ({})", build.name());
         }
     }
+}
+
+/// Issue 15's target for the smallest application, blob included: at most 10 KB of text.
+#[test]
+fn the_compiled_digits_application_fits_in_10_kb() {
+    let elf = qemu::build_bare_digits(&repo().join("firmware"), BareDigits::Compiled)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let size = qemu::image_size(&std::fs::read(&elf).unwrap()).unwrap();
+    assert!(
+        size.text + size.data <= 10 * 1024,
+        "bare-digits is {} B of flash, more than 10 KB",
+        size.text + size.data
+    );
 }
 
 #[test]

@@ -103,6 +103,17 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Compile a blob into Rust source for a firmware that runs this one model: validated
+    /// now, so the device needs no decoder or validation code (mote without its `blob`
+    /// feature). Defines `ARENA_BYTES` and `MODEL`; include it with `include!`. A build
+    /// script can do the same with `mote::compile::build_script`.
+    Compile {
+        /// The blob.
+        blob: PathBuf,
+        /// Where to write the Rust source, e.g. `src/model.rs`.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Compare an int8 blob with its float reference model on (labelled) data: top-1 accuracy
     /// of both, agreement, RMSE, L2 relative error, cosine, confusion matrix.
     Validate {
@@ -378,6 +389,7 @@ impl Command {
                 model_version,
                 output,
             } => cmd_sign(&blob, &key, model_version, &output),
+            Command::Compile { blob, output } => cmd_compile(&blob, &output),
             Command::Run {
                 blob,
                 input,
@@ -519,6 +531,19 @@ fn cmd_sign(blob_path: &Path, key: &Path, model_version: u32, output: &Path) -> 
         output.display(),
         signed.len(),
         blob.len()
+    );
+    Ok(())
+}
+
+fn cmd_compile(blob_path: &Path, output: &Path) -> Result<()> {
+    let blob = read_blob(blob_path)?;
+    let source = mote::compile::rust_source(&blob)
+        .with_context(|| format!("{} is not a valid model", blob_path.display()))?;
+    io::write_atomic(output, source.as_bytes())?;
+    println!(
+        "wrote {} ({} bytes of Rust: the model's tables, ARENA_BYTES and MODEL)",
+        output.display(),
+        source.len()
     );
     Ok(())
 }

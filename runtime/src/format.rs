@@ -961,10 +961,14 @@ macro_rules! operators {
         }
 
         /// TFLite's name of each kind, by number.
-        const KIND_NAMES: &[&str] = &[$( $name, )*];
+        pub(crate) const KIND_NAMES: &[&str] = &[$( $name, )*];
 
         /// Whether this build runs each kind, by number.
         const KIND_BUILT: &[bool] = &[$( cfg!($($built)*), )*];
+
+        /// The build condition of each kind, by number (`feature = "op-conv"`).
+        #[cfg(feature = "compile")]
+        pub(crate) const KIND_CONDITIONS: &[&str] = &[$( stringify!($($built)*), )*];
 
         impl Op<'_> {
             fn kind(&self) -> Kind {
@@ -972,6 +976,20 @@ macro_rules! operators {
                     $( Op::$variant(_) => Kind::$variant, )*
                 }
             }
+
+            /// The operator's kind by number, as postcard numbers the variants.
+            #[cfg(feature = "compile")]
+            pub(crate) fn kind_number(&self) -> usize {
+                self.kind() as usize
+            }
+        }
+
+        /// Whether this build runs operator kind `kind` (by number, as postcard numbers
+        /// [`Op`]'s variants): a compiled-in model asserts it for each of its operators, so a
+        /// firmware built without one of them does not compile.
+        #[allow(clippy::indexing_slicing)] // checked against the length
+        pub const fn kind_built(kind: usize) -> bool {
+            kind < KIND_BUILT.len() && KIND_BUILT[kind]
         }
 
         /// Postcard's encoding only (the variant by number).

@@ -63,9 +63,11 @@ impl<'m, 'a> Interpreter<'m, 'a> {
     /// carries from one [`Interpreter::invoke`] to the next, as in TFLM; a new interpreter, as
     /// for a newly installed model, always starts from reset state.
     pub fn reset_state(&mut self) {
-        for op in self.model.ops().flatten() {
+        let (model, arena) = (self.model, &mut *self.arena);
+        // Only a blob's undecodable record can fail here, and `parse` ruled that out.
+        let _ = model.for_each_op(|_, op| {
             op.for_each_state(|id| {
-                let Ok(def) = self.model.tensor(id) else {
+                let Ok(def) = model.tensor(id) else {
                     return;
                 };
                 let fill = if def.dtype == DType::I8 {
@@ -73,11 +75,12 @@ impl<'m, 'a> Interpreter<'m, 'a> {
                 } else {
                     0
                 };
-                if let Some(bytes) = byte_range(&def).ok().and_then(|r| self.arena.get_mut(r)) {
+                if let Some(bytes) = byte_range(&def).ok().and_then(|r| arena.get_mut(r)) {
                     bytes.fill(fill);
                 }
             });
-        }
+            Ok(())
+        });
     }
 
     /// The model being run.
@@ -139,25 +142,23 @@ impl<'m, 'a> Interpreter<'m, 'a> {
     /// # Errors
     /// As [`Interpreter::invoke`].
     pub fn invoke_observed<O: Observer>(&mut self, observer: &mut O) -> Result<(), Error> {
-        for (index, op) in (0u16..).zip(self.model.ops()) {
-            let op = op?;
-            observer.before(index, &op);
-            let (tensors, scratch) = self
-                .arena
-                .split_at_mut_checked(self.model.tensor_bytes())
+        let (model, arena) = (self.model, &mut *self.arena);
+        model.for_each_op(|index, op| {
+            observer.before(index, op);
+            let (tensors, scratch) = arena
+                .split_at_mut_checked(model.tensor_bytes())
                 .ok_or(Error::BadPlan { tensor: 0 })?;
-            ops::eval(self.model, index, &op, tensors, Scratch::new(scratch))?;
+            ops::eval(model, index, op, tensors, Scratch::new(scratch))?;
             observer.ran(index);
             if O::WANTS_OUTPUT {
-                let def = self.model.tensor(op.output())?;
-                let out = self
-                    .arena
+                let def = model.tensor(op.output())?;
+                let out = arena
                     .get(byte_range(&def)?)
                     .ok_or(Error::BadPlan { tensor: 0 })?;
-                observer.after(index, &op, &def, out);
+                observer.after(index, op, &def, out);
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     fn io_def(&self, ids: &[TensorId], index: usize) -> Result<TensorDef, Error> {

@@ -1,7 +1,9 @@
 //! mote: an int8 inference runtime for microcontrollers.
 //!
 //! `no_std`, no allocation, no panics on any input: a blob (see `FORMAT.md`) is validated once
-//! by [`Model::parse`]; an [`Interpreter`] then runs it in an arena the caller owns.
+//! by [`Model::parse`], on the device or, for a model compiled into the firmware, by its build
+//! script ([`Model::from_compiled`], `mote::compile`); an [`Interpreter`] then runs it in an
+//! arena the caller owns.
 //!
 //! ```no_run
 //! # fn run(blob: &[u8], sample: &[u8]) -> Result<(), mote::Error> {
@@ -31,6 +33,8 @@
 )]
 #![deny(clippy::missing_errors_doc)]
 
+#[cfg(feature = "compile")]
+pub mod compile;
 mod error;
 pub mod format;
 mod interpreter;
@@ -44,5 +48,7 @@ pub mod signed;
 pub mod update;
 
 pub use error::Error;
+/// The fixed-capacity vectors of the format's types (compiled-in models build them).
+pub use heapless;
 pub use interpreter::{Interpreter, Observer};
 pub use model::{Model, OpIter};

@@ -1,16 +1,20 @@
 //! The smallest application of mote, as a new user writes it: the bundled digits MLP compiled
-//! into the image, an arena of the size `mote inspect` gives, one inference. It reads one
-//! 64-byte sample from where QEMU's `-device loader` puts it, prints the ten scores in hex
-//! through semihosting and exits 0 (any error exits 1). `tests/firmware_size.rs` builds it,
-//! holds its size and checks the scores against the host's.
+//! into the image (build.rs: `mote::compile`; with the `blob` feature, the blob itself, parsed
+//! at boot), an arena of the size the model needs, one inference. It reads one 64-byte sample
+//! from where QEMU's `-device loader` puts it, prints the ten scores in hex through
+//! semihosting and exits 0 (any error exits 1). `tests/firmware_size.rs` builds it, holds its
+//! size and checks the scores against the host's.
 #![no_std]
 #![no_main]
 
 use core::arch::asm;
 
-static BLOB: &[u8] = include_bytes!("../../../models/digits/digits.mote");
-/// The digits MLP needs 551 bytes (`cargo mote inspect models/digits/digits.mote`).
-const ARENA_BYTES: usize = 552;
+/// `MODEL` and `ARENA_BYTES`, written by build.rs.
+#[cfg_attr(feature = "blob", allow(dead_code))]
+mod digits {
+    include!(concat!(env!("OUT_DIR"), "/digits.rs"));
+}
+
 const SAMPLE_BYTES: usize = 64;
 
 unsafe extern "C" {
@@ -29,9 +33,12 @@ fn main() -> ! {
 }
 
 fn infer(sample: &[u8]) -> Result<(), mote::Error> {
-    let mut arena = [0u8; ARENA_BYTES];
-    let model = mote::Model::parse(BLOB)?;
-    let mut interpreter = mote::Interpreter::new(&model, &mut arena)?;
+    let mut arena = [0u8; digits::ARENA_BYTES];
+    #[cfg(not(feature = "blob"))]
+    let model = &digits::MODEL;
+    #[cfg(feature = "blob")]
+    let model = &mote::Model::parse(include_bytes!("../../../models/digits/digits.mote"))?;
+    let mut interpreter = mote::Interpreter::new(model, &mut arena)?;
     interpreter.set_input(0, sample)?;
     interpreter.invoke()?;
     for &byte in interpreter.output(0)? {

@@ -500,22 +500,59 @@ fn build(
     Ok(elf)
 }
 
+/// How `bare-digits` is built: its sizes row in `firmware/sizes.txt` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BareDigits {
+    /// The model compiled in (`mote::compile`), the reference kernels: the default build.
+    Compiled,
+    /// The model compiled in, the optimized kernels.
+    Optimized,
+    /// The blob parsed and validated at boot (`include_bytes!`), the reference kernels.
+    Blob,
+}
+
+impl BareDigits {
+    /// Every build, in the order of the sizes file.
+    pub const ALL: [BareDigits; 3] = [
+        BareDigits::Compiled,
+        BareDigits::Optimized,
+        BareDigits::Blob,
+    ];
+
+    /// Its row in `firmware/sizes.txt`.
+    pub fn name(self) -> &'static str {
+        match self {
+            BareDigits::Compiled => "bare-digits",
+            BareDigits::Optimized => "bare-optimized",
+            BareDigits::Blob => "bare-blob",
+        }
+    }
+}
+
 /// The smallest application, `bare-digits` in the `firmware/` folder `root`: the digits MLP
 /// on a bare Cortex-M4 (QEMU's `mps2-an386` memory map; it reads one sample where
 /// [`BARE_DIGITS_INPUT`] says, prints the scores in hex through semihosting and exits 0),
-/// built for size (`--profile size`) with the boards' path remapping, with the reference
-/// kernels (its default) or the optimized ones. Returns the ELF's path.
+/// built for size (`--profile size`) with the boards' path remapping, as `build` says.
+/// Returns the ELF's path.
 ///
 /// # Errors
 /// A failed build, with cargo's messages.
-pub fn build_bare_digits(root: &Path, reference_kernels: bool) -> Result<PathBuf> {
+pub fn build_bare_digits(root: &Path, build: BareDigits) -> Result<PathBuf> {
     let mut cmd = Command::new("cargo");
     cmd.args(["build", "--profile", "size", "--quiet"]);
-    let target_dir = if reference_kernels {
-        root.join("target")
-    } else {
-        cmd.arg("--no-default-features");
-        root.join("target").join("optimized")
+    match build {
+        BareDigits::Compiled => {}
+        BareDigits::Optimized => {
+            cmd.arg("--no-default-features");
+        }
+        BareDigits::Blob => {
+            cmd.args(["--features", "blob"]);
+        }
+    }
+    // One target folder each: the three builds do not rebuild one another.
+    let target_dir = match build {
+        BareDigits::Compiled => root.join("target"),
+        other => root.join("target").join(other.name()),
     };
     run_firmware_cargo(cmd, root, &root.join("bare-digits"), &target_dir)
         .context("building the bare-digits application failed")?;

@@ -15,7 +15,15 @@ pub fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
     let nudge: i64 = if ab >= 0 { 1 << 30 } else { 1 - (1 << 30) };
     // |ab + nudge| < 2^62, so the quotient fits in i32 except for the case handled above.
     // C++ division truncates toward zero, as Rust's does.
-    ((ab + nudge) / (1i64 << 31)) as i32
+    divide_by_pot_toward_zero(ab + nudge, 31) as i32
+}
+
+/// `x / 2^exponent` truncated toward zero (C++'s and Rust's `/`), as shifts: at opt-level "z"
+/// LLVM would call the 64-bit division routine (1 KB of flash) for the `/` itself.
+#[inline(always)]
+pub fn divide_by_pot_toward_zero(x: i64, exponent: u32) -> i64 {
+    let toward_zero = (x >> 63) & ((1i64 << exponent) - 1);
+    (x + toward_zero) >> exponent
 }
 
 /// `x / 2^exponent` rounded to nearest, ties away from zero. gemmlowp's `RoundingDivideByPOT`.
@@ -94,6 +102,13 @@ mod tests {
             -((-x + d / 2) / d)
         };
         q as i32
+    }
+
+    proptest! {
+        #[test]
+        fn shifts_divide_as_division_does(x in any::<i64>(), exponent in 0u32..63) {
+            prop_assert_eq!(divide_by_pot_toward_zero(x, exponent), x / (1i64 << exponent));
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! does on the targets TFLM runs on, so no input can panic.
 
 use crate::kernels::fixed_point::{
-    rounding_divide_by_pot, saturating_rounding_doubling_high_mul as mul,
+    divide_by_pot_toward_zero, rounding_divide_by_pot, saturating_rounding_doubling_high_mul as mul,
 };
 
 /// One in Q0.31 (not representable: gemmlowp uses the largest value).
@@ -37,7 +37,7 @@ pub fn saturating_shl(x: i32, exponent: u32) -> i32 {
 #[inline(always)]
 pub fn rounding_half_sum(a: i32, b: i32) -> i32 {
     let sum = i64::from(a) + i64::from(b);
-    ((sum + if sum >= 0 { 1 } else { -1 }) / 2) as i32
+    divide_by_pot_toward_zero(sum + if sum >= 0 { 1 } else { -1 }, 1) as i32
 }
 
 /// exp(a) for a in [-1/4, 0), Q0.31 in and out: a Taylor polynomial around -1/8.
