@@ -30,6 +30,10 @@ step "firmware: format, lints (its own workspace; each board from its own folder
 for board in mps2-an386 riscv32-virt mps2-an385 netduinoplus2 b-l475e-iot01a microbit nrf52840-dk rp2040-pico esp32c3-devkit; do
   (cd "firmware/$board" && cargo fmt -- --check && cargo clippy --release --quiet -- -D warnings)
 done
+# A runner with a model compiled in (what `mote bench --compiled` builds).
+(cd firmware/mps2-an386 && MOTE_BLOB="$PWD/../../models/digits/digits.mote" cargo clippy --release --quiet \
+  --target-dir ../target/compiled-digits --no-default-features \
+  --features compiled,mote/op-fully-connected,mote/op-softmax -- -D warnings)
 # The smallest application (the digits MLP alone; tests/firmware_size.rs measures and runs it).
 (cd firmware/bare-digits && cargo fmt -- --check && cargo clippy --profile size --quiet -- -D warnings)
 # The micro:bit's field runner (updates over its UART; tests/field_update.rs).

@@ -22,6 +22,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use mote_tests::{bundled, host_outputs, repo};
+use mote_tools::device::bench;
 use mote_tools::device::qemu::{self, ArenaSize, BareDigits, Board};
 
 const BLESS: &str = "MOTE_BLESS=1 cargo test -p mote-tests --test firmware_size";
@@ -188,6 +189,33 @@ fn the_compiled_digits_application_fits_in_10_kb() {
         "bare-digits is {} B of flash, more than 10 KB",
         size.text + size.data
     );
+}
+
+/// The size goal of issue 15, measured on the firmware `mote bench --compiled` builds: the
+/// KWS model compiled into the runner (only its operators, no blob decoder or validation).
+/// It must compute TFLM's outputs, and its runtime code (as `mote bench` attributes it) must
+/// not grow past what it was when this test was written. The issue's target is lower (20 KB
+/// on Cortex-M4, 24 KB on RV32IMAC); lower these limits as the code shrinks.
+#[test]
+fn the_compiled_kws_firmware_is_exact_and_its_runtime_code_held() {
+    let path = repo().join("models/kws_dscnn/kws_dscnn.mote");
+    let blob = mote_tests::read(&path);
+    let (inputs, tflm) = mote_tests::mlperf_set("kws_dscnn", "random").unwrap();
+    let (len, out_len) = (mote_tests::sample_len(&blob), mote_tests::output_len(&blob));
+    let (inputs, tflm) = (&inputs[..3 * len], &tflm[..3 * out_len]);
+    for (board, limit) in [(Board::Mps2An386, 46_920), (Board::Riscv32Virt, 31_902)] {
+        let elf = qemu::build_firmware_with(board, &ArenaSize::Compiled(path.clone()))
+            .unwrap_or_else(|e| panic!("{board}: {e:#}"));
+        let (runtime, _) = bench::runtime_text(&std::fs::read(&elf).unwrap()).unwrap();
+        let run = qemu::run(board, &elf, &blob, inputs, Duration::from_secs(120))
+            .unwrap_or_else(|e| panic!("{board}: {e:#}"));
+        assert_eq!(run.outputs, tflm, "{board}: the outputs differ from TFLM's");
+        println!("{board}: runtime code {runtime} B (limit {limit} B)");
+        assert!(
+            runtime <= limit,
+            "{board}: {runtime} B of runtime code, more than the {limit} B it was"
+        );
+    }
 }
 
 #[test]

@@ -9,6 +9,9 @@
 //!
 //! Setting both variables is an error.
 //!
+//! With the feature `compiled`, `MOTE_BLOB` is required: its model is compiled into the
+//! firmware (`model.rs`, by `mote::compile`: validated here, no decoder on the device).
+//!
 //! `MOTE_PUBLIC_KEY`, the path of an Ed25519 public key in PEM (`mote keygen` writes
 //! `<name>.pub.pem`; `openssl pkey -pubout` writes the same), builds firmware that runs only
 //! signed models (see `choose_model` in `src/lib.rs`); without it, the firmware runs plain
@@ -25,6 +28,9 @@ const DEFAULT_ARENA_BYTES: usize = 256 * 1024;
 
 fn main() {
     public_key();
+    if env::var_os("CARGO_FEATURE_COMPILED").is_some() {
+        compiled_model();
+    }
     println!("cargo:rerun-if-env-changed=MOTE_BLOB");
     println!("cargo:rerun-if-env-changed=MOTE_ARENA_BYTES");
     println!("cargo:rerun-if-env-changed=MOTE_DEFAULT_ARENA_BYTES");
@@ -74,6 +80,18 @@ fn main() {
         ),
     )
     .expect("cannot write arena.rs in OUT_DIR");
+}
+
+/// Writes `model.rs`: the blob of `MOTE_BLOB`, compiled in.
+fn compiled_model() {
+    let path = var("MOTE_BLOB").unwrap_or_else(|| {
+        panic!("the feature `compiled` compiles in the blob MOTE_BLOB names: set MOTE_BLOB")
+    });
+    let path = resolve(&path);
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    if let Err(message) = mote::compile::write_model(&path, &out.join("model.rs")) {
+        panic!("MOTE_BLOB: {message}");
+    }
 }
 
 /// The variable's value; unset and empty are the same.

@@ -299,6 +299,10 @@ enum Command {
         /// Seconds the QEMU run may take.
         #[arg(long, default_value_t = 300)]
         timeout: u64,
+        /// Build the model into the firmware (`mote compile`: no blob decoder on the device,
+        /// only the model's operators) instead of running it on the runner that takes any.
+        #[arg(long)]
+        compiled: bool,
     },
     /// Run `mote bench` over the four MLPerf Tiny models and the bundled models on both QEMU
     /// boards and show the change against the committed results (bench/results.json).
@@ -474,7 +478,8 @@ impl Command {
                 input,
                 json,
                 timeout,
-            } => cmd_bench(&blob, board, &input, json, timeout),
+                compiled,
+            } => cmd_bench(&blob, board, &input, json, timeout, compiled),
             Command::BenchSuite { bless, mlperf } => cmd_bench_suite(bless, &mlperf),
             Command::Demo { spec, out_dir } => cmd_demo(&spec, out_dir),
         }
@@ -1023,6 +1028,7 @@ fn cmd_bench(
     input: &[PathBuf],
     json: bool,
     timeout: u64,
+    compiled: bool,
 ) -> Result<()> {
     let blob = read_blob(blob_path)?;
     let model = mote::Model::parse(&blob)
@@ -1043,6 +1049,7 @@ fn cmd_bench(
         board,
         sample.as_deref(),
         Duration::from_secs(timeout),
+        compiled.then_some(blob_path),
     );
     spinner.finish_and_clear();
     let report = report?;

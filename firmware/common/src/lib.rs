@@ -28,6 +28,10 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 #[cfg(not(any(feature = "semihosting", feature = "rtt")))]
 compile_error!("mote-firmware needs a transport: feature `semihosting` (QEMU) or `rtt` (a kit)");
+#[cfg(not(any(feature = "blob", feature = "compiled")))]
+compile_error!(
+    "mote-firmware needs a model: feature `blob` (the model region) or `compiled` (MOTE_BLOB)"
+);
 
 // The global defmt logger: semihosting in QEMU, RTT on a kit without an emulator.
 #[cfg(feature = "rtt")]
@@ -35,6 +39,7 @@ use defmt_rtt as _;
 #[cfg(all(feature = "semihosting", not(feature = "rtt")))]
 use defmt_semihosting as _;
 use embedded_hal::digital::OutputPin;
+#[cfg(not(feature = "compiled"))]
 use mote::signed::{Envelope, SignedError};
 use mote::{Interpreter, Model};
 
@@ -53,6 +58,14 @@ mod key {
     include!(concat!(env!("OUT_DIR"), "/public_key.rs"));
 }
 pub use key::PUBLIC_KEY;
+
+/// The model built in (feature `compiled`): `MODEL`, from the blob MOTE_BLOB named (its
+/// `ARENA_BYTES` is the arena's, which `arena.rs` has already).
+#[cfg(feature = "compiled")]
+#[allow(dead_code)]
+mod compiled {
+    include!(concat!(env!("OUT_DIR"), "/model.rs"));
+}
 
 /// What the runner needs from a board. Keep implementations thin: regions from linker
 /// symbols, a counter, a pin.
@@ -344,6 +357,7 @@ fn profile<B: Board>(
 }
 
 /// Why a slot's model is not run.
+#[cfg(not(feature = "compiled"))]
 enum Refusal {
     /// The signed envelope is missing, malformed, or does not verify with [`PUBLIC_KEY`].
     Signature(SignedError),
@@ -351,6 +365,7 @@ enum Refusal {
     Model(mote::Error),
 }
 
+#[cfg(not(feature = "compiled"))]
 impl defmt::Format for Refusal {
     fn format(&self, f: defmt::Formatter<'_>) {
         match self {
@@ -364,6 +379,7 @@ impl defmt::Format for Refusal {
 /// only a signed envelope whose signature verifies, before anything of the model is parsed
 /// (the instructions the check took are logged). Without one: a plain blob, or a signed one
 /// taken unverified.
+#[cfg(not(feature = "compiled"))]
 fn open_slot<B: Board>(
     board: &mut B,
     name: &str,
@@ -397,6 +413,7 @@ fn open_slot<B: Board>(
 ///
 /// Slot A is not version-checked: writing it directly (over a probe) is the recovery path
 /// that can install an older model, and it still must be signed.
+#[cfg(not(feature = "compiled"))]
 fn choose_model<B: Board>(board: &mut B) -> Result<(Model<'static>, u32), i32> {
     let last_good = open_slot(board, "slot A", board.model_region());
     let running = match &last_good {
@@ -444,9 +461,17 @@ fn choose_model<B: Board>(board: &mut B) -> Result<(Model<'static>, u32), i32> {
 
 /// Whether a slot holds nothing: no bytes, or a header of all `0x00` (memory nobody wrote) or
 /// all `0xFF` (erased flash).
+#[cfg(not(feature = "compiled"))]
 fn is_blank(slot: &[u8]) -> bool {
     let head = &slot[..slot.len().min(mote::format::HEADER_LEN)];
     head.iter().all(|&b| b == 0) || head.iter().all(|&b| b == 0xFF)
+}
+
+/// The model built in, run as slot A: the model region and the update slot are not read.
+#[cfg(feature = "compiled")]
+fn choose_model<B: Board>(_: &mut B) -> Result<(Model<'static>, u32), i32> {
+    defmt::info!("the model compiled into this firmware");
+    Ok((compiled::MODEL.clone(), SLOT_LAST_GOOD))
 }
 
 /// Fails on purpose when the input region asks for it (see [`protocol::SELF_TEST_PANIC`]).

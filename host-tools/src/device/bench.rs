@@ -18,7 +18,7 @@ use mote::format::{DType, Op, Requant};
 use object::{Object, ObjectSymbol, SymbolKind};
 use serde::{Deserialize, Serialize};
 
-use crate::device::qemu::{self, Board};
+use crate::device::qemu::{self, ArenaSize, Board};
 use crate::inspect::macs;
 
 /// One operator of a profiled inference.
@@ -71,6 +71,10 @@ pub struct Report {
     pub model: String,
     /// The board.
     pub board: String,
+    /// Whether the model was compiled into the firmware (`mote bench --compiled`), rather than
+    /// run from the model region by the runner that takes any model.
+    #[serde(default)]
+    pub compiled: bool,
     /// Guest instructions of one inference (not profiled).
     pub instructions: u64,
     /// Multiply-accumulates of one inference.
@@ -97,9 +101,10 @@ impl Report {
         let profiled: u64 = self.layers.iter().map(|l| l.instructions).sum();
         let _ = writeln!(
             out,
-            "{} on {}: {} instructions per inference, {} MACs, {:.2} instructions/MAC",
+            "{} on {}{}: {} instructions per inference, {} MACs, {:.2} instructions/MAC",
             self.model,
             self.board,
+            if self.compiled { " (compiled in)" } else { "" },
             group(self.instructions),
             group(self.macs),
             self.per_mac()
@@ -270,20 +275,25 @@ pub fn runtime_text(elf: &[u8]) -> Result<(u64, u64)> {
 }
 
 /// Runs `blob` (named `name`) on `board` over `input` (one sample; a deterministic one if
-/// `None`) and measures it.
+/// `None`) and measures it, on the runner that takes any model or, if `compiled` is the
+/// blob's file, on firmware with that model built in ([`ArenaSize::Compiled`]).
 pub fn bench(
     name: &str,
     blob: &[u8],
     board: Board,
     input: Option<&[u8]>,
     timeout: Duration,
+    compiled: Option<&Path>,
 ) -> Result<Report> {
     let model = Model::parse(blob).context("invalid blob")?;
     let sample = match input {
         Some(s) => s.to_vec(),
         None => default_sample(&model)?,
     };
-    let elf = qemu::build_firmware(board)?;
+    let elf = match compiled {
+        Some(path) => qemu::build_firmware_with(board, &ArenaSize::Compiled(path.to_path_buf()))?,
+        None => qemu::build_firmware(board)?,
+    };
     let device = qemu::run(board, &elf, blob, &sample, timeout)?;
     ensure!(
         device.instructions.len() == 1,
@@ -316,6 +326,7 @@ pub fn bench(
     Ok(Report {
         model: name.to_string(),
         board: board.name().to_string(),
+        compiled: compiled.is_some(),
         instructions: device.instructions[0],
         macs: layers.iter().map(|l| l.macs).sum(),
         arena_bytes: model.arena_size() as u64,

@@ -1,6 +1,7 @@
 //! `mote bench-suite`: [`bench`](super::bench) over the four MLPerf Tiny models and the bundled
-//! models on both QEMU boards, compared with the committed results (`bench/results.json`);
-//! `--bless` rewrites them and the performance table in `README.md`.
+//! models on both QEMU boards, and the MLPerf models once more compiled into the firmware,
+//! compared with the committed results (`bench/results.json`); `--bless` rewrites them and the
+//! performance table in `README.md`.
 //!
 //! Speed is measured here, deterministically, not in timed tests.
 
@@ -129,19 +130,37 @@ pub fn model(sources: &Sources, name: &str) -> Result<(Vec<u8>, Option<Vec<u8>>)
 /// Runs the whole suite, reporting progress through `progress(model, board)`.
 pub fn run(sources: &Sources, mut progress: impl FnMut(&str, Board)) -> Result<Vec<Report>> {
     let mut reports = Vec::new();
+    // The compiled builds read the blob from a file; one per model, at a fixed path, so that
+    // each model's firmware builds incrementally from run to run.
+    let blobs = std::env::temp_dir().join("mote-bench-suite");
+    std::fs::create_dir_all(&blobs)
+        .with_context(|| format!("cannot create {}", blobs.display()))?;
     for name in MLPERF.iter().chain(&BUNDLED) {
         let (blob, sample) = model(sources, name)?;
+        let path = blobs.join(format!("{name}.mote"));
+        if MLPERF.contains(name) {
+            std::fs::write(&path, &blob)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
         for board in BOARDS {
             progress(name, board);
-            let report = bench::bench(
-                name,
-                &blob,
-                board,
-                sample.as_deref(),
-                Duration::from_secs(600),
-            )
-            .with_context(|| format!("{name} on {board}"))?;
-            reports.push(report);
+            let builds = if MLPERF.contains(name) {
+                vec![None, Some(path.as_path())]
+            } else {
+                vec![None]
+            };
+            for compiled in builds {
+                let report = bench::bench(
+                    name,
+                    &blob,
+                    board,
+                    sample.as_deref(),
+                    Duration::from_secs(600),
+                    compiled,
+                )
+                .with_context(|| format!("{name} on {board}"))?;
+                reports.push(report);
+            }
         }
     }
     Ok(reports)
@@ -152,10 +171,10 @@ pub const NOTE: &str = "mote bench-suite: guest instructions per inference on QE
     (instructions, not cycles), per-layer profiles, memory and flash. Regenerate with \
     `cargo mote bench-suite --bless`.";
 
-fn find<'r>(reports: &'r [Report], model: &str, board: &str) -> Option<&'r Report> {
+fn find<'r>(reports: &'r [Report], model: &str, board: &str, compiled: bool) -> Option<&'r Report> {
     reports
         .iter()
-        .find(|r| r.model == model && r.board == board)
+        .find(|r| r.model == model && r.board == board && r.compiled == compiled)
 }
 
 fn change(old: u64, new: u64) -> String {
@@ -173,7 +192,7 @@ pub fn compare(old: &[Report], new: &[Report]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<20} {:<13} {:>13} {:>13} {:>9} {:>7} {:>8} {:>8} {:>8} {:>9}",
+        "{:<20} {:<24} {:>13} {:>13} {:>9} {:>7} {:>8} {:>8} {:>8} {:>9}",
         "model",
         "board",
         "committed",
@@ -186,16 +205,20 @@ pub fn compare(old: &[Report], new: &[Report]) -> String {
         "runtime"
     );
     for r in new {
-        let before = find(old, &r.model, &r.board);
+        let before = find(old, &r.model, &r.board, r.compiled);
         let committed = before.map_or("-".to_string(), |b| group(b.instructions));
         let delta = before.map_or("new".to_string(), |b| {
             change(b.instructions, r.instructions)
         });
         let _ = writeln!(
             out,
-            "{:<20} {:<13} {:>13} {:>13} {:>9} {:>7.2} {:>8} {:>8} {:>7.2}% {:>9}",
+            "{:<20} {:<24} {:>13} {:>13} {:>9} {:>7.2} {:>8} {:>8} {:>7.2}% {:>9}",
             r.model,
-            r.board,
+            if r.compiled {
+                format!("{} (compiled)", r.board)
+            } else {
+                r.board.clone()
+            },
             committed,
             group(r.instructions),
             delta,
@@ -239,12 +262,12 @@ pub fn readme_table(reports: &[Report]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| model | MACs | Cortex-M4: mote | TFLM + CMSIS-NN | mote / CMSIS-NN | RV32IMAC: mote | TFLM reference | arena: mote | TFLM | blob over weights + biases |"
+        "| model | MACs | Cortex-M4: mote | TFLM + CMSIS-NN | mote / CMSIS-NN | RV32IMAC: mote | TFLM reference | arena: mote | TFLM | blob over weights + biases | runtime code, model compiled in: M4 / RV32 |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|");
     for name in MLPERF.iter().chain(&BUNDLED) {
-        let m4 = find(reports, name, Board::Mps2An386.name());
-        let rv = find(reports, name, Board::Riscv32Virt.name());
+        let m4 = find(reports, name, Board::Mps2An386.name(), false);
+        let rv = find(reports, name, Board::Riscv32Virt.name(), false);
         let Some(any) = m4.or(rv) else { continue };
         let tflm = TFLM.iter().find(|t| t.model == *name);
         let cell = |r: Option<&Report>| {
@@ -272,19 +295,29 @@ pub fn readme_table(reports: &[Report]) -> String {
             ),
             None => ("-".into(), "-".into(), "-".into(), "-".into()),
         };
+        let compiled = |board: Board| {
+            find(reports, name, board.name(), true).map_or("-".to_string(), |r| {
+                format!("{} B", group(r.flash.runtime_text))
+            })
+        };
         let _ = writeln!(
             out,
-            "| {name} | {} | {} | {cmsis} | {ratio} | {} | {rv_ref} | {} | {arena} | {:+.1}% |",
+            "| {name} | {} | {} | {cmsis} | {ratio} | {} | {rv_ref} | {} | {arena} | {:+.1}% | {} / {} |",
             millions(any.macs),
             cell(m4),
             cell(rv),
             group(any.arena_bytes),
             100.0 * any.flash.blob_overhead(),
+            compiled(Board::Mps2An386),
+            compiled(Board::Riscv32Virt),
         );
     }
     let mut flash = Vec::new();
     for board in BOARDS {
-        if let Some(r) = reports.iter().find(|r| r.board == board.name()) {
+        if let Some(r) = reports
+            .iter()
+            .find(|r| r.board == board.name() && !r.compiled)
+        {
             flash.push(format!(
                 "{board} {} B (of which kernels {} B; whole firmware {} B)",
                 group(r.flash.runtime_text),
@@ -297,8 +330,9 @@ pub fn readme_table(reports: &[Report]) -> String {
     let _ = writeln!(
         out,
         "\nRuntime code (the `mote`, `postcard`, `serde` and `heapless` functions in the \
-         firmware, every operator included): {}. Peak stack of the whole firmware run: at most \
-         {} B.",
+         firmware) of the runners, which take any model, every operator included: {}. With the \
+         model compiled in (`mote bench --compiled`: only its operators, no blob decoder), the \
+         last column. Peak stack of the whole firmware run: at most {} B.",
         flash.join("; "),
         group(stack)
     );
@@ -340,6 +374,7 @@ mod tests {
         Report {
             model: model.into(),
             board: board.into(),
+            compiled: false,
             instructions,
             macs: 1000,
             arena_bytes: 768,

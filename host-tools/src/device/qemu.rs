@@ -88,6 +88,9 @@ impl Board {
         Board::Esp32c3Devkit,
     ];
 
+    /// The boards whose firmware can build one model in ([`ArenaSize::Compiled`]).
+    pub const COMPILES_MODELS: [Board; 2] = [Board::Mps2An386, Board::Riscv32Virt];
+
     /// The boards QEMU runs: its own, and its models of real kits.
     pub const EMULATED: [Board; 6] = [
         Board::Mps2An386,
@@ -364,6 +367,10 @@ pub enum ArenaSize {
     /// Exactly what this blob needs, read by the firmware's build script (`MOTE_BLOB`): the
     /// arena is known before the firmware is built, and a larger model is refused at boot.
     FromBlob(PathBuf),
+    /// This blob compiled into the firmware (feature `compiled`, `MOTE_BLOB`): the arena it
+    /// needs, only its operators, no blob decoder or validation on the device, and the model
+    /// region unread. Only the boards of [`Board::COMPILES_MODELS`].
+    Compiled(PathBuf),
 }
 
 /// Builds the board's firmware (`cargo build --release` in `firmware/<board>/`, quietly; cargo
@@ -453,6 +460,7 @@ fn build(
         Some(key) => cmd.env("MOTE_PUBLIC_KEY", key),
         None => cmd.env_remove("MOTE_PUBLIC_KEY"),
     };
+    let mut features = None;
     let target_dir = match (arena, key) {
         (_, Some(_)) if field => root.join("target").join("field-keyed"),
         (_, None) if field => root.join("target").join("field"),
@@ -474,8 +482,30 @@ fn build(
             root.join("target")
                 .join(format!("arena-{}", model.arena_size()))
         }
+        (ArenaSize::Compiled(path), None) => {
+            ensure!(
+                Board::COMPILES_MODELS.contains(&board),
+                "the {board} firmware cannot build a model in; these can: {}",
+                Board::COMPILES_MODELS.map(Board::name).join(", ")
+            );
+            let path = std::fs::canonicalize(path)
+                .with_context(|| format!("cannot find the blob {}", path.display()))?;
+            let blob = std::fs::read(&path)
+                .with_context(|| format!("cannot read the blob {}", path.display()))?;
+            let operators = mote::compile::required_features(crate::sign::model_bytes(&blob))
+                .with_context(|| format!("{} is not a valid blob", path.display()))?;
+            let mut list = vec!["compiled".to_string()];
+            list.extend(operators.iter().map(|op| format!("mote/{op}")));
+            features = Some(list.join(","));
+            cmd.env("MOTE_BLOB", &path).env_remove("MOTE_ARENA_BYTES");
+            let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+            root.join("target").join(format!("compiled-{stem}"))
+        }
     };
     cmd.args(["build", "--release", "--quiet"]);
+    if let Some(features) = features {
+        cmd.args(["--no-default-features", "--features", &features]);
+    }
     if field {
         // The field runner verifies signatures on the nRF51's 16 KiB of RAM: Ed25519 takes
         // 11 KB of stack there (measured), which leaves 2 KiB for the arena.
