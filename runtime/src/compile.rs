@@ -68,12 +68,6 @@ pub fn rust_source(blob: &[u8]) -> Result<String, Error> {
         .map(|id| model.tensor(id))
         .collect::<Result<Vec<TensorDef>, Error>>()?;
     let ops = model.ops().collect::<Result<Vec<_>, Error>>()?;
-    // Writing to a `String` cannot fail, nor can the format's types (see `Literal`).
-    let literal = |value: &dyn erased::Serialize| -> Result<String, Error> {
-        let mut out = String::new();
-        value.write(&mut out).map_err(|_| Error::Malformed)?;
-        Ok(out)
-    };
     let mut s = String::new();
     let w = &mut s;
     let _ = writeln!(
@@ -164,21 +158,14 @@ pub fn required_features(blob: &[u8]) -> Result<Vec<&'static str>, Error> {
         .collect())
 }
 
-/// Object-safe serialisation into [`Literal`], so that one closure writes any type.
-mod erased {
-    extern crate std;
-    use super::{Literal, fmt};
-    use std::string::String;
-
-    pub trait Serialize {
-        fn write(&self, out: &mut String) -> fmt::Result;
-    }
-
-    impl<T: serde::Serialize + ?Sized> Serialize for T {
-        fn write(&self, out: &mut String) -> fmt::Result {
-            self.serialize(Literal { out }).map(|_| ())
-        }
-    }
+/// `value` as a Rust expression ([`Literal`]).
+fn literal<T: Serialize + ?Sized>(value: &T) -> Result<String, Error> {
+    let mut out = String::new();
+    // Writing to a `String` cannot fail, nor can the format's types (see `Literal`).
+    value
+        .serialize(Literal { out: &mut out })
+        .map_err(|_| Error::Malformed)?;
+    Ok(out)
 }
 
 /// Writes a value as a Rust expression of its own type, through `serde`: structs and enums
