@@ -263,71 +263,49 @@ impl<'o> Items<'o> {
     }
 }
 
-impl ser::SerializeSeq for Items<'_> {
-    type Ok = Written;
-    type Error = fmt::Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> fmt::Result {
-        self.item("", value)
-    }
-    fn end(self) -> Result<Written, fmt::Error> {
-        self.finish()
-    }
+/// The sequence, tuple and struct traits: each element written by [`Items::item`] (after its
+/// field name, for structs), the whole by [`Items::finish`].
+macro_rules! items {
+    ($($trait:ident::$method:ident),*) => {$(
+        impl ser::$trait for Items<'_> {
+            type Ok = Written;
+            type Error = fmt::Error;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> fmt::Result {
+                self.item("", value)
+            }
+            fn end(self) -> Result<Written, fmt::Error> {
+                self.finish()
+            }
+        }
+    )*};
+    ($($trait:ident::$method:ident with keys),*) => {$(
+        impl ser::$trait for Items<'_> {
+            type Ok = Written;
+            type Error = fmt::Error;
+            fn $method<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> fmt::Result {
+                self.item(&std::format!("{key}: "), value)
+            }
+            fn end(self) -> Result<Written, fmt::Error> {
+                self.finish()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for Items<'_> {
-    type Ok = Written;
-    type Error = fmt::Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> fmt::Result {
-        self.item("", value)
-    }
-    fn end(self) -> Result<Written, fmt::Error> {
-        self.finish()
-    }
-}
-
-impl ser::SerializeTupleStruct for Items<'_> {
-    type Ok = Written;
-    type Error = fmt::Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> fmt::Result {
-        self.item("", value)
-    }
-    fn end(self) -> Result<Written, fmt::Error> {
-        self.finish()
-    }
-}
-
-impl ser::SerializeTupleVariant for Items<'_> {
-    type Ok = Written;
-    type Error = fmt::Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> fmt::Result {
-        self.item("", value)
-    }
-    fn end(self) -> Result<Written, fmt::Error> {
-        self.finish()
-    }
-}
-
-impl ser::SerializeStruct for Items<'_> {
-    type Ok = Written;
-    type Error = fmt::Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> fmt::Result {
-        self.item(&std::format!("{key}: "), value)
-    }
-    fn end(self) -> Result<Written, fmt::Error> {
-        self.finish()
-    }
-}
-
-impl ser::SerializeStructVariant for Items<'_> {
-    type Ok = Written;
-    type Error = fmt::Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> fmt::Result {
-        self.item(&std::format!("{key}: "), value)
-    }
-    fn end(self) -> Result<Written, fmt::Error> {
-        self.finish()
-    }
-}
+items!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
+items!(
+    SerializeStruct::serialize_field with keys,
+    SerializeStructVariant::serialize_field with keys
+);
 
 impl ser::SerializeMap for Items<'_> {
     type Ok = Written;
