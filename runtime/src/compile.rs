@@ -191,6 +191,19 @@ impl Literal<'_> {
         Ok(Written::Other)
     }
 
+    /// `value` inside `name(...)`: `Some`, a newtype struct or variant.
+    fn wrapped<T: Serialize + ?Sized>(
+        self,
+        name: impl fmt::Display,
+        value: &T,
+    ) -> Result<Written, fmt::Error> {
+        write!(self.out, "{name}(")?;
+        value.serialize(Literal {
+            out: &mut *self.out,
+        })?;
+        self.put(")")
+    }
+
     fn unsupported(self, what: &str) -> Result<Written, fmt::Error> {
         self.put(format_args!(
             "compile_error!(\"mote::compile cannot write {what}\")"
@@ -383,11 +396,7 @@ impl<'o> Serializer for Literal<'o> {
         self.put("None")
     }
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<Written, fmt::Error> {
-        self.out.push_str("Some(");
-        value.serialize(Literal {
-            out: &mut *self.out,
-        })?;
-        self.put(")")
+        self.wrapped("Some", value)
     }
     fn serialize_unit(self) -> Result<Written, fmt::Error> {
         self.put("()")
@@ -408,11 +417,7 @@ impl<'o> Serializer for Literal<'o> {
         name: &'static str,
         value: &T,
     ) -> Result<Written, fmt::Error> {
-        write!(self.out, "{name}(")?;
-        value.serialize(Literal {
-            out: &mut *self.out,
-        })?;
-        self.put(")")
+        self.wrapped(name, value)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
@@ -421,11 +426,7 @@ impl<'o> Serializer for Literal<'o> {
         variant: &'static str,
         value: &T,
     ) -> Result<Written, fmt::Error> {
-        write!(self.out, "{name}::{variant}(")?;
-        value.serialize(Literal {
-            out: &mut *self.out,
-        })?;
-        self.put(")")
+        self.wrapped(format_args!("{name}::{variant}"), value)
     }
     fn serialize_seq(self, _: Option<usize>) -> Result<Items<'o>, fmt::Error> {
         Ok(Items::sequence(self.out))

@@ -472,10 +472,7 @@ fn build(
             root.join("target").join(format!("arena-{bytes}"))
         }
         (ArenaSize::FromBlob(path), None) => {
-            let path = std::fs::canonicalize(path)
-                .with_context(|| format!("cannot find the blob {}", path.display()))?;
-            let blob = std::fs::read(&path)
-                .with_context(|| format!("cannot read the blob {}", path.display()))?;
+            let (path, blob) = blob_file(path)?;
             let model = mote::Model::parse(crate::sign::model_bytes(&blob))
                 .with_context(|| format!("{} is not a valid blob", path.display()))?;
             cmd.env("MOTE_BLOB", &path).env_remove("MOTE_ARENA_BYTES");
@@ -488,10 +485,7 @@ fn build(
                 "the {board} firmware cannot build a model in; these can: {}",
                 Board::COMPILES_MODELS.map(Board::name).join(", ")
             );
-            let path = std::fs::canonicalize(path)
-                .with_context(|| format!("cannot find the blob {}", path.display()))?;
-            let blob = std::fs::read(&path)
-                .with_context(|| format!("cannot read the blob {}", path.display()))?;
+            let (path, blob) = blob_file(path)?;
             let operators = mote::compile::required_features(crate::sign::model_bytes(&blob))
                 .with_context(|| format!("{} is not a valid blob", path.display()))?;
             let mut list = vec!["compiled".to_string()];
@@ -528,6 +522,16 @@ fn build(
         elf.display()
     );
     Ok(elf)
+}
+
+/// The blob file `path` names, by its absolute path (the firmware's build script reads it),
+/// and its bytes.
+fn blob_file(path: &Path) -> Result<(PathBuf, Vec<u8>)> {
+    let path = std::fs::canonicalize(path)
+        .with_context(|| format!("cannot find the blob {}", path.display()))?;
+    let blob =
+        std::fs::read(&path).with_context(|| format!("cannot read the blob {}", path.display()))?;
+    Ok((path, blob))
 }
 
 /// How `bare-digits` is built: its sizes row in `firmware/sizes.txt` names it.
