@@ -10,7 +10,7 @@
 //! registers inline assembly may use on Thumb (`r6` and `r7` are reserved). Shapes not
 //! specialised here use the portable kernels.
 
-use super::optimized::depthwise::Row3x3;
+use super::optimized::depthwise::{Line3x3, LineChannel, Row3x3};
 use super::optimized::gemm::{self, ChannelParams, OutputStage, Requantization, packed_index};
 use super::optimized::requant::ChannelQuant;
 use super::portable;
@@ -1595,6 +1595,271 @@ pub unsafe fn depthwise_3x3_row(row: &mut Row3x3) {
             out("r11") _,
             out("r12") _,
             out("lr") _,
+        );
+    }
+}
+
+/// See `portable::DEPTHWISE_LINES`.
+pub const DEPTHWISE_LINES: bool = true;
+
+const _: () = assert!(core::mem::size_of::<LineChannel>() == 40);
+const _: () = assert!(core::mem::offset_of!(LineChannel, quant) == 24);
+const _: () = assert!(core::mem::offset_of!(Line3x3, out) == 160);
+const _: () = assert!(core::mem::offset_of!(Line3x3, out_step) == 164);
+const _: () = assert!(core::mem::offset_of!(Line3x3, quads_bytes) == 168);
+const _: () = assert!(core::mem::offset_of!(Line3x3, along_bytes) == 172);
+const _: () = assert!(core::mem::offset_of!(Line3x3, clamps) == 176);
+const _: () = assert!(core::mem::offset_of!(Line3x3, clamp) == 180);
+const _: () = assert!(core::mem::offset_of!(Line3x3, lines) == 188);
+const _: () = assert!(core::mem::offset_of!(Line3x3, channel_bytes) == 200);
+
+/// See `portable::depthwise_3x3_line`: the whole line of four channels in assembly, one
+/// channel after another. A frame on the stack holds the current channel's parameters and
+/// the line's scalars, so that `SP` addresses them and the three line pointers, four
+/// accumulators, five weight words and two temporaries fill the other registers.
+///
+/// Four outputs at a time: per line, one `LDRD` of positions 0-3 and three `LDR` of positions
+/// 1-2, 3-4 and 4-5 (unaligned, as Armv7-M allows), and eight multiply-accumulates, four of
+/// them dual (`SMLAD`: two taps of one output); then the `SMLAL` requantization of each output
+/// (six instructions, the zero point folded in) and four byte stores. The remaining outputs
+/// one at a time.
+///
+/// # Safety
+/// As `portable::depthwise_3x3_line`; `line.lines` are word-aligned, as are `quads_bytes`
+/// and `channel_bytes`.
+pub unsafe fn depthwise_3x3_line(line: &Line3x3) {
+    // Four outputs' taps from the line at `$p` (advanced by four positions), with the weights
+    // `$k` (two taps) and half `$h` ("b" or "t") of `$k2` (the third).
+    macro_rules! quad {
+        ($p:literal, $k:literal, $k2:literal, $h:literal) => {
+            concat!(
+                "ldrd r12, lr, [", $p, "], #8\n",
+                "smlad r0, r12, ", $k, ", r0\n",
+                "smlab", $h, " r0, lr, ", $k2, ", r0\n",
+                "smlat", $h, " r6, lr, ", $k2, ", r6\n",
+                "smlad r7, lr, ", $k, ", r7\n",
+                "ldr r12, [", $p, ", #-6]\n",
+                "smlad r6, r12, ", $k, ", r6\n",
+                "ldr r12, [", $p, "]\n",
+                "smlab", $h, " r7, r12, ", $k2, ", r7\n",
+                "smlat", $h, " r8, r12, ", $k2, ", r8\n",
+                "ldr r12, [", $p, ", #-2]\n",
+                "smlad r8, r12, ", $k, ", r8\n",
+            )
+        };
+    }
+    // One output's taps from the line at `$p` (advanced by one position).
+    macro_rules! single {
+        ($p:literal, $k:literal, $k2:literal, $h:literal) => {
+            concat!(
+                "ldr r12, [", $p, "], #2\n",
+                "ldrsh lr, [", $p, ", #2]\n",
+                "smlad r0, r12, ", $k, ", r0\n",
+                "smlab", $h, " r0, lr, ", $k2, ", r0\n",
+            )
+        };
+    }
+    // Accumulator `$a` requantized (the multiplier in r1, the rounding constant in r2:r3, the
+    // shift in r4, the zero point folded in) and saturated to int8, back into `$a`.
+    macro_rules! requantize {
+        ($a:literal) => {
+            concat!(
+                "asr r5, ", $a, ", #31\n",
+                "adds r12, r2, r5, lsl #31\n",
+                "adc lr, r3, r5\n",
+                "smlal r12, lr, ", $a, ", r1\n",
+                "asr lr, lr, r4\n",
+                "ssat ", $a, ", #8, lr\n",
+            )
+        };
+    }
+    // `$a` clamped to the bounds in r1 (low) and r2 (high).
+    macro_rules! clamp {
+        ($a:literal) => {
+            concat!(
+                "ssub8 r3, ", $a, ", r1\n",
+                "sel ", $a, ", ", $a, ", r1\n",
+                "ssub8 r3, r2, ", $a, "\n",
+                "sel ", $a, ", ", $a, ", r2\n",
+            )
+        };
+    }
+    // SAFETY: the caller's contract; the stack and r6, r7 are restored before the block ends.
+    unsafe {
+        core::arch::asm!(
+            "push {{r6, r7}}",
+            // The frame: [sp, #0..40] the channel's `LineChannel`; #40 its next output; #44
+            // the output step; #48 and #64 the first line's pointer past the blocks of four
+            // and past the line; #52..64 `clamps` and `clamp`; #68 `line`; #72 the next
+            // channel's `LineChannel`; #76 channels left; #80 the channel's first output.
+            "sub sp, sp, #88",
+            "str r0, [sp, #68]",
+            "ldr r1, [r0, #164]",
+            "str r1, [sp, #44]",
+            "ldr r1, [r0, #176]",
+            "ldrd r2, r3, [r0, #180]",
+            "str r1, [sp, #52]",
+            "strd r2, r3, [sp, #56]",
+            "ldr r1, [r0, #160]",
+            "str r1, [sp, #80]",
+            "str r0, [sp, #72]",
+            "movs r1, #4",
+            "str r1, [sp, #76]",
+            "add r1, r0, #188",
+            "ldm r1, {{r9, r10, r11}}",
+            "7:",
+            "ldr r0, [sp, #72]",
+            "ldm r0!, {{r1, r2, r3, r4, r5, r6, r7, r8, r12, lr}}",
+            "stm sp, {{r1, r2, r3, r4, r5, r6, r7, r8, r12, lr}}",
+            "str r0, [sp, #72]",
+            "ldr r0, [sp, #68]",
+            "ldrd r1, r2, [r0, #168]",
+            "add r1, r9, r1",
+            "add r2, r9, r2",
+            "str r1, [sp, #48]",
+            "str r2, [sp, #64]",
+            "ldr r2, [sp, #80]",
+            "str r2, [sp, #40]",
+            "cmp r9, r1",
+            "beq 3f",
+            "1:",            "ldr r1, [sp, #48]",
+            "cmp r9, r1",
+            "beq 3f",
+            "1:",
+            "ldm sp, {{r0, r1, r2, r3, r4, r5}}",
+            "mov r6, r0",
+            "mov r7, r0",
+            "mov r8, r0",
+            quad!("r9", "r1", "r4", "b"),
+            quad!("r10", "r2", "r4", "t"),
+            quad!("r11", "r3", "r5", "b"),
+            "ldrd r1, r2, [sp, #24]",
+            "ldrd r3, r4, [sp, #32]",
+            requantize!("r0"),
+            requantize!("r6"),
+            requantize!("r7"),
+            requantize!("r8"),
+            "ldr r1, [sp, #52]",
+            "cbz r1, 2f",
+            "ldrd r1, r2, [sp, #56]",
+            clamp!("r0"),
+            clamp!("r6"),
+            clamp!("r7"),
+            clamp!("r8"),
+            "2:",
+            "ldrd r1, r2, [sp, #40]",
+            "strb r0, [r1]",
+            "strb r6, [r1, r2]",
+            "add r1, r1, r2, lsl #1",
+            "strb r7, [r1]",
+            "strb r8, [r1, r2]",
+            "add r1, r1, r2, lsl #1",
+            "str r1, [sp, #40]",
+            "ldr r1, [sp, #48]",
+            "cmp r9, r1",
+            "bne 1b",
+            "3:",
+            "ldr r1, [sp, #64]",
+            "cmp r9, r1",
+            "beq 5f",
+            "4:",
+            "ldm sp, {{r0, r1, r2, r3, r4, r5}}",
+            single!("r9", "r1", "r4", "b"),
+            single!("r10", "r2", "r4", "t"),
+            single!("r11", "r3", "r5", "b"),
+            "ldrd r1, r2, [sp, #24]",
+            "ldrd r3, r4, [sp, #32]",
+            requantize!("r0"),
+            "ldr r1, [sp, #52]",
+            "cbz r1, 6f",
+            "ldrd r1, r2, [sp, #56]",
+            clamp!("r0"),
+            "6:",
+            "ldrd r1, r2, [sp, #40]",
+            "strb r0, [r1]",
+            "add r1, r1, r2",
+            "str r1, [sp, #40]",
+            "ldr r1, [sp, #64]",
+            "cmp r9, r1",
+            "bne 4b",
+            "5:",
+            // The next channel: its lines, its first output.
+            "ldr r0, [sp, #68]",
+            "ldr r1, [r0, #200]",
+            "ldr r2, [r0, #172]",
+            "sub r1, r1, r2",
+            "add r9, r9, r1",
+            "add r10, r10, r1",
+            "add r11, r11, r1",
+            "ldr r1, [sp, #80]",
+            "adds r1, r1, #1",
+            "str r1, [sp, #80]",
+            "ldr r1, [sp, #76]",
+            "subs r1, r1, #1",
+            "str r1, [sp, #76]",
+            "bne 7b",
+            "add sp, sp, #88",
+            "pop {{r6, r7}}",
+            inout("r0") core::ptr::from_ref(line) => _,
+            out("r1") _,
+            out("r2") _,
+            out("r3") _,
+            out("r4") _,
+            out("r5") _,
+            out("r8") _,
+            out("r9") _,
+            out("r10") _,
+            out("r11") _,
+            out("r12") _,
+            out("lr") _,
+        );
+    }
+}
+
+/// See `portable::widen_pairs`: two positions at a time, their words split by `SXTB16` into
+/// halfword pairs of channels 0 and 2, and 1 and 3, and those regrouped by channel (`PKHBT`,
+/// `PKHTB`) into one word per channel (stored unaligned where the line's positions are odd).
+///
+/// # Safety
+/// As `portable::widen_pairs`.
+pub unsafe fn widen_pairs(src: *const i8, step: usize, dst: *mut i16, lane: usize, pairs: usize) {
+    if pairs == 0 {
+        return;
+    }
+    // SAFETY: the caller's contract.
+    unsafe {
+        core::arch::asm!(
+            "1:",
+            "ldr r9, [r0]",
+            "ldr r10, [r0, r1]",
+            "add r0, r0, r1, lsl #1",
+            "sxtb16 r11, r9",
+            "sxtb16 r9, r9, ror #8",
+            "sxtb16 r12, r10",
+            "sxtb16 r10, r10, ror #8",
+            "pkhbt lr, r11, r12, lsl #16",
+            "pkhtb r11, r12, r11, asr #16",
+            "pkhbt r12, r9, r10, lsl #16",
+            "pkhtb r9, r10, r9, asr #16",
+            "str r12, [r2, r3]",
+            "str r11, [r2, r5]",
+            "str r9, [r2, r8]",
+            "str lr, [r2], #4",
+            "cmp r2, r4",
+            "bne 1b",
+            inout("r0") src => _,
+            in("r1") step,
+            inout("r2") dst => _,
+            in("r3") 2 * lane,
+            in("r4") dst.wrapping_add(2 * pairs),
+            in("r5") 4 * lane,
+            in("r8") 6 * lane,
+            out("r9") _,
+            out("r10") _,
+            out("r11") _,
+            out("r12") _,
+            out("lr") _,
+            options(nostack),
         );
     }
 }

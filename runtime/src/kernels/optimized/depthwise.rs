@@ -4,15 +4,20 @@
 //! input, which contributes exactly what TFLM's skipping of padded taps leaves out: every
 //! pixel takes the same path.
 //!
-//! 3x3 filters (dilation 1, any stride, channels in groups of four, every channel of a chunk
-//! requantized with a right shift) take a row path where the architecture has one
-//! (`arch::DEPTHWISE_ROWS`): for each group of four channels, the input rows a row of outputs
-//! reads are widened once into a ring of three rows (zero points in the padding), and each
-//! output pixel reads its nine taps from there at fixed offsets ([`rows_3x3`]).
+//! 3x3 filters (dilation 1, channels in groups of four, every channel of a chunk requantized
+//! with a right shift) take a faster path where the architecture has one
+//! (`arch::DEPTHWISE_ROWS`). With stride 1, the line path ([`lines_3x3`], where
+//! `arch::DEPTHWISE_LINES`): each channel's input lines are widened once into a ring of three
+//! (zero points in the padding), one channel after another, so that neighbouring positions of
+//! one channel share a word and a dual multiply-accumulate takes two taps; the lines run along
+//! the longer output axis. With other strides, the row path ([`rows_3x3`]): four channels of
+//! each position widened into a ring of three rows, each output pixel reading its nine taps at
+//! fixed offsets.
 //!
 //! Other depth multipliers, and filters of more than 25 taps, take the reference kernel.
 
 use super::gemm::{CHANNEL_CHUNK, ChannelParams, OutputStage, Requantization, prepare};
+use super::requant::ChannelQuant;
 use crate::format::{Clamp, Requant};
 use crate::kernels::reference::{self, Geometry};
 use crate::kernels::{Scratch, arch, scratch_bytes};
@@ -21,7 +26,7 @@ use crate::kernels::{Scratch, arch, scratch_bytes};
 pub const MAX_TAPS: usize = 25;
 
 /// Bytes of scratch [`depthwise_conv_2d`] takes: the parameters and the folded biases of a
-/// whole chunk of channels, and for a 3x3 filter the ring of widened rows (on every
+/// whole chunk of channels, and for a 3x3 filter the ring of widened rows or lines (on every
 /// architecture, so that the arena is the same size everywhere). As arrays of fixed size
 /// the chunk's bounds are known to the compiler, which then keeps the chunk loop tighter (on
 /// Cortex-M4, 7% fewer instructions than slices as long as the layer's chunk).
@@ -29,10 +34,16 @@ pub fn scratch(g: &Geometry) -> usize {
     scratch_bytes(&[
         CHANNEL_CHUNK * size_of::<ChannelParams>(),
         CHANNEL_CHUNK * size_of::<i32>(),
-        ring_row_words(g)
-            .unwrap_or(0)
-            .saturating_mul(RING_ROWS * size_of::<i32>()),
+        ring_bytes(g),
     ])
+}
+
+/// Bytes of the ring of [`rows_3x3`] or [`lines_3x3`], whichever the geometry takes (the
+/// larger where both apply), 0 where neither does.
+fn ring_bytes(g: &Geometry) -> usize {
+    let rows = ring_row_words(g).map_or(0, |w| w.saturating_mul(RING_ROWS * size_of::<i32>()));
+    let lines = Lines::of(g).map_or(0, |l| l.ring_halfwords().saturating_mul(size_of::<i16>()));
+    rows.max(lines)
 }
 
 /// Rows in the ring of [`rows_3x3`]: those of one 3x3 window.
@@ -88,9 +99,10 @@ pub fn depthwise_conv_2d(
     } else {
         None
     };
-    // The ring of widened rows, where the row path applies (else empty).
-    let ring = match ring_row_words(g) {
-        Some(words) if arch::DEPTHWISE_ROWS => scratch.take::<i32>(words.saturating_mul(RING_ROWS)),
+    // The ring of widened rows or lines, where the row path applies (else empty).
+    let ring = match ring_bytes(g) {
+        0 => None,
+        bytes if arch::DEPTHWISE_ROWS => scratch.take::<i32>(bytes / size_of::<i32>()),
         _ => None,
     };
     let Some((params, folded)) = buffers else {
@@ -171,7 +183,12 @@ fn run(
                 && !ring.is_empty()
             {
                 let chunk = Chunk { c0, params, folded };
-                rows_3x3(g, x, input_zp, filter, &chunk, stage, y, ring);
+                match Lines::of(g) {
+                    Some(lines) if arch::DEPTHWISE_LINES => {
+                        lines_3x3(g, &lines, x, input_zp, filter, &chunk, stage, y, ring);
+                    }
+                    _ => rows_3x3(g, x, input_zp, filter, &chunk, stage, y, ring),
+                }
                 c0 += chunk.params.len();
                 continue;
             }
@@ -431,5 +448,291 @@ fn widen_row(
         let word = unsafe { p.cast::<[u8; 4]>().read_unaligned() };
         *pair = arch::widen(u32::from_le_bytes(word)).map(|v| v as i32);
         p = p.wrapping_add(c);
+    }
+}
+
+/// The line path's geometry ([`lines_3x3`]): a 3x3 filter with stride and dilation 1, a whole
+/// number of groups of four channels, oriented so that lines run along the longer output axis
+/// (KWS's 25x5 outputs: five lines of 25, not 25 of 5) and there is one line of outputs per
+/// position across.
+#[derive(Debug)]
+struct Lines {
+    /// Outputs along a line, and lines.
+    along: usize,
+    across: usize,
+    /// Input positions along and across, and the padding before the first of each.
+    along_in: usize,
+    across_in: usize,
+    pad_along: usize,
+    pad_across: usize,
+    /// Bytes from one input position to the next, along and across.
+    in_along: usize,
+    in_across: usize,
+    /// Bytes from one output position to the next, along and across.
+    out_along: usize,
+    out_across: usize,
+    /// Whether lines run along the height: filter tap `(a, r)` is then tap `a` along line `r`.
+    transposed: bool,
+    /// Positions of a widened line: the outputs and the two more the filter reaches, rounded
+    /// up to even so that every line starts on a word.
+    positions: usize,
+}
+
+impl Lines {
+    fn of(g: &Geometry) -> Option<Lines> {
+        let w = g.window;
+        let applies = (w.filter_h, w.filter_w) == (3, 3)
+            && (w.dilation_h, w.dilation_w) == (1, 1)
+            && (w.stride_h, w.stride_w) == (1, 1)
+            && g.in_c == g.out_c
+            && g.in_c.is_multiple_of(4);
+        if !applies {
+            return None;
+        }
+        let c = g.in_c;
+        let (row, out_row) = (g.in_w.checked_mul(c)?, g.out_w.checked_mul(c)?);
+        let (pad_top, pad_left) = (usize::from(w.pad_top), usize::from(w.pad_left));
+        let transposed = g.out_h > g.out_w;
+        let along = g.out_h.max(g.out_w);
+        let positions = along.checked_add(3)? & !1;
+        Some(if transposed {
+            Lines {
+                along,
+                across: g.out_w,
+                along_in: g.in_h,
+                across_in: g.in_w,
+                pad_along: pad_top,
+                pad_across: pad_left,
+                in_along: row,
+                in_across: c,
+                out_along: out_row,
+                out_across: c,
+                transposed,
+                positions,
+            }
+        } else {
+            Lines {
+                along,
+                across: g.out_h,
+                along_in: g.in_w,
+                across_in: g.in_h,
+                pad_along: pad_left,
+                pad_across: pad_top,
+                in_along: c,
+                in_across: row,
+                out_along: c,
+                out_across: out_row,
+                transposed,
+                positions,
+            }
+        })
+    }
+
+    /// Halfwords of the ring: three lines of each of four channels.
+    fn ring_halfwords(&self) -> usize {
+        self.positions.saturating_mul(4 * RING_ROWS)
+    }
+}
+
+/// One channel of a [`Line3x3`]; the layout is fixed (`repr(C)`) because assembly reads it.
+#[derive(Debug, Clone, Copy)]
+#[repr(C)]
+pub struct LineChannel {
+    /// The bias with the input zero point folded in.
+    pub folded: i32,
+    /// The nine taps as 16-bit halves: `(k[r][0], k[r][1])` for lines `r` = 0, 1, 2, then
+    /// `(k[0][2], k[1][2])` and `(k[2][2], 0)` (`k[r][a]`: line `r`, position `a` along it).
+    pub weights: [u32; 5],
+    /// The requantization, fast with a right shift, the output zero point folded in
+    /// ([`fold_zero_point`]).
+    pub quant: ChannelQuant,
+}
+
+/// What a line of outputs of four channels of the line path needs
+/// (`arch::depthwise_3x3_line`); the layout is fixed (`repr(C)`) because assembly reads it.
+#[derive(Debug)]
+#[repr(C)]
+pub struct Line3x3 {
+    pub channels: [LineChannel; 4],
+    /// Channel 0's first output; bytes from one output to the next along the line.
+    pub out: *mut i8,
+    pub out_step: usize,
+    /// Bytes of a widened line that the outputs in blocks of four read from (8 per block),
+    /// and that all of them do (2 per output).
+    pub quads_bytes: usize,
+    pub along_bytes: usize,
+    /// Whether `clamp` is narrower than int8 (non-zero) or not (zero).
+    pub clamps: u32,
+    /// The activation's bounds, each in the four bytes of a word.
+    pub clamp: [u32; 2],
+    /// Channel 0's three widened input lines, at the first output's first tap: output `i`
+    /// reads positions `i..i + 3` of each.
+    pub lines: [*const i16; 3],
+    /// Bytes from one channel's lines to the next's.
+    pub channel_bytes: usize,
+}
+
+/// One image's chunk of channels through the line path ([`Lines`]): for each group of four
+/// channels, each input line that lines of outputs read is widened once ([`widen_line`]) into
+/// a ring of three lines per channel; then each channel's line of outputs reads the three
+/// lines ([`arch::depthwise_3x3_line`]). Every channel fast with a right shift below
+/// [`FOLD_MAX_SHIFT`].
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn lines_3x3(
+    g: &Geometry,
+    lines: &Lines,
+    x: &[i8],
+    input_zp: i32,
+    filter: &[i8],
+    chunk: &Chunk<'_>,
+    stage: OutputStage,
+    y: &mut [i8],
+    ring: &mut [i32],
+) {
+    let c = g.in_c;
+    let p = lines.positions;
+    // SAFETY: i16 has no invalid bit patterns and a smaller alignment than i32; the view
+    // borrows `ring` exclusively.
+    let ring = unsafe {
+        core::slice::from_raw_parts_mut(ring.as_mut_ptr().cast::<i16>(), 2 * ring.len())
+    };
+    let Some(ring) = ring.get_mut(..lines.ring_halfwords()) else {
+        return;
+    };
+    // Every output (the last at `(out_h·out_w - 1)·c + ch + 3`) lies in `y`.
+    if lines.along == 0 || g.out_h * g.out_w * c > y.len() || chunk.c0 + chunk.params.len() > c {
+        return;
+    }
+    let padding = i16::from(input_zp as i8);
+    let bytes = |b: i8| u32::from_ne_bytes([b as u8; 4]);
+    let clamp = [bytes(stage.clamp.min), bytes(stage.clamp.max)];
+    let clamps = u32::from(stage.clamp != Clamp::NONE);
+    let groups = chunk
+        .params
+        .as_chunks::<4>()
+        .0
+        .iter()
+        .zip(chunk.folded.as_chunks::<4>().0);
+    for (q, (params, folded)) in groups.enumerate() {
+        let ch = chunk.c0 + 4 * q;
+        // The nine taps of the four channels, filter tap `t` (row-major) at `taps[t]`.
+        let mut taps = [[0i8; 4]; 9];
+        for (t, tap) in taps.iter_mut().enumerate() {
+            if let Some(word) = filter.get(t * c + ch..).and_then(|b| b.first_chunk::<4>()) {
+                *tap = *word;
+            }
+        }
+        if lines.transposed {
+            // Line r is filter column r: tap (r, a) is filter tap (a, r).
+            let t = taps;
+            taps = [t[0], t[3], t[6], t[1], t[4], t[7], t[2], t[5], t[8]];
+        }
+        let weights: [[u32; 5]; 4] = core::array::from_fn(|lane| {
+            let k = taps.map(|tap| u32::from(tap.get(lane).map_or(0, |&v| i16::from(v) as u16)));
+            [
+                k[0] | k[1] << 16,
+                k[3] | k[4] << 16,
+                k[6] | k[7] << 16,
+                k[2] | k[5] << 16,
+                k[8],
+            ]
+        });
+        let quants = params.map(|p| fold_zero_point(p, stage.zero_point).quant);
+        let mut channels = quants.map(|quant| LineChannel {
+            folded: 0,
+            weights: [0; 5],
+            quant,
+        });
+        for ((channel, weights), &folded) in channels.iter_mut().zip(weights).zip(folded) {
+            (channel.weights, channel.folded) = (weights, folded);
+        }
+        let mut line = Line3x3 {
+            channels,
+            out: core::ptr::null_mut(),
+            out_step: lines.out_along,
+            quads_bytes: lines.along / 4 * 8,
+            along_bytes: lines.along * 2,
+            clamps,
+            clamp,
+            lines: [core::ptr::null(); 3],
+            channel_bytes: RING_ROWS * p * 2,
+        };
+        // Lines are numbered from the first padding line; those below `ready` are widened,
+        // line `n` into slot `n % 3` of each channel's three. Positions outside the image are
+        // the zero point in every slot, and never written again.
+        if q == 0 {
+            ring.fill(padding);
+        }
+        let mut ready = 0;
+        for o in 0..lines.across {
+            for n in ready.max(o)..o + RING_ROWS {
+                widen_line(ring, lines, n, x, ch, padding);
+            }
+            ready = o + RING_ROWS;
+            line.out = y.as_mut_ptr().wrapping_add(o * lines.out_across + ch);
+            let first = ring.as_ptr();
+            line.lines = core::array::from_fn(|r| first.wrapping_add((o + r) % RING_ROWS * p));
+            // SAFETY: output `i < along` of channel `k < 4` reads positions `i..i + 3` of
+            // three lines of `positions >= along + 2` halfwords `k·channel_bytes` past
+            // `lines` in `ring`, and writes byte `o·out_across + i·out_along + ch + k` of `y`
+            // (checked above).
+            unsafe { arch::depthwise_3x3_line(&line) };
+        }
+    }
+}
+
+/// Widens line `n` (counted from the first padding line) of channels `ch..ch + 4` into slot
+/// `n % 3` of each channel's three lines in `ring`: its positions in the image, or the zero
+/// point where the whole line is outside it (the positions before and after the image hold
+/// the zero point from the start).
+#[inline(always)]
+fn widen_line(ring: &mut [i16], lines: &Lines, n: usize, x: &[i8], ch: usize, padding: i16) {
+    let p = lines.positions;
+    let lane = RING_ROWS * p;
+    let slot = n % RING_ROWS * p;
+    let across = n.wrapping_sub(lines.pad_across);
+    let before = lines.pad_along.min(p);
+    let inside = lines.along_in.min(p - before);
+    let start = across.wrapping_mul(lines.in_across).wrapping_add(ch);
+    let in_bounds = across < lines.across_in
+        && inside > 0
+        && start + (inside - 1) * lines.in_along + 4 <= x.len();
+    if ring.len() < 4 * lane || before + inside > p {
+        return;
+    }
+    let line = ring.as_mut_ptr().wrapping_add(slot + before);
+    if !in_bounds {
+        // The positions before and after the image are padding already ([`lines_3x3`]).
+        for j in 0..inside {
+            // SAFETY: position `before + j < p` of slot `slot` of each of the four channels
+            // lies in `ring` (at least `4·lane` halfwords).
+            unsafe {
+                let dst = line.add(j);
+                for k in 0..4 {
+                    dst.add(k * lane).write(padding);
+                }
+            }
+        }
+        return;
+    }
+    // Channel k's position `before + i` lies `k·lane` halfwords past channel 0's.
+    let src = x.as_ptr().wrapping_add(start);
+    // SAFETY: positions `start + i·in_along` for i < inside, 4 bytes each, lie in `x`
+    // (checked above); position `before + i < p` of slot `slot` of each of the four channels
+    // lies in `ring` (at least `4·lane` halfwords).
+    unsafe {
+        arch::widen_pairs(src, lines.in_along, line, lane, inside / 2);
+        if inside % 2 == 1 {
+            let [v0, v1, v2, v3] = src
+                .add((inside - 1) * lines.in_along)
+                .cast::<[i8; 4]>()
+                .read_unaligned();
+            let dst = line.add(inside - 1);
+            dst.write(v0.into());
+            dst.add(lane).write(v1.into());
+            dst.add(2 * lane).write(v2.into());
+            dst.add(3 * lane).write(v3.into());
+        }
     }
 }

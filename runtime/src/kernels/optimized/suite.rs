@@ -341,16 +341,16 @@ macro_rules! kernel_suite {
                     depthwise_case(&c, multiplier, &d)?;
                 }
 
-                /// The row path: 3x3 filters, dilation 1, whole groups of four channels,
-                /// non-negative multipliers and right shifts only (what the MLPerf depthwise
-                /// layers are); some with more channels than a chunk, some with shifts past
-                /// the zero point's folding.
+                /// The row and line paths: 3x3 filters, dilation 1, whole groups of four
+                /// channels, non-negative multipliers and right shifts only (what the MLPerf
+                /// depthwise layers are), half with stride 1 (the line path); some with more
+                /// channels than a chunk, some with shifts past the zero point's folding.
                 #[test]
                 fn depthwise_3x3_rows(
                     ((n, h, w), groups, (sh, sw), same) in (
                         (1usize..=2, 1usize..=9, 1usize..=9),
                         prop_oneof![4 => 1usize..=5, 1 => 16usize..=20],
-                        (1u16..=4, 1u16..=4),
+                        prop_oneof![Just((1u16, 1u16)), (1u16..=4, 1u16..=4)],
                         any::<bool>(),
                     ),
                     mut d in data(80),
@@ -507,6 +507,23 @@ macro_rules! kernel_suite {
                     }
                     for (b, depth, units) in [(1, 9, 5), (2, 3, 5), (1, 17, 4)] {
                         fc_case(b, depth, units, d).unwrap();
+                    }
+                }
+            }
+
+            /// Pooling windows of more than 256 positions (AVERAGE_POOL_2D's 16-bit partial
+            /// sums are emptied every 256), at int8's extremes and mixed, with channels in
+            /// groups of four and not.
+            #[test]
+            #[cfg_attr(miri, ignore)]
+            fn large_pools() {
+                for pool in [&[127i8][..], &[-128], &[127, -128, 5, -77, 100, -1, 0]] {
+                    for c in [
+                        geometry([1, 20, 20, 8], [1, 1, 8], window(20, 1, 0)),
+                        geometry([2, 17, 19, 7], [1, 1, 7], window(17, 1, 0)),
+                        geometry([1, 33, 9, 4], [2, 1, 4], window(9, 24, 0)),
+                    ] {
+                        pool_case(&c, pool, Clamp::NONE).unwrap();
                     }
                 }
             }

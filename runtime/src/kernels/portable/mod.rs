@@ -7,7 +7,7 @@
 //! `v0, v2, v1, v3` (the order in which Arm's `SXTB16` splits a word of four int8 weights into
 //! two pairs of halfwords, so a `SMLAD` multiplies matching elements).
 
-use super::optimized::depthwise::Row3x3;
+use super::optimized::depthwise::{Line3x3, Row3x3};
 use super::optimized::gemm::{self, ChannelParams, OutputStage, Requantization};
 
 /// Output channels per call of [`dot`] with a block of two columns (a 4x2 block of
@@ -360,6 +360,65 @@ pub unsafe fn depthwise_3x3_row(row: &mut Row3x3) {
         // Past this pixel (past the row after the last: wrapping, never read there).
         row.rows = row.rows.map(|r| r.wrapping_byte_add(row.in_step));
         row.out = row.out.wrapping_add(row.out_step);
+    }
+}
+
+/// Whether the optimized depthwise kernel takes its line path (`optimized::depthwise`'s
+/// `lines_3x3`) where it applies (stride 1): [`depthwise_3x3_line`].
+pub const DEPTHWISE_LINES: bool = true;
+
+/// Widens `2·pairs` positions of four channels: the four int8 values at `src + i·step` to
+/// the halfwords at `dst + i` of four lines `lane` halfwords apart.
+///
+/// # Safety
+/// Those bytes are readable and those halfwords writable.
+#[inline(always)]
+pub unsafe fn widen_pairs(src: *const i8, step: usize, dst: *mut i16, lane: usize, pairs: usize) {
+    let (mut src, mut dst) = (src, dst);
+    for _ in 0..2 * pairs {
+        // SAFETY: the caller's contract.
+        unsafe {
+            let [v0, v1, v2, v3] = src.cast::<[i8; 4]>().read_unaligned();
+            dst.write(v0.into());
+            dst.add(lane).write(v1.into());
+            dst.add(2 * lane).write(v2.into());
+            dst.add(3 * lane).write(v3.into());
+        }
+        src = src.wrapping_add(step);
+        dst = dst.wrapping_add(1);
+    }
+}
+
+/// A line of outputs of four channels of a 3x3 depthwise convolution: channel `k`'s output
+/// `i` (for `i` below `line.along_bytes / 2`) is the requantized sum of its folded bias and
+/// the products of its taps `k[r][a]` (see `LineChannel::weights`) with position `i + a` of
+/// its widened line `r` (`k·line.channel_bytes` past `line.lines[r]`), clamped, written at
+/// `line.out + k + i·line.out_step`.
+///
+/// # Safety
+/// Positions `0..n + 2` of each line are readable (`n` the outputs) and the outputs writable.
+pub unsafe fn depthwise_3x3_line(line: &Line3x3) {
+    let n = line.along_bytes / 2;
+    let [low, high] = line.clamp.map(|b| b as u8 as i8);
+    for (k, channel) in line.channels.iter().enumerate() {
+        let [w0, w1, w2, w3, w4] = channel.weights.map(halves);
+        let taps = [(w0, w3.0), (w1, w3.1), (w2, w4.0)];
+        let rows = line.lines.map(|l| l.wrapping_byte_add(k * line.channel_bytes));
+        for i in 0..n {
+            let mut acc = channel.folded;
+            for (&l, ((k0, k1), k2)) in rows.iter().zip(taps) {
+                // SAFETY: positions `i..i + 3` of the line (the caller's contract).
+                let x = |a: usize| i32::from(unsafe { *l.add(i + a) });
+                acc = acc
+                    .wrapping_add(x(0) * k0)
+                    .wrapping_add(x(1) * k1)
+                    .wrapping_add(x(2) * k2);
+            }
+            let v = channel.quant.apply_fast(acc);
+            let v = v.clamp(i32::from(i8::MIN), i32::from(i8::MAX)) as i8;
+            // SAFETY: output `i` of channel `k` (the caller's contract).
+            unsafe { *line.out.add(k + i * line.out_step) = v.max(low).min(high) };
+        }
     }
 }
 

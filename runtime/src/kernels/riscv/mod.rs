@@ -15,7 +15,8 @@ use super::portable;
 
 // The channel loops are portable's: they call `arch::dot`, which on RISC-V is the one below.
 pub use portable::{
-    DepthwiseChunk, PACKED_ORDER, add_tabulated, depthwise_3x3_row, pack_groups, pair_channels,
+    DepthwiseChunk, PACKED_ORDER, add_tabulated, depthwise_3x3_line, depthwise_3x3_row,
+    pack_groups, pair_channels, widen_pairs,
     quad_channels, quad_rows, single_channels, widen,
 };
 
@@ -26,6 +27,8 @@ pub const QUAD_COLUMNS: bool = false;
 /// widened halves must be split again without SIMD, made KWS's 3x3 depthwise layers 9.33 ->
 /// 12.65 instructions per MAC.
 pub const DEPTHWISE_ROWS: bool = false;
+/// See `portable::DEPTHWISE_LINES` (taken only with the row path's ring).
+pub const DEPTHWISE_LINES: bool = false;
 
 /// `acc += a * b`, as one `mul` and one `add` the compiler keeps together.
 #[cfg(target_arch = "riscv32")]
