@@ -154,6 +154,9 @@ pub fn conv_2d(
     }
 }
 
+/// Deepest receptive field [`pack_pixel`] gathers whole before packing it.
+const STAGED_MAX_DEPTH: usize = 64;
+
 /// Packs the receptive field of output pixel `p` (raster order) into column `c` of `block`.
 #[inline(always)]
 fn pack_pixel(
@@ -172,6 +175,32 @@ fn pack_pixel(
     let y0 = (oy * usize::from(w.stride_h)) as isize - w.pad_top as isize;
     let x0 = (ox * usize::from(w.stride_w)) as isize - w.pad_left as isize;
     let (dh, dw) = (usize::from(w.dilation_h), usize::from(w.dilation_w));
+    let depth = kh * row_len;
+    if depth <= STAGED_MAX_DEPTH && dw == 1 {
+        // A shallow field (a first layer's few input channels): gathered whole, the zero
+        // point in the padding, then packed in one pass, rather than a call per filter row
+        // or tap.
+        let mut staged = [input_zp as i8; STAGED_MAX_DEPTH];
+        // The filter columns inside the input: `first..end`.
+        let first = (-x0).clamp(0, kw as isize) as usize;
+        let end = (g.in_w as isize - x0).clamp(first as isize, kw as isize) as usize;
+        let run = (end - first) * g.in_c;
+        for ky in 0..kh {
+            let iy = y0 + (ky * dh) as isize;
+            if iy < 0 || iy >= g.in_h as isize || run == 0 {
+                continue;
+            }
+            let start = (iy as usize * g.in_w + (x0 + first as isize) as usize) * g.in_c;
+            let k = ky * row_len + first * g.in_c;
+            if let (Some(dst), Some(src)) = (staged.get_mut(k..k + run), x.get(start..start + run)) {
+                for (d, &v) in dst.iter_mut().zip(src) {
+                    *d = v;
+                }
+            }
+        }
+        pack_values(block, cols, c, 0, staged.get(..depth).unwrap_or(&[]), input_zp);
+        return;
+    }
     for ky in 0..kh {
         let iy = y0 + (ky * dh) as isize;
         let k = ky * row_len;
