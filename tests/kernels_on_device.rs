@@ -298,18 +298,24 @@ fn conv_2d() {
 fn depthwise_conv_2d() {
     let mut rng = Rng(0x0dd5_eed5);
     for case in 0..CASES {
-        // Mostly 3x3, the filter the Cortex-M assembly takes.
+        // Mostly 3x3, the filter the Cortex-M assembly takes; a third of the cases with
+        // stride and dilation 1, what its line path takes.
+        let line = rng.chance(35);
         let s = loop {
             let s = spatial(&mut rng, 3, true);
-            if (s.window.filter_h, s.window.filter_w) == (3, 3) || rng.chance(25) {
+            let w = s.window;
+            let square = (w.filter_h, w.filter_w) == (3, 3);
+            let unit = (w.stride_h, w.stride_w, w.dilation_h, w.dilation_w) == (1, 1, 1, 1);
+            if (line && square && unit) || (!line && (square || rng.chance(25))) {
                 break s;
             }
         };
-        // Half the cases are what the row path takes (3x3, dilation 1, whole groups of four
-        // channels, multiplier 1, right shifts only: the MLPerf layers).
+        // Those and half the others are what the row and line paths take (3x3, dilation 1,
+        // whole groups of four channels, multiplier 1, right shifts only: the MLPerf layers).
         let w = s.window;
-        let rows =
-            (w.filter_h, w.filter_w, w.dilation_h, w.dilation_w) == (3, 3, 1, 1) && rng.chance(50);
+        let rows = line
+            || (w.filter_h, w.filter_w, w.dilation_h, w.dilation_w) == (3, 3, 1, 1)
+                && rng.chance(50);
         let c = if rows {
             4 * rng.usize(1, 10)
         } else {

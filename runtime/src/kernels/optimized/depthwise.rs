@@ -568,8 +568,9 @@ pub struct Line3x3 {
     /// Channel 0's three widened input lines, at the first output's first tap: output `i`
     /// reads positions `i..i + 3` of each.
     pub lines: [*const i16; 3],
-    /// Bytes from one channel's lines to the next's.
-    pub channel_bytes: usize,
+    /// Bytes from a channel's lines once past its outputs (`along_bytes` on) to the next
+    /// channel's lines.
+    pub next_channel: usize,
 }
 
 /// One image's chunk of channels through the line path ([`Lines`]): for each group of four
@@ -656,7 +657,7 @@ fn lines_3x3(
             clamps,
             clamp,
             lines: [core::ptr::null(); 3],
-            channel_bytes: RING_ROWS * p * 2,
+            next_channel: RING_ROWS * p * 2 - lines.along * 2,
         };
         // Lines are numbered from the first padding line; those below `ready` are widened,
         // line `n` into slot `n % 3` of each channel's three. Positions outside the image are
@@ -674,7 +675,7 @@ fn lines_3x3(
             let first = ring.as_ptr();
             line.lines = core::array::from_fn(|r| first.wrapping_add((o + r) % RING_ROWS * p));
             // SAFETY: output `i < along` of channel `k < 4` reads positions `i..i + 3` of
-            // three lines of `positions >= along + 2` halfwords `k·channel_bytes` past
+            // three lines of `positions >= along + 2` halfwords `k·3·positions` past
             // `lines` in `ring`, and writes byte `o·out_across + i·out_along + ch + k` of `y`
             // (checked above).
             unsafe { arch::depthwise_3x3_line(&line) };

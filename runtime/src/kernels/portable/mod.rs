@@ -392,7 +392,8 @@ pub unsafe fn widen_pairs(src: *const i8, step: usize, dst: *mut i16, lane: usiz
 /// A line of outputs of four channels of a 3x3 depthwise convolution: channel `k`'s output
 /// `i` (for `i` below `line.along_bytes / 2`) is the requantized sum of its folded bias and
 /// the products of its taps `k[r][a]` (see `LineChannel::weights`) with position `i + a` of
-/// its widened line `r` (`k·line.channel_bytes` past `line.lines[r]`), clamped, written at
+/// its widened line `r` (`k·(line.along_bytes + line.next_channel)` bytes past
+/// `line.lines[r]`), clamped, written at
 /// `line.out + k + i·line.out_step`.
 ///
 /// # Safety
@@ -403,7 +404,8 @@ pub unsafe fn depthwise_3x3_line(line: &Line3x3) {
     for (k, channel) in line.channels.iter().enumerate() {
         let [w0, w1, w2, w3, w4] = channel.weights.map(halves);
         let taps = [(w0, w3.0), (w1, w3.1), (w2, w4.0)];
-        let rows = line.lines.map(|l| l.wrapping_byte_add(k * line.channel_bytes));
+        let channel_bytes = line.along_bytes + line.next_channel;
+        let rows = line.lines.map(|l| l.wrapping_byte_add(k * channel_bytes));
         for i in 0..n {
             let mut acc = channel.folded;
             for (&l, ((k0, k1), k2)) in rows.iter().zip(taps) {
