@@ -94,6 +94,8 @@ pub fn conv_2d(
         && (w.pad_top, w.pad_left) == (0, 0)
         && (g.out_h, g.out_w) == (g.in_h, g.in_w)
         && g.in_c.is_multiple_of(4);
+    // A first layer's few input channels: each field gathered whole ([`pack_shallow`]).
+    let shallow = g.in_c < 4 && depth <= STAGED_MAX_DEPTH && w.dilation_w == 1;
     let out_image = g.out_h * g.out_w * g.out_c;
     for (x, y) in input
         .chunks_exact(image)
@@ -133,6 +135,7 @@ pub fn conv_2d(
                             v,
                             input_zp,
                         ),
+                        None if shallow => pack_shallow(g, x, input_zp, p + c, block, cols, c),
                         None => pack_pixel(g, x, input_zp, p + c, block, cols, c),
                     }
                     gemm::pad_tail(block, cols, c, depth);
@@ -154,7 +157,7 @@ pub fn conv_2d(
     }
 }
 
-/// Deepest receptive field [`pack_pixel`] gathers whole before packing it.
+/// Deepest receptive field [`pack_shallow`] gathers whole before packing it.
 const STAGED_MAX_DEPTH: usize = 64;
 
 /// Packs the receptive field of output pixel `p` (raster order) into column `c` of `block`.
@@ -175,32 +178,6 @@ fn pack_pixel(
     let y0 = (oy * usize::from(w.stride_h)) as isize - w.pad_top as isize;
     let x0 = (ox * usize::from(w.stride_w)) as isize - w.pad_left as isize;
     let (dh, dw) = (usize::from(w.dilation_h), usize::from(w.dilation_w));
-    let depth = kh * row_len;
-    if depth <= STAGED_MAX_DEPTH && dw == 1 {
-        // A shallow field (a first layer's few input channels): gathered whole, the zero
-        // point in the padding, then packed in one pass, rather than a call per filter row
-        // or tap.
-        let mut staged = [input_zp as i8; STAGED_MAX_DEPTH];
-        // The filter columns inside the input: `first..end`.
-        let first = (-x0).clamp(0, kw as isize) as usize;
-        let end = (g.in_w as isize - x0).clamp(first as isize, kw as isize) as usize;
-        let run = (end - first) * g.in_c;
-        for ky in 0..kh {
-            let iy = y0 + (ky * dh) as isize;
-            if iy < 0 || iy >= g.in_h as isize || run == 0 {
-                continue;
-            }
-            let start = (iy as usize * g.in_w + (x0 + first as isize) as usize) * g.in_c;
-            let k = ky * row_len + first * g.in_c;
-            if let (Some(dst), Some(src)) = (staged.get_mut(k..k + run), x.get(start..start + run)) {
-                for (d, &v) in dst.iter_mut().zip(src) {
-                    *d = v;
-                }
-            }
-        }
-        pack_values(block, cols, c, 0, staged.get(..depth).unwrap_or(&[]), input_zp);
-        return;
-    }
     for ky in 0..kh {
         let iy = y0 + (ky * dh) as isize;
         let k = ky * row_len;
@@ -231,4 +208,47 @@ fn pack_pixel(
             }
         }
     }
+}
+
+/// [`pack_pixel`] for a shallow field (a first layer's few input channels, no column
+/// dilation): gathered whole, the zero point in the padding, then packed in one pass rather
+/// than a call per filter row or tap (KWS's first layer on Cortex-M4: 594 k -> 530 k
+/// instructions). A function of its own, so that the deeper fields' loop keeps its registers
+/// (inlined, it cost IC's other layers 0.5%).
+#[inline(never)]
+fn pack_shallow(
+    g: &Geometry,
+    x: &[i8],
+    input_zp: i32,
+    p: usize,
+    block: &mut [i16],
+    cols: usize,
+    c: usize,
+) {
+    let w = g.window;
+    let (kh, kw) = (usize::from(w.filter_h), usize::from(w.filter_w));
+    let row_len = kw * g.in_c;
+    let (oy, ox) = (p / g.out_w, p % g.out_w);
+    let y0 = (oy * usize::from(w.stride_h)) as isize - w.pad_top as isize;
+    let x0 = (ox * usize::from(w.stride_w)) as isize - w.pad_left as isize;
+    let mut staged = [input_zp as i8; STAGED_MAX_DEPTH];
+    // The filter columns inside the input: `first..end`.
+    let first = (-x0).clamp(0, kw as isize) as usize;
+    let end = (g.in_w as isize - x0).clamp(first as isize, kw as isize) as usize;
+    let run = (end - first) * g.in_c;
+    for ky in 0..kh {
+        let iy = y0 + (ky * usize::from(w.dilation_h)) as isize;
+        if iy < 0 || iy >= g.in_h as isize || run == 0 {
+            continue;
+        }
+        let start = (iy as usize * g.in_w + (x0 + first as isize) as usize) * g.in_c;
+        let k = ky * row_len + first * g.in_c;
+        if let (Some(dst), Some(src)) = (staged.get_mut(k..k + run), x.get(start..start + run)) {
+            for (d, &v) in dst.iter_mut().zip(src) {
+                *d = v;
+            }
+        }
+    }
+    let field = staged.get(..kh * row_len).unwrap_or(&[]);
+    pack_values(block, cols, c, 0, field, input_zp);
 }
