@@ -249,6 +249,10 @@ fn pack_shallow(
             }
         }
     }
-    let field = staged.get(..kh * row_len).unwrap_or(&[]);
-    pack_values(block, cols, c, 0, field, input_zp);
+    // Whole groups: the zero points past the field pack as the zeros of its last group.
+    let groups = (kh * row_len).div_ceil(4);
+    let end = 4 * c + (groups.max(1) - 1) * 4 * cols + 4;
+    if let (Some(dst), Some(field)) = (block.get_mut(4 * c..end), staged.get(..4 * groups)) {
+        arch::pack_groups(dst, cols, field, input_zp);
+    }
 }

@@ -99,10 +99,12 @@ pub fn depthwise_conv_2d(
     } else {
         None
     };
-    // The ring of widened rows or lines, where the row path applies (else empty).
+    // The ring of widened rows or lines, where either path applies (else empty).
     let ring = match ring_bytes(g) {
         0 => None,
-        bytes if arch::DEPTHWISE_ROWS => scratch.take::<i32>(bytes / size_of::<i32>()),
+        bytes if arch::DEPTHWISE_ROWS || arch::DEPTHWISE_LINES => {
+            scratch.take::<i32>(bytes / size_of::<i32>())
+        }
         _ => None,
     };
     let Some((params, folded)) = buffers else {
@@ -175,19 +177,19 @@ fn run(
             }
             let params = params.get(..chunk).unwrap_or(&[]);
             let folded = folded.get(..chunk).unwrap_or(&[]);
+            let lines = Lines::of(g).filter(|_| arch::DEPTHWISE_LINES);
             if requantization == Requantization::FastShifted
                 && params
                     .iter()
                     .all(|p| p.quant.right_minus_one() < FOLD_MAX_SHIFT)
                 && chunk.is_multiple_of(4)
                 && !ring.is_empty()
+                && (lines.is_some() || arch::DEPTHWISE_ROWS)
             {
                 let chunk = Chunk { c0, params, folded };
-                match Lines::of(g) {
-                    Some(lines) if arch::DEPTHWISE_LINES => {
-                        lines_3x3(g, &lines, x, input_zp, filter, &chunk, stage, y, ring);
-                    }
-                    _ => rows_3x3(g, x, input_zp, filter, &chunk, stage, y, ring),
+                match &lines {
+                    Some(lines) => lines_3x3(g, lines, x, input_zp, filter, &chunk, stage, y, ring),
+                    None => rows_3x3(g, x, input_zp, filter, &chunk, stage, y, ring),
                 }
                 c0 += chunk.params.len();
                 continue;

@@ -7,7 +7,7 @@
 //! `v0, v2, v1, v3` (the order in which Arm's `SXTB16` splits a word of four int8 weights into
 //! two pairs of halfwords, so a `SMLAD` multiplies matching elements).
 
-use super::optimized::depthwise::{Line3x3, Row3x3};
+use super::optimized::depthwise::{Line3x3, LineChannel, Row3x3};
 use super::optimized::gemm::{self, ChannelParams, OutputStage, Requantization};
 
 /// Output channels per call of [`dot`] with a block of two columns (a 4x2 block of
@@ -399,28 +399,53 @@ pub unsafe fn widen_pairs(src: *const i8, step: usize, dst: *mut i16, lane: usiz
 /// # Safety
 /// Positions `0..n + 2` of each line are readable (`n` the outputs) and the outputs writable.
 pub unsafe fn depthwise_3x3_line(line: &Line3x3) {
-    let n = line.along_bytes / 2;
-    let [low, high] = line.clamp.map(|b| b as u8 as i8);
+    let channel_bytes = line.along_bytes + line.next_channel;
     for (k, channel) in line.channels.iter().enumerate() {
-        let [w0, w1, w2, w3, w4] = channel.weights.map(halves);
-        let taps = [(w0, w3.0), (w1, w3.1), (w2, w4.0)];
-        let channel_bytes = line.along_bytes + line.next_channel;
         let rows = line.lines.map(|l| l.wrapping_byte_add(k * channel_bytes));
-        for i in 0..n {
-            let mut acc = channel.folded;
-            for (&l, ((k0, k1), k2)) in rows.iter().zip(taps) {
-                // SAFETY: positions `i..i + 3` of the line (the caller's contract).
-                let x = |a: usize| i32::from(unsafe { *l.add(i + a) });
-                acc = acc
-                    .wrapping_add(x(0) * k0)
-                    .wrapping_add(x(1) * k1)
-                    .wrapping_add(x(2) * k2);
-            }
-            let v = channel.quant.apply_fast(acc);
-            let v = v.clamp(i32::from(i8::MIN), i32::from(i8::MAX)) as i8;
-            // SAFETY: output `i` of channel `k` (the caller's contract).
-            unsafe { *line.out.add(k + i * line.out_step) = v.max(low).min(high) };
+        // SAFETY: the caller's contract, for channel `k`.
+        unsafe { depthwise_3x3_line_channel(line, channel, rows, line.out.wrapping_add(k)) };
+    }
+}
+
+/// One channel of [`depthwise_3x3_line`]: a function of its own, so that its nine taps and
+/// the line pointers stay in registers.
+///
+/// # Safety
+/// As [`depthwise_3x3_line`], for the channel's lines `rows` and first output `out`.
+#[inline(never)]
+unsafe fn depthwise_3x3_line_channel(
+    line: &Line3x3,
+    channel: &LineChannel,
+    rows: [*const i16; 3],
+    out: *mut i8,
+) {
+    let n = line.along_bytes / 2;
+    let [low, high] = line.clamp.map(|b| i32::from(b as u8 as i8));
+    let [w0, w1, w2, w3, w4] = channel.weights.map(halves);
+    let (k00, k01, k02, k10, k11, k12, k20, k21, k22) =
+        (w0.0, w0.1, w3.0, w1.0, w1.1, w3.1, w2.0, w2.1, w4.0);
+    let [mut r0, mut r1, mut r2] = rows;
+    let mut out = out;
+    for _ in 0..n {
+        // SAFETY: positions `i..i + 3` of each line for output i < n (the caller's contract).
+        let [a0, a1, a2, b0, b1, b2, c0, c1, c2] = unsafe {
+            [
+                *r0, *r0.add(1), *r0.add(2), *r1, *r1.add(1), *r1.add(2), *r2, *r2.add(1),
+                *r2.add(2),
+            ]
         }
+        .map(i32::from);
+        let acc = channel
+            .folded
+            .wrapping_add(a0 * k00 + a1 * k01 + a2 * k02)
+            .wrapping_add(b0 * k10 + b1 * k11 + b2 * k12)
+            .wrapping_add(c0 * k20 + c1 * k21 + c2 * k22);
+        // The bounds are int8 values: clamping to them saturates to int8 too.
+        let v = channel.quant.apply_fast(acc).max(low).min(high);
+        // SAFETY: this output (the caller's contract).
+        unsafe { *out = v as i8 };
+        out = out.wrapping_add(line.out_step);
+        (r0, r1, r2) = (r0.wrapping_add(1), r1.wrapping_add(1), r2.wrapping_add(1));
     }
 }
 

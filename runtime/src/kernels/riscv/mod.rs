@@ -27,8 +27,8 @@ pub const QUAD_COLUMNS: bool = false;
 /// widened halves must be split again without SIMD, made KWS's 3x3 depthwise layers 9.33 ->
 /// 12.65 instructions per MAC.
 pub const DEPTHWISE_ROWS: bool = false;
-/// See `portable::DEPTHWISE_LINES` (taken only with the row path's ring).
-pub const DEPTHWISE_LINES: bool = false;
+/// See `portable::DEPTHWISE_LINES`.
+pub const DEPTHWISE_LINES: bool = true;
 
 /// `acc += a * b`, as one `mul` and one `add` the compiler keeps together.
 #[cfg(target_arch = "riscv32")]
