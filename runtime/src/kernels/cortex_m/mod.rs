@@ -10,14 +10,14 @@
 //! registers inline assembly may use on Thumb (`r6` and `r7` are reserved). Shapes not
 //! specialised here use the portable kernels.
 
-use super::optimized::depthwise::{Line3x3, LineChannel, Row3x3};
+use super::optimized::depthwise::{Line3x3, LineChannel};
 use super::optimized::gemm::{self, ChannelParams, OutputStage, Requantization, packed_index};
 use super::optimized::requant::ChannelQuant;
 use super::portable;
 use crate::format::{Clamp, Requant};
 
-// Depthwise convolutions the row path (`depthwise_3x3_row`) does not take are few (other
-// filters, dilations, no right shift): the portable pixel loop serves them.
+// Depthwise convolutions the line path (`depthwise_3x3_line`) does not take are few (other
+// filters, dilations and strides, no right shift): the portable pixel loop serves them.
 pub use portable::{DepthwiseChunk, PACKED_ORDER, depthwise_pixel};
 
 /// The output stage of the assembly loops, as assembly text: requantizes accumulator `$acc`
@@ -1447,156 +1447,10 @@ pub fn pack_groups(dst: &mut [i16], cols: usize, src: &[i8], zero_point: i32) {
     }
 }
 
-#[inline(always)]
-fn sxtb16(word: u32) -> u32 {
-    let out: u32;
-    // SAFETY: register-only arithmetic.
-    unsafe {
-        core::arch::asm!(
-            "sxtb16 {o}, {w}",
-            w = in(reg) word,
-            o = out(reg) out,
-            options(pure, nomem, nostack),
-        );
-    }
-    out
-}
-
 /// See `ChannelQuant::apply_fast`.
 #[inline(always)]
 pub fn apply_fast(q: &super::optimized::requant::ChannelQuant, acc: i32) -> i32 {
     q.apply_fast_portable(acc)
-}
-
-/// See `portable::DEPTHWISE_ROWS`.
-pub const DEPTHWISE_ROWS: bool = true;
-
-/// See `portable::widen`: two `SXTB16`.
-#[inline(always)]
-pub fn widen(word: u32) -> [u32; 2] {
-    [sxtb16(word), sxtb16(word.rotate_right(8))]
-}
-
-const _: () = assert!(core::mem::size_of::<Row3x3>() == 64);
-const _: () = assert!(core::mem::offset_of!(Row3x3, params) == 32);
-const _: () = assert!(core::mem::offset_of!(Row3x3, out) == 40);
-const _: () = assert!(core::mem::offset_of!(Row3x3, clamps) == 36);
-const _: () = assert!(core::mem::offset_of!(Row3x3, in_step) == 48);
-const _: () = assert!(core::mem::offset_of!(Row3x3, end) == 52);
-const _: () = assert!(core::mem::offset_of!(Row3x3, clamp) == 56);
-
-/// See `portable::depthwise_3x3_row`: the whole row in assembly. Per pixel one `LDM` of the
-/// row pointers, the weights' address and the folded biases; per tap one `LDRD` of the
-/// widened inputs, one of the widened weights and four 16x16 multiply-accumulates (six
-/// instructions for four MACs); per channel the `SMLAL` requantization (eight instructions,
-/// the zero point folded in); three `BFI` pack the four outputs into one word, which
-/// `SSUB8`/`SEL` clamp when the activation is narrower than int8 (one loop for both cases:
-/// the flash of the 256 KiB boards is nearly full).
-///
-/// # Safety
-/// As `portable::depthwise_3x3_row`.
-pub unsafe fn depthwise_3x3_row(row: &mut Row3x3) {
-    if row.out == row.end {
-        return;
-    }
-    // The three taps of filter row `$r` (inputs from `r1 + 4·$r`'s pointer; weights from r4).
-    macro_rules! taps {
-        ($row:literal, $w:literal) => {
-            concat!(
-                ".irp k, 0, 1, 2\n",
-                "ldrd r9, r10, [",
-                $row,
-                ", #(8 * \\k)]\n",
-                "ldrd r11, r12, [r4, #(",
-                $w,
-                " + 8 * \\k)]\n",
-                "smlabb r5, r9, r11, r5\n",
-                "smlatt r7, r9, r11, r7\n",
-                "smlabb r6, r10, r12, r6\n",
-                "smlatt r8, r10, r12, r8\n",
-                ".endr\n",
-            )
-        };
-    }
-    // Accumulator `$a` requantized with the ChannelParams at byte `$p` from r9 (the zero point
-    // folded in), saturated to int8, back into `$a`.
-    macro_rules! requantize {
-        ($a:literal, $p:literal) => {
-            concat!(
-                "ldrd r1, r2, [r9, #",
-                $p,
-                "]\n",
-                "ldrd r3, r4, [r9, #(",
-                $p,
-                " + 8)]\n",
-                "asr lr, ",
-                $a,
-                ", #31\n",
-                "adds r2, r2, lr, lsl #31\n",
-                "adc lr, r3, lr\n",
-                "smlal r2, lr, ",
-                $a,
-                ", r1\n",
-                "asr lr, lr, r4\n",
-                "ssat ",
-                $a,
-                ", #8, lr\n",
-            )
-        };
-    }
-    // SAFETY: the caller's contract; r6 and r7 are restored before the block ends.
-    unsafe {
-        core::arch::asm!(
-            "push {{r6, r7}}",
-            "1:",
-            "ldm r0, {{r1, r2, r3, r4, r5, r6, r7, r8}}",
-            taps!("r1", 0),
-            taps!("r2", 24),
-            taps!("r3", 48),
-            "ldr lr, [r0, #48]",
-            "add r1, r1, lr",
-            "add r2, r2, lr",
-            "add r3, r3, lr",
-            "stm r0, {{r1, r2, r3}}",
-            "ldr r9, [r0, #32]",
-            requantize!("r5", 0),
-            requantize!("r6", 20),
-            requantize!("r7", 40),
-            requantize!("r8", 60),
-            "bfi r5, r6, #8, #8",
-            "bfi r5, r7, #16, #8",
-            "bfi r5, r8, #24, #8",
-            // The activation's bounds, where they are narrower than int8's.
-            "ldr r1, [r0, #36]",
-            "cbz r1, 2f",
-            "ldrd r1, r2, [r0, #56]",
-            "ssub8 r3, r5, r1",
-            "sel r5, r5, r1",
-            "ssub8 r3, r2, r5",
-            "sel r5, r5, r2",
-            "2:",
-            "ldrd r1, r2, [r0, #40]",
-            "str r5, [r1]",
-            "add r1, r1, r2",
-            "str r1, [r0, #40]",
-            "ldr r2, [r0, #52]",
-            "cmp r1, r2",
-            "bne 1b",
-            "pop {{r6, r7}}",
-            inout("r0") core::ptr::from_mut(row) => _,
-            out("r1") _,
-            out("r2") _,
-            out("r3") _,
-            out("r4") _,
-            out("r5") _,
-            out("r8") _,
-            out("r9") _,
-            out("r10") _,
-            out("r11") _,
-            out("r12") _,
-            out("lr") _,
-        );
-    }
 }
 
 /// See `portable::DEPTHWISE_LINES`.
@@ -1612,24 +1466,26 @@ const _: () = assert!(core::mem::offset_of!(Line3x3, clamps) == 176);
 const _: () = assert!(core::mem::offset_of!(Line3x3, clamp) == 180);
 const _: () = assert!(core::mem::offset_of!(Line3x3, lines) == 188);
 const _: () = assert!(core::mem::offset_of!(Line3x3, next_channel) == 200);
+const _: () = assert!(core::mem::offset_of!(Line3x3, stride) == 204);
 
 /// See `portable::depthwise_3x3_line`: the whole line of four channels in assembly, one
 /// channel after another. A frame on the stack holds the current channel's parameters and
 /// the line's scalars, so that `SP` addresses them and the three line pointers, four
 /// accumulators, five weight words and two temporaries fill the other registers.
 ///
-/// Four outputs at a time: per line, one `LDRD` of positions 0-3 and three `LDR` of positions
-/// 1-2, 3-4 and 4-5 (unaligned, as Armv7-M allows), and eight multiply-accumulates, four of
-/// them dual (`SMLAD`: two taps of one output); then the `SMLAL` requantization of each output
-/// (six instructions, the zero point folded in) and four byte stores. The remaining outputs
-/// one at a time.
+/// Four outputs at a time: per line, with stride 1 one `LDRD` of positions 0-3 and three `LDR`
+/// of positions 1-2, 3-4 and 4-5 (unaligned, as Armv7-M allows), with stride 2 two `LDRD` of
+/// positions 0-7 and an `LDRSH` of position 8; eight multiply-accumulates, four of them dual
+/// (`SMLAD`: two taps of one output). Then the `SMLAL` requantization of each output (six
+/// instructions, the zero point folded in) and four byte stores. The remaining outputs one at
+/// a time.
 ///
 /// # Safety
 /// As `portable::depthwise_3x3_line`; `line.lines` are word-aligned, as are `quads_bytes`
-/// and `next_channel`.
+/// and `next_channel`; the stride is 1 or 2.
 pub unsafe fn depthwise_3x3_line(line: &Line3x3) {
     // Four outputs' taps from the line at `$p` (advanced by four positions), with the weights
-    // `$k` (two taps) and half `$h` ("b" or "t") of `$k2` (the third).
+    // `$k` (two taps) and half `$h` ("b" or "t") of `$k2` (the third); stride 1.
     macro_rules! quad {
         ($p:literal, $k:literal, $k2:literal, $h:literal) => {
             concat!(
@@ -1648,12 +1504,30 @@ pub unsafe fn depthwise_3x3_line(line: &Line3x3) {
             )
         };
     }
-    // One output's taps from the line at `$p` (advanced by one position).
-    macro_rules! single {
+    // As `quad!` with stride 2 (the line advanced by eight positions).
+    macro_rules! quad2 {
         ($p:literal, $k:literal, $k2:literal, $h:literal) => {
             concat!(
-                "ldr r12, [", $p, "], #2\n",
-                "ldrsh lr, [", $p, ", #2]\n",
+                "ldrd r12, lr, [", $p, "], #16\n",
+                "smlad r0, r12, ", $k, ", r0\n",
+                "smlab", $h, " r0, lr, ", $k2, ", r0\n",
+                "smlad r6, lr, ", $k, ", r6\n",
+                "ldrd r12, lr, [", $p, ", #-8]\n",
+                "smlab", $h, " r6, r12, ", $k2, ", r6\n",
+                "smlad r7, r12, ", $k, ", r7\n",
+                "smlab", $h, " r7, lr, ", $k2, ", r7\n",
+                "smlad r8, lr, ", $k, ", r8\n",
+                "ldrsh r12, [", $p, "]\n",
+                "smlab", $h, " r8, r12, ", $k2, ", r8\n",
+            )
+        };
+    }
+    // One output's taps from the line at `$p` (advanced by `$s` positions).
+    macro_rules! single {
+        ($p:literal, $k:literal, $k2:literal, $h:literal, $s:literal) => {
+            concat!(
+                "ldr r12, [", $p, "], #(2 * ", $s, ")\n",
+                "ldrsh lr, [", $p, ", #(4 - 2 * ", $s, ")]\n",
                 "smlad r0, r12, ", $k, ", r0\n",
                 "smlab", $h, " r0, lr, ", $k2, ", r0\n",
             )
@@ -1684,6 +1558,62 @@ pub unsafe fn depthwise_3x3_line(line: &Line3x3) {
             )
         };
     }
+    // The four accumulators of a block requantized, clamped and stored; back to `$loop` while
+    // blocks remain.
+    macro_rules! quad_out {
+        ($loop:literal) => {
+            concat!(
+                "ldrd r1, r2, [sp, #36]\n",
+                "ldrd r3, r4, [sp, #44]\n",
+                requantize!("r0"),
+                requantize!("r6"),
+                requantize!("r7"),
+                requantize!("r8"),
+                "ldr r1, [sp, #64]\n",
+                "cbz r1, 2f\n",
+                "ldrd r1, r2, [sp, #68]\n",
+                clamp!("r0"),
+                clamp!("r6"),
+                clamp!("r7"),
+                clamp!("r8"),
+                "2:\n",
+                "ldrd r1, r2, [sp, #52]\n",
+                "strb r0, [r1]\n",
+                "strb r6, [r1, r2]\n",
+                "add r1, r1, r2, lsl #1\n",
+                "strb r7, [r1]\n",
+                "strb r8, [r1, r2]\n",
+                "add r1, r1, r2, lsl #1\n",
+                "str r1, [sp, #52]\n",
+                "ldr r1, [sp, #60]\n",
+                "cmp r9, r1\n",
+                "bne ", $loop, "\n",
+            )
+        };
+    }
+    // The accumulator of a single output requantized, clamped and stored; back to `$loop`
+    // while outputs remain.
+    macro_rules! single_out {
+        ($loop:literal) => {
+            concat!(
+                "ldrd r1, r2, [sp, #36]\n",
+                "ldrd r3, r4, [sp, #44]\n",
+                requantize!("r0"),
+                "ldr r1, [sp, #64]\n",
+                "cbz r1, 2f\n",
+                "ldrd r1, r2, [sp, #68]\n",
+                clamp!("r0"),
+                "2:\n",
+                "ldrd r1, r2, [sp, #52]\n",
+                "strb r0, [r1]\n",
+                "add r1, r1, r2\n",
+                "str r1, [sp, #52]\n",
+                "ldr r1, [sp, #76]\n",
+                "cmp r9, r1\n",
+                "bne ", $loop, "\n",
+            )
+        };
+    }
     // SAFETY: the caller's contract; the stack and r6, r7 are restored before the block ends.
     unsafe {
         core::arch::asm!(
@@ -1693,8 +1623,8 @@ pub unsafe fn depthwise_3x3_line(line: &Line3x3) {
             // next output; #56 the output step; #60 and #76 the first line's pointer past the
             // blocks of four and past the line; #64..76 `clamps` and `clamp`; #80 `line`; #84
             // the next channel's `LineChannel`; #88 channels left; #92 the channel's first
-            // output.
-            "sub sp, sp, #96",
+            // output; #96 the stride.
+            "sub sp, sp, #104",
             "str r0, [sp, #80]",
             "ldr r1, [r0, #164]",
             "str r1, [sp, #56]",
@@ -1704,6 +1634,8 @@ pub unsafe fn depthwise_3x3_line(line: &Line3x3) {
             "strd r2, r3, [sp, #68]",
             "ldr r1, [r0, #160]",
             "str r1, [sp, #92]",
+            "ldr r1, [r0, #204]",
+            "str r1, [sp, #96]",
             "movs r1, #4",
             "str r1, [sp, #88]",
             "add r1, r0, #188",
@@ -1726,60 +1658,42 @@ pub unsafe fn depthwise_3x3_line(line: &Line3x3) {
             "str r2, [sp, #52]",
             "cmp r9, r1",
             "beq 3f",
+            "ldr r1, [sp, #96]",
+            "cmp r1, #2",
+            "beq 12f",
             "1:",
             "ldm sp, {{r0, r1, r2, r3, r4, r5, r6, r7, r8}}",
             quad!("r9", "r1", "r4", "b"),
             quad!("r10", "r2", "r4", "t"),
             quad!("r11", "r3", "r5", "b"),
-            "ldrd r1, r2, [sp, #36]",
-            "ldrd r3, r4, [sp, #44]",
-            requantize!("r0"),
-            requantize!("r6"),
-            requantize!("r7"),
-            requantize!("r8"),
-            "ldr r1, [sp, #64]",
-            "cbz r1, 2f",
-            "ldrd r1, r2, [sp, #68]",
-            clamp!("r0"),
-            clamp!("r6"),
-            clamp!("r7"),
-            clamp!("r8"),
-            "2:",
-            "ldrd r1, r2, [sp, #52]",
-            "strb r0, [r1]",
-            "strb r6, [r1, r2]",
-            "add r1, r1, r2, lsl #1",
-            "strb r7, [r1]",
-            "strb r8, [r1, r2]",
-            "add r1, r1, r2, lsl #1",
-            "str r1, [sp, #52]",
-            "ldr r1, [sp, #60]",
-            "cmp r9, r1",
-            "bne 1b",
+            quad_out!("1b"),
+            "b 3f",
+            "12:",
+            "ldm sp, {{r0, r1, r2, r3, r4, r5, r6, r7, r8}}",
+            quad2!("r9", "r1", "r4", "b"),
+            quad2!("r10", "r2", "r4", "t"),
+            quad2!("r11", "r3", "r5", "b"),
+            quad_out!("12b"),
             "3:",
             "ldr r1, [sp, #76]",
             "cmp r9, r1",
             "beq 5f",
+            "ldr r1, [sp, #96]",
+            "cmp r1, #2",
+            "beq 14f",
             "4:",
             "ldm sp, {{r0, r1, r2, r3, r4, r5}}",
-            single!("r9", "r1", "r4", "b"),
-            single!("r10", "r2", "r4", "t"),
-            single!("r11", "r3", "r5", "b"),
-            "ldrd r1, r2, [sp, #36]",
-            "ldrd r3, r4, [sp, #44]",
-            requantize!("r0"),
-            "ldr r1, [sp, #64]",
-            "cbz r1, 6f",
-            "ldrd r1, r2, [sp, #68]",
-            clamp!("r0"),
-            "6:",
-            "ldrd r1, r2, [sp, #52]",
-            "strb r0, [r1]",
-            "add r1, r1, r2",
-            "str r1, [sp, #52]",
-            "ldr r1, [sp, #76]",
-            "cmp r9, r1",
-            "bne 4b",
+            single!("r9", "r1", "r4", "b", "1"),
+            single!("r10", "r2", "r4", "t", "1"),
+            single!("r11", "r3", "r5", "b", "1"),
+            single_out!("4b"),
+            "b 5f",
+            "14:",
+            "ldm sp, {{r0, r1, r2, r3, r4, r5}}",
+            single!("r9", "r1", "r4", "b", "2"),
+            single!("r10", "r2", "r4", "t", "2"),
+            single!("r11", "r3", "r5", "b", "2"),
+            single_out!("14b"),
             "5:",
             // The next channel: its lines, its first output.
             "ldr r0, [sp, #80]",
@@ -1795,7 +1709,7 @@ pub unsafe fn depthwise_3x3_line(line: &Line3x3) {
             "subs r1, r1, #1",
             "str r1, [sp, #88]",
             "bne 7b",
-            "add sp, sp, #96",
+            "add sp, sp, #104",
             "pop {{r6, r7}}",
             inout("r0") core::ptr::from_ref(line) => _,
             out("r1") _,

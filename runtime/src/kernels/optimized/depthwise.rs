@@ -4,15 +4,12 @@
 //! input, which contributes exactly what TFLM's skipping of padded taps leaves out: every
 //! pixel takes the same path.
 //!
-//! 3x3 filters (dilation 1, channels in groups of four, every channel of a chunk requantized
-//! with a right shift) take a faster path where the architecture has one
-//! (`arch::DEPTHWISE_ROWS`). With stride 1, the line path ([`lines_3x3`], where
-//! `arch::DEPTHWISE_LINES`): each channel's input lines are widened once into a ring of three
-//! (zero points in the padding), one channel after another, so that neighbouring positions of
-//! one channel share a word and a dual multiply-accumulate takes two taps; the lines run along
-//! the longer output axis. With other strides, the row path ([`rows_3x3`]): four channels of
-//! each position widened into a ring of three rows, each output pixel reading its nine taps at
-//! fixed offsets.
+//! 3x3 filters (dilation 1, channels in groups of four, stride 1 or 2 along the longer output
+//! axis, every channel of a chunk requantized with a right shift) take the line path where
+//! the architecture has one (`arch::DEPTHWISE_LINES`, [`lines_3x3`]): each channel's input
+//! lines are widened once into a ring of three (zero points in the padding), one channel
+//! after another, so that neighbouring positions of one channel share a word and a dual
+//! multiply-accumulate takes two taps; the lines run along the longer output axis.
 //!
 //! Other depth multipliers, and filters of more than 25 taps, take the reference kernel.
 
@@ -26,7 +23,7 @@ use crate::kernels::{Scratch, arch, scratch_bytes};
 pub const MAX_TAPS: usize = 25;
 
 /// Bytes of scratch [`depthwise_conv_2d`] takes: the parameters and the folded biases of a
-/// whole chunk of channels, and for a 3x3 filter the ring of widened rows or lines (on every
+/// whole chunk of channels, and for a 3x3 filter the ring of widened lines (on every
 /// architecture, so that the arena is the same size everywhere). As arrays of fixed size
 /// the chunk's bounds are known to the compiler, which then keeps the chunk loop tighter (on
 /// Cortex-M4, 7% fewer instructions than slices as long as the layer's chunk).
@@ -38,32 +35,13 @@ pub fn scratch(g: &Geometry) -> usize {
     ])
 }
 
-/// Bytes of the ring of [`rows_3x3`] or [`lines_3x3`], whichever the geometry takes (the
-/// larger where both apply), 0 where neither does.
+/// Bytes of the ring of [`lines_3x3`], 0 where the line path does not apply.
 fn ring_bytes(g: &Geometry) -> usize {
-    let rows = ring_row_words(g).map_or(0, |w| w.saturating_mul(RING_ROWS * size_of::<i32>()));
-    let lines = Lines::of(g).map_or(0, |l| l.ring_halfwords().saturating_mul(size_of::<i16>()));
-    rows.max(lines)
+    Lines::of(g).map_or(0, |l| l.ring_halfwords().saturating_mul(size_of::<i16>()))
 }
 
-/// Rows in the ring of [`rows_3x3`]: those of one 3x3 window.
+/// Lines in the ring of [`lines_3x3`]: those of one 3x3 window.
 const RING_ROWS: usize = 3;
-
-/// Words of one widened row of [`rows_3x3`] (two per input position that a row of outputs
-/// reads, padding included), or `None` where the row path does not apply to the geometry.
-fn ring_row_words(g: &Geometry) -> Option<usize> {
-    let w = g.window;
-    let applies = (w.filter_h, w.filter_w) == (3, 3)
-        && (w.dilation_h, w.dilation_w) == (1, 1)
-        && g.in_c == g.out_c
-        && g.in_c.is_multiple_of(4);
-    let positions = g
-        .out_w
-        .checked_sub(1)?
-        .checked_mul(usize::from(w.stride_w))?
-        .checked_add(3)?;
-    applies.then(|| positions.checked_mul(2)).flatten()
-}
 
 /// DEPTHWISE_CONV_2D with the reference kernel's signature and results, its working memory
 /// in `scratch` ([`scratch`] bytes; with less it takes the reference kernel).
@@ -99,12 +77,10 @@ pub fn depthwise_conv_2d(
     } else {
         None
     };
-    // The ring of widened rows or lines, where either path applies (else empty).
+    // The ring of widened lines, where the line path applies (else empty).
     let ring = match ring_bytes(g) {
         0 => None,
-        bytes if arch::DEPTHWISE_ROWS || arch::DEPTHWISE_LINES => {
-            scratch.take::<i32>(bytes / size_of::<i32>())
-        }
+        bytes if arch::DEPTHWISE_LINES => scratch.take::<i32>(bytes / size_of::<i32>()),
         _ => None,
     };
     let Some((params, folded)) = buffers else {
@@ -177,20 +153,16 @@ fn run(
             }
             let params = params.get(..chunk).unwrap_or(&[]);
             let folded = folded.get(..chunk).unwrap_or(&[]);
-            let lines = Lines::of(g).filter(|_| arch::DEPTHWISE_LINES);
-            if requantization == Requantization::FastShifted
-                && params
-                    .iter()
-                    .all(|p| p.quant.right_minus_one() < FOLD_MAX_SHIFT)
-                && chunk.is_multiple_of(4)
-                && !ring.is_empty()
-                && (lines.is_some() || arch::DEPTHWISE_ROWS)
-            {
+            let lines = Lines::of(g).filter(|_| !ring.is_empty());
+            if let Some(lines) = lines.filter(|_| {
+                requantization == Requantization::FastShifted
+                    && params
+                        .iter()
+                        .all(|p| p.quant.right_minus_one() < FOLD_MAX_SHIFT)
+                    && chunk.is_multiple_of(4)
+            }) {
                 let chunk = Chunk { c0, params, folded };
-                match &lines {
-                    Some(lines) => lines_3x3(g, lines, x, input_zp, filter, &chunk, stage, y, ring),
-                    None => rows_3x3(g, x, input_zp, filter, &chunk, stage, y, ring),
-                }
+                lines_3x3(g, &lines, x, input_zp, filter, &chunk, stage, y, ring);
                 c0 += chunk.params.len();
                 continue;
             }
@@ -273,33 +245,6 @@ struct Chunk<'a> {
     folded: &'a [i32],
 }
 
-/// What a row of output pixels of the row path needs (`arch::depthwise_3x3_row`); the layout
-/// is fixed (`repr(C)`) because assembly reads it.
-#[derive(Debug)]
-#[repr(C)]
-pub struct Row3x3 {
-    /// Each filter row's first widened input position for the current pixel.
-    pub rows: [*const u32; 3],
-    /// The nine taps' weights, widened.
-    pub weights: *const [u32; 2],
-    /// The four channels' biases with the input zero point folded in.
-    pub folded: [i32; 4],
-    /// The four channels' requantization, the output zero point folded in ([`fold_zero_point`]).
-    pub params: *const ChannelParams,
-    /// Whether `clamp` is narrower than int8 (non-zero) or not (zero).
-    pub clamps: u32,
-    /// The current pixel's four outputs.
-    pub out: *mut i8,
-    /// Bytes from one output pixel to the next.
-    pub out_step: usize,
-    /// Bytes from one pixel's widened inputs to the next's.
-    pub in_step: usize,
-    /// The row's end: `out` past its last pixel.
-    pub end: *mut i8,
-    /// The activation's bounds, each in the four bytes of a word.
-    pub clamp: [u32; 2],
-}
-
 /// Right shifts (`e`, as `e - 1`) below which [`fold_zero_point`] is exact: the rounded high
 /// word (below 2^30 + 2^(e-2)) plus the zero point times 2^(e-1) stays below 2^31.
 pub(crate) const FOLD_MAX_SHIFT: i32 = 22;
@@ -316,152 +261,18 @@ fn fold_zero_point(p: ChannelParams, zero_point: i32) -> ChannelParams {
     ChannelParams { quant, ..p }
 }
 
-/// One image's chunk of channels through the row path: a 3x3 filter, dilation 1, a whole
-/// number of groups of four channels, every channel fast with a right shift below
-/// [`FOLD_MAX_SHIFT`]. For each group, each input row a row of outputs reads is widened
-/// ([`arch::widen`]) once into `ring` (three rows of [`ring_row_words`], zero points in the
-/// padding); then each row of outputs takes its taps at fixed offsets there
-/// ([`arch::depthwise_3x3_row`]).
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn rows_3x3(
-    g: &Geometry,
-    x: &[i8],
-    input_zp: i32,
-    filter: &[i8],
-    chunk: &Chunk<'_>,
-    stage: OutputStage,
-    y: &mut [i8],
-    ring: &mut [i32],
-) {
-    let w = g.window;
-    let c = g.in_c;
-    let (sh, sw) = (usize::from(w.stride_h), usize::from(w.stride_w));
-    let (pad_top, pad_left) = (usize::from(w.pad_top), usize::from(w.pad_left));
-    let Some(row_words) = ring_row_words(g).filter(|&n| n.saturating_mul(RING_ROWS) <= ring.len())
-    else {
-        return;
-    };
-    // Every output pixel's four bytes lie in `y` (checked once, for the last).
-    if g.out_w == 0 || g.out_h * g.out_w * c > y.len() || chunk.c0 + chunk.params.len() > c {
-        return;
-    }
-    let padding = arch::widen(u32::from_ne_bytes([input_zp as i8 as u8; 4])).map(|v| v as i32);
-    // The input positions of a row: those left of the image, inside it, right of it.
-    let left = pad_left.min(row_words / 2);
-    let inside = g.in_w.min(row_words / 2 - left);
-    let bytes = |b: i8| u32::from_ne_bytes([b as u8; 4]);
-    let groups = chunk
-        .params
-        .as_chunks::<4>()
-        .0
-        .iter()
-        .zip(chunk.folded.as_chunks::<4>().0);
-    for (q, (params, folded)) in groups.enumerate() {
-        let ch = chunk.c0 + 4 * q;
-        let mut weights = [[0u32; 2]; 9];
-        for (t, tap) in weights.iter_mut().enumerate() {
-            if let Some(word) = filter.get(t * c + ch..).and_then(|b| b.first_chunk::<4>()) {
-                *tap = arch::widen(u32::from_le_bytes(word.map(|v| v as u8)));
-            }
-        }
-        let quants = params.map(|p| fold_zero_point(p, stage.zero_point));
-        let mut row = Row3x3 {
-            rows: [core::ptr::null(); 3],
-            weights: weights.as_ptr(),
-            folded: *folded,
-            params: quants.as_ptr(),
-            clamps: u32::from(stage.clamp != Clamp::NONE),
-            out: core::ptr::null_mut(),
-            out_step: c,
-            in_step: 2 * sw * size_of::<u32>(),
-            end: core::ptr::null_mut(),
-            clamp: [bytes(stage.clamp.min), bytes(stage.clamp.max)],
-        };
-        // Rows are numbered from the first padding row (`iy + pad_top`). Rows below `ready`
-        // are widened; `slots` holds the offsets of the last three, oldest first.
-        let mut ready = 0;
-        let mut slots = [0, row_words, 2 * row_words];
-        for oy in 0..g.out_h {
-            let first = oy * sh;
-            for r in ready.max(first)..first + RING_ROWS {
-                slots.rotate_left(1);
-                let Some(slot) = ring.get_mut(slots[2]..slots[2] + row_words) else {
-                    return;
-                };
-                widen_row(
-                    slot,
-                    x,
-                    r.wrapping_sub(pad_top),
-                    ch,
-                    g,
-                    left,
-                    inside,
-                    padding,
-                );
-            }
-            ready = first + RING_ROWS;
-            let ring_start = ring.as_ptr().cast::<u32>();
-            row.rows = slots.map(|at| ring_start.wrapping_add(at));
-            row.out = y.as_mut_ptr().wrapping_add(oy * g.out_w * c + ch);
-            row.end = row.out.wrapping_add(g.out_w * c);
-            // SAFETY: pixel `ox` reads positions `ox·sw..ox·sw + 3` of each of the three ring
-            // rows, which hold `(out_w - 1)·sw + 3` positions (`row_words` checked above);
-            // it writes bytes `(oy·out_w + ox)·c + ch..+ 4` of `y` (checked above).
-            unsafe { arch::depthwise_3x3_row(&mut row) };
-        }
-    }
-}
-
-/// Widens input row `iy` (channels `ch..ch + 4` of each position) into `slot`, two words per
-/// position: `left` positions of padding, `inside` of the image, padding after; the whole
-/// row is padding when `iy` is outside the image.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn widen_row(
-    slot: &mut [i32],
-    x: &[i8],
-    iy: usize,
-    ch: usize,
-    g: &Geometry,
-    left: usize,
-    inside: usize,
-    padding: [i32; 2],
-) {
-    let c = g.in_c;
-    let (slot, _) = slot.as_chunks_mut::<2>();
-    let start = iy.wrapping_mul(g.in_w).wrapping_mul(c).wrapping_add(ch);
-    let in_bounds = iy < g.in_h
-        && inside > 0
-        && start + (inside - 1) * c + 4 <= x.len()
-        && left + inside <= slot.len();
-    if !in_bounds {
-        slot.fill(padding);
-        return;
-    }
-    let (before, rest) = slot.split_at_mut(left);
-    let (image, after) = rest.split_at_mut(inside);
-    before.fill(padding);
-    after.fill(padding);
-    let mut p = x.as_ptr().wrapping_add(start);
-    for pair in image {
-        // SAFETY: positions `start + k·c` for k < inside, 4 bytes each, lie in `x` (checked
-        // above).
-        let word = unsafe { p.cast::<[u8; 4]>().read_unaligned() };
-        *pair = arch::widen(u32::from_le_bytes(word)).map(|v| v as i32);
-        p = p.wrapping_add(c);
-    }
-}
-
-/// The line path's geometry ([`lines_3x3`]): a 3x3 filter with stride and dilation 1, a whole
-/// number of groups of four channels, oriented so that lines run along the longer output axis
-/// (KWS's 25x5 outputs: five lines of 25, not 25 of 5) and there is one line of outputs per
-/// position across.
+/// The line path's geometry ([`lines_3x3`]): a 3x3 filter with dilation 1, a whole number of
+/// groups of four channels, oriented so that lines run along the longer output axis (KWS's
+/// 25x5 outputs: five lines of 25, not 25 of 5), with a stride of 1 or 2 along it; one line
+/// of outputs per position across.
 #[derive(Debug)]
 struct Lines {
     /// Outputs along a line, and lines.
     along: usize,
     across: usize,
+    /// The strides along and across.
+    stride: usize,
+    stride_across: usize,
     /// Input positions along and across, and the padding before the first of each.
     along_in: usize,
     across_in: usize,
@@ -475,32 +286,42 @@ struct Lines {
     out_across: usize,
     /// Whether lines run along the height: filter tap `(a, r)` is then tap `a` along line `r`.
     transposed: bool,
-    /// Positions of a widened line: the outputs and the two more the filter reaches, rounded
-    /// up to even so that every line starts on a word.
+    /// Positions of a widened line: those the outputs read and one more past a stride of 2
+    /// (its blocks of four read a word), rounded up to even so that every line starts on a
+    /// word.
     positions: usize,
 }
 
 impl Lines {
     fn of(g: &Geometry) -> Option<Lines> {
         let w = g.window;
+        let transposed = g.out_h > g.out_w;
+        let (stride, stride_across) = if transposed {
+            (w.stride_h, w.stride_w)
+        } else {
+            (w.stride_w, w.stride_h)
+        };
         let applies = (w.filter_h, w.filter_w) == (3, 3)
             && (w.dilation_h, w.dilation_w) == (1, 1)
-            && (w.stride_h, w.stride_w) == (1, 1)
+            && (1..=2).contains(&stride)
+            && stride_across >= 1
             && g.in_c == g.out_c
             && g.in_c.is_multiple_of(4);
         if !applies {
             return None;
         }
+        let (stride, stride_across) = (usize::from(stride), usize::from(stride_across));
         let c = g.in_c;
         let (row, out_row) = (g.in_w.checked_mul(c)?, g.out_w.checked_mul(c)?);
         let (pad_top, pad_left) = (usize::from(w.pad_top), usize::from(w.pad_left));
-        let transposed = g.out_h > g.out_w;
         let along = g.out_h.max(g.out_w);
-        let positions = along.checked_add(3)? & !1;
+        let positions = along.checked_mul(stride)?.checked_add(3)? & !1;
         Some(if transposed {
             Lines {
                 along,
                 across: g.out_w,
+                stride,
+                stride_across,
                 along_in: g.in_h,
                 across_in: g.in_w,
                 pad_along: pad_top,
@@ -516,6 +337,8 @@ impl Lines {
             Lines {
                 along,
                 across: g.out_h,
+                stride,
+                stride_across,
                 along_in: g.in_w,
                 across_in: g.in_h,
                 pad_along: pad_left,
@@ -559,8 +382,8 @@ pub struct Line3x3 {
     /// Channel 0's first output; bytes from one output to the next along the line.
     pub out: *mut i8,
     pub out_step: usize,
-    /// Bytes of a widened line that the outputs in blocks of four read from (8 per block),
-    /// and that all of them do (2 per output).
+    /// Bytes of a widened line that the outputs in blocks of four step over (8 per block and
+    /// unit of stride), and that all of them do (2 per output and unit of stride).
     pub quads_bytes: usize,
     pub along_bytes: usize,
     /// Whether `clamp` is narrower than int8 (non-zero) or not (zero).
@@ -573,6 +396,8 @@ pub struct Line3x3 {
     /// Bytes from a channel's lines once past its outputs (`along_bytes` on) to the next
     /// channel's lines.
     pub next_channel: usize,
+    /// The stride along the line: 1 or 2.
+    pub stride: usize,
 }
 
 /// One image's chunk of channels through the line path ([`Lines`]): for each group of four
@@ -654,12 +479,13 @@ fn lines_3x3(
             channels,
             out: core::ptr::null_mut(),
             out_step: lines.out_along,
-            quads_bytes: lines.along / 4 * 8,
-            along_bytes: lines.along * 2,
+            quads_bytes: lines.along / 4 * 8 * lines.stride,
+            along_bytes: lines.along * 2 * lines.stride,
             clamps,
             clamp,
             lines: [core::ptr::null(); 3],
-            next_channel: RING_ROWS * p * 2 - lines.along * 2,
+            next_channel: RING_ROWS * p * 2 - lines.along * 2 * lines.stride,
+            stride: lines.stride,
         };
         // Lines are numbered from the first padding line; those below `ready` are widened,
         // line `n` into slot `n % 3` of each channel's three. Positions outside the image are
@@ -669,15 +495,17 @@ fn lines_3x3(
         }
         let mut ready = 0;
         for o in 0..lines.across {
-            for n in ready.max(o)..o + RING_ROWS {
+            let top = o * lines.stride_across;
+            for n in ready.max(top)..top + RING_ROWS {
                 widen_line(ring, lines, n, x, ch, padding);
             }
-            ready = o + RING_ROWS;
+            ready = top + RING_ROWS;
             line.out = y.as_mut_ptr().wrapping_add(o * lines.out_across + ch);
             let first = ring.as_ptr();
-            line.lines = core::array::from_fn(|r| first.wrapping_add((o + r) % RING_ROWS * p));
-            // SAFETY: output `i < along` of channel `k < 4` reads positions `i..i + 3` of
-            // three lines of `positions >= along + 2` halfwords `k·3·positions` past
+            line.lines = core::array::from_fn(|r| first.wrapping_add((top + r) % RING_ROWS * p));
+            // SAFETY: output `i < along` of channel `k < 4` reads positions `s·i..s·i + 3`
+            // (`s` the stride; with 2, blocks of four read one more) of three lines of
+            // `positions >= s·along + 2` halfwords `k·3·positions` past
             // `lines` in `ring`, and writes byte `o·out_across + i·out_along + ch + k` of `y`
             // (checked above).
             unsafe { arch::depthwise_3x3_line(&line) };

@@ -7,7 +7,7 @@
 //! `v0, v2, v1, v3` (the order in which Arm's `SXTB16` splits a word of four int8 weights into
 //! two pairs of halfwords, so a `SMLAD` multiplies matching elements).
 
-use super::optimized::depthwise::{Line3x3, LineChannel, Row3x3};
+use super::optimized::depthwise::{Line3x3, LineChannel};
 use super::optimized::gemm::{self, ChannelParams, OutputStage, Requantization};
 
 /// Output channels per call of [`dot`] with a block of two columns (a 4x2 block of
@@ -270,101 +270,14 @@ pub fn apply_fast(q: &super::optimized::requant::ChannelQuant, acc: i32) -> i32 
     q.apply_fast_portable(acc)
 }
 
-/// Whether the optimized depthwise kernel takes its row path (`optimized::depthwise`'s
-/// `rows_3x3`) on this architecture: widened input rows and [`depthwise_3x3_row`].
-pub const DEPTHWISE_ROWS: bool = true;
-
-/// Four int8 values `b0 b1 b2 b3` (a little-endian word) as two words of 16-bit halves,
-/// `(b0, b2)` and `(b1, b3)`, each value sign-extended: Arm's `SXTB16` of the word and of the
-/// word rotated by 8.
-#[inline(always)]
-pub fn widen(word: u32) -> [u32; 2] {
-    let half = |b: u32| u32::from(b as u8 as i8 as i16 as u16);
-    [
-        half(word) | half(word >> 16) << 16,
-        half(word >> 8) | half(word >> 24) << 16,
-    ]
-}
-
-/// The low and high 16-bit halves of a widened word, as numbers.
+/// The low and high 16-bit halves of a word, as numbers.
 #[inline(always)]
 fn halves(v: u32) -> (i32, i32) {
     (i32::from(v as i16), i32::from((v >> 16) as i16))
 }
 
-/// Four channels of one output pixel of a 3x3 depthwise convolution (see
-/// [`depthwise_3x3_row`]): the four outputs, saturated to int8 (not yet clamped), as a
-/// little-endian word.
-///
-/// # Safety
-/// As [`depthwise_3x3_row`], for one pixel.
-#[inline(always)]
-unsafe fn depthwise_3x3(row: &Row3x3) -> u32 {
-    let mut acc = row.folded;
-    for (r, &inputs) in row.rows.iter().enumerate() {
-        for kx in 0..3 {
-            let t = 3 * r + kx;
-            // SAFETY: tap `t < 9` of the weights, position `kx < 3` of the row (the caller's
-            // contract).
-            let (x, w) = unsafe {
-                (
-                    [*inputs.add(2 * kx), *inputs.add(2 * kx + 1)],
-                    *row.weights.add(t),
-                )
-            };
-            for (i, (xi, wi)) in x.into_iter().zip(w).enumerate() {
-                let ((xl, xh), (wl, wh)) = (halves(xi), halves(wi));
-                // Word 0 holds channels 0 and 2, word 1 channels 1 and 3.
-                if let Some(a) = acc.get_mut(i) {
-                    *a = a.wrapping_add(xl * wl);
-                }
-                if let Some(a) = acc.get_mut(i + 2) {
-                    *a = a.wrapping_add(xh * wh);
-                }
-            }
-        }
-    }
-    let mut out = [0u8; 4];
-    for (j, (o, a)) in out.iter_mut().zip(acc).enumerate() {
-        // SAFETY: j < 4 parameters (the caller's contract).
-        let p = unsafe { &*row.params.add(j) };
-        // The zero point is in the requantization (see `Row3x3::params`).
-        let v = p.quant.apply_fast(a);
-        *o = v.clamp(i32::from(i8::MIN), i32::from(i8::MAX)) as i8 as u8;
-    }
-    u32::from_le_bytes(out)
-}
-
-/// A row of output pixels (from `row.out` to `row.end`) of a 3x3 depthwise convolution with
-/// depth multiplier 1, four channels each: pixel `i` reads the three widened input positions
-/// (six words, see [`widen`]) at `row.rows[r] + i·row.in_step` bytes for filter row `r`, and
-/// writes its four outputs at `row.out + i·row.out_step`. Taps `row.weights[t]` are widened
-/// likewise; `row.folded` holds the biases with the input zero point folded in, `row.params`
-/// the four channels' requantization (fast, with a right shift of at least 1, the output zero
-/// point folded in). Leaves `rows` and `out` past the row.
-///
-/// # Safety
-/// Those inputs are readable, nine taps of weights and four parameters too, and the outputs
-/// writable.
-pub unsafe fn depthwise_3x3_row(row: &mut Row3x3) {
-    let [low, high] = row.clamp.map(u32::to_le_bytes);
-    while row.out != row.end {
-        // SAFETY: the caller's contract, for this pixel.
-        let word = unsafe { depthwise_3x3(row) }.to_le_bytes();
-        let mut out = [0u8; 4];
-        for (((o, v), lo), hi) in out.iter_mut().zip(word).zip(low).zip(high) {
-            *o = (v as i8).max(lo as i8).min(hi as i8) as u8;
-        }
-        // SAFETY: as above.
-        unsafe { row.out.cast::<[u8; 4]>().write_unaligned(out) };
-        // Past this pixel (past the row after the last: wrapping, never read there).
-        row.rows = row.rows.map(|r| r.wrapping_byte_add(row.in_step));
-        row.out = row.out.wrapping_add(row.out_step);
-    }
-}
-
 /// Whether the optimized depthwise kernel takes its line path (`optimized::depthwise`'s
-/// `lines_3x3`) where it applies (stride 1): [`depthwise_3x3_line`].
+/// `lines_3x3`) where it applies: [`depthwise_3x3_line`].
 pub const DEPTHWISE_LINES: bool = true;
 
 /// Widens `2·pairs` positions of four channels: the four int8 values at `src + i·step` to
@@ -389,15 +302,16 @@ pub unsafe fn widen_pairs(src: *const i8, step: usize, dst: *mut i16, lane: usiz
     }
 }
 
-/// A line of outputs of four channels of a 3x3 depthwise convolution: channel `k`'s output
-/// `i` (for `i` below `line.along_bytes / 2`) is the requantized sum of its folded bias and
-/// the products of its taps `k[r][a]` (see `LineChannel::weights`) with position `i + a` of
-/// its widened line `r` (`k·(line.along_bytes + line.next_channel)` bytes past
-/// `line.lines[r]`), clamped, written at
-/// `line.out + k + i·line.out_step`.
+/// A line of outputs of four channels of a 3x3 depthwise convolution with stride `s`
+/// (`line.stride`): channel `k`'s output `i` (for `i` below `line.along_bytes / 2s`) is the
+/// requantized sum of its folded bias and the products of its taps `k[r][a]` (see
+/// `LineChannel::weights`) with position `s·i + a` of its widened line `r`
+/// (`k·(line.along_bytes + line.next_channel)` bytes past `line.lines[r]`), clamped, written
+/// at `line.out + k + i·line.out_step`.
 ///
 /// # Safety
-/// Positions `0..n + 2` of each line are readable (`n` the outputs) and the outputs writable.
+/// Positions `0..s·n + 2` of each line are readable (`n` the outputs) and the outputs
+/// writable.
 pub unsafe fn depthwise_3x3_line(line: &Line3x3) {
     let channel_bytes = line.along_bytes + line.next_channel;
     for (k, channel) in line.channels.iter().enumerate() {
@@ -419,7 +333,8 @@ unsafe fn depthwise_3x3_line_channel(
     rows: [*const i16; 3],
     out: *mut i8,
 ) {
-    let n = line.along_bytes / 2;
+    let s = line.stride.max(1);
+    let n = line.along_bytes / (2 * s);
     let [low, high] = line.clamp.map(|b| i32::from(b as u8 as i8));
     let [w0, w1, w2, w3, w4] = channel.weights.map(halves);
     let (k00, k01, k02, k10, k11, k12, k20, k21, k22) =
@@ -427,7 +342,8 @@ unsafe fn depthwise_3x3_line_channel(
     let [mut r0, mut r1, mut r2] = rows;
     let mut out = out;
     for _ in 0..n {
-        // SAFETY: positions `i..i + 3` of each line for output i < n (the caller's contract).
+        // SAFETY: positions `s·i..s·i + 3` of each line for output i < n (the caller's
+        // contract).
         let [a0, a1, a2, b0, b1, b2, c0, c1, c2] = unsafe {
             [
                 *r0, *r0.add(1), *r0.add(2), *r1, *r1.add(1), *r1.add(2), *r2, *r2.add(1),
@@ -445,7 +361,7 @@ unsafe fn depthwise_3x3_line_channel(
         // SAFETY: this output (the caller's contract).
         unsafe { *out = v as i8 };
         out = out.wrapping_add(line.out_step);
-        (r0, r1, r2) = (r0.wrapping_add(1), r1.wrapping_add(1), r2.wrapping_add(1));
+        (r0, r1, r2) = (r0.wrapping_add(s), r1.wrapping_add(s), r2.wrapping_add(s));
     }
 }
 

@@ -15,19 +15,15 @@ use super::portable;
 
 // The channel loops are portable's: they call `arch::dot`, which on RISC-V is the one below.
 pub use portable::{
-    DepthwiseChunk, PACKED_ORDER, add_tabulated, depthwise_3x3_line, depthwise_3x3_row,
-    pack_groups, pair_channels, widen_pairs,
-    quad_channels, quad_rows, single_channels, widen,
+    DepthwiseChunk, PACKED_ORDER, add_tabulated, depthwise_3x3_line, pack_groups, pair_channels,
+    quad_channels, quad_rows, single_channels, widen_pairs,
 };
 
 /// RV32 keeps blocks of two columns: its `dot` is tuned for four channels times two.
 pub const QUAD_COLUMNS: bool = false;
 
-/// RV32 keeps [`depthwise_pixel`] for every depthwise convolution: the portable row path, whose
-/// widened halves must be split again without SIMD, made KWS's 3x3 depthwise layers 9.33 ->
-/// 12.65 instructions per MAC.
-pub const DEPTHWISE_ROWS: bool = false;
-/// See `portable::DEPTHWISE_LINES`.
+/// See `portable::DEPTHWISE_LINES` (on RV32 the portable line kernel, KWS's 3x3 depthwise
+/// layers 9.33 -> 8.17 instructions per MAC against the pixel loop).
 pub const DEPTHWISE_LINES: bool = true;
 
 /// `acc += a * b`, as one `mul` and one `add` the compiler keeps together.
