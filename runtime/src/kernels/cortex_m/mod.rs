@@ -1456,6 +1456,9 @@ pub fn apply_fast(q: &super::optimized::requant::ChannelQuant, acc: i32) -> i32 
 /// See `portable::DEPTHWISE_LINES`.
 pub const DEPTHWISE_LINES: bool = true;
 
+/// See `portable::SHALLOW_CHANNELS`.
+pub const SHALLOW_CHANNELS: usize = 3;
+
 const _: () = assert!(core::mem::size_of::<LineChannel>() == 40);
 const _: () = assert!(core::mem::offset_of!(LineChannel, quant) == 24);
 const _: () = assert!(core::mem::offset_of!(Line3x3, out) == 160);

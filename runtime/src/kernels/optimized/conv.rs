@@ -95,7 +95,8 @@ pub fn conv_2d(
         && (g.out_h, g.out_w) == (g.in_h, g.in_w)
         && g.in_c.is_multiple_of(4);
     // A first layer's few input channels: each field gathered whole ([`pack_shallow`]).
-    let shallow = g.in_c < 4 && depth <= STAGED_MAX_DEPTH && w.dilation_w == 1;
+    let shallow =
+        g.in_c <= arch::SHALLOW_CHANNELS && depth <= STAGED_MAX_DEPTH && w.dilation_w == 1;
     let out_image = g.out_h * g.out_w * g.out_c;
     for (x, y) in input
         .chunks_exact(image)

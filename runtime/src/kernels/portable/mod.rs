@@ -280,6 +280,10 @@ fn halves(v: u32) -> (i32, i32) {
 /// `lines_3x3`) where it applies: [`depthwise_3x3_line`].
 pub const DEPTHWISE_LINES: bool = true;
 
+/// Most input channels of a convolution whose receptive fields `optimized::conv` gathers whole
+/// before packing them (`pack_shallow`): a first layer's.
+pub const SHALLOW_CHANNELS: usize = 3;
+
 /// Widens `2·pairs` positions of four channels: the four int8 values at `src + i·step` to
 /// the halfwords at `dst + i` of four lines `lane` halfwords apart.
 ///
