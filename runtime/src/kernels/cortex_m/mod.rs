@@ -1456,6 +1456,9 @@ pub fn apply_fast(q: &super::optimized::requant::ChannelQuant, acc: i32) -> i32 
 /// See `portable::DEPTHWISE_LINES`.
 pub const DEPTHWISE_LINES: bool = true;
 
+/// See `portable::DEPTHWISE_LINES_FROM`.
+pub const DEPTHWISE_LINES_FROM: usize = 1;
+
 /// See `portable::SHALLOW_CHANNELS`.
 pub const SHALLOW_CHANNELS: usize = 3;
 
@@ -1470,6 +1473,7 @@ const _: () = assert!(core::mem::offset_of!(Line3x3, clamp) == 180);
 const _: () = assert!(core::mem::offset_of!(Line3x3, lines) == 188);
 const _: () = assert!(core::mem::offset_of!(Line3x3, next_channel) == 200);
 const _: () = assert!(core::mem::offset_of!(Line3x3, stride) == 204);
+const _: () = assert!(core::mem::offset_of!(Line3x3, rewind) == 208);
 
 /// See `portable::depthwise_3x3_line`: the whole line of four channels in assembly, one
 /// channel after another. A frame on the stack holds the current channel's parameters and
@@ -1480,8 +1484,8 @@ const _: () = assert!(core::mem::offset_of!(Line3x3, stride) == 204);
 /// of positions 1-2, 3-4 and 4-5 (unaligned, as Armv7-M allows), with stride 2 two `LDRD` of
 /// positions 0-7 and an `LDRSH` of position 8; eight multiply-accumulates, four of them dual
 /// (`SMLAD`: two taps of one output). Then the `SMLAL` requantization of each output (six
-/// instructions, the zero point folded in) and four byte stores. The remaining outputs one at
-/// a time.
+/// instructions, the zero point folded in) and four byte stores. Of the remaining outputs, two
+/// at once where there are, then one at a time.
 ///
 /// # Safety
 /// As `portable::depthwise_3x3_line`; `line.lines` are word-aligned, as are `quads_bytes`
@@ -1522,6 +1526,32 @@ pub unsafe fn depthwise_3x3_line(line: &Line3x3) {
                 "smlad r8, lr, ", $k, ", r8\n",
                 "ldrsh r12, [", $p, "]\n",
                 "smlab", $h, " r8, r12, ", $k2, ", r8\n",
+            )
+        };
+    }
+    // Two outputs' taps from the line at `$p` (advanced by two positions); stride 1.
+    macro_rules! pair {
+        ($p:literal, $k:literal, $k2:literal, $h:literal) => {
+            concat!(
+                "ldrd r12, lr, [", $p, "], #4\n",
+                "smlad r0, r12, ", $k, ", r0\n",
+                "smlab", $h, " r0, lr, ", $k2, ", r0\n",
+                "smlat", $h, " r6, lr, ", $k2, ", r6\n",
+                "ldr r12, [", $p, ", #-2]\n",
+                "smlad r6, r12, ", $k, ", r6\n",
+            )
+        };
+    }
+    // As `pair!` with stride 2 (the line advanced by four positions).
+    macro_rules! pair2 {
+        ($p:literal, $k:literal, $k2:literal, $h:literal) => {
+            concat!(
+                "ldrd r12, lr, [", $p, "], #8\n",
+                "smlad r0, r12, ", $k, ", r0\n",
+                "smlab", $h, " r0, lr, ", $k2, ", r0\n",
+                "smlad r6, lr, ", $k, ", r6\n",
+                "ldrsh r12, [", $p, "]\n",
+                "smlab", $h, " r6, r12, ", $k2, ", r6\n",
             )
         };
     }
@@ -1594,6 +1624,28 @@ pub unsafe fn depthwise_3x3_line(line: &Line3x3) {
             )
         };
     }
+    // The two accumulators of a pair requantized, clamped and stored.
+    macro_rules! pair_out {
+        () => {
+            concat!(
+                "ldrd r1, r2, [sp, #36]\n",
+                "ldrd r3, r4, [sp, #44]\n",
+                requantize!("r0"),
+                requantize!("r6"),
+                "ldr r1, [sp, #64]\n",
+                "cbz r1, 2f\n",
+                "ldrd r1, r2, [sp, #68]\n",
+                clamp!("r0"),
+                clamp!("r6"),
+                "2:\n",
+                "ldrd r1, r2, [sp, #52]\n",
+                "strb r0, [r1]\n",
+                "strb r6, [r1, r2]\n",
+                "add r1, r1, r2, lsl #1\n",
+                "str r1, [sp, #52]\n",
+            )
+        };
+    }
     // The accumulator of a single output requantized, clamped and stored; back to `$loop`
     // while outputs remain.
     macro_rules! single_out {
@@ -1625,9 +1677,10 @@ pub unsafe fn depthwise_3x3_line(line: &Line3x3) {
             // again (one `LDM` sets all four accumulators), #36..52 its requantization; #52 its
             // next output; #56 the output step; #60 and #76 the first line's pointer past the
             // blocks of four and past the line; #64..76 `clamps` and `clamp`; #80 `line`; #84
-            // the next channel's `LineChannel`; #88 channels left; #92 the channel's first
-            // output; #96 the stride.
-            "sub sp, sp, #104",
+            // the next channel's `LineChannel`; #88 the end of the channels; #92 the bytes
+            // from past a channel's last output to the next channel's first; #96 the stride;
+            // #100 `quads_bytes`, #104 `along_bytes`, #108 `next_channel`.
+            "sub sp, sp, #112",
             "str r0, [sp, #80]",
             "ldr r1, [r0, #164]",
             "str r1, [sp, #56]",
@@ -1636,10 +1689,16 @@ pub unsafe fn depthwise_3x3_line(line: &Line3x3) {
             "str r1, [sp, #64]",
             "strd r2, r3, [sp, #68]",
             "ldr r1, [r0, #160]",
-            "str r1, [sp, #92]",
+            "str r1, [sp, #52]",
             "ldr r1, [r0, #204]",
             "str r1, [sp, #96]",
-            "movs r1, #4",
+            "ldrd r1, r2, [r0, #168]",
+            "strd r1, r2, [sp, #100]",
+            "ldr r1, [r0, #208]",
+            "str r1, [sp, #92]",
+            "ldr r1, [r0, #200]",
+            "str r1, [sp, #108]",
+            "add r1, r0, #160",
             "str r1, [sp, #88]",
             "add r1, r0, #188",
             "ldm r1, {{r9, r10, r11}}",
@@ -1651,14 +1710,11 @@ pub unsafe fn depthwise_3x3_line(line: &Line3x3) {
             "stm r0, {{r7, r8, r12, lr}}",
             "str r1, [sp, #24]",
             "strd r1, r1, [sp, #28]",
-            "ldr r0, [sp, #80]",
-            "ldrd r1, r2, [r0, #168]",
+            "ldrd r1, r2, [sp, #100]",
             "add r1, r9, r1",
             "add r2, r9, r2",
             "str r1, [sp, #60]",
             "str r2, [sp, #76]",
-            "ldr r2, [sp, #92]",
-            "str r2, [sp, #52]",
             "cmp r9, r1",
             "beq 3f",
             "ldr r1, [sp, #96]",
@@ -1677,12 +1733,36 @@ pub unsafe fn depthwise_3x3_line(line: &Line3x3) {
             quad2!("r10", "r2", "r4", "t"),
             quad2!("r11", "r3", "r5", "b"),
             quad_out!("12b"),
+            // Two outputs where at least two remain (4·stride bytes of a line).
             "3:",
+            "ldr r1, [sp, #76]",
+            "subs r1, r1, r9",
+            "beq 5f",
+            "ldr r2, [sp, #96]",
+            "cmp r1, r2, lsl #2",
+            "blo 8f",
+            "cmp r2, #2",
+            "beq 16f",
+            "ldm sp, {{r0, r1, r2, r3, r4, r5, r6}}",
+            pair!("r9", "r1", "r4", "b"),
+            pair!("r10", "r2", "r4", "t"),
+            pair!("r11", "r3", "r5", "b"),
+            pair_out!(),
+            "b 6f",
+            "16:",
+            "ldm sp, {{r0, r1, r2, r3, r4, r5, r6}}",
+            pair2!("r9", "r1", "r4", "b"),
+            pair2!("r10", "r2", "r4", "t"),
+            pair2!("r11", "r3", "r5", "b"),
+            pair_out!(),
+            // Then one at a time (the stride in r2 where coming from the test above).
+            "6:",
             "ldr r1, [sp, #76]",
             "cmp r9, r1",
             "beq 5f",
-            "ldr r1, [sp, #96]",
-            "cmp r1, #2",
+            "ldr r2, [sp, #96]",
+            "8:",
+            "cmp r2, #2",
             "beq 14f",
             "4:",
             "ldm sp, {{r0, r1, r2, r3, r4, r5}}",
@@ -1699,20 +1779,19 @@ pub unsafe fn depthwise_3x3_line(line: &Line3x3) {
             single_out!("14b"),
             "5:",
             // The next channel: its lines, its first output.
-            "ldr r0, [sp, #80]",
-            "ldr r1, [r0, #200]",
+            "ldr r1, [sp, #108]",
             "add r9, r9, r1",
             "add r10, r10, r1",
             "add r11, r11, r1",
-            "ldr r1, [sp, #92]",
-            "adds r1, r1, #1",
-            "str r1, [sp, #92]",
+            "ldr r1, [sp, #52]",
+            "ldr r2, [sp, #92]",
+            "subs r1, r1, r2",
+            "str r1, [sp, #52]",
             "ldr r0, [sp, #84]",
             "ldr r1, [sp, #88]",
-            "subs r1, r1, #1",
-            "str r1, [sp, #88]",
+            "cmp r0, r1",
             "bne 7b",
-            "add sp, sp, #104",
+            "add sp, sp, #112",
             "pop {{r6, r7}}",
             inout("r0") core::ptr::from_ref(line) => _,
             out("r1") _,

@@ -153,7 +153,8 @@ fn run(
             }
             let params = params.get(..chunk).unwrap_or(&[]);
             let folded = folded.get(..chunk).unwrap_or(&[]);
-            let lines = Lines::of(g).filter(|_| !ring.is_empty());
+            let lines = Lines::of(g)
+                .filter(|l| !ring.is_empty() && l.along >= arch::DEPTHWISE_LINES_FROM);
             if let Some(lines) = lines.filter(|_| {
                 requantization == Requantization::FastShifted
                     && params
@@ -398,6 +399,8 @@ pub struct Line3x3 {
     pub next_channel: usize,
     /// The stride along the line: 1 or 2.
     pub stride: usize,
+    /// Bytes from past a channel's last output back to the next channel's first.
+    pub rewind: usize,
 }
 
 /// One image's chunk of channels through the line path ([`Lines`]): for each group of four
@@ -486,6 +489,7 @@ fn lines_3x3(
             lines: [core::ptr::null(); 3],
             next_channel: RING_ROWS * p * 2 - lines.along * 2 * lines.stride,
             stride: lines.stride,
+            rewind: lines.along * lines.out_along - 1,
         };
         // Lines are numbered from the first padding line; those below `ready` are widened,
         // line `n` into slot `n % 3` of each channel's three. Positions outside the image are

@@ -280,6 +280,10 @@ fn halves(v: u32) -> (i32, i32) {
 /// `lines_3x3`) where it applies: [`depthwise_3x3_line`].
 pub const DEPTHWISE_LINES: bool = true;
 
+/// The fewest outputs along a line for which the line path is taken (shorter lines take the
+/// pixel loop).
+pub const DEPTHWISE_LINES_FROM: usize = 1;
+
 /// Most input channels of a convolution whose receptive fields `optimized::conv` gathers whole
 /// before packing them (`pack_shallow`): a first layer's.
 pub const SHALLOW_CHANNELS: usize = 3;

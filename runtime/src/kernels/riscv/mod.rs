@@ -26,6 +26,10 @@ pub const QUAD_COLUMNS: bool = false;
 /// layers 9.33 -> 8.17 instructions per MAC against the pixel loop).
 pub const DEPTHWISE_LINES: bool = true;
 
+/// See `portable::DEPTHWISE_LINES_FROM`: on RV32 the pixel loop is faster for VWW's lines of
+/// 6 and 3 outputs (its 6x6 layers 9.7 against 10.6 instructions per MAC).
+pub const DEPTHWISE_LINES_FROM: usize = 8;
+
 /// See `portable::SHALLOW_CHANNELS`: on RV32 only one channel, where each filter tap is one
 /// value (KWS's first layer 1.41 -> 1.38 M); with three, IC's and VWW's first layers took 3%
 /// and 6% more than tap by tap.
