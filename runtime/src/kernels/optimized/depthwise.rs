@@ -392,7 +392,7 @@ pub struct Line3x3 {
     /// The activation's bounds, each in the four bytes of a word.
     pub clamp: [u32; 2],
     /// Channel 0's three widened input lines, at the first output's first tap: output `i`
-    /// reads positions `i..i + 3` of each.
+    /// reads positions `s·i..s·i + 3` of each (`s` the stride).
     pub lines: [*const i16; 3],
     /// Bytes from a channel's lines once past its outputs (`along_bytes` on) to the next
     /// channel's lines.

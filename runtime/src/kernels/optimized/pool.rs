@@ -113,7 +113,7 @@ fn sum_quad(x: &[i8], corner: usize, window: &Window) -> [i32; 4] {
             let n = left.min(256 - pending);
             for _ in 0..n {
                 // SAFETY: the window's positions, 4 bytes each, lie in `x` (checked above).
-                let w = unsafe { at.cast::<u32>().read_unaligned() } ^ 0x8080_8080;
+                let w = u32::from_le(unsafe { at.cast::<u32>().read_unaligned() }) ^ 0x8080_8080;
                 even = even.wrapping_add(w & LANES);
                 odd = odd.wrapping_add((w >> 8) & LANES);
                 at = at.wrapping_add(col_step);
