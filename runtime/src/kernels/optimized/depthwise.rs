@@ -153,8 +153,8 @@ fn run(
             }
             let params = params.get(..chunk).unwrap_or(&[]);
             let folded = folded.get(..chunk).unwrap_or(&[]);
-            let lines = Lines::of(g)
-                .filter(|l| !ring.is_empty() && l.along >= arch::DEPTHWISE_LINES_FROM);
+            let lines =
+                Lines::of(g).filter(|l| !ring.is_empty() && l.along >= arch::DEPTHWISE_LINES_FROM);
             if let Some(lines) = lines.filter(|_| {
                 requantization == Requantization::FastShifted
                     && params
@@ -425,9 +425,8 @@ fn lines_3x3(
     let p = lines.positions;
     // SAFETY: i16 has no invalid bit patterns and a smaller alignment than i32; the view
     // borrows `ring` exclusively.
-    let ring = unsafe {
-        core::slice::from_raw_parts_mut(ring.as_mut_ptr().cast::<i16>(), 2 * ring.len())
-    };
+    let ring =
+        unsafe { core::slice::from_raw_parts_mut(ring.as_mut_ptr().cast::<i16>(), 2 * ring.len()) };
     let Some(ring) = ring.get_mut(..lines.ring_halfwords()) else {
         return;
     };

@@ -85,7 +85,12 @@ struct Window {
 #[inline(always)]
 fn sum_quad(x: &[i8], corner: usize, window: &Window) -> [i32; 4] {
     const LANES: u32 = 0x00ff_00ff;
-    let Window { rows, row_step, cols, col_step } = *window;
+    let Window {
+        rows,
+        row_step,
+        cols,
+        col_step,
+    } = *window;
     let (runs, run, run_step) = if cols * col_step == row_step {
         (1, rows * cols, 0)
     } else {

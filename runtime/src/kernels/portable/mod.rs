@@ -354,7 +354,14 @@ unsafe fn depthwise_3x3_line_channel(
         // contract).
         let [a0, a1, a2, b0, b1, b2, c0, c1, c2] = unsafe {
             [
-                *r0, *r0.add(1), *r0.add(2), *r1, *r1.add(1), *r1.add(2), *r2, *r2.add(1),
+                *r0,
+                *r0.add(1),
+                *r0.add(2),
+                *r1,
+                *r1.add(1),
+                *r1.add(2),
+                *r2,
+                *r2.add(1),
                 *r2.add(2),
             ]
         }
