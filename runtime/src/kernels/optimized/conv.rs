@@ -161,6 +161,18 @@ pub fn conv_2d(
 /// Deepest receptive field [`pack_shallow`] gathers whole before packing it.
 const STAGED_MAX_DEPTH: usize = 64;
 
+/// The input position (row, column) of the first tap of output pixel `p` (raster order),
+/// negative in the padding.
+#[inline(always)]
+fn field_origin(g: &Geometry, p: usize) -> (isize, isize) {
+    let w = g.window;
+    let (oy, ox) = (p / g.out_w, p % g.out_w);
+    (
+        (oy * usize::from(w.stride_h)) as isize - w.pad_top as isize,
+        (ox * usize::from(w.stride_w)) as isize - w.pad_left as isize,
+    )
+}
+
 /// Packs the receptive field of output pixel `p` (raster order) into column `c` of `block`.
 #[inline(always)]
 fn pack_pixel(
@@ -172,12 +184,10 @@ fn pack_pixel(
     cols: usize,
     c: usize,
 ) {
-    let (oy, ox) = (p / g.out_w, p % g.out_w);
     let w = g.window;
     let (kh, kw) = (usize::from(w.filter_h), usize::from(w.filter_w));
     let row_len = kw * g.in_c;
-    let y0 = (oy * usize::from(w.stride_h)) as isize - w.pad_top as isize;
-    let x0 = (ox * usize::from(w.stride_w)) as isize - w.pad_left as isize;
+    let (y0, x0) = field_origin(g, p);
     let (dh, dw) = (usize::from(w.dilation_h), usize::from(w.dilation_w));
     for ky in 0..kh {
         let iy = y0 + (ky * dh) as isize;
@@ -229,9 +239,7 @@ fn pack_shallow(
     let w = g.window;
     let (kh, kw) = (usize::from(w.filter_h), usize::from(w.filter_w));
     let row_len = kw * g.in_c;
-    let (oy, ox) = (p / g.out_w, p % g.out_w);
-    let y0 = (oy * usize::from(w.stride_h)) as isize - w.pad_top as isize;
-    let x0 = (ox * usize::from(w.stride_w)) as isize - w.pad_left as isize;
+    let (y0, x0) = field_origin(g, p);
     let mut staged = [input_zp as i8; STAGED_MAX_DEPTH];
     // The filter columns inside the input: `first..end`.
     let first = (-x0).clamp(0, kw as isize) as usize;

@@ -1,10 +1,13 @@
-//! AVERAGE_POOL_2D and MAX_POOL_2D: each output pixel reduces its in-bounds window a block of
-//! channels at a time, contiguous input rows in the inner loop.
+//! AVERAGE_POOL_2D and MAX_POOL_2D: each output pixel reduces its in-bounds window, the
+//! average four channels at a time in words of 16-bit sums, the maximum a block of channels
+//! at a time.
+
+use core::ops::Range;
 
 use crate::format::Clamp;
 use crate::kernels::reference::{self, Geometry};
 
-/// Channels reduced at once.
+/// Channels reduced at once by MAX_POOL_2D.
 const CHUNK: usize = 64;
 
 /// AVERAGE_POOL_2D with the reference kernel's signature and results: four channels at a
@@ -14,83 +17,68 @@ pub fn average_pool_2d(geometry: &Geometry, input: &[i8], clamp: Clamp, output: 
         reference::average_pool_2d(geometry, input, clamp, output);
         return;
     }
-    let mut g = *geometry;
-    g.window.dilation_h = 1;
-    g.window.dilation_w = 1;
-    let c = g.in_c;
-    let image = g.in_h * g.in_w * c;
-    let out_image = g.out_h * g.out_w * c;
-    for (x, y) in input
-        .chunks_exact(image)
-        .zip(output.chunks_exact_mut(out_image))
-    {
-        for (oy, y_row) in y.chunks_exact_mut(g.out_w * c).enumerate() {
-            let rows = g.rows(oy);
-            for (ox, y_px) in y_row.chunks_exact_mut(c).enumerate() {
-                let cols = g.cols(ox);
-                let count = i32::try_from(rows.len() * cols.len()).unwrap_or(i32::MAX);
-                let first_row = rows.iter().next().map_or(0, |(_, iy)| iy);
-                let first_col = cols.iter().next().map_or(0, |(_, ix)| ix);
-                let corner = (first_row * g.in_w + first_col) * c;
-                let window = Window {
-                    rows: rows.len(),
-                    row_step: g.in_w * c,
-                    cols: cols.len(),
-                    col_step: c,
-                };
-                // Round half away from zero, then clamp: TFLM's average.
-                let finish = |sum: i32| {
-                    let half = count / 2;
-                    let rounded = if sum > 0 {
-                        sum.wrapping_add(half)
-                    } else {
-                        sum.wrapping_sub(half)
-                    };
-                    let avg = rounded.checked_div(count).unwrap_or(0);
-                    avg.max(i32::from(clamp.min)).min(i32::from(clamp.max)) as i8
-                };
-                let (quads, rest) = y_px.as_chunks_mut::<4>();
-                for (q, out) in quads.iter_mut().enumerate() {
-                    *out = sum_quad(x, corner + 4 * q, &window).map(finish);
-                }
-                let c0 = c - rest.len();
-                for (i, out) in rest.iter_mut().enumerate() {
-                    let mut sum = 0i32;
-                    for (_, iy) in rows.iter() {
-                        for (_, ix) in cols.iter() {
-                            let v = x.get((iy * g.in_w + ix) * c + c0 + i).copied().unwrap_or(0);
-                            sum = sum.wrapping_add(i32::from(v));
-                        }
-                    }
-                    *out = finish(sum);
+    let (in_w, c) = (geometry.in_w, geometry.in_c);
+    for_each_window(geometry, input, output, |x, w, y_px| {
+        let count = i32::try_from(w.rows.len() * w.cols.len()).unwrap_or(i32::MAX);
+        // Round half away from zero, then clamp: TFLM's average.
+        let finish = |sum: i32| {
+            let half = count / 2;
+            let rounded = if sum > 0 {
+                sum.wrapping_add(half)
+            } else {
+                sum.wrapping_sub(half)
+            };
+            let avg = rounded.checked_div(count).unwrap_or(0);
+            avg.max(i32::from(clamp.min)).min(i32::from(clamp.max)) as i8
+        };
+        let corner = (w.rows.start * in_w + w.cols.start) * c;
+        let span = Span {
+            rows: w.rows.len(),
+            row_step: in_w * c,
+            cols: w.cols.len(),
+            col_step: c,
+        };
+        let (quads, rest) = y_px.as_chunks_mut::<4>();
+        for (q, out) in quads.iter_mut().enumerate() {
+            *out = sum_quad(x, corner + 4 * q, &span).map(finish);
+        }
+        let c0 = c - rest.len();
+        for (i, out) in rest.iter_mut().enumerate() {
+            let mut sum = 0i32;
+            for iy in w.rows.clone() {
+                for ix in w.cols.clone() {
+                    let v = x.get((iy * in_w + ix) * c + c0 + i).copied().unwrap_or(0);
+                    sum = sum.wrapping_add(i32::from(v));
                 }
             }
+            *out = finish(sum);
         }
-    }
+    });
 }
 
-/// A pooling window's positions: `rows` of `cols`, `row_step` and `col_step` bytes apart.
-struct Window {
+/// Positions of the input: `rows` of `cols`, `row_step` and `col_step` bytes apart.
+struct Span {
     rows: usize,
     row_step: usize,
     cols: usize,
     col_step: usize,
 }
 
-/// The sums of four consecutive channels over `window` from `x[corner..]`: each word of four
+/// The sums of four consecutive channels over `span` from `x[corner..]`: each word of four
 /// values offset to unsigned bytes, channels 0 and 2 added into the 16-bit halves of one word
 /// and channels 1 and 3 into another's, which are emptied into the sums every 256 positions
 /// (before a half could overflow). Rows that follow each other in memory (a window as wide
-/// as the image) are one run.
-#[inline(always)]
-fn sum_quad(x: &[i8], corner: usize, window: &Window) -> [i32; 4] {
+/// as the image) are one run. A function of its own: inlined into the window loop, it took
+/// KWS's pooling 18.9 k -> 20.7 k instructions on Cortex-M4.
+#[inline(never)]
+fn sum_quad(x: &[i8], corner: usize, span: &Span) -> [i32; 4] {
     const LANES: u32 = 0x00ff_00ff;
-    let Window {
+    let Span {
         rows,
         row_step,
         cols,
         col_step,
-    } = *window;
+    } = *span;
     let (runs, run, run_step) = if cols * col_step == row_step {
         (1, rows * cols, 0)
     } else {
@@ -142,34 +130,45 @@ pub fn max_pool_2d(geometry: &Geometry, input: &[i8], clamp: Clamp, output: &mut
         reference::max_pool_2d(geometry, input, clamp, output);
         return;
     }
-    pool(
-        geometry,
-        input,
-        output,
-        |acc: &mut [i32], row: &[i8]| {
-            for (a, &v) in acc.iter_mut().zip(row) {
-                *a = (*a).max(i32::from(v));
+    let (in_w, c) = (geometry.in_w, geometry.in_c);
+    let mut acc = [0i32; CHUNK];
+    for_each_window(geometry, input, output, |x, w, y_px| {
+        for (c0, out) in (0..).step_by(CHUNK).zip(y_px.chunks_mut(CHUNK)) {
+            let acc = acc.get_mut(..out.len()).unwrap_or(&mut []);
+            acc.fill(i32::from(i8::MIN));
+            for iy in w.rows.clone() {
+                for ix in w.cols.clone() {
+                    let at = (iy * in_w + ix) * c + c0;
+                    for (a, &v) in acc.iter_mut().zip(x.get(at..at + out.len()).unwrap_or(&[])) {
+                        *a = (*a).max(i32::from(v));
+                    }
+                }
             }
-        },
-        i32::from(i8::MIN),
-        |max, _| max.max(i32::from(clamp.min)).min(i32::from(clamp.max)) as i8,
-    );
+            for (o, &a) in out.iter_mut().zip(acc.iter()) {
+                *o = a.max(i32::from(clamp.min)).min(i32::from(clamp.max)) as i8;
+            }
+        }
+    });
 }
 
 fn fits(g: &Geometry, input: &[i8], output: &[i8]) -> bool {
     !super::REFERENCE_ONLY && g.fits(input.len(), output.len()) && g.in_c == g.out_c
 }
 
-/// Runs `add` over every in-bounds window row segment of each output pixel (starting from
-/// `init`), then `finish(acc, count)`.
+/// The input positions one output pixel pools: rows `rows`, columns `cols` (pools take no
+/// dilation: each a contiguous range).
+struct Window {
+    rows: Range<usize>,
+    cols: Range<usize>,
+}
+
+/// Runs `pixel(image, window, outputs)` for each output pixel of each batch.
 #[inline(always)]
-fn pool(
+fn for_each_window(
     geometry: &Geometry,
     input: &[i8],
     output: &mut [i8],
-    add: impl Fn(&mut [i32], &[i8]),
-    init: i32,
-    finish: impl Fn(i32, i32) -> i8,
+    mut pixel: impl FnMut(&[i8], &Window, &mut [i8]),
 ) {
     let mut g = *geometry;
     g.window.dilation_h = 1;
@@ -177,31 +176,28 @@ fn pool(
     let c = g.in_c;
     let image = g.in_h * g.in_w * c;
     let out_image = g.out_h * g.out_w * c;
-    let mut acc = [0i32; CHUNK];
+    let range = |first: Option<(usize, usize)>, len: usize| {
+        let start = first.map_or(0, |(_, i)| i);
+        start..start + len
+    };
     for (x, y) in input
         .chunks_exact(image)
         .zip(output.chunks_exact_mut(out_image))
     {
         for (oy, y_row) in y.chunks_exact_mut(g.out_w * c).enumerate() {
             let rows = g.rows(oy);
+            let rows = range(rows.iter().next(), rows.len());
             for (ox, y_px) in y_row.chunks_exact_mut(c).enumerate() {
                 let cols = g.cols(ox);
-                let count = i32::try_from(rows.len() * cols.len()).unwrap_or(i32::MAX);
-                for (c0, out) in (0..).step_by(CHUNK).zip(y_px.chunks_mut(CHUNK)) {
-                    let acc = acc.get_mut(..out.len()).unwrap_or(&mut []);
-                    acc.fill(init);
-                    for (_, iy) in rows.iter() {
-                        for (_, ix) in cols.iter() {
-                            let at = (iy * g.in_w + ix) * c + c0;
-                            if let Some(row) = x.get(at..at + out.len()) {
-                                add(acc, row);
-                            }
-                        }
-                    }
-                    for (o, &a) in out.iter_mut().zip(acc.iter()) {
-                        *o = finish(a, count);
-                    }
-                }
+                let cols = range(cols.iter().next(), cols.len());
+                pixel(
+                    x,
+                    &Window {
+                        rows: rows.clone(),
+                        cols,
+                    },
+                    y_px,
+                );
             }
         }
     }
