@@ -48,6 +48,8 @@ pub const SCRATCH_ALIGN: usize = 8;
 /// most [`SCRATCH_ALIGN`].
 pub unsafe trait Plain: Copy {}
 // SAFETY: integers of at most 8 bytes.
+unsafe impl Plain for i8 {}
+// SAFETY: as above.
 unsafe impl Plain for i16 {}
 // SAFETY: as above.
 unsafe impl Plain for i32 {}

@@ -34,14 +34,28 @@ fn widest_block(pixels: usize, depth: usize) -> usize {
 }
 
 /// Bytes of scratch [`conv_2d`] takes for `g` and a filter of `filter_len` weights: a block
-/// of packed columns and the parameters of a chunk of channels.
+/// of packed columns, the parameters of a chunk of channels and, for blocks of four over a
+/// depth that is not whole groups, the chunk's weight rows padded to whole groups.
 pub fn scratch(g: &Geometry, filter_len: usize) -> usize {
     let depth = filter_len.checked_div(g.out_c).unwrap_or(0);
     let pixels = g.out_h.saturating_mul(g.out_w);
+    let widest = widest_block(pixels, depth);
     scratch_bytes(&[
-        block_len(depth, widest_block(pixels, depth)).saturating_mul(2),
+        block_len(depth, widest).saturating_mul(2),
         g.out_c.min(CHANNEL_CHUNK) * size_of::<ChannelParams>(),
+        padded_rows_len(g.out_c.min(CHANNEL_CHUNK), depth, widest),
     ])
+}
+
+/// Bytes of a chunk of `channels` weight rows of `depth` padded to whole groups where blocks
+/// of `widest` columns need them: four columns take rows of whole groups only (the assembly
+/// reads a chunk's rows as one run of groups), and a first layer's depth is often 27.
+fn padded_rows_len(channels: usize, depth: usize, widest: usize) -> usize {
+    if widest == 4 && !depth.is_multiple_of(4) {
+        channels * depth.next_multiple_of(4)
+    } else {
+        0
+    }
 }
 
 /// CONV_2D with the reference kernel's signature and results, its working memory in
@@ -69,14 +83,16 @@ pub fn conv_2d(
         && g.fits(input.len(), output.len())
         && Some(filter.len()) == depth.checked_mul(g.out_c)
         && depth > 0;
+    let chunk_len = g.out_c.min(CHANNEL_CHUNK);
     let buffers = if fits {
         scratch
             .take::<i16>(block_len(depth, widest))
-            .zip(scratch.take::<ChannelParams>(g.out_c.min(CHANNEL_CHUNK)))
+            .zip(scratch.take::<ChannelParams>(chunk_len))
+            .zip(scratch.take::<i8>(padded_rows_len(chunk_len, depth, widest)))
     } else {
         None
     };
-    let Some((packed, params)) = buffers else {
+    let Some(((packed, params), padded)) = buffers else {
         reference::conv_2d(
             g, input, input_zp, filter, bias, requant, output_zp, clamp, output,
         );
@@ -97,6 +113,7 @@ pub fn conv_2d(
     // A first layer's few input channels: each field gathered whole ([`pack_shallow`]).
     let shallow =
         g.in_c <= arch::SHALLOW_CHANNELS && depth <= STAGED_MAX_DEPTH && w.dilation_w == 1;
+    let mut staged: Staged = [0; STAGED_MAX_DEPTH + 16];
     let out_image = g.out_h * g.out_w * g.out_c;
     for (x, y) in input
         .chunks_exact(image)
@@ -107,15 +124,27 @@ pub fn conv_2d(
             let chunk = (g.out_c - c0).min(params.len());
             let quant = gemm::prepare(params, bias, requant, c0, chunk);
             let params = params.get(..chunk).unwrap_or(&[]);
-            // Blocks of four for whole groups only (the assembly reads rows group by group),
-            // and multipliers that are not negative (left shifts are fine).
+            // Blocks of four where every multiplier is not negative (left shifts are fine),
+            // over rows of whole groups: the filter's, or the chunk's padded into scratch.
             let quad = arch::QUAD_COLUMNS
                 && widest == 4
-                && depth.is_multiple_of(4)
                 && (quant.is_fast() || params.iter().all(|p| !p.quant.slow()));
-            // From the chunk's first row to the end of the filter: a row's last partial group
-            // may be read whole where the next row follows (its padding in the columns is 0).
-            let filter = filter.get(c0 * depth..).unwrap_or(&[]);
+            let rows = filter.get(c0 * depth..).unwrap_or(&[]);
+            let (rows, row_len) = if quad && !padded.is_empty() {
+                let whole = depth.next_multiple_of(4);
+                for (to, from) in padded.chunks_exact_mut(whole).zip(rows.chunks(depth)) {
+                    let (row, tail) = to.split_at_mut(depth.min(whole));
+                    row.copy_from_slice(from.get(..row.len()).unwrap_or(&[]));
+                    tail.fill(0);
+                }
+                (&*padded, whole)
+            } else {
+                // From the chunk's first row to the end of the filter: a row's last partial
+                // group may be read whole where the next row follows (its padding in the
+                // columns is 0).
+                (rows, depth)
+            };
+            let quad = quad && row_len.is_multiple_of(4);
             let mut p = 0;
             while p < pixels {
                 let cols = if quad && p + 4 <= pixels {
@@ -136,19 +165,21 @@ pub fn conv_2d(
                             v,
                             input_zp,
                         ),
-                        None if shallow => pack_shallow(g, x, input_zp, p + c, block, cols, c),
+                        None if shallow => {
+                            pack_shallow(g, x, input_zp, p + c, block, cols, c, &mut staged)
+                        }
                         None => pack_pixel(g, x, input_zp, p + c, block, cols, c),
                     }
                     gemm::pad_tail(block, cols, c, depth);
                 }
                 let y = y.get_mut(p * g.out_c..).unwrap_or(&mut []);
                 if cols == 4 {
-                    arch::quad_channels(filter, params, quant, block, depth, stage, y, g.out_c, c0);
+                    arch::quad_channels(rows, params, quant, block, row_len, stage, y, g.out_c, c0);
                 } else if cols == 2 {
-                    arch::pair_channels(filter, params, quant, block, depth, stage, y, g.out_c, c0);
+                    arch::pair_channels(rows, params, quant, block, row_len, stage, y, g.out_c, c0);
                 } else {
                     arch::single_channels(
-                        filter, params, quant, block, depth, stage, y, g.out_c, c0,
+                        rows, params, quant, block, row_len, stage, y, g.out_c, c0,
                     );
                 }
                 p += cols;
@@ -160,6 +191,43 @@ pub fn conv_2d(
 
 /// Deepest receptive field [`pack_shallow`] gathers whole before packing it.
 const STAGED_MAX_DEPTH: usize = 64;
+
+/// Where [`pack_shallow`] gathers a field: room for a row's widest copy past the deepest.
+type Staged = [i8; STAGED_MAX_DEPTH + 16];
+
+/// Copies `rows` runs of `N` bytes, `stride` apart in `x` from `start`, to `staged`,
+/// `row_len` apart, if both are that long; says whether it did. A fixed size is a few word
+/// moves where the architecture allows unaligned ones, rather than a `memcpy` call.
+#[inline(always)]
+fn gather_rows<const N: usize>(
+    staged: &mut Staged,
+    x: &[i8],
+    start: usize,
+    stride: usize,
+    row_len: usize,
+    rows: usize,
+) -> bool {
+    let Some(last) = rows.checked_sub(1) else {
+        return true;
+    };
+    let src = x.get(start..start.saturating_add(last * stride + N));
+    let dst = staged.get_mut(..last * row_len + N);
+    let (Some(src), Some(dst)) = (src, dst) else {
+        return false;
+    };
+    for r in 0..rows {
+        // SAFETY: r·stride + N <= src.len() and r·row_len + N <= dst.len() (the slices above),
+        // and the two do not overlap (`staged` is not the input).
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                src.as_ptr().add(r * stride),
+                dst.as_mut_ptr().add(r * row_len),
+                N,
+            );
+        }
+    }
+    true
+}
 
 /// The input position (row, column) of the first tap of output pixel `p` (raster order),
 /// negative in the padding.
@@ -222,10 +290,13 @@ fn pack_pixel(
 }
 
 /// [`pack_pixel`] for a shallow field (a first layer's few input channels, no column
-/// dilation): gathered whole, the zero point in the padding, then packed in one pass rather
-/// than a call per filter row or tap (KWS's first layer on Cortex-M4: 594 k -> 530 k
-/// instructions). A function of its own, so that the deeper fields' loop keeps its registers
+/// dilation): gathered whole into `staged`, the zero point in the padding, then packed in one
+/// pass rather than a call per filter row or tap (KWS's first layer on Cortex-M4: 594 k ->
+/// 530 k instructions). A field inside the image is gathered in fixed-size row copies
+/// ([`gather_rows`]; VWW's first layer on Cortex-M4 lost 0.36 M instructions of `memcpy`
+/// calls). A function of its own, so that the deeper fields' loop keeps its registers
 /// (inlined, it cost IC's other layers 0.5%).
+#[allow(clippy::too_many_arguments)]
 #[inline(never)]
 fn pack_shallow(
     g: &Geometry,
@@ -235,25 +306,42 @@ fn pack_shallow(
     block: &mut [i16],
     cols: usize,
     c: usize,
+    staged: &mut Staged,
 ) {
     let w = g.window;
     let (kh, kw) = (usize::from(w.filter_h), usize::from(w.filter_w));
+    let dh = usize::from(w.dilation_h);
     let row_len = kw * g.in_c;
     let (y0, x0) = field_origin(g, p);
-    let mut staged = [input_zp as i8; STAGED_MAX_DEPTH];
     // The filter columns inside the input: `first..end`.
     let first = (-x0).clamp(0, kw as isize) as usize;
     let end = (g.in_w as isize - x0).clamp(first as isize, kw as isize) as usize;
     let run = (end - first) * g.in_c;
-    for ky in 0..kh {
-        let iy = y0 + (ky * usize::from(w.dilation_h)) as isize;
-        if iy < 0 || iy >= g.in_h as isize || run == 0 {
-            continue;
+    let last_row = y0 + (kh.saturating_sub(1) * dh) as isize;
+    let inside = run == row_len && y0 >= 0 && last_row < g.in_h as isize;
+    // Inside, row by row in fixed sizes: what a row's copy carries past it lands where the
+    // next row or the last group's tail goes, and the tail is zeroed in the block.
+    let start = (y0.max(0) as usize * g.in_w + x0.max(0) as usize) * g.in_c;
+    let stride = dh * g.in_w * g.in_c;
+    let gathered = inside
+        && match run {
+            0..=4 => gather_rows::<4>(staged, x, start, stride, row_len, kh),
+            5..=16 => gather_rows::<16>(staged, x, start, stride, row_len, kh),
+            _ => false,
+        };
+    if !gathered {
+        if !inside {
+            staged.fill(input_zp as i8);
         }
-        let start = (iy as usize * g.in_w + (x0 + first as isize) as usize) * g.in_c;
-        let k = ky * row_len + first * g.in_c;
-        if let (Some(dst), Some(src)) = (staged.get_mut(k..k + run), x.get(start..start + run)) {
-            for (d, &v) in dst.iter_mut().zip(src) {
+        for ky in 0..kh {
+            let iy = y0 + (ky * dh) as isize;
+            if iy < 0 || iy >= g.in_h as isize || run == 0 {
+                continue;
+            }
+            let start = (iy as usize * g.in_w + (x0 + first as isize) as usize) * g.in_c;
+            let k = ky * row_len + first * g.in_c;
+            let dst = staged.get_mut(k..k + run).unwrap_or(&mut []);
+            for (d, &v) in dst.iter_mut().zip(x.get(start..).unwrap_or(&[])) {
                 *d = v;
             }
         }
