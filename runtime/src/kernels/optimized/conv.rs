@@ -113,7 +113,6 @@ pub fn conv_2d(
     // A first layer's few input channels: each field gathered whole ([`pack_shallow`]).
     let shallow =
         g.in_c <= arch::SHALLOW_CHANNELS && depth <= STAGED_MAX_DEPTH && w.dilation_w == 1;
-    let mut staged: Staged = [0; STAGED_MAX_DEPTH + 16];
     let out_image = g.out_h * g.out_w * g.out_c;
     for (x, y) in input
         .chunks_exact(image)
@@ -155,22 +154,27 @@ pub fn conv_2d(
                     1
                 };
                 let block = packed.get_mut(..block_len(depth, cols)).unwrap_or(&mut []);
-                for c in 0..cols {
-                    // A pointwise pixel's receptive field is its own input values, whole groups.
-                    let at = (p + c) * g.in_c;
-                    match x.get(at..at + g.in_c).filter(|_| pointwise) {
-                        Some(v) => arch::pack_groups(
-                            block.get_mut(4 * c..).unwrap_or(&mut []),
-                            cols,
-                            v,
-                            input_zp,
-                        ),
-                        None if shallow => {
-                            pack_shallow(g, x, input_zp, p + c, block, cols, c, &mut staged)
-                        }
-                        None => pack_pixel(g, x, input_zp, p + c, block, cols, c),
+                if shallow {
+                    pack_shallow(g, x, input_zp, p, block, cols);
+                    for c in 0..cols {
+                        gemm::pad_tail(block, cols, c, depth);
                     }
-                    gemm::pad_tail(block, cols, c, depth);
+                } else {
+                    for c in 0..cols {
+                        // A pointwise pixel's receptive field is its own input values, whole
+                        // groups.
+                        let at = (p + c) * g.in_c;
+                        match x.get(at..at + g.in_c).filter(|_| pointwise) {
+                            Some(v) => arch::pack_groups(
+                                block.get_mut(4 * c..).unwrap_or(&mut []),
+                                cols,
+                                v,
+                                input_zp,
+                            ),
+                            None => pack_pixel(g, x, input_zp, p + c, block, cols, c),
+                        }
+                        gemm::pad_tail(block, cols, c, depth);
+                    }
                 }
                 let y = y.get_mut(p * g.out_c..).unwrap_or(&mut []);
                 if cols == 4 {
@@ -289,67 +293,63 @@ fn pack_pixel(
     }
 }
 
-/// [`pack_pixel`] for a shallow field (a first layer's few input channels, no column
-/// dilation): gathered whole into `staged`, the zero point in the padding, then packed in one
-/// pass rather than a call per filter row or tap (KWS's first layer on Cortex-M4: 594 k ->
-/// 530 k instructions). A field inside the image is gathered in fixed-size row copies
-/// ([`gather_rows`]; VWW's first layer on Cortex-M4 lost 0.36 M instructions of `memcpy`
-/// calls). A function of its own, so that the deeper fields' loop keeps its registers
-/// (inlined, it cost IC's other layers 0.5%).
-#[allow(clippy::too_many_arguments)]
+/// [`pack_pixel`] for the `cols` shallow fields of output pixels `p..` (a first layer's few
+/// input channels, no column dilation): each gathered whole into `staged`, the zero point in
+/// the padding, then packed in one pass rather than a call per filter row or tap (KWS's first
+/// layer on Cortex-M4: 594 k -> 530 k instructions). A field inside the image is gathered in
+/// fixed-size row copies ([`gather_rows`]; VWW's first layer lost 0.36 M instructions of
+/// `memcpy` calls). A function of its own, so that the deeper fields' loop keeps its
+/// registers (inlined, it cost IC's other layers 0.5%), and for a whole block, so that the
+/// geometry is worked out once per block.
 #[inline(never)]
-fn pack_shallow(
-    g: &Geometry,
-    x: &[i8],
-    input_zp: i32,
-    p: usize,
-    block: &mut [i16],
-    cols: usize,
-    c: usize,
-    staged: &mut Staged,
-) {
+fn pack_shallow(g: &Geometry, x: &[i8], input_zp: i32, p: usize, block: &mut [i16], cols: usize) {
+    let mut staged: Staged = [0; STAGED_MAX_DEPTH + 16];
+    let staged = &mut staged;
     let w = g.window;
     let (kh, kw) = (usize::from(w.filter_h), usize::from(w.filter_w));
     let dh = usize::from(w.dilation_h);
+    let (in_h, in_w) = (g.in_h as isize, g.in_w as isize);
     let row_len = kw * g.in_c;
-    let (y0, x0) = field_origin(g, p);
-    // The filter columns inside the input: `first..end`.
-    let first = (-x0).clamp(0, kw as isize) as usize;
-    let end = (g.in_w as isize - x0).clamp(first as isize, kw as isize) as usize;
-    let run = (end - first) * g.in_c;
-    let last_row = y0 + (kh.saturating_sub(1) * dh) as isize;
-    let inside = run == row_len && y0 >= 0 && last_row < g.in_h as isize;
-    // Inside, row by row in fixed sizes: what a row's copy carries past it lands where the
-    // next row or the last group's tail goes, and the tail is zeroed in the block.
-    let start = (y0.max(0) as usize * g.in_w + x0.max(0) as usize) * g.in_c;
     let stride = dh * g.in_w * g.in_c;
-    let gathered = inside
-        && match run {
-            0..=4 => gather_rows::<4>(staged, x, start, stride, row_len, kh),
-            5..=16 => gather_rows::<16>(staged, x, start, stride, row_len, kh),
-            _ => false,
-        };
-    if !gathered {
-        if !inside {
-            staged.fill(input_zp as i8);
-        }
-        for ky in 0..kh {
-            let iy = y0 + (ky * dh) as isize;
-            if iy < 0 || iy >= g.in_h as isize || run == 0 {
-                continue;
-            }
-            let start = (iy as usize * g.in_w + (x0 + first as isize) as usize) * g.in_c;
-            let k = ky * row_len + first * g.in_c;
-            let dst = staged.get_mut(k..k + run).unwrap_or(&mut []);
-            for (d, &v) in dst.iter_mut().zip(x.get(start..).unwrap_or(&[])) {
-                *d = v;
-            }
-        }
-    }
-    // Whole groups: the zero points past the field pack as the zeros of its last group.
     let groups = (kh * row_len).div_ceil(4);
-    let end = 4 * c + (groups.max(1) - 1) * 4 * cols + 4;
-    if let (Some(dst), Some(field)) = (block.get_mut(4 * c..end), staged.get(..4 * groups)) {
-        arch::pack_groups(dst, cols, field, input_zp);
+    let last_row = (kh.saturating_sub(1) * dh) as isize;
+    for c in 0..cols {
+        let (y0, x0) = field_origin(g, p + c);
+        // The filter columns inside the input: `first..end`.
+        let first = (-x0).clamp(0, kw as isize) as usize;
+        let end = (in_w - x0).clamp(first as isize, kw as isize) as usize;
+        let run = (end - first) * g.in_c;
+        let inside = run == row_len && y0 >= 0 && y0 + last_row < in_h;
+        // Inside, row by row in fixed sizes: what a row's copy carries past it lands where
+        // the next row or the last group's tail goes, and the tail is zeroed in the block.
+        let start = (y0.max(0) as usize * g.in_w + x0.max(0) as usize) * g.in_c;
+        let gathered = inside
+            && match run {
+                0..=4 => gather_rows::<4>(staged, x, start, stride, row_len, kh),
+                5..=16 => gather_rows::<16>(staged, x, start, stride, row_len, kh),
+                _ => false,
+            };
+        if !gathered {
+            if !inside {
+                staged.fill(input_zp as i8);
+            }
+            for ky in 0..kh {
+                let iy = y0 + (ky * dh) as isize;
+                if iy < 0 || iy >= in_h || run == 0 {
+                    continue;
+                }
+                let start = (iy as usize * g.in_w + (x0 + first as isize) as usize) * g.in_c;
+                let k = ky * row_len + first * g.in_c;
+                let dst = staged.get_mut(k..k + run).unwrap_or(&mut []);
+                for (d, &v) in dst.iter_mut().zip(x.get(start..).unwrap_or(&[])) {
+                    *d = v;
+                }
+            }
+        }
+        // Whole groups: the zero points past the field pack as the zeros of its last group.
+        let end = 4 * c + (groups.max(1) - 1) * 4 * cols + 4;
+        if let (Some(dst), Some(field)) = (block.get_mut(4 * c..end), staged.get(..4 * groups)) {
+            arch::pack_groups(dst, cols, field, input_zp);
+        }
     }
 }
