@@ -219,16 +219,12 @@ fn gather_rows<const N: usize>(
     let (Some(src), Some(dst)) = (src, dst) else {
         return false;
     };
-    for r in 0..rows {
-        // SAFETY: r·stride + N <= src.len() and r·row_len + N <= dst.len() (the slices above),
-        // and the two do not overlap (`staged` is not the input).
-        unsafe {
-            core::ptr::copy_nonoverlapping(
-                src.as_ptr().add(r * stride),
-                dst.as_mut_ptr().add(r * row_len),
-                N,
-            );
-        }
+    let (mut from, mut to) = (src.as_ptr(), dst.as_mut_ptr());
+    for _ in 0..rows {
+        // SAFETY: row r's copy starts r·stride into `src` and r·row_len into `dst`, N bytes
+        // from the end of each at most (the slices above); `staged` is not the input.
+        unsafe { core::ptr::copy_nonoverlapping(from, to, N) };
+        (from, to) = (from.wrapping_add(stride), to.wrapping_add(row_len));
     }
     true
 }
