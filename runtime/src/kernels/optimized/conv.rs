@@ -159,20 +159,19 @@ pub fn conv_2d(
                     for c in 0..cols {
                         gemm::pad_tail(block, cols, c, depth);
                     }
+                } else if pointwise {
+                    // A pointwise pixel's receptive field is its own input values, whole
+                    // groups.
+                    for c in 0..cols {
+                        let at = (p + c) * g.in_c;
+                        if let Some(v) = x.get(at..at + g.in_c) {
+                            let column = block.get_mut(4 * c..).unwrap_or(&mut []);
+                            arch::pack_groups(column, cols, v, input_zp);
+                        }
+                    }
                 } else {
                     for c in 0..cols {
-                        // A pointwise pixel's receptive field is its own input values, whole
-                        // groups.
-                        let at = (p + c) * g.in_c;
-                        match x.get(at..at + g.in_c).filter(|_| pointwise) {
-                            Some(v) => arch::pack_groups(
-                                block.get_mut(4 * c..).unwrap_or(&mut []),
-                                cols,
-                                v,
-                                input_zp,
-                            ),
-                            None => pack_pixel(g, x, input_zp, p + c, block, cols, c),
-                        }
+                        pack_pixel(g, x, input_zp, p + c, block, cols, c);
                         gemm::pad_tail(block, cols, c, depth);
                     }
                 }
