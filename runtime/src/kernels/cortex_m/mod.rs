@@ -1439,7 +1439,7 @@ pub fn pack_groups(dst: &mut [i16], cols: usize, src: &[i8], zero_point: i32) {
         && dst.len() + 4 * cols >= 4 * cols * groups + 4
         && dst.as_ptr().cast::<u64>().is_aligned();
     if !fits {
-        portable::pack_groups(dst, cols, src, zero_point);
+        pack_groups_unaligned(dst, cols, src, zero_point);
         return;
     }
     let zp = (zero_point as u32 & 0xffff) | (zero_point as u32) << 16;
@@ -1476,6 +1476,14 @@ pub fn pack_groups(dst: &mut [i16], cols: usize, src: &[i8], zero_point: i32) {
     }
 }
 
+/// [`pack_groups`] where its assembly does not apply (a block the kernels never pass): out of
+/// line, so that the many places the packer is inlined carry only the assembly.
+#[cold]
+#[inline(never)]
+fn pack_groups_unaligned(dst: &mut [i16], cols: usize, src: &[i8], zero_point: i32) {
+    portable::pack_groups(dst, cols, src, zero_point);
+}
+
 /// See `ChannelQuant::apply_fast`.
 #[inline(always)]
 pub fn apply_fast(q: &super::optimized::requant::ChannelQuant, acc: i32) -> i32 {
@@ -1490,6 +1498,9 @@ pub const DEPTHWISE_LINES_FROM: usize = 1;
 
 /// See `portable::SHALLOW_CHANNELS`.
 pub const SHALLOW_CHANNELS: usize = 3;
+
+/// See `portable::ROW_COPY`.
+pub const ROW_COPY: usize = 16;
 
 const _: () = assert!(core::mem::size_of::<LineChannel>() == 40);
 const _: () = assert!(core::mem::offset_of!(LineChannel, quant) == 24);

@@ -195,14 +195,19 @@ pub fn conv_2d(
 /// Deepest receptive field [`pack_shallow`] gathers whole before packing it.
 const STAGED_MAX_DEPTH: usize = 64;
 
-/// Where [`pack_shallow`] gathers a field: room for a row's widest copy past the deepest.
-type Staged = [i8; STAGED_MAX_DEPTH + 16];
+/// Bytes of each row copy of [`gather_rows`] (`arch::ROW_COPY`).
+const ROW_COPY: usize = arch::ROW_COPY;
 
-/// Copies `rows` runs of `N` bytes, `stride` apart in `x` from `start`, to `staged`,
-/// `row_len` apart, if both are that long; says whether it did. A fixed size is a few word
-/// moves where the architecture allows unaligned ones, rather than a `memcpy` call.
+/// Where [`pack_shallow`] gathers a field: room for a row's copy past the deepest.
+type Staged = [i8; STAGED_MAX_DEPTH + ROW_COPY];
+
+/// Copies `rows` runs of [`ROW_COPY`] bytes, `stride` apart in `x` from `start`, to
+/// `staged`, `row_len` apart, if both are that long; says whether it did. A fixed size is a
+/// few word moves where the architecture allows unaligned ones, rather than a `memcpy` call;
+/// what a row's copy carries past it lands where the next row or the last group's tail goes,
+/// and the tail is zeroed in the block.
 #[inline(always)]
-fn gather_rows<const N: usize>(
+fn gather_rows(
     staged: &mut Staged,
     x: &[i8],
     start: usize,
@@ -213,17 +218,51 @@ fn gather_rows<const N: usize>(
     let Some(last) = rows.checked_sub(1) else {
         return true;
     };
-    let src = x.get(start..start.saturating_add(last * stride + N));
-    let dst = staged.get_mut(..last * row_len + N);
+    let src = x.get(start..start.saturating_add(last * stride + ROW_COPY));
+    let dst = staged.get_mut(..last * row_len + ROW_COPY);
     let (Some(src), Some(dst)) = (src, dst) else {
         return false;
     };
     let (mut from, mut to) = (src.as_ptr(), dst.as_mut_ptr());
     for _ in 0..rows {
-        // SAFETY: row r's copy starts r·stride into `src` and r·row_len into `dst`, N bytes
-        // from the end of each at most (the slices above); `staged` is not the input.
-        unsafe { core::ptr::copy_nonoverlapping(from, to, N) };
+        // SAFETY: row r's copy starts r·stride into `src` and r·row_len into `dst`, at most
+        // ROW_COPY bytes from the end of each (the slices above); `staged` is not the input.
+        unsafe { core::ptr::copy_nonoverlapping(from, to, ROW_COPY) };
         (from, to) = (from.wrapping_add(stride), to.wrapping_add(row_len));
+    }
+    true
+}
+
+/// Packs the `cols` fields of a block inside the image, the first at `start` in `x` and each
+/// next `step` bytes on, of `rows` rows `stride` apart and `row_len <= ROW_COPY` bytes long, into
+/// `block` through a staged copy ([`gather_rows`]); false (nothing written) where a copy
+/// would read past the input.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn pack_inside(
+    x: &[i8],
+    start: usize,
+    step: usize,
+    stride: usize,
+    rows: usize,
+    row_len: usize,
+    input_zp: i32,
+    block: &mut [i16],
+    cols: usize,
+) -> bool {
+    let reach = (cols - 1) * step + rows.saturating_sub(1) * stride + ROW_COPY;
+    if start.saturating_add(reach) > x.len() {
+        return false;
+    }
+    let mut staged: Staged = [0; STAGED_MAX_DEPTH + ROW_COPY];
+    let groups = (rows * row_len).div_ceil(4);
+    let column_len = (groups.max(1) - 1) * 4 * cols + 4;
+    for c in 0..cols {
+        gather_rows(&mut staged, x, start + c * step, stride, row_len, rows);
+        let dst = block.get_mut(4 * c..4 * c + column_len);
+        if let (Some(dst), Some(field)) = (dst, staged.get(..4 * groups)) {
+            arch::pack_groups(dst, cols, field, input_zp);
+        }
     }
     true
 }
@@ -319,7 +358,7 @@ fn pack_pixel(
 /// geometry is worked out once per block.
 #[inline(never)]
 fn pack_shallow(g: &Geometry, x: &[i8], input_zp: i32, p: usize, block: &mut [i16], cols: usize) {
-    let mut staged: Staged = [0; STAGED_MAX_DEPTH + 16];
+    let mut staged: Staged = [0; STAGED_MAX_DEPTH + ROW_COPY];
     let staged = &mut staged;
     let w = g.window;
     let (kh, kw) = (usize::from(w.filter_h), usize::from(w.filter_w));
@@ -329,6 +368,18 @@ fn pack_shallow(g: &Geometry, x: &[i8], input_zp: i32, p: usize, block: &mut [i1
     let stride = dh * g.in_w * g.in_c;
     let groups = (kh * row_len).div_ceil(4);
     let last_row = (kh.saturating_sub(1) * dh) as isize;
+    // A whole block inside the image along one output row (most of a first layer's): its
+    // fields `stride_w·in_c` bytes apart, without the padding's bookkeeping.
+    let ((y0, x0), (y1, x1)) = (field_origin(g, p), field_origin(g, p + cols - 1));
+    if y0 == y1 && y0 >= 0 && y0 + last_row < in_h && x0 >= 0 && x1 + kw as isize <= in_w {
+        let start = (y0 as usize * g.in_w + x0 as usize) * g.in_c;
+        let step = usize::from(w.stride_w) * g.in_c;
+        if row_len <= ROW_COPY
+            && pack_inside(x, start, step, stride, kh, row_len, input_zp, block, cols)
+        {
+            return;
+        }
+    }
     for c in 0..cols {
         let (y0, x0) = field_origin(g, p + c);
         // The filter columns inside the input: `first..end`.
@@ -339,12 +390,8 @@ fn pack_shallow(g: &Geometry, x: &[i8], input_zp: i32, p: usize, block: &mut [i1
         // Inside, row by row in fixed sizes: what a row's copy carries past it lands where
         // the next row or the last group's tail goes, and the tail is zeroed in the block.
         let start = (y0.max(0) as usize * g.in_w + x0.max(0) as usize) * g.in_c;
-        let gathered = inside
-            && match run {
-                0..=4 => gather_rows::<4>(staged, x, start, stride, row_len, kh),
-                5..=16 => gather_rows::<16>(staged, x, start, stride, row_len, kh),
-                _ => false,
-            };
+        let gathered =
+            inside && run <= ROW_COPY && gather_rows(staged, x, start, stride, row_len, kh);
         if !gathered {
             if !inside {
                 staged.fill(input_zp as i8);

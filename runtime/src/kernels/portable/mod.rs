@@ -288,6 +288,11 @@ pub const DEPTHWISE_LINES_FROM: usize = 1;
 /// before packing them (`pack_shallow`): a first layer's.
 pub const SHALLOW_CHANNELS: usize = 3;
 
+/// Bytes a shallow field's row is gathered in, one fixed-size copy (`optimized::conv`'s
+/// `gather_rows`): rows up to this long take it. Unaligned words are cheap here (Cortex-M3,
+/// the host); on Armv6-M a copy is byte by byte, which only first layers pay.
+pub const ROW_COPY: usize = 16;
+
 /// Widens `2·pairs` positions of four channels: the four int8 values at `src + i·step` to
 /// the halfwords at `dst + i` of four lines `lane` halfwords apart.
 ///

@@ -35,6 +35,10 @@ pub const DEPTHWISE_LINES_FROM: usize = 8;
 /// and 6% more than tap by tap.
 pub const SHALLOW_CHANNELS: usize = 1;
 
+/// See `portable::ROW_COPY`: RV32IMAC has no unaligned word loads (a copy is byte by byte),
+/// so only rows of a word (KWS's first layer's, of one channel) take it.
+pub const ROW_COPY: usize = 4;
+
 /// `acc += a * b`, as one `mul` and one `add` the compiler keeps together.
 #[cfg(target_arch = "riscv32")]
 #[inline(always)]
