@@ -2041,7 +2041,7 @@ pub fn add_tabulated(
     let n = out.len();
     let shift = q.right_minus_one();
     let fits = q.is_fast()
-        && (0..super::optimized::depthwise::FOLD_MAX_SHIFT).contains(&shift)
+        && (0..gemm::FOLD_MAX_SHIFT).contains(&shift)
         && stage.clamp == Clamp::NONE
         && x.len() >= n
         && y.len() >= n
@@ -2050,7 +2050,7 @@ pub fn add_tabulated(
         portable::add_tabulated(tables, x, y, q, stage, out);
         return;
     }
-    // The zero point in the rounding constant's high word (see `depthwise::fold_zero_point`).
+    // The zero point in the rounding constant's high word (see `ChannelParams::with_zero_point`).
     let round_hi = q
         .round_hi
         .wrapping_add(stage.zero_point.wrapping_shl(shift as u32));

@@ -157,9 +157,7 @@ fn run(
                 Lines::of(g).filter(|l| !ring.is_empty() && l.along >= arch::DEPTHWISE_LINES_FROM);
             if let Some(lines) = lines.filter(|_| {
                 requantization == Requantization::FastShifted
-                    && params
-                        .iter()
-                        .all(|p| p.quant.right_minus_one() < FOLD_MAX_SHIFT)
+                    && params.iter().all(ChannelParams::folds_zero_point)
                     && chunk.is_multiple_of(4)
             }) {
                 let chunk = Chunk { c0, params, folded };
@@ -244,22 +242,6 @@ struct Chunk<'a> {
     c0: usize,
     params: &'a [ChannelParams],
     folded: &'a [i32],
-}
-
-/// Right shifts (`e`, as `e - 1`) below which [`fold_zero_point`] is exact: the rounded high
-/// word (below 2^30 + 2^(e-2)) plus the zero point times 2^(e-1) stays below 2^31.
-pub(crate) const FOLD_MAX_SHIFT: i32 = 22;
-
-/// `p` with the output zero point added to its requantization's rounding constant, so that
-/// the requantized value includes it: the high word gains `zp·2^(e-1)`, which the shift by
-/// `e - 1` turns into `zp` exactly (for a right shift `e` with `e - 1 < FOLD_MAX_SHIFT`).
-#[inline(always)]
-fn fold_zero_point(p: ChannelParams, zero_point: i32) -> ChannelParams {
-    let mut quant = p.quant;
-    quant.round_hi = quant
-        .round_hi
-        .wrapping_add(zero_point.wrapping_shl(quant.right_minus_one() as u32));
-    ChannelParams { quant, ..p }
 }
 
 /// The line path's geometry ([`lines_3x3`]): a 3x3 filter with dilation 1, a whole number of
@@ -370,7 +352,7 @@ pub struct LineChannel {
     /// `(k[0][2], k[1][2])` and `(k[2][2], 0)` (`k[r][a]`: line `r`, position `a` along it).
     pub weights: [u32; 5],
     /// The requantization, fast with a right shift, the output zero point folded in
-    /// ([`fold_zero_point`]).
+    /// ([`ChannelParams::with_zero_point`]).
     pub quant: ChannelQuant,
 }
 
@@ -407,7 +389,7 @@ pub struct Line3x3 {
 /// channels, each input line that lines of outputs read is widened once ([`widen_line`]) into
 /// a ring of three lines per channel; then each channel's line of outputs reads the three
 /// lines ([`arch::depthwise_3x3_line`]). Every channel fast with a right shift below
-/// [`FOLD_MAX_SHIFT`].
+/// [`FOLD_MAX_SHIFT`](super::gemm::FOLD_MAX_SHIFT).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn lines_3x3(
@@ -468,7 +450,7 @@ fn lines_3x3(
                 k[8],
             ]
         });
-        let quants = params.map(|p| fold_zero_point(p, stage.zero_point).quant);
+        let quants = params.map(|p| p.with_zero_point(stage.zero_point).quant);
         let mut channels = quants.map(|quant| LineChannel {
             folded: 0,
             weights: [0; 5],

@@ -124,7 +124,31 @@ pub struct ChannelParams {
 // SAFETY: five 32-bit integers (`repr(C)`, no padding): every bit pattern is valid.
 unsafe impl Plain for ChannelParams {}
 
+/// Right shifts (`e`, as `e - 1`) below which [`ChannelParams::with_zero_point`] is exact:
+/// the rounded high word (below 2^30 + 2^(e-2)) plus the zero point times 2^(e-1) stays
+/// below 2^31.
+pub const FOLD_MAX_SHIFT: i32 = 22;
+
 impl ChannelParams {
+    /// Whether [`ChannelParams::with_zero_point`] is exact for this channel: fast, with a
+    /// right shift `e` such that `e - 1 < FOLD_MAX_SHIFT`.
+    #[inline(always)]
+    pub fn folds_zero_point(&self) -> bool {
+        self.quant.is_fast() && (0..FOLD_MAX_SHIFT).contains(&self.quant.right_minus_one())
+    }
+
+    /// `self` with the output zero point added to its requantization's rounding constant, so
+    /// that the requantized value includes it: the high word gains `zp·2^(e-1)`, which the
+    /// shift by `e - 1` turns into `zp` exactly (where [`ChannelParams::folds_zero_point`]).
+    #[inline(always)]
+    pub fn with_zero_point(self, zero_point: i32) -> ChannelParams {
+        let mut quant = self.quant;
+        quant.round_hi = quant
+            .round_hi
+            .wrapping_add(zero_point.wrapping_shl(quant.right_minus_one() as u32));
+        ChannelParams { quant, ..self }
+    }
+
     /// Requantizes `acc`, adds the output zero point and clamps: the reference's output stage.
     #[inline(always)]
     pub fn output(&self, acc: i32, output_zp: i32, clamp: Clamp) -> i8 {
