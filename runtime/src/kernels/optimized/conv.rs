@@ -6,7 +6,8 @@
 //! Grouped convolutions take the reference kernel.
 
 use super::gemm::{
-    self, CHANNEL_CHUNK, ChannelParams, OutputStage, block_len, pack_values, pack_zeros,
+    self, CHANNEL_CHUNK, ChannelParams, OutputStage, Requantization, block_len, pack_values,
+    pack_zeros,
 };
 use crate::format::{Clamp, Requant};
 use crate::kernels::reference::{self, Geometry};
@@ -122,7 +123,19 @@ pub fn conv_2d(
         while c0 < g.out_c {
             let chunk = (g.out_c - c0).min(params.len());
             let quant = gemm::prepare(params, bias, requant, c0, chunk);
-            let params = params.get(..chunk).unwrap_or(&[]);
+            let params = params.get_mut(..chunk).unwrap_or(&mut []);
+            // The output zero point folded into each channel's rounding constant where every
+            // channel allows it: the kernels then add 0 (Cortex-M4's four-column loop none).
+            let mut stage = stage;
+            if quant == Requantization::FastShifted
+                && params.iter().all(ChannelParams::folds_zero_point)
+            {
+                for p in params.iter_mut() {
+                    *p = p.with_zero_point(stage.zero_point);
+                }
+                stage.zero_point = 0;
+            }
+            let params = &*params;
             // Blocks of four where every multiplier is not negative (left shifts are fine),
             // over rows of whole groups: the filter's, or the chunk's padded into scratch.
             let quad = arch::QUAD_COLUMNS
