@@ -246,8 +246,8 @@ pub fn quad_channels(
         params: params.as_ptr(),
         w: filter.as_ptr(),
         x: block.as_ptr(),
-        quads: (groups / 4) as u32,
-        rest: (groups % 4) as u32,
+        turns: groups.div_ceil(4) as u32,
+        skip: ((4 - groups % 4) % 4) as u32,
         // SAFETY: first + n <= out_c <= y.len() (checked above).
         y: unsafe { y.as_mut_ptr().add(first) },
         out_c: out_c as u32,
@@ -272,9 +272,10 @@ struct QuadBlockCtx {
     params: *const ChannelParams,
     w: *const i8,
     x: *const i16,
-    /// Groups of the depth: four at a time, then the rest one at a time.
-    quads: u32,
-    rest: u32,
+    /// Turns of the loop of four groups, and the groups its first turn skips (the depth's
+    /// groups are `4·turns - skip`).
+    turns: u32,
+    skip: u32,
     y: *mut i8,
     out_c: u32,
     zp: i32,
@@ -302,7 +303,8 @@ const _: () = assert!(core::mem::size_of::<QuadBlockCtx>() == 52);
 ///
 /// # Safety
 /// `ctx` describes: `params..params_end`, a non-empty run of channels with non-negative
-/// multipliers; their consecutive rows of `4·(quads·4 + rest)` weights from `w`; an aligned
+/// multipliers; their consecutive rows of `4·(4·turns - skip)` weights from `w` (`skip < 4`,
+/// `turns > 0`); an aligned
 /// block of four columns of as many groups from `x`; for channel `i`, writable outputs at
 /// `y + i + k·out_c` (k < 4).
 #[inline(always)]
@@ -391,6 +393,17 @@ unsafe fn quad_block_loop(ctx: &QuadBlockCtx) {
             "ldm r0, {{r2, r3, r4}}",
             "add r6, sp, #40",
             "stm r6, {{r2, r3, r4}}",
+            // The loop's entry (in the frame where `skip` was): `skip` groups into its first
+            // turn, each group's code being the same bytes (a Thumb address: bit 0 set). The
+            // groups are 48 bytes: a multiple of 4, so that both labels are word-aligned, as
+            // `adr` needs (the on-device tests take every `skip`).
+            "adr r6, 4f",
+            "adr lr, 11f",
+            "sub lr, lr, r6",
+            "ldr r2, [sp, #16]",
+            "mla r6, r2, lr, r6",
+            "orr r6, r6, #1",
+            "str r6, [sp, #16]",
             "ldr r1, [sp, #4]",
             // r0: the current channel's parameters, through the whole loop.
             "ldr r0, [sp, #0]",
@@ -400,7 +413,20 @@ unsafe fn quad_block_loop(ctx: &QuadBlockCtx) {
             "mov r11, r9",
             "mov r12, r9",
             "ldr r7, [sp, #8]",
-            group_loop_by_four!(group!(), concat!(group!(), group!(), group!(), group!())),
+            // Four groups a turn, entered part way into the first (a loop branch per 64
+            // multiply-accumulates, and none per remaining group).
+            "ldrd r8, lr, [sp, #12]",
+            "bx lr",
+            // Word-aligned, which `adr` needs of its targets.
+            ".p2align 2",
+            "4:",
+            group!(),
+            "11:",
+            group!(),
+            group!(),
+            group!(),
+            "subs r8, r8, #1",
+            "bne 4b",
             "ldm r0, {{r2, r3, r4, r5}}",
             "ldr r6, [sp, #48]",
             "cmp r5, r6",
