@@ -50,9 +50,13 @@ impl Rng {
     fn weights(&mut self, n: usize) -> Vec<u8> {
         (0..n).map(|_| self.range(-127, 127) as i8 as u8).collect()
     }
+    /// TFLite's usual zero points (-128 after a ReLU, 0 for symmetric activations) often,
+    /// else any.
     fn zero_point(&mut self) -> i32 {
         if self.chance(30) {
             -128
+        } else if self.chance(20) {
+            0
         } else {
             self.range(-128, 127) as i32
         }
@@ -263,9 +267,17 @@ fn conv_2d() {
         let filter = rng.weights(cout * taps * cin);
         let bias = biases(&mut rng, cout);
         let (m, mut sh, mut one) = requant_bytes(&mut rng, cout);
-        // Half the cases shift right only (the Cortex-M4 blocks of four columns).
+        // Half the cases shift right only (the Cortex-M4 fast paths, the output zero point
+        // folded into the parameters).
         if rng.chance(50) {
             right_shifts_only(&mut sh, &mut one);
+        }
+        // Every sixth no shift at all, with an output zero point of 0: nothing to fold or
+        // add, and the requantization without a right shift.
+        let unshifted = case % 6 == 5;
+        if unshifted {
+            sh.fill(0);
+            one.shift = 0;
         }
         let requant = if rng.chance(70) {
             Requant::PerChannel {
@@ -276,6 +288,7 @@ fn conv_2d() {
             Requant::PerTensor(one)
         };
         let (zi, zo) = (rng.zero_point(), rng.zero_point());
+        let zo = if unshifted { 0 } else { zo };
         let op = Op::Conv2d(Conv2d {
             input: 0,
             output: 1,

@@ -76,7 +76,7 @@ macro_rules! group_loop {
     };
 }
 
-/// The group loop of the four- and two-column kernels, as assembly text: `$one` (one group) as many
+/// The group loop of the two-column kernel, as assembly text: `$one` (one group) as many
 /// times as the count at `[sp, #16]` says, then `$four` (four groups) as many times as the
 /// count at `[sp, #12]` says, counting in r8. (Four groups a turn rather than two: a loop
 /// branch per 64 multiply-accumulates.)
@@ -257,8 +257,9 @@ pub fn quad_channels(
         max: i32::from(stage.clamp.max),
         clamps: u32::from(stage.clamp != Clamp::NONE),
         // Channels whose shift word is below this take the path without a zero point:
-        // those with a right shift (below 256) when there is none to add.
-        fast_below: if stage.zero_point == 0 { 256 } else { 0 },
+        // those with a right shift (`e - 1` in the low byte, no left shift: below 255; no
+        // shift at all is 255) when there is none to add.
+        fast_below: if stage.zero_point == 0 { 255 } else { 0 },
     };
     // SAFETY: `params` holds channels with non-negative multipliers whose rows of whole groups
     // lie in `filter`, the block holds `groups` aligned groups of four columns, and `y` the outputs
@@ -285,7 +286,7 @@ struct QuadBlockCtx {
     /// Whether `min..=max` is narrower than int8 (non-zero) or not.
     clamps: u32,
     /// Channels whose shift word (`ChannelQuant::shift`) is below this requantize without
-    /// adding `zp`: 256 (every channel with a right shift) where `zp` is 0, else 0.
+    /// adding `zp`: 255 (every channel with a right shift) where `zp` is 0, else 0.
     fast_below: u32,
 }
 

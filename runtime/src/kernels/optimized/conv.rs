@@ -146,7 +146,9 @@ pub fn conv_2d(
                 let whole = depth.next_multiple_of(4);
                 for (to, from) in padded.chunks_exact_mut(whole).zip(rows.chunks(depth)) {
                     let (row, tail) = to.split_at_mut(depth.min(whole));
-                    row.copy_from_slice(from.get(..row.len()).unwrap_or(&[]));
+                    for (w, &v) in row.iter_mut().zip(from) {
+                        *w = v;
+                    }
                     tail.fill(0);
                 }
                 (&*padded, whole)
@@ -247,8 +249,8 @@ fn gather_rows(
 }
 
 /// Packs the `cols` fields of a block inside the image, the first at `start` in `x` and each
-/// next `step` bytes on, of `rows` rows `stride` apart and `row_len <= ROW_COPY` bytes long, into
-/// `block` through a staged copy ([`gather_rows`]); false (nothing written) where a copy
+/// next `step` bytes on, of `rows` rows `stride` apart and `row_len <= ROW_COPY` bytes long,
+/// into `block` through a staged copy ([`gather_rows`]); false (nothing written) where a copy
 /// would read past the input.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
@@ -422,7 +424,8 @@ fn pack_shallow(g: &Geometry, x: &[i8], input_zp: i32, p: usize, block: &mut [i1
                 }
             }
         }
-        // Whole groups: the zero points past the field pack as the zeros of its last group.
+        // Whole groups: past the field, the zero points of the padding or what the row copies
+        // carried there, which the caller zeroes in the block (`gemm::pad_tail`).
         let end = 4 * c + (groups.max(1) - 1) * 4 * cols + 4;
         if let (Some(dst), Some(field)) = (block.get_mut(4 * c..end), staged.get(..4 * groups)) {
             arch::pack_groups(dst, cols, field, input_zp);
