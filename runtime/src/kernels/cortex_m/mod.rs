@@ -350,6 +350,17 @@ unsafe fn quad_block_loop(ctx: &QuadBlockCtx) {
             )
         };
     }
+    // The four accumulators, r9..r12.
+    macro_rules! requantize_four {
+        ($zp:expr) => {
+            concat!(
+                requantize!("r9", $zp),
+                requantize!("r10", $zp),
+                requantize!("r11", $zp),
+                requantize!("r12", $zp),
+            )
+        };
+    }
     // The same without a right shift (`e - 1 < 0` in r5's low byte): the accumulator shifted
     // left by r5's second byte (wrapping, as TFLM's), the 64-bit sum from the rounding
     // constant alone, its bits 31..63, then the zero point (r8) added with saturation.
@@ -432,10 +443,7 @@ unsafe fn quad_block_loop(ctx: &QuadBlockCtx) {
             "ldr r6, [sp, #48]",
             "cmp r5, r6",
             "bhs 7f",
-            requantize!("r9", ""),
-            requantize!("r10", ""),
-            requantize!("r11", ""),
-            requantize!("r12", ""),
+            requantize_four!(""),
             "8:",
             "ldr r2, [sp, #44]",
             "cbz r2, 6f",
@@ -462,10 +470,7 @@ unsafe fn quad_block_loop(ctx: &QuadBlockCtx) {
             "ldr r8, [sp, #28]",
             "tst r5, #0x80",
             "bne 10f",
-            requantize!("r9", "add lr, lr, r8\n"),
-            requantize!("r10", "add lr, lr, r8\n"),
-            requantize!("r11", "add lr, lr, r8\n"),
-            requantize!("r12", "add lr, lr, r8\n"),
+            requantize_four!("add lr, lr, r8\n"),
             "b 8b",
             "10:",
             "ubfx r7, r5, #8, #8",
