@@ -197,7 +197,7 @@ fn the_compiled_digits_application_fits_in_10_kb() {
 /// not grow past what it is now (raised from 46,920 and 32,656 B by the depthwise line path,
 /// which took KWS from 4.23 to 3.85 M instructions on Cortex-M4, then by 2,380 and 2,100 B by
 /// the convolution's faster packing, padded rows and loops, which took VWW from 13.58 to
-/// 12.03 M, IC from 16.04 to 14.62 M and KWS to 3.64 M). The target is lower
+/// 11.99 M, IC from 16.04 to 14.61 M and KWS to 3.64 M). The target is lower
 /// (20 KB on Cortex-M4, 24 KB on RV32IMAC); lower these limits as the code shrinks.
 #[test]
 fn the_compiled_kws_firmware_is_exact_and_its_runtime_code_held() {

@@ -250,11 +250,12 @@ fn gather_rows(
 
 /// Packs the `cols` fields of a block inside the image, the first at `start` in `x` and each
 /// next `step` bytes on, of `rows` rows `stride` apart and `row_len <= ROW_COPY` bytes long,
-/// into `block` through a staged copy ([`gather_rows`]); false (nothing written) where a copy
+/// into `block` through `staged` ([`gather_rows`]); false (nothing written) where a copy
 /// would read past the input.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn pack_inside(
+    staged: &mut Staged,
     x: &[i8],
     start: usize,
     step: usize,
@@ -269,17 +270,30 @@ fn pack_inside(
     if start.saturating_add(reach) > x.len() {
         return false;
     }
-    let mut staged: Staged = [0; STAGED_MAX_DEPTH + ROW_COPY];
-    let groups = (rows * row_len).div_ceil(4);
-    let column_len = (groups.max(1) - 1) * 4 * cols + 4;
     for c in 0..cols {
-        gather_rows(&mut staged, x, start + c * step, stride, row_len, rows);
-        let dst = block.get_mut(4 * c..4 * c + column_len);
-        if let (Some(dst), Some(field)) = (dst, staged.get(..4 * groups)) {
-            arch::pack_groups(dst, cols, field, input_zp);
-        }
+        gather_rows(staged, x, start + c * step, stride, row_len, rows);
+        pack_staged(staged, rows * row_len, input_zp, block, cols, c);
     }
     true
+}
+
+/// Packs the first `depth` values of `staged` into column `c` of `block` (of `cols` columns)
+/// as whole groups. Past the field lie the zero points of the padding or what the row copies
+/// carried there, which the caller zeroes in the block ([`gemm::pad_tail`]).
+#[inline(always)]
+fn pack_staged(
+    staged: &Staged,
+    depth: usize,
+    input_zp: i32,
+    block: &mut [i16],
+    cols: usize,
+    c: usize,
+) {
+    let groups = depth.div_ceil(4);
+    let end = 4 * c + (groups.max(1) - 1) * 4 * cols + 4;
+    if let (Some(dst), Some(field)) = (block.get_mut(4 * c..end), staged.get(..4 * groups)) {
+        arch::pack_groups(dst, cols, field, input_zp);
+    }
 }
 
 /// The input position (row, column) of the first tap of output pixel `p` (raster order),
@@ -381,7 +395,6 @@ fn pack_shallow(g: &Geometry, x: &[i8], input_zp: i32, p: usize, block: &mut [i1
     let (in_h, in_w) = (g.in_h as isize, g.in_w as isize);
     let row_len = kw * g.in_c;
     let stride = dh * g.in_w * g.in_c;
-    let groups = (kh * row_len).div_ceil(4);
     let last_row = (kh.saturating_sub(1) * dh) as isize;
     // A whole block inside the image along one output row (most of a first layer's): its
     // fields `stride_w·in_c` bytes apart, without the padding's bookkeeping.
@@ -390,7 +403,9 @@ fn pack_shallow(g: &Geometry, x: &[i8], input_zp: i32, p: usize, block: &mut [i1
         let start = (y0 as usize * g.in_w + x0 as usize) * g.in_c;
         let step = usize::from(w.stride_w) * g.in_c;
         if row_len <= ROW_COPY
-            && pack_inside(x, start, step, stride, kh, row_len, input_zp, block, cols)
+            && pack_inside(
+                staged, x, start, step, stride, kh, row_len, input_zp, block, cols,
+            )
         {
             return;
         }
@@ -424,11 +439,6 @@ fn pack_shallow(g: &Geometry, x: &[i8], input_zp: i32, p: usize, block: &mut [i1
                 }
             }
         }
-        // Whole groups: past the field, the zero points of the padding or what the row copies
-        // carried there, which the caller zeroes in the block (`gemm::pad_tail`).
-        let end = 4 * c + (groups.max(1) - 1) * 4 * cols + 4;
-        if let (Some(dst), Some(field)) = (block.get_mut(4 * c..end), staged.get(..4 * groups)) {
-            arch::pack_groups(dst, cols, field, input_zp);
-        }
+        pack_staged(staged, kh * row_len, input_zp, block, cols, c);
     }
 }
