@@ -1,6 +1,6 @@
 //! The architecture kernels (Cortex-M DSP assembly, RISC-V) held to the host's results on
-//! the boards: random one-operator models (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, the
-//! pools, ADD) over shapes, strides, padding, dilations, depth multipliers, zero points,
+//! the boards: random one-operator models (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED with
+//! plain and paired rows, the pools, ADD) over shapes, strides, padding, dilations, depth multipliers, zero points,
 //! per-tensor and per-channel multipliers with right, no and left shifts, biases and
 //! activation clamps, each run on QEMU and on the host, byte for byte. On the host the
 //! optimized kernels equal the reference kernels (the runtime's property suite), so this makes
@@ -15,9 +15,10 @@ use std::time::Duration;
 use heapless::Vec as HVec;
 use mote::format::{
     self, Add, Clamp, Conv2d, DType, DepthwiseConv2d, FullyConnected, Graph, Multiplier, Op,
-    Pool2d, Requant, TensorDef, Window,
+    PairedFullyConnected, Pool2d, Requant, TensorDef, Window,
 };
 use mote_tools::device::qemu::{self, Board};
+use mote_tools::plan::graph::HostGraph;
 
 const BOARDS: [Board; 2] = [Board::Mps2An386, Board::Riscv32Virt];
 /// Random models per operator kind.
@@ -371,6 +372,8 @@ fn depthwise_conv_2d() {
     }
 }
 
+/// FULLY_CONNECTED with plain rows: blobs written before the row pairs, on the reference
+/// kernel.
 #[test]
 fn fully_connected() {
     let mut rng = Rng(0x00fc_00fc);
@@ -403,6 +406,82 @@ fn fully_connected() {
             &op,
         );
         check(&format!("fully connected case {case}"), &b, &mut rng);
+    }
+}
+
+/// FULLY_CONNECTED with its weights in row pairs, as the host writes it (word-aligned: the
+/// Cortex-M4 assembly takes whole layers of a per-tensor requantization when the depth is a
+/// multiple of 8 and the shift a right shift, and the pairs of per-channel layers when it is
+/// a multiple of 4) or at whatever offset the encoding gives (the portable loop).
+#[test]
+fn fully_connected_paired() {
+    let mut rng = Rng(0x0fc0_9a12);
+    for case in 0..CASES {
+        let batches = rng.usize(1, 2);
+        let depth = if rng.chance(70) {
+            8 * rng.usize(1, 24)
+        } else {
+            rng.usize(1, 160)
+        };
+        let units = rng.usize(1, 20);
+        let weights = rng.weights(units * depth);
+        let bias = biases(&mut rng, units);
+        let (multipliers, mut shifts, mut one) = requant_bytes(&mut rng, units);
+        if rng.chance(80) {
+            right_shifts_only(&mut shifts, &mut one);
+        }
+        let requant = if rng.chance(40) {
+            Requant::PerChannel {
+                multipliers: &multipliers,
+                shifts: &shifts,
+            }
+        } else {
+            Requant::PerTensor(one)
+        };
+        let (zi, zo) = (rng.zero_point(), rng.zero_point());
+        let fc = FullyConnected {
+            input: 0,
+            output: 1,
+            units: units as u16,
+            weights: &weights,
+            bias: rng.chance(90).then_some(&bias[..]),
+            requant,
+            clamp: rng.clamp(zo),
+        };
+        let b = if rng.chance(75) {
+            let mut g = HostGraph::default();
+            let x = g
+                .add_tensor("x", DType::I8, &[batches, depth], 0.5, zi)
+                .unwrap();
+            let y = g
+                .add_tensor("y", DType::I8, &[batches, units], 0.5, zo)
+                .unwrap();
+            (g.inputs, g.outputs, g.ops) = (vec![x], vec![y], vec![Op::FullyConnected(fc)]);
+            g.to_blob().unwrap()
+        } else {
+            let pairs = format::pair_rows(&weights, depth);
+            let op = Op::FullyConnectedPaired(PairedFullyConnected {
+                input: 0,
+                output: 1,
+                units: fc.units,
+                align: &[0; 3][..rng.usize(0, 3)],
+                pairs: &pairs,
+                bias: fc.bias,
+                requant: fc.requant,
+                clamp: fc.clamp,
+            });
+            blob(
+                &[tensor(&[batches, depth], zi, 0)],
+                tensor(&[batches, units], zo, 0),
+                &op,
+            )
+        };
+        let model = mote::Model::parse(&b).unwrap();
+        assert!(matches!(
+            model.ops().next(),
+            Some(Ok(Op::FullyConnectedPaired(_)))
+        ));
+        check(&format!("paired fully connected case {case}"), &b, &mut rng);
     }
 }
 

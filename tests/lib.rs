@@ -186,10 +186,13 @@ pub fn recompute_checksum(blob: &mut [u8]) {
 pub fn first_fc_weights(blob: &[u8]) -> Range<usize> {
     let model = mote::Model::parse(blob).expect("a valid blob");
     for op in model.ops() {
-        if let Op::FullyConnected(fc) = op.expect("a validated operator") {
-            let start = fc.weights.as_ptr() as usize - blob.as_ptr() as usize;
-            return start..start + fc.weights.len();
-        }
+        let weights = match op.expect("a validated operator") {
+            Op::FullyConnected(fc) => fc.weights,
+            Op::FullyConnectedPaired(fc) => fc.pairs,
+            _ => continue,
+        };
+        let start = weights.as_ptr() as usize - blob.as_ptr() as usize;
+        return start..start + weights.len();
     }
     panic!("the blob has no FULLY_CONNECTED operator")
 }

@@ -55,9 +55,9 @@ fn good_tensors() -> Vec<TensorDef> {
 fn a_good_blob_runs() {
     let blob = blob_with(&good_tensors(), &[1, 2, 3, 4, 4, 3, 2, 1], 8);
     let model = Model::parse(&blob).unwrap();
-    // 8 bytes of tensors, then the FC kernel's scratch: packed input (8) and the parameters
-    // of 2 units (40), aligned (+7).
-    assert_eq!((model.tensor_bytes(), model.scratch_bytes()), (8, 55));
+    // 8 bytes of tensors and no scratch: plain rows (what blobs held before the row pairs)
+    // run on the reference kernel.
+    assert_eq!((model.tensor_bytes(), model.scratch_bytes()), (8, 0));
     let mut arena = vec![0u8; model.arena_size()];
     let mut interp = Interpreter::new(&model, &mut arena).unwrap();
     interp.set_input(0, &[5, 5, 5, 5]).unwrap(); // x - zp = 8 each
@@ -110,6 +110,61 @@ fn graph_faults_are_typed() {
         Model::parse(&blob_with(&late, &[0; 8], 8)).unwrap_err(),
         Error::BadPlan { .. }
     ));
+}
+
+/// The paired record ([`format::PairedFullyConnected`]): the same results as plain rows, and
+/// its own faults refused.
+#[test]
+fn paired_weights_compute_the_rows_and_bad_pairs_are_refused() {
+    let weights = [1u8, 2, 3, 4, 4, 3, 2, 1];
+    let pairs = format::pair_rows(&weights, 4);
+    let paired = |units: u16, align: &[u8], pairs: &[u8]| {
+        let op = Op::FullyConnectedPaired(format::PairedFullyConnected {
+            input: 0,
+            output: 1,
+            units,
+            align,
+            pairs,
+            bias: None,
+            requant: Requant::PerTensor(Multiplier {
+                multiplier: 1 << 30,
+                shift: -2,
+            }),
+            clamp: Clamp::NONE,
+        });
+        let tensors = format::encode_tensors(&good_tensors()).unwrap();
+        let ops = format::encode_ops(&[op]).unwrap();
+        format::encode(&Graph {
+            arena_size: 8,
+            inputs: heapless::Vec::from_slice(&[0 as TensorId]).unwrap(),
+            outputs: heapless::Vec::from_slice(&[1 as TensorId]).unwrap(),
+            tensors: &tensors,
+            op_count: 1,
+            ops: &ops,
+        })
+        .unwrap()
+    };
+    let outputs = |blob: &[u8]| {
+        let model = Model::parse(blob).unwrap();
+        let mut arena = vec![0u8; model.arena_size()];
+        let mut interp = Interpreter::new(&model, &mut arena).unwrap();
+        interp.set_input(0, &[5, 249, 5, 100]).unwrap(); // 249: -7
+        interp.invoke().unwrap();
+        interp.output(0).unwrap().to_vec()
+    };
+    let rows = outputs(&blob_with(&good_tensors(), &weights, 8));
+    assert_eq!(outputs(&paired(2, &[0, 0], &pairs)), rows);
+    let bad = |units, align: &[u8], pairs: &[u8]| Model::parse(&paired(units, align, pairs)).err();
+    // Four bytes of alignment, a pair short, a column short, no weights, no units.
+    let (param, shape) = (
+        Some(Error::BadParameter { op: 0 }),
+        Some(Error::ShapeMismatch { op: 0 }),
+    );
+    assert_eq!(bad(2, &[0; 4], &pairs), param);
+    assert_eq!(bad(4, &[], &pairs), shape);
+    assert_eq!(bad(2, &[], &pairs[..6]), shape);
+    assert_eq!(bad(2, &[], &[]), param);
+    assert_eq!(bad(0, &[], &pairs), param);
 }
 
 #[test]

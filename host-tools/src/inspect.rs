@@ -26,6 +26,7 @@ pub fn macs(model: &Model<'_>, op: &Op<'_>) -> u64 {
         Op::FullyConnected(o) => {
             elems(o.output) * (o.weights.len() as u64 / u64::from(o.units.max(1)))
         }
+        Op::FullyConnectedPaired(o) => elems(o.output) * o.depth() as u64,
         Op::Conv2d(o) => {
             let per_out = o.filter.len() as u64 / last_dim(o.output).max(1);
             elems(o.output) * per_out
@@ -60,6 +61,9 @@ pub fn constant_bytes(op: &Op<'_>) -> usize {
     match op {
         Op::FullyConnected(o) => {
             o.weights.len() + o.bias.map_or(0, <[u8]>::len) + requant(&o.requant)
+        }
+        Op::FullyConnectedPaired(o) => {
+            o.pairs.len() + o.bias.map_or(0, <[u8]>::len) + requant(&o.requant)
         }
         Op::Conv2d(o) | Op::TransposeConv(o) => {
             o.filter.len() + o.bias.map_or(0, <[u8]>::len) + requant(&o.requant)
@@ -107,6 +111,9 @@ fn params(op: &Op<'_>) -> String {
     };
     match op {
         Op::FullyConnected(o) => format!("{}{}", requant(&o.requant), clamp(&o.clamp)),
+        Op::FullyConnectedPaired(o) => {
+            format!("{}{} row pairs", requant(&o.requant), clamp(&o.clamp))
+        }
         Op::Conv2d(o) | Op::TransposeConv(o) => format!(
             "{} {}{}",
             window(&o.window),

@@ -895,7 +895,7 @@ fn flash_image_boots_and_bad_flashes_are_refused() {
     for (args, says) in [
         (
             vec!["--board", "microbit", "--model", s(&ad)],
-            "the blob is 271478 bytes of flash; the firmware's model region holds 40960",
+            "the blob is 271512 bytes of flash; the firmware's model region holds 40960",
         ),
         (
             vec!["--board", "microbit", "--model", s(&kws)],

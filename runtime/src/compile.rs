@@ -135,7 +135,7 @@ pub fn rust_source(blob: &[u8]) -> Result<String, Error> {
 }
 
 /// The `mote` cargo features a firmware that runs the blob's model needs: one `op-` feature
-/// per operator kind it uses (the first that builds it), in the order of the kinds.
+/// per operator kind it uses (the first that builds it), each once, in name order.
 ///
 /// # Errors
 /// Whatever [`Model::parse`] finds wrong with the blob.
@@ -155,6 +155,8 @@ pub fn required_features(blob: &[u8]) -> Result<Vec<&'static str>, Error> {
             let len = condition.get(start..)?.find('"')?;
             condition.get(start..start + len)
         })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
         .collect())
 }
 
@@ -171,7 +173,7 @@ fn literal<T: Serialize + ?Sized>(value: &T) -> Result<String, Error> {
 /// Writes a value as a Rust expression of its own type, through `serde`: structs and enums
 /// by name (the format's types, in scope through `use mote::format::*`), numbers with their
 /// type's suffix, `f32` by its bits. A sequence of bytes (the format's `&[u8]` fields)
-/// becomes a byte string; any other sequence (shapes and tensor lists, `heapless::Vec`s of
+/// becomes a word-aligned byte string (`&Aligned(*b"...").0`); any other sequence (shapes and tensor lists, `heapless::Vec`s of
 /// `u16`) `mote::heapless::Vec::from_array`. Arrays are serialised as tuples, and the format
 /// has no tuples, so a tuple is an array. What the format never holds (maps, strings) becomes
 /// a `compile_error!` naming it.
@@ -255,14 +257,15 @@ impl<'o> Items<'o> {
 
     fn finish(self) -> Result<Written, fmt::Error> {
         if self.sequence && self.all_bytes {
-            self.out.push_str("b\"");
+            // Word-aligned, as a blob's row pairs are (the Cortex-M4 loads them with `LDM`).
+            self.out.push_str("&Aligned(*b\"");
             for (i, b) in self.bytes.iter().enumerate() {
                 if i % 32 == 0 && i > 0 {
                     self.out.push_str("\\\n");
                 }
                 write!(self.out, "\\x{b:02x}")?;
             }
-            self.out.push('"');
+            self.out.push_str("\").0");
         } else if self.sequence {
             write!(
                 self.out,
@@ -489,11 +492,11 @@ mod tests {
         .unwrap();
         let source = rust_source(&blob).unwrap();
         assert!(
-            source.contains("pub const ARENA_BYTES: usize = 551;"),
+            source.contains("pub const ARENA_BYTES: usize = 231;"),
             "{source}"
         );
         assert!(
-            source.contains("Op::FullyConnected(FullyConnected { "),
+            source.contains("Op::FullyConnectedPaired(PairedFullyConnected { "),
             "{source}"
         );
         assert!(source.contains("Op::Softmax(Softmax { "), "{source}");

@@ -272,6 +272,52 @@ pub struct FullyConnected<'a> {
     pub clamp: Clamp,
 }
 
+/// FULLY_CONNECTED with its weights stored as row pairs ([`Op::FullyConnectedPaired`]): the
+/// host writes every int8 FULLY_CONNECTED this way ([`FullyConnected`]'s plain rows are what
+/// older blobs hold; they run on the reference kernel).
+///
+/// Two rows share each halfword: the low byte of row `2p`'s weight is offset by 128, so the
+/// halfword is exactly `w[2p][k] + 128 + 256·w[2p+1][k]`. A Cortex-M4 then multiplies two
+/// rows by one column value in one `SMLAD` lane and takes the odd row alone out of the high
+/// bytes (`SXTB16`): three instructions per four multiply-adds where plain rows take four,
+/// and every load fetches eight weights (`LDM`) when `pairs` is word-aligned, which the
+/// encoder sees to (`align`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairedFullyConnected<'a> {
+    /// Input tensor (`batches * depth` elements).
+    pub input: TensorId,
+    /// Output tensor (`batches * units` elements).
+    pub output: TensorId,
+    /// Number of output units (rows of the weights).
+    pub units: u16,
+    /// Zero to three bytes, never read, that put `pairs` at a multiple of four bytes from the
+    /// blob's start.
+    pub align: &'a [u8],
+    /// int8 weights `[units][depth]` (symmetric) in `units.div_ceil(2)` pairs of rows, each
+    /// `depth` columns of two bytes: `w[2p][k] + 128` (as u8), then `w[2p + 1][k]` (as i8).
+    /// An odd last row is paired with a row of zeros.
+    pub pairs: &'a [u8],
+    /// Optional int32 little-endian bias, one per unit.
+    pub bias: Option<&'a [u8]>,
+    /// Accumulator to output scaling.
+    pub requant: Requant<'a>,
+    /// Fused activation.
+    pub clamp: Clamp,
+}
+
+/// A value at a multiple of four bytes: the byte strings of compiled-in models
+/// (`mote::compile`) are, as the host aligns a blob's row pairs.
+#[repr(C, align(4))]
+#[derive(Debug)]
+pub struct Aligned<T>(pub T);
+
+impl PairedFullyConnected<'_> {
+    /// Columns of each row (`pairs` holds `units.div_ceil(2)` pairs of rows this long).
+    pub fn depth(&self) -> usize {
+        self.pairs.len() / (usize::from(self.units).div_ceil(2) * 2).max(1)
+    }
+}
+
 /// CONV_2D over NHWC input, filter `[out_c][filter_h][filter_w][in_c]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conv2d<'a> {
@@ -1162,6 +1208,8 @@ operators! {
     /// mote's audio front end: int16 PCM `[1, samples]` at 16 kHz to int8 log-mel features
     /// `[1, frames, 40, 1]` (`mote::kernels::reference::audio`).
     AudioFrontend(Unary) = "AUDIO_FRONTEND" if [feature = "op-audio-frontend"],
+    /// FULLY_CONNECTED with its weights in row pairs.
+    FullyConnectedPaired(PairedFullyConnected<'a>) = "FULLY_CONNECTED" if [feature = "op-fully-connected"],
 }
 
 impl Op<'_> {
@@ -1184,6 +1232,7 @@ impl Op<'_> {
     pub fn for_each_input(&self, mut f: impl FnMut(TensorId)) {
         match self {
             Op::FullyConnected(o) => f(o.input),
+            Op::FullyConnectedPaired(o) => f(o.input),
             Op::Conv2d(o) => f(o.input),
             Op::DepthwiseConv2d(o) => f(o.input),
             Op::AveragePool2d(o) | Op::MaxPool2d(o) => f(o.input),
@@ -1292,6 +1341,7 @@ impl Op<'_> {
                 | Op::Abs(_)
                 | Op::Rsqrt(_)
                 | Op::FullyConnected(_)
+                | Op::FullyConnectedPaired(_)
                 | Op::FullyConnected16(_)
         )
     }
@@ -1313,6 +1363,7 @@ impl Op<'_> {
     pub fn output(&self) -> TensorId {
         match self {
             Op::FullyConnected(o) => o.output,
+            Op::FullyConnectedPaired(o) => o.output,
             Op::Conv2d(o) => o.output,
             Op::DepthwiseConv2d(o) => o.output,
             Op::AveragePool2d(o) | Op::MaxPool2d(o) => o.output,
@@ -1407,6 +1458,30 @@ pub fn crc32(parts: &[&[u8]]) -> u32 {
     }
     !crc
 }
+
+#[cfg(any(test, feature = "std"))]
+mod pairs_impl {
+    extern crate std;
+    use std::vec::Vec;
+
+    /// The host's writer (and the tests') of [`super::PairedFullyConnected::pairs`]: int8
+    /// weights `[units][depth]` (as bytes) in row pairs.
+    pub fn pair_rows(weights: &[u8], depth: usize) -> Vec<u8> {
+        let rows: Vec<&[u8]> = weights.chunks(depth.max(1)).collect();
+        let mut pairs = Vec::with_capacity(rows.len().div_ceil(2) * 2 * depth);
+        for pair in rows.chunks(2) {
+            let [even, rest @ ..] = pair else { continue };
+            let odd = rest.first();
+            for (k, &w) in even.iter().enumerate() {
+                pairs.push(w ^ 0x80); // w + 128 for an int8 w
+                pairs.push(odd.and_then(|o| o.get(k)).copied().unwrap_or(0));
+            }
+        }
+        pairs
+    }
+}
+#[cfg(any(test, feature = "std"))]
+pub use pairs_impl::pair_rows;
 
 /// Host side: builds a blob from a graph whose sections are already encoded.
 #[cfg(feature = "std")]

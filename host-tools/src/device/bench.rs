@@ -206,6 +206,7 @@ pub fn constant_sizes(model: &Model<'_>) -> Result<(u64, u64)> {
     for op in model.ops() {
         let (w, b, r) = match op? {
             Op::FullyConnected(o) => (o.weights.len(), o.bias, requant(&o.requant)),
+            Op::FullyConnectedPaired(o) => (o.pairs.len(), o.bias, requant(&o.requant)),
             Op::Conv2d(o) | Op::TransposeConv(o) => (o.filter.len(), o.bias, requant(&o.requant)),
             Op::DepthwiseConv2d(o) => (o.filter.len(), o.bias, requant(&o.requant)),
             _ => continue,

@@ -4,7 +4,7 @@
 //! blob the host writes is a blob the device accepts.
 
 use anyhow::{Context, Result, bail};
-use mote::format::{self, DType, Graph, MAX_IO, Op, TensorDef, TensorId};
+use mote::format::{self, DType, Graph, MAX_IO, Op, PairedFullyConnected, TensorDef, TensorId};
 
 use crate::plan;
 
@@ -66,25 +66,80 @@ impl<'a> HostGraph<'a> {
 
     /// Plans memory (`plan::plan`) and encodes the blob; the blob is then parsed with the
     /// runtime, so any inconsistency surfaces here, on the host, with the runtime's error.
+    /// FULLY_CONNECTED layers go out with their weights in row pairs
+    /// (`Op::FullyConnectedPaired`), word-aligned in the blob.
     pub fn to_blob(&mut self) -> Result<Vec<u8>> {
         if self.inputs.len() > MAX_IO || self.outputs.len() > MAX_IO {
             bail!("the graph has more than {MAX_IO} inputs or outputs");
         }
         let arena_size = plan::plan(self)?;
         let tensors = format::encode_tensors(&self.tensors)?;
-        let ops = format::encode_ops(&self.ops)?;
-        let graph = Graph {
-            arena_size,
-            inputs: heapless::Vec::from_slice(&self.inputs).unwrap_or_default(),
-            outputs: heapless::Vec::from_slice(&self.outputs).unwrap_or_default(),
-            tensors: &tensors,
-            op_count: u16::try_from(self.ops.len()).context("more than 65535 operators")?,
-            ops: &ops,
-        };
-        let blob = format::encode(&graph)?;
-        mote::Model::parse(&blob).map_err(|e| {
-            anyhow::anyhow!("internal error: the blob written does not validate: {e}")
-        })?;
-        Ok(blob)
+        let op_count = u16::try_from(self.ops.len()).context("more than 65535 operators")?;
+        let pairs: Vec<Option<Vec<u8>>> = self.ops.iter().map(paired_weights).collect();
+        let mut ops: Vec<Op<'_>> = self
+            .ops
+            .iter()
+            .zip(&pairs)
+            .map(|(op, pairs)| match (op, pairs) {
+                (Op::FullyConnected(o), Some(pairs)) => {
+                    Op::FullyConnectedPaired(PairedFullyConnected {
+                        input: o.input,
+                        output: o.output,
+                        units: o.units,
+                        align: &[],
+                        pairs,
+                        bias: o.bias,
+                        requant: o.requant,
+                        clamp: o.clamp,
+                    })
+                }
+                _ => op.clone(),
+            })
+            .collect();
+        // Each round aligns the first misaligned pairs; those before it stay where they are
+        // (unless the operators' section grows a byte of length, hence the bound). Alignment
+        // only decides whether the Cortex-M4 kernel loads eight weights at a time: a blob
+        // still misaligned after the last round is as correct.
+        let mut rounds = ops.len() + 4;
+        loop {
+            let encoded = format::encode_ops(&ops)?;
+            let graph = Graph {
+                arena_size,
+                inputs: heapless::Vec::from_slice(&self.inputs).unwrap_or_default(),
+                outputs: heapless::Vec::from_slice(&self.outputs).unwrap_or_default(),
+                tensors: &tensors,
+                op_count,
+                ops: &encoded,
+            };
+            let blob = format::encode(&graph)?;
+            let model = mote::Model::parse(&blob).map_err(|e| {
+                anyhow::anyhow!("internal error: the blob written does not validate: {e}")
+            })?;
+            let misaligned = model.ops().enumerate().find_map(|(i, op)| match op {
+                Ok(Op::FullyConnectedPaired(o)) => {
+                    let offset = o.pairs.as_ptr() as usize - blob.as_ptr() as usize;
+                    (!offset.is_multiple_of(4)).then(|| (i, o.align.len() + 4 - offset % 4))
+                }
+                _ => None,
+            });
+            let Some((i, align)) = misaligned.filter(|_| rounds > 0) else {
+                return Ok(blob);
+            };
+            if let Some(Op::FullyConnectedPaired(o)) = ops.get_mut(i) {
+                o.align = &[0; 3][..align % 4];
+            }
+            rounds -= 1;
+        }
+    }
+}
+
+/// The weights of a FULLY_CONNECTED in row pairs.
+fn paired_weights(op: &Op<'_>) -> Option<Vec<u8>> {
+    match op {
+        Op::FullyConnected(o) if o.units > 0 => {
+            let depth = o.weights.len() / usize::from(o.units);
+            Some(format::pair_rows(o.weights, depth))
+        }
+        _ => None,
     }
 }

@@ -26,7 +26,7 @@ pub(crate) mod arch;
 pub(crate) mod portable;
 
 pub use optimized::{
-    add, average_pool_2d, conv_2d, depthwise_conv_2d, fully_connected, max_pool_2d, scratch,
+    add, average_pool_2d, conv_2d, depthwise_conv_2d, fully_connected_paired, max_pool_2d, scratch,
 };
 
 /// Working memory of one kernel call: the arena's bytes past the tensors, whose size

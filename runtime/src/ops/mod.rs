@@ -175,6 +175,8 @@ pub(crate) fn validate(model: &Model<'_>, index: u16, op: &Op<'_>) -> Result<(),
     match op {
         #[cfg(feature = "op-fully-connected")]
         Op::FullyConnected(o) => fully_connected::validate(&cx, o),
+        #[cfg(feature = "op-fully-connected")]
+        Op::FullyConnectedPaired(o) => fully_connected::validate_paired(&cx, o),
         #[cfg(feature = "op-conv")]
         Op::Conv2d(o) => conv::validate_conv(&cx, o),
         #[cfg(feature = "op-depthwise")]
@@ -321,7 +323,7 @@ pub(crate) fn scratch(model: &Model<'_>, index: u16, op: &Op<'_>) -> Result<usiz
     let cx = Cx { model, index };
     match op {
         #[cfg(feature = "op-fully-connected")]
-        Op::FullyConnected(o) => fully_connected::scratch(&cx, o),
+        Op::FullyConnectedPaired(o) => fully_connected::scratch_paired(&cx, o),
         #[cfg(feature = "op-conv")]
         Op::Conv2d(o) => conv::scratch_conv(&cx, o),
         #[cfg(feature = "op-depthwise")]
@@ -345,7 +347,9 @@ pub(crate) fn eval(
     let cx = Cx { model, index };
     match op {
         #[cfg(feature = "op-fully-connected")]
-        Op::FullyConnected(o) => fully_connected::eval(&cx, o, arena, scratch),
+        Op::FullyConnected(o) => fully_connected::eval(&cx, o, arena),
+        #[cfg(feature = "op-fully-connected")]
+        Op::FullyConnectedPaired(o) => fully_connected::eval_paired(&cx, o, arena, scratch),
         #[cfg(feature = "op-conv")]
         Op::Conv2d(o) => conv::eval_conv(&cx, o, arena, scratch),
         #[cfg(feature = "op-depthwise")]

@@ -768,52 +768,156 @@ unsafe fn single_block_loop<const CLAMP: bool>(ctx: &SingleCtx) {
     }
 }
 
-/// What [`quad_rows_loop`] needs, laid out as it copies it to its stack frame (offsets in
+/// Biases of rows without one.
+static NO_BIAS: [i32; 2] = [0; 2];
+
+/// See `portable::widen_column`: four values per `LDR`, split by `SXTB16`, put back in order
+/// by `PKHBT`/`PKHTB`, less the zero point two at a time (`SSUB16`, exact: the differences fit
+/// 16 bits) and summed two at a time (`SMLAD` by ones); the rest one by one.
+pub fn widen_column(column: &mut [i16], x: &[i8], zero_point: i32) -> i32 {
+    let len = x.len().min(column.len());
+    let quads = if column.as_ptr().cast::<u32>().is_aligned() {
+        len / 4
+    } else {
+        0
+    };
+    let mut sum = 0i32;
+    if quads > 0 {
+        let zero_points = (zero_point & 0xffff) | zero_point << 16;
+        // SAFETY: `quads` words of `x` (any alignment: `LDR` allows it) and `quads` double
+        // words of the aligned `column` are in bounds.
+        unsafe {
+            core::arch::asm!(
+                "2:",
+                "ldr {a}, [{src}], #4",
+                "sxtb16 {b}, {a}",
+                "sxtb16 {a}, {a}, ror #8",
+                "pkhbt {c}, {b}, {a}, lsl #16",
+                "pkhtb {a}, {a}, {b}, asr #16",
+                "ssub16 {c}, {c}, {zp}",
+                "ssub16 {a}, {a}, {zp}",
+                "smlad {sum}, {c}, {ones}, {sum}",
+                "smlad {sum}, {a}, {ones}, {sum}",
+                "strd {c}, {a}, [{dst}], #8",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                src = inout(reg) x.as_ptr() => _,
+                dst = inout(reg) column.as_mut_ptr() => _,
+                n = inout(reg) quads => _,
+                sum = inout(reg) sum,
+                zp = in(reg) zero_points,
+                ones = in(reg) 0x0001_0001u32,
+                a = out(reg) _,
+                b = out(reg) _,
+                c = out(reg) _,
+                options(nostack),
+            );
+        }
+    }
+    let done = 4 * quads;
+    let tail = column.get_mut(done..len).unwrap_or(&mut []);
+    sum.wrapping_add(portable::widen_column(
+        tail,
+        x.get(done..).unwrap_or(&[]),
+        zero_point,
+    ))
+}
+
+/// See `portable::dot_pairs`: each pair as in [`paired_rows`] but without its output stage
+/// (per four columns an `LDRD` of the column and one of the pair, then per word `SMLAD`,
+/// `SXTB16`, `SMLAD`), where the columns come in whole groups of four and the pair is
+/// aligned; else the portable loop. What per-channel layers and odd last rows take.
+pub fn dot_pairs<const P: usize>(pairs: [&[u8]; P], column: &[i16]) -> [[i32; 2]; P] {
+    pairs.map(|pair| {
+        let n = column.len();
+        let fits = n > 0
+            && n.is_multiple_of(4)
+            && pair.len() >= 2 * n
+            && pair.as_ptr().cast::<u32>().is_aligned()
+            && column.as_ptr().cast::<u32>().is_aligned();
+        if !fits {
+            let [sums] = portable::dot_pairs([pair], column);
+            return sums;
+        }
+        let (mut even, mut odd) = (0i32, 0i32);
+        // SAFETY: `n` (a multiple of 4) values of the aligned column and `2n` bytes of the
+        // aligned pair are in bounds; each turn reads four of each and advances past them.
+        unsafe {
+            core::arch::asm!(
+                "2:",
+                "ldrd {x0}, {x1}, [{x}], #8",
+                "ldrd {w0}, {w1}, [{w}], #8",
+                "smlad {even}, {w0}, {x0}, {even}",
+                "sxtb16 {w0}, {w0}, ror #8",
+                "smlad {odd}, {w0}, {x0}, {odd}",
+                "smlad {even}, {w1}, {x1}, {even}",
+                "sxtb16 {w1}, {w1}, ror #8",
+                "smlad {odd}, {w1}, {x1}, {odd}",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                x = inout(reg) column.as_ptr() => _,
+                w = inout(reg) pair.as_ptr() => _,
+                n = inout(reg) n / 4 => _,
+                even = inout(reg) even,
+                odd = inout(reg) odd,
+                x0 = out(reg) _,
+                x1 = out(reg) _,
+                w0 = out(reg) _,
+                w1 = out(reg) _,
+                options(nostack, readonly),
+            );
+        }
+        // The even row's sum took the odd row's weights 256 times over (the high bytes).
+        [even.wrapping_sub(odd.wrapping_shl(8)), odd]
+    })
+}
+
+/// What [`paired_rows_loop`] needs, laid out as it copies it to its stack frame (offsets in
 /// the assembly).
 #[repr(C)]
-struct QuadCtx {
-    /// 0: first weight row of the next four.
-    w: *const i8,
-    /// 4: the packed column.
+struct PairedRowsCtx {
+    /// 0: the first pair of rows.
+    w: *const u8,
+    /// 4: the widened column.
     x: *const i16,
-    /// 8: pairs of groups in a row, 12: whether one more group leads them.
-    pairs: u32,
-    odd: u32,
-    /// 16: biases of the next four rows, 20: bytes to step past them (0: no bias, the
-    /// pointer reads zeros).
+    /// 8: turns of the loop of four eight-column steps, 12: the steps its first turn skips
+    /// (a row's steps are `4·turns - skip`; the loop replaces it with its entry's address).
+    turns: u32,
+    skip: u32,
+    /// 16: biases of the next pair, 20: bytes to step past them (0: no bias, the pointer
+    /// reads zeros).
     bias: *const u8,
     bias_step: u32,
-    /// 24: output of the next row, 28: groups of four rows left.
-    y: *mut i8,
-    quads: u32,
-    /// 32: bytes from one row to the next.
-    depth: u32,
-    /// 36..52: the per-tensor requantization ([`ChannelQuant`], right shift at least 1).
+    /// 24: pairs of rows to compute, 28: the even rows' initial accumulator (`-128·Σx`).
+    pairs: u32,
+    offset: i32,
+    /// 32..48: the per-tensor requantization ([`ChannelQuant`], right shift at least 1).
     quant: ChannelQuant,
-    /// 52: output zero point, 56 and 60: the clamp.
+    /// 48: output zero point, 52 and 56: the clamp, 60: the next output.
     zp: i32,
     min: i32,
     max: i32,
+    y: *mut i8,
 }
 
-const _: () = assert!(core::mem::size_of::<QuadCtx>() == 64);
+const _: () = assert!(core::mem::size_of::<PairedRowsCtx>() == 64);
 
-/// Biases of rows without one.
-static NO_BIAS: [i32; 4] = [0; 4];
-
-/// FULLY_CONNECTED over one column with a per-tensor requantization (TFLite's case): four
-/// rows at a time, so that each group of the column (one `LDRD`) serves four rows, and no
-/// per-row parameters: the biases are read from the blob and the requantization stays in
-/// registers. Returns how many rows from the first it computed into `y` (a multiple of four;
-/// 0 where it does not apply, and the caller computes the rest).
+/// FULLY_CONNECTED over one widened column (`x - zp`, summing to `sum`) with its weights in
+/// row pairs (`Op::FullyConnectedPaired`) and a per-tensor requantization: each halfword of
+/// a pair is `w_even + 128 + 256·w_odd`, so one `SMLAD` adds both rows' products of two
+/// columns to the even row's sum and an `SXTB16` of the high bytes gives the odd row alone:
+/// three instructions per four multiply-adds, and one `LDM` per eight columns of weights and
+/// of the column. Returns how many rows from the first it computed into `y` (every pair's
+/// two; 0 where it does not apply, and the caller computes the rest).
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
-pub fn quad_rows(
-    weights: &[i8],
+pub fn paired_rows(
+    pairs: &[u8],
+    depth: usize,
     bias: Option<&[u8]>,
     requant: &Requant<'_>,
-    block: &[i16],
-    depth: usize,
+    column: &[i16],
+    sum: i32,
     stage: OutputStage,
     y: &mut [i8],
 ) -> usize {
@@ -821,87 +925,83 @@ pub fn quad_rows(
         return 0;
     };
     let quant = ChannelQuant::new(m);
-    let groups = depth.div_ceil(4);
-    let units = weights.len().checked_div(depth).unwrap_or(0);
-    // Each row is read as whole groups: only rows whose last group lies in `weights`.
-    let rows = units.min(whole_rows(weights, depth)).min(y.len()) / 4 * 4;
-    let bias_ok = bias.is_none_or(|b| b.len() >= 4 * rows);
+    let rows = y.len() / 2 * 2;
     let fits = quant.is_fast()
         && quant.right_minus_one() >= 0
-        && groups > 0
+        && depth > 0
+        && depth.is_multiple_of(8)
         && rows > 0
-        && bias_ok
-        && block.len() >= 4 * groups
-        && block.as_ptr().cast::<u32>().is_aligned();
+        && pairs.len() >= rows * depth
+        && pairs.as_ptr().cast::<u32>().is_aligned()
+        && column.len() >= depth
+        && column.as_ptr().cast::<u32>().is_aligned()
+        && bias.is_none_or(|b| b.len() >= 4 * rows);
     if !fits {
         return 0;
     }
+    let steps = depth / 8;
     let (bias, bias_step) = match bias {
-        Some(b) => (b.as_ptr(), 16),
+        Some(b) => (b.as_ptr(), 8),
         None => (NO_BIAS.as_ptr().cast::<u8>(), 0),
     };
-    let ctx = QuadCtx {
-        w: weights.as_ptr(),
-        x: block.as_ptr(),
-        pairs: (groups / 2) as u32,
-        odd: (groups % 2) as u32,
+    let ctx = PairedRowsCtx {
+        w: pairs.as_ptr(),
+        x: column.as_ptr(),
+        turns: steps.div_ceil(4) as u32,
+        skip: ((4 - steps % 4) % 4) as u32,
         bias,
         bias_step,
-        y: y.as_mut_ptr(),
-        quads: (rows / 4) as u32,
-        depth: depth as u32,
+        pairs: (rows / 2) as u32,
+        offset: sum.wrapping_mul(-128),
         quant,
         zp: stage.zero_point,
         min: i32::from(stage.clamp.min),
         max: i32::from(stage.clamp.max),
+        y: y.as_mut_ptr(),
     };
-    // SAFETY: `rows` rows of `depth` weights, each readable as `groups` whole groups, their
-    // biases (16 bytes per four rows, or the four zeros), `groups` groups of the aligned
-    // column and `rows` outputs are in bounds (checked above); the requantization is fast
-    // with a right shift, as the loop's output stage requires.
+    // SAFETY: `rows / 2` aligned pairs of `depth` (a multiple of 8) columns, their biases (8
+    // bytes per pair, or the zeros), `depth` values of the aligned column and `rows` outputs
+    // are in bounds (checked above); the requantization is fast with a right shift, as the
+    // loop's output stage requires.
     unsafe {
         if stage.clamp == Clamp::NONE {
-            quad_rows_loop::<false>(&ctx);
+            paired_rows_loop::<false>(&ctx);
         } else {
-            quad_rows_loop::<true>(&ctx);
+            paired_rows_loop::<true>(&ctx);
         }
     }
     rows
 }
 
-/// The loop of [`quad_rows`]: per group one `LDRD` of the column, per row one `LDR`, two
-/// `SXTB16` and two `SMLAD`; rows 0 and 1 through `r1` (`[r1], [r1, depth]`), rows 2 and 3
-/// through `r7`. Then four `SMLAL` requantizations.
+/// The loop of [`paired_rows`]: per eight columns an `LDM` of the column (r2-r5) and one of
+/// the pair's weights (r6-r9), then per word `SMLAD` (both rows, into r10), `SXTB16` (the odd
+/// row's bytes) and `SMLAD` (the odd row, into r11); four such steps a turn, entered part way
+/// into the first. The pairs follow each other, so r1 runs on from one to the next. At the
+/// end the even row's sum loses `256·` the odd row's.
 ///
 /// # Safety
-/// `ctx` describes weights, biases, column and outputs in bounds, as [`quad_rows`] checks.
+/// `ctx` describes weights, biases, column and outputs in bounds, as [`paired_rows`] checks.
 #[inline(always)]
-unsafe fn quad_rows_loop<const CLAMP: bool>(ctx: &QuadCtx) {
-    // One group of the column (in r2, r3) times four rows.
-    macro_rules! group {
+unsafe fn paired_rows_loop<const CLAMP: bool>(ctx: &PairedRowsCtx) {
+    // Eight columns of one pair: 56 bytes (wide `LDM`s), the same for every step, so that
+    // the entry into a turn is a multiple of it.
+    macro_rules! step {
         () => {
             concat!(
-                "ldrd r2, r3, [r12], #8\n",
-                "ldr lr, [r1, r6]\n",
-                "sxtb16 r0, lr, ror #8\n",
-                "sxtb16 lr, lr\n",
-                "smlad r9, lr, r2, r9\n",
-                "smlad r9, r0, r3, r9\n",
-                "ldr lr, [r1], #4\n",
-                "sxtb16 r0, lr, ror #8\n",
-                "sxtb16 lr, lr\n",
-                "smlad r8, lr, r2, r8\n",
-                "smlad r8, r0, r3, r8\n",
-                "ldr lr, [r7, r6]\n",
-                "sxtb16 r0, lr, ror #8\n",
-                "sxtb16 lr, lr\n",
-                "smlad r11, lr, r2, r11\n",
-                "smlad r11, r0, r3, r11\n",
-                "ldr lr, [r7], #4\n",
-                "sxtb16 r0, lr, ror #8\n",
-                "sxtb16 lr, lr\n",
-                "smlad r10, lr, r2, r10\n",
-                "smlad r10, r0, r3, r10\n",
+                "ldm.w r0!, {{r2, r3, r4, r5}}\n",
+                "ldm.w r1!, {{r6, r7, r8, r9}}\n",
+                "smlad r10, r6, r2, r10\n",
+                "sxtb16 r6, r6, ror #8\n",
+                "smlad r11, r6, r2, r11\n",
+                "smlad r10, r7, r3, r10\n",
+                "sxtb16 r7, r7, ror #8\n",
+                "smlad r11, r7, r3, r11\n",
+                "smlad r10, r8, r4, r10\n",
+                "sxtb16 r8, r8, ror #8\n",
+                "smlad r11, r8, r4, r11\n",
+                "smlad r10, r9, r5, r10\n",
+                "sxtb16 r9, r9, ror #8\n",
+                "smlad r11, r9, r5, r11\n",
             )
         };
     }
@@ -915,56 +1015,52 @@ unsafe fn quad_rows_loop<const CLAMP: bool>(ctx: &QuadCtx) {
                 "ldm r0, {{r1, r2, r3, r4, r5, r6, r7, r8}}",
                 "add r0, sp, #32",
                 "stm r0, {{r1, r2, r3, r4, r5, r6, r7, r8}}",
+                // The loop's entry (in the frame where `skip` was): `skip` steps into its
+                // first turn (a Thumb address: bit 0 set).
+                "adr r6, 4f",
+                "adr lr, 11f",
+                "sub lr, lr, r6",
+                "ldr r2, [sp, #12]",
+                "mla r6, r2, lr, r6",
+                "orr r6, r6, #1",
+                "str r6, [sp, #12]",
+                "ldr r1, [sp, #0]",
                 "1:",
-                "ldr r1, [sp, #0]",
-                "ldr r6, [sp, #32]",
-                "add r7, r1, r6, lsl #1",
-                "ldr r12, [sp, #4]",
-                "ldr r0, [sp, #16]",
-                "ldr r8, [r0]",
-                "ldr r9, [r0, #4]",
-                "ldr r10, [r0, #8]",
-                "ldr r11, [r0, #12]",
-                "ldr r4, [sp, #20]",
-                "add r0, r0, r4",
-                "str r0, [sp, #16]",
-                "ldr r4, [sp, #12]",
-                "cmp r4, #0",
-                "beq 3f",
-                group!(),
-                "3:",
-                "ldr r4, [sp, #8]",
-                "cmp r4, #0",
-                "beq 5f",
+                "ldr r0, [sp, #4]",
+                "ldr r10, [sp, #28]",
+                "ldr lr, [sp, #16]",
+                "ldr r2, [lr]",
+                "ldr r11, [lr, #4]",
+                "ldr r3, [sp, #20]",
+                "add lr, lr, r3",
+                "str lr, [sp, #16]",
+                "add r10, r10, r2",
+                "add r10, r10, r11, lsl #8",
+                "ldrd r12, lr, [sp, #8]",
+                "bx lr",
+                // Word-aligned, which `adr` needs of its targets.
+                ".p2align 2",
                 "4:",
-                group!(),
-                group!(),
-                "subs r4, r4, #1",
+                step!(),
+                "11:",
+                step!(),
+                step!(),
+                step!(),
+                "subs r12, r12, #1",
                 "bne 4b",
-                "5:",
-                "ldr r1, [sp, #0]",
-                "add r1, r1, r6, lsl #2",
-                "str r1, [sp, #0]",
-                "ldr r2, [sp, #36]",
-                "ldr r3, [sp, #40]",
-                "ldr r4, [sp, #44]",
-                "ldr r5, [sp, #48]",
-                "ldr r12, [sp, #52]",
-                "ldr r6, [sp, #56]",
-                "ldr r1, [sp, #60]",
-                "ldr r7, [sp, #24]",
-                requantize_store!("r8", "r0", "r12", "[r7], #1", $clamp),
-                requantize_store!("r9", "r0", "r12", "[r7], #1", $clamp),
-                requantize_store!("r10", "r0", "r12", "[r7], #1", $clamp),
-                requantize_store!("r11", "r0", "r12", "[r7], #1", $clamp),
-                "str r7, [sp, #24]",
-                "ldr r0, [sp, #28]",
+                "sub r10, r10, r11, lsl #8",
+                "add r0, sp, #32",
+                "ldm r0, {{r2, r3, r4, r5, r6, r7, r8, r9}}",
+                requantize_store!("r10", "r0", "r6", "[r9], #1", $clamp),
+                requantize_store!("r11", "r0", "r6", "[r9], #1", $clamp),
+                "str r9, [sp, #60]",
+                "ldr r0, [sp, #24]",
                 "subs r0, r0, #1",
-                "str r0, [sp, #28]",
+                "str r0, [sp, #24]",
                 "bne 1b",
                 "add sp, sp, #64",
                 "pop {{r6, r7}}",
-                inout("r0") ctx as *const QuadCtx => _,
+                inout("r0") ctx as *const PairedRowsCtx => _,
                 out("r1") _,
                 out("r2") _,
                 out("r3") _,
@@ -983,12 +1079,12 @@ unsafe fn quad_rows_loop<const CLAMP: bool>(ctx: &QuadCtx) {
     unsafe {
         if CLAMP {
             body!(concat!(
-                "cmp lr, r6\n",
+                "cmp lr, r7\n",
                 "it lt\n",
-                "movlt lr, r6\n",
-                "cmp lr, r1\n",
+                "movlt lr, r7\n",
+                "cmp lr, r8\n",
                 "it gt\n",
-                "movgt lr, r1\n",
+                "movgt lr, r8\n",
             ));
         } else {
             body!("");

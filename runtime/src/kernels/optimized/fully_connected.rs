@@ -1,56 +1,48 @@
-//! FULLY_CONNECTED: a matrix product whose columns are the batches. A block of (up to two)
-//! batches is packed once, then every chunk of weight rows runs over it through the
-//! architecture's dot kernel.
+//! FULLY_CONNECTED with its weights in row pairs (`Op::FullyConnectedPaired`, what the host
+//! writes for every int8 layer): each batch widened once (`x - zp`, and its sum), then the
+//! pairs of rows through the architecture's loop (on Cortex-M4 the whole layer in assembly
+//! for a per-tensor requantization) and the rest through [`pairs_from`]. Blobs written before
+//! the pairs, with plain rows, take the reference kernel.
 
-use super::conv::block_cols;
-use super::gemm::{self, ChannelParams, OutputStage, block_len, pack_values};
+use super::gemm::{ChannelParams, OutputStage};
+use super::requant::ChannelQuant;
 use crate::format::{Clamp, Requant};
-use crate::kernels::{Scratch, arch, reference, scratch_bytes};
+use crate::kernels::{Scratch, arch, bias_at, reference, scratch_bytes};
 
-/// Output units whose parameters are prepared at once: few, so that the scratch of a wide
-/// layer stays small (a fully connected layer packs its input once, whatever the chunk).
-const UNIT_CHUNK: usize = 16;
-
-/// Bytes of scratch [`fully_connected`] takes for `batches` inputs of `depth` values and
-/// `units` outputs: a block of packed batches and the parameters of a chunk of units.
-pub fn scratch(batches: usize, depth: usize, units: usize) -> usize {
-    scratch_bytes(&[
-        block_len(depth, block_cols(batches)).saturating_mul(2),
-        units.min(UNIT_CHUNK) * size_of::<ChannelParams>(),
-    ])
+/// Bytes of scratch [`fully_connected_paired`] takes for inputs of `depth` values: one
+/// widened input.
+pub fn scratch_paired(depth: usize) -> usize {
+    scratch_bytes(&[depth.saturating_mul(2)])
 }
 
-/// FULLY_CONNECTED with the reference kernel's signature and results, its working memory in
-/// `scratch` ([`scratch`] bytes; with less it takes the reference kernel).
+/// FULLY_CONNECTED over `units` rows of weights in pairs (`Op::FullyConnectedPaired`), with
+/// [`reference::fully_connected_paired`]'s signature and results, its working memory in
+/// `scratch` ([`scratch_paired`] bytes; with less it takes the reference kernel).
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
-pub fn fully_connected(
+pub fn fully_connected_paired(
     input: &[i8],
     input_zp: i32,
-    weights: &[i8],
+    pairs: &[u8],
+    units: usize,
     bias: Option<&[u8]>,
     requant: &Requant<'_>,
     output_zp: i32,
     clamp: Clamp,
-    depth: usize,
     output: &mut [i8],
     mut scratch: Scratch<'_>,
 ) {
-    let units = weights.len().checked_div(depth).unwrap_or(0);
+    let depth = pairs.len() / (units.div_ceil(2) * 2).max(1);
     let batches = input.len().checked_div(depth).unwrap_or(0);
-    let fits =
-        !super::REFERENCE_ONLY && units > 0 && batches > 0 && output.len() >= batches * units;
-    let cols = block_cols(batches);
-    let buffers = if fits {
-        scratch
-            .take::<i16>(block_len(depth, cols))
-            .zip(scratch.take::<ChannelParams>(units.min(UNIT_CHUNK)))
+    let fits = !super::REFERENCE_ONLY && depth > 0 && units > 0 && output.len() >= batches * units;
+    let column = if fits {
+        scratch.take::<i16>(depth)
     } else {
         None
     };
-    let Some((packed, params)) = buffers else {
-        reference::fully_connected(
-            input, input_zp, weights, bias, requant, output_zp, clamp, depth, output,
+    let Some(column) = column else {
+        reference::fully_connected_paired(
+            input, input_zp, pairs, units, bias, requant, output_zp, clamp, output,
         );
         return;
     };
@@ -58,38 +50,74 @@ pub fn fully_connected(
         zero_point: output_zp,
         clamp,
     };
-    let mut b = 0;
-    while b < batches {
-        let cols = if b + 2 <= batches { cols } else { 1 };
-        let block = packed.get_mut(..block_len(depth, cols)).unwrap_or(&mut []);
-        for c in 0..cols {
-            let x = input
-                .get((b + c) * depth..(b + c + 1) * depth)
-                .unwrap_or(&[]);
-            pack_values(block, cols, c, 0, x, input_zp);
-            gemm::pad_tail(block, cols, c, depth);
-        }
-        let y = output.get_mut(b * units..).unwrap_or(&mut []);
-        let mut u0 = if cols == 1 {
-            let y = y.get_mut(..units).unwrap_or(&mut []);
-            arch::quad_rows(weights, bias, requant, block, depth, stage, y)
-        } else {
-            0
+    for (x, y) in input
+        .chunks_exact(depth.max(1))
+        .zip(output.chunks_exact_mut(units.max(1)))
+    {
+        let sum = arch::widen_column(column, x, input_zp);
+        let done = arch::paired_rows(pairs, depth, bias, requant, column, sum, stage, y);
+        pairs_from(done, pairs, depth, bias, requant, column, sum, stage, y);
+    }
+}
+
+/// Rows `first..` (`first` even) of weights in pairs times the widened `column` (whose sum is
+/// `sum`), into `y`: two pairs at a time, so that each column value serves four rows (a last
+/// pair alone is computed twice over). The even rows' `+128` comes off once per row, as
+/// `128·sum`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn pairs_from(
+    first: usize,
+    pairs: &[u8],
+    depth: usize,
+    bias: Option<&[u8]>,
+    requant: &Requant<'_>,
+    column: &[i16],
+    sum: i32,
+    stage: OutputStage,
+    y: &mut [i8],
+) {
+    let column = column.get(..depth).unwrap_or(&[]);
+    let pair_bytes = 2 * depth;
+    let mut unit = first;
+    while unit < y.len() {
+        let pair = |unit: usize| pairs.get(unit * depth..).and_then(|p| p.get(..pair_bytes));
+        let (Some(pair0), next) = (pair(unit), pair(unit + 2)) else {
+            return;
         };
-        while u0 < units {
-            let chunk = (units - u0).min(params.len());
-            let quant = gemm::prepare(params, bias, requant, u0, chunk);
-            let params = params.get(..chunk).unwrap_or(&[]);
-            // From the chunk's first row on: a row's last partial group may be read whole
-            // where the next row follows (its padding in the block is 0).
-            let rows = weights.get(u0 * depth..).unwrap_or(&[]);
-            if cols == 2 {
-                arch::pair_channels(rows, params, quant, block, depth, stage, y, units, u0);
-            } else {
-                arch::single_channels(rows, params, quant, block, depth, stage, y, units, u0);
-            }
-            u0 += chunk;
+        let [a, b] = arch::dot_pairs([pair0, next.unwrap_or(pair0)], column);
+        let offset = sum.wrapping_mul(128);
+        for (i, acc) in [
+            a[0].wrapping_sub(offset),
+            a[1],
+            b[0].wrapping_sub(offset),
+            b[1],
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            output(unit + i, acc, bias, requant, stage, y);
         }
-        b += cols;
+        unit += 4;
+    }
+}
+
+/// Output `unit` of `y` (if there is one) from its accumulator: bias, requantization, zero
+/// point and clamp. Out of line: per output, it is not where the time goes.
+#[inline(never)]
+fn output(
+    unit: usize,
+    acc: i32,
+    bias: Option<&[u8]>,
+    requant: &Requant<'_>,
+    stage: OutputStage,
+    y: &mut [i8],
+) {
+    let params = ChannelParams {
+        quant: ChannelQuant::new(requant.channel(unit)),
+        bias: bias_at(bias, unit),
+    };
+    if let Some(slot) = y.get_mut(unit) {
+        *slot = params.output(acc.wrapping_add(params.bias), stage.zero_point, stage.clamp);
     }
 }

@@ -23,7 +23,7 @@ mod suite;
 pub use add::add;
 pub use conv::conv_2d;
 pub use depthwise::depthwise_conv_2d;
-pub use fully_connected::fully_connected;
+pub use fully_connected::fully_connected_paired;
 pub use pool::{average_pool_2d, max_pool_2d};
 
 /// Bytes of scratch each kernel with working memory takes (see [`crate::kernels::Scratch`]);
@@ -32,5 +32,5 @@ pub mod scratch {
     pub use super::add::scratch as add;
     pub use super::conv::scratch as conv_2d;
     pub use super::depthwise::scratch as depthwise_conv_2d;
-    pub use super::fully_connected::scratch as fully_connected;
+    pub use super::fully_connected::scratch_paired as fully_connected_paired;
 }

@@ -277,9 +277,13 @@ macro_rules! kernel_suite {
                 Ok(())
             }
 
-            fn fc_case(b: usize, depth: usize, units: usize, d: &Data) -> Result<(), TestCaseError> {
-                let got = run_fc(k::fully_connected, b, depth, units, d);
+            /// The weights in row pairs: the optimized kernel and the reference's own paired
+            /// kernel both give the results of the reference over plain rows.
+            fn fc_paired_case(b: usize, depth: usize, units: usize, d: &Data) -> Result<(), TestCaseError> {
                 let want = run_fc(reference::fully_connected, b, depth, units, d);
+                let got = run_fc(k::fully_connected_paired, b, depth, units, d);
+                prop_assert_eq!(&got, &want);
+                let got = run_fc(super::paired_reference, b, depth, units, d);
                 prop_assert_eq!(got, want);
                 Ok(())
             }
@@ -377,11 +381,11 @@ macro_rules! kernel_suite {
                 }
 
                 #[test]
-                fn fully_connected(
-                    (b, depth, units) in (1usize..=3, 1usize..=70, 1usize..=12),
+                fn fully_connected_paired(
+                    (b, depth, units) in (1usize..=2, prop_oneof![1usize..=70, (1usize..=12).prop_map(|n| 8 * n)], 1usize..=12),
                     d in data(12),
                 ) {
-                    fc_case(b, depth, units, &d)?;
+                    fc_paired_case(b, depth, units, &d)?;
                 }
 
                 #[test]
@@ -478,7 +482,7 @@ macro_rules! kernel_suite {
                 }
                 for d in &cases {
                     for (b, depth, units) in [(1, 640, 128), (1, 1, 1), (2, 3, 5), (1, 256, 2), (1, 1300, 3)] {
-                        fc_case(b, depth, units, d).unwrap();
+                        fc_paired_case(b, depth, units, d).unwrap();
                     }
                 }
             }
@@ -505,8 +509,8 @@ macro_rules! kernel_suite {
                         depthwise_case(&c, 1, d).unwrap();
                         pool_case(&c, &d.input, d.clamp).unwrap();
                     }
-                    for (b, depth, units) in [(1, 9, 5), (2, 3, 5), (1, 17, 4)] {
-                        fc_case(b, depth, units, d).unwrap();
+                    for (b, depth, units) in [(1, 9, 5), (2, 3, 5), (1, 17, 4), (1, 16, 3)] {
+                        fc_paired_case(b, depth, units, d).unwrap();
                     }
                 }
             }
@@ -593,8 +597,9 @@ mod scratched {
         });
     }
 
+    /// [`k::fully_connected_paired`] given the weights as rows (it takes them paired).
     #[allow(clippy::too_many_arguments)]
-    pub fn fully_connected(
+    pub fn fully_connected_paired(
         x: &[i8],
         x_zp: i32,
         w: &[i8],
@@ -606,9 +611,9 @@ mod scratched {
         y: &mut [i8],
     ) {
         let units = w.len() / depth.max(1);
-        let batches = x.len() / depth.max(1);
-        with_scratch(scratch::fully_connected(batches, depth, units), |s| {
-            k::fully_connected(x, x_zp, w, bias, r, y_zp, clamp, depth, y, s)
+        let pairs = super::pairs_of(w, depth);
+        with_scratch(scratch::fully_connected_paired(depth), |s| {
+            k::fully_connected_paired(x, x_zp, &pairs, units, bias, r, y_zp, clamp, y, s)
         });
     }
 
@@ -618,6 +623,30 @@ mod scratched {
 }
 
 kernel_suite!(optimized, super::scratched);
+
+/// `w` (`[units][depth]`) in row pairs.
+fn pairs_of(w: &[i8], depth: usize) -> Vec<u8> {
+    let bytes: Vec<u8> = w.iter().map(|&v| v as u8).collect();
+    crate::format::pair_rows(&bytes, depth)
+}
+
+/// [`reference::fully_connected_paired`] given the weights as rows.
+#[allow(clippy::too_many_arguments)]
+fn paired_reference(
+    x: &[i8],
+    x_zp: i32,
+    w: &[i8],
+    bias: Option<&[u8]>,
+    r: &Requant<'_>,
+    y_zp: i32,
+    clamp: Clamp,
+    depth: usize,
+    y: &mut [i8],
+) {
+    let units = w.len() / depth.max(1);
+    let pairs = pairs_of(w, depth);
+    reference::fully_connected_paired(x, x_zp, &pairs, units, bias, r, y_zp, clamp, y);
+}
 
 /// With less scratch than they ask for, the kernels take the reference path: same results.
 #[test]
@@ -658,31 +687,15 @@ fn too_little_scratch_takes_the_reference() {
         k::conv_2d(&g, &x, 3, &w, None, &r, -2, Clamp::NONE, &mut got, s);
         reference::conv_2d(&g, &x, 3, &w, None, &r, -2, Clamp::NONE, &mut want);
         assert_eq!(got, want);
+    }
+    let pairs = pairs_of(&w[..432], 72);
+    for bytes in [0, scratch::fully_connected_paired(72) - 8] {
         let (mut got, mut want) = (std::vec![0i8; 6], std::vec![0i8; 6]);
+        let mut buffer = std::vec![0u8; bytes];
         let s = Scratch::new(&mut buffer);
-        k::fully_connected(
-            &x[..72],
-            3,
-            &w[..432],
-            None,
-            &r,
-            -2,
-            Clamp::NONE,
-            72,
-            &mut got,
-            s,
-        );
-        reference::fully_connected(
-            &x[..72],
-            3,
-            &w[..432],
-            None,
-            &r,
-            -2,
-            Clamp::NONE,
-            72,
-            &mut want,
-        );
+        let x = &x[..72];
+        k::fully_connected_paired(x, 3, &pairs, 6, None, &r, -2, Clamp::NONE, &mut got, s);
+        reference::fully_connected(x, 3, &w[..432], None, &r, -2, Clamp::NONE, 72, &mut want);
         assert_eq!(got, want);
     }
 }

@@ -77,14 +77,68 @@ pub fn single_channels(
     );
 }
 
-/// Rows of a one-column FULLY_CONNECTED an architecture computes its own way before the
-/// chunks of [`single_channels`] take the rest: none here.
-pub fn quad_rows(
-    _weights: &[i8],
+/// Writes `x - zero_point` into `column` and returns their sum.
+#[inline(always)]
+pub fn widen_column(column: &mut [i16], x: &[i8], zero_point: i32) -> i32 {
+    let mut sum = 0i32;
+    for (c, &v) in column.iter_mut().zip(x) {
+        let v = i32::from(v) - zero_point;
+        *c = v as i16;
+        sum += v;
+    }
+    sum
+}
+
+/// For each of `P` pairs of rows, the sums of both rows' weights (the even row's as stored,
+/// with its `+128`) times `column`: four columns a turn, each column value loaded once for
+/// the `2·P` rows.
+#[inline(always)]
+pub fn dot_pairs<const P: usize>(pairs: [&[u8]; P], column: &[i16]) -> [[i32; 2]; P] {
+    let mut acc = [[0i32; 2]; P];
+    let n = column.len();
+    if pairs.iter().any(|p| p.len() < 2 * n) {
+        return acc;
+    }
+    let mut w = pairs.map(<[u8]>::as_ptr);
+    let mut x = column.as_ptr();
+    // One column `j` from the pointers on.
+    let column_at = |acc: &mut [[i32; 2]; P], w: &[*const u8; P], x: *const i16, j: usize| {
+        // SAFETY: the callers keep `j` within the `n` columns of every pair (`2n` bytes) and
+        // of `column` (checked above).
+        unsafe {
+            let v = i32::from(*x.add(j));
+            for (a, &p) in acc.iter_mut().zip(w) {
+                a[0] = a[0].wrapping_add(i32::from(*p.add(2 * j)) * v);
+                a[1] = a[1].wrapping_add(i32::from(*p.add(2 * j + 1) as i8) * v);
+            }
+        }
+    };
+    for _ in 0..n / 4 {
+        for j in 0..4 {
+            column_at(&mut acc, &w, x, j);
+        }
+        // SAFETY: four columns further, still within (or just past) each slice.
+        unsafe {
+            x = x.add(4);
+            w = w.map(|p| p.add(8));
+        }
+    }
+    for j in 0..n % 4 {
+        column_at(&mut acc, &w, x, j);
+    }
+    acc
+}
+
+/// Rows of weights in pairs (`Op::FullyConnectedPaired`) an architecture computes its own way
+/// before the portable loop takes the rest: none here.
+#[allow(clippy::too_many_arguments)]
+pub fn paired_rows(
+    _pairs: &[u8],
+    _depth: usize,
     _bias: Option<&[u8]>,
     _requant: &crate::format::Requant<'_>,
-    _block: &[i16],
-    _depth: usize,
+    _column: &[i16],
+    _sum: i32,
     _stage: OutputStage,
     _y: &mut [i8],
 ) -> usize {

@@ -36,16 +36,77 @@ pub fn fully_connected(
             let acc = w.iter().zip(x).fold(0i32, |acc, (&w, &x)| {
                 acc.wrapping_add(i32::from(w) * (i32::from(x) - input_zp))
             });
-            let acc = requantize(acc.wrapping_add(bias_at(bias, unit)), requant.channel(unit));
-            *out = clamp_to_i8(acc.saturating_add(output_zp), clamp.min, clamp.max);
+            *out = output_of(acc, unit, bias, requant, output_zp, clamp);
+        }
+    }
+}
+
+/// Output `unit` from its accumulator: bias, requantization, zero point, clamp (one copy for
+/// both kernels).
+#[inline(never)]
+fn output_of(
+    acc: i32,
+    unit: usize,
+    bias: Option<&[u8]>,
+    requant: &Requant<'_>,
+    output_zp: i32,
+    clamp: Clamp,
+) -> i8 {
+    let acc = requantize(acc.wrapping_add(bias_at(bias, unit)), requant.channel(unit));
+    clamp_to_i8(acc.saturating_add(output_zp), clamp.min, clamp.max)
+}
+
+/// Weight `k` of row `unit` in the row pairs of `Op::FullyConnectedPaired` (pairs of
+/// `depth` columns of two bytes: the even row's weight plus 128, then the odd row's); 0 out
+/// of range.
+pub fn paired_weight(pairs: &[u8], depth: usize, unit: usize, k: usize) -> i32 {
+    let at = (unit / 2 * depth + k) * 2 + unit % 2;
+    match pairs.get(at) {
+        Some(&w) if unit.is_multiple_of(2) => i32::from(w) - 128,
+        Some(&w) => i32::from(w as i8),
+        None => 0,
+    }
+}
+
+/// FULLY_CONNECTED with its `units` rows of weights in pairs ([`paired_weight`]): the same
+/// results as [`fully_connected`] over those rows.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+pub fn fully_connected_paired(
+    input: &[i8],
+    input_zp: i32,
+    pairs: &[u8],
+    units: usize,
+    bias: Option<&[u8]>,
+    requant: &Requant<'_>,
+    output_zp: i32,
+    clamp: Clamp,
+    output: &mut [i8],
+) {
+    let depth = pairs.len() / (units.div_ceil(2) * 2).max(1);
+    if depth == 0 || units == 0 {
+        return;
+    }
+    for (x, out_row) in input
+        .chunks_exact(depth)
+        .zip(output.chunks_exact_mut(units))
+    {
+        for (unit, out) in out_row.iter_mut().enumerate() {
+            let acc = x.iter().enumerate().fold(0i32, |acc, (k, &x)| {
+                let w = paired_weight(pairs, depth, unit, k);
+                acc.wrapping_add(w * (i32::from(x) - input_zp))
+            });
+            *out = output_of(acc, unit, bias, requant, output_zp, clamp);
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
     use super::*;
     use crate::format::Multiplier;
+    use std::vec::Vec;
 
     #[test]
     fn hand_computed_example() {
@@ -99,5 +160,52 @@ mod tests {
         let relu = Clamp { min: -10, max: 20 };
         fully_connected(&input, -128, &weights, None, &req, 0, relu, 4, &mut out);
         assert_eq!(out, [20]);
+    }
+
+    #[test]
+    fn paired_rows_give_the_rows_results() {
+        // Three units (the last pair's odd row is zeros), depth 3, two batches; -128 and 127.
+        let input = [1i8, 2, 3, -1, 0, 1];
+        let weights = [1i8, 1, 1, 2, 0, -2, -128, 127, 5];
+        let pairs = [
+            0x81, 2, 0x81, 0, 0x81, 0xfe, // rows 0 and 1: 1 + 128 (u8), then 2 (i8), ...
+            0x00, 0, 0xff, 0, 0x85, 0, // row 2 (-128 -> 0, 127 -> 255) and a row of zeros
+        ];
+        let bytes: Vec<u8> = weights.iter().map(|&w| w as u8).collect();
+        assert_eq!(crate::format::pair_rows(&bytes, 3), pairs);
+        assert_eq!(paired_weight(&pairs, 3, 2, 0), -128);
+        assert_eq!(paired_weight(&pairs, 3, 1, 2), -2);
+        let bias = [10i32, -4, 7].map(i32::to_le_bytes).concat();
+        let req = Requant::PerTensor(Multiplier {
+            multiplier: 1 << 30,
+            shift: 0,
+        });
+        let (mut rows, mut paired) = ([0i8; 6], [0i8; 6]);
+        fully_connected(
+            &input,
+            1,
+            &weights,
+            Some(&bias),
+            &req,
+            5,
+            Clamp::NONE,
+            3,
+            &mut rows,
+        );
+        fully_connected_paired(
+            &input,
+            1,
+            &pairs,
+            3,
+            Some(&bias),
+            &req,
+            5,
+            Clamp::NONE,
+            &mut paired,
+        );
+        assert_eq!(paired, rows);
+        // Unit 2: batch 0, 0·-128 + 1·127 + 2·5 + 7 = 144 -> 72 (+5) = 77; batch 1,
+        // -2·-128 - 1·127 + 0·5 + 7 = 136 -> 68 (+5) = 73.
+        assert_eq!(rows, [12, 1, 77, 9, 1, 73]);
     }
 }

@@ -15,8 +15,8 @@ use super::portable;
 
 // The channel loops are portable's: they call `arch::dot`, which on RISC-V is the one below.
 pub use portable::{
-    DepthwiseChunk, PACKED_ORDER, add_tabulated, depthwise_3x3_line, pack_groups, pair_channels,
-    quad_channels, quad_rows, single_channels, widen_pairs,
+    DepthwiseChunk, PACKED_ORDER, add_tabulated, depthwise_3x3_line, dot_pairs, pack_groups,
+    pair_channels, paired_rows, quad_channels, single_channels, widen_column, widen_pairs,
 };
 
 /// RV32 keeps blocks of two columns: its `dot` is tuned for four channels times two.
