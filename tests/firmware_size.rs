@@ -197,8 +197,10 @@ fn the_compiled_digits_application_fits_in_10_kb() {
 /// not grow past what it is now (raised from 46,920 and 32,656 B by the depthwise line path,
 /// which took KWS from 4.23 to 3.85 M instructions on Cortex-M4, then by 2,380 and 2,100 B by
 /// the convolution's faster packing, padded rows and loops, which took VWW from 13.58 to
-/// 11.99 M, IC from 16.04 to 14.61 M and KWS to 3.64 M). The target is lower
-/// (20 KB on Cortex-M4, 24 KB on RV32IMAC); lower these limits as the code shrinks.
+/// 11.99 M, IC from 16.04 to 14.61 M and KWS to 3.64 M; lowered by 630 and 370 B with the
+/// row pairs of FULLY_CONNECTED and the reference requantization out of line). The issue's
+/// target is lower (20 KB on Cortex-M4, 24 KB on RV32IMAC); lower these limits as the code
+/// shrinks.
 #[test]
 fn the_compiled_kws_firmware_is_exact_and_its_runtime_code_held() {
     let path = repo().join("models/kws_dscnn/kws_dscnn.mote");
@@ -206,7 +208,7 @@ fn the_compiled_kws_firmware_is_exact_and_its_runtime_code_held() {
     let (inputs, tflm) = mote_tests::mlperf_set("kws_dscnn", "random").unwrap();
     let (len, out_len) = (mote_tests::sample_len(&blob), mote_tests::output_len(&blob));
     let (inputs, tflm) = (&inputs[..3 * len], &tflm[..3 * out_len]);
-    for (board, limit) in [(Board::Mps2An386, 52_814), (Board::Riscv32Virt, 39_784)] {
+    for (board, limit) in [(Board::Mps2An386, 52_188), (Board::Riscv32Virt, 39_422)] {
         let elf = qemu::build_firmware_with(board, &ArenaSize::Compiled(path.clone()))
             .unwrap_or_else(|e| panic!("{board}: {e:#}"));
         let (runtime, _) = bench::runtime_text(&std::fs::read(&elf).unwrap()).unwrap();

@@ -1082,7 +1082,7 @@ pub fn left_out(record: &[u8]) -> Option<&'static str> {
 
 operators! {
     /// FULLY_CONNECTED.
-    FullyConnected(FullyConnected<'a>) = "FULLY_CONNECTED" if [feature = "op-fully-connected"],
+    FullyConnected(FullyConnected<'a>) = "FULLY_CONNECTED" if [feature = "op-fully-connected-rows"],
     /// CONV_2D.
     Conv2d(Conv2d<'a>) = "CONV_2D" if [feature = "op-conv"],
     /// DEPTHWISE_CONV_2D.
@@ -1622,7 +1622,7 @@ mod tests {
         let bytes = postcard::to_slice(&op, &mut buf).unwrap();
         let back = postcard::from_bytes::<Op<'_>>(bytes);
         // A build without the operator does not decode it, and says which it is.
-        if cfg!(feature = "op-fully-connected") {
+        if cfg!(feature = "op-fully-connected-rows") {
             assert_eq!(back.unwrap(), op);
             assert_eq!(left_out(bytes), None);
         } else {

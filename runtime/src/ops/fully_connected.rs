@@ -1,9 +1,10 @@
 use super::{Cx, operands};
 use crate::error::Error;
-use crate::format::{Clamp, DType, FullyConnected, PairedFullyConnected, Requant, TensorId};
-use crate::kernels::{self, Scratch, as_i8, as_i8_mut};
+use crate::format::{self, Clamp, DType, Requant, TensorId};
+use crate::kernels::{self, as_i8, as_i8_mut};
 
-pub(super) fn validate(cx: &Cx<'_, '_>, o: &FullyConnected<'_>) -> Result<(), Error> {
+#[cfg(feature = "op-fully-connected-rows")]
+pub(super) fn validate(cx: &Cx<'_, '_>, o: &format::FullyConnected<'_>) -> Result<(), Error> {
     let units = usize::from(o.units);
     cx.check_param(units > 0 && o.weights.len().is_multiple_of(units) && !o.weights.is_empty())?;
     let depth = o.weights.len() / units;
@@ -11,7 +12,11 @@ pub(super) fn validate(cx: &Cx<'_, '_>, o: &FullyConnected<'_>) -> Result<(), Er
     validate_layer(cx, layer, o.bias, &o.requant, o.clamp)
 }
 
-pub(super) fn validate_paired(cx: &Cx<'_, '_>, o: &PairedFullyConnected<'_>) -> Result<(), Error> {
+#[cfg(feature = "op-fully-connected")]
+pub(super) fn validate_paired(
+    cx: &Cx<'_, '_>,
+    o: &format::PairedFullyConnected<'_>,
+) -> Result<(), Error> {
     let units = usize::from(o.units);
     let rows = units.div_ceil(2) * 2;
     cx.check_param(o.align.len() < 4)?;
@@ -39,15 +44,21 @@ fn validate_layer(
     cx.check_clamp(clamp)
 }
 
+#[cfg(feature = "op-fully-connected")]
 pub(super) fn scratch_paired(
     _cx: &Cx<'_, '_>,
-    o: &PairedFullyConnected<'_>,
+    o: &format::PairedFullyConnected<'_>,
 ) -> Result<usize, Error> {
     Ok(kernels::scratch::fully_connected_paired(o.depth()))
 }
 
 /// Plain rows: what blobs written before the row pairs hold. The reference kernel.
-pub(super) fn eval(cx: &Cx<'_, '_>, o: &FullyConnected<'_>, arena: &mut [u8]) -> Result<(), Error> {
+#[cfg(feature = "op-fully-connected-rows")]
+pub(super) fn eval(
+    cx: &Cx<'_, '_>,
+    o: &format::FullyConnected<'_>,
+    arena: &mut [u8],
+) -> Result<(), Error> {
     let input = cx.tensor(o.input)?;
     let output = cx.tensor(o.output)?;
     let (out, [x]) = operands(arena, &output, [&input])?;
@@ -66,11 +77,12 @@ pub(super) fn eval(cx: &Cx<'_, '_>, o: &FullyConnected<'_>, arena: &mut [u8]) ->
     Ok(())
 }
 
+#[cfg(feature = "op-fully-connected")]
 pub(super) fn eval_paired(
     cx: &Cx<'_, '_>,
-    o: &PairedFullyConnected<'_>,
+    o: &format::PairedFullyConnected<'_>,
     arena: &mut [u8],
-    scratch: Scratch<'_>,
+    scratch: kernels::Scratch<'_>,
 ) -> Result<(), Error> {
     let input = cx.tensor(o.input)?;
     let output = cx.tensor(o.output)?;

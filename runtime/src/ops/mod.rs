@@ -49,7 +49,7 @@ mod conv;
     feature = "op-log-softmax"
 ))]
 mod elementwise;
-#[cfg(feature = "op-fully-connected")]
+#[cfg(any(feature = "op-fully-connected", feature = "op-fully-connected-rows"))]
 mod fully_connected;
 #[cfg(test)]
 mod harness;
@@ -173,7 +173,7 @@ impl Cx<'_, '_> {
 pub(crate) fn validate(model: &Model<'_>, index: u16, op: &Op<'_>) -> Result<(), Error> {
     let cx = Cx { model, index };
     match op {
-        #[cfg(feature = "op-fully-connected")]
+        #[cfg(feature = "op-fully-connected-rows")]
         Op::FullyConnected(o) => fully_connected::validate(&cx, o),
         #[cfg(feature = "op-fully-connected")]
         Op::FullyConnectedPaired(o) => fully_connected::validate_paired(&cx, o),
@@ -346,7 +346,7 @@ pub(crate) fn eval(
 ) -> Result<(), Error> {
     let cx = Cx { model, index };
     match op {
-        #[cfg(feature = "op-fully-connected")]
+        #[cfg(feature = "op-fully-connected-rows")]
         Op::FullyConnected(o) => fully_connected::eval(&cx, o, arena),
         #[cfg(feature = "op-fully-connected")]
         Op::FullyConnectedPaired(o) => fully_connected::eval_paired(&cx, o, arena, scratch),

@@ -828,48 +828,52 @@ pub fn widen_column(column: &mut [i16], x: &[i8], zero_point: i32) -> i32 {
 /// `SXTB16`, `SMLAD`), where the columns come in whole groups of four and the pair is
 /// aligned; else the portable loop. What per-channel layers and odd last rows take.
 pub fn dot_pairs<const P: usize>(pairs: [&[u8]; P], column: &[i16]) -> [[i32; 2]; P] {
-    pairs.map(|pair| {
-        let n = column.len();
-        let fits = n > 0
-            && n.is_multiple_of(4)
-            && pair.len() >= 2 * n
-            && pair.as_ptr().cast::<u32>().is_aligned()
-            && column.as_ptr().cast::<u32>().is_aligned();
-        if !fits {
-            let [sums] = portable::dot_pairs([pair], column);
-            return sums;
-        }
-        let (mut even, mut odd) = (0i32, 0i32);
-        // SAFETY: `n` (a multiple of 4) values of the aligned column and `2n` bytes of the
-        // aligned pair are in bounds; each turn reads four of each and advances past them.
-        unsafe {
-            core::arch::asm!(
-                "2:",
-                "ldrd {x0}, {x1}, [{x}], #8",
-                "ldrd {w0}, {w1}, [{w}], #8",
-                "smlad {even}, {w0}, {x0}, {even}",
-                "sxtb16 {w0}, {w0}, ror #8",
-                "smlad {odd}, {w0}, {x0}, {odd}",
-                "smlad {even}, {w1}, {x1}, {even}",
-                "sxtb16 {w1}, {w1}, ror #8",
-                "smlad {odd}, {w1}, {x1}, {odd}",
-                "subs {n}, {n}, #1",
-                "bne 2b",
-                x = inout(reg) column.as_ptr() => _,
-                w = inout(reg) pair.as_ptr() => _,
-                n = inout(reg) n / 4 => _,
-                even = inout(reg) even,
-                odd = inout(reg) odd,
-                x0 = out(reg) _,
-                x1 = out(reg) _,
-                w0 = out(reg) _,
-                w1 = out(reg) _,
-                options(nostack, readonly),
-            );
-        }
-        // The even row's sum took the odd row's weights 256 times over (the high bytes).
-        [even.wrapping_sub(odd.wrapping_shl(8)), odd]
-    })
+    pairs.map(|pair| dot_pair(pair, column))
+}
+
+/// One pair of [`dot_pairs`] (out of line: one copy whatever `P`).
+#[inline(never)]
+fn dot_pair(pair: &[u8], column: &[i16]) -> [i32; 2] {
+    let n = column.len();
+    let fits = n > 0
+        && n.is_multiple_of(4)
+        && pair.len() >= 2 * n
+        && pair.as_ptr().cast::<u32>().is_aligned()
+        && column.as_ptr().cast::<u32>().is_aligned();
+    if !fits {
+        let [sums] = portable::dot_pairs([pair], column);
+        return sums;
+    }
+    let (mut even, mut odd) = (0i32, 0i32);
+    // SAFETY: `n` (a multiple of 4) values of the aligned column and `2n` bytes of the
+    // aligned pair are in bounds; each turn reads four of each and advances past them.
+    unsafe {
+        core::arch::asm!(
+            "2:",
+            "ldrd {x0}, {x1}, [{x}], #8",
+            "ldrd {w0}, {w1}, [{w}], #8",
+            "smlad {even}, {w0}, {x0}, {even}",
+            "sxtb16 {w0}, {w0}, ror #8",
+            "smlad {odd}, {w0}, {x0}, {odd}",
+            "smlad {even}, {w1}, {x1}, {even}",
+            "sxtb16 {w1}, {w1}, ror #8",
+            "smlad {odd}, {w1}, {x1}, {odd}",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            x = inout(reg) column.as_ptr() => _,
+            w = inout(reg) pair.as_ptr() => _,
+            n = inout(reg) n / 4 => _,
+            even = inout(reg) even,
+            odd = inout(reg) odd,
+            x0 = out(reg) _,
+            x1 = out(reg) _,
+            w0 = out(reg) _,
+            w1 = out(reg) _,
+            options(nostack, readonly),
+        );
+    }
+    // The even row's sum took the odd row's weights 256 times over (the high bytes).
+    [even.wrapping_sub(odd.wrapping_shl(8)), odd]
 }
 
 /// What [`paired_rows_loop`] needs, laid out as it copies it to its stack frame (offsets in
@@ -893,14 +897,12 @@ struct PairedRowsCtx {
     offset: i32,
     /// 32..48: the per-tensor requantization ([`ChannelQuant`], right shift at least 1).
     quant: ChannelQuant,
-    /// 48: output zero point, 52 and 56: the clamp, 60: the next output.
+    /// 48: output zero point, 52: the next output.
     zp: i32,
-    min: i32,
-    max: i32,
     y: *mut i8,
 }
 
-const _: () = assert!(core::mem::size_of::<PairedRowsCtx>() == 64);
+const _: () = assert!(core::mem::size_of::<PairedRowsCtx>() == 56);
 
 /// FULLY_CONNECTED over one widened column (`x - zp`, summing to `sum`) with its weights in
 /// row pairs (`Op::FullyConnectedPaired`) and a per-tensor requantization: each halfword of
@@ -926,8 +928,11 @@ pub fn paired_rows(
     };
     let quant = ChannelQuant::new(m);
     let rows = y.len() / 2 * 2;
+    // A clamp within int8's range (ReLU6, say) takes the caller's loop: one loop here, for
+    // the common case (no clamp, or ReLU at the zero point -128).
     let fits = quant.is_fast()
         && quant.right_minus_one() >= 0
+        && stage.clamp == Clamp::NONE
         && depth > 0
         && depth.is_multiple_of(8)
         && rows > 0
@@ -955,21 +960,13 @@ pub fn paired_rows(
         offset: sum.wrapping_mul(-128),
         quant,
         zp: stage.zero_point,
-        min: i32::from(stage.clamp.min),
-        max: i32::from(stage.clamp.max),
         y: y.as_mut_ptr(),
     };
     // SAFETY: `rows / 2` aligned pairs of `depth` (a multiple of 8) columns, their biases (8
     // bytes per pair, or the zeros), `depth` values of the aligned column and `rows` outputs
     // are in bounds (checked above); the requantization is fast with a right shift, as the
     // loop's output stage requires.
-    unsafe {
-        if stage.clamp == Clamp::NONE {
-            paired_rows_loop::<false>(&ctx);
-        } else {
-            paired_rows_loop::<true>(&ctx);
-        }
-    }
+    unsafe { paired_rows_loop(&ctx) };
     rows
 }
 
@@ -982,7 +979,7 @@ pub fn paired_rows(
 /// # Safety
 /// `ctx` describes weights, biases, column and outputs in bounds, as [`paired_rows`] checks.
 #[inline(always)]
-unsafe fn paired_rows_loop<const CLAMP: bool>(ctx: &PairedRowsCtx) {
+unsafe fn paired_rows_loop(ctx: &PairedRowsCtx) {
     // Eight columns of one pair: 56 bytes (wide `LDM`s), the same for every step, so that
     // the entry into a turn is a multiple of it.
     macro_rules! step {
@@ -1005,90 +1002,74 @@ unsafe fn paired_rows_loop<const CLAMP: bool>(ctx: &PairedRowsCtx) {
             )
         };
     }
-    macro_rules! body {
-        ($clamp:expr) => {
-            core::arch::asm!(
-                "push {{r6, r7}}",
-                "sub sp, sp, #64",
-                "ldm r0!, {{r1, r2, r3, r4, r5, r6, r7, r8}}",
-                "stm sp, {{r1, r2, r3, r4, r5, r6, r7, r8}}",
-                "ldm r0, {{r1, r2, r3, r4, r5, r6, r7, r8}}",
-                "add r0, sp, #32",
-                "stm r0, {{r1, r2, r3, r4, r5, r6, r7, r8}}",
-                // The loop's entry (in the frame where `skip` was): `skip` steps into its
-                // first turn (a Thumb address: bit 0 set).
-                "adr r6, 4f",
-                "adr lr, 11f",
-                "sub lr, lr, r6",
-                "ldr r2, [sp, #12]",
-                "mla r6, r2, lr, r6",
-                "orr r6, r6, #1",
-                "str r6, [sp, #12]",
-                "ldr r1, [sp, #0]",
-                "1:",
-                "ldr r0, [sp, #4]",
-                "ldr r10, [sp, #28]",
-                "ldr lr, [sp, #16]",
-                "ldr r2, [lr]",
-                "ldr r11, [lr, #4]",
-                "ldr r3, [sp, #20]",
-                "add lr, lr, r3",
-                "str lr, [sp, #16]",
-                "add r10, r10, r2",
-                "add r10, r10, r11, lsl #8",
-                "ldrd r12, lr, [sp, #8]",
-                "bx lr",
-                // Word-aligned, which `adr` needs of its targets.
-                ".p2align 2",
-                "4:",
-                step!(),
-                "11:",
-                step!(),
-                step!(),
-                step!(),
-                "subs r12, r12, #1",
-                "bne 4b",
-                "sub r10, r10, r11, lsl #8",
-                "add r0, sp, #32",
-                "ldm r0, {{r2, r3, r4, r5, r6, r7, r8, r9}}",
-                requantize_store!("r10", "r0", "r6", "[r9], #1", $clamp),
-                requantize_store!("r11", "r0", "r6", "[r9], #1", $clamp),
-                "str r9, [sp, #60]",
-                "ldr r0, [sp, #24]",
-                "subs r0, r0, #1",
-                "str r0, [sp, #24]",
-                "bne 1b",
-                "add sp, sp, #64",
-                "pop {{r6, r7}}",
-                inout("r0") ctx as *const PairedRowsCtx => _,
-                out("r1") _,
-                out("r2") _,
-                out("r3") _,
-                out("r4") _,
-                out("r5") _,
-                out("r8") _,
-                out("r9") _,
-                out("r10") _,
-                out("r11") _,
-                out("r12") _,
-                out("lr") _,
-            )
-        };
-    }
     // SAFETY: the caller's contract; r6 and r7 are restored before the block ends.
     unsafe {
-        if CLAMP {
-            body!(concat!(
-                "cmp lr, r7\n",
-                "it lt\n",
-                "movlt lr, r7\n",
-                "cmp lr, r8\n",
-                "it gt\n",
-                "movgt lr, r8\n",
-            ));
-        } else {
-            body!("");
-        }
+        core::arch::asm!(
+            "push {{r6, r7}}",
+            "sub sp, sp, #56",
+            "ldm r0!, {{r1, r2, r3, r4, r5, r6, r7, r8}}",
+            "stm sp, {{r1, r2, r3, r4, r5, r6, r7, r8}}",
+            "ldm r0, {{r1, r2, r3, r4, r5, r6}}",
+            "add r0, sp, #32",
+            "stm r0, {{r1, r2, r3, r4, r5, r6}}",
+            // The loop's entry (in the frame where `skip` was): `skip` steps into its
+            // first turn (a Thumb address: bit 0 set).
+            "adr r6, 4f",
+            "adr lr, 11f",
+            "sub lr, lr, r6",
+            "ldr r2, [sp, #12]",
+            "mla r6, r2, lr, r6",
+            "orr r6, r6, #1",
+            "str r6, [sp, #12]",
+            "ldr r1, [sp, #0]",
+            "1:",
+            "ldr r0, [sp, #4]",
+            "ldr r10, [sp, #28]",
+            "ldr lr, [sp, #16]",
+            "ldr r2, [lr]",
+            "ldr r11, [lr, #4]",
+            "ldr r3, [sp, #20]",
+            "add lr, lr, r3",
+            "str lr, [sp, #16]",
+            "add r10, r10, r2",
+            "add r10, r10, r11, lsl #8",
+            "ldrd r12, lr, [sp, #8]",
+            "bx lr",
+            // Word-aligned, which `adr` needs of its targets.
+            ".p2align 2",
+            "4:",
+            step!(),
+            "11:",
+            step!(),
+            step!(),
+            step!(),
+            "subs r12, r12, #1",
+            "bne 4b",
+            "sub r10, r10, r11, lsl #8",
+            "add r0, sp, #32",
+            "ldm r0, {{r2, r3, r4, r5, r6, r7}}",
+            requantize_store!("r10", "r0", "r6", "[r7], #1", ""),
+            requantize_store!("r11", "r0", "r6", "[r7], #1", ""),
+            "str r7, [sp, #52]",
+            "ldr r0, [sp, #24]",
+            "subs r0, r0, #1",
+            "str r0, [sp, #24]",
+            "bne 1b",
+            "add sp, sp, #56",
+            "pop {{r6, r7}}",
+            inout("r0") ctx as *const PairedRowsCtx => _,
+            out("r1") _,
+            out("r2") _,
+            out("r3") _,
+            out("r4") _,
+            out("r5") _,
+            out("r8") _,
+            out("r9") _,
+            out("r10") _,
+            out("r11") _,
+            out("r12") _,
+            out("lr") _,
+        )
     }
 }
 

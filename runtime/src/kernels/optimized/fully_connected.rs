@@ -4,10 +4,9 @@
 //! for a per-tensor requantization) and the rest through [`pairs_from`]. Blobs written before
 //! the pairs, with plain rows, take the reference kernel.
 
-use super::gemm::{ChannelParams, OutputStage};
-use super::requant::ChannelQuant;
+use super::gemm::OutputStage;
 use crate::format::{Clamp, Requant};
-use crate::kernels::{Scratch, arch, bias_at, reference, scratch_bytes};
+use crate::kernels::{Scratch, arch, reference, scratch_bytes};
 
 /// Bytes of scratch [`fully_connected_paired`] takes for inputs of `depth` values: one
 /// widened input.
@@ -87,37 +86,17 @@ fn pairs_from(
         };
         let [a, b] = arch::dot_pairs([pair0, next.unwrap_or(pair0)], column);
         let offset = sum.wrapping_mul(128);
-        for (i, acc) in [
+        let sums = [
             a[0].wrapping_sub(offset),
             a[1],
             b[0].wrapping_sub(offset),
             b[1],
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            output(unit + i, acc, bias, requant, stage, y);
+        ];
+        let OutputStage { zero_point, clamp } = stage;
+        for (i, (acc, out)) in sums.into_iter().zip(y.iter_mut().skip(unit)).enumerate() {
+            *out =
+                reference::fully_connected_output(acc, unit + i, bias, requant, zero_point, clamp);
         }
         unit += 4;
-    }
-}
-
-/// Output `unit` of `y` (if there is one) from its accumulator: bias, requantization, zero
-/// point and clamp. Out of line: per output, it is not where the time goes.
-#[inline(never)]
-fn output(
-    unit: usize,
-    acc: i32,
-    bias: Option<&[u8]>,
-    requant: &Requant<'_>,
-    stage: OutputStage,
-    y: &mut [i8],
-) {
-    let params = ChannelParams {
-        quant: ChannelQuant::new(requant.channel(unit)),
-        bias: bias_at(bias, unit),
-    };
-    if let Some(slot) = y.get_mut(unit) {
-        *slot = params.output(acc.wrapping_add(params.bias), stage.zero_point, stage.clamp);
     }
 }

@@ -36,7 +36,7 @@ pub fn fully_connected(
             let acc = w.iter().zip(x).fold(0i32, |acc, (&w, &x)| {
                 acc.wrapping_add(i32::from(w) * (i32::from(x) - input_zp))
             });
-            *out = output_of(acc, unit, bias, requant, output_zp, clamp);
+            *out = requantized(acc, unit, bias, requant, output_zp, clamp);
         }
     }
 }
@@ -44,7 +44,7 @@ pub fn fully_connected(
 /// Output `unit` from its accumulator: bias, requantization, zero point, clamp (one copy for
 /// both kernels).
 #[inline(never)]
-fn output_of(
+pub(crate) fn requantized(
     acc: i32,
     unit: usize,
     bias: Option<&[u8]>,
@@ -56,20 +56,9 @@ fn output_of(
     clamp_to_i8(acc.saturating_add(output_zp), clamp.min, clamp.max)
 }
 
-/// Weight `k` of row `unit` in the row pairs of `Op::FullyConnectedPaired` (pairs of
-/// `depth` columns of two bytes: the even row's weight plus 128, then the odd row's); 0 out
-/// of range.
-pub fn paired_weight(pairs: &[u8], depth: usize, unit: usize, k: usize) -> i32 {
-    let at = (unit / 2 * depth + k) * 2 + unit % 2;
-    match pairs.get(at) {
-        Some(&w) if unit.is_multiple_of(2) => i32::from(w) - 128,
-        Some(&w) => i32::from(w as i8),
-        None => 0,
-    }
-}
-
-/// FULLY_CONNECTED with its `units` rows of weights in pairs ([`paired_weight`]): the same
-/// results as [`fully_connected`] over those rows.
+/// FULLY_CONNECTED with its `units` rows of weights in pairs (`Op::FullyConnectedPaired`:
+/// pairs of `depth` columns of two bytes, the even row's weight plus 128, then the odd
+/// row's): the same results as [`fully_connected`] over those rows.
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 pub fn fully_connected_paired(
@@ -91,12 +80,20 @@ pub fn fully_connected_paired(
         .chunks_exact(depth)
         .zip(output.chunks_exact_mut(units))
     {
-        for (unit, out) in out_row.iter_mut().enumerate() {
-            let acc = x.iter().enumerate().fold(0i32, |acc, (k, &x)| {
-                let w = paired_weight(pairs, depth, unit, k);
-                acc.wrapping_add(w * (i32::from(x) - input_zp))
-            });
-            *out = output_of(acc, unit, bias, requant, output_zp, clamp);
+        for (p, (pair, outs)) in pairs
+            .chunks_exact(2 * depth)
+            .zip(out_row.chunks_mut(2))
+            .enumerate()
+        {
+            let mut acc = [0i32; 2];
+            for (&[even, odd], &x) in pair.as_chunks::<2>().0.iter().zip(x) {
+                let x = i32::from(x) - input_zp;
+                acc[0] = acc[0].wrapping_add((i32::from(even) - 128) * x);
+                acc[1] = acc[1].wrapping_add(i32::from(odd as i8) * x);
+            }
+            for (i, (out, acc)) in outs.iter_mut().zip(acc).enumerate() {
+                *out = requantized(acc, 2 * p + i, bias, requant, output_zp, clamp);
+            }
         }
     }
 }
@@ -173,8 +170,6 @@ mod tests {
         ];
         let bytes: Vec<u8> = weights.iter().map(|&w| w as u8).collect();
         assert_eq!(crate::format::pair_rows(&bytes, 3), pairs);
-        assert_eq!(paired_weight(&pairs, 3, 2, 0), -128);
-        assert_eq!(paired_weight(&pairs, 3, 1, 2), -2);
         let bias = [10i32, -4, 7].map(i32::to_le_bytes).concat();
         let req = Requant::PerTensor(Multiplier {
             multiplier: 1 << 30,

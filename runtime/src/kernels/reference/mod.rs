@@ -36,7 +36,8 @@ pub use elementwise::{
     abs, clip, dequantize, inv_sqrt_multiplier, l2_normalization, quantize, requantize_bytes,
     rescale, rsqrt,
 };
-pub use fully_connected::{fully_connected, fully_connected_paired, paired_weight};
+pub(crate) use fully_connected::requantized as fully_connected_output;
+pub use fully_connected::{fully_connected, fully_connected_paired};
 pub use matmul::{MatMul, MatMulParams, batch_matmul, batch_matmul_16};
 pub use pool::{average_pool_2d, max_pool_2d};
 pub use recurrent::{
