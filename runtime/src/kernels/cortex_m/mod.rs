@@ -192,17 +192,20 @@ pub fn pair_channels(
     }
 }
 
-/// See `portable::QUAD_COLUMNS`.
-pub const QUAD_COLUMNS: bool = true;
+/// See `portable::WIDE_COLUMNS`: four.
+pub const WIDE_COLUMNS: usize = 4;
 
-/// See `portable::quad_channels`: one channel at a time over the four columns, the whole
+/// See `portable::WIDE_MIN_DEPTH`: every depth.
+pub const WIDE_MIN_DEPTH: usize = 0;
+
+/// See `portable::wide_channels`: one channel at a time over the four columns, the whole
 /// channel loop in assembly ([`quad_block_loop`]) when no channel needs the reference
 /// requantization and `depth` is a whole number of groups (as the driver calls it);
 /// otherwise a plain loop (which the driver never takes: kept small, for the flash of the
 /// 256 KiB boards).
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
-pub fn quad_channels(
+pub fn wide_channels(
     filter: &[i8],
     params: &[ChannelParams],
     quant: Requantization,

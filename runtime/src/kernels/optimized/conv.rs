@@ -1,5 +1,5 @@
-//! CONV_2D as a blocked matrix product: the receptive fields of four (or two) output pixels
-//! are packed into a block of as many columns (im2col: values minus the input zero point as
+//! CONV_2D as a blocked matrix product: the receptive fields of a few output pixels (four on
+//! Arm, three on RISC-V, else two or one) are packed into a block of as many columns (im2col: values minus the input zero point as
 //! i16, zeros in the padding, which is exactly TFLM's skipping of padded taps), then every
 //! filter runs over the block through the architecture's dot kernel.
 //!
@@ -23,9 +23,9 @@ pub(super) fn block_cols(pixels: usize) -> usize {
 /// arena (its scratch is set by that layer; its other layers are at most 288 deep).
 const QUAD_MAX_DEPTH: usize = 512;
 
-/// Columns of CONV_2D's widest block for `pixels` output pixels of `depth` values: four where
-/// the architecture takes blocks of four (`arch::QUAD_COLUMNS`; the scratch is the same on
-/// every architecture, so that the arena is).
+/// Columns of CONV_2D's widest block for `pixels` output pixels of `depth` values, as scratch
+/// is sized: four (the most any architecture's `arch::WIDE_COLUMNS` takes; the scratch is the
+/// same on every architecture, so that the arena is).
 fn widest_block(pixels: usize, depth: usize) -> usize {
     if pixels >= 4 && depth <= QUAD_MAX_DEPTH {
         4
@@ -136,13 +136,13 @@ pub fn conv_2d(
                 stage.zero_point = 0;
             }
             let params = &*params;
-            // Blocks of four where every multiplier is not negative (left shifts are fine),
-            // over rows of whole groups: the filter's, or the chunk's padded into scratch.
-            let quad = arch::QUAD_COLUMNS
-                && widest == 4
+            // Wide blocks where every multiplier is not negative (left shifts are fine), over
+            // rows of whole groups: the filter's, or the chunk's padded into scratch.
+            let wide = widest == 4
+                && depth >= arch::WIDE_MIN_DEPTH
                 && (quant.is_fast() || params.iter().all(|p| !p.quant.slow()));
             let rows = filter.get(c0 * depth..).unwrap_or(&[]);
-            let (rows, row_len) = if quad && !padded.is_empty() {
+            let (rows, row_len) = if wide && !padded.is_empty() {
                 let whole = depth.next_multiple_of(4);
                 for (to, from) in padded.chunks_exact_mut(whole).zip(rows.chunks(depth)) {
                     let (row, tail) = to.split_at_mut(depth.min(whole));
@@ -158,11 +158,11 @@ pub fn conv_2d(
                 // columns is 0).
                 (rows, depth)
             };
-            let quad = quad && row_len.is_multiple_of(4);
+            let wide = wide && row_len.is_multiple_of(4);
             let mut p = 0;
             while p < pixels {
-                let cols = if quad && p + 4 <= pixels {
-                    4
+                let cols = if wide && p + arch::WIDE_COLUMNS <= pixels {
+                    arch::WIDE_COLUMNS
                 } else if p + 2 <= pixels {
                     2
                 } else {
@@ -191,8 +191,8 @@ pub fn conv_2d(
                     }
                 }
                 let y = y.get_mut(p * g.out_c..).unwrap_or(&mut []);
-                if cols == 4 {
-                    arch::quad_channels(rows, params, quant, block, row_len, stage, y, g.out_c, c0);
+                if cols == arch::WIDE_COLUMNS {
+                    arch::wide_channels(rows, params, quant, block, row_len, stage, y, g.out_c, c0);
                 } else if cols == 2 {
                     arch::pair_channels(rows, params, quant, block, row_len, stage, y, g.out_c, c0);
                 } else {

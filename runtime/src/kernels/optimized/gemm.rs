@@ -259,13 +259,7 @@ pub fn channels<const R: usize, const C: usize>(
     out_c: usize,
     first: usize,
 ) {
-    let n = params.len();
-    let fits = depth > 0
-        && filter.len() >= n * depth
-        && first + n <= out_c
-        && y.len() >= (C - 1) * out_c + first + n
-        && block.len() >= block_len(depth, C);
-    if !fits {
+    if !fits::<C>(filter, params, block, depth, y, out_c, first) {
         return;
     }
     if quant.is_fast() {
@@ -273,6 +267,45 @@ pub fn channels<const R: usize, const C: usize>(
     } else {
         rows::<R, C, false>(filter, params, block, depth, stage, y, out_c, first);
     }
+}
+
+/// [`channels`] with the output stage in one form only, for less code: `FAST` where every
+/// channel takes the fast requantization (`Requantization::is_fast`), the reference's
+/// otherwise (which is right for every channel).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn channels_as<const R: usize, const C: usize, const FAST: bool>(
+    filter: &[i8],
+    params: &[ChannelParams],
+    block: &[i16],
+    depth: usize,
+    stage: OutputStage,
+    y: &mut [i8],
+    out_c: usize,
+    first: usize,
+) {
+    if fits::<C>(filter, params, block, depth, y, out_c, first) {
+        rows::<R, C, FAST>(filter, params, block, depth, stage, y, out_c, first);
+    }
+}
+
+/// Whether the rows, block and outputs of [`channels`] are as long as it needs.
+#[inline(always)]
+fn fits<const C: usize>(
+    filter: &[i8],
+    params: &[ChannelParams],
+    block: &[i16],
+    depth: usize,
+    y: &[i8],
+    out_c: usize,
+    first: usize,
+) -> bool {
+    let n = params.len();
+    depth > 0
+        && filter.len() >= n * depth
+        && first + n <= out_c
+        && y.len() >= (C - 1) * out_c + first + n
+        && block.len() >= block_len(depth, C)
 }
 
 /// [`channels`] once the bounds are checked.

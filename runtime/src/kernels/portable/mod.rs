@@ -34,14 +34,18 @@ pub fn pair_channels(
     gemm::channels::<PAIR_CHANNELS, 2>(filter, params, quant, block, depth, stage, y, out_c, first);
 }
 
-/// Whether CONV_2D packs blocks of four columns (and calls [`quad_channels`]) where no channel
-/// of a chunk needs the reference requantization; blocks of two otherwise.
-pub const QUAD_COLUMNS: bool = true;
+/// Columns of CONV_2D's wide blocks (more than two; [`wide_channels`]), packed where no
+/// channel of a chunk needs the reference requantization; blocks of two otherwise.
+pub const WIDE_COLUMNS: usize = 4;
 
-/// Every channel of a chunk times a block of four packed columns: see [`pair_channels`].
+/// Shallowest receptive field packed in wide blocks (shallower ones take blocks of two).
+pub const WIDE_MIN_DEPTH: usize = 0;
+
+/// Every channel of a chunk times a block of [`WIDE_COLUMNS`] packed columns: see
+/// [`pair_channels`].
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
-pub fn quad_channels(
+pub fn wide_channels(
     filter: &[i8],
     params: &[ChannelParams],
     quant: Requantization,
@@ -52,11 +56,13 @@ pub fn quad_channels(
     out_c: usize,
     first: usize,
 ) {
-    gemm::channels::<QUAD_ROWS, 4>(filter, params, quant, block, depth, stage, y, out_c, first);
+    gemm::channels::<WIDE_ROWS, WIDE_COLUMNS>(
+        filter, params, quant, block, depth, stage, y, out_c, first,
+    );
 }
 
-/// Output channels per call of [`dot`] with a block of four columns (eight accumulators).
-pub const QUAD_ROWS: usize = 2;
+/// Output channels per call of [`dot`] with a wide block (eight accumulators).
+pub const WIDE_ROWS: usize = 2;
 
 /// Every channel of a chunk times one packed column: see [`pair_channels`].
 #[allow(clippy::too_many_arguments)]

@@ -1,26 +1,59 @@
 //! RISC-V micro-kernels (RV32IM and up): no SIMD, so the work is register blocking. A block of
-//! four output channels times two columns keeps eight accumulators and the eight values of a
-//! group of both columns in registers: per group of four depth positions, 8 halfword and 16
-//! byte loads feed 32 multiply-adds.
+//! four output channels times three columns keeps twelve accumulators in registers: per depth
+//! position, 3 halfword and 4 byte loads feed 12 multiply-adds (2.71 instructions per MAC in
+//! the loop, against 2.94 for four channels times two columns).
 //!
-//! That block (CONV_2D's and FULLY_CONNECTED's chunks of four channels) is one assembly loop,
-//! [`dot_4x2`]: it needs 25 registers, and how LLVM allocated them in Rust moved with code
-//! elsewhere in the firmware (three spills per group, +2% on the MLPerf models, after an
-//! unrelated change). Elsewhere the multiply-add is one assembly block (`mul` then `add`) so
-//! that the compiler keeps each product next to its sum: left to itself, it hoists all 32
-//! products of a group ahead of the sums and spills them. Everything else is the portable code.
+//! Those blocks (CONV_2D's chunks of four channels, over three columns or the last two) are
+//! assembly loops, [`dot_4x3`] and [`dot_4x2`]: they need 23 and 25 registers, and how LLVM
+//! allocated them in Rust moved with code elsewhere in the firmware (three spills per group,
+//! +2% on the MLPerf models, after an unrelated change). Elsewhere the multiply-add is one
+//! assembly block (`mul` then `add`) so that the compiler keeps each product next to its sum:
+//! left to itself, it hoists all 32 products of a group ahead of the sums and spills them.
+//! Everything else is the portable code.
 
-use super::optimized::gemm::{ChannelParams, OutputStage};
+use super::optimized::gemm::{self, ChannelParams, OutputStage, Requantization};
 use super::portable;
 
 // The channel loops are portable's: they call `arch::dot`, which on RISC-V is the one below.
 pub use portable::{
     DepthwiseChunk, PACKED_ORDER, add_tabulated, depthwise_3x3_line, dot_pairs, pack_groups,
-    pair_channels, paired_rows, quad_channels, single_channels, widen_column, widen_pairs,
+    pair_channels, paired_rows, single_channels, widen_column, widen_pairs,
 };
 
-/// RV32 keeps blocks of two columns: its `dot` is tuned for four channels times two.
-pub const QUAD_COLUMNS: bool = false;
+/// See `portable::WIDE_COLUMNS`: three, for [`dot_4x3`] (IC's 3x3 layers of 16 channels 3.65
+/// -> 3.41 instructions per MAC against blocks of two; IC 45.17 -> 42.76 M in all).
+pub const WIDE_COLUMNS: usize = 3;
+
+/// See `portable::WIDE_MIN_DEPTH`: over four groups (1x1 layers of depth 8 and 16, VWW's
+/// layers 2 and 4 and IC's 6, took 1-3% more in blocks of three than of two).
+pub const WIDE_MIN_DEPTH: usize = 17;
+
+/// See `portable::wide_channels`: four channels at a time ([`dot_4x3`]) where every channel
+/// takes the fast requantization (the MLPerf Tiny models' every layer); otherwise one at a
+/// time, in little code.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+pub fn wide_channels(
+    filter: &[i8],
+    params: &[ChannelParams],
+    quant: Requantization,
+    block: &[i16],
+    depth: usize,
+    stage: OutputStage,
+    y: &mut [i8],
+    out_c: usize,
+    first: usize,
+) {
+    if quant.is_fast() {
+        gemm::channels_as::<4, WIDE_COLUMNS, true>(
+            filter, params, block, depth, stage, y, out_c, first,
+        );
+    } else {
+        gemm::channels_as::<1, WIDE_COLUMNS, false>(
+            filter, params, block, depth, stage, y, out_c, first,
+        );
+    }
+}
 
 /// See `portable::DEPTHWISE_LINES` (on RV32 the portable line kernel, KWS's 3x3 depthwise
 /// layers 9.33 -> 8.17 instructions per MAC against the pixel loop).
@@ -75,6 +108,20 @@ pub fn dot<const R: usize, const C: usize>(
     if w.iter().any(|w| w.len() < 4 * groups) || x.len() < 4 * C * groups {
         return;
     }
+    // Four rows times three columns only ever take the assembly: no Rust loop for them.
+    #[cfg(target_arch = "riscv32")]
+    if let (4, 3, [w0, w1, w2, w3]) = (R, C, &w[..]) {
+        if groups > 0 {
+            // SAFETY: with R = 4 and C = 3 the two array types are the same; the rows and the
+            // block hold `groups` groups (checked above).
+            unsafe {
+                let acc = &mut *(acc as *mut [[i32; C]; R]).cast::<[[i32; 3]; 4]>();
+                let rows = [w0, w1, w2, w3].map(|w| w.as_ptr());
+                dot_4x3(acc, rows, x.as_ptr(), groups);
+            }
+        }
+        return;
+    }
     #[cfg(target_arch = "riscv32")]
     if let (4, 2, true, Some(first)) = (R, C, groups > 0, w.first()) {
         // CONV_2D's rows of a chunk lie `depth` bytes apart: one pointer and the distance.
@@ -125,6 +172,136 @@ pub fn dot<const R: usize, const C: usize>(
         }
     }
     *acc = sums;
+}
+
+/// One row of a depth position of [`dot_4x3`]: the row's weight (byte `$o` of its group at
+/// `$p`) times the three columns' values, into the row's three sums.
+#[cfg(target_arch = "riscv32")]
+macro_rules! row_4x3 {
+    ($o:literal, $p:literal, $a0:literal, $a1:literal, $a2:literal) => {
+        concat!(
+            "lb {w}, ",
+            $o,
+            "({",
+            $p,
+            "})\n",
+            "mul {t}, {w}, {x0}\n",
+            "add {",
+            $a0,
+            "}, {",
+            $a0,
+            "}, {t}\n",
+            "mul {t}, {w}, {x1}\n",
+            "add {",
+            $a1,
+            "}, {",
+            $a1,
+            "}, {t}\n",
+            "mul {w}, {w}, {x2}\n",
+            "add {",
+            $a2,
+            "}, {",
+            $a2,
+            "}, {w}\n",
+        )
+    };
+}
+
+/// One depth position of a group of [`dot_4x3`]: the three columns' values (halfwords at
+/// `$x0`, `$x1`, `$x2` of the block's group), then the four rows' weights at `$o`, the
+/// position's byte in the packed order.
+#[cfg(target_arch = "riscv32")]
+macro_rules! depth_4x3 {
+    ($x0:literal, $x1:literal, $x2:literal, $o:literal) => {
+        concat!(
+            "lh {x0}, ",
+            $x0,
+            "({col})\n",
+            "lh {x1}, ",
+            $x1,
+            "({col})\n",
+            "lh {x2}, ",
+            $x2,
+            "({col})\n",
+            row_4x3!($o, "p0", "a00", "a01", "a02"),
+            row_4x3!($o, "p1", "a10", "a11", "a12"),
+            row_4x3!($o, "p2", "a20", "a21", "a22"),
+            row_4x3!($o, "p3", "a30", "a31", "a32"),
+        )
+    };
+}
+
+/// [`dot`] for four rows times a block of three columns, in assembly: twelve sums, a depth
+/// position's three column values, a weight and a product in registers (23 of the 26 inline
+/// assembly may use). Per group: 12 halfword and 16 byte loads, 48 multiply-adds, 6 pointer
+/// steps and the branch, 130 instructions.
+///
+/// # Safety
+/// `rows[r] .. + 4·groups` and `column .. + 12·groups` are readable; `groups > 0`.
+#[cfg(target_arch = "riscv32")]
+#[inline(always)]
+unsafe fn dot_4x3(
+    acc: &mut [[i32; 3]; 4],
+    rows: [*const i8; 4],
+    column: *const i16,
+    groups: usize,
+) {
+    let [
+        [mut a00, mut a01, mut a02],
+        [mut a10, mut a11, mut a12],
+        [mut a20, mut a21, mut a22],
+        [mut a30, mut a31, mut a32],
+    ] = *acc;
+    // SAFETY: reads only what the caller guarantees; `groups > 0`, so the loop ends when
+    // `col` reaches `end`.
+    unsafe {
+        let end = column.add(12 * groups);
+        core::arch::asm!(
+            "2:",
+            // A group of each column is four halfwords (slots 0..3 hold the group's values
+            // 0, 2, 1, 3): slot s of column c at byte 8c + 2s.
+            depth_4x3!("0", "8", "16", "0"),
+            depth_4x3!("2", "10", "18", "2"),
+            depth_4x3!("4", "12", "20", "1"),
+            depth_4x3!("6", "14", "22", "3"),
+            "addi {col}, {col}, 24",
+            "addi {p0}, {p0}, 4",
+            "addi {p1}, {p1}, 4",
+            "addi {p2}, {p2}, 4",
+            "addi {p3}, {p3}, 4",
+            "bne {col}, {end}, 2b",
+            a00 = inout(reg) a00,
+            a01 = inout(reg) a01,
+            a02 = inout(reg) a02,
+            a10 = inout(reg) a10,
+            a11 = inout(reg) a11,
+            a12 = inout(reg) a12,
+            a20 = inout(reg) a20,
+            a21 = inout(reg) a21,
+            a22 = inout(reg) a22,
+            a30 = inout(reg) a30,
+            a31 = inout(reg) a31,
+            a32 = inout(reg) a32,
+            col = inout(reg) column => _,
+            p0 = inout(reg) rows[0] => _,
+            p1 = inout(reg) rows[1] => _,
+            p2 = inout(reg) rows[2] => _,
+            p3 = inout(reg) rows[3] => _,
+            end = in(reg) end,
+            x0 = out(reg) _,
+            x1 = out(reg) _,
+            x2 = out(reg) _,
+            w = out(reg) _,
+            t = out(reg) _,
+            options(readonly, nostack),
+        );
+    }
+    *acc = [
+        [a00, a01, a02],
+        [a10, a11, a12],
+        [a20, a21, a22],
+        [a30, a31, a32],
+    ];
 }
 
 /// [`dot`] for four rows `stride` bytes apart times a block of two columns, in assembly: the
