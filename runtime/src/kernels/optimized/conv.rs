@@ -138,6 +138,7 @@ pub fn conv_2d(
             let params = &*params;
             // Wide blocks where every multiplier is not negative (left shifts are fine), over
             // rows of whole groups: the filter's, or the chunk's padded into scratch.
+            #[allow(clippy::absurd_extreme_comparisons)] // WIDE_MIN_DEPTH is 0 on most
             let wide = widest == 4
                 && depth >= arch::WIDE_MIN_DEPTH
                 && (quant.is_fast() || params.iter().all(|p| !p.quant.slow()));

@@ -273,7 +273,7 @@ pub fn channels<const R: usize, const C: usize>(
 /// channel takes the fast requantization (`Requantization::is_fast`), the reference's
 /// otherwise (which is right for every channel).
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, dead_code)] // RISC-V's wide blocks call it
 pub fn channels_as<const R: usize, const C: usize, const FAST: bool>(
     filter: &[i8],
     params: &[ChannelParams],
