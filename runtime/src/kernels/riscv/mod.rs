@@ -232,9 +232,11 @@ macro_rules! depth_4x3 {
 }
 
 /// [`dot`] for four rows times a block of three columns, in assembly: twelve sums, a depth
-/// position's three column values, a weight and a product in registers (23 of the 26 inline
-/// assembly may use). Per group: 12 halfword and 16 byte loads, 48 multiply-adds, 6 pointer
-/// steps and the branch, 130 instructions.
+/// position's three column values, a weight and a product in registers (24 of the 26 inline
+/// assembly may use, with the sums' address). Per group: 12 halfword and 16 byte loads, 48
+/// multiply-adds, 6 pointer steps and the branch, 130 instructions. (The same loads and
+/// stores of the sums in [`dot_4x2`], at 26 registers, made the compiler spill around it:
+/// IC's layer 6 758 -> 814 k instructions.)
 ///
 /// # Safety
 /// `rows[r] .. + 4·groups` and `column .. + 12·groups` are readable; `groups > 0`.
@@ -246,17 +248,25 @@ unsafe fn dot_4x3(
     column: *const i16,
     groups: usize,
 ) {
-    let [
-        [mut a00, mut a01, mut a02],
-        [mut a10, mut a11, mut a12],
-        [mut a20, mut a21, mut a22],
-        [mut a30, mut a31, mut a32],
-    ] = *acc;
-    // SAFETY: reads only what the caller guarantees; `groups > 0`, so the loop ends when
-    // `col` reaches `end`.
+    // SAFETY: reads only what the caller guarantees, and `acc`; `groups > 0`, so the loop
+    // ends when `col` reaches `end`.
     unsafe {
         let end = column.add(12 * groups);
         core::arch::asm!(
+            // The sums from memory and back: as twelve register operands, the compiler moved
+            // each through the stack twice around the loop.
+            "lw {a00}, 0({acc})",
+            "lw {a01}, 4({acc})",
+            "lw {a02}, 8({acc})",
+            "lw {a10}, 12({acc})",
+            "lw {a11}, 16({acc})",
+            "lw {a12}, 20({acc})",
+            "lw {a20}, 24({acc})",
+            "lw {a21}, 28({acc})",
+            "lw {a22}, 32({acc})",
+            "lw {a30}, 36({acc})",
+            "lw {a31}, 40({acc})",
+            "lw {a32}, 44({acc})",
             "2:",
             // A group of each column is four halfwords (slots 0..3 hold the group's values
             // 0, 2, 1, 3): slot s of column c at byte 8c + 2s.
@@ -270,18 +280,31 @@ unsafe fn dot_4x3(
             "addi {p2}, {p2}, 4",
             "addi {p3}, {p3}, 4",
             "bne {col}, {end}, 2b",
-            a00 = inout(reg) a00,
-            a01 = inout(reg) a01,
-            a02 = inout(reg) a02,
-            a10 = inout(reg) a10,
-            a11 = inout(reg) a11,
-            a12 = inout(reg) a12,
-            a20 = inout(reg) a20,
-            a21 = inout(reg) a21,
-            a22 = inout(reg) a22,
-            a30 = inout(reg) a30,
-            a31 = inout(reg) a31,
-            a32 = inout(reg) a32,
+            "sw {a00}, 0({acc})",
+            "sw {a01}, 4({acc})",
+            "sw {a02}, 8({acc})",
+            "sw {a10}, 12({acc})",
+            "sw {a11}, 16({acc})",
+            "sw {a12}, 20({acc})",
+            "sw {a20}, 24({acc})",
+            "sw {a21}, 28({acc})",
+            "sw {a22}, 32({acc})",
+            "sw {a30}, 36({acc})",
+            "sw {a31}, 40({acc})",
+            "sw {a32}, 44({acc})",
+            acc = in(reg) acc.as_mut_ptr(),
+            a00 = out(reg) _,
+            a01 = out(reg) _,
+            a02 = out(reg) _,
+            a10 = out(reg) _,
+            a11 = out(reg) _,
+            a12 = out(reg) _,
+            a20 = out(reg) _,
+            a21 = out(reg) _,
+            a22 = out(reg) _,
+            a30 = out(reg) _,
+            a31 = out(reg) _,
+            a32 = out(reg) _,
             col = inout(reg) column => _,
             p0 = inout(reg) rows[0] => _,
             p1 = inout(reg) rows[1] => _,
@@ -293,15 +316,9 @@ unsafe fn dot_4x3(
             x2 = out(reg) _,
             w = out(reg) _,
             t = out(reg) _,
-            options(readonly, nostack),
+            options(nostack),
         );
     }
-    *acc = [
-        [a00, a01, a02],
-        [a10, a11, a12],
-        [a20, a21, a22],
-        [a30, a31, a32],
-    ];
 }
 
 /// [`dot`] for four rows `stride` bytes apart times a block of two columns, in assembly: the
