@@ -332,7 +332,7 @@ pub fn apply_fast(q: &super::optimized::requant::ChannelQuant, acc: i32) -> i32 
 
 /// The low and high 16-bit halves of a word, as numbers.
 #[inline(always)]
-fn halves(v: u32) -> (i32, i32) {
+pub(super) fn halves(v: u32) -> (i32, i32) {
     (i32::from(v as i16), i32::from((v >> 16) as i16))
 }
 

@@ -11,13 +11,14 @@
 //! left to itself, it hoists all 32 products of a group ahead of the sums and spills them.
 //! Everything else is the portable code.
 
+use super::optimized::depthwise::{Line3x3, LineChannel};
 use super::optimized::gemm::{self, ChannelParams, OutputStage, Requantization};
 use super::portable;
 
 // The channel loops are portable's: they call `arch::dot`, which on RISC-V is the one below.
 pub use portable::{
-    DepthwiseChunk, PACKED_ORDER, add_tabulated, depthwise_3x3_line, dot_pairs, pack_groups,
-    pair_channels, paired_rows, single_channels, widen_column, widen_pairs,
+    DepthwiseChunk, PACKED_ORDER, add_tabulated, dot_pairs, pack_groups, pair_channels,
+    paired_rows, single_channels, widen_column, widen_pairs,
 };
 
 /// See `portable::WIDE_COLUMNS`: three, for [`dot_4x3`] (IC's 3x3 layers of 16 channels 3.65
@@ -479,6 +480,71 @@ unsafe fn dot_4x2(
         );
     }
     *acc = [[a00, a01], [a10, a11], [a20, a21], [a30, a31]];
+}
+
+/// See `portable::depthwise_3x3_line`. Along lines of stride 1 the window slides: input
+/// position `j` of the three lines gives the column sums `P_a(j) = Σ_r k[r][a]·line_r[j]`
+/// (`a` = 0, 1, 2) and output `i` is `P_0(i) + P_1(i + 1) + P_2(i + 2)`, so each output
+/// loads three values rather than nine.
+///
+/// # Safety
+/// As `portable::depthwise_3x3_line`.
+pub unsafe fn depthwise_3x3_line(line: &Line3x3) {
+    if line.stride != 1 {
+        // SAFETY: the caller's contract.
+        return unsafe { portable::depthwise_3x3_line(line) };
+    }
+    let channel_bytes = line.along_bytes + line.next_channel;
+    for (k, channel) in line.channels.iter().enumerate() {
+        let rows = line.lines.map(|l| l.wrapping_byte_add(k * channel_bytes));
+        // SAFETY: the caller's contract, for channel `k`.
+        unsafe { sliding_line_channel(line, channel, rows, line.out.wrapping_add(k)) };
+    }
+}
+
+/// One channel of [`depthwise_3x3_line`] at stride 1.
+///
+/// # Safety
+/// Positions `0..n + 2` of each of `rows` are readable (`n` the outputs, `along_bytes / 2`)
+/// and the `n` outputs from `out`, `line.out_step` apart, writable.
+#[inline(never)]
+unsafe fn sliding_line_channel(
+    line: &Line3x3,
+    channel: &LineChannel,
+    rows: [*const i16; 3],
+    out: *mut i8,
+) {
+    let n = line.along_bytes / 2;
+    if n == 0 {
+        return;
+    }
+    let [low, high] = line.clamp.map(|b| i32::from(b as u8 as i8));
+    let [w0, w1, w2, w3, w4] = channel.weights.map(portable::halves);
+    let k = [[w0.0, w0.1, w3.0], [w1.0, w1.1, w3.1], [w2.0, w2.1, w4.0]];
+    let [r0, r1, r2] = rows;
+    // SAFETY (every call): j < n + 2 (the caller's contract).
+    let columns = |j: usize| -> [i32; 3] {
+        let x = unsafe { [*r0.add(j), *r1.add(j), *r2.add(j)] }.map(i32::from);
+        core::array::from_fn(|a| x[0] * k[0][a] + x[1] * k[1][a] + x[2] * k[2][a])
+    };
+    // `next`: output j - 1's sum so far (P_0 of j - 1 and P_1 of j, with the bias), `last`
+    // output j's (P_0 of j, with the bias), entering position j + 1.
+    let [p0, _, _] = columns(0);
+    let [q0, q1, _] = columns(1);
+    let mut next = channel.folded.wrapping_add(p0).wrapping_add(q1);
+    let mut last = channel.folded.wrapping_add(q0);
+    let mut out = out;
+    for j in 2..n + 2 {
+        let [p0, p1, p2] = columns(j);
+        let acc = next.wrapping_add(p2);
+        next = last.wrapping_add(p1);
+        last = channel.folded.wrapping_add(p0);
+        // The bounds are int8 values: clamping to them saturates to int8 too.
+        let v = channel.quant.apply_fast(acc).max(low).min(high);
+        // SAFETY: output j - 2 < n (the caller's contract).
+        unsafe { *out = v as i8 };
+        out = out.wrapping_add(line.out_step);
+    }
 }
 
 /// See `portable::depthwise_pixel`: four channels at a time, each tap's four inputs and four
