@@ -200,7 +200,8 @@ fn the_compiled_digits_application_fits_in_10_kb() {
 /// 11.99 M, IC from 16.04 to 14.61 M and KWS to 3.64 M; lowered by 630 and 370 B with the
 /// row pairs of FULLY_CONNECTED and the reference requantization out of line; RV32 raised by
 /// 4,722 B by the four-by-three convolution block, which took IC from 45.17 to 42.57 M
-/// instructions, KWS from 11.23 to 10.78 M and VWW from 35.45 to 33.60 M). The issue's
+/// instructions, KWS from 11.23 to 10.78 M and VWW from 35.45 to 33.60 M, and by 818 B by the
+/// sliding depthwise lines, KWS to 10.65 M and VWW to 33.41 M). The issue's
 /// target is lower (20 KB on Cortex-M4, 24 KB on RV32IMAC); lower these limits as the code
 /// shrinks.
 #[test]
@@ -210,7 +211,7 @@ fn the_compiled_kws_firmware_is_exact_and_its_runtime_code_held() {
     let (inputs, tflm) = mote_tests::mlperf_set("kws_dscnn", "random").unwrap();
     let (len, out_len) = (mote_tests::sample_len(&blob), mote_tests::output_len(&blob));
     let (inputs, tflm) = (&inputs[..3 * len], &tflm[..3 * out_len]);
-    for (board, limit) in [(Board::Mps2An386, 52_188), (Board::Riscv32Virt, 44_144)] {
+    for (board, limit) in [(Board::Mps2An386, 52_188), (Board::Riscv32Virt, 44_962)] {
         let elf = qemu::build_firmware_with(board, &ArenaSize::Compiled(path.clone()))
             .unwrap_or_else(|e| panic!("{board}: {e:#}"));
         let (runtime, _) = bench::runtime_text(&std::fs::read(&elf).unwrap()).unwrap();
