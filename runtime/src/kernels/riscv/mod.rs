@@ -520,12 +520,17 @@ unsafe fn sliding_line_channel(
     }
     let [low, high] = line.clamp.map(|b| i32::from(b as u8 as i8));
     let [w0, w1, w2, w3, w4] = channel.weights.map(portable::halves);
-    let k = [[w0.0, w0.1, w3.0], [w1.0, w1.1, w3.1], [w2.0, w2.1, w4.0]];
+    let (k00, k01, k02, k10, k11, k12, k20, k21, k22) =
+        (w0.0, w0.1, w3.0, w1.0, w1.1, w3.1, w2.0, w2.1, w4.0);
     let [r0, r1, r2] = rows;
     // SAFETY (every call): j < n + 2 (the caller's contract).
     let columns = |j: usize| -> [i32; 3] {
-        let x = unsafe { [*r0.add(j), *r1.add(j), *r2.add(j)] }.map(i32::from);
-        core::array::from_fn(|a| x[0] * k[0][a] + x[1] * k[1][a] + x[2] * k[2][a])
+        let [x0, x1, x2] = unsafe { [*r0.add(j), *r1.add(j), *r2.add(j)] }.map(i32::from);
+        [
+            x0 * k00 + x1 * k10 + x2 * k20,
+            x0 * k01 + x1 * k11 + x2 * k21,
+            x0 * k02 + x1 * k12 + x2 * k22,
+        ]
     };
     // `next`: output j - 1's sum so far (P_0 of j - 1 and P_1 of j, with the bias), `last`
     // output j's (P_0 of j, with the bias), entering position j + 1.
