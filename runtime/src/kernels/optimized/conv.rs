@@ -1,7 +1,8 @@
 //! CONV_2D as a blocked matrix product: the receptive fields of a few output pixels (four on
-//! Arm, three on RISC-V, else two or one) are packed into a block of as many columns (im2col: values minus the input zero point as
-//! i16, zeros in the padding, which is exactly TFLM's skipping of padded taps), then every
-//! filter runs over the block through the architecture's dot kernel.
+//! Arm, three on RISC-V, else two or one) are packed into a block of as many columns (im2col:
+//! values minus the input zero point as i16, zeros in the padding, which is exactly TFLM's
+//! skipping of padded taps), then every filter runs over the block through the architecture's
+//! dot kernel.
 //!
 //! Grouped convolutions take the reference kernel.
 

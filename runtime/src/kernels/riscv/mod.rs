@@ -4,7 +4,7 @@
 //! the loop, against 2.94 for four channels times two columns).
 //!
 //! Those blocks (CONV_2D's chunks of four channels, over three columns or the last two) are
-//! assembly loops, [`dot_4x3`] and [`dot_4x2`]: they need 23 and 25 registers, and how LLVM
+//! assembly loops, [`dot_4x3`] and [`dot_4x2`]: they need 24 and 25 registers, and how LLVM
 //! allocated them in Rust moved with code elsewhere in the firmware (three spills per group,
 //! +2% on the MLPerf models, after an unrelated change). Elsewhere the multiply-add is one
 //! assembly block (`mul` then `add`) so that the compiler keeps each product next to its sum:
@@ -22,7 +22,7 @@ pub use portable::{
 };
 
 /// See `portable::WIDE_COLUMNS`: three, for [`dot_4x3`] (IC's 3x3 layers of 16 channels 3.65
-/// -> 3.41 instructions per MAC against blocks of two; IC 45.17 -> 42.76 M in all).
+/// -> 3.39 instructions per MAC against blocks of two; IC 45.17 -> 42.57 M in all).
 pub const WIDE_COLUMNS: usize = 3;
 
 /// See `portable::WIDE_MIN_DEPTH`: over four groups (1x1 layers of depth 8 and 16, VWW's
@@ -178,32 +178,17 @@ pub fn dot<const R: usize, const C: usize>(
 /// One row of a depth position of [`dot_4x3`]: the row's weight (byte `$o` of its group at
 /// `$p`) times the three columns' values, into the row's three sums.
 #[cfg(target_arch = "riscv32")]
+#[rustfmt::skip]
 macro_rules! row_4x3 {
     ($o:literal, $p:literal, $a0:literal, $a1:literal, $a2:literal) => {
         concat!(
-            "lb {w}, ",
-            $o,
-            "({",
-            $p,
-            "})\n",
+            "lb {w}, ", $o, "({", $p, "})\n",
             "mul {t}, {w}, {x0}\n",
-            "add {",
-            $a0,
-            "}, {",
-            $a0,
-            "}, {t}\n",
+            "add {", $a0, "}, {", $a0, "}, {t}\n",
             "mul {t}, {w}, {x1}\n",
-            "add {",
-            $a1,
-            "}, {",
-            $a1,
-            "}, {t}\n",
+            "add {", $a1, "}, {", $a1, "}, {t}\n",
             "mul {w}, {w}, {x2}\n",
-            "add {",
-            $a2,
-            "}, {",
-            $a2,
-            "}, {w}\n",
+            "add {", $a2, "}, {", $a2, "}, {w}\n",
         )
     };
 }
@@ -212,18 +197,13 @@ macro_rules! row_4x3 {
 /// `$x0`, `$x1`, `$x2` of the block's group), then the four rows' weights at `$o`, the
 /// position's byte in the packed order.
 #[cfg(target_arch = "riscv32")]
+#[rustfmt::skip]
 macro_rules! depth_4x3 {
     ($x0:literal, $x1:literal, $x2:literal, $o:literal) => {
         concat!(
-            "lh {x0}, ",
-            $x0,
-            "({col})\n",
-            "lh {x1}, ",
-            $x1,
-            "({col})\n",
-            "lh {x2}, ",
-            $x2,
-            "({col})\n",
+            "lh {x0}, ", $x0, "({col})\n",
+            "lh {x1}, ", $x1, "({col})\n",
+            "lh {x2}, ", $x2, "({col})\n",
             row_4x3!($o, "p0", "a00", "a01", "a02"),
             row_4x3!($o, "p1", "a10", "a11", "a12"),
             row_4x3!($o, "p2", "a20", "a21", "a22"),
