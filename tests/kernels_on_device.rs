@@ -17,7 +17,7 @@ use mote::format::{
     self, Add, Clamp, Conv2d, DType, DepthwiseConv2d, FullyConnected, Graph, Multiplier, Op,
     PairedFullyConnected, Pool2d, Requant, TensorDef, Window,
 };
-use mote_tools::device::qemu::{self, Board};
+use mote_tools::device::qemu::{self, ArenaSize, Board};
 use mote_tools::plan::graph::HostGraph;
 
 const BOARDS: [Board; 2] = [Board::Mps2An386, Board::Riscv32Virt];
@@ -126,24 +126,30 @@ fn tensor(shape: &[usize], zero_point: i32, offset: u32) -> TensorDef {
 fn blob(inputs: &[TensorDef], output: TensorDef, op: &Op<'_>) -> Vec<u8> {
     let mut tensors = inputs.to_vec();
     tensors.push(output);
+    graph_blob(&tensors, inputs.len(), std::slice::from_ref(op))
+}
+
+/// A blob of `ops` over `tensors` (the first `inputs` of them the inputs, the last the
+/// output, their lifetimes as given), laid out back to back.
+fn graph_blob(tensors: &[TensorDef], inputs: usize, ops: &[Op<'_>]) -> Vec<u8> {
+    let mut tensors = tensors.to_vec();
     let mut offset = 0;
     for t in &mut tensors {
         t.offset = offset;
         offset += t.byte_len().unwrap() as u32;
     }
     let table = format::encode_tensors(&tensors).unwrap();
-    let ops = format::encode_ops(std::slice::from_ref(op)).unwrap();
-    let n = inputs.len() as u16;
+    let encoded = format::encode_ops(ops).unwrap();
     let graph = Graph {
         arena_size: offset,
-        inputs: (0..n).collect(),
-        outputs: HVec::from_slice(&[n]).unwrap(),
+        inputs: (0..inputs as u16).collect(),
+        outputs: HVec::from_slice(&[tensors.len() as u16 - 1]).unwrap(),
         tensors: &table,
-        op_count: 1,
-        ops: &ops,
+        op_count: ops.len() as u16,
+        ops: &encoded,
     };
     let blob = format::encode(&graph).unwrap();
-    mote::Model::parse(&blob).unwrap_or_else(|e| panic!("invalid test model {op:?}: {e}"));
+    mote::Model::parse(&blob).unwrap_or_else(|e| panic!("invalid test model {ops:?}: {e}"));
     blob
 }
 
@@ -537,4 +543,86 @@ fn pools_and_add() {
         );
         check(&format!("add case {case}"), &b, &mut rng);
     }
+}
+
+/// A model compiled into the firmware brings the reference kernel only for the shapes it has
+/// (`mote::kernels::Fallback`): a grouped CONV_2D into a DEPTHWISE_CONV_2D with a channel
+/// multiplier, built for Cortex-M4 with the features `required_features` names, computes
+/// what the host computes.
+#[test]
+fn a_compiled_model_brings_the_reference_shapes_it_has() {
+    let mut rng = Rng(0x9b0c_5a3e);
+    let window = |f: u16, pad: u16| Window {
+        filter_h: f,
+        filter_w: f,
+        stride_h: 1,
+        stride_w: 1,
+        dilation_h: 1,
+        dilation_w: 1,
+        pad_top: pad,
+        pad_left: pad,
+    };
+    // 6x6x4 -> grouped 3x3 convolution (two groups of two channels) -> 6x6x4 -> depthwise
+    // 3x3, multiplier 2 -> 6x6x8.
+    let (conv_filter, conv_bias) = (rng.weights(4 * 9 * 2), biases(&mut rng, 4));
+    let (dw_filter, dw_bias) = (rng.weights(9 * 8), biases(&mut rng, 8));
+    let (m4, s4, _) = requant_bytes(&mut rng, 4);
+    let (m8, s8, _) = requant_bytes(&mut rng, 8);
+    let ops = [
+        Op::Conv2d(Conv2d {
+            input: 0,
+            output: 1,
+            window: window(3, 1),
+            filter: &conv_filter,
+            bias: Some(&conv_bias),
+            requant: Requant::PerChannel {
+                multipliers: &m4,
+                shifts: &s4,
+            },
+            clamp: Clamp::NONE,
+        }),
+        Op::DepthwiseConv2d(DepthwiseConv2d {
+            input: 1,
+            output: 2,
+            window: window(3, 1),
+            depth_multiplier: 2,
+            filter: &dw_filter,
+            bias: Some(&dw_bias),
+            requant: Requant::PerChannel {
+                multipliers: &m8,
+                shifts: &s8,
+            },
+            clamp: Clamp::NONE,
+        }),
+    ];
+    let mut tensors = [
+        tensor(&[1, 6, 6, 4], rng.zero_point(), 0),
+        tensor(&[1, 6, 6, 4], rng.zero_point(), 0),
+        tensor(&[1, 6, 6, 8], rng.zero_point(), 0),
+    ];
+    (tensors[1].last_op, tensors[2].first_op, tensors[2].last_op) = (1, 1, 1);
+    let b = graph_blob(&tensors, 1, &ops);
+    assert_eq!(
+        mote::compile::required_features(&b).unwrap(),
+        [
+            "op-conv",
+            "op-conv-grouped",
+            "op-depthwise",
+            "op-depthwise-multiplier"
+        ]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reference_shapes.mote");
+    std::fs::write(&path, &b).unwrap();
+    let inputs = rng.bytes(6 * 6 * 4 * SAMPLES);
+    let want = host(&b, &inputs);
+    let board = Board::Mps2An386;
+    let elf = qemu::build_firmware_with(board, &ArenaSize::Compiled(path))
+        .unwrap_or_else(|e| panic!("{board}: {e:#}"));
+    let run = qemu::run(board, &elf, &b, &inputs, Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{board}: {e:#}"));
+    assert_eq!(
+        run.outputs, want,
+        "{board}: the device differs from the host"
+    );
 }

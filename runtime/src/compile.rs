@@ -20,7 +20,8 @@
 extern crate std;
 
 use crate::error::Error;
-use crate::format::{KIND_CONDITIONS, KIND_NAMES, TensorDef};
+use crate::format::{KIND_CONDITIONS, KIND_NAMES, Op, TensorDef};
+use crate::kernels::Fallback;
 use crate::model::Model;
 use core::fmt::{self, Write as _};
 use serde::Serialize;
@@ -131,30 +132,54 @@ pub fn rust_source(blob: &[u8]) -> Result<String, Error> {
             std::format!("the model has {name}: build mote with {condition}")
         );
     }
+    for fallback in fallbacks(&model, &ops)? {
+        let _ = writeln!(
+            w,
+            "const _: () = assert!(\n    \
+                 mote::kernels::Fallback::{fallback:?}.built(),\n    \
+                 {:?}\n\
+             );",
+            std::format!(
+                "the model has a {}: build mote with that feature",
+                fallback.name()
+            )
+        );
+    }
     Ok(s)
 }
 
+/// The shapes of `ops` that take the reference kernel ([`Fallback`]), each once.
+fn fallbacks(model: &Model<'_>, ops: &[Op<'_>]) -> Result<Vec<Fallback>, Error> {
+    let mut found = Vec::new();
+    for op in ops {
+        if let Some(f) = crate::ops::fallback(model, op)?
+            && !found.contains(&f)
+        {
+            found.push(f);
+        }
+    }
+    Ok(found)
+}
+
 /// The `mote` cargo features a firmware that runs the blob's model needs: one `op-` feature
-/// per operator kind it uses (the first that builds it), each once, in name order.
+/// per operator kind it uses (the first that builds it), and one per shape of it that takes
+/// the reference kernel ([`Fallback::feature`]), each once, in name order.
 ///
 /// # Errors
 /// Whatever [`Model::parse`] finds wrong with the blob.
 pub fn required_features(blob: &[u8]) -> Result<Vec<&'static str>, Error> {
     let model = Model::parse(blob)?;
-    let mut kinds = BTreeSet::new();
-    model.for_each_op(|_, op| {
-        kinds.insert(op.kind_number());
-        Ok(())
-    })?;
+    let ops = model.ops().collect::<Result<Vec<_>, Error>>()?;
+    let kinds = ops.iter().filter_map(|op| {
+        // `feature = "op-conv"`, `any(feature = "op-mean", ...)`, or `all()`: always built.
+        let condition = KIND_CONDITIONS.get(op.kind_number())?;
+        let start = condition.find('"')? + 1;
+        let len = condition.get(start..)?.find('"')?;
+        condition.get(start..start + len)
+    });
+    let fallbacks = fallbacks(&model, &ops)?.into_iter().map(Fallback::feature);
     Ok(kinds
-        .into_iter()
-        .filter_map(|kind| {
-            // `feature = "op-conv"`, `any(feature = "op-mean", ...)`, or `all()`: always built.
-            let condition = KIND_CONDITIONS.get(kind)?;
-            let start = condition.find('"')? + 1;
-            let len = condition.get(start..)?.find('"')?;
-            condition.get(start..start + len)
-        })
+        .chain(fallbacks)
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect())
@@ -505,6 +530,51 @@ mod tests {
         assert_eq!(
             required_features(&blob).unwrap(),
             ["op-fully-connected", "op-softmax"]
+        );
+    }
+
+    /// A shape the optimized kernels leave to the reference kernel: the firmware must be built
+    /// with its feature, which `required_features` names and the source asserts.
+    #[test]
+    fn a_grouped_conv_needs_its_feature() {
+        use crate::format::{Clamp, Conv2d, Multiplier, Requant, Window};
+        let window = Window {
+            filter_h: 1,
+            filter_w: 1,
+            stride_h: 1,
+            stride_w: 1,
+            dilation_h: 1,
+            dilation_w: 1,
+            pad_top: 0,
+            pad_left: 0,
+        };
+        // Two groups of one input channel each.
+        let op = Op::Conv2d(Conv2d {
+            input: 0,
+            output: 1,
+            window,
+            filter: &[1, 1],
+            bias: None,
+            requant: Requant::PerTensor(Multiplier {
+                multiplier: 1 << 30,
+                shift: 0,
+            }),
+            clamp: Clamp::NONE,
+        });
+        let io: [crate::ops::harness::T<'_>; 2] = [(&[1, 2, 2, 2], 0), (&[1, 2, 2, 2], 0)];
+        let blob = crate::ops::harness::blob(&io, op);
+        assert_eq!(
+            required_features(&blob).unwrap(),
+            ["op-conv", "op-conv-grouped"]
+        );
+        let source = rust_source(&blob).unwrap();
+        assert!(
+            source.contains("mote::kernels::Fallback::GroupedConv.built()"),
+            "{source}"
+        );
+        assert!(
+            source.contains("a grouped CONV_2D (op-conv-grouped): build mote with that"),
+            "{source}"
         );
     }
 }

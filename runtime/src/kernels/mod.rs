@@ -29,6 +29,47 @@ pub use optimized::{
     add, average_pool_2d, conv_2d, depthwise_conv_2d, fully_connected_paired, max_pool_2d, scratch,
 };
 
+/// Operator shapes the optimized kernels leave to the reference kernel, each with a cargo
+/// feature of its own so that a firmware whose models have none of them carries no reference
+/// convolution: `Model::parse` refuses such an operator in a build without its feature, and a
+/// compiled-in model (`mote::compile`) does not compile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fallback {
+    /// CONV_2D whose filter covers part of the input channels (groups).
+    GroupedConv,
+    /// DEPTHWISE_CONV_2D with a channel multiplier above 1, or a filter of more than 25 taps.
+    DepthwiseMultiplier,
+}
+
+impl Fallback {
+    /// Whether this build has the reference path.
+    pub const fn built(self) -> bool {
+        match self {
+            Fallback::GroupedConv => cfg!(feature = "op-conv-grouped"),
+            Fallback::DepthwiseMultiplier => cfg!(feature = "op-depthwise-multiplier"),
+        }
+    }
+
+    /// The cargo feature that builds it.
+    pub const fn feature(self) -> &'static str {
+        match self {
+            Fallback::GroupedConv => "op-conv-grouped",
+            Fallback::DepthwiseMultiplier => "op-depthwise-multiplier",
+        }
+    }
+
+    /// The shape and its feature, as an error message names them.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Fallback::GroupedConv => "grouped CONV_2D (op-conv-grouped)",
+            Fallback::DepthwiseMultiplier => {
+                "DEPTHWISE_CONV_2D with a channel multiplier or over 25 taps \
+                 (op-depthwise-multiplier)"
+            }
+        }
+    }
+}
+
 /// Working memory of one kernel call: the arena's bytes past the tensors, whose size
 /// [`scratch`] computes from the operator's shapes (so the arena's size is known before the
 /// firmware is built). Its contents are whatever the previous operator left: a kernel reads

@@ -5,6 +5,8 @@ use super::{Cx, operands};
 use crate::error::Error;
 use crate::format::{Conv2d, DType, DepthwiseConv2d, TensorDef, TensorId, Window};
 use crate::kernels;
+use crate::kernels::Fallback;
+use crate::kernels::optimized::{conv, depthwise};
 use crate::kernels::reference::Geometry;
 use crate::kernels::{Scratch, as_i8, as_i8_mut};
 
@@ -107,9 +109,20 @@ pub(super) fn validate_conv(cx: &Cx<'_, '_>, o: &Conv2d<'_>) -> Result<(), Error
     // groups each produce the same number of output channels.
     let filter_c = o.filter.len() / per_channel;
     cx.check_shape(g.in_c.is_multiple_of(filter_c) && g.out_c.is_multiple_of(g.in_c / filter_c))?;
+    cx.check_fallback(fallback_conv(&g, o))?;
     cx.check_bias(o.bias, g.out_c)?;
     cx.check_requant(&o.requant, g.out_c)?;
     cx.check_clamp(o.clamp)
+}
+
+/// The reference-only shape of a CONV_2D over `g`, if it has one.
+pub(super) fn fallback_conv(g: &Geometry, o: &Conv2d<'_>) -> Option<Fallback> {
+    (!conv::handles(g, o.filter.len())).then_some(Fallback::GroupedConv)
+}
+
+/// The reference-only shape of a DEPTHWISE_CONV_2D over `g`, if it has one.
+pub(super) fn fallback_depthwise(g: &Geometry) -> Option<Fallback> {
+    (!depthwise::handles(g)).then_some(Fallback::DepthwiseMultiplier)
 }
 
 pub(super) fn scratch_conv(cx: &Cx<'_, '_>, o: &Conv2d<'_>) -> Result<usize, Error> {
@@ -149,6 +162,7 @@ pub(super) fn validate_depthwise(cx: &Cx<'_, '_>, o: &DepthwiseConv2d<'_>) -> Re
     cx.check_shape(g.in_c.checked_mul(usize::from(o.depth_multiplier)) == Some(g.out_c))?;
     let taps = usize::from(o.window.filter_h) * usize::from(o.window.filter_w);
     cx.check_param(g.out_c.checked_mul(taps) == Some(o.filter.len()))?;
+    cx.check_fallback(fallback_depthwise(&g))?;
     cx.check_bias(o.bias, g.out_c)?;
     cx.check_requant(&o.requant, g.out_c)?;
     cx.check_clamp(o.clamp)
@@ -249,6 +263,7 @@ mod tests {
     use super::super::harness::run;
     use crate::error::Error;
     use crate::format::{Clamp, Conv2d, DepthwiseConv2d, Multiplier, Op, Requant, Window};
+    use crate::kernels::Fallback;
     use std::vec::Vec;
 
     const HALF: Requant<'static> = Requant::PerTensor(Multiplier {
@@ -410,6 +425,27 @@ mod tests {
         check(&io, inverted, PARAM_ERR);
     }
 
+    #[test]
+    fn grouped_conv_runs_where_built_and_is_refused_elsewhere() {
+        // Two groups of one channel, 1x1: output channel g is (2·input g + bias g) · 0.5.
+        let input = [3i8, -5];
+        let bias: Vec<u8> = [0i32, -2].iter().flat_map(|b| b.to_le_bytes()).collect();
+        let op = conv(window(1, 1, 1, 0), &[2, 2], Some(&bias), HALF);
+        let io: [super::super::harness::T<'_>; 2] = [(&[1, 1, 1, 2], 0), (&[1, 1, 1, 2], 0)];
+        let fallback = Fallback::GroupedConv;
+        assert_eq!(
+            run(&io, op, &[&input]),
+            if fallback.built() {
+                Ok(std::vec![3, -6])
+            } else {
+                Err(Error::UnsupportedOp {
+                    op: 0,
+                    name: fallback.name(),
+                })
+            }
+        );
+    }
+
     fn depthwise(multiplier: u16, filter: &[u8]) -> Op<'_> {
         Op::DepthwiseConv2d(DepthwiseConv2d {
             input: 0,
@@ -432,9 +468,18 @@ mod tests {
         let input = [1i8, 10, 2, 20, 3, 30, 4, 40];
         let filter = [1u8, 1, 1, 0, 1, 0, 1, 1, 1, 0, 1, 1, 1, (-1i8) as u8, 1, 0];
         let io: [super::super::harness::T<'_>; 2] = [(&[1, 2, 2, 2], 0), (&[1, 1, 1, 4], 0)];
+        // The reference kernel's shape: run where the build has it, refused by name elsewhere.
+        let fallback = Fallback::DepthwiseMultiplier;
         assert_eq!(
             run(&io, depthwise(2, &filter), &[&input]),
-            Ok(std::vec![10, -3, 100, 50])
+            if fallback.built() {
+                Ok(std::vec![10, -3, 100, 50])
+            } else {
+                Err(Error::UnsupportedOp {
+                    op: 0,
+                    name: fallback.name(),
+                })
+            }
         );
         assert_eq!(run(&io, depthwise(1, &filter), &[&input]), Err(SHAPE_ERR));
         assert_eq!(run(&io, depthwise(0, &filter), &[&input]), Err(PARAM_ERR));

@@ -15,6 +15,20 @@ pub type T<'s> = (&'s [u16], i32);
 /// Tensors `0..n-1` are the graph inputs (filled from `inputs`), tensor `n-1` the output
 /// of `op`, the only operator.
 pub fn run(tensors: &[T<'_>], op: Op<'_>, inputs: &[&[i8]]) -> Result<Vec<i8>, Error> {
+    let blob = blob(tensors, op);
+    let model = Model::parse(&blob)?;
+    let mut arena = vec![0u8; model.arena_size()];
+    let mut it = Interpreter::new(&model, &mut arena)?;
+    for (i, data) in inputs.iter().enumerate() {
+        let bytes: Vec<u8> = data.iter().map(|&v| v as u8).collect();
+        it.set_input(i, &bytes)?;
+    }
+    it.invoke()?;
+    Ok(it.output(0)?.iter().map(|&b| b as i8).collect())
+}
+
+/// The blob of [`run`]'s graph (not validated).
+pub fn blob(tensors: &[T<'_>], op: Op<'_>) -> Vec<u8> {
     let mut offset = 0u32;
     let mut table = Vec::new();
     for &(shape, zero_point) in tensors {
@@ -54,13 +68,5 @@ pub fn run(tensors: &[T<'_>], op: Op<'_>, inputs: &[&[i8]]) -> Result<Vec<i8>, E
     let checksum = crc32(&[&blob[..12], &payload]);
     blob[12..16].copy_from_slice(&checksum.to_le_bytes());
     blob.extend(payload);
-    let model = Model::parse(&blob)?;
-    let mut arena = vec![0u8; model.arena_size()];
-    let mut it = Interpreter::new(&model, &mut arena)?;
-    for (i, data) in inputs.iter().enumerate() {
-        let bytes: Vec<u8> = data.iter().map(|&v| v as u8).collect();
-        it.set_input(i, &bytes)?;
-    }
-    it.invoke()?;
-    Ok(it.output(0)?.iter().map(|&b| b as i8).collect())
+    blob
 }

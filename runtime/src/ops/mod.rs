@@ -52,7 +52,7 @@ mod elementwise;
 #[cfg(any(feature = "op-fully-connected", feature = "op-fully-connected-rows"))]
 mod fully_connected;
 #[cfg(test)]
-mod harness;
+pub(crate) mod harness;
 #[cfg(feature = "op-batch-matmul")]
 mod matmul;
 #[cfg(any(feature = "op-average-pool", feature = "op-max-pool"))]
@@ -79,10 +79,10 @@ use crate::error::Error;
 #[allow(unused_imports)] // not with every operator built in
 use crate::format::ReduceKind;
 use crate::format::{Clamp, Constant, DType, Multiplier, Op, Requant, TensorDef, TensorId};
-use crate::kernels::Scratch;
 #[allow(unused_imports)] // not with every operator built in
 use crate::kernels::reference;
 use crate::kernels::reference::Broadcast;
+use crate::kernels::{Fallback, Scratch};
 use crate::model::Model;
 use heapless::Vec as HVec;
 
@@ -161,6 +161,17 @@ impl Cx<'_, '_> {
                 self.check_param(shifts.len() == channels && multipliers.len() == 4 * channels)?;
                 self.check_param(shifts.iter().all(|&s| (-31..=30).contains(&(s as i8))))
             }
+        }
+    }
+
+    /// A shape the optimized kernels leave to the reference kernel needs that path built.
+    pub fn check_fallback(&self, fallback: Option<Fallback>) -> Result<(), Error> {
+        match fallback {
+            Some(f) if !f.built() => Err(Error::UnsupportedOp {
+                op: self.index,
+                name: f.name(),
+            }),
+            _ => Ok(()),
         }
     }
 
@@ -316,6 +327,30 @@ fn unsupported(index: u16, op: &Op<'_>) -> Error {
         op: index,
         name: op.name(),
     }
+}
+
+/// The shape of validated operator `op` that the optimized kernels leave to the reference
+/// kernel, if it has one (for `mote::compile`, which makes the firmware's build assert it has
+/// that path).
+#[cfg(feature = "compile")]
+#[cfg_attr(
+    not(any(feature = "op-conv", feature = "op-depthwise")),
+    allow(unused_variables)
+)]
+pub(crate) fn fallback(model: &Model<'_>, op: &Op<'_>) -> Result<Option<Fallback>, Error> {
+    Ok(match op {
+        #[cfg(feature = "op-conv")]
+        Op::Conv2d(o) => {
+            let g = conv::geometry(&model.tensor(o.input)?, &model.tensor(o.output)?, o.window);
+            conv::fallback_conv(&g, o)
+        }
+        #[cfg(feature = "op-depthwise")]
+        Op::DepthwiseConv2d(o) => {
+            let g = conv::geometry(&model.tensor(o.input)?, &model.tensor(o.output)?, o.window);
+            conv::fallback_depthwise(&g)
+        }
+        _ => None,
+    })
 }
 
 /// Bytes of scratch the kernel of validated operator `op` takes.

@@ -11,7 +11,7 @@
 //! specialised here use the portable kernels.
 
 use super::optimized::depthwise::{Line3x3, LineChannel};
-use super::optimized::gemm::{self, ChannelParams, OutputStage, Requantization, packed_index};
+use super::optimized::gemm::{self, ChannelParams, OutputStage, Requantization};
 use super::optimized::requant::ChannelQuant;
 use super::portable;
 use crate::format::{Clamp, Requant};
@@ -22,7 +22,9 @@ pub use portable::{DepthwiseChunk, PACKED_ORDER, depthwise_pixel};
 
 /// The output stage of the assembly loops, as assembly text: requantizes accumulator `$acc`
 /// with the multiplier in r2, the rounding constant in r3:r4 and the shift in r5 (a
-/// [`ChannelQuant`] as one `LDM` loads it; see `output_fast`), with `$lo` for the low word;
+/// [`ChannelQuant`] as one `LDM` loads it), with `$lo` for the low word: the 64-bit sum
+/// starts at the rounding constant plus the sign term (`ADDS`/`ADC`), takes the product
+/// (`SMLAL`), and its high word shifted is [`ChannelQuant::apply_fast`]'s value. Then it
 /// adds the zero point `$zp`, saturates to int8, applies `$clamp` (text working on `lr`) and
 /// stores the byte with `strb lr, $store`. Uses `lr`.
 macro_rules! requantize_store {
@@ -103,8 +105,8 @@ macro_rules! group_loop_by_four {
     };
 }
 
-/// See `portable::pair_channels`: one channel at a time over both columns ([`dot_1x2`]),
-/// requantized by [`output_fast`].
+/// See `portable::pair_channels`: channel pairs over both columns in assembly
+/// ([`pair_block_loop`]), the rest through the generic loop.
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 pub fn pair_channels(
@@ -127,10 +129,6 @@ pub fn pair_channels(
         && block.as_ptr().cast::<u32>().is_aligned()
         && first + n <= out_c
         && y.len() >= out_c + first + n;
-    if !fits {
-        gemm::channels::<1, 2>(filter, params, quant, block, depth, stage, y, out_c, first);
-        return;
-    }
     // Channel pairs through the assembly loop: rows whose last group can be read whole (or
     // no partial group), channels with a right shift.
     let tail = depth % 4;
@@ -138,7 +136,7 @@ pub fn pair_channels(
     if tail != 0 {
         asm_channels = asm_channels.min(whole_rows(filter, depth) / 2 * 2);
     }
-    if quant != Requantization::FastShifted {
+    if !fits || quant != Requantization::FastShifted {
         asm_channels = 0;
     }
     let (params, filter, first) = if asm_channels > 0 {
@@ -178,17 +176,10 @@ pub fn pair_channels(
     } else {
         (params, filter, first)
     };
-    if params.is_empty() {
-        return;
-    }
-    // SAFETY: the bounds the loops rely on are checked above.
-    unsafe {
-        let y = y.as_mut_ptr().add(first);
-        if stage.clamp == Clamp::NONE {
-            pair_loop::<false>(filter, params, block.as_ptr(), depth, stage, y, out_c);
-        } else {
-            pair_loop::<true>(filter, params, block.as_ptr(), depth, stage, y, out_c);
-        }
+    // The rest (an odd channel, rows whose last group cannot be read whole, channels
+    // without a right shift, or all if the bounds do not fit): rare, the generic loop.
+    if !params.is_empty() {
+        gemm::channels::<1, 2>(filter, params, quant, block, depth, stage, y, out_c, first);
     }
 }
 
@@ -1083,54 +1074,8 @@ fn whole_rows(filter: &[i8], depth: usize) -> usize {
     filter.len().saturating_sub(depth.div_ceil(4) * 4 - depth) / depth.max(1)
 }
 
-/// # Safety
-/// `filter` holds at least `params.len()` rows of `depth` bytes, `x` points to an aligned
-/// block of two columns of `depth` values (zero past `depth` in the last group), `y` to
-/// `params.len()` writable bytes and as many from `y + out_c` on; every channel is fast;
-/// `depth >= 4`.
-#[inline(always)]
-unsafe fn pair_loop<const CLAMP: bool>(
-    filter: &[i8],
-    params: &[ChannelParams],
-    x: *const i16,
-    depth: usize,
-    stage: OutputStage,
-    y: *mut i8,
-    out_c: usize,
-) {
-    let groups = depth / 4;
-    let tail = depth % 4;
-    let whole = whole_rows(filter, depth);
-    let (mut w, mut y) = (filter.as_ptr(), y);
-    for (i, p) in params.iter().enumerate() {
-        let mut acc = [p.bias; 2];
-        // SAFETY: row `w` (its last group whole for the first `whole` rows) and the block are
-        // in bounds (the caller's contract).
-        unsafe {
-            if tail != 0 && i < whole {
-                dot_1x2(&mut acc, w, x, groups + 1);
-                *y = output_fast::<CLAMP>(acc[0], &p.quant, stage);
-                *y.add(out_c) = output_fast::<CLAMP>(acc[1], &p.quant, stage);
-                w = w.add(depth);
-                y = y.add(1);
-                continue;
-            }
-            dot_1x2(&mut acc, w, x, groups);
-            for j in 0..tail {
-                let k = 4 * groups + j;
-                let wk = i32::from(*w.add(k));
-                acc[0] = acc[0].wrapping_add(wk * i32::from(*x.add(packed_index(k, 0, 2))));
-                acc[1] = acc[1].wrapping_add(wk * i32::from(*x.add(packed_index(k, 1, 2))));
-            }
-            *y = output_fast::<CLAMP>(acc[0], &p.quant, stage);
-            *y.add(out_c) = output_fast::<CLAMP>(acc[1], &p.quant, stage);
-            w = w.add(depth);
-            y = y.add(1);
-        }
-    }
-}
-
-/// See `portable::single_channels`: two channels at a time over the column ([`dot_2x1`]).
+/// See `portable::single_channels`: channel pairs over the column in assembly
+/// ([`single_block_loop`]), the rest through the generic loop (as in [`pair_channels`]).
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 pub fn single_channels(
@@ -1153,17 +1098,13 @@ pub fn single_channels(
         && block.as_ptr().cast::<u32>().is_aligned()
         && first + n <= out_c
         && y.len() >= first + n;
-    if !fits {
-        gemm::channels::<2, 1>(filter, params, quant, block, depth, stage, y, out_c, first);
-        return;
-    }
     // Channel pairs through the assembly loop, as in `pair_channels`.
     let tail = depth % 4;
     let mut asm_channels = n / 2 * 2;
     if tail != 0 {
         asm_channels = asm_channels.min(whole_rows(filter, depth) / 2 * 2);
     }
-    if quant != Requantization::FastShifted {
+    if !fits || quant != Requantization::FastShifted {
         asm_channels = 0;
     }
     let (params, filter, first) = if asm_channels > 0 {
@@ -1200,119 +1141,9 @@ pub fn single_channels(
     } else {
         (params, filter, first)
     };
-    if params.is_empty() {
-        return;
-    }
-    // SAFETY: the bounds the loops rely on are checked above.
-    unsafe {
-        let y = y.as_mut_ptr().add(first);
-        if stage.clamp == Clamp::NONE {
-            single_loop::<false>(filter, params, block.as_ptr(), depth, stage, y);
-        } else {
-            single_loop::<true>(filter, params, block.as_ptr(), depth, stage, y);
-        }
-    }
-}
-
-/// # Safety
-/// `filter` holds at least `params.len()` rows of `depth` bytes, `x` points to an aligned
-/// column of `depth` values (zero past `depth` in the last group), `y` to `params.len()`
-/// writable bytes; every channel is fast; `depth >= 4`.
-#[inline(always)]
-unsafe fn single_loop<const CLAMP: bool>(
-    filter: &[i8],
-    params: &[ChannelParams],
-    x: *const i16,
-    depth: usize,
-    stage: OutputStage,
-    y: *mut i8,
-) {
-    let groups = depth / 4;
-    let tail = depth % 4;
-    let whole = whole_rows(filter, depth);
-    let (mut w, mut y) = (filter.as_ptr(), y);
-    let (pairs, rest) = params.as_chunks::<2>();
-    for (i, [p0, p1]) in pairs.iter().enumerate() {
-        let mut acc = [p0.bias, p1.bias];
-        // SAFETY: rows `w`, `w + depth` (their last groups whole when both are among the
-        // first `whole` rows) and the column are in bounds (the caller's contract).
-        unsafe {
-            if tail != 0 && 2 * i + 1 < whole {
-                dot_2x1(&mut acc, w, w.add(depth), x, groups + 1);
-                *y = output_fast::<CLAMP>(acc[0], &p0.quant, stage);
-                *y.add(1) = output_fast::<CLAMP>(acc[1], &p1.quant, stage);
-                w = w.add(2 * depth);
-                y = y.add(2);
-                continue;
-            }
-            dot_2x1(&mut acc, w, w.add(depth), x, groups);
-            for j in 0..tail {
-                let k = 4 * groups + j;
-                let xk = i32::from(*x.add(packed_index(k, 0, 1)));
-                acc[0] = acc[0].wrapping_add(i32::from(*w.add(k)) * xk);
-                acc[1] = acc[1].wrapping_add(i32::from(*w.add(depth + k)) * xk);
-            }
-            *y = output_fast::<CLAMP>(acc[0], &p0.quant, stage);
-            *y.add(1) = output_fast::<CLAMP>(acc[1], &p1.quant, stage);
-            w = w.add(2 * depth);
-            y = y.add(2);
-        }
-    }
-    for p in rest {
-        let mut acc = [p.bias];
-        // SAFETY: as above, one row.
-        unsafe {
-            dot_1x1(&mut acc, w, x, groups);
-            for j in 0..tail {
-                let k = 4 * groups + j;
-                let xk = i32::from(*x.add(packed_index(k, 0, 1)));
-                acc[0] = acc[0].wrapping_add(i32::from(*w.add(k)) * xk);
-            }
-            *y = output_fast::<CLAMP>(acc[0], &p.quant, stage);
-        }
-    }
-}
-
-/// The output stage for a fast channel ([`ChannelQuant::apply_fast`]): the 64-bit sum starts
-/// at the rounding constant plus the sign term (`ADDS`/`ADC`), takes the product (`SMLAL`),
-/// and its high word shifted is the requantized value; then the zero point, saturation to
-/// int8 (`SSAT`) and, when `CLAMP`, the activation's bounds.
-#[inline(always)]
-fn output_fast<const CLAMP: bool>(acc: i32, q: &ChannelQuant, stage: OutputStage) -> i8 {
-    if q.right_minus_one() < 0 {
-        // No right shift: the rounded high multiply alone.
-        let v = q.apply_fast(acc).saturating_add(stage.zero_point);
-        return v
-            .max(i32::from(stage.clamp.min))
-            .min(i32::from(stage.clamp.max)) as i8;
-    }
-    let (lo, hi) = (q.round_lo, q.round_hi);
-    let v: i32;
-    // SAFETY: register-only arithmetic.
-    unsafe {
-        core::arch::asm!(
-            "asr {t}, {a}, #31",
-            "adds {lo}, {lo}, {t}, lsl #31",
-            "adc {hi}, {hi}, {t}",
-            "smlal {lo}, {hi}, {a}, {m}",
-            "asr {hi}, {hi}, {e}",
-            "add {hi}, {hi}, {zp}",
-            "ssat {hi}, #8, {hi}",
-            a = in(reg) acc,
-            m = in(reg) q.multiplier,
-            e = in(reg) q.shift,
-            zp = in(reg) stage.zero_point,
-            t = out(reg) _,
-            lo = inout(reg) lo => _,
-            hi = inout(reg) hi => v,
-            options(pure, nomem, nostack),
-        );
-    }
-    if CLAMP {
-        v.max(i32::from(stage.clamp.min))
-            .min(i32::from(stage.clamp.max)) as i8
-    } else {
-        v as i8
+    // The rest: as in `pair_channels`.
+    if !params.is_empty() {
+        gemm::channels::<2, 1>(filter, params, quant, block, depth, stage, y, out_c, first);
     }
 }
 

@@ -11,7 +11,7 @@ use super::gemm::{
     pack_zeros,
 };
 use crate::format::{Clamp, Requant};
-use crate::kernels::reference::{self, Geometry};
+use crate::kernels::reference::Geometry;
 use crate::kernels::{Scratch, arch, scratch_bytes};
 
 /// Columns of the blocks for `pixels` output pixels (or batches): pairs when there are two.
@@ -60,8 +60,19 @@ fn padded_rows_len(channels: usize, depth: usize, widest: usize) -> usize {
     }
 }
 
+/// Whether [`conv_2d`] computes `g` with a filter of `filter_len` weights itself: a filter
+/// over every input channel (a grouped convolution takes the reference kernel).
+pub fn handles(g: &Geometry, filter_len: usize) -> bool {
+    let taps = usize::from(g.window.filter_h) * usize::from(g.window.filter_w);
+    let depth = taps.saturating_mul(g.in_c);
+    depth > 0 && Some(filter_len) == depth.checked_mul(g.out_c)
+}
+
 /// CONV_2D with the reference kernel's signature and results, its working memory in
-/// `scratch` ([`scratch`] bytes; with less it takes the reference kernel).
+/// `scratch` ([`scratch`] bytes). A grouped convolution, or too little scratch, takes the
+/// reference kernel in a build with `op-conv-grouped` (or `reference-kernels`) and leaves the
+/// output as it was in others, where the interpreter never asks for either: validation
+/// refuses grouped convolutions there, and the plan gives every kernel its scratch.
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 pub fn conv_2d(
@@ -81,10 +92,8 @@ pub fn conv_2d(
     let depth = taps.saturating_mul(g.in_c);
     let pixels = g.out_h * g.out_w;
     let widest = widest_block(pixels, depth);
-    let fits = !super::REFERENCE_ONLY
-        && g.fits(input.len(), output.len())
-        && Some(filter.len()) == depth.checked_mul(g.out_c)
-        && depth > 0;
+    let fits =
+        !super::REFERENCE_ONLY && g.fits(input.len(), output.len()) && handles(g, filter.len());
     let chunk_len = g.out_c.min(CHANNEL_CHUNK);
     let buffers = if fits {
         scratch
@@ -95,7 +104,8 @@ pub fn conv_2d(
         None
     };
     let Some(((packed, params), padded)) = buffers else {
-        reference::conv_2d(
+        #[cfg(any(feature = "op-conv-grouped", feature = "reference-kernels"))]
+        crate::kernels::reference::conv_2d(
             g, input, input_zp, filter, bias, requant, output_zp, clamp, output,
         );
         return;

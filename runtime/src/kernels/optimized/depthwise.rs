@@ -16,7 +16,7 @@
 use super::gemm::{CHANNEL_CHUNK, ChannelParams, OutputStage, Requantization, prepare};
 use super::requant::ChannelQuant;
 use crate::format::{Clamp, Requant};
-use crate::kernels::reference::{self, Geometry};
+use crate::kernels::reference::Geometry;
 use crate::kernels::{Scratch, arch, scratch_bytes};
 
 /// Most filter taps of the fast path (a 5x5 filter).
@@ -43,8 +43,18 @@ fn ring_bytes(g: &Geometry) -> usize {
 /// Lines in the ring of [`lines_3x3`]: those of one 3x3 window.
 const RING_ROWS: usize = 3;
 
+/// Whether [`depthwise_conv_2d`] computes `g` itself: a channel multiplier of 1 and at most
+/// [`MAX_TAPS`] taps (other shapes take the reference kernel).
+pub fn handles(g: &Geometry) -> bool {
+    let taps = usize::from(g.window.filter_h) * usize::from(g.window.filter_w);
+    g.in_c == g.out_c && (1..=MAX_TAPS).contains(&taps)
+}
+
 /// DEPTHWISE_CONV_2D with the reference kernel's signature and results, its working memory
-/// in `scratch` ([`scratch`] bytes; with less it takes the reference kernel).
+/// in `scratch` ([`scratch`] bytes). A channel multiplier above 1, a filter of more than
+/// [`MAX_TAPS`] taps, or too little scratch take the reference kernel in a build with
+/// `op-depthwise-multiplier` (or `reference-kernels`) and leave the output as it was in
+/// others, where validation refuses such a model (see `optimized::conv_2d`).
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 pub fn depthwise_conv_2d(
@@ -65,9 +75,8 @@ pub fn depthwise_conv_2d(
     let taps = kh * kw;
     let fits = !super::REFERENCE_ONLY
         && g.fits(input.len(), output.len())
-        && g.in_c == g.out_c
-        && g.out_c.checked_mul(taps) == Some(filter.len())
-        && (1..=MAX_TAPS).contains(&taps);
+        && handles(g)
+        && g.out_c.checked_mul(taps) == Some(filter.len());
     let buffers = if fits {
         let params = scratch.take::<ChannelParams>(CHANNEL_CHUNK);
         let folded = scratch.take::<i32>(CHANNEL_CHUNK);
@@ -84,7 +93,8 @@ pub fn depthwise_conv_2d(
         _ => None,
     };
     let Some((params, folded)) = buffers else {
-        reference::depthwise_conv_2d(
+        #[cfg(any(feature = "op-depthwise-multiplier", feature = "reference-kernels"))]
+        crate::kernels::reference::depthwise_conv_2d(
             g, input, input_zp, filter, bias, requant, output_zp, clamp, output,
         );
         return;

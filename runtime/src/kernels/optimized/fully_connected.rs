@@ -16,7 +16,9 @@ pub fn scratch_paired(depth: usize) -> usize {
 
 /// FULLY_CONNECTED over `units` rows of weights in pairs (`Op::FullyConnectedPaired`), with
 /// [`reference::fully_connected_paired`]'s signature and results, its working memory in
-/// `scratch` ([`scratch_paired`] bytes; with less it takes the reference kernel).
+/// `scratch` ([`scratch_paired`] bytes). Too little scratch, or an empty layer, takes the
+/// reference kernel in a build with `reference-kernels` and leaves the output as it was in
+/// others (the plan gives every kernel its scratch).
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 pub fn fully_connected_paired(
@@ -40,6 +42,7 @@ pub fn fully_connected_paired(
         None
     };
     let Some(column) = column else {
+        #[cfg(feature = "reference-kernels")]
         reference::fully_connected_paired(
             input, input_zp, pairs, units, bias, requant, output_zp, clamp, output,
         );

@@ -265,7 +265,8 @@ pub fn channels<const R: usize, const C: usize>(
     if quant.is_fast() {
         rows::<R, C, true>(filter, params, block, depth, stage, y, out_c, first);
     } else {
-        rows::<R, C, false>(filter, params, block, depth, stage, y, out_c, first);
+        // Channels with a left shift (rare): one row at a time, for less code.
+        rows::<1, C, false>(filter, params, block, depth, stage, y, out_c, first);
     }
 }
 

@@ -10,7 +10,7 @@
 const REFERENCE_ONLY: bool = cfg!(feature = "reference-kernels");
 
 mod add;
-mod conv;
+pub(crate) mod conv;
 pub(crate) mod depthwise;
 mod fully_connected;
 pub(crate) mod gemm;

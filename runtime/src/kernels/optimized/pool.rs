@@ -5,16 +5,19 @@
 use core::ops::Range;
 
 use crate::format::Clamp;
-use crate::kernels::reference::{self, Geometry};
+use crate::kernels::reference::Geometry;
 
 /// Channels reduced at once by MAX_POOL_2D.
 const CHUNK: usize = 64;
 
 /// AVERAGE_POOL_2D with the reference kernel's signature and results: four channels at a
-/// time summed in one word per two ([`sum_quad`]), the other channels one at a time.
+/// time summed in one word per two ([`sum_quad`]), the other channels one at a time. With
+/// `reference-kernels` the reference kernel; elsewhere shapes that validation refuses leave
+/// the output as it was.
 pub fn average_pool_2d(geometry: &Geometry, input: &[i8], clamp: Clamp, output: &mut [i8]) {
     if !fits(geometry, input, output) {
-        reference::average_pool_2d(geometry, input, clamp, output);
+        #[cfg(feature = "reference-kernels")]
+        crate::kernels::reference::average_pool_2d(geometry, input, clamp, output);
         return;
     }
     let (in_w, c) = (geometry.in_w, geometry.in_c);
@@ -124,10 +127,12 @@ fn sum_quad(x: &[i8], corner: usize, span: &Span) -> [i32; 4] {
     sums.map(|s| s.wrapping_sub(count.wrapping_mul(128)))
 }
 
-/// MAX_POOL_2D with the reference kernel's signature and results.
+/// MAX_POOL_2D with the reference kernel's signature and results; shapes as for
+/// [`average_pool_2d`].
 pub fn max_pool_2d(geometry: &Geometry, input: &[i8], clamp: Clamp, output: &mut [i8]) {
     if !fits(geometry, input, output) {
-        reference::max_pool_2d(geometry, input, clamp, output);
+        #[cfg(feature = "reference-kernels")]
+        crate::kernels::reference::max_pool_2d(geometry, input, clamp, output);
         return;
     }
     let (in_w, c) = (geometry.in_w, geometry.in_c);

@@ -268,6 +268,10 @@ macro_rules! kernel_suite {
             fn depthwise_case(c: &Conv, multiplier: usize, d: &Data) -> Result<(), TestCaseError> {
                 let mut g = c.g;
                 g.out_c = g.in_c * multiplier;
+                let built = cfg!(feature = "op-depthwise-multiplier");
+                if !built && !crate::kernels::optimized::depthwise::handles(&g) {
+                    return Ok(()); // the reference kernel's shape, not built in
+                }
                 let len = g.out_c
                     * usize::from(g.window.filter_h)
                     * usize::from(g.window.filter_w);
@@ -648,9 +652,11 @@ fn paired_reference(
     reference::fully_connected_paired(x, x_zp, &pairs, units, bias, r, y_zp, clamp, y);
 }
 
-/// With less scratch than they ask for, the kernels take the reference path: same results.
+/// With less scratch than they ask for, the kernels take the reference path where the build
+/// has it (CONV_2D's with `op-conv-grouped`): the same results; elsewhere (FULLY_CONNECTED's
+/// only with `reference-kernels`) they leave the output as it was.
 #[test]
-fn too_little_scratch_takes_the_reference() {
+fn too_little_scratch_takes_the_reference_where_built() {
     use crate::format::Window;
     use crate::kernels::Scratch;
     use crate::kernels::optimized::{self as k, scratch};
@@ -685,17 +691,18 @@ fn too_little_scratch_takes_the_reference() {
         let mut buffer = std::vec![0u8; bytes];
         let s = Scratch::new(&mut buffer);
         k::conv_2d(&g, &x, 3, &w, None, &r, -2, Clamp::NONE, &mut got, s);
-        reference::conv_2d(&g, &x, 3, &w, None, &r, -2, Clamp::NONE, &mut want);
+        if cfg!(feature = "op-conv-grouped") {
+            reference::conv_2d(&g, &x, 3, &w, None, &r, -2, Clamp::NONE, &mut want);
+        }
         assert_eq!(got, want);
     }
     let pairs = pairs_of(&w[..432], 72);
     for bytes in [0, scratch::fully_connected_paired(72) - 8] {
-        let (mut got, mut want) = (std::vec![0i8; 6], std::vec![0i8; 6]);
+        let mut got = [0i8; 6];
         let mut buffer = std::vec![0u8; bytes];
         let s = Scratch::new(&mut buffer);
         let x = &x[..72];
         k::fully_connected_paired(x, 3, &pairs, 6, None, &r, -2, Clamp::NONE, &mut got, s);
-        reference::fully_connected(x, 3, &w[..432], None, &r, -2, Clamp::NONE, 72, &mut want);
-        assert_eq!(got, want);
+        assert_eq!(got, [0; 6], "not written");
     }
 }
