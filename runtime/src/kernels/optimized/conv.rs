@@ -4,7 +4,7 @@
 //! skipping of padded taps), then every filter runs over the block through the architecture's
 //! dot kernel.
 //!
-//! Grouped convolutions take the reference kernel.
+//! Grouped convolutions take the reference kernel, in builds with `op-conv-grouped` ([`handles`]).
 
 use super::gemm::{
     self, CHANNEL_CHUNK, ChannelParams, OutputStage, Requantization, block_len, pack_values,

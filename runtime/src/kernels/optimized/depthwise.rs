@@ -52,7 +52,7 @@ pub fn handles(g: &Geometry) -> bool {
 
 /// DEPTHWISE_CONV_2D with the reference kernel's signature and results, its working memory
 /// in `scratch` ([`scratch`] bytes). A channel multiplier above 1, a filter of more than
-/// [`MAX_TAPS`] taps, or too little scratch take the reference kernel in a build with
+/// `MAX_TAPS` (25) taps, or too little scratch take the reference kernel in a build with
 /// `op-depthwise-multiplier` (or `reference-kernels`) and leave the output as it was in
 /// others, where validation refuses such a model (see `optimized::conv_2d`).
 #[allow(clippy::too_many_arguments)]
