@@ -44,8 +44,7 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace 2>&1 | tee "$log"
 # The runtime with the other operators left out (a blob with one is refused, naming it), and
-# the convolutions without the shapes they leave to the reference kernel (`kernels::Fallback`:
-# refused by name too).
+# the convolutions without their optional paths (`kernels::KernelPath`: refused by name too).
 cargo test -p mote --no-default-features --features blob,op-conv,op-depthwise 2>&1 | tee -a "$log"
 
 step "Miri: the kernels' unsafe code, portable and RISC-V (built for the host), few cases"

@@ -545,12 +545,13 @@ fn pools_and_add() {
     }
 }
 
-/// A model compiled into the firmware brings the reference kernel only for the shapes it has
-/// (`mote::kernels::Fallback`): a grouped CONV_2D into a DEPTHWISE_CONV_2D with a channel
-/// multiplier, built for Cortex-M4 with the features `required_features` names, computes
-/// what the host computes.
+/// A model compiled into the firmware brings only the optional kernel paths it takes
+/// (`mote::kernels::KernelPath`): a grouped CONV_2D, a DEPTHWISE_CONV_2D with a channel
+/// multiplier (both the reference kernel's), a 3x3 CONV_2D over eight channels and a 3x3
+/// DEPTHWISE_CONV_2D along lines of six (both the general paths), built for Cortex-M4 with
+/// the features `required_features` names, compute what the host computes.
 #[test]
-fn a_compiled_model_brings_the_reference_shapes_it_has() {
+fn a_compiled_model_brings_the_kernel_paths_it_takes() {
     let mut rng = Rng(0x9b0c_5a3e);
     let window = |f: u16, pad: u16| Window {
         filter_h: f,
@@ -563,9 +564,11 @@ fn a_compiled_model_brings_the_reference_shapes_it_has() {
         pad_left: pad,
     };
     // 6x6x4 -> grouped 3x3 convolution (two groups of two channels) -> 6x6x4 -> depthwise
-    // 3x3, multiplier 2 -> 6x6x8.
+    // 3x3, multiplier 2 -> 6x6x8 -> 3x3 convolution -> 6x6x4 -> depthwise 3x3 -> 6x6x4.
     let (conv_filter, conv_bias) = (rng.weights(4 * 9 * 2), biases(&mut rng, 4));
     let (dw_filter, dw_bias) = (rng.weights(9 * 8), biases(&mut rng, 8));
+    let (full_filter, full_bias) = (rng.weights(4 * 9 * 8), biases(&mut rng, 4));
+    let (lines_filter, lines_bias) = (rng.weights(9 * 4), biases(&mut rng, 4));
     let (m4, s4, _) = requant_bytes(&mut rng, 4);
     let (m8, s8, _) = requant_bytes(&mut rng, 8);
     let ops = [
@@ -594,25 +597,57 @@ fn a_compiled_model_brings_the_reference_shapes_it_has() {
             },
             clamp: Clamp::NONE,
         }),
+        Op::Conv2d(Conv2d {
+            input: 2,
+            output: 3,
+            window: window(3, 1),
+            filter: &full_filter,
+            bias: Some(&full_bias),
+            requant: Requant::PerChannel {
+                multipliers: &m4,
+                shifts: &s4,
+            },
+            clamp: Clamp::NONE,
+        }),
+        Op::DepthwiseConv2d(DepthwiseConv2d {
+            input: 3,
+            output: 4,
+            window: window(3, 1),
+            depth_multiplier: 1,
+            filter: &lines_filter,
+            bias: Some(&lines_bias),
+            requant: Requant::PerChannel {
+                multipliers: &m4,
+                shifts: &s4,
+            },
+            clamp: Clamp::NONE,
+        }),
     ];
     let mut tensors = [
         tensor(&[1, 6, 6, 4], rng.zero_point(), 0),
         tensor(&[1, 6, 6, 4], rng.zero_point(), 0),
         tensor(&[1, 6, 6, 8], rng.zero_point(), 0),
+        tensor(&[1, 6, 6, 4], rng.zero_point(), 0),
+        tensor(&[1, 6, 6, 4], rng.zero_point(), 0),
     ];
-    (tensors[1].last_op, tensors[2].first_op, tensors[2].last_op) = (1, 1, 1);
+    for (t, tensor) in tensors.iter_mut().enumerate().skip(1) {
+        // Written by operator t - 1, read by operator t (the last, the output).
+        (tensor.first_op, tensor.last_op) = (t as u16 - 1, (t as u16).min(3));
+    }
     let b = graph_blob(&tensors, 1, &ops);
     assert_eq!(
         mote::compile::required_features(&b).unwrap(),
         [
             "op-conv",
+            "op-conv-general",
             "op-conv-grouped",
             "op-depthwise",
+            "op-depthwise-general",
             "op-depthwise-multiplier"
         ]
     );
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("reference_shapes.mote");
+    let path = dir.path().join("kernel_paths.mote");
     std::fs::write(&path, &b).unwrap();
     let inputs = rng.bytes(6 * 6 * 4 * SAMPLES);
     let want = host(&b, &inputs);

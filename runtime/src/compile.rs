@@ -21,7 +21,7 @@ extern crate std;
 
 use crate::error::Error;
 use crate::format::{KIND_CONDITIONS, KIND_NAMES, Op, TensorDef};
-use crate::kernels::Fallback;
+use crate::kernels::KernelPath;
 use crate::model::Model;
 use core::fmt::{self, Write as _};
 use serde::Serialize;
@@ -132,38 +132,38 @@ pub fn rust_source(blob: &[u8]) -> Result<String, Error> {
             std::format!("the model has {name}: build mote with {condition}")
         );
     }
-    for fallback in fallbacks(&model, &ops)? {
+    for path in paths(&model, &ops)? {
         let _ = writeln!(
             w,
             "const _: () = assert!(\n    \
-                 mote::kernels::Fallback::{fallback:?}.built(),\n    \
+                 mote::kernels::KernelPath::{path:?}.built(),\n    \
                  {:?}\n\
              );",
             std::format!(
                 "the model has a {}: build mote with that feature",
-                fallback.name()
+                path.name()
             )
         );
     }
     Ok(s)
 }
 
-/// The shapes of `ops` that take the reference kernel ([`Fallback`]), each once.
-fn fallbacks(model: &Model<'_>, ops: &[Op<'_>]) -> Result<Vec<Fallback>, Error> {
+/// The optional kernel paths ([`KernelPath`]) `ops` take, each once.
+fn paths(model: &Model<'_>, ops: &[Op<'_>]) -> Result<Vec<KernelPath>, Error> {
     let mut found = Vec::new();
     for op in ops {
-        if let Some(f) = crate::ops::fallback(model, op)?
-            && !found.contains(&f)
+        if let Some(p) = crate::ops::path(model, op)?
+            && !found.contains(&p)
         {
-            found.push(f);
+            found.push(p);
         }
     }
     Ok(found)
 }
 
 /// The `mote` cargo features a firmware that runs the blob's model needs: one `op-` feature
-/// per operator kind it uses (the first that builds it), and one per shape of it that takes
-/// the reference kernel ([`Fallback::feature`]), each once, in name order.
+/// per operator kind it uses (the first that builds it), and one per optional kernel path it
+/// takes ([`KernelPath::feature`]), each once, in name order.
 ///
 /// # Errors
 /// Whatever [`Model::parse`] finds wrong with the blob.
@@ -177,9 +177,9 @@ pub fn required_features(blob: &[u8]) -> Result<Vec<&'static str>, Error> {
         let len = condition.get(start..)?.find('"')?;
         condition.get(start..start + len)
     });
-    let fallbacks = fallbacks(&model, &ops)?.into_iter().map(Fallback::feature);
+    let paths = paths(&model, &ops)?.into_iter().map(KernelPath::feature);
     Ok(kinds
-        .chain(fallbacks)
+        .chain(paths)
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect())
@@ -533,48 +533,58 @@ mod tests {
         );
     }
 
-    /// A shape the optimized kernels leave to the reference kernel: the firmware must be built
-    /// with its feature, which `required_features` names and the source asserts.
+    /// A CONV_2D that takes an optional kernel path needs its feature, which
+    /// `required_features` names and the source asserts; a pointwise one needs none.
     #[test]
-    fn a_grouped_conv_needs_its_feature() {
+    fn a_conv_needs_the_features_of_its_paths() {
         use crate::format::{Clamp, Conv2d, Multiplier, Requant, Window};
-        let window = Window {
-            filter_h: 1,
-            filter_w: 1,
-            stride_h: 1,
-            stride_w: 1,
-            dilation_h: 1,
-            dilation_w: 1,
-            pad_top: 0,
-            pad_left: 0,
+        let conv = |filter: u16, channels: u16, weights: &'static [u8]| {
+            let window = Window {
+                filter_h: filter,
+                filter_w: filter,
+                stride_h: 1,
+                stride_w: 1,
+                dilation_h: 1,
+                dilation_w: 1,
+                pad_top: 0,
+                pad_left: 0,
+            };
+            let op = Op::Conv2d(Conv2d {
+                input: 0,
+                output: 1,
+                window,
+                filter: weights,
+                bias: None,
+                requant: Requant::PerTensor(Multiplier {
+                    multiplier: 1 << 30,
+                    shift: 0,
+                }),
+                clamp: Clamp::NONE,
+            });
+            let out = 3 - filter;
+            let io: [crate::ops::harness::T<'_>; 2] =
+                [(&[1, 2, 2, channels], 0), (&[1, out, out, channels], 0)];
+            crate::ops::harness::blob(&io, op)
         };
-        // Two groups of one input channel each.
-        let op = Op::Conv2d(Conv2d {
-            input: 0,
-            output: 1,
-            window,
-            filter: &[1, 1],
-            bias: None,
-            requant: Requant::PerTensor(Multiplier {
-                multiplier: 1 << 30,
-                shift: 0,
-            }),
-            clamp: Clamp::NONE,
-        });
-        let io: [crate::ops::harness::T<'_>; 2] = [(&[1, 2, 2, 2], 0), (&[1, 2, 2, 2], 0)];
-        let blob = crate::ops::harness::blob(&io, op);
-        assert_eq!(
-            required_features(&blob).unwrap(),
-            ["op-conv", "op-conv-grouped"]
-        );
-        let source = rust_source(&blob).unwrap();
-        assert!(
-            source.contains("mote::kernels::Fallback::GroupedConv.built()"),
-            "{source}"
-        );
-        assert!(
-            source.contains("a grouped CONV_2D (op-conv-grouped): build mote with that"),
-            "{source}"
-        );
+        // Two groups of one input channel each; a 2x2 filter over two channels; pointwise.
+        let grouped = conv(1, 2, &[1, 1]);
+        let general = conv(2, 2, &[1; 16]);
+        let pointwise = conv(1, 4, &[1; 16]);
+        for (blob, path) in [
+            (grouped, KernelPath::GroupedConv),
+            (general, KernelPath::ConvGeneral),
+        ] {
+            assert_eq!(
+                required_features(&blob).unwrap(),
+                ["op-conv", path.feature()]
+            );
+            let source = rust_source(&blob).unwrap();
+            let assertion = std::format!("mote::kernels::KernelPath::{path:?}.built()");
+            assert!(source.contains(&assertion), "{source}");
+            let message = std::format!("a {}: build mote with that feature", path.name());
+            assert!(source.contains(&message), "{source}");
+        }
+        assert_eq!(required_features(&pointwise).unwrap(), ["op-conv"]);
+        assert!(!rust_source(&pointwise).unwrap().contains("KernelPath"));
     }
 }

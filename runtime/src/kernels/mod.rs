@@ -29,42 +29,61 @@ pub use optimized::{
     add, average_pool_2d, conv_2d, depthwise_conv_2d, fully_connected_paired, max_pool_2d, scratch,
 };
 
-/// Operator shapes the optimized kernels leave to the reference kernel, each with a cargo
-/// feature of its own so that a firmware whose models have none of them carries no reference
-/// convolution: `Model::parse` refuses such an operator in a build without its feature, and a
-/// compiled-in model (`mote::compile`) does not compile.
+/// Kernel code a build can leave out, each part behind a cargo feature of its own, so that a
+/// firmware whose models do not need it carries none of it: the reference convolutions for
+/// the shapes the optimized kernels leave to them, and the optimized kernels' general paths
+/// for shapes other than the common fast ones. `Model::parse` refuses an operator whose path
+/// is not built (naming the feature), and a compiled-in model (`mote::compile`) that needs
+/// one does not compile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fallback {
-    /// CONV_2D whose filter covers part of the input channels (groups).
+pub enum KernelPath {
+    /// CONV_2D whose filter covers part of the input channels (groups): the reference kernel.
     GroupedConv,
-    /// DEPTHWISE_CONV_2D with a channel multiplier above 1, or a filter of more than 25 taps.
+    /// DEPTHWISE_CONV_2D with a channel multiplier above 1, or a filter of more than 25 taps:
+    /// the reference kernel.
     DepthwiseMultiplier,
+    /// CONV_2D other than a pointwise one (1x1, unit strides, no padding, channels in groups
+    /// of four) or one over a single input channel: the receptive field packed tap by tap.
+    ConvGeneral,
+    /// DEPTHWISE_CONV_2D other than 3x3 lines of at least 8 outputs whose every channel folds
+    /// the output zero point: the loop over output pixels.
+    DepthwiseGeneral,
 }
 
-impl Fallback {
-    /// Whether this build has the reference path.
+impl KernelPath {
+    /// Whether this build has the path.
     pub const fn built(self) -> bool {
         match self {
-            Fallback::GroupedConv => cfg!(feature = "op-conv-grouped"),
-            Fallback::DepthwiseMultiplier => cfg!(feature = "op-depthwise-multiplier"),
+            KernelPath::GroupedConv => cfg!(feature = "op-conv-grouped"),
+            KernelPath::DepthwiseMultiplier => cfg!(feature = "op-depthwise-multiplier"),
+            KernelPath::ConvGeneral => cfg!(feature = "op-conv-general"),
+            KernelPath::DepthwiseGeneral => cfg!(feature = "op-depthwise-general"),
         }
     }
 
     /// The cargo feature that builds it.
     pub const fn feature(self) -> &'static str {
         match self {
-            Fallback::GroupedConv => "op-conv-grouped",
-            Fallback::DepthwiseMultiplier => "op-depthwise-multiplier",
+            KernelPath::GroupedConv => "op-conv-grouped",
+            KernelPath::DepthwiseMultiplier => "op-depthwise-multiplier",
+            KernelPath::ConvGeneral => "op-conv-general",
+            KernelPath::DepthwiseGeneral => "op-depthwise-general",
         }
     }
 
     /// The shape and its feature, as an error message names them.
     pub const fn name(self) -> &'static str {
         match self {
-            Fallback::GroupedConv => "grouped CONV_2D (op-conv-grouped)",
-            Fallback::DepthwiseMultiplier => {
+            KernelPath::GroupedConv => "grouped CONV_2D (op-conv-grouped)",
+            KernelPath::DepthwiseMultiplier => {
                 "DEPTHWISE_CONV_2D with a channel multiplier or over 25 taps \
                  (op-depthwise-multiplier)"
+            }
+            KernelPath::ConvGeneral => {
+                "CONV_2D other than pointwise or over one input channel (op-conv-general)"
+            }
+            KernelPath::DepthwiseGeneral => {
+                "DEPTHWISE_CONV_2D other than 3x3 lines of 8 or more (op-depthwise-general)"
             }
         }
     }

@@ -5,7 +5,7 @@ use super::{Cx, operands};
 use crate::error::Error;
 use crate::format::{Conv2d, DType, DepthwiseConv2d, TensorDef, TensorId, Window};
 use crate::kernels;
-use crate::kernels::Fallback;
+use crate::kernels::KernelPath;
 use crate::kernels::optimized::{conv, depthwise};
 use crate::kernels::reference::Geometry;
 use crate::kernels::{Scratch, as_i8, as_i8_mut};
@@ -109,20 +109,29 @@ pub(super) fn validate_conv(cx: &Cx<'_, '_>, o: &Conv2d<'_>) -> Result<(), Error
     // groups each produce the same number of output channels.
     let filter_c = o.filter.len() / per_channel;
     cx.check_shape(g.in_c.is_multiple_of(filter_c) && g.out_c.is_multiple_of(g.in_c / filter_c))?;
-    cx.check_fallback(fallback_conv(&g, o))?;
+    cx.check_path(path_conv(&g, o))?;
     cx.check_bias(o.bias, g.out_c)?;
     cx.check_requant(&o.requant, g.out_c)?;
     cx.check_clamp(o.clamp)
 }
 
-/// The reference-only shape of a CONV_2D over `g`, if it has one.
-pub(super) fn fallback_conv(g: &Geometry, o: &Conv2d<'_>) -> Option<Fallback> {
-    (!conv::handles(g, o.filter.len())).then_some(Fallback::GroupedConv)
+/// The optional kernel path a CONV_2D over `g` takes, if any.
+pub(super) fn path_conv(g: &Geometry, o: &Conv2d<'_>) -> Option<KernelPath> {
+    if !conv::handles(g, o.filter.len()) {
+        Some(KernelPath::GroupedConv)
+    } else {
+        conv::general(g).then_some(KernelPath::ConvGeneral)
+    }
 }
 
-/// The reference-only shape of a DEPTHWISE_CONV_2D over `g`, if it has one.
-pub(super) fn fallback_depthwise(g: &Geometry) -> Option<Fallback> {
-    (!depthwise::handles(g)).then_some(Fallback::DepthwiseMultiplier)
+/// The optional kernel path a DEPTHWISE_CONV_2D over `g` takes, if any (its requantization
+/// validated).
+pub(super) fn path_depthwise(g: &Geometry, o: &DepthwiseConv2d<'_>) -> Option<KernelPath> {
+    if !depthwise::handles(g) {
+        Some(KernelPath::DepthwiseMultiplier)
+    } else {
+        depthwise::general(g, &o.requant).then_some(KernelPath::DepthwiseGeneral)
+    }
 }
 
 pub(super) fn scratch_conv(cx: &Cx<'_, '_>, o: &Conv2d<'_>) -> Result<usize, Error> {
@@ -162,9 +171,9 @@ pub(super) fn validate_depthwise(cx: &Cx<'_, '_>, o: &DepthwiseConv2d<'_>) -> Re
     cx.check_shape(g.in_c.checked_mul(usize::from(o.depth_multiplier)) == Some(g.out_c))?;
     let taps = usize::from(o.window.filter_h) * usize::from(o.window.filter_w);
     cx.check_param(g.out_c.checked_mul(taps) == Some(o.filter.len()))?;
-    cx.check_fallback(fallback_depthwise(&g))?;
     cx.check_bias(o.bias, g.out_c)?;
     cx.check_requant(&o.requant, g.out_c)?;
+    cx.check_path(path_depthwise(&g, o))?;
     cx.check_clamp(o.clamp)
 }
 
@@ -263,7 +272,7 @@ mod tests {
     use super::super::harness::run;
     use crate::error::Error;
     use crate::format::{Clamp, Conv2d, DepthwiseConv2d, Multiplier, Op, Requant, Window};
-    use crate::kernels::Fallback;
+    use crate::kernels::KernelPath;
     use std::vec::Vec;
 
     const HALF: Requant<'static> = Requant::PerTensor(Multiplier {
@@ -330,12 +339,32 @@ mod tests {
         let op = conv(w, &filter, None, HALF);
         let shapes: [super::super::harness::T<'_>; 2] = [(&[1, 49, 10, 1], 0), (&[1, 25, 5, 2], 0)];
         assert!(run(&shapes, op, &[&[0; 490]]).is_ok());
+        // Dilated columns take the general packer: refused by name in builds without it.
+        let general = KernelPath::ConvGeneral;
+        let accepted = |out: Result<Vec<i8>, Error>| match out {
+            Ok(_) => general.built(),
+            Err(e) => {
+                !general.built()
+                    && e == Error::UnsupportedOp {
+                        op: 0,
+                        name: general.name(),
+                    }
+            }
+        };
         // VALID with dilation 2: 7x7, 3x3 filter (extent 5) -> 3x3.
         let op = conv(window(3, 1, 2, 0), &[1; 9], None, HALF);
-        assert!(run(&[(&[1, 7, 7, 1], 0), (&[1, 3, 3, 1], 0)], op, &[&[0; 49]]).is_ok());
+        assert!(accepted(run(
+            &[(&[1, 7, 7, 1], 0), (&[1, 3, 3, 1], 0)],
+            op,
+            &[&[0; 49]]
+        )));
         // SAME with dilation 2: 7x7 -> 7x7, padding 2.
         let op = conv(window(3, 1, 2, 2), &[1; 9], None, HALF);
-        assert!(run(&[(&[1, 7, 7, 1], 0), (&[1, 7, 7, 1], 0)], op, &[&[0; 49]]).is_ok());
+        assert!(accepted(run(
+            &[(&[1, 7, 7, 1], 0), (&[1, 7, 7, 1], 0)],
+            op,
+            &[&[0; 49]]
+        )));
     }
 
     #[test]
@@ -432,15 +461,15 @@ mod tests {
         let bias: Vec<u8> = [0i32, -2].iter().flat_map(|b| b.to_le_bytes()).collect();
         let op = conv(window(1, 1, 1, 0), &[2, 2], Some(&bias), HALF);
         let io: [super::super::harness::T<'_>; 2] = [(&[1, 1, 1, 2], 0), (&[1, 1, 1, 2], 0)];
-        let fallback = Fallback::GroupedConv;
+        let path = KernelPath::GroupedConv;
         assert_eq!(
             run(&io, op, &[&input]),
-            if fallback.built() {
+            if path.built() {
                 Ok(std::vec![3, -6])
             } else {
                 Err(Error::UnsupportedOp {
                     op: 0,
-                    name: fallback.name(),
+                    name: path.name(),
                 })
             }
         );
@@ -469,15 +498,15 @@ mod tests {
         let filter = [1u8, 1, 1, 0, 1, 0, 1, 1, 1, 0, 1, 1, 1, (-1i8) as u8, 1, 0];
         let io: [super::super::harness::T<'_>; 2] = [(&[1, 2, 2, 2], 0), (&[1, 1, 1, 4], 0)];
         // The reference kernel's shape: run where the build has it, refused by name elsewhere.
-        let fallback = Fallback::DepthwiseMultiplier;
+        let path = KernelPath::DepthwiseMultiplier;
         assert_eq!(
             run(&io, depthwise(2, &filter), &[&input]),
-            if fallback.built() {
+            if path.built() {
                 Ok(std::vec![10, -3, 100, 50])
             } else {
                 Err(Error::UnsupportedOp {
                     op: 0,
-                    name: fallback.name(),
+                    name: path.name(),
                 })
             }
         );
@@ -487,5 +516,66 @@ mod tests {
             run(&io, depthwise(2, &filter[..12]), &[&input]),
             Err(PARAM_ERR)
         );
+    }
+
+    /// 3x3 lines of 8 outputs take the line path in every build; lines of 7 may take the
+    /// loop over pixels, which builds without `op-depthwise-general` refuse by name.
+    #[test]
+    fn depthwise_lines_run_everywhere_and_other_shapes_where_built() {
+        use crate::kernels::reference::{Geometry, depthwise_conv_2d};
+        let quarter = Requant::PerTensor(Multiplier {
+            multiplier: 1 << 30,
+            shift: -1,
+        });
+        let filter: Vec<u8> = (0..36).map(|i| (i * 7 % 19) as u8).collect();
+        for along in [8u16, 7] {
+            let len = usize::from(along) * 4;
+            let input: Vec<i8> = (0..len).map(|i| (i * 29 % 256) as i8).collect();
+            let op = Op::DepthwiseConv2d(DepthwiseConv2d {
+                input: 0,
+                output: 1,
+                window: window(3, 1, 1, 1),
+                depth_multiplier: 1,
+                filter: &filter,
+                bias: None,
+                requant: quarter,
+                clamp: Clamp::NONE,
+            });
+            let io: [super::super::harness::T<'_>; 2] =
+                [(&[1, 1, along, 4], 5), (&[1, 1, along, 4], -3)];
+            let g = Geometry {
+                batches: 1,
+                in_h: 1,
+                in_w: len / 4,
+                in_c: 4,
+                out_h: 1,
+                out_w: len / 4,
+                out_c: 4,
+                window: window(3, 1, 1, 1),
+            };
+            let mut want = std::vec![0i8; len];
+            let weights: Vec<i8> = filter.iter().map(|&w| w as i8).collect();
+            depthwise_conv_2d(
+                &g,
+                &input,
+                5,
+                &weights,
+                None,
+                &quarter,
+                -3,
+                Clamp::NONE,
+                &mut want,
+            );
+            let general = KernelPath::DepthwiseGeneral;
+            let expected = if along >= 8 || general.built() {
+                Ok(want)
+            } else {
+                Err(Error::UnsupportedOp {
+                    op: 0,
+                    name: general.name(),
+                })
+            };
+            assert_eq!(run(&io, op, &[&input]), expected, "{along}");
+        }
     }
 }

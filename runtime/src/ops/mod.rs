@@ -82,7 +82,7 @@ use crate::format::{Clamp, Constant, DType, Multiplier, Op, Requant, TensorDef, 
 #[allow(unused_imports)] // not with every operator built in
 use crate::kernels::reference;
 use crate::kernels::reference::Broadcast;
-use crate::kernels::{Fallback, Scratch};
+use crate::kernels::{KernelPath, Scratch};
 use crate::model::Model;
 use heapless::Vec as HVec;
 
@@ -164,12 +164,12 @@ impl Cx<'_, '_> {
         }
     }
 
-    /// A shape the optimized kernels leave to the reference kernel needs that path built.
-    pub fn check_fallback(&self, fallback: Option<Fallback>) -> Result<(), Error> {
-        match fallback {
-            Some(f) if !f.built() => Err(Error::UnsupportedOp {
+    /// An operator that takes an optional kernel path needs that path built.
+    pub fn check_path(&self, path: Option<KernelPath>) -> Result<(), Error> {
+        match path {
+            Some(p) if !p.built() => Err(Error::UnsupportedOp {
                 op: self.index,
-                name: f.name(),
+                name: p.name(),
             }),
             _ => Ok(()),
         }
@@ -329,25 +329,24 @@ fn unsupported(index: u16, op: &Op<'_>) -> Error {
     }
 }
 
-/// The shape of validated operator `op` that the optimized kernels leave to the reference
-/// kernel, if it has one (for `mote::compile`, which makes the firmware's build assert it has
-/// that path).
+/// The optional kernel path ([`KernelPath`]) validated operator `op` takes, if any (for
+/// `mote::compile`, which makes the firmware's build assert it has that path).
 #[cfg(feature = "compile")]
 #[cfg_attr(
     not(any(feature = "op-conv", feature = "op-depthwise")),
     allow(unused_variables)
 )]
-pub(crate) fn fallback(model: &Model<'_>, op: &Op<'_>) -> Result<Option<Fallback>, Error> {
+pub(crate) fn path(model: &Model<'_>, op: &Op<'_>) -> Result<Option<KernelPath>, Error> {
     Ok(match op {
         #[cfg(feature = "op-conv")]
         Op::Conv2d(o) => {
             let g = conv::geometry(&model.tensor(o.input)?, &model.tensor(o.output)?, o.window);
-            conv::fallback_conv(&g, o)
+            conv::path_conv(&g, o)
         }
         #[cfg(feature = "op-depthwise")]
         Op::DepthwiseConv2d(o) => {
             let g = conv::geometry(&model.tensor(o.input)?, &model.tensor(o.output)?, o.window);
-            conv::fallback_depthwise(&g)
+            conv::path_depthwise(&g, o)
         }
         _ => None,
     })

@@ -5,6 +5,8 @@
 //! dot kernel.
 //!
 //! Grouped convolutions take the reference kernel, in builds with `op-conv-grouped` ([`handles`]).
+//! Fields other than a pointwise pixel's or a first layer's few channels are packed tap by
+//! tap, in builds with `op-conv-general` ([`general`]).
 
 use super::gemm::{
     self, CHANNEL_CHUNK, ChannelParams, OutputStage, Requantization, block_len, pack_values,
@@ -12,7 +14,7 @@ use super::gemm::{
 };
 use crate::format::{Clamp, Requant};
 use crate::kernels::reference::Geometry;
-use crate::kernels::{Scratch, arch, scratch_bytes};
+use crate::kernels::{KernelPath, Scratch, arch, scratch_bytes};
 
 /// Columns of the blocks for `pixels` output pixels (or batches): pairs when there are two.
 pub(super) fn block_cols(pixels: usize) -> usize {
@@ -68,11 +70,44 @@ pub fn handles(g: &Geometry, filter_len: usize) -> bool {
     depth > 0 && Some(filter_len) == depth.checked_mul(g.out_c)
 }
 
+/// Whether a 1x1 filter with unit strides and no padding reads each pixel's own values, whole
+/// groups of channels: they go straight to the packer.
+#[inline(always)]
+fn pointwise(g: &Geometry) -> bool {
+    let w = g.window;
+    (w.filter_h, w.filter_w, w.stride_h, w.stride_w) == (1, 1, 1, 1)
+        && (w.pad_top, w.pad_left) == (0, 0)
+        && (g.out_h, g.out_w) == (g.in_h, g.in_w)
+        && g.in_c.is_multiple_of(4)
+}
+
+/// Whether a first layer's fields, of at most `channels` input channels, are gathered whole
+/// ([`pack_shallow`]).
+#[inline(always)]
+fn shallow(g: &Geometry, channels: usize) -> bool {
+    let taps = usize::from(g.window.filter_h) * usize::from(g.window.filter_w);
+    g.in_c <= channels
+        && taps.saturating_mul(g.in_c) <= STAGED_MAX_DEPTH
+        && g.window.dilation_w == 1
+}
+
+/// Input channels that [`pack_shallow`] takes on every architecture, so that [`general`]
+/// holds on every target (a compiled-in model's features are found on the host).
+const SHALLOW_EVERYWHERE: usize = 1;
+const _: () = assert!(arch::SHALLOW_CHANNELS >= SHALLOW_EVERYWHERE);
+
+/// Whether a CONV_2D over `g` may pack its fields tap by tap on some target
+/// ([`KernelPath::ConvGeneral`]): neither pointwise nor over one input channel.
+pub fn general(g: &Geometry) -> bool {
+    !pointwise(g) && !shallow(g, SHALLOW_EVERYWHERE)
+}
+
 /// CONV_2D with the reference kernel's signature and results, its working memory in
 /// `scratch` ([`scratch`] bytes). A grouped convolution, or too little scratch, takes the
 /// reference kernel in a build with `op-conv-grouped` (or `reference-kernels`) and leaves the
 /// output as it was in others, where the interpreter never asks for either: validation
-/// refuses grouped convolutions there, and the plan gives every kernel its scratch.
+/// refuses grouped convolutions there, and the plan gives every kernel its scratch. So do
+/// the [`general`] shapes in a build without `op-conv-general`.
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 pub fn conv_2d(
@@ -92,8 +127,10 @@ pub fn conv_2d(
     let depth = taps.saturating_mul(g.in_c);
     let pixels = g.out_h * g.out_w;
     let widest = widest_block(pixels, depth);
-    let fits =
-        !super::REFERENCE_ONLY && g.fits(input.len(), output.len()) && handles(g, filter.len());
+    let fits = !super::REFERENCE_ONLY
+        && g.fits(input.len(), output.len())
+        && handles(g, filter.len())
+        && (KernelPath::ConvGeneral.built() || !general(g));
     let chunk_len = g.out_c.min(CHANNEL_CHUNK);
     let buffers = if fits {
         scratch
@@ -115,16 +152,8 @@ pub fn conv_2d(
         clamp,
     };
     let image = g.in_h * g.in_w * g.in_c;
-    // A 1x1 filter with unit strides and no padding reads each pixel's own values: with whole
-    // groups of channels, they go straight to the packer.
-    let w = g.window;
-    let pointwise = (w.filter_h, w.filter_w, w.stride_h, w.stride_w) == (1, 1, 1, 1)
-        && (w.pad_top, w.pad_left) == (0, 0)
-        && (g.out_h, g.out_w) == (g.in_h, g.in_w)
-        && g.in_c.is_multiple_of(4);
-    // A first layer's few input channels: each field gathered whole ([`pack_shallow`]).
-    let shallow =
-        g.in_c <= arch::SHALLOW_CHANNELS && depth <= STAGED_MAX_DEPTH && w.dilation_w == 1;
+    let pointwise = pointwise(g);
+    let shallow = shallow(g, arch::SHALLOW_CHANNELS);
     let out_image = g.out_h * g.out_w * g.out_c;
     for (x, y) in input
         .chunks_exact(image)
@@ -196,7 +225,7 @@ pub fn conv_2d(
                             arch::pack_groups(column, cols, v, input_zp);
                         }
                     }
-                } else {
+                } else if KernelPath::ConvGeneral.built() {
                     for c in 0..cols {
                         pack_pixel(g, x, input_zp, p + c, block, cols, c);
                         gemm::pad_tail(block, cols, c, depth);

@@ -11,13 +11,15 @@
 //! after another, so that neighbouring positions of one channel share a word and a dual
 //! multiply-accumulate takes two taps; the lines run along the longer output axis.
 //!
-//! Other depth multipliers, and filters of more than 25 taps, take the reference kernel.
+//! Other depth multipliers, and filters of more than 25 taps, take the reference kernel. The
+//! loop over output pixels, for the shapes the line path does not take, is built with
+//! `op-depthwise-general` ([`general`]).
 
 use super::gemm::{CHANNEL_CHUNK, ChannelParams, OutputStage, Requantization, prepare};
 use super::requant::ChannelQuant;
 use crate::format::{Clamp, Requant};
 use crate::kernels::reference::Geometry;
-use crate::kernels::{Scratch, arch, scratch_bytes};
+use crate::kernels::{KernelPath, Scratch, arch, scratch_bytes};
 
 /// Most filter taps of the fast path (a 5x5 filter).
 pub const MAX_TAPS: usize = 25;
@@ -50,11 +52,31 @@ pub fn handles(g: &Geometry) -> bool {
     g.in_c == g.out_c && (1..=MAX_TAPS).contains(&taps)
 }
 
+/// Outputs along a line from which every architecture takes the line path
+/// (`arch::DEPTHWISE_LINES_FROM`), so that [`general`] holds on every target (a compiled-in
+/// model's features are found on the host).
+const LINES_EVERYWHERE_FROM: usize = 8;
+const _: () = assert!(arch::DEPTHWISE_LINES && arch::DEPTHWISE_LINES_FROM <= LINES_EVERYWHERE_FROM);
+
+/// Whether a DEPTHWISE_CONV_2D over `g` that [`handles`] may take the loop over output pixels
+/// on some target ([`KernelPath::DepthwiseGeneral`]): all but 3x3 lines of at least
+/// [`LINES_EVERYWHERE_FROM`] outputs whose every channel folds the output zero point into
+/// its requantization.
+pub fn general(g: &Geometry, requant: &Requant<'_>) -> bool {
+    let lines = Lines::of(g).is_some_and(|l| l.along >= LINES_EVERYWHERE_FROM);
+    let folds = |c| {
+        let quant = ChannelQuant::new(requant.channel(c));
+        ChannelParams { quant, bias: 0 }.folds_zero_point()
+    };
+    !(lines && (0..g.out_c).all(folds))
+}
+
 /// DEPTHWISE_CONV_2D with the reference kernel's signature and results, its working memory
 /// in `scratch` ([`scratch`] bytes). A channel multiplier above 1, a filter of more than
 /// `MAX_TAPS` (25) taps, or too little scratch take the reference kernel in a build with
 /// `op-depthwise-multiplier` (or `reference-kernels`) and leave the output as it was in
-/// others, where validation refuses such a model (see `optimized::conv_2d`).
+/// others, where validation refuses such a model (see `optimized::conv_2d`). So do the
+/// channels of the [`general`] shapes in a build without `op-depthwise-general`.
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 pub fn depthwise_conv_2d(
@@ -173,6 +195,11 @@ fn run(
                 let chunk = Chunk { c0, params, folded };
                 lines_3x3(g, &lines, x, input_zp, filter, &chunk, stage, y, ring);
                 c0 += chunk.params.len();
+                continue;
+            }
+            if !KernelPath::DepthwiseGeneral.built() {
+                // Validation refused what comes here ([`general`]).
+                c0 += chunk;
                 continue;
             }
             let pad = zero_points.get(..chunk).unwrap_or(&[]);
