@@ -544,9 +544,12 @@ fn cmd_compile(blob_path: &Path, output: &Path) -> Result<()> {
     let blob = read_blob(blob_path)?;
     let source = mote::compile::rust_source(&blob)
         .with_context(|| format!("{} is not a valid model", blob_path.display()))?;
+    let features = mote::compile::required_features(&blob)
+        .with_context(|| format!("{} is not a valid model", blob_path.display()))?;
     io::write_atomic(output, source.as_bytes())?;
     println!(
-        "wrote {} ({} bytes of Rust: the model's tables, ARENA_BYTES and MODEL)",
+        "wrote {} ({} bytes of Rust: the model's tables, ARENA_BYTES and MODEL)\n\
+         the smallest mote for it: default-features = false, features = {features:?}",
         output.display(),
         source.len()
     );

@@ -428,6 +428,20 @@ fn kws_imports_to_the_committed_blob_and_matches_tflm() {
         std::fs::read(&out).unwrap(),
         std::fs::read(model.join("yes_mfcc_tflm.bin")).unwrap()
     );
+    // Compiled into Rust, with the smallest build of mote that runs it (no general paths).
+    let source = dir.path().join("kws.rs");
+    let said = mote_ok(&["compile", s(&blob), "-o", s(&source)]);
+    assert!(
+        said.contains(
+            r#"features = ["op-average-pool", "op-conv", "op-depthwise", "op-fully-connected", "op-reshape", "op-softmax"]"#
+        ),
+        "{said}"
+    );
+    assert!(
+        std::fs::read_to_string(&source)
+            .unwrap()
+            .contains("pub static MODEL")
+    );
 }
 
 #[test]
