@@ -636,7 +636,7 @@ fn a_compiled_model_brings_the_kernel_paths_it_takes() {
     }
     let b = graph_blob(&tensors, 1, &ops);
     assert_eq!(
-        mote::compile::required_features(&b).unwrap(),
+        mote::compile::required_features(&b, Some(Board::Mps2An386.target())).unwrap(),
         [
             "op-conv",
             "op-conv-general",

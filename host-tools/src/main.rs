@@ -113,6 +113,10 @@ enum Command {
         /// Where to write the Rust source, e.g. `src/model.rs`.
         #[arg(short, long)]
         output: PathBuf,
+        /// The firmware's target triple, e.g. `thumbv7em-none-eabihf`: the features printed
+        /// are then that target's (some kernel paths depend on it); without it, any target's.
+        #[arg(long)]
+        target: Option<String>,
     },
     /// Compare an int8 blob with its float reference model on (labelled) data: top-1 accuracy
     /// of both, agreement, RMSE, L2 relative error, cosine, confusion matrix.
@@ -393,7 +397,11 @@ impl Command {
                 model_version,
                 output,
             } => cmd_sign(&blob, &key, model_version, &output),
-            Command::Compile { blob, output } => cmd_compile(&blob, &output),
+            Command::Compile {
+                blob,
+                output,
+                target,
+            } => cmd_compile(&blob, &output, target.as_deref()),
             Command::Run {
                 blob,
                 input,
@@ -540,18 +548,19 @@ fn cmd_sign(blob_path: &Path, key: &Path, model_version: u32, output: &Path) -> 
     Ok(())
 }
 
-fn cmd_compile(blob_path: &Path, output: &Path) -> Result<()> {
+fn cmd_compile(blob_path: &Path, output: &Path, target: Option<&str>) -> Result<()> {
     let blob = read_blob(blob_path)?;
     let source = mote::compile::rust_source(&blob)
         .with_context(|| format!("{} is not a valid model", blob_path.display()))?;
-    let features = mote::compile::required_features(&blob)
+    let features = mote::compile::required_features(&blob, target)
         .with_context(|| format!("{} is not a valid model", blob_path.display()))?;
     io::write_atomic(output, source.as_bytes())?;
     println!(
         "wrote {} ({} bytes of Rust: the model's tables, ARENA_BYTES and MODEL)\n\
-         the smallest mote for it: default-features = false, features = {features:?}",
+         the smallest mote for it ({}): default-features = false, features = {features:?}",
         output.display(),
-        source.len()
+        source.len(),
+        target.unwrap_or("any target"),
     );
     Ok(())
 }

@@ -21,7 +21,7 @@ extern crate std;
 
 use crate::error::Error;
 use crate::format::{KIND_CONDITIONS, KIND_NAMES, Op, TensorDef};
-use crate::kernels::KernelPath;
+use crate::kernels::{Isa, KernelPath};
 use crate::model::Model;
 use core::fmt::{self, Write as _};
 use serde::Serialize;
@@ -161,13 +161,15 @@ fn paths(model: &Model<'_>, ops: &[Op<'_>]) -> Result<Vec<KernelPath>, Error> {
     Ok(found)
 }
 
-/// The `mote` cargo features a firmware that runs the blob's model needs: one `op-` feature
-/// per operator kind it uses (the first that builds it), and one per optional kernel path it
-/// takes ([`KernelPath::feature`]), each once, in name order.
+/// The `mote` cargo features of the smallest build that runs the blob's model: one `op-`
+/// feature per operator kind it uses (the first that builds it), one per optional kernel path
+/// it takes ([`KernelPath::feature`]), and `op-conv-pairs` where its convolutions take blocks
+/// of two pixels on `target` (a target triple; on any target if `None`), each once, in name
+/// order.
 ///
 /// # Errors
 /// Whatever [`Model::parse`] finds wrong with the blob.
-pub fn required_features(blob: &[u8]) -> Result<Vec<&'static str>, Error> {
+pub fn required_features(blob: &[u8], target: Option<&str>) -> Result<Vec<&'static str>, Error> {
     let model = Model::parse(blob)?;
     let ops = model.ops().collect::<Result<Vec<_>, Error>>()?;
     let kinds = ops.iter().filter_map(|op| {
@@ -178,8 +180,19 @@ pub fn required_features(blob: &[u8]) -> Result<Vec<&'static str>, Error> {
         condition.get(start..start + len)
     });
     let paths = paths(&model, &ops)?.into_iter().map(KernelPath::feature);
+    let isas = match target {
+        Some(triple) => &[Isa::of_target(triple)][..],
+        None => &[Isa::ArmDsp, Isa::Riscv, Isa::Portable],
+    };
+    let mut pairs = false;
+    for op in &ops {
+        for &isa in isas {
+            pairs |= crate::ops::takes_conv_pairs(&model, op, isa)?;
+        }
+    }
     Ok(kinds
         .chain(paths)
+        .chain(pairs.then_some("op-conv-pairs"))
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect())
@@ -528,13 +541,14 @@ mod tests {
         assert!(source.contains("shape: mote::heapless::Vec::from_array([1u16, 64u16])"));
         assert!(!source.contains("compile_error!"));
         assert_eq!(
-            required_features(&blob).unwrap(),
+            required_features(&blob, None).unwrap(),
             ["op-fully-connected", "op-softmax"]
         );
     }
 
     /// A CONV_2D that takes an optional kernel path needs its feature, which
-    /// `required_features` names and the source asserts; a pointwise one needs none.
+    /// `required_features` names and the source asserts; a pointwise one needs none, and
+    /// blocks of two pixels only on the targets whose blocks leave pairs over.
     #[test]
     fn a_conv_needs_the_features_of_its_paths() {
         use crate::format::{Clamp, Conv2d, Multiplier, Requant, Window};
@@ -575,7 +589,7 @@ mod tests {
             (general, KernelPath::ConvGeneral),
         ] {
             assert_eq!(
-                required_features(&blob).unwrap(),
+                required_features(&blob, None).unwrap(),
                 ["op-conv", path.feature()]
             );
             let source = rust_source(&blob).unwrap();
@@ -584,7 +598,14 @@ mod tests {
             let message = std::format!("a {}: build mote with that feature", path.name());
             assert!(source.contains(&message), "{source}");
         }
-        assert_eq!(required_features(&pointwise).unwrap(), ["op-conv"]);
+        // Four pixels of depth 4: one block of four on Cortex-M4; on RV32, blocks of three
+        // take 17 values or more, so blocks of two.
+        let m4 = Some("thumbv7em-none-eabihf");
+        assert_eq!(required_features(&pointwise, m4).unwrap(), ["op-conv"]);
+        let rv32 = Some("riscv32imac-unknown-none-elf");
+        let pairs = ["op-conv", "op-conv-pairs"];
+        assert_eq!(required_features(&pointwise, rv32).unwrap(), pairs);
+        assert_eq!(required_features(&pointwise, None).unwrap(), pairs);
         assert!(!rust_source(&pointwise).unwrap().contains("KernelPath"));
     }
 }

@@ -486,7 +486,8 @@ fn build(
                 Board::COMPILES_MODELS.map(Board::name).join(", ")
             );
             let (path, blob) = blob_file(path)?;
-            let operators = mote::compile::required_features(crate::sign::model_bytes(&blob))
+            let model = crate::sign::model_bytes(&blob);
+            let operators = mote::compile::required_features(model, Some(board.target()))
                 .with_context(|| format!("{} is not a valid blob", path.display()))?;
             let mut list = vec!["compiled".to_string()];
             list.extend(operators.iter().map(|op| format!("mote/{op}")));

@@ -89,6 +89,51 @@ impl KernelPath {
     }
 }
 
+/// The micro-kernels a target builds with (`build.rs` picks them from the target's name), for
+/// the compile step: it runs on the host and names the features a firmware's target needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isa {
+    /// Arm with the DSP extension (thumbv7em: Cortex-M4, M7).
+    ArmDsp,
+    /// RISC-V (riscv32).
+    Riscv,
+    /// Everything else: the portable micro-kernels.
+    Portable,
+}
+
+impl Isa {
+    /// The micro-kernels of the target named `triple`, as `build.rs` picks them.
+    pub fn of_target(triple: &str) -> Isa {
+        if triple.starts_with("thumbv7em") {
+            Isa::ArmDsp
+        } else if triple.starts_with("riscv32") {
+            Isa::Riscv
+        } else {
+            Isa::Portable
+        }
+    }
+
+    /// Columns of CONV_2D's widest blocks on this target, and the least depth they take
+    /// (`arch::WIDE_COLUMNS`, `arch::WIDE_MIN_DEPTH`).
+    pub(crate) const fn wide_blocks(self) -> (usize, usize) {
+        match self {
+            Isa::ArmDsp | Isa::Portable => (4, 0),
+            Isa::Riscv => (3, 17),
+        }
+    }
+}
+
+/// This build's micro-kernels.
+#[cfg(mote_arm_dsp)]
+const HERE: Isa = Isa::ArmDsp;
+#[cfg(all(not(mote_arm_dsp), mote_riscv))]
+const HERE: Isa = Isa::Riscv;
+#[cfg(not(any(mote_arm_dsp, mote_riscv)))]
+const HERE: Isa = Isa::Portable;
+const _: () = assert!(
+    HERE.wide_blocks().0 == arch::WIDE_COLUMNS && HERE.wide_blocks().1 == arch::WIDE_MIN_DEPTH
+);
+
 /// Working memory of one kernel call: the arena's bytes past the tensors, whose size
 /// [`scratch`] computes from the operator's shapes (so the arena's size is known before the
 /// firmware is built). Its contents are whatever the previous operator left: a kernel reads

@@ -352,6 +352,25 @@ pub(crate) fn path(model: &Model<'_>, op: &Op<'_>) -> Result<Option<KernelPath>,
     })
 }
 
+/// Whether validated operator `op` takes CONV_2D's blocks of two columns on a target with
+/// `isa`'s micro-kernels (`op-conv-pairs`, for `mote::compile`).
+#[cfg(feature = "compile")]
+#[cfg_attr(not(feature = "op-conv"), allow(unused_variables))]
+pub(crate) fn takes_conv_pairs(
+    model: &Model<'_>,
+    op: &Op<'_>,
+    isa: crate::kernels::Isa,
+) -> Result<bool, Error> {
+    Ok(match op {
+        #[cfg(feature = "op-conv")]
+        Op::Conv2d(o) => {
+            let g = conv::geometry(&model.tensor(o.input)?, &model.tensor(o.output)?, o.window);
+            crate::kernels::optimized::conv::takes_pairs(&g, o.filter.len(), &o.requant, isa)
+        }
+        _ => false,
+    })
+}
+
 /// Bytes of scratch the kernel of validated operator `op` takes.
 pub(crate) fn scratch(model: &Model<'_>, index: u16, op: &Op<'_>) -> Result<usize, Error> {
     let cx = Cx { model, index };

@@ -21,6 +21,10 @@ pub(super) fn block_cols(pixels: usize) -> usize {
     if pixels >= 2 { 2 } else { 1 }
 }
 
+/// Whether this build has blocks of two columns (`op-conv-pairs`): without them, the pixels
+/// the widest blocks leave over take blocks of one ([`takes_pairs`]).
+const PAIRS: bool = cfg!(feature = "op-conv-pairs");
+
 /// Deepest receptive field packed four columns at a time (a block of 4 KB); deeper ones take
 /// blocks of two. Four columns of IC's 576-value receptive fields would add 2.3 KB to its
 /// arena (its scratch is set by that layer; its other layers are at most 288 deep).
@@ -100,6 +104,33 @@ const _: () = assert!(arch::SHALLOW_CHANNELS >= SHALLOW_EVERYWHERE);
 /// ([`KernelPath::ConvGeneral`]): neither pointwise nor over one input channel.
 pub fn general(g: &Geometry) -> bool {
     !pointwise(g) && !shallow(g, SHALLOW_EVERYWHERE)
+}
+
+/// Whether a CONV_2D over `g` with a filter of `filter_len` weights and `requant` takes
+/// blocks of two columns on a target with `isa`'s micro-kernels (if the build has them): for
+/// the one or two pixels its widest blocks leave over, or for every pixel where it takes no
+/// wide blocks (a field deeper than [`QUAD_MAX_DEPTH`], a chunk of channels whose
+/// requantization the wide blocks do not take).
+#[cfg(all(feature = "compile", feature = "op-conv"))]
+pub fn takes_pairs(
+    g: &Geometry,
+    filter_len: usize,
+    requant: &Requant<'_>,
+    isa: crate::kernels::Isa,
+) -> bool {
+    if !handles(g, filter_len) {
+        return false; // the reference kernel's
+    }
+    let (columns, min_depth) = isa.wide_blocks();
+    let depth = filter_len.checked_div(g.out_c).unwrap_or(0);
+    let pixels = g.out_h.saturating_mul(g.out_w);
+    let slow = |c| super::requant::ChannelQuant::new(requant.channel(c)).slow();
+    let wide = widest_block(pixels, depth) == 4 && depth >= min_depth && !(0..g.out_c).any(slow);
+    if wide {
+        pixels % columns >= 2
+    } else {
+        pixels >= 2
+    }
 }
 
 /// CONV_2D with the reference kernel's signature and results, its working memory in
@@ -204,7 +235,7 @@ pub fn conv_2d(
             while p < pixels {
                 let cols = if wide && p + arch::WIDE_COLUMNS <= pixels {
                     arch::WIDE_COLUMNS
-                } else if p + 2 <= pixels {
+                } else if PAIRS && p + 2 <= pixels {
                     2
                 } else {
                     1

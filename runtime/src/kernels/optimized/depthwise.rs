@@ -62,6 +62,7 @@ const _: () = assert!(arch::DEPTHWISE_LINES && arch::DEPTHWISE_LINES_FROM <= LIN
 /// on some target ([`KernelPath::DepthwiseGeneral`]): all but 3x3 lines of at least
 /// [`LINES_EVERYWHERE_FROM`] outputs whose every channel folds the output zero point into
 /// its requantization.
+#[cfg_attr(not(feature = "op-depthwise"), allow(dead_code))]
 pub fn general(g: &Geometry, requant: &Requant<'_>) -> bool {
     let lines = Lines::of(g).is_some_and(|l| l.along >= LINES_EVERYWHERE_FROM);
     let folds = |c| {
