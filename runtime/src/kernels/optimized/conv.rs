@@ -85,14 +85,11 @@ fn pointwise(g: &Geometry) -> bool {
         && g.in_c.is_multiple_of(4)
 }
 
-/// Whether a first layer's fields, of at most `channels` input channels, are gathered whole
-/// ([`pack_shallow`]).
+/// Whether a first layer's fields of `depth` values, over at most `channels` input channels,
+/// are gathered whole ([`pack_shallow`]).
 #[inline(always)]
-fn shallow(g: &Geometry, channels: usize) -> bool {
-    let taps = usize::from(g.window.filter_h) * usize::from(g.window.filter_w);
-    g.in_c <= channels
-        && taps.saturating_mul(g.in_c) <= STAGED_MAX_DEPTH
-        && g.window.dilation_w == 1
+fn shallow(g: &Geometry, depth: usize, channels: usize) -> bool {
+    g.in_c <= channels && depth <= STAGED_MAX_DEPTH && g.window.dilation_w == 1
 }
 
 /// Input channels that [`pack_shallow`] takes on every architecture, so that [`general`]
@@ -103,7 +100,8 @@ const _: () = assert!(arch::SHALLOW_CHANNELS >= SHALLOW_EVERYWHERE);
 /// Whether a CONV_2D over `g` may pack its fields tap by tap on some target
 /// ([`KernelPath::ConvGeneral`]): neither pointwise nor over one input channel.
 pub fn general(g: &Geometry) -> bool {
-    !pointwise(g) && !shallow(g, SHALLOW_EVERYWHERE)
+    let taps = usize::from(g.window.filter_h) * usize::from(g.window.filter_w);
+    !pointwise(g) && !shallow(g, taps.saturating_mul(g.in_c), SHALLOW_EVERYWHERE)
 }
 
 /// Whether a CONV_2D over `g` with a filter of `filter_len` weights and `requant` takes
@@ -184,7 +182,7 @@ pub fn conv_2d(
     };
     let image = g.in_h * g.in_w * g.in_c;
     let pointwise = pointwise(g);
-    let shallow = shallow(g, arch::SHALLOW_CHANNELS);
+    let shallow = shallow(g, depth, arch::SHALLOW_CHANNELS);
     let out_image = g.out_h * g.out_w * g.out_c;
     for (x, y) in input
         .chunks_exact(image)
