@@ -136,7 +136,7 @@ pub fn takes_pairs(
 /// reference kernel in a build with `op-conv-grouped` (or `reference-kernels`) and leaves the
 /// output as it was in others, where the interpreter never asks for either: validation
 /// refuses grouped convolutions there, and the plan gives every kernel its scratch. So do
-/// the [`general`] shapes in a build without `op-conv-general`.
+/// the shapes of `KernelPath::ConvGeneral` in a build without `op-conv-general`.
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 pub fn conv_2d(

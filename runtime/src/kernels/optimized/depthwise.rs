@@ -77,7 +77,8 @@ pub fn general(g: &Geometry, requant: &Requant<'_>) -> bool {
 /// `MAX_TAPS` (25) taps, or too little scratch take the reference kernel in a build with
 /// `op-depthwise-multiplier` (or `reference-kernels`) and leave the output as it was in
 /// others, where validation refuses such a model (see `optimized::conv_2d`). So do the
-/// channels of the [`general`] shapes in a build without `op-depthwise-general`.
+/// channels of the shapes of `KernelPath::DepthwiseGeneral` in a build without
+/// `op-depthwise-general`.
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 pub fn depthwise_conv_2d(
