@@ -547,9 +547,9 @@ fn pools_and_add() {
 
 /// A model compiled into the firmware brings only the optional kernel paths it takes
 /// (`mote::kernels::KernelPath`): a grouped CONV_2D, a DEPTHWISE_CONV_2D with a channel
-/// multiplier (both the reference kernel's), a 3x3 CONV_2D over eight channels and a 3x3
-/// DEPTHWISE_CONV_2D along lines of six (both the general paths), built for Cortex-M4 with
-/// the features `required_features` names, compute what the host computes.
+/// multiplier (both the reference kernel's), a 3x3 CONV_2D over eight channels and a 5x5
+/// DEPTHWISE_CONV_2D (both the general paths), built for Cortex-M4 with the features
+/// `required_features` names, compute what the host computes.
 #[test]
 fn a_compiled_model_brings_the_kernel_paths_it_takes() {
     let mut rng = Rng(0x9b0c_5a3e);
@@ -564,11 +564,11 @@ fn a_compiled_model_brings_the_kernel_paths_it_takes() {
         pad_left: pad,
     };
     // 6x6x4 -> grouped 3x3 convolution (two groups of two channels) -> 6x6x4 -> depthwise
-    // 3x3, multiplier 2 -> 6x6x8 -> 3x3 convolution -> 6x6x4 -> depthwise 3x3 -> 6x6x4.
+    // 3x3, multiplier 2 -> 6x6x8 -> 3x3 convolution -> 6x6x4 -> depthwise 5x5 -> 6x6x4.
     let (conv_filter, conv_bias) = (rng.weights(4 * 9 * 2), biases(&mut rng, 4));
     let (dw_filter, dw_bias) = (rng.weights(9 * 8), biases(&mut rng, 8));
     let (full_filter, full_bias) = (rng.weights(4 * 9 * 8), biases(&mut rng, 4));
-    let (lines_filter, lines_bias) = (rng.weights(9 * 4), biases(&mut rng, 4));
+    let (taps_filter, taps_bias) = (rng.weights(25 * 4), biases(&mut rng, 4));
     let (m4, s4, _) = requant_bytes(&mut rng, 4);
     let (m8, s8, _) = requant_bytes(&mut rng, 8);
     let ops = [
@@ -612,10 +612,10 @@ fn a_compiled_model_brings_the_kernel_paths_it_takes() {
         Op::DepthwiseConv2d(DepthwiseConv2d {
             input: 3,
             output: 4,
-            window: window(3, 1),
+            window: window(5, 2),
             depth_multiplier: 1,
-            filter: &lines_filter,
-            bias: Some(&lines_bias),
+            filter: &taps_filter,
+            bias: Some(&taps_bias),
             requant: Requant::PerChannel {
                 multipliers: &m4,
                 shifts: &s4,

@@ -550,7 +550,7 @@ fn cmd_sign(blob_path: &Path, key: &Path, model_version: u32, output: &Path) -> 
 
 fn cmd_compile(blob_path: &Path, output: &Path, target: Option<&str>) -> Result<()> {
     let blob = read_blob(blob_path)?;
-    let source = mote::compile::rust_source(&blob)
+    let source = mote::compile::rust_source(&blob, target)
         .with_context(|| format!("{} is not a valid model", blob_path.display()))?;
     let features = mote::compile::required_features(&blob, target)
         .with_context(|| format!("{} is not a valid model", blob_path.display()))?;

@@ -45,7 +45,8 @@ pub fn build_script(blob: &str, file_name: &str) {
     }
 }
 
-/// Compiles the blob at `blob` into the Rust file `out` ([`rust_source`]).
+/// Compiles the blob at `blob` into the Rust file `out` ([`rust_source`]) for the target of
+/// the build that runs this build script (`TARGET`; any target where it is not set).
 ///
 /// # Errors
 /// The blob cannot be read or does not validate, or `out` cannot be written; the message names
@@ -53,17 +54,21 @@ pub fn build_script(blob: &str, file_name: &str) {
 pub fn write_model(blob: &Path, out: &Path) -> Result<(), String> {
     let bytes =
         std::fs::read(blob).map_err(|e| std::format!("cannot read {}: {e}", blob.display()))?;
-    let source = rust_source(&bytes).map_err(|e| std::format!("{}: {e}", blob.display()))?;
+    let target = std::env::var("TARGET").ok();
+    let source = rust_source(&bytes, target.as_deref())
+        .map_err(|e| std::format!("{}: {e}", blob.display()))?;
     std::fs::write(out, source).map_err(|e| std::format!("cannot write {}: {e}", out.display()))
 }
 
 /// The Rust items of a compiled-in model: `ARENA_BYTES` (the arena it needs) and
-/// `MODEL: mote::Model<'static>`, with a compile-time check that the firmware's build of mote
-/// has each of its operators.
+/// `MODEL: mote::Model<'static>`, with compile-time checks that the firmware's build of mote
+/// has each of its operators and each optional kernel path ([`KernelPath`]) it takes on
+/// `target` (a target triple, which the firmware must then be built for; on any target if
+/// `None`).
 ///
 /// # Errors
 /// Whatever [`Model::parse`] finds wrong with the blob.
-pub fn rust_source(blob: &[u8]) -> Result<String, Error> {
+pub fn rust_source(blob: &[u8], target: Option<&str>) -> Result<String, Error> {
     let model = Model::parse(blob)?;
     let tensors = (0..model.tensor_count())
         .map(|id| model.tensor(id))
@@ -132,7 +137,18 @@ pub fn rust_source(blob: &[u8]) -> Result<String, Error> {
             std::format!("the model has {name}: build mote with {condition}")
         );
     }
-    for path in paths(&model, &ops)? {
+    if let Some(triple) = target {
+        let isa = Isa::of_target(triple);
+        let _ = writeln!(
+            w,
+            "const _: () = assert!(\n    \
+                 mote::kernels::Isa::HERE.is(mote::kernels::Isa::{isa:?}),\n    \
+                 {:?}\n\
+             );",
+            std::format!("the model was compiled for {triple}: compile it for this target")
+        );
+    }
+    for path in paths(&model, &ops, target_isas(target))? {
         let _ = writeln!(
             w,
             "const _: () = assert!(\n    \
@@ -148,24 +164,34 @@ pub fn rust_source(blob: &[u8]) -> Result<String, Error> {
     Ok(s)
 }
 
-/// The optional kernel paths ([`KernelPath`]) `ops` take, each once.
-fn paths(model: &Model<'_>, ops: &[Op<'_>]) -> Result<Vec<KernelPath>, Error> {
+/// The micro-kernels of the target triple `target`, or of every target.
+fn target_isas(target: Option<&str>) -> Vec<Isa> {
+    match target {
+        Some(triple) => std::vec![Isa::of_target(triple)],
+        None => std::vec![Isa::ArmDsp, Isa::Riscv, Isa::Portable],
+    }
+}
+
+/// The optional kernel paths ([`KernelPath`]) `ops` take on targets with `isas`' micro-kernels,
+/// each once.
+fn paths(model: &Model<'_>, ops: &[Op<'_>], isas: Vec<Isa>) -> Result<Vec<KernelPath>, Error> {
     let mut found = Vec::new();
     for op in ops {
-        if let Some(p) = crate::ops::path(model, op)?
-            && !found.contains(&p)
-        {
-            found.push(p);
+        for &isa in &isas {
+            if let Some(p) = crate::ops::path(model, op, isa)?
+                && !found.contains(&p)
+            {
+                found.push(p);
+            }
         }
     }
     Ok(found)
 }
 
-/// The `mote` cargo features of the smallest build that runs the blob's model: one `op-`
-/// feature per operator kind it uses (the first that builds it), one per optional kernel path
-/// it takes ([`KernelPath::feature`]), and `op-conv-pairs` where its convolutions take blocks
-/// of two pixels on `target` (a target triple; on any target if `None`), each once, in name
-/// order.
+/// The `mote` cargo features of the smallest build that runs the blob's model on `target` (a
+/// target triple; on any target if `None`): one `op-` feature per operator kind it uses (the
+/// first that builds it), one per optional kernel path it takes ([`KernelPath::feature`]), and
+/// `op-conv-pairs` where its convolutions take blocks of two pixels, each once, in name order.
 ///
 /// # Errors
 /// Whatever [`Model::parse`] finds wrong with the blob.
@@ -179,17 +205,16 @@ pub fn required_features(blob: &[u8], target: Option<&str>) -> Result<Vec<&'stat
         let len = condition.get(start..)?.find('"')?;
         condition.get(start..start + len)
     });
-    let paths = paths(&model, &ops)?.into_iter().map(KernelPath::feature);
-    let isas = match target {
-        Some(triple) => &[Isa::of_target(triple)][..],
-        None => &[Isa::ArmDsp, Isa::Riscv, Isa::Portable],
-    };
+    let isas = target_isas(target);
     let mut pairs = false;
     for op in &ops {
-        for &isa in isas {
+        for &isa in &isas {
             pairs |= crate::ops::takes_conv_pairs(&model, op, isa)?;
         }
     }
+    let paths = paths(&model, &ops, isas)?
+        .into_iter()
+        .map(KernelPath::feature);
     Ok(kinds
         .chain(paths)
         .chain(pairs.then_some("op-conv-pairs"))
@@ -518,7 +543,7 @@ mod tests {
 
     #[test]
     fn a_blob_that_does_not_validate_is_refused() {
-        assert_eq!(rust_source(b"MOTE"), Err(Error::Truncated));
+        assert_eq!(rust_source(b"MOTE", None), Err(Error::Truncated));
     }
 
     #[test]
@@ -528,7 +553,7 @@ mod tests {
             "/../models/digits/digits.mote"
         ))
         .unwrap();
-        let source = rust_source(&blob).unwrap();
+        let source = rust_source(&blob, None).unwrap();
         assert!(
             source.contains("pub const ARENA_BYTES: usize = 231;"),
             "{source}"
@@ -580,32 +605,45 @@ mod tests {
                 [(&[1, 2, 2, channels], 0), (&[1, out, out, channels], 0)];
             crate::ops::harness::blob(&io, op)
         };
-        // Two groups of one input channel each; a 2x2 filter over two channels; pointwise.
+        // Two groups of one input channel each; a 2x2 filter over two channels (a first
+        // layer's few channels on Arm, not on RISC-V); pointwise.
         let grouped = conv(1, 2, &[1, 1]);
         let general = conv(2, 2, &[1; 16]);
         let pointwise = conv(1, 4, &[1; 16]);
-        for (blob, path) in [
-            (grouped, KernelPath::GroupedConv),
-            (general, KernelPath::ConvGeneral),
+        let m4 = Some("thumbv7em-none-eabihf");
+        let rv32 = Some("riscv32imac-unknown-none-elf");
+        for (blob, path, targets) in [
+            (&grouped, KernelPath::GroupedConv, &[m4, rv32, None][..]),
+            (&general, KernelPath::ConvGeneral, &[rv32, None]),
         ] {
-            assert_eq!(
-                required_features(&blob, None).unwrap(),
-                ["op-conv", path.feature()]
-            );
-            let source = rust_source(&blob).unwrap();
-            let assertion = std::format!("mote::kernels::KernelPath::{path:?}.built()");
-            assert!(source.contains(&assertion), "{source}");
-            let message = std::format!("a {}: build mote with that feature", path.name());
-            assert!(source.contains(&message), "{source}");
+            for &target in targets {
+                let features = required_features(blob, target).unwrap();
+                assert_eq!(features, ["op-conv", path.feature()], "{target:?}");
+                let source = rust_source(blob, target).unwrap();
+                let assertion = std::format!("mote::kernels::KernelPath::{path:?}.built()");
+                assert!(source.contains(&assertion), "{source}");
+                let message = std::format!("a {}: build mote with that feature", path.name());
+                assert!(source.contains(&message), "{source}");
+            }
         }
+        assert_eq!(required_features(&general, m4).unwrap(), ["op-conv"]);
+        let source = rust_source(&general, m4).unwrap();
+        assert!(!source.contains("KernelPath"), "{source}");
+        // Compiled for one target's kernel paths, the model builds for that target only.
+        let for_m4 = "mote::kernels::Isa::HERE.is(mote::kernels::Isa::ArmDsp)";
+        assert!(source.contains(for_m4), "{source}");
+        assert!(source.contains("compiled for thumbv7em-none-eabihf: compile it for this target"));
+        assert!(!rust_source(&general, None).unwrap().contains("Isa::HERE"));
         // Four pixels of depth 4: one block of four on Cortex-M4; on RV32, blocks of three
         // take 17 values or more, so blocks of two.
-        let m4 = Some("thumbv7em-none-eabihf");
         assert_eq!(required_features(&pointwise, m4).unwrap(), ["op-conv"]);
-        let rv32 = Some("riscv32imac-unknown-none-elf");
         let pairs = ["op-conv", "op-conv-pairs"];
         assert_eq!(required_features(&pointwise, rv32).unwrap(), pairs);
         assert_eq!(required_features(&pointwise, None).unwrap(), pairs);
-        assert!(!rust_source(&pointwise).unwrap().contains("KernelPath"));
+        assert!(
+            !rust_source(&pointwise, None)
+                .unwrap()
+                .contains("KernelPath")
+        );
     }
 }

@@ -43,10 +43,11 @@ pub enum KernelPath {
     /// the reference kernel.
     DepthwiseMultiplier,
     /// CONV_2D other than a pointwise one (1x1, unit strides, no padding, channels in groups
-    /// of four) or one over a single input channel: the receptive field packed tap by tap.
+    /// of four) or a first layer's few input channels (up to three on Arm, one on RISC-V):
+    /// the receptive field packed tap by tap.
     ConvGeneral,
-    /// DEPTHWISE_CONV_2D other than 3x3 lines of at least 8 outputs whose every channel folds
-    /// the output zero point: the loop over output pixels.
+    /// DEPTHWISE_CONV_2D other than 3x3 lines (of at least 8 outputs on RISC-V) whose every
+    /// channel folds the output zero point: the loop over output pixels.
     DepthwiseGeneral,
 }
 
@@ -80,17 +81,18 @@ impl KernelPath {
                  (op-depthwise-multiplier)"
             }
             KernelPath::ConvGeneral => {
-                "CONV_2D other than pointwise or over one input channel (op-conv-general)"
+                "CONV_2D other than pointwise or a first layer's few channels (op-conv-general)"
             }
             KernelPath::DepthwiseGeneral => {
-                "DEPTHWISE_CONV_2D other than 3x3 lines of 8 or more (op-depthwise-general)"
+                "DEPTHWISE_CONV_2D other than 3x3 lines (op-depthwise-general)"
             }
         }
     }
 }
 
-/// The micro-kernels a target builds with (`build.rs` picks them from the target's name), for
-/// the compile step: it runs on the host and names the features a firmware's target needs.
+/// The micro-kernels a target builds with (`build.rs` picks them from the target's name), and
+/// the kernel paths they choose by shape: the compile step runs on the host and names the
+/// features of a firmware's target ([`KernelPath`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Isa {
     /// Arm with the DSP extension (thumbv7em: Cortex-M4, M7).
@@ -102,6 +104,9 @@ pub enum Isa {
 }
 
 impl Isa {
+    /// This build's micro-kernels.
+    pub const HERE: Isa = HERE;
+
     /// The micro-kernels of the target named `triple`, as `build.rs` picks them.
     pub fn of_target(triple: &str) -> Isa {
         if triple.starts_with("thumbv7em") {
@@ -113,12 +118,34 @@ impl Isa {
         }
     }
 
+    /// Whether `self` is `other` (for the compile-time checks of a compiled-in model).
+    pub const fn is(self, other: Isa) -> bool {
+        self as u8 == other as u8
+    }
+
     /// Columns of CONV_2D's widest blocks on this target, and the least depth they take
     /// (`arch::WIDE_COLUMNS`, `arch::WIDE_MIN_DEPTH`).
     pub(crate) const fn wide_blocks(self) -> (usize, usize) {
         match self {
             Isa::ArmDsp | Isa::Portable => (4, 0),
             Isa::Riscv => (3, 17),
+        }
+    }
+
+    /// Most input channels of the fields CONV_2D gathers whole (`arch::SHALLOW_CHANNELS`).
+    pub(crate) const fn shallow_channels(self) -> usize {
+        match self {
+            Isa::ArmDsp | Isa::Portable => 3,
+            Isa::Riscv => 1,
+        }
+    }
+
+    /// Outputs along a line from which DEPTHWISE_CONV_2D takes the 3x3 line path
+    /// (`arch::DEPTHWISE_LINES_FROM`).
+    pub(crate) const fn depthwise_lines_from(self) -> usize {
+        match self {
+            Isa::ArmDsp | Isa::Portable => 1,
+            Isa::Riscv => 8,
         }
     }
 }
@@ -131,7 +158,11 @@ const HERE: Isa = Isa::Riscv;
 #[cfg(not(any(mote_arm_dsp, mote_riscv)))]
 const HERE: Isa = Isa::Portable;
 const _: () = assert!(
-    HERE.wide_blocks().0 == arch::WIDE_COLUMNS && HERE.wide_blocks().1 == arch::WIDE_MIN_DEPTH
+    HERE.wide_blocks().0 == arch::WIDE_COLUMNS
+        && HERE.wide_blocks().1 == arch::WIDE_MIN_DEPTH
+        && HERE.shallow_channels() == arch::SHALLOW_CHANNELS
+        && HERE.depthwise_lines_from() == arch::DEPTHWISE_LINES_FROM
+        && arch::DEPTHWISE_LINES
 );
 
 /// Working memory of one kernel call: the arena's bytes past the tensors, whose size

@@ -5,9 +5,9 @@ use super::{Cx, operands};
 use crate::error::Error;
 use crate::format::{Conv2d, DType, DepthwiseConv2d, TensorDef, TensorId, Window};
 use crate::kernels;
-use crate::kernels::KernelPath;
 use crate::kernels::optimized::{conv, depthwise};
 use crate::kernels::reference::Geometry;
+use crate::kernels::{Isa, KernelPath};
 use crate::kernels::{Scratch, as_i8, as_i8_mut};
 
 /// NHWC dimensions of a rank-4 tensor.
@@ -109,28 +109,33 @@ pub(super) fn validate_conv(cx: &Cx<'_, '_>, o: &Conv2d<'_>) -> Result<(), Error
     // groups each produce the same number of output channels.
     let filter_c = o.filter.len() / per_channel;
     cx.check_shape(g.in_c.is_multiple_of(filter_c) && g.out_c.is_multiple_of(g.in_c / filter_c))?;
-    cx.check_path(path_conv(&g, o))?;
+    cx.check_path(path_conv(&g, o, Isa::HERE))?;
     cx.check_bias(o.bias, g.out_c)?;
     cx.check_requant(&o.requant, g.out_c)?;
     cx.check_clamp(o.clamp)
 }
 
-/// The optional kernel path a CONV_2D over `g` takes, if any.
-pub(super) fn path_conv(g: &Geometry, o: &Conv2d<'_>) -> Option<KernelPath> {
+/// The optional kernel path a CONV_2D over `g` takes on a target with `isa`'s micro-kernels,
+/// if any.
+pub(super) fn path_conv(g: &Geometry, o: &Conv2d<'_>, isa: Isa) -> Option<KernelPath> {
     if !conv::handles(g, o.filter.len()) {
         Some(KernelPath::GroupedConv)
     } else {
-        conv::general(g).then_some(KernelPath::ConvGeneral)
+        conv::general(g, isa).then_some(KernelPath::ConvGeneral)
     }
 }
 
-/// The optional kernel path a DEPTHWISE_CONV_2D over `g` takes, if any (its requantization
-/// validated).
-pub(super) fn path_depthwise(g: &Geometry, o: &DepthwiseConv2d<'_>) -> Option<KernelPath> {
+/// The optional kernel path a DEPTHWISE_CONV_2D over `g` takes on a target with `isa`'s
+/// micro-kernels, if any (its requantization validated).
+pub(super) fn path_depthwise(
+    g: &Geometry,
+    o: &DepthwiseConv2d<'_>,
+    isa: Isa,
+) -> Option<KernelPath> {
     if !depthwise::handles(g) {
         Some(KernelPath::DepthwiseMultiplier)
     } else {
-        depthwise::general(g, &o.requant).then_some(KernelPath::DepthwiseGeneral)
+        depthwise::general(g, &o.requant, isa).then_some(KernelPath::DepthwiseGeneral)
     }
 }
 
@@ -173,7 +178,7 @@ pub(super) fn validate_depthwise(cx: &Cx<'_, '_>, o: &DepthwiseConv2d<'_>) -> Re
     cx.check_param(g.out_c.checked_mul(taps) == Some(o.filter.len()))?;
     cx.check_bias(o.bias, g.out_c)?;
     cx.check_requant(&o.requant, g.out_c)?;
-    cx.check_path(path_depthwise(&g, o))?;
+    cx.check_path(path_depthwise(&g, o, Isa::HERE))?;
     cx.check_clamp(o.clamp)
 }
 
@@ -272,7 +277,7 @@ mod tests {
     use super::super::harness::run;
     use crate::error::Error;
     use crate::format::{Clamp, Conv2d, DepthwiseConv2d, Multiplier, Op, Requant, Window};
-    use crate::kernels::KernelPath;
+    use crate::kernels::{Isa, KernelPath};
     use std::vec::Vec;
 
     const HALF: Requant<'static> = Requant::PerTensor(Multiplier {
@@ -518,17 +523,25 @@ mod tests {
         );
     }
 
-    /// 3x3 lines of 8 outputs take the line path in every build; lines of 7 may take the
-    /// loop over pixels, which builds without `op-depthwise-general` refuse by name.
+    /// 3x3 lines whose channels fold the output zero point take the line path (on RISC-V from
+    /// 8 outputs on); the rest take the loop over pixels, which builds without
+    /// `op-depthwise-general` refuse by name.
     #[test]
     fn depthwise_lines_run_everywhere_and_other_shapes_where_built() {
+        use crate::kernels::optimized::depthwise::general;
         use crate::kernels::reference::{Geometry, depthwise_conv_2d};
         let quarter = Requant::PerTensor(Multiplier {
             multiplier: 1 << 30,
             shift: -1,
         });
         let filter: Vec<u8> = (0..36).map(|i| (i * 7 % 19) as u8).collect();
-        for along in [8u16, 7] {
+        let weights: Vec<i8> = filter.iter().map(|&w| w as i8).collect();
+        // (outputs along the line, requantization, whether Arm and RISC-V take the pixel loop)
+        for (along, requant, pixels) in [
+            (8u16, quarter, [false, false]),
+            (7, quarter, [false, true]),
+            (8, HALF, [true, true]), // no right shift: the zero point does not fold
+        ] {
             let len = usize::from(along) * 4;
             let input: Vec<i8> = (0..len).map(|i| (i * 29 % 256) as i8).collect();
             let op = Op::DepthwiseConv2d(DepthwiseConv2d {
@@ -538,7 +551,7 @@ mod tests {
                 depth_multiplier: 1,
                 filter: &filter,
                 bias: None,
-                requant: quarter,
+                requant,
                 clamp: Clamp::NONE,
             });
             let io: [super::super::harness::T<'_>; 2] =
@@ -553,26 +566,18 @@ mod tests {
                 out_c: 4,
                 window: window(3, 1, 1, 1),
             };
+            let takes = [Isa::ArmDsp, Isa::Riscv].map(|isa| general(&g, &requant, isa));
+            assert_eq!(takes, pixels, "{along}");
             let mut want = std::vec![0i8; len];
-            let weights: Vec<i8> = filter.iter().map(|&w| w as i8).collect();
-            depthwise_conv_2d(
-                &g,
-                &input,
-                5,
-                &weights,
-                None,
-                &quarter,
-                -3,
-                Clamp::NONE,
-                &mut want,
-            );
-            let general = KernelPath::DepthwiseGeneral;
-            let expected = if along >= 8 || general.built() {
+            let (x, w) = (&input, &weights);
+            depthwise_conv_2d(&g, x, 5, w, None, &requant, -3, Clamp::NONE, &mut want);
+            let path = KernelPath::DepthwiseGeneral;
+            let expected = if path.built() || !general(&g, &requant, Isa::HERE) {
                 Ok(want)
             } else {
                 Err(Error::UnsupportedOp {
                     op: 0,
-                    name: general.name(),
+                    name: path.name(),
                 })
             };
             assert_eq!(run(&io, op, &[&input]), expected, "{along}");

@@ -329,24 +329,29 @@ fn unsupported(index: u16, op: &Op<'_>) -> Error {
     }
 }
 
-/// The optional kernel path ([`KernelPath`]) validated operator `op` takes, if any (for
-/// `mote::compile`, which makes the firmware's build assert it has that path).
+/// The optional kernel path ([`KernelPath`]) validated operator `op` takes on a target with
+/// `isa`'s micro-kernels, if any (for `mote::compile`, which makes the firmware's build
+/// assert it has that path).
 #[cfg(feature = "compile")]
 #[cfg_attr(
     not(any(feature = "op-conv", feature = "op-depthwise")),
     allow(unused_variables)
 )]
-pub(crate) fn path(model: &Model<'_>, op: &Op<'_>) -> Result<Option<KernelPath>, Error> {
+pub(crate) fn path(
+    model: &Model<'_>,
+    op: &Op<'_>,
+    isa: crate::kernels::Isa,
+) -> Result<Option<KernelPath>, Error> {
     Ok(match op {
         #[cfg(feature = "op-conv")]
         Op::Conv2d(o) => {
             let g = conv::geometry(&model.tensor(o.input)?, &model.tensor(o.output)?, o.window);
-            conv::path_conv(&g, o)
+            conv::path_conv(&g, o, isa)
         }
         #[cfg(feature = "op-depthwise")]
         Op::DepthwiseConv2d(o) => {
             let g = conv::geometry(&model.tensor(o.input)?, &model.tensor(o.output)?, o.window);
-            conv::path_depthwise(&g, o)
+            conv::path_depthwise(&g, o, isa)
         }
         _ => None,
     })

@@ -14,7 +14,7 @@ use super::gemm::{
 };
 use crate::format::{Clamp, Requant};
 use crate::kernels::reference::Geometry;
-use crate::kernels::{KernelPath, Scratch, arch, scratch_bytes};
+use crate::kernels::{Isa, KernelPath, Scratch, arch, scratch_bytes};
 
 /// Columns of the blocks for `pixels` output pixels (or batches): pairs when there are two.
 pub(super) fn block_cols(pixels: usize) -> usize {
@@ -92,16 +92,12 @@ fn shallow(g: &Geometry, depth: usize, channels: usize) -> bool {
     g.in_c <= channels && depth <= STAGED_MAX_DEPTH && g.window.dilation_w == 1
 }
 
-/// Input channels that [`pack_shallow`] takes on every architecture, so that [`general`]
-/// holds on every target (a compiled-in model's features are found on the host).
-const SHALLOW_EVERYWHERE: usize = 1;
-const _: () = assert!(arch::SHALLOW_CHANNELS >= SHALLOW_EVERYWHERE);
-
-/// Whether a CONV_2D over `g` may pack its fields tap by tap on some target
-/// ([`KernelPath::ConvGeneral`]): neither pointwise nor over one input channel.
-pub fn general(g: &Geometry) -> bool {
+/// Whether a CONV_2D over `g` packs its fields tap by tap on a target with `isa`'s
+/// micro-kernels ([`KernelPath::ConvGeneral`]): neither pointwise nor a first layer's few
+/// channels.
+pub fn general(g: &Geometry, isa: Isa) -> bool {
     let taps = usize::from(g.window.filter_h) * usize::from(g.window.filter_w);
-    !pointwise(g) && !shallow(g, taps.saturating_mul(g.in_c), SHALLOW_EVERYWHERE)
+    !pointwise(g) && !shallow(g, taps.saturating_mul(g.in_c), isa.shallow_channels())
 }
 
 /// Whether a CONV_2D over `g` with a filter of `filter_len` weights and `requant` takes
@@ -110,12 +106,7 @@ pub fn general(g: &Geometry) -> bool {
 /// wide blocks (a field deeper than [`QUAD_MAX_DEPTH`], a chunk of channels whose
 /// requantization the wide blocks do not take).
 #[cfg(all(feature = "compile", feature = "op-conv"))]
-pub fn takes_pairs(
-    g: &Geometry,
-    filter_len: usize,
-    requant: &Requant<'_>,
-    isa: crate::kernels::Isa,
-) -> bool {
+pub fn takes_pairs(g: &Geometry, filter_len: usize, requant: &Requant<'_>, isa: Isa) -> bool {
     if !handles(g, filter_len) {
         return false; // the reference kernel's
     }
@@ -159,7 +150,7 @@ pub fn conv_2d(
     let fits = !super::REFERENCE_ONLY
         && g.fits(input.len(), output.len())
         && handles(g, filter.len())
-        && (KernelPath::ConvGeneral.built() || !general(g));
+        && (KernelPath::ConvGeneral.built() || !general(g, Isa::HERE));
     let chunk_len = g.out_c.min(CHANNEL_CHUNK);
     let buffers = if fits {
         scratch

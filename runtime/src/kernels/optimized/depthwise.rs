@@ -19,7 +19,7 @@ use super::gemm::{CHANNEL_CHUNK, ChannelParams, OutputStage, Requantization, pre
 use super::requant::ChannelQuant;
 use crate::format::{Clamp, Requant};
 use crate::kernels::reference::Geometry;
-use crate::kernels::{KernelPath, Scratch, arch, scratch_bytes};
+use crate::kernels::{Isa, KernelPath, Scratch, arch, scratch_bytes};
 
 /// Most filter taps of the fast path (a 5x5 filter).
 pub const MAX_TAPS: usize = 25;
@@ -52,19 +52,13 @@ pub fn handles(g: &Geometry) -> bool {
     g.in_c == g.out_c && (1..=MAX_TAPS).contains(&taps)
 }
 
-/// Outputs along a line from which every architecture takes the line path
-/// (`arch::DEPTHWISE_LINES_FROM`), so that [`general`] holds on every target (a compiled-in
-/// model's features are found on the host).
-const LINES_EVERYWHERE_FROM: usize = 8;
-const _: () = assert!(arch::DEPTHWISE_LINES && arch::DEPTHWISE_LINES_FROM <= LINES_EVERYWHERE_FROM);
-
-/// Whether a DEPTHWISE_CONV_2D over `g` that [`handles`] may take the loop over output pixels
-/// on some target ([`KernelPath::DepthwiseGeneral`]): all but 3x3 lines of at least
-/// [`LINES_EVERYWHERE_FROM`] outputs whose every channel folds the output zero point into
-/// its requantization.
+/// Whether a DEPTHWISE_CONV_2D over `g` that [`handles`] takes the loop over output pixels
+/// for some of its channels on a target with `isa`'s micro-kernels
+/// ([`KernelPath::DepthwiseGeneral`]): all but 3x3 lines (as long as the line path takes
+/// there) whose every channel folds the output zero point into its requantization.
 #[cfg_attr(not(feature = "op-depthwise"), allow(dead_code))]
-pub fn general(g: &Geometry, requant: &Requant<'_>) -> bool {
-    let lines = Lines::of(g).is_some_and(|l| l.along >= LINES_EVERYWHERE_FROM);
+pub fn general(g: &Geometry, requant: &Requant<'_>, isa: Isa) -> bool {
+    let lines = Lines::of(g).is_some_and(|l| l.along >= isa.depthwise_lines_from());
     let folds = |c| {
         let quant = ChannelQuant::new(requant.channel(c));
         ChannelParams { quant, bias: 0 }.folds_zero_point()

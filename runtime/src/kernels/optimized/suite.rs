@@ -261,7 +261,7 @@ macro_rules! kernel_suite {
                     * usize::from(g.window.filter_w) * g.in_c;
                 let got = run_conv(k::conv_2d, g, len, d);
                 if !crate::kernels::KernelPath::ConvGeneral.built()
-                    && crate::kernels::optimized::conv::general(g)
+                    && crate::kernels::optimized::conv::general(g, crate::kernels::Isa::HERE)
                 {
                     // The general path, not built in: the output left as it was.
                     prop_assert!(got.iter().all(|&v| v == 0x55u8 as i8));
@@ -281,7 +281,7 @@ macro_rules! kernel_suite {
                 }
                 let general = crate::kernels::KernelPath::DepthwiseGeneral;
                 let takes_general = with_requant(&d.quant, g.out_c, |r| {
-                    crate::kernels::optimized::depthwise::general(&g, r)
+                    crate::kernels::optimized::depthwise::general(&g, r, crate::kernels::Isa::HERE)
                 });
                 if !general.built() && takes_general {
                     return Ok(()); // validation refuses it in such a build
