@@ -105,7 +105,13 @@ pub enum Isa {
 
 impl Isa {
     /// This build's micro-kernels.
-    pub const HERE: Isa = HERE;
+    pub const HERE: Isa = if cfg!(mote_arm_dsp) {
+        Isa::ArmDsp
+    } else if cfg!(mote_riscv) {
+        Isa::Riscv
+    } else {
+        Isa::Portable
+    };
 
     /// The micro-kernels of the target named `triple`, as `build.rs` picks them.
     pub fn of_target(triple: &str) -> Isa {
@@ -150,20 +156,18 @@ impl Isa {
     }
 }
 
-/// This build's micro-kernels.
-#[cfg(mote_arm_dsp)]
-const HERE: Isa = Isa::ArmDsp;
-#[cfg(all(not(mote_arm_dsp), mote_riscv))]
-const HERE: Isa = Isa::Riscv;
-#[cfg(not(any(mote_arm_dsp, mote_riscv)))]
-const HERE: Isa = Isa::Portable;
-const _: () = assert!(
-    HERE.wide_blocks().0 == arch::WIDE_COLUMNS
-        && HERE.wide_blocks().1 == arch::WIDE_MIN_DEPTH
-        && HERE.shallow_channels() == arch::SHALLOW_CHANNELS
-        && HERE.depthwise_lines_from() == arch::DEPTHWISE_LINES_FROM
-        && arch::DEPTHWISE_LINES
-);
+// The table above agrees with this build's architecture module (each target's build checks
+// its own row).
+const _: () = {
+    let here = Isa::HERE;
+    assert!(
+        here.wide_blocks().0 == arch::WIDE_COLUMNS
+            && here.wide_blocks().1 == arch::WIDE_MIN_DEPTH
+            && here.shallow_channels() == arch::SHALLOW_CHANNELS
+            && here.depthwise_lines_from() == arch::DEPTHWISE_LINES_FROM
+            && arch::DEPTHWISE_LINES
+    );
+};
 
 /// Working memory of one kernel call: the arena's bytes past the tensors, whose size
 /// [`scratch`] computes from the operator's shapes (so the arena's size is known before the
