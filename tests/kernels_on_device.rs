@@ -661,3 +661,29 @@ fn a_compiled_model_brings_the_kernel_paths_it_takes() {
         "{board}: the device differs from the host"
     );
 }
+
+/// A MobileNet compiled in for Cortex-M4 takes neither convolution's general path there (its
+/// first layer's three channels are gathered whole, its depthwise layers are all 3x3 lines),
+/// so its firmware is built without them: it computes TFLM's outputs.
+#[test]
+fn a_compiled_mobilenet_needs_no_general_path_on_cortex_m4() {
+    let model = "vww_mobilenetv1_025";
+    let blob = mote_tests::mlperf_blob(model);
+    let board = Board::Mps2An386;
+    let features = mote::compile::required_features(&blob, Some(board.target())).unwrap();
+    assert!(
+        !features.iter().any(|f| f.ends_with("-general")),
+        "{features:?}"
+    );
+    let (inputs, tflm) = mote_tests::mlperf_set(model, "random").unwrap();
+    let (len, out_len) = (mote_tests::sample_len(&blob), mote_tests::output_len(&blob));
+    let (inputs, tflm) = (&inputs[..2 * len], &tflm[..2 * out_len]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(format!("{model}.mote"));
+    std::fs::write(&path, &blob).unwrap();
+    let elf = qemu::build_firmware_with(board, &ArenaSize::Compiled(path))
+        .unwrap_or_else(|e| panic!("{board}: {e:#}"));
+    let run = qemu::run(board, &elf, &blob, inputs, Duration::from_secs(120))
+        .unwrap_or_else(|e| panic!("{board}: {e:#}"));
+    assert_eq!(run.outputs, tflm, "{board}: the outputs differ from TFLM's");
+}
