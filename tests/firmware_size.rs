@@ -203,7 +203,7 @@ fn the_compiled_digits_application_fits_in_10_kb() {
 /// instructions, KWS from 11.23 to 10.78 M and VWW from 35.45 to 33.60 M, and by 818 B by the
 /// sliding depthwise lines, KWS to 10.65 M and VWW to 33.41 M; lowered by 11,630 and 8,784 B
 /// by the channel tails through one generic loop and the reference convolutions behind
-/// features of their own, `kernels::Fallback`, with no change to KWS's instructions; lowered
+/// features of their own (`kernels::KernelPath`), with no change to KWS's instructions; lowered
 /// by 10,160 and 5,010 B by the convolutions' general paths and blocks of two pixels behind
 /// features of their own, `kernels::KernelPath` and `op-conv-pairs`, which KWS does not take
 /// on Cortex-M4, KWS 3.632 -> 3.630 M instructions there). The target is lower (20 KB
