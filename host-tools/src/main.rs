@@ -113,8 +113,9 @@ enum Command {
         /// Where to write the Rust source, e.g. `src/model.rs`.
         #[arg(short, long)]
         output: PathBuf,
-        /// The firmware's target triple, e.g. `thumbv7em-none-eabihf`: the features printed
-        /// are then that target's (some kernel paths depend on it); without it, any target's.
+        /// The firmware's target triple, e.g. `thumbv7em-none-eabihf`: the source then needs
+        /// only that target's kernel paths (the features printed are that target's) and
+        /// asserts it is built for it; without it, it builds for any target.
         #[arg(long)]
         target: Option<String>,
     },
