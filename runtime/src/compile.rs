@@ -148,7 +148,7 @@ pub fn rust_source(blob: &[u8], target: Option<&str>) -> Result<String, Error> {
             std::format!("the model was compiled for {triple}: compile it for this target")
         );
     }
-    for path in paths(&model, &ops, target_isas(target))? {
+    for path in paths(&model, &ops, &target_isas(target))? {
         let _ = writeln!(
             w,
             "const _: () = assert!(\n    \
@@ -174,10 +174,10 @@ fn target_isas(target: Option<&str>) -> Vec<Isa> {
 
 /// The optional kernel paths ([`KernelPath`]) `ops` take on targets with `isas`' micro-kernels,
 /// each once.
-fn paths(model: &Model<'_>, ops: &[Op<'_>], isas: Vec<Isa>) -> Result<Vec<KernelPath>, Error> {
+fn paths(model: &Model<'_>, ops: &[Op<'_>], isas: &[Isa]) -> Result<Vec<KernelPath>, Error> {
     let mut found = Vec::new();
     for op in ops {
-        for &isa in &isas {
+        for &isa in isas {
             if let Some(p) = crate::ops::path(model, op, isa)?
                 && !found.contains(&p)
             {
@@ -212,7 +212,7 @@ pub fn required_features(blob: &[u8], target: Option<&str>) -> Result<Vec<&'stat
             pairs |= crate::ops::takes_conv_pairs(&model, op, isa)?;
         }
     }
-    let paths = paths(&model, &ops, isas)?
+    let paths = paths(&model, &ops, &isas)?
         .into_iter()
         .map(KernelPath::feature);
     Ok(kinds

@@ -246,6 +246,8 @@ pub fn conv_2d(
                         }
                     }
                 } else if KernelPath::ConvGeneral.built() {
+                    // (`fits` keeps these shapes out of builds without it; the test lets the
+                    // compiler leave `pack_pixel` out of them.)
                     for c in 0..cols {
                         pack_pixel(g, x, input_zp, p + c, block, cols, c);
                         gemm::pad_tail(block, cols, c, depth);
